@@ -1,0 +1,24 @@
+# negtrain: He & Glass (ACL 2020), "Negative Training for Neural Dialogue Response Generation", end to end.
+#   snakemake --cores 8 results/ubuntu/table3.csv
+#   snakemake --cores 2 --config scale=quick -- results/chitchat/table3.csv
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/baselines.smk"
+include: "rules/paraphrase.smk"
+include: "rules/search.smk"
+include: "rules/negtrain.smk"
+include: "rules/evaluate.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    input:
+        expand("results/{dataset}/table{n}.csv", dataset=config.get("run_datasets", ["chitchat"]), n=[3, 4, 8, 9]),

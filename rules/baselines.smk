@@ -1,0 +1,40 @@
+# Baselines (paper §2, §4.1): LSTM LM and attention seq2seq, and the hit thresholds of Appendix C.
+
+
+rule train_baseline:
+    input:
+        train="results/{dataset}/data/train.parquet",
+        valid="results/{dataset}/data/valid.parquet",
+        vocab="results/{dataset}/data/vocab.txt",
+    output:
+        ckpt="results/{dataset}/models/{kind}.pt",
+        curve="results/{dataset}/models/{kind}_curve.csv",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/train_{kind}.log",
+    benchmark:
+        "benchmarks_out/{dataset}/train_{kind}.tsv"
+    threads: 2
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/train_baseline.py"
+
+
+rule evaluate_baselines:
+    input:
+        test="results/{dataset}/data/test.parquet",
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        lm="results/{dataset}/models/lm.pt",
+    output:
+        table8="results/{dataset}/table8.csv",
+        thresholds="results/{dataset}/thresholds.json",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/evaluate_baselines.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/evaluate_baselines.py"

@@ -1,0 +1,57 @@
+# Config validation, path helpers and input functions: the only Python in rules/.
+import sys
+from pathlib import Path
+
+from negtrain_core import config as ncfg
+from negtrain_core import raw as nraw
+
+try:
+    ncfg.validate(config)
+except ncfg.ConfigError as err:
+    sys.exit(f"negtrain: {err}")
+
+DATASETS = ncfg.DATASETS
+HIT_MODES = ("o", "io")
+LIST_SIZES = ("0.5k", "1k", "2.5k")
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    kind="seq2seq|lm",
+    split="train|valid|test",
+    target_list="train|test",
+    mode="o|io",
+    size="0\\.5k|1k|2\\.5k",
+    model="baseline|negtr-(o|io)-(0\\.5k|1k|2\\.5k)|freq-[0-9.]+|gan|ul",
+
+
+def settings(wildcards):
+    """The validated config seen from this rule's dataset (quick scale applied)."""
+    return ncfg.settings(config, wildcards.dataset)
+
+
+def raw_input(wildcards):
+    """The raw corpus of a dataset; a missing file stops with one line saying what to fetch and where."""
+    return nraw.raw_inputs(config, wildcards.dataset)
+
+
+def gpu_resources(kind="gpu"):
+    """Scheduler resources from config: profiles/slurm maps them to sbatch; gpu_slots bounds jobs per GPU."""
+    r = config["resources"][kind]
+    res = dict(slurm_partition=r["partition"], runtime=r["runtime_min"], mem_mb=r["mem_mb"])
+    if kind == "gpu":
+        res.update(gpu_slots=1)
+        if r["gres"]:
+            res.update(gres=r["gres"])
+    return res
+
+
+def frequent_models(wildcards):
+    s = ncfg.settings(config, wildcards.dataset)
+    return [f"freq-{r:g}" for r in s.frequent["r_thres"]]
+
+
+def model_ckpt(wildcards):
+    """Checkpoint of a model name: 'baseline' is the trained seq2seq, the rest are fine-tuned copies."""
+    name = "seq2seq" if wildcards.model == "baseline" else wildcards.model
+    return f"results/{wildcards.dataset}/models/{name}.pt"

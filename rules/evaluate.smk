@@ -1,0 +1,55 @@
+# Evaluation: PPL, greedy responses, BLEU-4, max-ratio, Ent-n, distinct-n; MMI-antiLM decoding; beam overlap.
+
+
+rule evaluate_model:
+    input:
+        ckpt=model_ckpt,
+        test="results/{dataset}/data/test.parquet",
+    output:
+        responses="results/{dataset}/eval/{model}/greedy.parquet",
+        metrics="results/{dataset}/eval/{model}/metrics.json",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/evaluate_{model}.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/evaluate_model.py"
+
+
+rule evaluate_mmi:
+    input:
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        lm="results/{dataset}/models/lm.pt",
+        valid="results/{dataset}/data/valid.parquet",
+        test="results/{dataset}/data/test.parquet",
+    output:
+        responses="results/{dataset}/eval/mmi/greedy.parquet",
+        metrics="results/{dataset}/eval/mmi/metrics.json",
+        sweep="results/{dataset}/eval/mmi/sweep.csv",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/evaluate_mmi.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/evaluate_mmi.py"
+
+
+rule beam_overlap:
+    input:
+        baseline="results/{dataset}/models/seq2seq.pt",
+        negtrained=expand("results/{{dataset}}/models/negtr-{mode}-{size}.pt", mode=HIT_MODES, size=LIST_SIZES),
+        test="results/{dataset}/data/test.parquet",
+    output:
+        "results/{dataset}/eval/beam_overlap.csv",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/beam_overlap.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/beam_overlap.py"

@@ -1,0 +1,79 @@
+# Negative training: malicious targets (Algorithm 1) and frequent responses (Algorithm 2), plus the GAN and
+# unlikelihood comparisons (paper §3, §4, Appendix E).
+
+
+rule negtrain_malicious:
+    input:
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        lm="results/{dataset}/models/lm.pt",
+        train="results/{dataset}/data/train.parquet",
+        targets="results/targets/train_{size}.txt",
+        thresholds="results/{dataset}/thresholds.json",
+    output:
+        ckpt="results/{dataset}/models/negtr-{mode}-{size}.pt",
+        curve="results/{dataset}/models/negtr-{mode}-{size}_curve.csv",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/negtr-{mode}-{size}.log",
+    benchmark:
+        "benchmarks_out/{dataset}/negtr-{mode}-{size}.tsv"
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/negtrain_malicious.py"
+
+
+rule negtrain_frequent:
+    input:
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        train="results/{dataset}/data/train.parquet",
+        test="results/{dataset}/data/test.parquet",
+    output:
+        ckpt="results/{dataset}/models/freq-{r}.pt",
+        curve="results/{dataset}/models/freq-{r}_curve.csv",
+    wildcard_constraints:
+        r="[0-9.]+",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/freq-{r}.log",
+    benchmark:
+        "benchmarks_out/{dataset}/freq-{r}.tsv"
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/negtrain_frequent.py"
+
+
+rule train_gan:
+    input:
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        train="results/{dataset}/data/train.parquet",
+        valid="results/{dataset}/data/valid.parquet",
+    output:
+        ckpt="results/{dataset}/models/gan.pt",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/gan.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/train_gan.py"
+
+
+rule train_unlikelihood:
+    input:
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        train="results/{dataset}/data/train.parquet",
+    output:
+        ckpt="results/{dataset}/models/ul.pt",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/ul.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/train_unlikelihood.py"

@@ -1,0 +1,43 @@
+# Paraphrase model and target-list augmentation (paper §4.2, Table 2). Lists are shared by all datasets.
+
+
+rule malicious_lists:
+    input:
+        train=config["targets"]["train"],
+        test=config["targets"]["test"],
+    output:
+        train="results/targets/train_0.5k.txt",
+        test="results/targets/test_0.5k.txt",
+    log:
+        "logs/targets/lists.log",
+    script:
+        "../workflow_scripts/malicious_lists.py"
+
+
+rule train_paraphraser:
+    input:
+        corpora=[c["path"] for c in config["paraphrase"]["corpora"]],
+    output:
+        ckpt="results/paraphrase/models/paraphraser.pt",
+    log:
+        "logs/paraphrase/train.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/train_paraphraser.py"
+
+
+rule augment_targets:
+    input:
+        train="results/targets/train_0.5k.txt",
+        test="results/targets/test_0.5k.txt",
+        ckpt="results/paraphrase/models/paraphraser.pt",
+    output:
+        aug1="results/targets/train_1k.txt",
+        aug4="results/targets/train_2.5k.txt",
+    log:
+        "logs/paraphrase/augment.log",
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/augment_targets.py"

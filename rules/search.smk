@@ -1,0 +1,22 @@
+# gibbs-enum trigger search (Appendix A, Algorithm 3) and hit tables (paper §3.2).
+
+
+rule hits:
+    input:
+        seq2seq=model_ckpt,
+        lm="results/{dataset}/models/lm.pt",
+        targets="results/targets/{target_list}_0.5k.txt",
+        thresholds="results/{dataset}/thresholds.json",
+    output:
+        hits="results/{dataset}/hits/{model}/{target_list}.parquet",
+        rates="results/{dataset}/hits/{model}/{target_list}_rates.csv",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/hits_{model}_{target_list}.log",
+    benchmark:
+        "benchmarks_out/{dataset}/hits_{model}_{target_list}.tsv"
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/hits.py"

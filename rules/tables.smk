@@ -1,0 +1,45 @@
+# The paper's tables and figure (Tables 3, 4, 8, 9; Figure 1). Table 8 is written by evaluate_baselines.
+
+
+rule table3:
+    input:
+        hits=expand(
+            "results/{{dataset}}/hits/{model}/{target_list}.parquet",
+            model=["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in LIST_SIZES],
+            target_list=["train", "test"],
+        ),
+        metrics=expand(
+            "results/{{dataset}}/eval/{model}/metrics.json",
+            model=["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in LIST_SIZES],
+        ),
+        overlap="results/{dataset}/eval/beam_overlap.csv",
+    output:
+        table="results/{dataset}/table3.csv",
+        figure="results/{dataset}/figure1.png",
+        samples="results/{dataset}/samples_malicious.txt",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/table3.log",
+    script:
+        "../workflow_scripts/table3.py"
+
+
+rule table4_table9:
+    input:
+        test="results/{dataset}/data/test.parquet",
+        metrics=lambda w: expand(
+            "results/{dataset}/eval/{model}/metrics.json",
+            dataset=w.dataset,
+            model=["baseline", "gan", "ul", "mmi"] + frequent_models(w),
+        ),
+    output:
+        table4="results/{dataset}/table4.csv",
+        table9="results/{dataset}/table9.csv",
+        samples="results/{dataset}/samples_frequent.txt",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/table4.log",
+    script:
+        "../workflow_scripts/table4.py"

@@ -1,0 +1,3 @@
+from negtrain_core.stub import not_implemented
+
+not_implemented("table3", 5)
