@@ -89,6 +89,7 @@ class DataSettings:
     malformed_max_share: float = 0.01
     max_train_pairs: int | None = None     # quick scale: cap on training pairs
     max_eval_pairs: int | None = None      # quick scale: cap on valid/test pairs
+    seed: int = 1                          # random choices of a reader or split (config 'seed')
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def settings(config: dict[str, Any], dataset: str) -> Settings:
         malformed_max_share=pre["malformed_max_share"],
         max_train_pairs=quick["max_train_pairs"] if is_quick else None,
         max_eval_pairs=quick["max_eval_pairs"] if is_quick else None,
+        seed=config["seed"],
     )
     m = config["model"]
     model = ModelSettings(
