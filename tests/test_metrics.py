@@ -1,0 +1,66 @@
+"""Response metrics (negtrain_core.metrics): every value below is computed by hand."""
+
+import math
+
+import pytest
+import sacrebleu
+
+from negtrain_core import metrics as M
+
+
+def _r(*texts: str) -> list[list[str]]:
+    return [t.split() for t in texts]
+
+
+def test_max_ratio_is_the_share_of_the_most_frequent_exact_response():
+    assert M.max_ratio(_r("i do n't know", "i do n't know", "yeah", "i do n't")) == 0.5
+    assert M.max_ratio([]) == 0.0
+    assert M.most_frequent(_r("yeah", "ok", "ok")) == ("ok", pytest.approx(2 / 3))
+
+
+def test_entropy_counts_eos_as_the_release_does():
+    responses = _r("a", "a", "b")
+    # bigrams with </s>: (a,</s>) x2, (b,</s>) x1
+    expected = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))
+    assert M.entropy(responses, 2, count_eos=True) == pytest.approx(expected)
+    assert M.entropy(responses, 2, count_eos=False) == 0.0          # one-word responses have no bigram
+    # trigrams of "i do know </s>": (i,do,know), (do,know,</s>) -> ln 2
+    assert M.entropy(_r("i do know"), 3, count_eos=True) == pytest.approx(math.log(2))
+    assert M.entropy(_r("i do know"), 3, count_eos=False) == 0.0
+
+
+def test_entropy_pools_ngrams_over_responses():
+    # unigrams with </s>: a, b, </s>, a, </s>  -> counts a 2, b 1, </s> 2
+    p = [2 / 5, 1 / 5, 2 / 5]
+    assert M.entropy(_r("a b", "a"), 1) == pytest.approx(-sum(x * math.log(x) for x in p))
+
+
+def test_distinct_n_excludes_eos():
+    assert M.distinct(_r("a a b"), 1) == pytest.approx(2 / 3)
+    assert M.distinct(_r("a a b", "a b"), 2) == pytest.approx(2 / 3)   # (a,a) (a,b) (a,b)
+    assert M.distinct([], 2) == 0.0
+
+
+def test_bleu4_hand_computed_and_equal_to_sacrebleu_over_100():
+    hyp, ref = _r("a b c d e"), _r("a b c d f")
+    # precisions 4/5, 3/4, 2/3, 1/2; brevity penalty 1
+    assert M.bleu4(hyp, ref) == pytest.approx((4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** 0.25)
+    hyps, refs = _r("i do n't know", "yeah i think so", "ok"), _r("i know", "yeah i think that 's right", "ok then")
+    direct = sacrebleu.corpus_bleu([" ".join(h) for h in hyps], [[" ".join(r) for r in refs]],
+                                   tokenize="none", smooth_method="exp").score
+    assert M.bleu4(hyps, refs) == pytest.approx(direct / 100)
+    with pytest.raises(ValueError, match="2 hypotheses but 1 references"):
+        M.bleu4(_r("a", "b"), _r("a"))
+
+
+def test_perplexity_from_token_log_probs():
+    assert M.perplexity(2 * math.log(1 / 4), 2) == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        M.perplexity(0.0, 0)
+
+
+def test_response_metrics_bundle():
+    out = M.response_metrics(_r("a", "a", "b c"), _r("a", "a", "b c"), M.MetricSettings())
+    assert out["n"] == 3 and out["max_ratio"] == pytest.approx(2 / 3)
+    assert out["mean_len"] == pytest.approx(4 / 3) and out["top_response"] == "a"
+    assert 0.0 <= out["bleu4"] <= 1.0
