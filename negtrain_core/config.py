@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -25,6 +24,8 @@ class ConfigError(ValueError):
 
 def _with_defaults(cls: type) -> type:
     """A jsonschema validator class that writes each property's ``default`` into the instance."""
+    import jsonschema  # imported here: GPU hosts without jsonschema can still import the models
+
     validate_props = cls.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -38,10 +39,7 @@ def _with_defaults(cls: type) -> type:
     return jsonschema.validators.extend(cls, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
-def _describe(err: jsonschema.ValidationError) -> str:
+def _describe(err: "jsonschema.ValidationError") -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -51,8 +49,11 @@ def _describe(err: jsonschema.ValidationError) -> str:
 
 def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     """Validate ``config`` in place, filling defaults; raise ``ConfigError`` naming the first bad key."""
+    import jsonschema  # lazily: only validation needs it (the models import this module on GPU hosts)
+
     schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    validator = _with_defaults(jsonschema.Draft202012Validator)
+    errors = sorted(validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_describe(errors[0]))
     return config
