@@ -1,0 +1,302 @@
+"""Negative training for the frequent response problem (He & Glass 2020, §3.3, §4.3, Algorithm 2).
+
+Algorithm 2 as the authors' release runs it (shared/REFERENCE_NOTES.md "Negative training, frequent responses"):
+for each training mini-batch the model's greedy responses are decoded; the frequency window is the greedy samples
+of the last ``window`` (200) mini-batches, the current one included; a sample is negative when its exact string
+(``</s>`` included, so a sample cut at the length limit differs from the same words ending in ``</s>``) has a
+ratio above ``r_thres`` in the window; nothing is penalized until the window holds ``window`` mini-batches. When a
+batch has negatives, one negative step lowers their log-likelihood (the ``</s>`` position weighted ``eos_weight``,
+paper footnote 10), then one positive MLE step (scaled by ``lambda_pos``) runs on the batch. A batch without
+negatives changes nothing (Algorithm 2: both updates sit inside the ``if``).
+
+Optimiser: SGD, lr 0.001 (paper §4.3), momentum 0.9, weight decay and gradient clipping from the ``train`` block:
+the release uses SGD with momentum 0.9 for every optimiser it builds (baseline training and both steps of
+Algorithm 1), so Algorithm 2 keeps it. As in Algorithm 1, negative and positive steps have separate optimisers
+(their momentum buffers would otherwise mix the two directions); here they live for the whole run.
+
+Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
+updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
+L decoded length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from negtrain_core import metrics
+from negtrain_core.config import Settings
+from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+
+log = logging.getLogger(__name__)
+
+
+class FrequentAbort(RuntimeError):
+    """Test perplexity passed ``ppl_abort``: the run is abandoned, as the release does."""
+
+
+@dataclass(frozen=True)
+class FrequentSettings:
+    """Algorithm 2 hyper-parameters: config ``frequent`` + ``datasets.<name>.frequent`` + ``train`` (SGD)."""
+
+    r_thres: float
+    window: int = 200
+    eos_weight: float = 0.1
+    eos_weight_on_last_position: bool = False
+    lambda_pos: float = 1.0
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    clip_norm: float = 5.0
+    batch_size: int = 64
+    epochs: int = 20
+    ppl_abort: float = 400.0
+    max_len: int = 20
+    eval_batch_size: int = 256
+    seed: int = 1
+
+    @classmethod
+    def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
+        f, t = s.frequent, s.train
+        return cls(r_thres=r_thres, window=f["window"], eos_weight=f["eos_weight"],
+                   eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
+                   lr=f["lr"], momentum=t.momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
+                   batch_size=f["batch_size"], epochs=f["epochs"], ppl_abort=f["ppl_abort"],
+                   max_len=s.data.max_target_len, seed=s.seed)
+
+
+# ------------------------------------------------------------------------------------------ frequency window
+
+
+class FrequencyWindow:
+    """Counts of exact responses over the last ``size`` mini-batches; O(batch) per ``push``."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.batches: deque[Counter] = deque()
+        self.counts: Counter = Counter()
+        self.total = 0
+
+    @property
+    def full(self) -> bool:
+        """True once ``size`` mini-batches are in the window (Algorithm 2 penalizes nothing before)."""
+        return len(self.batches) >= self.size
+
+    def push(self, keys: Sequence[str]) -> None:
+        """Add one mini-batch of response keys; evict the oldest mini-batch beyond ``size``."""
+        batch = Counter(keys)
+        self.batches.append(batch)
+        self.counts.update(batch)
+        self.total += len(keys)
+        if len(self.batches) > self.size:
+            old = self.batches.popleft()
+            self.counts.subtract(old)
+            self.total -= sum(old.values())
+            for key in old:
+                if self.counts[key] <= 0:
+                    del self.counts[key]
+
+    def ratio(self, key: str) -> float:
+        return self.counts.get(key, 0) / self.total if self.total else 0.0
+
+    def max_ratio(self) -> float:
+        return max(self.counts.values()) / self.total if self.total else 0.0
+
+
+def response_keys(samples: Tensor) -> list[str]:
+    """samples: (B, L) decoded ids -> exact-string keys: ids up to and including the first ``</s>``."""
+    keys = []
+    for row in samples.tolist():
+        end = row.index(EOS_ID) + 1 if EOS_ID in row else len(row)
+        keys.append(" ".join(str(i) for i in row[:end] if i != PAD_ID))
+    return keys
+
+
+def negative_flags(keys: Sequence[str], window: FrequencyWindow, r_thres: float) -> list[bool]:
+    """Which samples are negatives: ratio in the window (current batch already pushed) above ``r_thres``."""
+    if not window.full:
+        return [False] * len(keys)
+    return [window.ratio(k) > r_thres for k in keys]
+
+
+# ------------------------------------------------------------------------------------------------- the steps
+
+
+def as_targets(samples: Tensor) -> Tensor:
+    """samples: (B, L) decoded ids -> (B, L+1) targets ``<s> y </s> <pad>..`` (anything after ``</s>`` padded)."""
+    ended = (samples == EOS_ID).long().cumsum(1)
+    after_eos = (ended - (samples == EOS_ID).long()) > 0                     # (B, L) strictly after the first </s>
+    body = samples.masked_fill(after_eos, PAD_ID)
+    return torch.cat([torch.full_like(body[:, :1], BOS_ID), body], dim=1)
+
+
+def position_weights(tgt: Tensor, eos_weight: float, on_last_position: bool = False) -> Tensor:
+    """tgt: (B, T) targets -> (B, T-1) weights of the scored positions ``tgt[:, 1:]``.
+
+    1 on real tokens, 0 on padding, ``eos_weight`` on ``</s>``; with ``on_last_position`` (the release's quirk)
+    ``eos_weight`` goes on each row's last real position instead, whether or not it is ``</s>``.
+    """
+    gold = tgt[:, 1:]
+    real = (gold != PAD_ID).float()                                          # (B, T-1)
+    if on_last_position:
+        last = real.sum(1).long().clamp(min=1) - 1                           # (B,)
+        is_down = torch.zeros_like(real).scatter_(1, last.unsqueeze(1), 1.0).bool()
+    else:
+        is_down = gold == EOS_ID
+    return torch.where(is_down, torch.full_like(real, eos_weight), real) * real
+
+
+def negative_loss(model: nn.Module, src: Tensor, tgt: Tensor, weights: Tensor) -> Tensor:
+    """Weighted log-likelihood of ``tgt`` given ``src``, per target token; minimizing it lowers log p.
+
+    src: (B, S); tgt: (B, T); weights: (B, T-1) -> scalar sum(log p * w) / (number of real target tokens).
+    """
+    out = model(src, tgt)
+    return (out.token_logp * weights).sum() / out.mask.sum().clamp(min=1)
+
+
+def mle_loss(model: nn.Module, src: Tensor, tgt: Tensor) -> Tensor:
+    """Per-token negative log-likelihood of ``tgt`` given ``src``: src (B, S), tgt (B, T) -> scalar."""
+    out = model(src, tgt)
+    return -out.token_logp.sum() / out.mask.sum().clamp(min=1)
+
+
+def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> float:
+    """One optimiser step on ``loss`` with gradient-norm clipping; returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
+    return float(loss.detach())
+
+
+class StepStats(NamedTuple):
+    negatives: int
+    neg_loss: float
+    pos_loss: float
+
+
+def frequent_step(model: nn.Module, opts: tuple[torch.optim.Optimizer, torch.optim.Optimizer], src: Tensor,
+                  tgt: Tensor, samples: Tensor, window: FrequencyWindow, cfg: FrequentSettings) -> StepStats:
+    """One mini-batch of Algorithm 2 given the batch's greedy ``samples`` (B, L); src (B, S), tgt (B, T)."""
+    keys = response_keys(samples)
+    window.push(keys)
+    flags = torch.tensor(negative_flags(keys, window, cfg.r_thres), device=src.device)
+    if not bool(flags.any()):
+        return StepStats(0, 0.0, 0.0)
+    model.train()
+    neg_tgt = as_targets(samples[flags])
+    weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position)
+    neg = update(model, opts[0], negative_loss(model, src[flags], neg_tgt, weights), cfg.clip_norm)
+    pos = update(model, opts[1], cfg.lambda_pos * mle_loss(model, src, tgt), cfg.clip_norm)
+    return StepStats(int(flags.sum()), neg, pos)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
+    """Index tensors of consecutive mini-batches over ``n`` examples, shuffled when ``generator`` is given."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    yield from order.split(batch_size)
+
+
+@torch.no_grad()
+def corpus_logp(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> tuple[float, int]:
+    """Summed target log-prob and target-token count (``</s>`` included) in eval mode. src (N, S), tgt (N, T)."""
+    model.eval()
+    total, count = 0.0, 0
+    for idx in minibatches(len(src), batch_size):
+        out = model(src[idx], tgt[idx])
+        total += float(out.token_logp.sum())
+        count += int(out.mask.sum())
+    return total, count
+
+
+def perplexity(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> float:
+    """Teacher-forced test perplexity (metrics.perplexity of ``corpus_logp``)."""
+    return metrics.perplexity(*corpus_logp(model, src, tgt, batch_size))
+
+
+@torch.no_grad()
+def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
+    """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
+    from negtrain_core import decoding
+
+    model.eval()
+    return [decoding.greedy(model, src[idx], max_len=max_len) for idx in minibatches(len(src), batch_size)]
+
+
+def greedy_responses(model: nn.Module, src: Tensor, vocab: Vocab, max_len: int = 20,
+                     batch_size: int = 256) -> list[list[str]]:
+    """Greedy responses as word lists (stopped at ``</s>``)."""
+    return [vocab.decode(row) for chunk in greedy_ids(model, src, max_len, batch_size) for row in chunk.tolist()]
+
+
+# ---------------------------------------------------------------------------------------------- Algorithm 2
+
+
+def _epoch_row(model: nn.Module, epoch: int, test: tuple[Tensor, Tensor], vocab: Vocab, cfg: FrequentSettings,
+               counters: dict[str, float]) -> dict[str, float]:
+    """One curve row: test PPL and the diversity of the greedy test responses after ``epoch`` epochs."""
+    ppl = perplexity(model, *test, cfg.eval_batch_size)
+    responses = greedy_responses(model, test[0], vocab, cfg.max_len, cfg.eval_batch_size)
+    return {"epoch": epoch, **counters, "test_ppl": ppl, "test_max_ratio": metrics.max_ratio(responses),
+            "test_ent2": metrics.entropy(responses, 2), "test_ent3": metrics.entropy(responses, 3),
+            "top_response": metrics.most_frequent(responses)[0]}
+
+
+def _check_ppl(row: dict[str, float], cfg: FrequentSettings) -> None:
+    if row["test_ppl"] > cfg.ppl_abort:
+        raise FrequentAbort(f"frequent negative training (r_thres={cfg.r_thres:g}) aborted after epoch "
+                            f"{row['epoch']}: test PPL {row['test_ppl']:.2f} > frequent.ppl_abort {cfg.ppl_abort:g}")
+
+
+def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
+                   cfg: FrequentSettings, log_every: int = 200) -> pd.DataFrame:
+    """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
+
+    train/test: (src (N, S), tgt (N, T)) on the model's device. Raises ``FrequentAbort`` (one line) when the test
+    perplexity after an epoch exceeds ``cfg.ppl_abort``.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opts = (sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay), sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay))
+    window = FrequencyWindow(cfg.window)
+    rows = [_epoch_row(model, 0, test, vocab, cfg, {"steps": 0, "negative_steps": 0, "negatives": 0})]
+    steps = neg_steps = negatives = 0
+    for epoch in range(1, cfg.epochs + 1):
+        for idx in minibatches(len(train[0]), cfg.batch_size, gen):
+            idx = idx.to(train[0].device)
+            src, tgt = train[0][idx], train[1][idx]
+            model.eval()
+            with torch.no_grad():
+                samples = _greedy(model, src, cfg.max_len)
+            stats = frequent_step(model, opts, src, tgt, samples, window, cfg)
+            steps, neg_steps, negatives = steps + 1, neg_steps + (stats.negatives > 0), negatives + stats.negatives
+            if steps % log_every == 0:
+                log.info("epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f)", epoch, steps,
+                         window.max_ratio(), stats.negatives, stats.neg_loss, stats.pos_loss)
+        row = _epoch_row(model, epoch, test, vocab, cfg,
+                         {"steps": steps, "negative_steps": neg_steps, "negatives": negatives})
+        log.info("epoch %d: test PPL %.2f, max-ratio %.4f ('%s'), Ent-2 %.3f", epoch, row["test_ppl"],
+                 row["test_max_ratio"], row["top_response"], row["test_ent2"])
+        rows.append(row)
+        _check_ppl(row, cfg)
+    return pd.DataFrame(rows)
+
+
+def _greedy(model: nn.Module, src: Tensor, max_len: int) -> Tensor:
+    from negtrain_core import decoding
+
+    return decoding.greedy(model, src, max_len=max_len)
