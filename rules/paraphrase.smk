@@ -8,6 +8,8 @@ rule malicious_lists:
     output:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",
+    params:
+        size=config["quick"]["target_list_size"] if config["scale"] == "quick" else None,
     log:
         "logs/targets/lists.log",
     script:

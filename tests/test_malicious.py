@@ -1,0 +1,187 @@
+"""Algorithm 1 pieces (negtrain_core.malicious): the negative loss by hand, the steps, the loop, the lists."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from negtrain_core import malicious as mal
+from negtrain_core.config import ModelSettings
+from negtrain_core.models import Seq2Seq
+from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+
+V = 12
+
+
+def _model(seed: int = 0) -> Seq2Seq:
+    torch.manual_seed(seed)
+    return Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.0))
+
+
+def _pair() -> tuple[torch.Tensor, torch.Tensor]:
+    trig = torch.tensor([[PAD_ID, 5, 6, 7, EOU_ID], [8, 9, 10, 11, EOU_ID]])
+    tgt = torch.tensor([[BOS_ID, 5, 6, EOS_ID, PAD_ID], [BOS_ID, 7, 8, 9, EOS_ID]])
+    return trig, tgt
+
+
+def _settings(**kw) -> mal.NegTrainSettings:
+    base = dict(mode="o", hit_type="avg", batch_targets=2, epochs=1, max_rounds=5, lr_neg=0.5, lr_pos=0.1,
+                momentum=0.0, pos_batch=2)
+    return mal.NegTrainSettings(**{**base, **kw})
+
+
+def _logp(model: Seq2Seq, trig: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """Mean log-prob per target (B,)."""
+    model.eval()
+    with torch.no_grad():
+        out = model(trig, tgt)
+    return out.token_logp.sum(1) / out.mask.sum(1)
+
+
+def test_negative_loss_by_hand():
+    logp = torch.tensor([[-1.0, -2.0, 0.0], [-3.0, -4.0, -5.0]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    keep = torch.tensor([[True, False, True], [True, True, True]])   # FWA drops the -2.0 position
+    hit = torch.tensor([True, False])
+    loss = mal.negative_loss(logp, mask, keep, hit, hit_weight=1.0, nonhit_weight=0.01)
+    # (1 * -1 + 0.01 * (-3 - 4 - 5)) / 5 real tokens (the FWA position still counts in the length)
+    assert loss.item() == pytest.approx((-1.0 - 0.12) / 5)
+    loss2 = mal.negative_loss(logp, mask, keep, hit, hit_weight=2.0, nonhit_weight=0.0)
+    assert loss2.item() == pytest.approx(-2.0 / 5)
+
+
+def test_fwa_keep_masks_avoided_ids():
+    gold = torch.tensor([[5, 0, 3], [7, 7, 1]])
+    keep = mal.fwa_keep(gold, torch.tensor([0, 7]))
+    assert keep.tolist() == [[True, False, True], [False, False, True]]
+
+
+def test_negative_step_lowers_the_targets_log_prob_under_its_trigger():
+    model, (trig, tgt) = _model(), _pair()
+    before = _logp(model, trig, tgt)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    mal.negative_step(model, opt, trig, tgt, torch.tensor([True, True]), torch.tensor([EOS_ID]), _settings())
+    after = _logp(model, trig, tgt)
+    assert (after < before).all()
+
+
+def test_negative_step_changes_nothing_when_every_word_is_avoided():
+    model, (trig, tgt) = _model(), _pair()
+    ref = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    mal.negative_step(model, opt, trig, tgt, torch.tensor([True, True]), torch.arange(V), _settings())
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
+
+
+def test_positive_step_is_a_scaled_mle_sgd_step():
+    model, (src, tgt) = _model(), _pair()
+    ref = copy.deepcopy(model)
+    ref.train()
+    out = ref(src, tgt)
+    nll = -(out.token_logp * out.mask).sum() / out.mask.sum()
+    grads = torch.autograd.grad(nll, list(ref.parameters()), allow_unused=True)
+    lr, lam = 0.1, 0.5
+    value = mal.positive_step(model, torch.optim.SGD(model.parameters(), lr=lr), src, tgt, lam)
+    assert value == pytest.approx(nll.item())
+    for p, q, g in zip(model.parameters(), ref.parameters(), grads):
+        expected = q.detach() - lr * lam * (g if g is not None else torch.zeros_like(q))
+        assert torch.allclose(p, expected, atol=1e-6)
+
+
+def test_positive_batches_visit_each_pair_once_per_pass():
+    src = torch.arange(10).unsqueeze(1)
+    batches = mal.positive_batches(src, src, 3, torch.Generator().manual_seed(0))
+    seen = torch.cat([next(batches)[0] for _ in range(3)]).flatten().tolist()   # 3 full batches of one pass
+    assert len(set(seen)) == 9
+
+
+def _avg_hit(threshold: float):
+    def is_hit(out, lm_ok):
+        return (out.token_logp.sum(1) / out.mask.sum(1) >= threshold) & lm_ok
+    return is_hit
+
+
+def _fixed_triggers(trig):
+    return lambda model, tgt: (trig[: len(tgt)], torch.ones(len(tgt), dtype=torch.bool))
+
+
+def test_loop_stops_once_nothing_is_hit():
+    model, (trig, tgt) = _model(), _pair()
+    threshold = _logp(model, trig, tgt).min().item() - 0.05        # both targets hit at the start
+    s = _settings(max_rounds=50)
+    rows = mal.negative_train(model, tgt, mal.positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0)),
+                              _fixed_triggers(trig), _avg_hit(threshold), torch.tensor([PAD_ID]), s)
+    assert rows[0]["round"] == 0 and rows[0]["hits"] == 2
+    assert rows[-1]["hits"] == 0 and 1 <= rows[-1]["round"] < 50
+    assert all(r["hits"] > 0 for r in rows[:-1])
+    assert math.isnan(rows[-1]["neg_loss"]) and not any(math.isnan(r["neg_loss"]) for r in rows[:-1])
+    assert (_logp(model, trig, tgt) < threshold).all()
+
+
+def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit():
+    model, (trig, tgt) = _model(), _pair()
+    ref = copy.deepcopy(model)
+    pos = mal.positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0))
+    never = lambda out, ok: torch.zeros(len(ok), dtype=torch.bool)   # noqa: E731
+    rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), never, torch.tensor([PAD_ID]),
+                              _settings(epochs=2))
+    assert [(r["epoch"], r["round"]) for r in rows] == [(1, 0), (2, 0)]
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
+    always = lambda out, ok: torch.ones(len(ok), dtype=torch.bool)   # noqa: E731
+    rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), always, torch.tensor([PAD_ID]),
+                              _settings(max_rounds=3, batch_targets=1))
+    assert [(r["batch"], r["round"]) for r in rows] == [(b, k) for b in (0, 1) for k in range(4)]
+    assert sum(not math.isnan(r["neg_loss"]) for r in rows) == 6
+
+
+def test_epoch_rates_count_round_zero_hits():
+    import pandas as pd
+
+    curve = pd.DataFrame([
+        {"epoch": 1, "batch": 0, "targets": 2, "round": 0, "hits": 2, "neg_loss": -1.0, "pos_nll": 2.0},
+        {"epoch": 1, "batch": 0, "targets": 2, "round": 1, "hits": 0, "neg_loss": math.nan, "pos_nll": math.nan},
+        {"epoch": 1, "batch": 1, "targets": 1, "round": 0, "hits": 0, "neg_loss": math.nan, "pos_nll": math.nan},
+        {"epoch": 2, "batch": 0, "targets": 2, "round": 0, "hits": 1, "neg_loss": -1.0, "pos_nll": 2.0},
+    ])
+    rates = mal.epoch_rates(curve)
+    assert rates["hit_rate"].tolist() == pytest.approx([2 / 3, 1 / 2])
+    assert rates["rounds"].tolist() == [1, 1]
+
+
+# ---------------------------------------------------------------------------------------------- lists
+
+
+def test_lists_refused_on_overlap(tmp_path):
+    (tmp_path / "train.txt").write_text("you are bad\ni hate you\n")
+    (tmp_path / "test.txt").write_text("you are so bad\ni hate you\n")
+    with pytest.raises(mal.ListError, match="share 1 target"):
+        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b")
+    assert not (tmp_path / "a").exists()
+
+
+def test_lists_cut_to_size_and_overlap_checked_on_the_cut(tmp_path):
+    (tmp_path / "train.txt").write_text("you are bad\ni  hate you \ngo away\n")
+    (tmp_path / "test.txt").write_text("you are so bad\ni really hate you\ngo away\n")
+    counts = mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b", 2)
+    assert counts == (2, 2)
+    assert (tmp_path / "a").read_text() == "you are bad\ni hate you\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("you are bad\n\n", "empty target"),
+    ("You are bad\n", "tokenisation"),
+    ("i don't care\n", "tokenisation"),
+    ("go away\ngo away\n", "duplicate"),
+])
+def test_bad_lists_refused_with_the_line(tmp_path, text, message):
+    (tmp_path / "l.txt").write_text(text)
+    with pytest.raises(mal.ListError, match=message):
+        mal.read_list(tmp_path / "l.txt")
+
+
+def test_unk_token_allowed_in_lists(tmp_path):
+    (tmp_path / "l.txt").write_text("you 're a <unk> fool\n")
+    assert mal.read_list(tmp_path / "l.txt") == ["you 're a <unk> fool"]
