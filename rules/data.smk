@@ -10,6 +10,7 @@ rule preprocess:
         test="results/{dataset}/data/test.parquet",
         vocab="results/{dataset}/data/vocab.txt",
         stats="results/{dataset}/data/stats.csv",
+        notes="results/{dataset}/data/notes.json",
     params:
         settings=settings,
     log:
