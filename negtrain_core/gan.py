@@ -1,0 +1,213 @@
+"""The GAN comparison of He & Glass (2020), §4.3 eq. (6) and Appendix E.
+
+Discriminator D(x, y) (Appendix E, after Yu et al. 2016 and Kim 2014): tokens -> embedding (the one-hot linear map
+of Section 2, ``models.OneHotEmbedding``); a 1D convolution with ``filters`` filters of each width in
+``filter_widths`` (3/4/5/6), ReLU, max-over-time pooling; the SAME network ("the same network forward pass is also
+applied for y") encodes x and y; [x_rep; y_rep] goes through a linear map to ``highway_hidden`` units and
+``highway_layers`` highway layers (Srivastava et al. 2015) of that size, then a linear output and a sigmoid.
+
+Training (Appendix E): the generator G is the baseline seq2seq. D and G alternate ``d_steps``:``g_steps`` (3:1)
+over the training mini-batches: a D step is one binary cross-entropy step (real (x, y_ref) = 1, sampled
+(x, y ~ G(.|x)) = 0) with SGD at ``d_lr`` (0.01); a G step is the log-derivative trick of eq. (11)-(12),
+loss = mean_b log(1 - D(x, y_b)) * log G(y_b | x) over samples y_b ~ G(.|x) (the reward detached), followed, with
+``positive_training``, by one teacher-forced MLE step on the batch ("crucial", Appendix E). Generator lr: each of
+``g_lrs`` is trained and the one with the lowest validation max-ratio among runs whose validation perplexity stays
+within ``select_ppl_tolerance`` of the baseline's is kept (the paper: "the best result is reported"; the tolerance
+keeps a run that bought diversity by damaging the model from winning). Samples are drawn in eval mode (no dropout).
+SGD uses the ``train`` block's momentum (0.9) and clipping, as all the release's optimisers do (G also its
+weight decay). D is not
+pre-trained (the paper does not say it is).
+
+Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then ``<pad>``), E embedding, F filters.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from negtrain_core import metrics
+from negtrain_core.config import Settings
+from negtrain_core.frequent import as_targets, greedy_responses, minibatches, mle_loss, perplexity, sgd, update
+from negtrain_core.models import OneHotEmbedding, Seq2Seq
+from negtrain_core.vocab import PAD_ID, Vocab
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GanSettings:
+    """Config block ``gan`` (``quick.gan`` applied at quick scale), batch size from ``datasets.<name>.frequent``."""
+
+    filter_widths: tuple[int, ...] = (3, 4, 5, 6)
+    filters: int = 300
+    highway_layers: int = 3
+    highway_hidden: int = 2000
+    d_steps: int = 3
+    g_steps: int = 1
+    d_lr: float = 0.01
+    g_lrs: tuple[float, ...] = (0.01, 0.001, 0.0001)
+    positive_training: bool = True
+    epochs: int = 1
+    select_ppl_tolerance: float = 0.05
+    batch_size: int = 64
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    clip_norm: float = 5.0
+    max_len: int = 20
+    seed: int = 1
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "GanSettings":
+        cfg: dict[str, Any] = dict(s.raw_config["gan"])
+        if s.scale == "quick":
+            cfg.update(s.raw_config["quick"]["gan"])
+        return cls(tuple(cfg["filter_widths"]), cfg["filters"], cfg["highway_layers"], cfg["highway_hidden"],
+                   cfg["d_steps"], cfg["g_steps"], cfg["d_lr"], tuple(cfg["g_lrs"]), cfg["positive_training"],
+                   cfg["epochs"], cfg["select_ppl_tolerance"], s.frequent["batch_size"], s.train.momentum,
+                   s.train.weight_decay, s.train.clip_norm, s.data.max_target_len, s.seed)
+
+
+class Highway(nn.Module):
+    """y = t * relu(W_h x) + (1 - t) * x,  t = sigmoid(W_t x)  (Srivastava et al. 2015). x: (B, D) -> (B, D)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.h = nn.Linear(dim, dim)
+        self.t = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate = torch.sigmoid(self.t(x))
+        return gate * F.relu(self.h(x)) + (1 - gate) * x
+
+
+class Discriminator(nn.Module):
+    """CNN discriminator D(x, y) of Appendix E; ``forward`` returns logits (B,), D = sigmoid(logits)."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, filter_widths: tuple[int, ...] = (3, 4, 5, 6),
+                 filters: int = 300, highway_layers: int = 3, highway_hidden: int = 2000):
+        super().__init__()
+        self.min_len = max(filter_widths)
+        self.embed = OneHotEmbedding(vocab_size, embedding_dim)
+        self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, filters, w) for w in filter_widths)
+        self.proj = nn.Linear(2 * filters * len(filter_widths), highway_hidden)
+        self.highways = nn.Sequential(*(Highway(highway_hidden) for _ in range(highway_layers)))
+        self.out = nn.Linear(highway_hidden, 1)
+
+    def features(self, tokens: Tensor) -> Tensor:
+        """tokens: (B, L) ids or (B, L, V) one-hot -> (B, F * len(widths)) max-over-time conv features."""
+        emb = self.embed(tokens)                                              # (B, L, E)
+        if emb.size(1) < self.min_len:
+            emb = torch.cat([emb, self.embed(torch.full((emb.size(0), self.min_len - emb.size(1)), PAD_ID,
+                                                        dtype=torch.long, device=emb.device))], dim=1)
+        emb = emb.transpose(1, 2)                                             # (B, E, L)
+        return torch.cat([F.relu(conv(emb)).amax(dim=2) for conv in self.convs], dim=1)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """x: (B, S) source, y: (B, L) response -> logits (B,)."""
+        rep = torch.cat([self.features(x), self.features(y)], dim=1)          # (B, 2 F len(widths))
+        return self.out(self.highways(F.relu(self.proj(rep)))).squeeze(1)
+
+
+def build_discriminator(vocab_size: int, embedding_dim: int, cfg: GanSettings) -> Discriminator:
+    return Discriminator(vocab_size, embedding_dim, cfg.filter_widths, cfg.filters, cfg.highway_layers,
+                         cfg.highway_hidden)
+
+
+def d_loss(disc: Discriminator, x: Tensor, real: Tensor, fake: Tensor) -> tuple[Tensor, float]:
+    """Binary cross-entropy of real (label 1) and fake (label 0) responses; returns (loss, accuracy)."""
+    logits = torch.cat([disc(x, real), disc(x, fake)])                        # (2B,)
+    labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(logits.device)
+    acc = float(((logits > 0).float() == labels).float().mean())
+    return F.binary_cross_entropy_with_logits(logits, labels), acc
+
+
+def g_loss(model: Seq2Seq, disc: Discriminator, x: Tensor, samples: Tensor) -> Tensor:
+    """Eq. (11): mean_b log(1 - D(x, y_b)) * log G(y_b | x), reward detached; samples: (B, L) drawn from G."""
+    with torch.no_grad():
+        reward = F.logsigmoid(-disc(x, samples))                              # log(1 - sigmoid(logit)), (B,)
+    log_g = model(x, as_targets(samples)).token_logp.sum(1)                   # (B,)
+    return (reward * log_g).mean()
+
+
+def references(tgt: Tensor) -> Tensor:
+    """tgt: (B, T) ``<s> y </s> <pad>..`` -> (B, T-1) responses in the decoded layout (no ``<s>``)."""
+    return tgt[:, 1:]
+
+
+class GanStats(NamedTuple):
+    d_steps: int
+    g_steps: int
+    d_acc: float
+
+
+def _sample(model: Seq2Seq, src: Tensor, max_len: int, generator: torch.Generator) -> Tensor:
+    from negtrain_core import decoding
+
+    model.eval()
+    with torch.no_grad():
+        return decoding.sample(model, src, max_len=max_len, generator=generator)
+
+
+def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: GanSettings) -> GanStats:
+    """Alternate D and G steps (``d_steps``:``g_steps``) over ``cfg.epochs`` passes of ``train``; G in place."""
+    torch.manual_seed(cfg.seed)
+    device = train[0].device
+    disc = build_discriminator(model.cfg.vocab_size, model.cfg.embedding_dim, cfg).to(device)
+    d_opt = sgd(disc, cfg.d_lr, cfg.momentum, 0.0)
+    g_opt = sgd(model, g_lr, cfg.momentum, cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sample_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    d_steps = g_steps = 0
+    acc = 0.0
+    for _ in range(cfg.epochs):
+        for i, idx in enumerate(minibatches(len(train[0]), cfg.batch_size, gen)):
+            src, tgt = train[0][idx.to(device)], train[1][idx.to(device)]
+            samples = _sample(model, src, cfg.max_len, sample_gen)
+            if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
+                disc.train()
+                loss, acc = d_loss(disc, src, references(tgt), samples)
+                update(disc, d_opt, loss, cfg.clip_norm)
+                d_steps += 1
+                continue
+            model.train()
+            update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
+            if cfg.positive_training:
+                update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
+            g_steps += 1
+    log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, acc)
+    return GanStats(d_steps, g_steps, acc)
+
+
+def lr_sweep(baseline: Seq2Seq, train: tuple[Tensor, Tensor], valid: tuple[Tensor, Tensor], vocab: Vocab,
+             cfg: GanSettings) -> tuple[Seq2Seq, pd.DataFrame]:
+    """Train one GAN per ``g_lrs`` from copies of ``baseline``; return the selected model and the sweep table."""
+    base_ppl = perplexity(baseline, *valid)
+    rows, models = [], []
+    for g_lr in cfg.g_lrs:
+        model = copy.deepcopy(baseline)
+        stats = train_gan(model, train, g_lr, cfg)
+        responses = greedy_responses(model, valid[0], vocab, cfg.max_len)
+        rows.append({"g_lr": g_lr, "valid_ppl": perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
+                     "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
+                     "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps})
+        models.append(model)
+    sweep = pd.DataFrame(rows)
+    best = select(sweep, cfg.select_ppl_tolerance)
+    sweep["selected"] = sweep.index == best
+    return models[best], sweep
+
+
+def select(sweep: pd.DataFrame, tolerance: float) -> int:
+    """Row index of the lowest validation max-ratio with valid PPL <= (1 + tolerance) * baseline; else lowest PPL."""
+    ok = sweep[sweep["valid_ppl"] <= (1 + tolerance) * sweep["baseline_valid_ppl"]]
+    if ok.empty:
+        return int(sweep["valid_ppl"].idxmin())
+    return int(ok.sort_values(["max_ratio", "valid_ppl"], kind="stable").index[0])
