@@ -31,14 +31,28 @@ def settings(wildcards):
 
 
 def raw_input(wildcards):
-    """The raw corpus of a dataset; a missing file stops with one line saying what to fetch and where."""
-    return nraw.raw_inputs(config, wildcards.dataset)
+    """The raw corpus of a dataset; missing: fetched by rule fetch_raw (download: true), else one line and exit."""
+    try:
+        return nraw.raw_inputs(config, wildcards.dataset)
+    except nraw.RawInputError as err:
+        sys.exit(str(err))  # SystemExit passes Snakemake's InputFunctionException wrapper: the user sees one line
+
+
+def raw_source(wildcards):
+    """Dataset, official URL and expected sha256 of a missing raw file that rule fetch_raw downloads."""
+    return nraw.source(config, wildcards.raw_path)
+
+
+def raw_download(wildcards):
+    """The official URL of a missing raw file, as an HTTP storage object (the plugin downloads it)."""
+    return storage.http(raw_source(wildcards).url)
 
 
 def gpu_resources(kind="gpu"):
-    """Scheduler resources from config: profiles/slurm maps them to sbatch; gpu_slots bounds jobs per GPU."""
+    """Resources from config `resources.<kind>`, named as the slurm executor reads them (-p, -t, --mem,
+    --cpus-per-task, --gres); gpu_slots (GPU rules) is bounded by `--resources gpu_slots=N` (profiles/local)."""
     r = config["resources"][kind]
-    res = dict(slurm_partition=r["partition"], runtime=r["runtime_min"], mem_mb=r["mem_mb"])
+    res = dict(slurm_partition=r["partition"], runtime=r["runtime_min"], mem_mb=r["mem_mb"], cpus_per_task=r["cpus"])
     if kind == "gpu":
         res.update(gpu_slots=1)
         if r["gres"]:

@@ -21,3 +21,22 @@ rule preprocess:
         **gpu_resources("cpu"),
     script:
         "../workflow_scripts/preprocess.py"
+
+
+# A missing raw input with datasets.<name>.raw.url, when `download: true`: the HTTP storage plugin downloads it,
+# negtrain_core.raw.install checks sha256 (when pinned) and that the archive opens, and moves it to raw.path.
+# The rule matches only those missing files; it runs on the submitting host (compute nodes may be offline).
+rule fetch_raw:
+    input:
+        download=raw_download,
+    output:
+        raw="{raw_path}",
+    params:
+        source=raw_source,
+    log:
+        "logs/fetch_raw/{raw_path}.log",
+    wildcard_constraints:
+        raw_path=nraw.download_pattern(config),
+    localrule: True
+    script:
+        "../workflow_scripts/fetch_raw.py"

@@ -1,0 +1,14 @@
+# Rule fetch_raw: the HTTP storage plugin has downloaded raw.url; check it (sha256, archive opens), place it at raw.path.
+import sys
+
+from negtrain_core import raw
+
+with open(snakemake.log[0], "w") as log:
+    try:
+        info = raw.install(snakemake.input.download, snakemake.output.raw, snakemake.params.source.sha256)
+    except raw.RawInputError as err:
+        print(err, file=log)
+        sys.exit(str(err))
+    pinned = "verified" if snakemake.params.source.sha256 else "not pinned in the config"
+    print(f"{snakemake.params.source.url} -> {snakemake.output.raw}: {info['bytes']} bytes, {info['members']} archive "
+          f"members, sha256 {info['sha256']} ({pinned})", file=log)
