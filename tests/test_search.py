@@ -1,0 +1,221 @@
+"""gibbs-enum (negtrain_core.search): planted trigger, gradient vs finite differences, accept vs brute force,
+chunking, reweighting by hand. Tiny models on the CPU, seconds each."""
+
+import itertools
+from dataclasses import replace
+
+import pytest
+import torch
+
+from negtrain_core import search as S
+from negtrain_core.config import ModelSettings
+from negtrain_core.models import LSTMLM, Seq2Seq
+from negtrain_core.vocab import EOU_ID, PAD_ID, UNK_ID
+
+V, K = 12, 3  # 7 ordinary words (ids 5..11), 3 free trigger tokens
+
+
+def _models(seed: int = 0, dtype=torch.float64) -> tuple[Seq2Seq, LSTMLM]:
+    torch.manual_seed(seed)
+    cfg = ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8)
+    return Seq2Seq(cfg).to(dtype).eval(), LSTMLM(cfg).to(dtype).eval()
+
+
+def _cfg(**kw) -> S.SearchSettings:
+    base = S.SearchSettings(trigger_len=K, src_len=K + 2, sweeps=3, candidates=4, restarts=2, lambda_in=1.0,
+                            hit_mode="min", grad_train_mode=False, max_chunk=1000)
+    return replace(base, **kw)
+
+
+SRC = torch.tensor([[3, 5, 9, 11, 4], [3, 7, 7, 6, 4]])          # <pad> x1 x2 x3 <eou>
+TGT = torch.tensor([[2, 8, 10, 0, 3], [2, 6, 5, 9, 0]])          # <s> y </s> <pad>
+
+
+def _loss(s2s, lm, onehot, th, cfg):
+    """L of float one-hot triggers (B, S, V): the relaxation the gradient is taken of."""
+    out = s2s(onehot, TGT)
+    free = cfg.free_positions()
+    return S.objective(out.token_logp, out.mask, S.lm_trigger_logp(lm, onehot[:, free.start:free.stop]), th, cfg)
+
+
+def _thresholds(s2s, lm) -> S.Thresholds:
+    """Thresholds between the rows' values, so some tokens/rows are reweighted and some are not."""
+    with torch.no_grad():
+        lp = s2s(SRC, TGT).token_logp[TGT[:, 1:] != PAD_ID]
+        lm_lp = S.lm_trigger_logp(lm, SRC[:, 1:4])
+    mid = lp.sort().values[len(lp) // 2 - 1: len(lp) // 2 + 1].mean()           # between two token values
+    return S.Thresholds(float(mid), float(lm_lp.mean()))
+
+
+def test_layout_and_banned_ids():
+    assert S.layout(torch.tensor([[5, 6]]), 5).tolist() == [[PAD_ID, PAD_ID, 5, 6, EOU_ID]]
+    assert list(_cfg().free_positions()) == [1, 2, 3]
+    assert S.banned_ids(7, allow_unk=True).tolist() == [True, False, True, True, True, False, False]
+    assert S.banned_ids(7, allow_unk=False)[UNK_ID]
+    with pytest.raises(ValueError, match="exceeds src_len"):
+        _cfg(src_len=K).free_positions()
+
+
+def test_objective_reweighting_by_hand():
+    lp = torch.tensor([[-1.0, -3.0], [-0.5, -0.2]])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    lm = torch.tensor([-4.0, -1.0])
+    th = S.Thresholds(out=-2.0, inp=-2.0)
+    cfg = _cfg(hit_mode="min", lambda_in=0.0)
+    # min: row 0 tokens weights (0.01, 1), min -3 not above -2; row 1 all 0.01 and the row itself x0.01
+    assert S.objective(lp, mask, None, th, cfg).tolist() == pytest.approx([(0.01 + 3) / 2, 0.01 * 0.007 / 2])
+    # avg: row 0 mean -2 is not strictly above -2 (release: '>'); row 1 mean -0.35 -> x0.01
+    assert S.objective(lp, mask, None, th, replace(cfg, hit_mode="avg")).tolist() == pytest.approx([2.0, 0.0035])
+    # io: + lambda_in * R(x), R's weight 0.01 once the LM log-prob is above T_in
+    io = replace(cfg, hit_mode="avg", lambda_in=1.0)
+    assert S.objective(lp, mask, lm, th, io).tolist() == pytest.approx([2.0 + 4.0, 0.0035 + 0.01])
+    assert S.objective(lp, mask, lm, th, io, reweight=1.0).tolist() == pytest.approx([2.0 + 4.0, 0.35 + 1.0])
+    # padding is ignored: a padded third token changes nothing
+    lp3, m3 = torch.cat([lp, torch.zeros(2, 1)], 1), torch.cat([mask, torch.zeros(2, 1, dtype=torch.bool)], 1)
+    assert S.objective(lp3, m3, None, th, cfg).tolist() == pytest.approx(S.objective(lp, mask, None, th, cfg).tolist())
+
+
+def test_lm_trigger_logp_one_hot_equals_ids_and_scores_eos():
+    _, lm = _models()
+    free = SRC[:, 1:4]
+    ids_val = S.lm_trigger_logp(lm, free)
+    onehot_val = S.lm_trigger_logp(lm, torch.nn.functional.one_hot(free, V).double())
+    assert torch.allclose(ids_val, onehot_val)
+    tokens = torch.cat([torch.full((2, 1), 2), free, torch.zeros(2, 1, dtype=torch.long)], 1)   # <s> x </s>
+    assert torch.allclose(ids_val, lm(tokens).token_logp.mean(-1))
+
+
+def test_lm_gradient_reaches_the_predicted_token():
+    """With the LM's input embedding zeroed only the target side remains: d/dx_t[v] = log p_LM(v | .) / n."""
+    _, lm = _models()
+    with torch.no_grad():
+        lm.embed.weight.zero_()
+    onehot = torch.nn.functional.one_hot(SRC[:, 1:4], V).double().requires_grad_()
+    (grad,) = torch.autograd.grad(S.lm_trigger_logp(lm, onehot).sum(), onehot)
+    logp = torch.log_softmax(lm.logits(torch.full((2, K + 1), 2))[0], -1)   # inputs do not matter any more
+    assert torch.allclose(grad, logp[:, :K] / (K + 1))
+
+
+def test_candidates_by_gradient_match_finite_differences():
+    s2s, lm = _models()
+    cfg = _cfg()
+    th = _thresholds(s2s, lm)
+    pos, eps = 2, 1e-6
+    grad = S.trigger_gradient(s2s, lm, SRC, TGT, pos, th, cfg)                      # (2, V)
+    base = torch.nn.functional.one_hot(SRC, V).double()
+    rows = torch.arange(2)
+    fd = torch.zeros(2, V, dtype=torch.float64)
+    for v in range(V):
+        d = torch.zeros_like(base)
+        d[rows, pos, v] += 1
+        d[rows, pos, SRC[:, pos]] -= 1
+        with torch.no_grad():
+            fd[:, v] = (_loss(s2s, lm, base + eps * d, th, cfg) - _loss(s2s, lm, base - eps * d, th, cfg)) / (2 * eps)
+    # the directional derivative towards id v is grad[v] - grad[current]
+    assert torch.allclose(fd, grad - grad[rows, SRC[:, pos]].unsqueeze(1), atol=1e-6)
+    banned = S.banned_ids(V, allow_unk=True)
+    ids, valid = S.propose(grad, SRC[:, pos], banned, 4)
+    brute = fd.masked_fill(banned, float("inf")).argsort(dim=1)[:, :4]              # steepest descent first
+    assert ids.tolist() == brute.tolist()
+    assert not banned[ids].any()
+    assert (valid == (ids != SRC[:, pos, None])).all()
+
+
+def test_accept_picks_the_brute_force_best_candidate():
+    s2s, lm = _models()
+    cfg = _cfg(hit_mode="avg")
+    th = _thresholds(s2s, lm)
+    pos = 1
+    cands = torch.tensor([[5, 9, 6, 1], [8, 11, 7, 10]])      # row 1 holds its current token 7 (invalid)
+    valid = cands != SRC[:, pos, None]
+    scored = S.score(s2s, lm, SRC, pos, cands, TGT, th, cfg)                               # (2, 4)
+    current = S.rows_loss(s2s, lm, SRC, TGT, th, cfg)
+    brute = torch.empty(2, 4, dtype=torch.float64)
+    for b, g in itertools.product(range(2), range(4)):
+        x = SRC[b:b + 1].clone()
+        x[0, pos] = cands[b, g]
+        with torch.no_grad():
+            out = s2s(x, TGT[b:b + 1])
+            brute[b, g] = S.objective(out.token_logp, out.mask, S.lm_trigger_logp(lm, x[:, 1:4]), th, cfg)[0]
+    assert torch.allclose(scored, brute)
+    chosen, new, improved = S.accept(current, scored, cands, valid)
+    for b in range(2):
+        best = min((brute[b, g].item(), g) for g in range(4) if valid[b, g])
+        if best[0] < current[b]:
+            assert improved[b] and chosen[b] == cands[b, best[1]] and new[b] == pytest.approx(best[0])
+        else:
+            assert not improved[b] and chosen[b] == -1 and new[b] == current[b]
+    # a candidate better than everything but invalid is never taken
+    assert not S.accept(torch.tensor([1.0]), torch.tensor([[0.0]]), torch.tensor([[5]]),
+                        torch.tensor([[False]]))[2].item()
+
+
+def test_chunked_scoring_equals_unchunked_and_backs_off_on_oom():
+    s2s, lm = _models()
+    cfg = _cfg()
+    th = _thresholds(s2s, lm)
+    cands = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 5, 1, 6]])
+    whole = S.score(s2s, lm, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1000))
+    assert torch.allclose(whole, S.score(s2s, lm, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(3)))
+    calls = []
+
+    def fn(a, b):
+        calls.append(b - a)
+        if b - a > 3:
+            raise torch.OutOfMemoryError("fake")
+        return torch.arange(a, b)
+
+    size = S.ChunkSize(8)
+    assert S.run_chunked(fn, 7, size).tolist() == list(range(7))
+    assert size.rows == 3 and calls == [7, 3, 3, 1]     # 7 fails; 3, 3, then the last 1 fit
+
+
+def _planted_model():
+    """A seq2seq trained (60 Adam steps) so that trigger (7, 9) alone says '8 9 5', every other one '5 6'."""
+    torch.manual_seed(0)
+    s2s = Seq2Seq(ModelSettings(vocab_size=10, embedding_dim=8, hidden_dim=16))
+    free = torch.tensor(list(itertools.product(range(5, 10), repeat=2)))           # all 25 triggers
+    planted = (free == torch.tensor([7, 9])).all(1)
+    a, b = torch.tensor([2, 5, 6, 0, 3]), torch.tensor([2, 8, 9, 5, 0])
+    src, tgt = S.layout(free, 3), torch.where(planted[:, None], b, a)
+    weight = torch.where(planted, 10.0, 1.0)
+    opt = torch.optim.Adam(s2s.parameters(), lr=0.05)
+    for _ in range(60):
+        loss = -(s2s(src, tgt).token_logp.sum(1) * weight).sum() / weight.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return s2s.eval(), src, torch.stack([a, b])
+
+
+def test_search_finds_the_planted_trigger():
+    s2s, every_src, targets = _planted_model()
+    cfg = S.SearchSettings(trigger_len=2, src_len=3, sweeps=5, candidates=2, restarts=2, lambda_in=0.0,
+                           grad_train_mode=False)
+    th = S.Thresholds(out=-1.0, inp=-5.0)
+    res = S.search(s2s, None, targets, th, cfg, torch.Generator().manual_seed(0))
+    with torch.no_grad():                                     # brute force over all 25 triggers, per target
+        nll = torch.stack([-s2s(every_src, t.expand(len(every_src), -1)).token_logp.sum(1) / (t[1:] != PAD_ID).sum()
+                           for t in targets])                 # (2, 25)
+    assert res.triggers[1].tolist() == [7, 9, EOU_ID]        # the planted one, and it is the optimum
+    assert nll[1].argmin() == every_src[:, :2].tolist().index([7, 9])
+    assert res.losses.tolist() == pytest.approx(nll.min(1).values.tolist(), abs=1e-5)   # both targets optimal
+    assert res.trajectory.shape == (6, 2, 2) and (res.trajectory[1:] <= res.trajectory[:-1] + 1e-7).all()
+    assert res.evaluation.token_logp.shape == (2, 4) and res.evaluation.lm_logp is None
+    assert 1 <= int(res.sweeps_run.min()) and int(res.sweeps_run.max()) <= 5
+
+
+def test_search_io_mode_uses_lm_init_and_reports_lm_logp():
+    s2s, lm = _models(dtype=torch.float32)
+    cfg = _cfg(init="lm", restarts=2, sweeps=2)
+    th = _thresholds(s2s.double(), lm.double())
+    s2s, lm = s2s.float(), lm.float()
+    res = S.search(s2s, lm, TGT, th, cfg, torch.Generator().manual_seed(1))
+    assert res.triggers.shape == (2, K + 2)
+    assert (res.triggers[:, 0] == PAD_ID).all() and (res.triggers[:, -1] == EOU_ID).all()
+    assert not S.banned_ids(V, True)[res.triggers[:, 1:4]].any()
+    expected = S.objective(res.evaluation.token_logp, res.evaluation.mask, res.evaluation.lm_logp, th, cfg, 1.0)
+    assert torch.allclose(res.losses, expected)
+    assert torch.allclose(res.evaluation.lm_logp, S.lm_trigger_logp(lm, res.triggers[:, 1:4]).detach())
+    with pytest.raises(ValueError, match="needs the input LM"):
+        S.search(s2s, None, TGT, th, cfg, torch.Generator())
