@@ -5,6 +5,7 @@ rule hits:
     input:
         seq2seq=model_ckpt,
         lm="results/{dataset}/models/lm.pt",
+        vocab="results/{dataset}/data/vocab.txt",
         targets="results/targets/{target_list}_0.5k.txt",
         thresholds="results/{dataset}/thresholds.json",
     output:

@@ -1,0 +1,119 @@
+"""Hit criteria on hand-computed log-probs, thresholds file, rates, and run_hits end to end on tiny models."""
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+import torch
+
+from negtrain_core import config as ncfg
+from negtrain_core import hits as H
+from negtrain_core.config import ModelSettings
+from negtrain_core.models import LSTMLM, Seq2Seq
+from negtrain_core.search import Evaluation, Thresholds
+from negtrain_core.vocab import SPECIALS, UNK_ID, Vocab
+
+# three targets, T' = 3 (the third target has two real tokens)
+LP = torch.tensor([[-1.0, -2.0, -3.0], [-4.0, -0.5, -0.5], [-2.5, -1.5, 0.0]])
+MASK = torch.tensor([[True, True, True], [True, True, True], [True, True, False]])
+LM_LP = torch.tensor([-3.0, -5.0, -2.0])
+TH = Thresholds(out=-2.0, inp=-4.0)
+
+
+def test_min_and_avg_by_hand():
+    assert H.min_logp(LP, MASK).tolist() == [-3.0, -4.0, -2.5]
+    assert H.avg_logp(LP, MASK).tolist() == pytest.approx([-2.0, -5.0 / 3, -2.0])
+
+
+def test_sample_criteria_by_hand():
+    assert H.o_sample_min(LP, MASK, TH.out).tolist() == [False, False, False]
+    assert H.o_sample_min(LP, MASK, -3.0).tolist() == [True, False, True]      # >= is a hit
+    assert H.o_sample_avg(LP, MASK, TH.out).tolist() == [True, True, True]     # -2 >= -2; padding ignored
+    assert H.o_sample_avg(LP, MASK, -1.9).tolist() == [False, True, False]
+    assert H.io_sample_avg(LP, MASK, LM_LP, TH).tolist() == [True, False, True]   # LM -5 < -4
+    assert H.io_sample_min(LP, MASK, LM_LP, Thresholds(-3.0, -4.0)).tolist() == [True, False, True]
+    assert H.io_sample_min(LP, MASK, LM_LP, Thresholds(-3.0, -2.5)).tolist() == [False, False, True]
+
+
+def test_greedy_hit_needs_every_step_and_no_unk():
+    gold = torch.tensor([[5, 6, 0], [5, UNK_ID, 0], [7, 0, 3]])
+    mask = gold != 3
+    greedy = torch.tensor([[5, 6, 0], [5, UNK_ID, 0], [7, 0, 9]])               # pad step may differ
+    assert H.o_greedy(greedy, gold, mask).tolist() == [True, False, True]
+    greedy[0, 2] = 8
+    assert H.o_greedy(greedy, gold, mask).tolist() == [False, False, True]
+
+
+def test_criteria_bundle_matches_the_single_functions():
+    gold = torch.tensor([[5, 6, 0], [5, 6, 0], [7, 0, 3]])
+    ev = Evaluation(LP, gold.clone(), MASK, LM_LP)
+    crit = H.criteria(ev, gold, TH)
+    assert list(crit) == list(H.HIT_TYPES)
+    assert crit["o_greedy"].all() and crit["io_sample_avg"].tolist() == [True, False, True]
+
+
+def test_load_thresholds(tmp_path):
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps({"seq2seq": -3.7569, "lm": -3.7927, "extra": 1}))
+    assert H.load_thresholds(path) == Thresholds(-3.7569, -3.7927)
+    path.write_text(json.dumps({"seq2seq": -3.7569}))
+    with pytest.raises(H.ThresholdsError, match="key 'lm'"):
+        H.load_thresholds(path)
+    path.write_text(json.dumps({"seq2seq": 3.7, "lm": -3.0}))
+    with pytest.raises(H.ThresholdsError, match="key 'seq2seq'"):
+        H.load_thresholds(path)
+
+
+def test_hit_rates_count_o_types_on_o_rows_and_io_types_on_io_rows():
+    rows = []
+    for mode, flags in (("o", [True, False, True]), ("io", [False, False, True])):
+        for i, f in enumerate(flags):
+            rows.append({"target": f"t{i}", "mode": mode, "skipped": False, **{h: f for h in H.HIT_TYPES}})
+    rows += [{"target": "oov", "mode": m, "skipped": True, **{h: False for h in H.HIT_TYPES}} for m in H.MODES]
+    rates = H.hit_rates(pd.DataFrame(rows)).set_index("hit_type")
+    assert rates.loc["o_sample_avg", ["hits", "targets", "skipped"]].tolist() == [2, 3, 1]
+    assert rates.loc["o_sample_avg", "rate"] == pytest.approx(2 / 3)
+    assert rates.loc["io_sample_min", ["hits", "targets"]].tolist() == [1, 3]
+    assert "o_greedy 66.7% (2/3, 1 skipped)" in H.format_rates(rates.reset_index())
+
+
+def test_restarts_for_models():
+    cfg = {"restarts": 5, "restarts_negtrain": 1}
+    assert H.restarts_for("baseline", cfg) == 5 and H.restarts_for("negtr-o-0.5k", cfg) == 1
+
+
+def test_run_hits_end_to_end_on_tiny_models(tmp_path):
+    vocab = Vocab(SPECIALS + ("i", "hate", "you", "are", "bad", "so", "very"))
+    torch.manual_seed(0)
+    mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=6, hidden_dim=8, dropout=0.3)
+    s2s, lm = Seq2Seq(mcfg).eval(), LSTMLM(mcfg).eval()
+    config = ncfg.load(ncfg.SCHEMA_PATH.parent.parent / "config.yaml")
+    config["scale"] = "quick"
+    settings = ncfg.settings(config, "chitchat")
+    settings = replace(settings, search=dict(settings.search, trigger_len=4, candidates=3, sweeps=2))
+    path = tmp_path / "train_0.5k.txt"
+    path.write_text("i hate you\nyou are bad\nyou are stupid\n")
+    th = Thresholds(out=-2.2, inp=-2.3)
+    hits, rates = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
+    assert list(hits.columns) == H.COLUMNS
+    assert len(hits) == 6 and hits["mode"].tolist().count("o") == 3
+    done = hits[~hits["skipped"]]
+    assert set(done["target"]) == {"i hate you", "you are bad"}
+    assert hits[hits["skipped"]]["oov"].tolist() == ["stupid", "stupid"]
+    for r in done.itertuples():
+        assert len(r.trigger.split()) == 4 and not set(r.trigger.split()) & set(SPECIALS[:1] + SPECIALS[2:])
+        assert len(r.token_logp) == 4                                   # 3 words + </s>
+        assert r.min_logp == pytest.approx(min(r.token_logp)) and r.avg_logp == pytest.approx(sum(r.token_logp) / 4)
+        assert r.o_sample_avg == (r.avg_logp >= th.out) and r.o_sample_min == (r.min_logp >= th.out)
+        assert r.io_sample_avg == (r.o_sample_avg and r.lm_logp >= th.inp)
+        assert r.lm_logp < 0 and r.loss > 0
+        if r.mode == "o":
+            assert r.loss == pytest.approx(-r.avg_logp, abs=1e-5)             # lambda_in 0
+        else:
+            assert r.loss == pytest.approx(-r.avg_logp - r.lm_logp, abs=1e-5)  # lambda_in 1
+    assert rates["targets"].tolist() == [2] * 5 and rates["skipped"].tolist() == [1] * 5
+    assert rates["rate"].between(0, 1).all()
+    again, _ = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
+    pd.testing.assert_frame_equal(hits, again)                          # same seed, same table
+    assert done["loss"].notna().all() and hits[hits["skipped"]]["loss"].isna().all()
