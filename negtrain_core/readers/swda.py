@@ -31,7 +31,7 @@ from negtrain_core.config import DataSettings
 from negtrain_core.readers import Dialogue, ReadResult
 from negtrain_core.text import normalize
 
-MARKUP_MEMBER = re.compile(r"(?:^|/)sw\d+utt/[^/]+\.utt\.csv$")
+MARKUP_MEMBER = re.compile(r"(?:^|/)sw\d+utt/sw_\d+_\d+\.utt\.csv$")   # not macOS '._sw_...' shadows
 PLAIN_MEMBER = re.compile(r"(?:^|/)(?:train|val|test)/(\d+)\.txt$")
 HEADER = ("swda_filename", "ptb_basename", "conversation_no", "transcript_index", "act_tag", "caller",
           "utterance_index", "subutterance_index", "text")
