@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -27,6 +27,13 @@ from torch import Tensor
 from negtrain_core.models import SeqOutput
 from negtrain_core.text import normalize
 from negtrain_core.vocab import UNK
+
+if TYPE_CHECKING:
+    from negtrain_core.config import Settings
+    from negtrain_core.search import SearchSettings, Thresholds
+    from negtrain_core.vocab import Vocab
+
+CURVE_COLUMNS = ["epoch", "batch", "targets", "round", "hits", "neg_loss", "pos_nll"]
 
 # ---------------------------------------------------------------------------------------------- target lists
 
@@ -231,3 +238,77 @@ def epoch_rates(curve: pd.DataFrame) -> pd.DataFrame:
     out = first.join(rounds).reset_index()
     out["hit_rate"] = out["hits"] / out["targets"]
     return out
+
+
+# ---------------------------------------------------------------------------------------------- the stage
+
+
+def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, generator: torch.Generator
+             ) -> Searcher:
+    """gibbs-enum (``search.search``) as Algorithm 1's trigger finder; io-mode also checks the trigger's LM score."""
+    from negtrain_core.search import search
+
+    def find(model: torch.nn.Module, tgt: Tensor) -> tuple[Tensor, Tensor]:
+        res = search(model, lm if cfg.lambda_in > 0 else None, tgt, th, cfg, generator)
+        if cfg.lambda_in > 0:
+            return res.triggers, res.evaluation.lm_logp >= th.inp
+        return res.triggers, torch.ones(len(tgt), dtype=torch.bool, device=tgt.device)
+
+    return find
+
+
+def hit_test(hit_type: str, th: Thresholds) -> HitTest:
+    """sample-min or sample-avg hit (``hits``) on the target scores, AND the trigger's LM check (io-mode)."""
+    from negtrain_core import hits
+
+    crit = hits.o_sample_min if hit_type == "min" else hits.o_sample_avg
+    return lambda out, lm_ok: crit(out.token_logp, out.mask, th.out) & lm_ok
+
+
+def avoid_ids(words: Sequence[str], vocab: Vocab, log: Callable[[str], None]) -> Tensor:
+    """(K,) ids of the FWA words in the vocabulary; words outside it are reported and ignored."""
+    missing = [w for w in words if w not in vocab]
+    if missing:
+        log(f"frequent-word avoiding: {missing} not in the vocabulary, ignored")
+    return torch.tensor([vocab.index[w] for w in words if w in vocab], dtype=torch.long)
+
+
+def run(inputs: dict[str, str], ckpt_out: str | Path, curve_out: str | Path, settings: Settings, mode: str,
+        log: Callable[[str], None]) -> pd.DataFrame:
+    """Negatively train the baseline seq2seq against the target list; write the model and the curve.
+
+    inputs: seq2seq, lm, train (parquet), vocab, targets (list), thresholds (json) paths. Returns the curve.
+    """
+    from negtrain_core import checkpoint, device
+    from negtrain_core.data import tensorize
+    from negtrain_core.hits import load_thresholds
+    from negtrain_core.io import write_csv
+    from negtrain_core.search import SearchSettings
+    from negtrain_core.targets import read_targets, target_tensor
+    from negtrain_core.train import seed_all
+    from negtrain_core.vocab import Vocab
+
+    vocab, dev, s = Vocab.load(inputs["vocab"]), device.resolve(settings.device), NegTrainSettings.from_dict(
+        settings.malicious, mode)
+    seed_all(settings.seed)
+    model = checkpoint.load(inputs["seq2seq"], vocab, dev).model
+    lm = checkpoint.load(inputs["lm"], vocab, dev).model if mode == "io" else None
+    th = load_thresholds(inputs["thresholds"])
+    targets = read_targets(inputs["targets"], vocab, settings.search["oov_policy"])
+    for line in targets.report():
+        log(line)
+    pairs = tensorize(pd.read_parquet(inputs["train"]), vocab, settings.data).to(dev)
+    cfg = SearchSettings.from_config(settings.search, mode=mode, hit_mode=s.hit_type,
+                                     src_len=settings.data.max_source_len,
+                                     restarts=settings.search["restarts_negtrain"])
+    pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1))
+    log(f"negtr-{mode}: {len(targets.texts)} targets, {len(pairs)} positive pairs, {s}")
+    rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
+                          searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed)),
+                          hit_test(s.hit_type, th), avoid_ids(s.avoid_words, vocab, log).to(dev), s, log)
+    curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
+                    extra={"stage": f"negtrain-malicious-{mode}", "targets": str(inputs["targets"]),
+                           "targets_used": len(targets.texts), "targets_skipped": targets.skipped})
+    write_csv(curve, curve_out)
+    return curve

@@ -13,15 +13,20 @@ instead point the 1k/2.5k lists at existing files (e.g. the authors' res_500/tra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
+from negtrain_core.config import ConfigError, DataSettings, ModelSettings, TrainSettings
 from negtrain_core.text import normalize
 from negtrain_core.vocab import UNK
+
+if TYPE_CHECKING:
+    import torch
+
+    from negtrain_core.vocab import Vocab
 
 AUGMENTED_SIZES = ("1k", "2.5k")   # the paper's names of the lists with copies[0] and copies[1] paraphrases
 
@@ -32,7 +37,7 @@ def augmentation_status(config: dict[str, Any]) -> str | None:
     if any(given.get(size) for size in AUGMENTED_SIZES):
         missing = [size for size in AUGMENTED_SIZES if not given.get(size)]
         if missing:
-            raise ValueError(f"config key 'targets.augmented.given': {missing[0]} is missing (give both lists or none)")
+            raise ConfigError(f"config key 'targets.augmented.given': {missing[0]} is missing (give both or none)")
         return None
     if config["paraphrase"]["corpora"]:
         return None
@@ -134,3 +139,91 @@ def given_list(path: str | Path, test_path: str | Path, size: int | None, copies
     targets = targets if size is None else targets[: size * (1 + copies)]
     check_no_overlap(targets, read_list(test_path)[:size], str(path), str(test_path))
     return targets
+
+
+# ---------------------------------------------------------------------------------------------- the stages
+
+VALID_SHARE, MAX_VALID = 0.05, 1000   # [ours] pairs held out for the paraphraser's best-epoch selection
+
+
+def split_pairs(pairs: Sequence[tuple[str, str]], seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Seeded shuffle, then (train, valid): VALID_SHARE of the pairs (at most MAX_VALID) held out, before the two
+    directions are made, so no pair is on both sides."""
+    import random
+
+    pairs = list(pairs)
+    random.Random(seed).shuffle(pairs)
+    n_valid = min(MAX_VALID, max(1, int(VALID_SHARE * len(pairs))))
+    return pairs[n_valid:], pairs[:n_valid]
+
+
+def train_paraphraser(corpora: Sequence[dict[str, Any]], ckpt_path: str | Path, curve_path: str | Path,
+                      config: dict[str, Any], log: Callable[[str], None]) -> pd.DataFrame:
+    """Read ``paraphrase.corpora``, build the vocabulary and train the paraphraser with ``train.train_baseline``."""
+    from negtrain_core.readers.paraphrase import read_pairs
+    from negtrain_core.train import train_baseline
+    from negtrain_core.vocab import Vocab
+
+    if not corpora:
+        raise ValueError("config key 'paraphrase.corpora' is empty: there is no paraphrase corpus to train on")
+    data, model_s, train_s = settings(config)
+    pairs = [p for c in corpora for p in read_pairs(c["format"], c["path"], c.get("path2"))]
+    train_pairs, valid_pairs = split_pairs(pairs, config["seed"])
+    train_df, valid_df = pairs_frame(train_pairs, data), pairs_frame(valid_pairs, data)
+    if data.max_train_pairs is not None:
+        train_df = train_df.sample(n=min(len(train_df), data.max_train_pairs), random_state=config["seed"])
+    log(f"paraphraser: {len(pairs)} pairs read from {len(corpora)} corpora -> {len(train_df)} training and "
+        f"{len(valid_df)} validation rows (both directions, sentences of at most "
+        f"{min(data.max_source_len - int(data.source_eou), data.max_target_len - 1)} words)")
+    vocab = Vocab.build((s.split() for s in pd.concat([train_df["source"], train_df["target"]])), data.vocab_size)
+    return train_baseline("seq2seq", train_df, valid_df, vocab, model_s, train_s, ckpt_path, curve_path, log,
+                          data_settings=data)
+
+
+def nbest(model: torch.nn.Module, vocab: Vocab, sentences: Sequence[str], data: DataSettings, k: int,
+          batch_size: int = 128) -> list[list[str]]:
+    """The k-best beam-search outputs (strings, best first) for each sentence, read as paraphraser sources."""
+    import torch
+
+    from negtrain_core.data import encode_source
+    from negtrain_core.decoding import beam
+
+    dev = next(model.parameters()).device
+    out: list[list[str]] = []
+    for start in range(0, len(sentences), batch_size):
+        chunk = sentences[start:start + batch_size]
+        src = torch.tensor([encode_source(s.split(), vocab, data.max_source_len, data.source_eou) for s in chunk],
+                           device=dev)
+        res = beam(model, src, k=k, n_best=k, max_len=data.max_target_len)          # tokens (b, k, L)
+        for toks, scores in zip(res.tokens.tolist(), res.scores.tolist()):
+            out.append([" ".join(vocab.decode(t)) for t, sc in zip(toks, scores) if sc > float("-inf")])
+    return out
+
+
+def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | None, outputs: Sequence[str | Path],
+                config: dict[str, Any], log: Callable[[str], None]) -> list[int]:
+    """Write the augmented lists (1k, 2.5k: ``outputs`` in ``AUGMENTED_SIZES`` order); returns their lengths.
+
+    From ``targets.augmented.given`` files when set, else from the paraphraser's n-best lists.
+    """
+    from negtrain_core import checkpoint, device
+    from negtrain_core.io import atomic_write_text
+    from negtrain_core.malicious import read_list
+
+    copies, given = config["targets"]["augmented"]["copies"], config["targets"]["augmented"]["given"]
+    size = config["quick"]["target_list_size"] if config["scale"] == "quick" else None
+    train, test = read_list(train_path), read_list(test_path)
+    if given.get(AUGMENTED_SIZES[0]):
+        lists = [given_list(given[name], test_path, size, c) for name, c in zip(AUGMENTED_SIZES, copies)]
+    else:
+        ck = checkpoint.load(ckpt_path, device=device.resolve(config["device"]))
+        data = settings(config)[0]
+        chosen = choose_paraphrases(nbest(ck.model, ck.vocab, train, data, config["paraphrase"]["beam"]), train,
+                                    test, max(copies))
+        short = sum(len(c) < max(copies) for c in chosen)
+        log(f"paraphrases: {sum(map(len, chosen))} kept for {len(train)} targets ({short} with fewer than "
+            f"{max(copies)}), e.g. '{train[0]}' -> {chosen[0]}")
+        lists = [augmented_list(train, chosen, c) for c in copies]
+    for lst, path in zip(lists, outputs, strict=True):
+        atomic_write_text(path, "\n".join(lst) + "\n")
+    return [len(lst) for lst in lists]

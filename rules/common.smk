@@ -3,16 +3,19 @@ import sys
 from pathlib import Path
 
 from negtrain_core import config as ncfg
+from negtrain_core import paraphrase as npara
 from negtrain_core import raw as nraw
 
 try:
     ncfg.validate(config)
+    AUGMENTATION = npara.augmentation_status(config)  # None, or why the 1k/2.5k target lists are not run
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
 
 DATASETS = ncfg.DATASETS
 HIT_MODES = ("o", "io")
 LIST_SIZES = ("0.5k", "1k", "2.5k")
+MALICIOUS_SIZES = npara.list_sizes(config)  # the lists negative training runs on: 0.5k, + 1k/2.5k when built
 
 
 wildcard_constraints:
@@ -23,6 +26,21 @@ wildcard_constraints:
     mode="o|io",
     size="0\\.5k|1k|2\\.5k",
     model="baseline|negtr-(o|io)-(0\\.5k|1k|2\\.5k)|freq-[0-9.]+|gan|ul",
+
+
+def paraphraser_ckpt(wildcards):
+    """The paraphraser checkpoint, unless targets.augmented.given names existing 1k/2.5k lists."""
+    return [] if config["targets"]["augmented"]["given"]["1k"] else "results/paraphrase/models/paraphraser.pt"
+
+
+def paraphrase_files(wildcards):
+    """The files of paraphrase.corpora (none by default)."""
+    return [c[k] for c in config["paraphrase"]["corpora"] for k in ("path", "path2") if c.get(k)]
+
+
+def given_lists(wildcards):
+    """The existing 1k/2.5k lists of targets.augmented.given (none by default)."""
+    return [p for p in config["targets"]["augmented"]["given"].values() if p]
 
 
 def settings(wildcards):

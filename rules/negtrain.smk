@@ -7,6 +7,7 @@ rule negtrain_malicious:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         lm="results/{dataset}/models/lm.pt",
         train="results/{dataset}/data/train.parquet",
+        vocab="results/{dataset}/data/vocab.txt",
         targets="results/targets/train_{size}.txt",
         thresholds="results/{dataset}/thresholds.json",
     output:

@@ -18,11 +18,18 @@ rule malicious_lists:
 
 rule train_paraphraser:
     input:
-        corpora=[c["path"] for c in config["paraphrase"]["corpora"]],
+        corpora=paraphrase_files,
     output:
         ckpt="results/paraphrase/models/paraphraser.pt",
+        curve="results/paraphrase/models/paraphraser_curve.csv",
+    params:
+        corpora=config["paraphrase"]["corpora"],
+        recipe=npara.settings(config),
     log:
         "logs/paraphrase/train.log",
+    benchmark:
+        "benchmarks_out/paraphrase/train.tsv"
+    threads: 2
     resources:
         **gpu_resources(),
     script:
@@ -33,10 +40,14 @@ rule augment_targets:
     input:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",
-        ckpt="results/paraphrase/models/paraphraser.pt",
+        ckpt=paraphraser_ckpt,
+        given=given_lists,
     output:
         aug1="results/targets/train_1k.txt",
         aug4="results/targets/train_2.5k.txt",
+    params:
+        augmented=config["targets"]["augmented"],
+        beam=config["paraphrase"]["beam"],
     log:
         "logs/paraphrase/augment.log",
     resources:
