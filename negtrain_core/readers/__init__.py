@@ -53,4 +53,4 @@ READERS = {
 def reader(name: str) -> Callable[[DataSettings], ReadResult]:
     """The ``read`` function of reader ``name`` (modules are imported on demand)."""
     module = importlib.import_module(READERS[name])
-    return getattr(module, f"read_{name}", module.read)
+    return getattr(module, f"read_{name}", None) or module.read
