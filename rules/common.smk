@@ -16,6 +16,7 @@ DATASETS = ncfg.DATASETS
 HIT_MODES = ("o", "io")
 LIST_SIZES = ("0.5k", "1k", "2.5k")
 MALICIOUS_SIZES = npara.list_sizes(config)  # the lists negative training runs on: 0.5k, + 1k/2.5k when built
+MALICIOUS_MODELS = ["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in MALICIOUS_SIZES]  # Table 3's
 
 
 wildcard_constraints:

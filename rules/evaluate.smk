@@ -41,14 +41,17 @@ rule evaluate_mmi:
 rule beam_overlap:
     input:
         baseline="results/{dataset}/models/seq2seq.pt",
-        negtrained=expand("results/{{dataset}}/models/negtr-{mode}-{size}.pt", mode=HIT_MODES, size=LIST_SIZES),
+        negtrained=expand("results/{{dataset}}/models/negtr-{mode}-{size}.pt", mode=HIT_MODES, size=MALICIOUS_SIZES),
         test="results/{dataset}/data/test.parquet",
+        vocab="results/{dataset}/data/vocab.txt",
     output:
         "results/{dataset}/eval/beam_overlap.csv",
     params:
         settings=settings,
     log:
         "logs/{dataset}/beam_overlap.log",
+    benchmark:
+        "benchmarks_out/{dataset}/beam_overlap.tsv"
     resources:
         **gpu_resources(),
     script:

@@ -5,22 +5,27 @@ rule table3:
     input:
         hits=expand(
             "results/{{dataset}}/hits/{model}/{target_list}.parquet",
-            model=["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in LIST_SIZES],
+            model=MALICIOUS_MODELS,
             target_list=["train", "test"],
         ),
-        metrics=expand(
-            "results/{{dataset}}/eval/{model}/metrics.json",
-            model=["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in LIST_SIZES],
-        ),
+        metrics=expand("results/{{dataset}}/eval/{model}/metrics.json", model=MALICIOUS_MODELS),
+        lists=expand("results/targets/train_{size}.txt", size=MALICIOUS_SIZES),
         overlap="results/{dataset}/eval/beam_overlap.csv",
+        seq2seq="results/{dataset}/models/seq2seq.pt",
+        negtr="results/{dataset}/models/negtr-io-0.5k.pt",
+        test="results/{dataset}/data/test.parquet",
+        vocab="results/{dataset}/data/vocab.txt",
     output:
         table="results/{dataset}/table3.csv",
         figure="results/{dataset}/figure1.png",
         samples="results/{dataset}/samples_malicious.txt",
     params:
         settings=settings,
+        not_run=AUGMENTATION,
     log:
         "logs/{dataset}/table3.log",
+    resources:
+        **gpu_resources(),
     script:
         "../workflow_scripts/table3.py"
 
