@@ -25,14 +25,18 @@ import logging
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from negtrain_core import metrics
-from negtrain_core.config import Settings
+from negtrain_core import checkpoint, decoding, metrics
+from negtrain_core.config import DataSettings, Settings
+from negtrain_core.data import PairTensors, tensorize
+from negtrain_core.device import resolve
+from negtrain_core.io import write_csv
 from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
@@ -64,8 +68,10 @@ class FrequentSettings:
 
     @classmethod
     def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
+        """At quick scale the window is ``quick.frequent_window`` (a quick epoch has fewer than 200 batches)."""
         f, t = s.frequent, s.train
-        return cls(r_thres=r_thres, window=f["window"], eos_weight=f["eos_weight"],
+        window = s.raw_config["quick"]["frequent_window"] if s.scale == "quick" else f["window"]
+        return cls(r_thres=r_thres, window=window, eos_weight=f["eos_weight"],
                    eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
                    lr=f["lr"], momentum=t.momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
                    batch_size=f["batch_size"], epochs=f["epochs"], ppl_abort=f["ppl_abort"],
@@ -232,8 +238,6 @@ def perplexity(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256
 @torch.no_grad()
 def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
     """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
-    from negtrain_core import decoding
-
     model.eval()
     return [decoding.greedy(model, src[idx], max_len=max_len) for idx in minibatches(len(src), batch_size)]
 
@@ -279,9 +283,7 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
         for idx in minibatches(len(train[0]), cfg.batch_size, gen):
             idx = idx.to(train[0].device)
             src, tgt = train[0][idx], train[1][idx]
-            model.eval()
-            with torch.no_grad():
-                samples = _greedy(model, src, cfg.max_len)
+            samples = decoding.greedy(model, src, max_len=cfg.max_len)         # eval mode, no gradients
             stats = frequent_step(model, opts, src, tgt, samples, window, cfg)
             steps, neg_steps, negatives = steps + 1, neg_steps + (stats.negatives > 0), negatives + stats.negatives
             if steps % log_every == 0:
@@ -296,7 +298,26 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
     return pd.DataFrame(rows)
 
 
-def _greedy(model: nn.Module, src: Tensor, max_len: int) -> Tensor:
-    from negtrain_core import decoding
+# ------------------------------------------------------------------------------------------------ the stage
 
-    return decoding.greedy(model, src, max_len=max_len)
+
+def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device) -> PairTensors:
+    """A pairs Parquet file tensorized with ``vocab`` and moved to ``device``."""
+    return tensorize(pd.read_parquet(path), vocab, data).to(device)
+
+
+def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, r_thres: float, s: Settings,
+        ckpt_out: str | Path, curve_out: str | Path) -> pd.DataFrame:
+    """Rule negtrain_frequent: Algorithm 2 on the baseline at ``r_thres``; writes the checkpoint and the curve."""
+    torch.manual_seed(s.seed)
+    dev = resolve(s.device)
+    base = checkpoint.load(seq2seq_path, device=dev)
+    train = load_pairs(train_path, base.vocab, s.data, dev)
+    test = load_pairs(test_path, base.vocab, s.data, dev)
+    cfg = FrequentSettings.from_settings(s, r_thres)
+    log.info("Algorithm 2 on %d training pairs (%d test): %s", len(train), len(test), cfg)
+    curve = train_frequent(base.model, train, test, base.vocab, cfg, s.train.log_every)
+    checkpoint.save(ckpt_out, base.model, kind="seq2seq", vocab=base.vocab,
+                    extra={"stage": "negtrain_frequent", "r_thres": r_thres, "base": str(seq2seq_path)})
+    write_csv(curve.assign(r_thres=r_thres, dataset=s.data.name, scale=s.scale), curve_out)
+    return curve

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -33,9 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from negtrain_core import metrics
+from negtrain_core import checkpoint, decoding, metrics
 from negtrain_core.config import Settings
-from negtrain_core.frequent import as_targets, greedy_responses, minibatches, mle_loss, perplexity, sgd, update
+from negtrain_core.device import resolve
+from negtrain_core.frequent import (as_targets, greedy_responses, load_pairs, minibatches, mle_loss, perplexity, sgd,
+                                    update)
+from negtrain_core.io import write_csv
 from negtrain_core.models import OneHotEmbedding, Seq2Seq
 from negtrain_core.vocab import PAD_ID, Vocab
 
@@ -148,14 +152,6 @@ class GanStats(NamedTuple):
     d_acc: float
 
 
-def _sample(model: Seq2Seq, src: Tensor, max_len: int, generator: torch.Generator) -> Tensor:
-    from negtrain_core import decoding
-
-    model.eval()
-    with torch.no_grad():
-        return decoding.sample(model, src, max_len=max_len, generator=generator)
-
-
 def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: GanSettings) -> GanStats:
     """Alternate D and G steps (``d_steps``:``g_steps``) over ``cfg.epochs`` passes of ``train``; G in place."""
     torch.manual_seed(cfg.seed)
@@ -170,7 +166,7 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     for _ in range(cfg.epochs):
         for i, idx in enumerate(minibatches(len(train[0]), cfg.batch_size, gen)):
             src, tgt = train[0][idx.to(device)], train[1][idx.to(device)]
-            samples = _sample(model, src, cfg.max_len, sample_gen)
+            samples = decoding.sample(model, src, max_len=cfg.max_len, generator=sample_gen)   # eval mode
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
                 disc.train()
                 loss, acc = d_loss(disc, src, references(tgt), samples)
@@ -211,3 +207,22 @@ def select(sweep: pd.DataFrame, tolerance: float) -> int:
     if ok.empty:
         return int(sweep["valid_ppl"].idxmin())
     return int(ok.sort_values(["max_ratio", "valid_ppl"], kind="stable").index[0])
+
+
+def run(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path, s: Settings, ckpt_out: str | Path,
+        sweep_out: str | Path) -> pd.DataFrame:
+    """Rule train_gan: one GAN run per generator lr from the baseline; the validation pick is saved."""
+    torch.manual_seed(s.seed)
+    dev = resolve(s.device)
+    base = checkpoint.load(seq2seq_path, device=dev)
+    cfg = GanSettings.from_settings(s)
+    train = load_pairs(train_path, base.vocab, s.data, dev)
+    valid = load_pairs(valid_path, base.vocab, s.data, dev)
+    log.info("GAN on %d training pairs: %s", len(train), cfg)
+    model, table = lr_sweep(base.model, train, valid, base.vocab, cfg)
+    log.info("GAN generator-lr sweep:\n%s", table.to_string(index=False))
+    g_lr = float(table.loc[table["selected"], "g_lr"].iloc[0])
+    checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=base.vocab,
+                    extra={"stage": "train_gan", "g_lr": g_lr, "base": str(seq2seq_path)})
+    write_csv(table.assign(dataset=s.data.name, scale=s.scale), sweep_out)
+    return table

@@ -19,18 +19,26 @@ Shapes: B batch, S source length, L decoded length, V vocabulary.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from negtrain_core import metrics
+from negtrain_core import checkpoint, decoding, metrics
+from negtrain_core.config import Settings
+from negtrain_core.device import resolve
+from negtrain_core.frequent import load_pairs
+from negtrain_core.io import write_csv
 from negtrain_core.models import LSTMLM, Seq2Seq
+from negtrain_core.tables_frequent import evaluation_frame, summarize, write_evaluation
 from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,26 +60,29 @@ class MMISettings:
 
 @torch.no_grad()
 def mmi_greedy(model: Seq2Seq, lm: LSTMLM, src: Tensor, lam: float, gamma: int, max_len: int = 20) -> Tensor:
-    """src: (B, S) ids -> (B, L) MMI-antiLM greedy responses: no ``<s>``, ``</s>`` then ``<pad>``, L <= max_len."""
+    """src: (B, S) ids -> (B, L) MMI-antiLM greedy responses: no ``<s>``, ``</s>`` then ``<pad>``, L <= max_len.
+
+    Steps the models with ``decoding.start``/``decoding.step`` (the decoder the greedy and beam searches use).
+    Both models are left in eval mode.
+    """
     model.eval()
     lm.eval()
-    enc = model.encode(src)
-    tok = torch.full((src.size(0), 1), BOS_ID, dtype=torch.long, device=src.device)   # (B, 1)
-    state = lm_state = None
-    done = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
+    enc, state = decoding.start(model, src)
+    lm_state = None
+    tok = torch.full((src.size(0),), BOS_ID, dtype=torch.long, device=src.device)       # (B,)
+    done = torch.zeros_like(tok, dtype=torch.bool)
     out = []
     for k in range(1, max_len + 1):
-        logits, state = model.decode(tok, enc, state)                                  # (B, 1, V)
-        score = F.log_softmax(logits[:, -1].float(), dim=-1)                           # (B, V)
+        score, new_state = decoding.step(model, enc, tok, state)                         # (B, V)
         if lam > 0 and k <= gamma:
-            lm_logits, lm_state = lm.logits(tok, lm_state)
-            score = score - lam * F.log_softmax(lm_logits[:, -1].float(), dim=-1)
-        nxt = score.argmax(-1).masked_fill(done, PAD_ID)                               # (B,)
-        out.append(nxt)
-        done |= nxt == EOS_ID
+            lm_logp, lm_state = decoding.step(lm, None, tok, lm_state)
+            score = score - lam * lm_logp.masked_fill(score.isinf(), 0.0)          # banned ids stay -inf
+        state = new_state
+        tok = score.argmax(-1).masked_fill(done, PAD_ID)                                 # (B,)
+        out.append(tok)
+        done |= tok == EOS_ID
         if bool(done.all()):
             break
-        tok = nxt.unsqueeze(1)
     return torch.stack(out, dim=1)
 
 
@@ -117,3 +128,25 @@ def sweep(model: Seq2Seq, lm: LSTMLM, src: Tensor, vocab: Vocab, cfg: MMISetting
     best = select(df, cfg.max_degenerate_increase)
     df["selected"] = (df["lambda"] == best["lambda"]) & (df["gamma"] == best["gamma"])
     return df
+
+
+def run(seq2seq_path: str | Path, lm_path: str | Path, valid_path: str | Path, test_path: str | Path, s: Settings,
+        responses_out: str | Path, metrics_out: str | Path, sweep_out: str | Path) -> dict[str, Any]:
+    """Rule evaluate_mmi: sweep (lambda, gamma) on validation, decode the test inputs with the chosen setting."""
+    dev = resolve(s.device)
+    s2s = checkpoint.load(seq2seq_path, device=dev)
+    lm = checkpoint.load(lm_path, vocab=s2s.vocab, device=dev)
+    cfg = MMISettings.from_config(s.raw_config)
+    table = sweep(s2s.model, lm.model, load_pairs(valid_path, s2s.vocab, s.data, dev).src, s2s.vocab, cfg)
+    write_csv(table.assign(dataset=s.data.name, scale=s.scale), sweep_out)
+    best = table[table["selected"]].iloc[0]
+    log.info("MMI validation sweep:\n%s\nselected lambda=%g gamma=%d", table.to_string(index=False),
+             best["lambda"], best["gamma"])
+    test = pd.read_parquet(test_path)
+    ids = decode_all(s2s.model, lm.model, load_pairs(test_path, s2s.vocab, s.data, dev).src, float(best["lambda"]),
+                     int(best["gamma"]), cfg.max_len, cfg.batch_size)
+    responses = [s2s.vocab.decode(r) for r in ids]
+    summary = {**summarize(responses, test, None, "mmi", s), "lambda": float(best["lambda"]),
+               "gamma": int(best["gamma"])}
+    write_evaluation(evaluation_frame(test, responses), summary, responses_out, metrics_out)
+    return summary

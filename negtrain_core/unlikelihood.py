@@ -25,14 +25,18 @@ import logging
 import math
 from collections import Counter, deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from negtrain_core import checkpoint, decoding
 from negtrain_core.config import Settings
-from negtrain_core.frequent import as_targets, minibatches, mle_loss, sgd, update
+from negtrain_core.device import resolve
+from negtrain_core.frequent import as_targets, load_pairs, minibatches, mle_loss, sgd, update
+from negtrain_core.io import write_csv
 from negtrain_core.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
@@ -144,22 +148,38 @@ def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tens
 
 
 def train_unlikelihood(model: nn.Module, train: tuple[Tensor, Tensor], cfg: ULSettings) -> pd.DataFrame:
-    """Fine-tune ``model`` in place with MLE + alpha * vocabulary unlikelihood; returns a per-log-interval curve."""
-    from negtrain_core import decoding
+    """Fine-tune ``model`` in place with MLE + alpha * vocabulary unlikelihood.
 
+    Returns the curve: one row every ``log_every`` steps and at the end of each epoch (that step's losses).
+    """
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
     history, rows, step = TokenHistory(cfg.window), [], 0
     for epoch in range(1, cfg.epochs + 1):
-        for idx in minibatches(len(train[0]), cfg.batch_size, gen):
+        order = list(minibatches(len(train[0]), cfg.batch_size, gen))
+        for i, idx in enumerate(order):
             idx = idx.to(train[0].device)
             src, tgt = train[0][idx], train[1][idx]
-            model.eval()
-            with torch.no_grad():
-                samples = decoding.greedy(model, src, max_len=cfg.max_len)
+            samples = decoding.greedy(model, src, max_len=cfg.max_len)         # eval mode, no gradients
             stats = ul_step(model, opt, src, tgt, samples, history, cfg)
             step += 1
-            if step % cfg.log_every == 0:
+            if step % cfg.log_every == 0 or i == len(order) - 1:
                 rows.append({"epoch": epoch, "step": step, **stats._asdict()})
                 log.info("epoch %d step %d: MLE %.4f, UL %.4f, %d candidate tokens", epoch, step, *stats)
     return pd.DataFrame(rows, columns=["epoch", "step", "mle", "ul", "candidates"])
+
+
+def run(seq2seq_path: str | Path, train_path: str | Path, s: Settings, ckpt_out: str | Path,
+        curve_out: str | Path) -> pd.DataFrame:
+    """Rule train_unlikelihood: fine-tune the baseline with vocabulary unlikelihood; checkpoint and curve."""
+    torch.manual_seed(s.seed)
+    dev = resolve(s.device)
+    base = checkpoint.load(seq2seq_path, device=dev)
+    cfg = ULSettings.from_settings(s)
+    train = load_pairs(train_path, base.vocab, s.data, dev)
+    log.info("unlikelihood training on %d pairs: %s", len(train), cfg)
+    curve = train_unlikelihood(base.model, train, cfg)
+    checkpoint.save(ckpt_out, base.model, kind="seq2seq", vocab=base.vocab,
+                    extra={"stage": "train_unlikelihood", "alpha": cfg.alpha, "base": str(seq2seq_path)})
+    write_csv(curve.assign(dataset=s.data.name, scale=s.scale), curve_out)
+    return curve

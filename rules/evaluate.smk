@@ -32,6 +32,8 @@ rule evaluate_mmi:
         settings=settings,
     log:
         "logs/{dataset}/evaluate_mmi.log",
+    benchmark:
+        "benchmarks_out/{dataset}/evaluate_mmi.tsv"
     resources:
         **gpu_resources(),
     script:

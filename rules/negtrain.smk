@@ -54,10 +54,13 @@ rule train_gan:
         valid="results/{dataset}/data/valid.parquet",
     output:
         ckpt="results/{dataset}/models/gan.pt",
+        sweep="results/{dataset}/models/gan_sweep.csv",
     params:
         settings=settings,
     log:
         "logs/{dataset}/gan.log",
+    benchmark:
+        "benchmarks_out/{dataset}/gan.tsv"
     resources:
         **gpu_resources(),
     script:
@@ -70,10 +73,13 @@ rule train_unlikelihood:
         train="results/{dataset}/data/train.parquet",
     output:
         ckpt="results/{dataset}/models/ul.pt",
+        curve="results/{dataset}/models/ul_curve.csv",
     params:
         settings=settings,
     log:
         "logs/{dataset}/ul.log",
+    benchmark:
+        "benchmarks_out/{dataset}/ul.tsv"
     resources:
         **gpu_resources(),
     script:

@@ -38,6 +38,11 @@ rule table4_table9:
             dataset=w.dataset,
             model=["baseline", "gan", "ul", "mmi"] + frequent_models(w),
         ),
+        responses=lambda w: expand(
+            "results/{dataset}/eval/{model}/greedy.parquet",
+            dataset=w.dataset,
+            model=["baseline", "gan"] + frequent_models(w),
+        ),
     output:
         table4="results/{dataset}/table4.csv",
         table9="results/{dataset}/table9.csv",

@@ -103,3 +103,79 @@ def test_no_update_before_the_window_fills():
     state = {k: v.clone() for k, v in model.state_dict().items()}
     assert F.frequent_step(model, opts, src, tgt, samples, F.FrequencyWindow(2), cfg).negatives == 0
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+# ------------------------------------------------------------------------------ the stages, end to end (tiny)
+
+
+def _world(tmp_path):
+    """A tiny dataset, a random seq2seq and LM checkpoint, and quick-scale settings with CPU-sized knobs."""
+    import random
+
+    import pandas as pd
+
+    from negtrain_core import checkpoint
+    from negtrain_core import config as ncfg
+    from negtrain_core.models import LSTMLM
+    from negtrain_core.vocab import SPECIALS, Vocab
+
+    words = [f"w{i}" for i in range(20)]
+    vocab = Vocab(SPECIALS + tuple(words))
+    rng = random.Random(0)
+    for split, n_dialogues in (("train", 12), ("valid", 3), ("test", 3)):
+        rows = []
+        for d in range(n_dialogues):
+            utts = [" ".join(rng.choices(words, k=rng.randint(1, 6))) for _ in range(8)]
+            rows += [{"dialogue_id": f"{split}{d}", "turn": t, "source": utts[t - 1], "target": utts[t]}
+                     for t in range(1, 8)]
+        pd.DataFrame(rows).astype({"turn": "int32"}).to_parquet(tmp_path / f"{split}.parquet")
+    cfg = ncfg.load(ROOT / "config.yaml")
+    cfg.update(scale="quick", device="cpu")
+    cfg["quick"].update(embedding_dim=8, hidden_dim=16, frequent_window=2, gan={"filters": 4, "highway_hidden": 8})
+    cfg["datasets"]["chitchat"]["frequent"].update(batch_size=8, r_thres=[0.1, 0.01])
+    cfg["gan"]["g_lrs"] = [0.01, 0.001]
+    cfg["mmi"].update(lambdas=[0.5], gammas=[1, 2])
+    cfg["unlikelihood"]["window"] = 2
+    s = ncfg.settings(cfg, "chitchat")
+    torch.manual_seed(0)
+    mset = ModelSettings(vocab_size=len(vocab), embedding_dim=8, hidden_dim=16)
+    checkpoint.save(tmp_path / "seq2seq.pt", Seq2Seq(mset), kind="seq2seq", vocab=vocab)
+    checkpoint.save(tmp_path / "lm.pt", LSTMLM(mset), kind="lm", vocab=vocab)
+    return s
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_stages_write_tables_4_and_9(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from negtrain_core import gan, mmi, tables_frequent, unlikelihood
+
+    s = _world(tmp_path)
+    p = lambda name: tmp_path / name  # noqa: E731
+    curve = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), 0.1, s, p("freq-0.1.pt"), p("c1.csv"))
+    assert list(curve["epoch"]) == [0, 1] and curve["negative_steps"].iloc[-1] >= 1
+    F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), 0.01, s, p("freq-0.01.pt"), p("c2.csv"))
+    sweep = gan.run(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), s, p("gan.pt"), p("gan_sweep.csv"))
+    assert len(sweep) == 2 and sweep["selected"].sum() == 1
+    unlikelihood.run(p("seq2seq.pt"), p("train.parquet"), s, p("ul.pt"), p("ul_curve.csv"))
+    ev = lambda name: (p(f"eval/{name}/greedy.parquet"), p(f"eval/{name}/metrics.json"))  # noqa: E731
+    mmi.run(p("seq2seq.pt"), p("lm.pt"), p("valid.parquet"), p("test.parquet"), s, *ev("mmi"), p("mmi_sweep.csv"))
+    assert len(pd.read_csv(p("mmi_sweep.csv"))) == 3
+    for name, ckpt in (("baseline", "seq2seq"), ("gan", "gan"), ("ul", "ul"), ("freq-0.1", "freq-0.1"),
+                       ("freq-0.01", "freq-0.01")):
+        m = tables_frequent.evaluate_model(p(f"{ckpt}.pt"), p("test.parquet"), name, s, *ev(name))
+        assert m["n"] == 21 and m["ppl"] > 1 and 0 < m["max_ratio"] <= 1
+    assert json.loads(p("eval/mmi/metrics.json").read_text())["ppl"] is None
+    names = ["baseline", "gan", "ul", "mmi", "freq-0.1", "freq-0.01"]
+    t4 = tables_frequent.write_tables(p("test.parquet"), [ev(n)[1] for n in names],
+                                      [ev(n)[0] for n in ("baseline", "gan", "freq-0.1", "freq-0.01")], s,
+                                      p("table4.csv"), p("table9.csv"), p("samples.txt"))
+    assert list(t4["row"]) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
+    t9 = pd.read_csv(p("table9.csv"))
+    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
+    text = p("samples.txt").read_text()
+    assert text.count("Input:") == 7 and text.count("Baseline:") == 7 and "Neg-train (r_thres 0.01):" in text

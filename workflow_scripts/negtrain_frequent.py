@@ -1,3 +1,12 @@
-from negtrain_core.stub import not_implemented
+# Negative training for the frequent response problem (paper §3.3, §4.3, Algorithm 2) at one r_thres.
+import logging
 
-not_implemented("negtrain_frequent", 6)
+from negtrain_core import frequent
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+try:
+    frequent.run(snakemake.input.seq2seq, snakemake.input.train, snakemake.input.test, float(snakemake.wildcards.r),
+                 snakemake.params.settings, snakemake.output.ckpt, snakemake.output.curve)
+except frequent.FrequentAbort as err:      # test PPL exploded (frequent.ppl_abort): one line, in the log too
+    logging.error("%s", err)
+    raise SystemExit(f"negtrain: {err}") from None
