@@ -15,7 +15,8 @@ _CLITIC = re.compile(r"(?<=[a-z0-9])'(s|re|ve|ll|d|m)\b")   # we're -> we 're, h
 _KEEP = re.compile(r"[^a-z0-9' .\-]")                       # everything else is punctuation
 _NON_DECIMAL_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")           # a dot survives only between digits
 _LONE_QUOTE = re.compile(r"(^|\s)'(?!(s|re|ve|ll|d|m|t)\b)|'(?=\s|$)")
-_LONE_HYPHEN = re.compile(r"(^|\s)-+|-+(?=\s|$)")
+_LONE_HYPHEN = re.compile(r"(^|\s)-+|(?<![a-z])-+(?=\s|$)")  # a cut-off word keeps its hyphen: "whi-"
+_CANNOT = re.compile(r"\bcannot\b")                          # PTB: cannot -> can not
 
 
 def _fold(text: str) -> str:
@@ -37,11 +38,14 @@ def normalize(text: str) -> str:
     """Lower-case, fold unicode (accents dropped), split clitics and drop punctuation; returns space-joined tokens.
 
     Numbers keep their digits: ``1,000`` -> ``1000`` and ``2.5`` -> ``2.5`` (a dot between digits is kept as part
-    of the token; a comma between digits is dropped). Intra-word hyphens survive (``uh-huh``); other hyphens,
-    quotes and punctuation become spaces.
+    of the token; a comma between digits is dropped). Intra-word hyphens survive (``uh-huh``), and so does the
+    hyphen of a cut-off word (``whi-``, as in the authors' Switchboard files); other hyphens, quotes and punctuation
+    become spaces. ``cannot`` becomes ``can not`` (PTB). A plural possessive's quote (``doctors'``) is dropped,
+    unlike the authors' files (``doctors '``): a lone quote after an s is too often a closing quotation mark.
     """
     text = _fold(text).translate(_QUOTES).lower()
     text = re.sub(r"(?<=\d),(?=\d)", "", text)
+    text = _CANNOT.sub("can not", text)
     text = _NT.sub(" n't", text)
     text = _CLITIC.sub(r" '\1", text)
     text = _NON_DECIMAL_DOT.sub(" ", _KEEP.sub(" ", text))
