@@ -5,8 +5,8 @@ every utterance, empty ones dropped, and dialogues left with fewer than two utte
 pair: e.g. the 3,150 unanswered one-turn chitchat conversations) -> split (the reader's, else ``split_ids`` over the
 remaining dialogues from the config counts and order) -> pairs: every consecutive utterance pair of a dialogue
 (source = previous utterance, target = the response; ``turn`` = index of the response among the dialogue's
-non-empty utterances) -> quick-scale caps (the first pairs
-of each split, in order) -> vocabulary (``Vocab.build`` over the training utterances, each counted once) ->
+non-empty utterances) -> quick-scale caps (the first pairs of each split, in order) -> vocabulary
+(``Vocab.build`` over the utterances of the kept training pairs, each counted once) ->
 ``{train,valid,test}.parquet`` (columns ``dialogue_id, turn, source, target``; tokens space-joined, NOT
 truncated, no special tokens), ``vocab.txt``, ``stats.csv`` and ``notes.json``, each written atomically and only
 after everything has been computed.
@@ -105,7 +105,8 @@ def pairs_frame(rows: Sequence[tuple[str, int, str, str]]) -> pd.DataFrame:
     return df.astype({"dialogue_id": str, "turn": "int32", "source": str, "target": str})
 
 
-def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue], data: DataSettings) -> dict[str, str]:
+def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue],
+                  data: DataSettings) -> dict[str, str]:
     """The reader's split when it fixes one, else ``split_ids`` over ``dialogues`` (the usable ones, reader order)."""
     ids = [d.id for d in dialogues]
     dup = [i for i, n in Counter(ids).items() if n > 1]
@@ -135,7 +136,8 @@ def split_frames(dialogues: Sequence[Dialogue], assigned: Mapping[str, str],
 
 
 def training_utterances(train: pd.DataFrame) -> list[list[str]]:
-    """Token lists of the training utterances in ``train``, each once: every target, and each dialogue's first source."""
+    """Token lists of the training utterances in ``train``, each once: every target, and each dialogue's first
+    source."""
     firsts = train.loc[train["turn"] == 1, "source"]
     return [s.split() for s in pd.concat([firsts, train["target"]], ignore_index=True)]
 
@@ -150,7 +152,8 @@ def split_stats(frame: pd.DataFrame, vocab: Vocab, split: str, scale: str) -> di
             "vocab_size": len(vocab)}
 
 
-def build(result: ReadResult, data: DataSettings, scale: str) -> tuple[dict[str, pd.DataFrame], Vocab, pd.DataFrame]:
+def build(result: ReadResult, data: DataSettings,
+          scale: str) -> tuple[dict[str, pd.DataFrame], Vocab, pd.DataFrame]:
     """Tables, vocabulary and stats of one read corpus (pure: writes nothing)."""
     check_malformed(result, data)
     dialogues = normalized_dialogues(result.dialogues)

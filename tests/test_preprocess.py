@@ -140,7 +140,7 @@ def test_duplicate_dialogue_ids_are_refused() -> None:
         preprocess.build(result, data(), "paper")
 
 
-# ---------------------------------------------------------------------------------------------- run and malformed records
+# ---------------------------------------------------------------------------------------------- run, malformed records
 
 
 def test_run_writes_contract_tables_vocab_stats_and_notes(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def dialogue_limit(split: dict) -> int | None:
 
 
 def tsv_messages(name: str, f: BinaryIO, tally: Tally) -> list[Message]:
-    """``(sender, utterance)`` of each line of one v1 ``.tsv`` dialogue; lines with fewer than 4 fields are malformed."""
+    """``(sender, utterance)`` of each line of one v1 ``.tsv`` dialogue; a line with < 4 fields is malformed."""
     messages = []
     for n, line in enumerate(text_lines(f), start=1):
         if not line.strip():
@@ -143,7 +143,7 @@ def read_udc_v1(data: DataSettings) -> ReadResult:
 
 
 def parse_log_line(line: str) -> Message | None | str:
-    """``(nick, text)`` of a message or ``/me`` action line; None for a ``===`` system line; the line itself if unknown."""
+    """``(nick, text)`` of a message or ``/me`` action line; None for a ``===`` system line; else the line itself."""
     if line.startswith("==="):
         return None
     m = IRC_MESSAGE.match(line) or IRC_ACTION.match(line)
