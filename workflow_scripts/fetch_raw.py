@@ -1,4 +1,4 @@
-# Rule fetch_raw: the HTTP storage plugin has downloaded raw.url; check it (sha256, archive opens), place it at raw.path.
+# Rule fetch_raw: the HTTP storage plugin downloaded raw.url; check it (sha256, archive opens), move it to raw.path.
 import sys
 
 from negtrain_core import raw

@@ -1,0 +1,80 @@
+"""What a user sees when the config or a raw input is wrong: Snakemake stops with ONE line naming the key or file.
+
+Each case runs the real `snakemake -n` on the repository's Snakefile from a scratch directory. Checking the printed
+text is the point here: the line is the whole user interface of these failures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snakemake_cli import snakemake, stderr_lines
+
+
+def overlay(tmp_path: Path, config: dict) -> Path:
+    """A --configfile overlay holding ``config``."""
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--config", "bogus=1"], "negtrain: unknown config key 'bogus'"),
+        (["--config", "scale=fast"], "negtrain: config key 'scale': 'fast' is not one of ['paper', 'quick']"),
+        (["--config", "download=yes"], "negtrain: config key 'download': 'yes' is not of type 'boolean'"),
+    ],
+)
+def test_command_line_config_refused_in_one_line(tmp_path: Path, args: list[str], line: str) -> None:
+    run = snakemake(tmp_path, "-n", *args)
+    assert run.returncode == 1
+    assert stderr_lines(run.stderr) == [line]
+    assert "Traceback" not in run.stdout
+
+
+@pytest.mark.parametrize(
+    "config, line",
+    [
+        ({"datasets": {"chitchat": {"train": {"lr2": 0.5}}}},
+         "negtrain: unknown config key 'datasets.chitchat.train.lr2'"),
+        ({"resources": {"gpu": {"mem_mb": 10}}},
+         "negtrain: config key 'resources.gpu.mem_mb': 10 is less than the minimum of 100"),
+    ],
+)
+def test_overlay_config_refused_in_one_line(tmp_path: Path, config: dict, line: str) -> None:
+    run = snakemake(tmp_path, "-n", overlays=[overlay(tmp_path, config)])
+    assert run.returncode == 1
+    assert stderr_lines(run.stderr) == [line]
+    assert "Traceback" not in run.stdout
+
+
+def test_missing_raw_file_named_in_one_line(tmp_path: Path) -> None:
+    """Downloading off (the default): the exact file, where to get it, where to put it; no traceback."""
+    run = snakemake(tmp_path, "-n", "results/switchboard/data/stats.csv")
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout and "Exception" not in run.stdout
+    assert stderr_lines(run.stderr) == [
+        "negtrain: raw input for 'switchboard' not found: raw/switchboard/swda.zip -- download Potts' SwDA csv "
+        "release (swda.zip, https://github.com/cgpotts/swda), as a zip/tar.gz or unpacked folder from "
+        "https://github.com/cgpotts/swda/raw/master/swda.zip and put it at raw/switchboard/swda.zip (or run with "
+        "--config download=True to let the workflow fetch it), or set datasets.switchboard.raw.path in the config"
+    ]
+
+
+def test_missing_split_file_named_in_one_line(tmp_path: Path) -> None:
+    """The raw corpus is there but the authors' split file is not: the line names the split file and its key."""
+    (tmp_path / "swda.zip").write_bytes(b"")
+    config = {"datasets": {"switchboard": {"raw": {"path": str(tmp_path / "swda.zip")}}}}
+    run = snakemake(tmp_path, "-n", "results/switchboard/data/stats.csv", overlays=[overlay(tmp_path, config)])
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout and "Exception" not in run.stdout
+    assert stderr_lines(run.stderr) == [
+        "negtrain: split file for 'switchboard' not found: raw/switchboard/he_glass_test.txt -- download the "
+        "authors' processed SwDA test file (data/swda_dialogue/process_oneline/test/test.txt of "
+        "https://github.com/cloudygoose/negativetraining_acl2020) and put it at raw/switchboard/he_glass_test.txt, "
+        "or set datasets.switchboard.split.authors_file in the config"
+    ]
