@@ -29,6 +29,12 @@ wildcard_constraints:
     model="baseline|negtr-(o|io)-(0\\.5k|1k|2\\.5k)|freq-[0-9.]+|gan|ul",
 
 
+def repo_file(path):
+    """A configured file: as given when absolute or present in the working directory, else under the repository
+    (the shipped resources/, e.g. the target lists, when Snakemake runs with --directory elsewhere)."""
+    return path if Path(path).is_absolute() or Path(path).exists() else str(Path(workflow.basedir) / path)
+
+
 def paraphraser_ckpt(wildcards):
     """The paraphraser checkpoint, unless targets.augmented.given names existing 1k/2.5k lists."""
     return [] if config["targets"]["augmented"]["given"]["1k"] else "results/paraphrase/models/paraphraser.pt"

@@ -3,8 +3,8 @@
 
 rule malicious_lists:
     input:
-        train=config["targets"]["train"],
-        test=config["targets"]["test"],
+        train=repo_file(config["targets"]["train"]),
+        test=repo_file(config["targets"]["test"]),
     output:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",
