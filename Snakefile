@@ -1,12 +1,14 @@
 # negtrain: He & Glass (ACL 2020), "Negative Training for Neural Dialogue Response Generation", end to end.
 #   snakemake --cores 8 results/ubuntu/table3.csv
 #   snakemake --cores 2 --config scale=quick -- results/chitchat/table3.csv
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"
