@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from negtrain_core import checkpoint, decoding, metrics
 from negtrain_core.config import DataSettings, Settings
-from negtrain_core.data import PairTensors, tensorize
+from negtrain_core.data import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
 from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
@@ -212,20 +212,14 @@ def frequent_step(model: nn.Module, opts: tuple[torch.optim.Optimizer, torch.opt
 # ------------------------------------------------------------------------------------------------ evaluation
 
 
-def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
-    """Index tensors of consecutive mini-batches over ``n`` examples, shuffled when ``generator`` is given."""
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    yield from order.split(batch_size)
-
-
 @torch.no_grad()
 def corpus_logp(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> tuple[float, int]:
     """Summed target log-prob and target-token count (``</s>`` included) in eval mode. src (N, S), tgt (N, T)."""
     model.eval()
     total, count = 0.0, 0
-    for idx in minibatches(len(src), batch_size):
-        out = model(src[idx], tgt[idx])
-        total += float(out.token_logp.sum())
+    for src_b, tgt_b in zip(src.split(batch_size), tgt.split(batch_size)):
+        out = model(src_b, tgt_b)
+        total += float(out.token_logp.double().sum())
         count += int(out.mask.sum())
     return total, count
 
@@ -239,7 +233,7 @@ def perplexity(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256
 def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
     """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
     model.eval()
-    return [decoding.greedy(model, src[idx], max_len=max_len) for idx in minibatches(len(src), batch_size)]
+    return [decoding.greedy(model, chunk, max_len=max_len) for chunk in src.split(batch_size)]
 
 
 def greedy_responses(model: nn.Module, src: Tensor, vocab: Vocab, max_len: int = 20,
@@ -280,7 +274,7 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
     rows = [_epoch_row(model, 0, test, vocab, cfg, {"steps": 0, "negative_steps": 0, "negatives": 0})]
     steps = neg_steps = negatives = 0
     for epoch in range(1, cfg.epochs + 1):
-        for idx in minibatches(len(train[0]), cfg.batch_size, gen):
+        for idx in batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen):
             idx = idx.to(train[0].device)
             src, tgt = train[0][idx], train[1][idx]
             samples = decoding.greedy(model, src, max_len=cfg.max_len)         # eval mode, no gradients

@@ -37,8 +37,8 @@ from torch import Tensor, nn
 from negtrain_core import checkpoint, decoding, metrics
 from negtrain_core.config import Settings
 from negtrain_core.device import resolve
-from negtrain_core.frequent import (as_targets, greedy_responses, load_pairs, minibatches, mle_loss, perplexity, sgd,
-                                    update)
+from negtrain_core.data import batch_order
+from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
 from negtrain_core.io import write_csv
 from negtrain_core.models import OneHotEmbedding, Seq2Seq
 from negtrain_core.vocab import PAD_ID, Vocab
@@ -164,7 +164,7 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     d_steps = g_steps = 0
     acc = 0.0
     for _ in range(cfg.epochs):
-        for i, idx in enumerate(minibatches(len(train[0]), cfg.batch_size, gen)):
+        for i, idx in enumerate(batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)):
             src, tgt = train[0][idx.to(device)], train[1][idx.to(device)]
             samples = decoding.sample(model, src, max_len=cfg.max_len, generator=sample_gen)   # eval mode
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:

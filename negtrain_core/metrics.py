@@ -75,7 +75,7 @@ def entropy(responses: Sequence[Response], n: int, count_eos: bool = True) -> fl
     """Ent-n = -sum_g r(g) ln r(g) over the pooled n-gram distribution (paper eq. 5); 0.0 when empty."""
     counts = ngram_counts(responses, n, count_eos)
     total = sum(counts.values())
-    return -sum(c / total * math.log(c / total) for c in counts.values()) if total else 0.0
+    return max(0.0, -sum(c / total * math.log(c / total) for c in counts.values())) if total else 0.0  # no -0.0
 
 
 def distinct(responses: Sequence[Response], n: int) -> float:

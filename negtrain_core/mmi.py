@@ -9,8 +9,8 @@ like any other. With lambda = 0 this is plain greedy decoding (tests/test_mmi.py
 Selection of (lambda, gamma) on the validation set (config ``mmi.lambdas`` x ``mmi.gammas``, plus lambda = 0):
 the setting with the LOWEST max-ratio among the non-degenerate ones, ties broken by the higher Ent-2. Max-ratio is
 the paper's measure of the frequent response problem, the one Table 4 compares MMI on ("the max-ratio is not as
-low as the negative training result"); a setting is degenerate when its share of degenerate responses (no ``</s>``
-within the length limit, or the same word twice in a row, the failure the paper and Li et al. describe as
+low as the negative training result"); a setting is degenerate when its share of degenerate responses (empty, no
+``</s>`` within the length limit, or the same word twice in a row, the failures the paper and Li et al. describe as
 "ungrammatical") exceeds plain greedy decoding's share by more than ``mmi.max_degenerate_increase``. Lambda = 0 is
 always a candidate, so a sweep where every setting degenerates returns plain greedy decoding and says so.
 
@@ -97,8 +97,9 @@ def decode_all(model: Seq2Seq, lm: LSTMLM, src: Tensor, lam: float, gamma: int, 
 
 
 def is_degenerate(ids: Sequence[int]) -> bool:
-    """No ``</s>`` within the length limit, or the same token twice in a row."""
-    return EOS_ID not in ids or any(a == b for a, b in zip(ids, ids[1:]))
+    """Empty (``</s>`` first: the anti-LM rewards it, an LM rarely starts with it), no ``</s>`` within the length
+    limit, or the same token twice in a row."""
+    return len(ids) <= 1 or EOS_ID not in ids or any(a == b for a, b in zip(ids, ids[1:]))
 
 
 def setting_row(ids: list[list[int]], vocab: Vocab, lam: float, gamma: int) -> dict[str, float]:

@@ -157,16 +157,24 @@ def consecutive_run(test: pd.DataFrame, n: int) -> pd.Index:
     return rows.index[:n]
 
 
-def samples_text(test: pd.DataFrame, responses: Mapping[str, pd.DataFrame], title: str, n: int = 14) -> str:
-    """Tables 5 / 11-13 layout: ``Input:`` then one line per system (``responses``: label -> greedy.parquet frame)."""
+def shown_input(source: str, keep: int) -> str:
+    """The words of ``source`` the model reads (the last ``keep``), ``...`` marking a cut."""
+    words = source.split()
+    return " ".join(words[-keep:]) if len(words) <= keep else "... " + " ".join(words[-keep:])
+
+
+def samples_text(test: pd.DataFrame, responses: Mapping[str, pd.DataFrame], title: str, n: int = 14,
+                 keep: int = 14) -> str:
+    """Tables 5 / 11-13 layout: ``Input:`` (the last ``keep`` words, what the model reads) then one line per system
+    (``responses``: label -> greedy.parquet frame); an empty response is shown as ``(empty)``."""
     for label, frame in responses.items():
         if not frame[["dialogue_id", "turn"]].reset_index(drop=True).equals(
                 test[["dialogue_id", "turn"]].reset_index(drop=True)):
             raise ValueError(f"samples: the responses of '{label}' are not aligned with the test pairs")
     lines = [title, ""]
     for i in consecutive_run(test.reset_index(drop=True), n):
-        lines.append(f"Input: {test['source'].iloc[i]}")
-        lines += [f"{label}: {frame['response'].iloc[i]}" for label, frame in responses.items()]
+        lines.append(f"Input: {shown_input(test['source'].iloc[i], keep)}")
+        lines += [f"{label}: {frame['response'].iloc[i] or '(empty)'}" for label, frame in responses.items()]
         lines.append("")
     return "\n".join(lines)
 
@@ -186,6 +194,8 @@ def write_tables(test_path: str | Path, metrics_paths: Sequence[str | Path], res
     frames = {Path(p).parent.name: pd.read_parquet(p) for p in responses_paths}
     labels = {"baseline": "Baseline", "gan": "GAN", **{freq_name(r): f"Neg-train (r_thres {r:g})" for r in r_thres}}
     shown = {labels[k]: frames[k] for k in labels if k in frames}
-    atomic_write_text(samples_out, samples_text(test, shown, f"{s.data.name} ({s.scale} scale), greedy decoding") + "\n")
+    keep = s.data.max_source_len - int(s.data.source_eou)
+    title = f"{s.data.name} ({s.scale} scale), greedy decoding; consecutive test turns"
+    atomic_write_text(samples_out, samples_text(test, shown, title, keep=keep) + "\n")
     log.info("Table 4 (%s, %s scale):\n%s", s.data.name, s.scale, t4.to_string(index=False))
     return t4

@@ -35,7 +35,8 @@ from torch import Tensor, nn
 from negtrain_core import checkpoint, decoding
 from negtrain_core.config import Settings
 from negtrain_core.device import resolve
-from negtrain_core.frequent import as_targets, load_pairs, minibatches, mle_loss, sgd, update
+from negtrain_core.data import batch_order
+from negtrain_core.frequent import as_targets, load_pairs, mle_loss, sgd, update
 from negtrain_core.io import write_csv
 from negtrain_core.vocab import PAD_ID
 
@@ -156,7 +157,7 @@ def train_unlikelihood(model: nn.Module, train: tuple[Tensor, Tensor], cfg: ULSe
     opt = sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
     history, rows, step = TokenHistory(cfg.window), [], 0
     for epoch in range(1, cfg.epochs + 1):
-        order = list(minibatches(len(train[0]), cfg.batch_size, gen))
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)
         for i, idx in enumerate(order):
             idx = idx.to(train[0].device)
             src, tgt = train[0][idx], train[1][idx]

@@ -179,3 +179,55 @@ def test_stages_write_tables_4_and_9(tmp_path):
     assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
     text = p("samples.txt").read_text()
     assert text.count("Input:") == 7 and text.count("Baseline:") == 7 and "Neg-train (r_thres 0.01):" in text
+
+
+@pytest.mark.slow
+def test_quick_table4_on_chitchat_through_snakemake(tmp_path):
+    """Golden quick-scale run: preprocess, baselines, Algorithm 2 at both r_thres, GAN, UL, MMI, Tables 4 and 9."""
+    import math
+    import shutil
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    work = tmp_path / "wf"
+    work.mkdir()
+    for name in ("Snakefile", "config.yaml", "rules", "workflow_scripts", "schemas", "resources"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "scale=quick", "device=cpu",
+           "--directory", str(work), "-s", str(work / "Snakefile"), "results/chitchat/table4.csv"]
+    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    t4 = pd.read_csv(work / "results/chitchat/table4.csv")
+    assert list(t4["row"]) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
+    assert list(t4.columns[:6]) == ["row", "r_thres", "PPL", "M-ratio", "E-2", "E-3"] and set(t4["scale"]) == {"quick"}
+    assert t4["M-ratio"].between(0, 1).all() and t4["E-2"].between(0, math.log(3005 ** 2)).all()
+    assert t4["PPL"].isna().tolist() == [True, False, False, True, False, False, False]
+    assert t4["PPL"].dropna().between(5, 400).all()
+    assert t4["r_thres"].tolist()[-2:] == [0.1, 0.01]
+    test_row, base = t4.iloc[0], t4.iloc[1]
+    assert test_row["M-ratio"] < base["M-ratio"] and test_row["E-2"] > base["E-2"]   # references are more diverse
+    t9 = pd.read_csv(work / "results/chitchat/table9.csv")
+    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
+    samples = (work / "results/chitchat/samples_frequent.txt").read_text()
+    assert samples.count("Input:") == samples.count("Baseline:") == samples.count("GAN:") >= 5
+    curve = pd.read_csv(work / "results/chitchat/models/freq-0.01_curve.csv")
+    assert curve["epoch"].tolist() == [0, 1] and curve["negatives"].iloc[-1] > 0
+
+
+def test_samples_show_consecutive_turns_and_what_the_model_reads():
+    import pandas as pd
+
+    from negtrain_core import tables_frequent as T
+
+    assert T.shown_input("a b c", 5) == "a b c" and T.shown_input("a b c d e f", 3) == "... d e f"
+    test = pd.DataFrame({"dialogue_id": ["x", "y", "y", "y"], "turn": [1, 2, 1, 3],
+                         "source": ["q", "b", "a", "c"], "target": ["r", "c", "b", "d"]})
+    assert list(T.consecutive_run(test, 3)) == [2, 1, 3]                 # dialogue y, turns 1-3 in order
+    frame = test[["dialogue_id", "turn"]].assign(response=["", "yes", "no", "ok"])
+    text = T.samples_text(test, {"Baseline": frame}, "t", n=3)
+    assert text.split("\n")[2:4] == ["Input: a", "Baseline: no"] and "Baseline: yes" in text
+    with pytest.raises(ValueError, match="not aligned"):
+        T.samples_text(test, {"GAN": frame.iloc[::-1]}, "t", n=3)

@@ -27,6 +27,7 @@ def test_entropy_counts_eos_as_the_release_does():
     # trigrams of "i do know </s>": (i,do,know), (do,know,</s>) -> ln 2
     assert M.entropy(_r("i do know"), 3, count_eos=True) == pytest.approx(math.log(2))
     assert M.entropy(_r("i do know"), 3, count_eos=False) == 0.0
+    assert str(M.entropy(_r("a", "a"), 2)) == "0.0"                     # one n-gram type: 0.0, not -0.0
 
 
 def test_entropy_pools_ngrams_over_responses():

@@ -81,4 +81,5 @@ def test_selection_prefers_low_max_ratio_among_non_degenerate_settings():
 def test_degenerate_responses():
     assert mmi.is_degenerate([5, 6, 7])                 # no </s>
     assert mmi.is_degenerate([5, 5, EOS_ID])            # repeated word
+    assert mmi.is_degenerate([EOS_ID])                  # empty response
     assert not mmi.is_degenerate([5, 6, EOS_ID])
