@@ -105,6 +105,21 @@ def test_no_update_before_the_window_fills():
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
+def test_training_aborts_with_one_line_when_test_ppl_explodes():
+    from negtrain_core.vocab import SPECIALS, Vocab
+
+    vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5)))
+    model, src = _model(), torch.randint(5, V, (16, 6))
+    tgt = torch.cat([torch.full((16, 1), BOS_ID), torch.randint(5, V, (16, 3)), torch.full((16, 1), EOS_ID)], 1)
+    cfg = _cfg(epochs=2, batch_size=8, ppl_abort=1.5)                   # an untrained model's PPL is ~V
+    with pytest.raises(F.FrequentAbort, match=r"r_thres=0.5\) aborted after epoch 1: test PPL .* > "
+                                              r"frequent.ppl_abort 1.5"):
+        F.train_frequent(model, (src, tgt), (src, tgt), vocab, cfg)
+    curve = F.train_frequent(_model(), (src, tgt), (src, tgt), vocab, _cfg(epochs=2, batch_size=8))
+    assert curve["epoch"].tolist() == [0, 1, 2] and curve["steps"].tolist() == [0, 2, 4]
+    assert curve["test_max_ratio"].between(0, 1).all() and (curve["test_ppl"] > 1).all()
+
+
 # ------------------------------------------------------------------------------ the stages, end to end (tiny)
 
 
