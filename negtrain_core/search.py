@@ -18,9 +18,13 @@ What the paper leaves unsaid follows the authors' release (shared/REFERENCE_NOTE
 Early stop is per (target, restart) row, as Algorithm 3 states it for one target: a row that did not improve
 during a sweep stops (the release stops its whole batch when the batch mean did not improve).
 
-Scoring runs all candidates of all active rows in ``torch.inference_mode`` through the models' own ``encode`` and
-``decode``, in chunks of at most ``max_chunk`` rows (halved on CUDA out-of-memory), rows sorted by target length
-so a chunk carries little padding, in ``score_dtype`` on CUDA (float32 on CPU).
+Scoring runs all candidates of all active rows in ``torch.inference_mode``, in chunks of at most ``max_chunk``
+rows (halved on CUDA out-of-memory), rows sorted by target length so a chunk carries little padding. The G
+candidates of a row differ at one position only, so the encoder and the LM run the shared prefix once per row and
+only the remaining steps per candidate; the decoder is the model's own ``decode``. On CUDA the scoring runs on
+copies of the models in ``score_dtype`` (float16 by default; the output layer padded to a multiple of 64 rows so
+the big GEMMs stay on aligned tensor-core kernels), log-softmax in float32; the gradient pass uses TF32 matmuls;
+the final ``evaluate`` (hit criteria, reported losses) runs the original models in float32.
 
 Shapes: N targets, R restarts, B rows being searched (target x restart), G candidates, S encoder input length,
 K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 scored positions, V vocabulary.
@@ -29,6 +33,7 @@ K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -37,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from negtrain_core.models import Encoded
 from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -67,6 +73,7 @@ class SearchSettings:
     allow_unk: bool = True
     max_chunk: int = 65536
     score_dtype: str = "float16"
+    early_stop: bool = True        # per-row stop after a sweep without improvement (benchmarks time full sweeps)
 
     @classmethod
     def from_config(cls, search: dict[str, Any], *, mode: str, hit_mode: str, src_len: int,
@@ -179,15 +186,20 @@ def lm_trigger_logp(lm: nn.Module, free: Tensor) -> Tensor:
 
 
 def _gold_logp(logits: Tensor, gold: Tensor) -> Tensor:
-    """logits: (B, L, V) in any float dtype; gold: (B, L) -> log p(gold) (B, L), one fused log-softmax pass."""
-    with torch.autocast(logits.device.type, enabled=False):
-        logp = torch.log_softmax(logits, dim=-1)
-    return _upcast(logp.gather(-1, gold.unsqueeze(-1)).squeeze(-1))
+    """logits: (B, L, V) in any float dtype; gold: (B, L) -> log p(gold) (B, L) in float32 or better."""
+    half = logits.dtype in (torch.float16, torch.bfloat16)
+    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32 if half else None)   # half in, float out
+    return logp.gather(-1, gold.unsqueeze(-1)).squeeze(-1)
 
 
 def _upcast(x: Tensor) -> Tensor:
     """Half-precision tensors to float32; float32/float64 unchanged."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _one_hot(ids: Tensor, vocab_size: int, dtype: torch.dtype) -> Tensor:
+    """ids: (B, S) -> (B, S, V) float one-hot rows, written once in ``dtype``."""
+    return torch.zeros(*ids.shape, vocab_size, dtype=dtype, device=ids.device).scatter_(-1, ids.unsqueeze(-1), 1.0)
 
 
 def trim(tgt: Tensor) -> Tensor:
@@ -242,6 +254,17 @@ def _modes(models: list[nn.Module | None], train: bool) -> Iterator[None]:
             m.train(was)
 
 
+@contextlib.contextmanager
+def _tf32() -> Iterator[None]:
+    """TF32 matmuls for the block (the gradient only ranks candidates; cuDNN's LSTMs use TF32 by default)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 # ------------------------------------------------------------------------------------- gradient, score, accept
 
 
@@ -256,9 +279,9 @@ def trigger_gradient(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt:
     dtype = next(seq2seq.parameters()).dtype
 
     def chunk(a: int, b: int) -> Tensor:
-        onehot = F.one_hot(src[a:b], seq2seq.cfg.vocab_size).to(dtype).requires_grad_()  # (b-a, S, V)
+        onehot = _one_hot(src[a:b], seq2seq.cfg.vocab_size, dtype).requires_grad_()     # (b-a, S, V)
         t = trim(tgt[a:b])
-        with torch.enable_grad(), _modes([seq2seq, lm], cfg.grad_train_mode):
+        with torch.enable_grad(), _modes([seq2seq, lm], cfg.grad_train_mode), _tf32():
             out = seq2seq(onehot, t)
             lm_logp = lm_trigger_logp(lm, onehot[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
             loss = objective(out.token_logp, out.mask, lm_logp, th, cfg).sum()
@@ -279,34 +302,123 @@ def propose(grad: Tensor, current: Tensor, banned: Tensor, k: int) -> tuple[Tens
     return ids, (vals > float("-inf")) & (ids != current.unsqueeze(-1))
 
 
-def rows_loss(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, th: Thresholds,
-              cfg: SearchSettings) -> Tensor:
-    """Reweighted objective (M,) of triggers src (M, S) for targets tgt (M, T); eval mode, no autograd."""
+class Scorer(NamedTuple):
+    """The models candidate scoring runs: eval-mode copies in the scoring dtype (``scorer``) or the models."""
+
+    seq2seq: nn.Module
+    lm: nn.Module | None
+
+
+def scoring_copy(model: nn.Module, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
+    """An eval-mode copy of ``model`` in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf).
+
+    Padding keeps half-precision GEMMs on aligned tensor-core kernels (V = 10,005 is odd); the padded logits
+    are -inf, so log-softmax and the gold log-probs are the original's.
+    """
+    m = copy.deepcopy(model).to(dtype).eval()
+    V, H = m.out.out_features, m.out.in_features
+    pad = -V % multiple
+    if pad:
+        out = nn.Linear(H, V + pad).to(device=m.out.weight.device, dtype=dtype)
+        with torch.no_grad():
+            out.weight.zero_()
+            out.weight[:V] = m.out.weight
+            out.bias.fill_(float("-inf"))
+            out.bias[:V] = m.out.bias
+        m.out = out
+    return m
+
+
+def scorer(seq2seq: nn.Module, lm: nn.Module | None, cfg: SearchSettings) -> Scorer:
+    """Half-precision padded copies on CUDA with ``score_dtype`` float16/bfloat16, else the models themselves."""
+    dtype = _DTYPES[cfg.score_dtype]
+    if next(seq2seq.parameters()).device.type != "cuda" or dtype == torch.float32:
+        return Scorer(seq2seq, lm)
+    return Scorer(scoring_copy(seq2seq, dtype), scoring_copy(lm, dtype) if lm is not None and cfg.lambda_in else None)
+
+
+def rows_loss(sc: Scorer, src: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings) -> Tensor:
+    """Reweighted objective (M,) of whole triggers src (M, S) for targets tgt (M, T); no autograd."""
     tgt = trim(tgt)
-    dtype = _DTYPES[cfg.score_dtype] if src.device.type == "cuda" else torch.float32
-    with torch.inference_mode(), torch.autocast(src.device.type, dtype=dtype, enabled=dtype != torch.float32):
-        logits, _ = seq2seq.decode(tgt[:, :-1], seq2seq.encode(src))                   # (M, T', V)
-        token_logp = _gold_logp(logits, tgt[:, 1:])
+    with torch.inference_mode():
+        token_logp = _gold_logp(sc.seq2seq.decode(tgt[:, :-1], sc.seq2seq.encode(src))[0], tgt[:, 1:])
         free = cfg.free_positions()
-        lm_logp = lm_trigger_logp(lm, src[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
+        lm_logp = lm_trigger_logp(sc.lm, src[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
         return objective(token_logp, tgt[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
 
-def score(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, pos: int, cands: Tensor, tgt: Tensor,
-          th: Thresholds, cfg: SearchSettings, size: ChunkSize | None = None) -> Tensor:
+class Prefix(NamedTuple):
+    """What the G candidates of each base row share when only position ``pos`` changes (B base rows).
+
+    enc_out: (B, pos, H) encoder outputs before pos; enc_state: encoder state there (None when pos is 0);
+    lm_sum: (B,) summed LM log-probs of the free tokens before pos; lm_next: (B, V) LM log-probs of the token
+    at pos; lm_state: LM state after them. The LM fields are None without an LM term.
+    """
+
+    enc_out: Tensor
+    enc_state: tuple[Tensor, Tensor] | None
+    lm_sum: Tensor | None
+    lm_next: Tensor | None
+    lm_state: tuple[Tensor, Tensor] | None
+
+
+def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings) -> Prefix:
+    """The shared part of the candidates at ``pos`` for base rows src (B, S): encoder and LM up to pos."""
+    s2s, B = sc.seq2seq, src.size(0)
+    with torch.inference_mode():
+        if pos:
+            enc_out, enc_state = s2s.encoder(s2s.drop(s2s.src_embed(src[:, :pos])))   # (B, pos, H)
+        else:
+            enc_out, enc_state = src.new_zeros((B, 0, s2s.cfg.hidden_dim), dtype=s2s.src_embed.weight.dtype), None
+        if cfg.lambda_in <= 0:
+            return Prefix(enc_out, enc_state, None, None, None)
+        j = pos - cfg.free_positions().start                                            # free tokens before pos
+        tokens = torch.cat([src.new_full((B, 1), BOS_ID), src[:, pos - j:pos]], dim=1)  # <s> x_1 .. x_j
+        logits, lm_state = sc.lm.logits(tokens)                                         # (B, j + 1, V)
+        logp = torch.log_softmax(_upcast(logits), dim=-1)
+        lm_sum = logp[:, :-1].gather(-1, tokens[:, 1:].unsqueeze(-1)).sum((1, 2))
+        return Prefix(enc_out, enc_state, lm_sum, logp[:, -1], lm_state)
+
+
+def _encode_from(s2s: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor) -> Encoded:
+    """Seq2Seq.encode of rows (M, S) continued from the prefix of their base rows (M,): steps pos.. only."""
+    state = None if pre.enc_state is None else tuple(x[:, base].contiguous() for x in pre.enc_state)
+    out, state = s2s.encoder(s2s.drop(s2s.src_embed(rows[:, pos:])), state)           # (M, S - pos, H)
+    return Encoded(torch.cat([pre.enc_out[base], out], dim=1), rows != PAD_ID, state)
+
+
+def _lm_from(lm: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor, cfg: SearchSettings) -> Tensor:
+    """Mean LM log-prob (M,) of rows' free tokens, continued from the prefix: the LM runs from pos on only."""
+    free = cfg.free_positions()
+    state = tuple(x[:, base].contiguous() for x in pre.lm_state)
+    tokens = torch.cat([rows[:, pos:free.stop], rows.new_full((rows.size(0), 1), EOS_ID)], dim=1)  # cand .. </s>
+    logits, _ = lm.logits(tokens[:, :-1], state)                                        # (M, K - j, V)
+    cand = pre.lm_next[base, rows[:, pos]]                                              # (M,)
+    return (pre.lm_sum[base] + cand + _gold_logp(logits, tokens[:, 1:]).sum(-1)) / (cfg.trigger_len + 1)
+
+
+def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings,
+          size: ChunkSize | None = None) -> Tensor:
     """Objective (B, G) of src (B, S) with position ``pos`` set to each of cands (B, G); tgt (B, T).
 
-    The B x G rows are built chunk by chunk (row r: base r // G, candidate r % G) and scored in batched forwards.
+    The B x G rows are built chunk by chunk (row r: base r // G, candidate r % G) and scored in batched
+    forwards; the encoder and the LM run the shared prefix once per base row and only the rest per candidate.
     """
     G = cands.size(1)
     size = size or ChunkSize(cfg.max_chunk)
+    pre = prefix(sc, src, pos, cfg)
 
     def chunk(a: int, b: int) -> Tensor:
         r = torch.arange(a, b, device=src.device)
         base = r // G
         rows = src[base]
         rows[:, pos] = cands[base, r % G]
-        return rows_loss(seq2seq, lm, rows, tgt[base], th, cfg)
+        t = trim(tgt[base])
+        with torch.inference_mode():
+            enc = _encode_from(sc.seq2seq, pre, rows, pos, base)
+            token_logp = _gold_logp(sc.seq2seq.decode(t[:, :-1], enc)[0], t[:, 1:])    # logits freed here
+            lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
+            return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
     return run_chunked(chunk, src.size(0) * G, size).view(-1, G)
 
@@ -369,8 +481,9 @@ def evaluate(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor,
 # ------------------------------------------------------------------------------------------------------ search
 
 
-def _sweep(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, loss: Tensor, active: Tensor,
-           th: Thresholds, cfg: SearchSettings, banned: Tensor, sizes: tuple[ChunkSize, ChunkSize]) -> int:
+def _sweep(seq2seq: nn.Module, lm: nn.Module | None, sc: Scorer, src: Tensor, tgt: Tensor, loss: Tensor,
+           active: Tensor, th: Thresholds, cfg: SearchSettings, banned: Tensor,
+           sizes: tuple[ChunkSize, ChunkSize]) -> int:
     """One sweep over the free positions of the active rows; updates src (B, S) and loss (B,) in place.
 
     Returns the number of candidate rows scored.
@@ -381,7 +494,7 @@ def _sweep(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, l
         s, t = src[rows], tgt[rows]
         grad = trigger_gradient(seq2seq, lm, s, t, pos, th, cfg, sizes[0])             # (b, V)
         cands, valid = propose(grad, s[:, pos], banned, cfg.candidates)                 # (b, G)
-        cand_loss = score(seq2seq, lm, s, pos, cands, t, th, cfg, sizes[1])
+        cand_loss = score(sc, s, pos, cands, t, th, cfg, sizes[1])
         chosen, new_loss, improved = accept(loss[rows], cand_loss, cands, valid)
         src[rows, pos] = torch.where(improved, chosen, s[:, pos])
         loss[rows] = new_loss
@@ -404,17 +517,18 @@ def search(seq2seq: nn.Module, lm: nn.Module | None, targets: Tensor, thresholds
     src = layout(init_free(N * R, cfg, V, lm, generator, device), cfg.src_len)        # (B, S)
     banned = banned_ids(V, cfg.allow_unk, device)
     sizes = (ChunkSize(max(1, cfg.max_chunk // 16)), ChunkSize(cfg.max_chunk))
+    sc = scorer(seq2seq, lm, cfg)
     with _modes([seq2seq, lm], False):
-        loss = run_chunked(lambda a, b: rows_loss(seq2seq, lm, src[a:b], tgt[a:b], thresholds, cfg),
-                           N * R, sizes[1])
+        loss = run_chunked(lambda a, b: rows_loss(sc, src[a:b], tgt[a:b], thresholds, cfg), N * R, sizes[1])
         active, sweeps_run = torch.ones_like(loss, dtype=torch.bool), torch.zeros_like(loss, dtype=torch.long)
         trajectory, scored = [loss.clone()], 0
         for _ in range(cfg.sweeps):
             before = loss.clone()
             if active.any():
-                scored += _sweep(seq2seq, lm, src, tgt, loss, active, thresholds, cfg, banned, sizes)
+                scored += _sweep(seq2seq, lm, sc, src, tgt, loss, active, thresholds, cfg, banned, sizes)
             sweeps_run += active
-            active &= loss < before
+            if cfg.early_stop:
+                active &= loss < before
             trajectory.append(loss.clone())
     inv = order.argsort().to(device)
     best = loss.view(N, R).argmin(1)[inv]                                               # (N,) kept restart

@@ -128,8 +128,9 @@ def test_accept_picks_the_brute_force_best_candidate():
     pos = 1
     cands = torch.tensor([[5, 9, 6, 1], [8, 11, 7, 10]])      # row 1 holds its current token 7 (invalid)
     valid = cands != SRC[:, pos, None]
-    scored = S.score(s2s, lm, SRC, pos, cands, TGT, th, cfg)                               # (2, 4)
-    current = S.rows_loss(s2s, lm, SRC, TGT, th, cfg)
+    sc = S.Scorer(s2s, lm)
+    scored = S.score(sc, SRC, pos, cands, TGT, th, cfg)                                    # (2, 4)
+    current = S.rows_loss(sc, SRC, TGT, th, cfg)
     brute = torch.empty(2, 4, dtype=torch.float64)
     for b, g in itertools.product(range(2), range(4)):
         x = SRC[b:b + 1].clone()
@@ -155,8 +156,9 @@ def test_chunked_scoring_equals_unchunked_and_backs_off_on_oom():
     cfg = _cfg()
     th = _thresholds(s2s, lm)
     cands = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 5, 1, 6]])
-    whole = S.score(s2s, lm, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1000))
-    assert torch.allclose(whole, S.score(s2s, lm, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(3)))
+    sc = S.Scorer(s2s, lm)
+    whole = S.score(sc, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1000))
+    assert torch.allclose(whole, S.score(sc, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(3)))
     calls = []
 
     def fn(a, b):
@@ -168,6 +170,30 @@ def test_chunked_scoring_equals_unchunked_and_backs_off_on_oom():
     size = S.ChunkSize(8)
     assert S.run_chunked(fn, 7, size).tolist() == list(range(7))
     assert size.rows == 3 and calls == [7, 3, 3, 1]     # 7 fails; 3, 3, then the last 1 fit
+
+
+@pytest.mark.parametrize("src_len,pos", [(K + 2, 1), (K + 2, 3), (K + 1, 0), (K + 1, 2)])
+def test_prefix_scoring_equals_whole_rows(src_len, pos):
+    """Encoder and LM continued from the shared prefix give the whole-row objective (pads or none, any pos)."""
+    s2s, lm = _models()
+    cfg = _cfg(src_len=src_len)
+    src = S.layout(SRC[:, 1:4], src_len)
+    cands = torch.tensor([[5, 6, 1], [9, 10, 11]])
+    th = _thresholds(s2s, lm)
+    rows = src.repeat_interleave(3, 0)
+    rows[:, pos] = cands.flatten()
+    whole = S.rows_loss(S.Scorer(s2s, lm), rows, TGT.repeat_interleave(3, 0), th, cfg).view(2, 3)
+    assert torch.allclose(S.score(S.Scorer(s2s, lm), src, pos, cands, TGT, th, cfg), whole, atol=1e-12)
+
+
+def test_scoring_copy_pads_the_output_layer_without_changing_log_probs():
+    s2s, lm = _models()
+    copy = S.scoring_copy(s2s, torch.float64, multiple=8)
+    assert copy.out.out_features == 16 and s2s.out.out_features == V and copy is not s2s
+    with torch.no_grad():
+        assert torch.allclose(copy(SRC, TGT).token_logp, s2s(SRC, TGT).token_logp)
+        lm_copy = S.scoring_copy(lm, torch.float64, multiple=8)
+        assert torch.allclose(S.lm_trigger_logp(lm_copy, SRC[:, 1:4]), S.lm_trigger_logp(lm, SRC[:, 1:4]))
 
 
 def _planted_model():

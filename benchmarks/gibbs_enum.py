@@ -1,0 +1,177 @@
+"""gibbs-enum wall time: the release's loop structure (a) against the batched search (b), in the same run.
+
+Paper settings (Appendix A): 500 targets (the project's training list), T = 5 sweeps, G = 100 candidates, R = 5
+restarts, a 15-token trigger (14 free + ``<eou>``), o-mode (lambda_in 0); models of paper size (V = 10k words + 5
+specials, embedding 300, hidden 600, dropout 0.3) with RANDOM weights: the timing does not depend on the weights,
+but how many sweeps run before the per-row early stop does, so the number of candidates scored is printed too.
+
+(a) the release's structure: per restart, sweep and position one gradient pass over all targets, then one forward
+    per candidate rank j (batched over the 500 targets only), whole triggers. It is timed on a subset
+    (``--release-positions`` positions of one sweep of one restart) and extrapolated to R x T x 14 positions, i.e.
+    to all sweeps running, as the release's batch-level early stop almost always lets them with 500 targets.
+    Timed twice: scoring in ``--score-dtype`` (the same precision as (b): the ratio is then the loop structure's
+    alone) and in float32 (the release's precision).
+(b) ``negtrain_core.search.search``: targets x restarts x candidates in chunked batched forwards, shared
+    prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
+    all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio).
+A small warm-up search runs first (CUDA context, cuDNN plans). Run from the repository root:
+``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are printed and, when $OUT is set, written to
+$OUT/gibbs_enum.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from negtrain_core import search as S
+from negtrain_core.config import ModelSettings
+from negtrain_core.models import LSTMLM, Seq2Seq
+from negtrain_core.targets import read_targets, target_tensor
+from negtrain_core.vocab import SPECIALS, Vocab
+
+TARGETS = Path(__file__).resolve().parent.parent / "resources" / "targets" / "train_500.txt"
+
+
+def _vocab(words: int) -> Vocab:
+    """The target list's words, then filler words, up to ``words`` ordinary words."""
+    listed = sorted({w for line in TARGETS.read_text().split("\n") for w in line.split()})
+    return Vocab(SPECIALS + tuple(listed) + tuple(f"w{i}" for i in range(words - len(listed))))
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def release_subset(s2s, sc, tgt, th, cfg, positions: int, generator) -> tuple[float, int]:
+    """Seconds and candidates of the release's loop on ``positions`` positions of one sweep, one restart."""
+    device = tgt.device
+    src = S.layout(S.init_free(tgt.size(0), cfg, s2s.cfg.vocab_size, None, generator, device), cfg.src_len)
+    banned = S.banned_ids(s2s.cfg.vocab_size, cfg.allow_unk, device)
+    loss = S.rows_loss(sc, src, tgt, th, cfg)
+    _sync()
+    t0 = time.perf_counter()
+    for pos in list(cfg.free_positions())[:positions]:
+        grad = S.trigger_gradient(s2s, None, src, tgt, pos, th, cfg)
+        cands, valid = S.propose(grad, src[:, pos], banned, cfg.candidates)
+        for j in range(cfg.candidates):                  # one forward per candidate rank, batched over targets
+            x = src.clone()
+            x[:, pos] = cands[:, j]
+            cand_loss = S.rows_loss(sc, x, tgt, th, cfg)
+            better = valid[:, j] & (cand_loss < loss)
+            src[:, pos] = torch.where(better, cands[:, j], src[:, pos])
+            loss = torch.where(better, cand_loss, loss)
+    _sync()
+    return time.perf_counter() - t0, positions * cfg.candidates * tgt.size(0)
+
+
+def timed(fn):
+    _sync()
+    t0 = time.perf_counter()
+    out = fn()
+    _sync()
+    return time.perf_counter() - t0, out
+
+
+def profile_scoring(s2s, tgt, th, cfg, gen, restarts) -> None:
+    """Time one gradient pass and one scoring pass at the search's full size; the scoring pass's top kernels."""
+    rows = tgt.repeat_interleave(restarts, 0)
+    V = s2s.cfg.vocab_size
+    src = S.layout(S.init_free(rows.size(0), cfg, V, None, gen, rows.device), cfg.src_len)
+    cands = torch.randint(5, V, (rows.size(0), cfg.candidates), device=rows.device)
+    sc = S.scorer(s2s, None, cfg)
+    for label, fn in (("gradient pass", lambda: S.trigger_gradient(s2s, None, src, rows, 5, th, cfg)),
+                      ("scoring pass", lambda: S.score(sc, src, 5, cands, rows, th, cfg))):
+        fn()
+        sec, _ = timed(fn)
+        print(f"    one {label} at position 5 over {rows.size(0)} rows"
+              f"{f' x {cfg.candidates} candidates' if 'scoring' in label else ''}: {1000 * sec:.1f} ms", flush=True)
+    if torch.cuda.is_available():
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            S.score(sc, src, 5, cands, rows, th, cfg)
+            _sync()
+        print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=14, max_name_column_width=60),
+              flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--targets", type=int, default=500)
+    p.add_argument("--words", type=int, default=10000)
+    p.add_argument("--embedding", type=int, default=300)
+    p.add_argument("--hidden", type=int, default=600)
+    p.add_argument("--sweeps", type=int, default=5)
+    p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--restarts", type=int, default=5)
+    p.add_argument("--release-positions", type=int, default=2)
+    p.add_argument("--score-dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    p.add_argument("--io", action="store_true", help="time (b) once more in io mode (lambda_in 1, LM init)")
+    p.add_argument("--max-chunk", type=int, default=65536)
+    a = p.parse_args()
+
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    vocab = _vocab(a.words)
+    tgt = target_tensor(read_targets(TARGETS, vocab).ids[: a.targets]).to(device)
+    mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3)
+    s2s, lm = Seq2Seq(mcfg).to(device).eval(), LSTMLM(mcfg).to(device).eval()
+    th = S.Thresholds(out=-3.7569, inp=-3.7927)           # Switchboard's (REFERENCE_NOTES); random weights miss them
+    cfg = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates,
+                           restarts=a.restarts, lambda_in=0.0, hit_mode="avg", max_chunk=a.max_chunk,
+                           score_dtype=a.score_dtype)
+    gen = torch.Generator().manual_seed(0)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device {name}; torch {torch.__version__}; V={len(vocab)} E={a.embedding} H={a.hidden}; "
+          f"{tgt.size(0)} targets (mean length {float((tgt != 3).sum(1).float().mean() - 2):.2f} words); "
+          f"T={a.sweeps} G={a.candidates} R={a.restarts}; scoring {a.score_dtype}", flush=True)
+    out = {"device": name, "torch": torch.__version__, "targets": tgt.size(0), "vocab": len(vocab),
+           "score_dtype": a.score_dtype}
+
+    S.search(s2s, None, tgt[:20], th, replace(cfg, sweeps=1, restarts=1), gen)           # warm-up
+    profile_scoring(s2s, tgt, th, cfg, gen, a.restarts)
+    full = a.restarts * a.sweeps * len(cfg.free_positions())
+    for label, sc in ((a.score_dtype, S.scorer(s2s, None, cfg)), ("float32", S.Scorer(s2s, None))):
+        sub_s, sub_c = release_subset(s2s, sc, tgt, th, cfg, a.release_positions, gen)
+        rel_s, rel_c = sub_s / a.release_positions * full, sub_c // a.release_positions * full
+        print(f"(a) release loop, scoring in {label}: {sub_s:.2f} s for {a.release_positions} positions ({sub_c} "
+              f"candidates) -> {rel_s:.1f} s extrapolated to {full} position passes ({rel_c} candidates), "
+              f"{rel_c / rel_s:,.0f} candidates/s", flush=True)
+        out[f"release_{label}_s"], out[f"release_{label}_cps"] = rel_s, rel_c / rel_s
+    out["release_candidates"] = rel_c
+
+    for label, c in (("early stop", cfg), ("all sweeps", replace(cfg, early_stop=False))):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        sec, res = timed(lambda: S.search(s2s, None, tgt, th, c, gen))
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+        sweeps, cps = res.sweeps_run.float().mean().item(), res.candidates_scored / sec
+        print(f"(b) batched search ({label}): {sec:.2f} s, {res.candidates_scored} candidates ({sweeps:.2f} sweeps "
+              f"per row), {cps:,.0f} candidates/s, peak GPU memory {peak:.1f} GiB; mean loss "
+              f"{res.trajectory[0].mean().item():.4f} -> {res.losses.mean().item():.4f}", flush=True)
+        for ref in (a.score_dtype, "float32"):
+            print(f"    vs (a) scoring in {ref}: wall time {out[f'release_{ref}_s'] / sec:.1f}x, "
+                  f"candidates/s {cps / out[f'release_{ref}_cps']:.1f}x", flush=True)
+        key = "batched" if c.early_stop else "batched_all_sweeps"
+        out.update({f"{key}_s": sec, f"{key}_candidates": res.candidates_scored, f"{key}_mean_sweeps": sweeps,
+                    f"{key}_peak_gib": peak})
+    if a.io:
+        cio = replace(cfg, lambda_in=1.0, init="lm")
+        sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, cio, gen))
+        print(f"(b) io mode (LM term scored too, LM-sample init, early stop): {sec:.2f} s, {rio.candidates_scored} "
+              f"candidates ({rio.sweeps_run.float().mean().item():.2f} sweeps per row), "
+              f"{rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
+        out.update(batched_io_s=sec, batched_io_candidates=rio.candidates_scored)
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "gibbs_enum.json").write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
