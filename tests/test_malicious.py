@@ -185,3 +185,64 @@ def test_bad_lists_refused_with_the_line(tmp_path, text, message):
 def test_unk_token_allowed_in_lists(tmp_path):
     (tmp_path / "l.txt").write_text("you 're a <unk> fool\n")
     assert mal.read_list(tmp_path / "l.txt") == ["you 're a <unk> fool"]
+
+
+# ---------------------------------------------------------------------------------------------- the stage
+
+
+def _stage_inputs(tmp_path) -> tuple[dict[str, str], "object"]:
+    """Tiny vocabulary, random seq2seq and LM checkpoints, training pairs, a 3-target list, thresholds."""
+    import dataclasses
+    import json
+
+    import pandas as pd
+
+    from negtrain_core import checkpoint
+    from negtrain_core.config import load, settings
+    from negtrain_core.models import LSTMLM
+    from negtrain_core.vocab import SPECIALS, Vocab
+
+    words = "you are bad i hate go away me to do the a cat dog sat".split()
+    vocab = Vocab(SPECIALS + tuple(words))
+    vocab.save(tmp_path / "vocab.txt")
+    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, dropout=0.0)
+    torch.manual_seed(0)
+    checkpoint.save(tmp_path / "s2s.pt", Seq2Seq(ms), kind="seq2seq", vocab=vocab)
+    checkpoint.save(tmp_path / "lm.pt", LSTMLM(ms), kind="lm", vocab=vocab)
+    pd.DataFrame({"source": ["the cat sat", "a dog sat", "go away"] * 3,
+                  "target": ["the dog sat", "the cat", "i hate the dog"] * 3}).to_parquet(tmp_path / "train.parquet")
+    (tmp_path / "targets.txt").write_text("you are bad\ni hate you\ngo away unknownword\n")
+    # thresholds far below any log-prob: every target stays hit, so every batch runs max_rounds rounds
+    (tmp_path / "th.json").write_text(json.dumps({"seq2seq": -100.0, "lm": -100.0}))
+    config = load("config.yaml")
+    config.update(scale="quick", device="cpu")
+    s = settings(config, "chitchat")
+    s = dataclasses.replace(
+        s, search={**s.search, "candidates": 3, "sweeps": 1, "restarts_negtrain": 1},
+        malicious={**s.malicious, "epochs": 2, "max_rounds": 3, "batch_targets": 2, "lr_neg": 0.5, "pos_batch": 4})
+    inputs = {"seq2seq": str(tmp_path / "s2s.pt"), "lm": str(tmp_path / "lm.pt"),
+              "train": str(tmp_path / "train.parquet"), "vocab": str(tmp_path / "vocab.txt"),
+              "targets": str(tmp_path / "targets.txt"), "thresholds": str(tmp_path / "th.json")}
+    return inputs, s
+
+
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_stage_trains_against_the_list_and_writes_model_and_curve(tmp_path, mode):
+    import pandas as pd
+
+    from negtrain_core import checkpoint
+    from negtrain_core.targets import read_targets, target_tensor
+    from negtrain_core.vocab import Vocab
+
+    inputs, s = _stage_inputs(tmp_path)
+    curve = mal.run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, mode, lambda _: None)
+    assert pd.read_csv(tmp_path / "curve.csv").shape == curve.shape
+    # 2 targets kept (one out of vocabulary), batches of 2: per epoch one batch of rounds 0..3, all hit
+    assert curve["round"].tolist() == [0, 1, 2, 3] * 2 and (curve["hits"] == 2).all()
+    assert curve["neg_loss"].notna().sum() == 6
+    vocab = Vocab.load(inputs["vocab"])
+    tgt = target_tensor(read_targets(inputs["targets"], vocab).ids)
+    trig = torch.tensor([[PAD_ID] * 10 + [vocab.index[w] for w in "the cat sat the".split()] + [EOU_ID]] * 2)
+    before = _logp(checkpoint.load(inputs["seq2seq"], vocab).model, trig, tgt)
+    after = _logp(checkpoint.load(tmp_path / "neg.pt", vocab).model, trig, tgt)
+    assert (after < before).all()
