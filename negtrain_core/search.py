@@ -86,7 +86,7 @@ class SearchSettings:
                    lambda_in=search["lambda_in"] if mode == "io" else 0.0, init="lm" if mode == "io" else "uniform",
                    hit_mode=hit_mode, reweight=search["reweight"], grad_train_mode=search["grad_train_mode"],
                    allow_unk=search["allow_unk"], max_chunk=search["max_chunk"],
-                   score_dtype=search.get("score_dtype", "float16"))
+                   score_dtype=search["score_dtype"])
 
     def free_positions(self) -> range:
         """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""
