@@ -102,6 +102,45 @@ def profile_scoring(s2s, tgt, th, cfg, gen, restarts) -> None:
               flush=True)
 
 
+def time_release(s2s, tgt, th, cfg, gen, positions: int, out: dict) -> None:
+    """(a) in the scoring dtype and in float32, extrapolated to R x T x 14 position passes."""
+    full = cfg.restarts * cfg.sweeps * len(cfg.free_positions())
+    for label, sc in ((cfg.score_dtype, S.scorer(s2s, None, cfg)), ("float32", S.Scorer(s2s, None))):
+        sub_s, sub_c = release_subset(s2s, sc, tgt, th, cfg, positions, gen)
+        rel_s, rel_c = sub_s / positions * full, sub_c // positions * full
+        print(f"(a) release loop, scoring in {label}: {sub_s:.2f} s for {positions} positions ({sub_c} "
+              f"candidates) -> {rel_s:.1f} s extrapolated to {full} position passes ({rel_c} candidates), "
+              f"{rel_c / rel_s:,.0f} candidates/s", flush=True)
+        out[f"release_{label}_s"], out[f"release_{label}_cps"] = rel_s, rel_c / rel_s
+    out["release_candidates"] = rel_c
+
+
+def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
+    """(b) with early stop and with all sweeps (o-mode), then io-mode when asked."""
+    cuda = tgt.device.type == "cuda"
+    for label, c in (("early stop", cfg), ("all sweeps", replace(cfg, early_stop=False))):
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        sec, res = timed(lambda: S.search(s2s, None, tgt, th, c, gen))
+        peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+        sweeps, cps = res.sweeps_run.float().mean().item(), res.candidates_scored / sec
+        print(f"(b) batched search ({label}): {sec:.2f} s, {res.candidates_scored} candidates ({sweeps:.2f} sweeps "
+              f"per row), {cps:,.0f} candidates/s, peak GPU memory {peak:.1f} GiB; mean loss "
+              f"{res.trajectory[0].mean().item():.4f} -> {res.losses.mean().item():.4f}", flush=True)
+        for ref in (cfg.score_dtype, "float32"):
+            print(f"    vs (a) scoring in {ref}: wall time {out[f'release_{ref}_s'] / sec:.1f}x, "
+                  f"candidates/s {cps / out[f'release_{ref}_cps']:.1f}x", flush=True)
+        key = "batched" if c.early_stop else "batched_all_sweeps"
+        out.update({f"{key}_s": sec, f"{key}_candidates": res.candidates_scored, f"{key}_mean_sweeps": sweeps,
+                    f"{key}_peak_gib": peak})
+    if io:
+        sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, replace(cfg, lambda_in=1.0, init="lm"), gen))
+        print(f"(b) io mode (LM term scored too, LM-sample init, early stop): {sec:.2f} s, {rio.candidates_scored} "
+              f"candidates ({rio.sweeps_run.float().mean().item():.2f} sweeps per row), "
+              f"{rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
+        out.update(batched_io_s=sec, batched_io_candidates=rio.candidates_scored)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--targets", type=int, default=500)
@@ -137,38 +176,8 @@ def main() -> None:
 
     S.search(s2s, None, tgt[:20], th, replace(cfg, sweeps=1, restarts=1), gen)           # warm-up
     profile_scoring(s2s, tgt, th, cfg, gen, a.restarts)
-    full = a.restarts * a.sweeps * len(cfg.free_positions())
-    for label, sc in ((a.score_dtype, S.scorer(s2s, None, cfg)), ("float32", S.Scorer(s2s, None))):
-        sub_s, sub_c = release_subset(s2s, sc, tgt, th, cfg, a.release_positions, gen)
-        rel_s, rel_c = sub_s / a.release_positions * full, sub_c // a.release_positions * full
-        print(f"(a) release loop, scoring in {label}: {sub_s:.2f} s for {a.release_positions} positions ({sub_c} "
-              f"candidates) -> {rel_s:.1f} s extrapolated to {full} position passes ({rel_c} candidates), "
-              f"{rel_c / rel_s:,.0f} candidates/s", flush=True)
-        out[f"release_{label}_s"], out[f"release_{label}_cps"] = rel_s, rel_c / rel_s
-    out["release_candidates"] = rel_c
-
-    for label, c in (("early stop", cfg), ("all sweeps", replace(cfg, early_stop=False))):
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        sec, res = timed(lambda: S.search(s2s, None, tgt, th, c, gen))
-        peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-        sweeps, cps = res.sweeps_run.float().mean().item(), res.candidates_scored / sec
-        print(f"(b) batched search ({label}): {sec:.2f} s, {res.candidates_scored} candidates ({sweeps:.2f} sweeps "
-              f"per row), {cps:,.0f} candidates/s, peak GPU memory {peak:.1f} GiB; mean loss "
-              f"{res.trajectory[0].mean().item():.4f} -> {res.losses.mean().item():.4f}", flush=True)
-        for ref in (a.score_dtype, "float32"):
-            print(f"    vs (a) scoring in {ref}: wall time {out[f'release_{ref}_s'] / sec:.1f}x, "
-                  f"candidates/s {cps / out[f'release_{ref}_cps']:.1f}x", flush=True)
-        key = "batched" if c.early_stop else "batched_all_sweeps"
-        out.update({f"{key}_s": sec, f"{key}_candidates": res.candidates_scored, f"{key}_mean_sweeps": sweeps,
-                    f"{key}_peak_gib": peak})
-    if a.io:
-        cio = replace(cfg, lambda_in=1.0, init="lm")
-        sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, cio, gen))
-        print(f"(b) io mode (LM term scored too, LM-sample init, early stop): {sec:.2f} s, {rio.candidates_scored} "
-              f"candidates ({rio.sweeps_run.float().mean().item():.2f} sweeps per row), "
-              f"{rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
-        out.update(batched_io_s=sec, batched_io_candidates=rio.candidates_scored)
+    time_release(s2s, tgt, th, cfg, gen, a.release_positions, out)
+    time_batched(s2s, lm, tgt, th, cfg, gen, a.io, out)
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "gibbs_enum.json").write_text(json.dumps(out, indent=1))
 
