@@ -70,6 +70,8 @@ def table3(hits: Mapping[tuple[str, str], pd.DataFrame], ppl: Mapping[str, float
         if size in not_run:
             rows.append(row)
             continue
+        if size not in (None, SIZES[0]) and list_sizes.get(size, 0) <= list_sizes.get(SIZES[0], 0):
+            row["status"] = f"ok, but no paraphrase was kept: the {size} list is the {SIZES[0]} list"
         for mode in HIT_MODES:
             model = model_name(mode, size)
             for lst in ("train", "test"):

@@ -60,6 +60,17 @@ def test_table3_layout_and_values():
     assert t.iloc[2].status == reason and math.isnan(t.iloc[2].o_train) and math.isnan(t.iloc[3].io_ppl)
 
 
+def test_table3_flags_an_augmented_list_without_paraphrases():
+    hits, ppl, overlap = _inputs()
+    for size in ("1k", "2.5k"):
+        hits.update({(f"negtr-{m}-{size}", lst): hits[(f"negtr-{m}-0.5k", lst)] for m in ("o", "io")
+                     for lst in ("train", "test")})
+        ppl.update({f"negtr-{m}-{size}": 50.0 for m in ("o", "io")})
+    t = tm.table3(hits, ppl, overlap, {"0.5k": 3, "1k": 3, "2.5k": 7}, {}, "avg", "quick")
+    assert t["status"].tolist()[:2] == ["ok", "ok"] and t.iloc[3].status == "ok"
+    assert t.iloc[2].status.startswith("ok, but no paraphrase was kept") and t.iloc[2].o_ppl == 50.0
+
+
 def test_table3_uses_the_datasets_hit_type():
     hits, ppl, overlap = _inputs()
     t = tm.table3(hits, ppl, overlap, {"0.5k": 3}, {"1k": "x", "2.5k": "x"}, "min", "paper")
