@@ -245,12 +245,13 @@ def epoch_rates(curve: pd.DataFrame) -> pd.DataFrame:
 
 def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, generator: torch.Generator
              ) -> Searcher:
-    """gibbs-enum (``search.search``) as Algorithm 1's trigger finder; io-mode also checks the trigger's LM score."""
+    """gibbs-enum (``search.search``) as Algorithm 1's trigger finder. With ``lm`` (io-mode) the trigger must also
+    pass the LM threshold T_in; without (o-mode) every trigger passes."""
     from negtrain_core.search import search
 
     def find(model: torch.nn.Module, tgt: Tensor) -> tuple[Tensor, Tensor]:
-        res = search(model, lm if cfg.lambda_in > 0 else None, tgt, th, cfg, generator)
-        if cfg.lambda_in > 0:
+        res = search(model, lm, tgt, th, cfg, generator)
+        if lm is not None:
             return res.triggers, res.evaluation.lm_logp >= th.inp
         return res.triggers, torch.ones(len(tgt), dtype=torch.bool, device=tgt.device)
 

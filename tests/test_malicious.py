@@ -190,7 +190,7 @@ def test_unk_token_allowed_in_lists(tmp_path):
 # ---------------------------------------------------------------------------------------------- the stage
 
 
-def _stage_inputs(tmp_path) -> tuple[dict[str, str], "object"]:
+def _stage_inputs(tmp_path, lm_threshold: float = -100.0) -> tuple[dict[str, str], "object"]:
     """Tiny vocabulary, random seq2seq and LM checkpoints, training pairs, a 3-target list, thresholds."""
     import dataclasses
     import json
@@ -213,7 +213,7 @@ def _stage_inputs(tmp_path) -> tuple[dict[str, str], "object"]:
                   "target": ["the dog sat", "the cat", "i hate the dog"] * 3}).to_parquet(tmp_path / "train.parquet")
     (tmp_path / "targets.txt").write_text("you are bad\ni hate you\ngo away unknownword\n")
     # thresholds far below any log-prob: every target stays hit, so every batch runs max_rounds rounds
-    (tmp_path / "th.json").write_text(json.dumps({"seq2seq": -100.0, "lm": -100.0}))
+    (tmp_path / "th.json").write_text(json.dumps({"seq2seq": -100.0, "lm": lm_threshold}))
     config = load("config.yaml")
     config.update(scale="quick", device="cpu")
     s = settings(config, "chitchat")
@@ -246,3 +246,11 @@ def test_stage_trains_against_the_list_and_writes_model_and_curve(tmp_path, mode
     before = _logp(checkpoint.load(inputs["seq2seq"], vocab).model, trig, tgt)
     after = _logp(checkpoint.load(tmp_path / "neg.pt", vocab).model, trig, tgt)
     assert (after < before).all()
+
+
+def test_io_mode_needs_the_trigger_to_pass_the_lm_threshold(tmp_path):
+    inputs, s = _stage_inputs(tmp_path, lm_threshold=-1e-9)     # no trigger is that likely under the LM
+    curve = mal.run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, "io", lambda _: None)
+    assert curve["round"].tolist() == [0, 0] and (curve["hits"] == 0).all()   # nothing hit: no update at all
+    curve = mal.run(inputs, tmp_path / "neg_o.pt", tmp_path / "curve_o.csv", s, "o", lambda _: None)
+    assert (curve["hits"] == 2).all()                            # o-mode ignores the LM
