@@ -58,7 +58,7 @@ class OneHotEmbedding(nn.Module):
 
 def _score(logits: Tensor, gold: Tensor) -> SeqOutput:
     """logits: (B, T', V); gold: (B, T') -> SeqOutput."""
-    logp = F.log_softmax(logits.float(), dim=-1)
+    logp = F.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), dim=-1)  # half -> float
     mask = gold != PAD_ID
     token_logp = logp.gather(-1, gold.unsqueeze(-1)).squeeze(-1) * mask
     return SeqOutput(token_logp, logp.argmax(-1), mask)

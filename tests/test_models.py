@@ -1,0 +1,99 @@
+"""The models' contract: shapes, masks, the one-hot input path and its gradient, step-wise decoding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from negtrain_core.config import ModelSettings
+from negtrain_core.models import LSTMLM, Seq2Seq
+from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+
+V = 11
+
+
+def cfg(**kw) -> ModelSettings:
+    return ModelSettings(**{"vocab_size": V, "embedding_dim": 6, "hidden_dim": 8, **kw})
+
+
+def batch(b: int = 3, s: int = 5, t: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(5, V, (b, s), generator=g)
+    src[:, -1] = EOU_ID
+    src[0, :2] = PAD_ID                                       # a left-padded source
+    tgt = torch.randint(5, V, (b, t), generator=g)
+    tgt[:, 0] = BOS_ID
+    tgt[0, 3], tgt[0, 4:] = EOS_ID, PAD_ID                    # a short target, right-padded
+    tgt[1:, -1] = EOS_ID
+    return src, tgt
+
+
+@pytest.mark.parametrize("attention", ["general", "release"])
+def test_seq2seq_shapes_and_mask(attention: str):
+    torch.manual_seed(0)
+    src, tgt = batch()
+    out = Seq2Seq(cfg(attention=attention)).eval()(src, tgt)
+    assert out.token_logp.shape == out.greedy.shape == out.mask.shape == (3, 5)
+    assert out.mask.tolist()[0] == [True, True, True, False, False]
+    assert (out.token_logp[0, 3:] == 0).all() and (out.token_logp[out.mask] < 0).all()
+
+
+def test_lm_scores_match_a_hand_computed_log_softmax():
+    torch.manual_seed(0)
+    lm = LSTMLM(cfg()).eval()
+    _, tgt = batch()
+    out = lm(tgt)
+    logits, _ = lm.logits(tgt[:, :-1])
+    want = F.log_softmax(logits, -1).gather(-1, tgt[:, 1:, None]).squeeze(-1) * (tgt[:, 1:] != PAD_ID)
+    assert out.token_logp.shape == (3, 5)
+    torch.testing.assert_close(out.token_logp, want)
+
+
+@pytest.mark.parametrize("attention", ["general", "release"])
+def test_one_hot_source_equals_ids_and_has_the_right_gradient(attention: str):
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(attention=attention)).double().eval()
+    src, tgt = batch()
+    one_hot = F.one_hot(src, V).double().requires_grad_()
+    out_ids, out_hot = model(src, tgt), model(one_hot, tgt)
+    torch.testing.assert_close(out_hot.token_logp, out_ids.token_logp)
+    out_hot.token_logp.sum().backward()
+    grad = one_hot.grad                                       # (B, S, V)
+    assert grad.shape == (3, 5, V) and grad.abs().sum() > 0
+    direction = torch.randn(3, 5, V, dtype=torch.double, generator=torch.Generator().manual_seed(1))
+    eps = 1e-6                                               # central difference along a random direction
+    f = lambda x: model(x, tgt).token_logp.sum()  # noqa: E731
+    numeric = (f(one_hot.detach() + eps * direction) - f(one_hot.detach() - eps * direction)) / (2 * eps)
+    torch.testing.assert_close(numeric, (grad * direction).sum(), rtol=1e-5, atol=1e-7)
+
+
+def test_one_hot_lm_input_equals_ids():
+    torch.manual_seed(0)
+    lm = LSTMLM(cfg()).eval()
+    _, tgt = batch()
+    torch.testing.assert_close(lm(F.one_hot(tgt, V).float()).token_logp, lm(tgt).token_logp)
+
+
+@pytest.mark.parametrize("attention", ["general", "release"])
+def test_step_wise_decode_equals_teacher_forcing(attention: str):
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(attention=attention)).eval()
+    src, tgt = batch()
+    enc = model.encode(src)
+    full, _ = model.decode(tgt[:, :-1], enc)                   # (B, T-1, V)
+    state, steps = None, []
+    for t in range(tgt.shape[1] - 1):
+        logits, state = model.decode(tgt[:, t : t + 1], enc, state)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_only_in_train_mode():
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(dropout=0.5))
+    src, tgt = batch()
+    a, b = model(src, tgt).token_logp, model(src, tgt).token_logp
+    assert not torch.equal(a, b)
+    model.eval()
+    assert torch.equal(model(src, tgt).token_logp, model(src, tgt).token_logp)
