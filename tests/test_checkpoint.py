@@ -1,0 +1,63 @@
+"""Checkpoints: a weights_only-loadable, self-describing file; vocabulary mismatches refused in one line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from negtrain_core import checkpoint
+from negtrain_core.config import ModelSettings, TrainSettings
+from negtrain_core.models import LSTMLM, Seq2Seq
+from negtrain_core.vocab import Vocab
+
+VOCAB = Vocab.build([["a", "b", "c", "d", "e", "f"]], 6)
+
+
+def model(kind: str = "seq2seq") -> torch.nn.Module:
+    torch.manual_seed(0)
+    cfg = ModelSettings(vocab_size=len(VOCAB), embedding_dim=4, hidden_dim=6, dropout=0.3, attention="release")
+    return (Seq2Seq if kind == "seq2seq" else LSTMLM)(cfg)
+
+
+def test_round_trip_rebuilds_the_same_model(tmp_path):
+    m, path = model(), tmp_path / "m.pt"
+    bufs = [torch.randn(3)]
+    checkpoint.save(path, m, kind="seq2seq", vocab=VOCAB, train_settings=TrainSettings(lr=0.5), epoch=7,
+                    optimizer_state=bufs, rng_state={"torch": torch.get_rng_state()}, extra={"valid_ppl": 12.5})
+    ck = checkpoint.load(path, VOCAB)
+    assert ck.kind == "seq2seq" and ck.vocab == VOCAB and ck.model_settings == m.cfg and not ck.model.training
+    assert ck.meta["epoch"] == 7 and ck.meta["train_settings"]["lr"] == 0.5 and ck.meta["extra"]["valid_ppl"] == 12.5
+    assert torch.equal(ck.meta["optimizer_state"][0], bufs[0])
+    for (k, a), (k2, b) in zip(m.state_dict().items(), ck.model.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    src, tgt = torch.randint(5, len(VOCAB), (2, 4)), torch.randint(5, len(VOCAB), (2, 5))
+    m.eval()
+    assert torch.equal(ck.model(src, tgt).token_logp, m(src, tgt).token_logp)
+
+
+def test_file_holds_only_weights_only_safe_contents(tmp_path):
+    checkpoint.save(tmp_path / "lm.pt", model("lm"), kind="lm", vocab=VOCAB)
+    raw = torch.load(tmp_path / "lm.pt", weights_only=True)
+    assert raw["vocab_sha256"] == VOCAB.sha256 and raw["kind"] == "lm"
+    assert isinstance(checkpoint.load(tmp_path / "lm.pt").model, LSTMLM)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lm.pt"]          # no temporary file left behind
+
+
+def test_a_different_vocabulary_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "m.pt"
+    checkpoint.save(path, model(), kind="seq2seq", vocab=VOCAB)
+    other = Vocab(VOCAB.tokens[:5] + tuple(reversed(VOCAB.tokens[5:])))           # same size, other ids
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        checkpoint.load(path, other)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "vocabulary mismatch" in msg and VOCAB.sha256[:12] in msg
+
+
+def test_wrong_kind_and_foreign_files_are_refused(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="does not match"):
+        checkpoint.save(tmp_path / "x.pt", model("lm"), kind="seq2seq", vocab=VOCAB)
+    torch.save({"state": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="not a negtrain checkpoint"):
+        checkpoint.load(tmp_path / "foreign.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="no such checkpoint"):
+        checkpoint.load(tmp_path / "missing.pt")
