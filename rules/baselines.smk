@@ -25,6 +25,7 @@ rule train_baseline:
 rule evaluate_baselines:
     input:
         test="results/{dataset}/data/test.parquet",
+        vocab="results/{dataset}/data/vocab.txt",
         seq2seq="results/{dataset}/models/seq2seq.pt",
         lm="results/{dataset}/models/lm.pt",
     output:
@@ -34,6 +35,7 @@ rule evaluate_baselines:
         settings=settings,
     log:
         "logs/{dataset}/evaluate_baselines.log",
+    threads: 2
     resources:
         **gpu_resources(),
     script:

@@ -1,0 +1,257 @@
+"""Baseline training: schedules, the hand-written step against torch's, learning, kill-and-resume, Snakemake."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from negtrain_core import checkpoint, evaluate, train
+from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
+from negtrain_core.data import tensorize
+from negtrain_core.models import LSTMLM, Seq2Seq, SeqOutput
+from negtrain_core.vocab import PAD_ID, Vocab
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = [f"w{i}" for i in range(8)]
+VOCAB = Vocab.build([WORDS], len(WORDS))
+
+
+def corpus(n: int, seed: int) -> pd.DataFrame:
+    """A learnable toy task: the response is the context reversed."""
+    rng = random.Random(seed)
+    src = [[rng.choice(WORDS) for _ in range(rng.randint(1, 5))] for _ in range(n)]
+    return pd.DataFrame({"source": [" ".join(s) for s in src], "target": [" ".join(reversed(s)) for s in src]})
+
+
+def model_settings(dropout: float = 0.0) -> ModelSettings:
+    return ModelSettings(vocab_size=len(VOCAB), embedding_dim=12, hidden_dim=24, dropout=dropout)
+
+
+def settings(**kw) -> TrainSettings:
+    return TrainSettings(**{"epochs": 3, "batch_size": 16, "lr": 1.0, "decay_start_epoch": 2, "device": "cpu",
+                            "seed": 3, "log_every": 1000, **kw})
+
+
+def fit(tmp: Path, kind: str = "seq2seq", n: int = 120, dropout: float = 0.0, lines: list[str] | None = None,
+        **kw) -> pd.DataFrame:
+    lines = [] if lines is None else lines
+    with open(os.devnull, "w") as quiet:
+        return train.train_baseline(kind, corpus(n, 0), corpus(40, 1), VOCAB, model_settings(dropout),
+                                    settings(**kw), tmp / f"{kind}.pt", tmp / f"{kind}_curve.csv", lines.append,
+                                    progress=quiet)
+
+
+# ----------------------------------------------------------------------------------------------- schedules
+
+
+def test_release_schedule_multiplies_by_0_6_from_the_decay_epoch():
+    s = TrainSettings(lr=1.0, lr_schedule="release", decay_start_epoch=10)
+    assert [train.lr_at(e, s) for e in (0, 9)] == [1.0, 1.0]
+    assert train.lr_at(10, s) == pytest.approx(0.6) and train.lr_at(12, s) == pytest.approx(0.216)
+
+
+def test_paper_schedule_is_ten_fixed_then_halving():
+    s = TrainSettings(lr=0.1, lr_schedule="paper", decay_start_epoch=10)
+    lrs = [train.lr_at(e, s) for e in range(20)]
+    assert lrs[:10] == [0.1] * 10 and lrs[10] == pytest.approx(0.05) and lrs[19] == pytest.approx(0.1 / 2**10)
+    assert train.lr_at(0, TrainSettings(lr=1.0, lr_schedule="paper", decay_start_epoch=0)) == 0.5
+
+
+# ------------------------------------------------------------------------------------- the functional step
+
+
+def grads_like(params: list[torch.Tensor], scale: float, seed: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(p.shape, generator=g) * scale for p in params]
+
+
+@pytest.mark.parametrize("scale", [0.01, 10.0])            # below and above the clipping threshold
+def test_clip_equals_torch(scale: float):
+    params = [torch.zeros(3, 4), torch.zeros(5)]
+    ours, ref = grads_like(params, scale, 0), grads_like(params, scale, 0)
+    for p, g in zip(params, ref):
+        p.grad = g
+    norm_ref = torch.nn.utils.clip_grad_norm_(params, 5.0)
+    norm = train.clip_grad_norm_(ours, 5.0)
+    torch.testing.assert_close(norm, norm_ref)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+    assert (norm > 5.0) == (scale == 10.0)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_sgd_momentum_step_equals_torch_optim_sgd(fused: bool):
+    torch.manual_seed(0)
+    ours = [torch.randn(4, 3), torch.randn(7)]
+    ref = [p.clone().requires_grad_() for p in ours]
+    opt = torch.optim.SGD(ref, lr=0.7, momentum=0.9, weight_decay=1e-2)
+    bufs, lr = [torch.zeros_like(p) for p in ours], torch.tensor(0.7)
+    for t in range(6):
+        if t == 3:                                           # an epoch boundary: the lr changes
+            lr.fill_(0.42)
+            opt.param_groups[0]["lr"] = 0.42
+        grads = grads_like(ours, 1.0, t)
+        for p, g in zip(ref, grads):
+            p.grad = g.clone()
+        opt.step()
+        train.sgd_momentum_(ours, grads, bufs, lr, 0.9, 1e-2, fused=fused)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
+
+
+def test_train_step_follows_the_textbook_eager_loop():
+    """Loss curve and weights of TrainStep (eager) == forward, backward, clip_grad_norm_, torch.optim.SGD."""
+    torch.manual_seed(0)
+    a = Seq2Seq(model_settings())
+    b = copy.deepcopy(a)
+    s = settings(lr=0.5, weight_decay=1e-3, clip_norm=0.5)
+    step = train.TrainStep(a, s, 16, use_graph=False)
+    step.set_lr(0.5)
+    opt = torch.optim.SGD(b.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
+    data = tensorize(corpus(64, 2), VOCAB, DataSettings("t", "chitchat", {}, {}, 8))
+    for i in range(4):
+        src, tgt = data.src[16 * i : 16 * (i + 1)], data.tgt[16 * i : 16 * (i + 1)]
+        ours = step(src, tgt)
+        out = b(src, tgt)
+        loss = -out.token_logp.sum() / out.mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(b.parameters(), 0.5)
+        opt.step()
+        torch.testing.assert_close(ours / out.mask.sum(), loss.detach(), rtol=1e-6, atol=1e-6)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q.detach(), rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def test_training_learns_the_toy_task_and_keeps_the_best_epoch(tmp_path):
+    curve = fit(tmp_path, epochs=6, n=400, decay_start_epoch=4)
+    assert list(curve["epoch"]) == [1, 2, 3, 4, 5, 6]
+    assert list(curve["lr"]) == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.6, 0.36])
+    assert curve["valid_ppl"].iloc[-1] < 0.5 * curve["valid_ppl"].iloc[0] < 0.5 * len(VOCAB)
+    assert curve["train_ppl"].iloc[-1] < curve["train_ppl"].iloc[0]
+    ck = checkpoint.load(tmp_path / "seq2seq.pt", VOCAB)
+    best = int(curve["valid_ppl"].idxmin()) + 1
+    assert ck.meta["epoch"] == best and ck.meta["extra"]["valid_ppl"] == pytest.approx(curve["valid_ppl"].min())
+    assert pd.read_csv(tmp_path / "seq2seq_curve.csv")["valid_ppl"].tolist() == pytest.approx(list(curve["valid_ppl"]))
+    assert not (tmp_path / "seq2seq.pt.state").exists()
+
+
+def test_lm_trains_on_responses(tmp_path):
+    curve = fit(tmp_path, kind="lm", epochs=2)
+    assert curve["valid_ppl"].iloc[-1] < len(VOCAB)
+    assert checkpoint.load(tmp_path / "lm.pt", VOCAB).kind == "lm"
+
+
+def test_kill_and_resume_gives_the_same_final_weights(tmp_path, monkeypatch):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    fit(whole, dropout=0.3, epochs=3)
+
+    real_save, calls = train.save_state, []
+
+    def killed_after_first_epoch(*args, **kw):
+        real_save(*args, **kw)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(train, "save_state", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(parts, dropout=0.3, epochs=3)
+    assert (parts / "seq2seq.pt.state").exists() and not (parts / "seq2seq.pt").exists()
+    torch.manual_seed(12345)                                   # a new process would not share our RNG state
+    lines: list[str] = []
+    resumed = fit(parts, dropout=0.3, epochs=3, lines=lines)
+    assert any(line.startswith("resuming from") and "after epoch 1" in line for line in lines)
+    assert len(calls) == 3                                     # epochs 2 and 3 only were trained again
+    a, b = checkpoint.load(whole / "seq2seq.pt"), checkpoint.load(parts / "seq2seq.pt")
+    assert a.meta["epoch"] == b.meta["epoch"]
+    for (k, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(x, y), k
+    cols = ["epoch", "lr", "train_ppl", "valid_ppl"]
+    pd.testing.assert_frame_equal(pd.read_csv(whole / "seq2seq_curve.csv")[cols], resumed[cols])
+
+
+def test_a_state_from_other_settings_is_not_resumed(tmp_path):
+    step = train.TrainStep(Seq2Seq(model_settings()), settings(), 16, use_graph=False)
+    train.save_state(tmp_path / "seq2seq.pt.state", "seq2seq", VOCAB, settings(), step, torch.Generator(),
+                     train.RunState(epoch=1), fp="written by other settings")
+    lines: list[str] = []
+    curve = fit(tmp_path, epochs=2, lines=lines)
+    assert list(curve["epoch"]) == [1, 2] and any("starting afresh" in line for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+def test_corpus_nll_is_per_word_with_eos_counted():
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    scores = SeqOutput(torch.tensor([[-1.0, -2.0, 0.0], [-3.0, 0.0, 0.0]]), torch.zeros(2, 3, dtype=torch.long), mask)
+    assert evaluate.corpus_nll(scores) == pytest.approx(2.0)
+    assert evaluate.perplexity(scores) == pytest.approx(math.exp(2.0))
+
+
+def test_score_dataset_equals_a_direct_forward_for_both_kinds():
+    torch.manual_seed(0)
+    data = tensorize(corpus(10, 4), VOCAB, DataSettings("t", "chitchat", {}, {}, 8))
+    for model in (Seq2Seq(model_settings(0.5)), LSTMLM(model_settings(0.5))):
+        got = evaluate.score_dataset(model, data, batch_size=3)         # eval mode inside, train mode after
+        assert model.training
+        model.eval()
+        want = model(data.src, data.tgt) if isinstance(model, Seq2Seq) else model(data.tgt)
+        assert got.token_logp.shape == (10, 20)
+        torch.testing.assert_close(got.token_logp, want.token_logp.detach())
+        assert torch.equal(got.mask, data.tgt[:, 1:] != PAD_ID)
+
+
+def test_table8_and_thresholds_layout():
+    nll = {"LM": 3.79, "Seq2seq": 3.75}
+    t = evaluate.table8(nll, "switchboard", "paper")
+    assert list(t["model"]) == ["LM", "Seq2seq"]
+    assert list(t.columns) == ["model", "test_ppl", "test_nll", "paper_ppl", "paper_nll", "dataset", "scale"]
+    assert t["test_ppl"].tolist() == pytest.approx([math.exp(3.79), math.exp(3.75)])
+    assert t["paper_ppl"].tolist() == [44.37, 42.81] and t["paper_nll"].tolist() == [3.79, 3.75]
+    assert evaluate.table8(nll, "chitchat", "quick")["paper_ppl"].isna().all()
+    thr = evaluate.thresholds(nll, "switchboard", "paper")
+    assert thr["seq2seq"] == -3.75 and thr["lm"] == -3.79
+
+
+# ------------------------------------------------------------------------------------------------ workflow
+
+
+@pytest.mark.slow
+def test_quick_baseline_stage_on_chitchat(tmp_path):
+    """The quick-scale baseline stage through Snakemake: preprocess, both baselines, Table 8 and thresholds."""
+    work = tmp_path / "wf"
+    work.mkdir()
+    for name in ("Snakefile", "config.yaml", "rules", "workflow_scripts", "schemas", "resources"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "scale=quick", "device=cpu",
+           "--directory", str(work), "-s", str(work / "Snakefile"), "results/chitchat/table8.csv"]
+    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = pd.read_csv(work / "results/chitchat/table8.csv")
+    assert list(table["model"]) == ["LM", "Seq2seq"] and set(table["scale"]) == {"quick"}
+    assert table["test_ppl"].between(5, 3005).all()
+    assert (table["test_nll"] - table["test_ppl"].map(math.log)).abs().max() < 1e-9
+    thr = json.loads((work / "results/chitchat/thresholds.json").read_text())
+    assert thr["seq2seq"] == pytest.approx(-table.set_index("model").loc["Seq2seq", "test_nll"])
+    assert -8.1 < thr["lm"] < -1.6
+    curve = pd.read_csv(work / "results/chitchat/models/seq2seq_curve.csv")
+    assert len(curve) == 2 and curve["valid_ppl"].iloc[-1] < curve["valid_ppl"].iloc[0]
+    log = (work / "logs/chitchat/train_seq2seq.log").read_text()
+    assert "epoch 2/2" in log
