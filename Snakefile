@@ -1,6 +1,7 @@
 # negtrain: He & Glass (ACL 2020), "Negative Training for Neural Dialogue Response Generation", end to end.
 #   snakemake --cores 8 results/ubuntu/table3.csv
 #   snakemake --cores 2 --config scale=quick -- results/chitchat/table3.csv
+#   snakemake --config scale=quick --report report.html    (after a run: every table and plot, with captions)
 import os
 
 from snakemake.utils import min_version
@@ -19,8 +20,10 @@ include: "rules/search.smk"
 include: "rules/negtrain.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
-        expand("results/{dataset}/table{n}.csv", dataset=config.get("run_datasets", ["chitchat"]), n=[3, 4, 8, 9]),
+        expand("results/{dataset}/table{n}.csv", dataset=config["run_datasets"], n=[3, 4, 8, 9]),
+        report_targets(config["run_datasets"]),

@@ -5,6 +5,8 @@ from pathlib import Path
 from negtrain_core import config as ncfg
 from negtrain_core import paraphrase as npara
 from negtrain_core import raw as nraw
+from negtrain_core import rating as nrating
+from negtrain_core import report as nreport
 
 try:
     ncfg.validate(config)
@@ -94,3 +96,30 @@ def model_ckpt(wildcards):
     """Checkpoint of a model name: 'baseline' is the trained seq2seq, the rest are fine-tuned copies."""
     name = "seq2seq" if wildcards.model == "baseline" else wildcards.model
     return f"results/{wildcards.dataset}/models/{name}.pt"
+
+
+def sheet_negtrain_model(wildcards):
+    """The neg-train model of the Table 6 rating sheet: Algorithm 2 at Table 4's smallest r_thres."""
+    return nrating.negtrain_model(ncfg.settings(config, wildcards.dataset).frequent["r_thres"])
+
+
+def ratings_file(wildcards):
+    """The filled-in ratings of a dataset (config human_eval.ratings.<dataset>); none set: one line and exit."""
+    path = config["human_eval"]["ratings"][wildcards.dataset]
+    if not path:
+        sys.exit(f"negtrain: no ratings for '{wildcards.dataset}': fill in results/{wildcards.dataset}/rating/"
+                 f"sheet.html (or sheet.csv) and set human_eval.ratings.{wildcards.dataset} to the file")
+    return path
+
+
+def report_targets(datasets):
+    """What rule all builds beside Tables 3, 4, 8, 9: the paper comparison, the curves, the A/B rating sheet, the
+    report's HTML views of the tables, and Table 6 where human_eval.ratings names a file for the dataset."""
+    out = []
+    for d in datasets:
+        rated = bool(config["human_eval"]["ratings"][d])
+        views = ["table3", "table4", "table8", "table9", "paper_comparison"] + (["table6"] if rated else [])
+        out += [f"results/{d}/paper_comparison.csv", f"results/{d}/paper_comparison.png", f"results/{d}/curves.png",
+                f"results/{d}/rating/sheet.csv", f"results/{d}/rating/sheet.html"]
+        out += [f"results/{d}/report/{v}.html" for v in views] + ([f"results/{d}/table6.csv"] if rated else [])
+    return out
