@@ -8,7 +8,8 @@ rule train_baseline:
         vocab="results/{dataset}/data/vocab.txt",
     output:
         ckpt="results/{dataset}/models/{kind}.pt",
-        curve="results/{dataset}/models/{kind}_curve.csv",
+        curve=report("results/{dataset}/models/{kind}_curve.csv", caption="../report/captions/baseline_curve.rst",
+                     category="{dataset}", subcategory=nreport.BASELINES),
     params:
         settings=settings,
     log:
@@ -29,7 +30,8 @@ rule evaluate_baselines:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         lm="results/{dataset}/models/lm.pt",
     output:
-        table8="results/{dataset}/table8.csv",
+        table8=report("results/{dataset}/table8.csv", caption="../report/captions/table8.rst", category="{dataset}",
+                      subcategory=nreport.BASELINES),
         thresholds="results/{dataset}/thresholds.json",
     params:
         settings=settings,

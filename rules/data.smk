@@ -9,7 +9,8 @@ rule preprocess:
         valid="results/{dataset}/data/valid.parquet",
         test="results/{dataset}/data/test.parquet",
         vocab="results/{dataset}/data/vocab.txt",
-        stats="results/{dataset}/data/stats.csv",
+        stats=report("results/{dataset}/data/stats.csv", caption="../report/captions/stats.rst", category="{dataset}",
+                     subcategory=nreport.DATA),
         notes="results/{dataset}/data/notes.json",
     params:
         settings=settings,

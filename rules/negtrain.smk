@@ -12,7 +12,8 @@ rule negtrain_malicious:
         thresholds="results/{dataset}/thresholds.json",
     output:
         ckpt="results/{dataset}/models/negtr-{mode}-{size}.pt",
-        curve="results/{dataset}/models/negtr-{mode}-{size}_curve.csv",
+        curve=report("results/{dataset}/models/negtr-{mode}-{size}_curve.csv", caption="../report/captions/negtr_curve.rst",
+                     category="{dataset}", subcategory=nreport.MALICIOUS),
     params:
         settings=settings,
     log:
@@ -32,7 +33,8 @@ rule negtrain_frequent:
         test="results/{dataset}/data/test.parquet",
     output:
         ckpt="results/{dataset}/models/freq-{r}.pt",
-        curve="results/{dataset}/models/freq-{r}_curve.csv",
+        curve=report("results/{dataset}/models/freq-{r}_curve.csv", caption="../report/captions/freq_curve.rst",
+                     category="{dataset}", subcategory=nreport.FREQUENT),
     wildcard_constraints:
         r="[0-9.]+",
     params:
@@ -54,7 +56,8 @@ rule train_gan:
         valid="results/{dataset}/data/valid.parquet",
     output:
         ckpt="results/{dataset}/models/gan.pt",
-        sweep="results/{dataset}/models/gan_sweep.csv",
+        sweep=report("results/{dataset}/models/gan_sweep.csv", caption="../report/captions/gan_sweep.rst", category="{dataset}",
+                     subcategory=nreport.FREQUENT),
     params:
         settings=settings,
     log:
@@ -73,7 +76,8 @@ rule train_unlikelihood:
         train="results/{dataset}/data/train.parquet",
     output:
         ckpt="results/{dataset}/models/ul.pt",
-        curve="results/{dataset}/models/ul_curve.csv",
+        curve=report("results/{dataset}/models/ul_curve.csv", caption="../report/captions/ul_curve.rst", category="{dataset}",
+                     subcategory=nreport.FREQUENT),
     params:
         settings=settings,
     log:

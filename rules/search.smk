@@ -10,7 +10,8 @@ rule hits:
         thresholds="results/{dataset}/thresholds.json",
     output:
         hits="results/{dataset}/hits/{model}/{target_list}.parquet",
-        rates="results/{dataset}/hits/{model}/{target_list}_rates.csv",
+        rates=report("results/{dataset}/hits/{model}/{target_list}_rates.csv", caption="../report/captions/hit_rates.rst",
+                     category="{dataset}", subcategory=nreport.MALICIOUS),
     params:
         settings=settings,
     log:

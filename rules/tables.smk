@@ -16,8 +16,10 @@ rule table3:
         test="results/{dataset}/data/test.parquet",
         vocab="results/{dataset}/data/vocab.txt",
     output:
-        table="results/{dataset}/table3.csv",
-        figure="results/{dataset}/figure1.png",
+        table=report("results/{dataset}/table3.csv", caption="../report/captions/table3.rst", category="{dataset}",
+                     subcategory=nreport.MALICIOUS),
+        figure=report("results/{dataset}/figure1.png", caption="../report/captions/figure1.rst", category="{dataset}",
+                      subcategory=nreport.MALICIOUS),
         samples="results/{dataset}/samples_malicious.txt",
     params:
         settings=settings,
@@ -44,8 +46,10 @@ rule table4_table9:
             model=["baseline", "gan"] + frequent_models(w),
         ),
     output:
-        table4="results/{dataset}/table4.csv",
-        table9="results/{dataset}/table9.csv",
+        table4=report("results/{dataset}/table4.csv", caption="../report/captions/table4.rst", category="{dataset}",
+                      subcategory=nreport.FREQUENT),
+        table9=report("results/{dataset}/table9.csv", caption="../report/captions/table9.rst", category="{dataset}",
+                      subcategory=nreport.FREQUENT),
         samples="results/{dataset}/samples_frequent.txt",
     params:
         settings=settings,
