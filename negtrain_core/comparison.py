@@ -67,15 +67,10 @@ def paper_cells(table: str, paper_dataset: str) -> dict[tuple[str, str], float]:
     from negtrain_core.tables_frequent import PAPER_TABLE4, PAPER_TABLE9
 
     cols = LAYOUT[table][1]
-    if table == "table3":
-        rows = {label: dict(zip(cols, v)) for label, v in PAPER_TABLE3.get(paper_dataset, {}).items()}
-    elif table == "table4":   # (r_thres, PPL, M-ratio, E-2, E-3)
-        rows = {label: dict(zip(cols, v[1:])) for label, v in PAPER_TABLE4.get(paper_dataset, {}).items()}
-    elif table == "table8":
-        rows = {label: dict(zip(cols, v)) for label, v in PAPER_TABLE8.get(paper_dataset, {}).items()}
-    else:
-        rows = {label: dict(zip(cols, v)) for label, v in PAPER_TABLE9.get(paper_dataset, {}).items()}
-    return {(r, c): float(v) for r, vals in rows.items() for c, v in vals.items()}
+    source = {"table3": PAPER_TABLE3, "table4": PAPER_TABLE4, "table8": PAPER_TABLE8, "table9": PAPER_TABLE9}[table]
+    skip = 1 if table == "table4" else 0          # Table 4's tuples start with r_thres: (r_thres, PPL, M-ratio, ...)
+    return {(label, c): float(v) for label, vals in source.get(paper_dataset, {}).items()
+            for c, v in zip(cols, vals[skip:], strict=True)}
 
 
 def row_status(row: Mapping[str, object], paper_dataset: str) -> str:

@@ -113,6 +113,7 @@ def finished_run(work: Path) -> None:
         if (ROOT / ".snakemake" / "metadata").is_dir():
             shutil.copytree(ROOT / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
         args += ["--rerun-triggers", "mtime"]            # copied files: the code may be newer, the run is kept
+    work.mkdir(parents=True, exist_ok=True)
     done = snakemake(work, *args, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
