@@ -84,8 +84,13 @@ def ab_sheet(baseline: pd.DataFrame, negtrain: pd.DataFrame, items: int, raters:
 # ------------------------------------------------------------------------------------------- the HTML form
 
 
+def _text_html(text: object) -> str:
+    """Escaped text; an empty response (the model ended at once) said so, not left as a blank cell."""
+    return html.escape(str(text)) if str(text).strip() else '<em class="empty">(empty response)</em>'
+
+
 def _row_html(r: pd.Series) -> str:
-    e = html.escape
+    e = _text_html
     radios = " ".join(f'<label><input type="radio" name="item-{r["item"]}" value="{c}"> {c}</label>'
                       for c in CHOICES)
     return (f'<tr data-item="{r["item"]}" data-rater="{r["rater"]}"><td>{r["item"]}</td><td>{r["rater"]}</td>'
@@ -109,7 +114,7 @@ FORM_TEMPLATE = """<!doctype html>
 <style>
 body{font-family:sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#eee;position:sticky;top:0}tr.done td{background:#f3fbf3}td.choice{white-space:nowrap}
+th{background:#eee}tr.done td{background:#f3fbf3}td.choice{white-space:nowrap}em.empty{color:#888}
 .bar{position:sticky;top:0;background:#fff;padding:.5em 0;z-index:1}
 </style></head><body>
 <h1>%TITLE%</h1>

@@ -63,9 +63,11 @@ def test_negtrain_model_is_the_smallest_r_thres() -> None:
 def test_html_form_has_one_radio_group_per_item_and_escapes_text() -> None:
     sheet, _ = sheet_and_key(items=5)
     sheet.loc[0, "response_a"] = "i 'm a <unk> & co"
+    sheet.loc[1, "response_b"] = ""                                     # the model ended at once
     page = rating.sheet_html(sheet, "Which response is better? (chitchat)", "k")
     assert page.count('type="radio"') == 15 and page.count("<tr data-item=") == 5
     assert "i &#x27;m a &lt;unk&gt; &amp; co" in page and "<unk>" not in page
+    assert page.count("(empty response)") == 1
     assert 'id="download"' in page and "http" not in page.replace("http-equiv", "")    # no network
 
 
