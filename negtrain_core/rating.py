@@ -113,7 +113,8 @@ FORM_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>%TITLE%</title>
 <style>
 body{font-family:sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%}
+th,td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#eee}tr.done td{background:#f3fbf3}td.choice{white-space:nowrap}em.empty{color:#888}
 .bar{position:sticky;top:0;background:#fff;padding:.5em 0;z-index:1}
 </style></head><body>

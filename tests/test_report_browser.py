@@ -16,6 +16,7 @@ Chromium missing: installed with apt-get when running as root, else the tests sk
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
@@ -190,7 +191,7 @@ def test_report_renders_tables_and_images(tmp_path: Path, chromium: str) -> None
 
     # what that frame shows: the embedded Table 3 view, rendered as a table with the CSV's rows
     view = tmp_path / "table3_view.html"
-    view.write_bytes(__import__("base64").b64decode(results[f"{d}/report/table3.html"]["data_uri"].split(",", 1)[1]))
+    view.write_bytes(base64.b64decode(results[f"{d}/report/table3.html"]["data_uri"].split(",", 1)[1]))
     dom = browse(chromium, view, tmp_path / "dom-view", "--dump-dom")
     body = re.search(r'<table id="table">.*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
     assert body.count("<tr") == len(pd.read_csv(work / d / "table3.csv")) == 4
