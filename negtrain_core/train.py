@@ -82,7 +82,8 @@ def sgd_momentum_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor],
     if fused is None:
         fused = hasattr(torch, "_fused_sgd_")
     if fused:
-        torch._fused_sgd_(params, grads, bufs, weight_decay=weight_decay, momentum=momentum, lr=lr,
+        # torch's kernel takes no momentum buffers at momentum 0 (plain SGD, the paper's §4.1 wording)
+        torch._fused_sgd_(params, grads, bufs if momentum else [], weight_decay=weight_decay, momentum=momentum, lr=lr,
                           dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
         return
     torch._foreach_add_(grads, params, alpha=weight_decay)

@@ -90,12 +90,13 @@ def test_clip_equals_torch(scale: float):
     assert (norm > 5.0) == (scale == 10.0)
 
 
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
 @pytest.mark.parametrize("fused", [True, False])
-def test_sgd_momentum_step_equals_torch_optim_sgd(fused: bool):
+def test_sgd_momentum_step_equals_torch_optim_sgd(fused: bool, momentum: float):
     torch.manual_seed(0)
     ours = [torch.randn(4, 3), torch.randn(7)]
     ref = [p.clone().requires_grad_() for p in ours]
-    opt = torch.optim.SGD(ref, lr=0.7, momentum=0.9, weight_decay=1e-2)
+    opt = torch.optim.SGD(ref, lr=0.7, momentum=momentum, weight_decay=1e-2)
     bufs, lr = [torch.zeros_like(p) for p in ours], torch.tensor(0.7)
     for t in range(6):
         if t == 3:                                           # an epoch boundary: the lr changes
@@ -105,7 +106,7 @@ def test_sgd_momentum_step_equals_torch_optim_sgd(fused: bool):
         for p, g in zip(ref, grads):
             p.grad = g.clone()
         opt.step()
-        train.sgd_momentum_(ours, grads, bufs, lr, 0.9, 1e-2, fused=fused)
+        train.sgd_momentum_(ours, grads, bufs, lr, momentum, 1e-2, fused=fused)
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
 
