@@ -109,7 +109,8 @@ class TrainSettings:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1.0
-    momentum: float = 0.9
+    momentum: float = 0.9                  # baseline training (datasets.X.train.momentum, else train.momentum)
+    finetune_momentum: float = 0.9         # the release's momentum of every fine-tuning optimiser (train.momentum)
     weight_decay: float = 1e-5
     clip_norm: float = 5.0
     lr_schedule: str = "release"
@@ -163,7 +164,10 @@ def settings(config: dict[str, Any], dataset: str) -> Settings:
     t = config["train"]
     train = TrainSettings(
         epochs=quick["epochs"] if is_quick else t["epochs"], batch_size=ds["train"]["batch_size"],
-        lr=ds["train"]["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"], clip_norm=t["clip_norm"],
+        lr=ds["train"]["lr"],
+        momentum=quick["baseline_momentum"] if is_quick else (
+            t["momentum"] if ds["train"]["momentum"] is None else ds["train"]["momentum"]),
+        finetune_momentum=t["momentum"], weight_decay=t["weight_decay"], clip_norm=t["clip_norm"],
         lr_schedule=t["lr_schedule"], decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
         log_every=t["log_every"], seed=config["seed"], device=config["device"],
     )

@@ -73,7 +73,7 @@ class FrequentSettings:
         window = s.raw_config["quick"]["frequent_window"] if s.scale == "quick" else f["window"]
         return cls(r_thres=r_thres, window=window, eos_weight=f["eos_weight"],
                    eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
-                   lr=f["lr"], momentum=t.momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
+                   lr=f["lr"], momentum=t.finetune_momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
                    batch_size=f["batch_size"], epochs=f["epochs"], ppl_abort=f["ppl_abort"],
                    max_len=s.data.max_target_len, seed=s.seed)
 

@@ -78,7 +78,7 @@ class GanSettings:
             cfg.update(s.raw_config["quick"]["gan"])
         return cls(tuple(cfg["filter_widths"]), cfg["filters"], cfg["highway_layers"], cfg["highway_hidden"],
                    cfg["d_steps"], cfg["g_steps"], cfg["d_lr"], cfg["d_optimizer"], tuple(cfg["g_lrs"]), cfg["positive_training"],
-                   cfg["epochs"], cfg["select_ppl_tolerance"], s.frequent["batch_size"], s.train.momentum,
+                   cfg["epochs"], cfg["select_ppl_tolerance"], s.frequent["batch_size"], s.train.finetune_momentum,
                    s.train.weight_decay, s.train.clip_norm, s.data.max_target_len, s.seed)
 
 

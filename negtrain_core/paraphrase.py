@@ -120,7 +120,7 @@ def settings(config: dict[str, Any]) -> tuple[DataSettings, ModelSettings, Train
                           dropout=p["train"]["dropout"], attention=m["attention"],
                           mask_source_padding=m["mask_source_padding"])
     train = TrainSettings(epochs=q["epochs"] if quick else p["train"]["epochs"],
-                          batch_size=p["train"]["batch_size"], lr=p["train"]["lr"], momentum=t["momentum"],
+                          batch_size=p["train"]["batch_size"], lr=p["train"]["lr"], momentum=p["train"]["momentum"],
                           weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
                           decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
                           log_every=t["log_every"], seed=config["seed"], device=config["device"])

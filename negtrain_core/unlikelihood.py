@@ -65,7 +65,7 @@ class ULSettings:
         u = s.raw_config["unlikelihood"]
         epochs = min(u["epochs"], s.frequent["epochs"]) if s.scale == "quick" else u["epochs"]
         return cls(u["alpha"], u["lr"], epochs, u["window"], u["threshold"],
-                   s.frequent["batch_size"], s.train.momentum, s.train.weight_decay, s.train.clip_norm,
+                   s.frequent["batch_size"], s.train.finetune_momentum, s.train.weight_decay, s.train.clip_norm,
                    s.data.max_target_len, s.seed, s.train.log_every)
 
 
