@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real corpora not available: {SHARED_DATA} is absent (see README, 'Data')")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch directory holding one quick-scale run of the whole pipeline on chitchat (``rule all``: Tables 3, 4,
+    8, 9, comparison, curves, rating sheet), made once per test session and shared by the golden tests."""
+    work = tmp_path_factory.mktemp("quick_run")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
+           "--cores", "2", "--config", "scale=quick", "device=cpu"]
+    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600)
+    if run.returncode:
+        pytest.fail("quick pipeline failed:\n" + (run.stdout + run.stderr)[-4000:])
+    return work

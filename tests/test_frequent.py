@@ -197,24 +197,13 @@ def test_stages_write_tables_4_and_9(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_table4_on_chitchat_through_snakemake(tmp_path):
+def test_quick_table4_on_chitchat_through_snakemake(quick_run):
     """Golden quick-scale run: preprocess, baselines, Algorithm 2 at both r_thres, GAN, UL, MMI, Tables 4 and 9."""
     import math
-    import shutil
-    import subprocess
-    import sys
 
     import pandas as pd
 
-    work = tmp_path / "wf"
-    work.mkdir()
-    for name in ("Snakefile", "config.yaml", "rules", "workflow_scripts", "schemas", "resources"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "scale=quick", "device=cpu",
-           "--directory", str(work), "-s", str(work / "Snakefile"), "results/chitchat/table4.csv"]
-    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    work = quick_run
     t4 = pd.read_csv(work / "results/chitchat/table4.csv")
     assert list(t4["row"]) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
     assert list(t4.columns[:6]) == ["row", "r_thres", "PPL", "M-ratio", "E-2", "E-3"] and set(t4["scale"]) == {"quick"}

@@ -103,22 +103,6 @@ DRIVER = """
 """
 
 
-def finished_run(work: Path) -> None:
-    """results/ of the quick chitchat run in ``work``: copied from the repository when it holds one (then only the
-    report rules run), else the whole quick pipeline (minutes)."""
-    source = ROOT / "results" / "chitchat"
-    args = ["--cores", "2", "--config", "scale=quick"]
-    if all((source / f"{t}.csv").is_file() for t in TABLES):
-        shutil.copytree(source, work / "results" / "chitchat")                        # keeps mtimes
-        shutil.copytree(ROOT / "results" / "targets", work / "results" / "targets")
-        if (ROOT / ".snakemake" / "metadata").is_dir():
-            shutil.copytree(ROOT / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
-        args += ["--rerun-triggers", "mtime"]            # copied files: the code may be newer, the run is kept
-    work.mkdir(parents=True, exist_ok=True)
-    done = snakemake(work, *args, timeout=1800)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-
-
 def embedded(page: str, name: str) -> dict:
     """The JSON the report embeds as ``var <name> = {...};``."""
     match = re.search(rf"var {name} = (\{{.*?\}});\n", page, re.S)
@@ -147,9 +131,8 @@ def check_screenshot(path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_report_renders_tables_and_images(tmp_path: Path, chromium: str) -> None:
-    work = tmp_path / "work"
-    finished_run(work)
+def test_report_renders_tables_and_images(tmp_path: Path, chromium: str, quick_run: Path) -> None:
+    work = quick_run
     built = snakemake(work, "--config", "scale=quick", "--report", "report.html")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
     page = (work / "report.html").read_text()

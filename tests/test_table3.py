@@ -158,14 +158,9 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
 
 
 @pytest.mark.slow
-def test_snakemake_quick_chitchat_table3(tmp_path):
+def test_snakemake_quick_chitchat_table3(quick_run):
     """The whole quick pipeline to Table 3 on chitchat, from raw data, in a scratch directory (about 6 min, 2 cores)."""
-    from snakemake_cli import snakemake
-
-    done = snakemake(tmp_path, "--config", "scale=quick", "--cores", "2", "--", "results/chitchat/table3.csv",
-                     timeout=1500)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    res = tmp_path / "results" / "chitchat"
+    res = quick_run / "results" / "chitchat"
     t = pd.read_csv(res / "table3.csv")
     assert list(t.columns) == tm.COLUMNS and t["training"].tolist() == ["Baseline", "+neg-tr(0.5k)",
                                                                       "+neg-tr(1k)", "+neg-tr(2.5k)"]

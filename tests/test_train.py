@@ -7,9 +7,6 @@ import json
 import math
 import os
 import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -234,17 +231,9 @@ def test_table8_and_thresholds_layout():
 
 
 @pytest.mark.slow
-def test_quick_baseline_stage_on_chitchat(tmp_path):
+def test_quick_baseline_stage_on_chitchat(quick_run):
     """The quick-scale baseline stage through Snakemake: preprocess, both baselines, Table 8 and thresholds."""
-    work = tmp_path / "wf"
-    work.mkdir()
-    for name in ("Snakefile", "config.yaml", "rules", "workflow_scripts", "schemas", "resources"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", "scale=quick", "device=cpu",
-           "--directory", str(work), "-s", str(work / "Snakefile"), "results/chitchat/table8.csv"]
-    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800)
-    assert run.returncode == 0, run.stderr[-3000:]
+    work = quick_run
     table = pd.read_csv(work / "results/chitchat/table8.csv")
     assert list(table["model"]) == ["LM", "Seq2seq"] and set(table["scale"]) == {"quick"}
     assert table["test_ppl"].between(5, 3005).all()
