@@ -92,65 +92,94 @@ def sgd_momentum_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor],
     torch._foreach_sub_(params, torch._foreach_mul(bufs, lr))
 
 
-def loss_and_grads(model: nn.Module, params: list[Tensor], src: Tensor, tgt: Tensor
-                   ) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """src (B, S), tgt (B, T) -> summed NLL (0-d), real token count (0-d), grads of the mean NLL per token."""
-    out = model_output(model, src, tgt)
-    nll, ntok = -out.token_logp.sum(), out.mask.sum()
-    grads = torch.autograd.grad(nll / ntok, params)
-    return nll.detach(), ntok, list(grads)
+class GraphedStep:
+    """One SGD step (gradients of a loss, clipping, weight decay, momentum) on fixed-shape inputs; eager or replayed
+    from one CUDA graph captured on the first calls whose batch has ``batch_size`` rows.
 
+    Subclasses give ``loss(*inputs) -> (report, loss)``: ``loss`` (0-d) is differentiated, ``report`` (0-d,
+    detached) is returned by the call. A replayed step returns the graph's static output, overwritten by the next
+    replay: consume it at once. The momentum buffers ``bufs`` belong to this step (one optimiser per step object).
+    """
 
-class TrainStep:
-    """One SGD step on a batch (loss, gradients, clipping, weight decay, momentum); eager or replayed from one
-    CUDA graph captured on the first full batches. Calling it returns the batch's summed NLL (a 0-d device tensor,
-    overwritten by the next graph replay: consume it at once)."""
-
-    def __init__(self, model: nn.Module, s: TrainSettings, batch_size: int, use_graph: bool):
-        self.model, self.s, self.batch_size, self.use_graph = model, s, batch_size, use_graph
+    def __init__(self, model: nn.Module, *, clip_norm: float, momentum: float, weight_decay: float, lr: float,
+                 batch_size: int, use_graph: bool):
+        self.model, self.batch_size, self.use_graph = model, batch_size, use_graph
+        self.clip_norm, self.momentum, self.weight_decay = clip_norm, momentum, weight_decay
         self.params = list(model.parameters())
         self.bufs = [torch.zeros_like(p) for p in self.params]
-        self.lr = torch.zeros((), device=self.params[0].device)
+        self.lr = torch.full((), float(lr), device=self.params[0].device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.calls = 0
+
+    def loss(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
 
     def set_lr(self, lr: float) -> None:
         self.lr.fill_(lr)
 
-    def eager(self, src: Tensor, tgt: Tensor) -> Tensor:
-        nll, _, grads = loss_and_grads(self.model, self.params, src, tgt)
-        clip_grad_norm_(grads, self.s.clip_norm)
-        sgd_momentum_(self.params, grads, self.bufs, self.lr, self.s.momentum, self.s.weight_decay)
-        return nll
+    def eager(self, *inputs: Tensor) -> Tensor:
+        report, loss = self.loss(*inputs)
+        grads = list(torch.autograd.grad(loss, self.params))
+        clip_grad_norm_(grads, self.clip_norm)
+        sgd_momentum_(self.params, grads, self.bufs, self.lr, self.momentum, self.weight_decay)
+        return report
 
-    def __call__(self, src: Tensor, tgt: Tensor) -> Tensor:
-        if not self.use_graph or src.shape[0] != self.batch_size:
-            return self.eager(src, tgt)
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        if not self.use_graph or inputs[0].shape[0] != self.batch_size:
+            return self.eager(*inputs)
         self.calls += 1
         if self.calls <= GRAPH_WARMUP:
-            return self._side_stream(src, tgt)
+            return self._side_stream(*inputs)
         if self.graph is None:
-            self._capture(src, tgt)
-        self.static_src.copy_(src)
-        self.static_tgt.copy_(tgt)
+            self._capture(*inputs)
+        for static, x in zip(self.static_inputs, inputs):
+            static.copy_(x)
         self.graph.replay()
-        return self.static_nll
+        return self.static_report
 
-    def _side_stream(self, src: Tensor, tgt: Tensor) -> Tensor:
+    def _side_stream(self, *inputs: Tensor) -> Tensor:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            nll = self.eager(src, tgt)
+            report = self.eager(*inputs)
         torch.cuda.current_stream().wait_stream(stream)
-        return nll
+        return report
 
-    def _capture(self, src: Tensor, tgt: Tensor) -> None:
-        """Record (not run) the step on static buffers shaped like ``src`` (B, S) and ``tgt`` (B, T)."""
-        self.static_src, self.static_tgt = src.clone(), tgt.clone()
+    def _capture(self, *inputs: Tensor) -> None:
+        """Record (not run) the step on static buffers shaped like ``inputs``."""
+        self.static_inputs = [x.clone() for x in inputs]
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.static_nll = self.eager(self.static_src, self.static_tgt)
+            self.static_report = self.eager(*self.static_inputs)
+
+
+class TrainStep(GraphedStep):
+    """Baseline training: the mean NLL per real target token of a batch src (B, S), tgt (B, T). Calling it
+    returns the batch's summed NLL (0-d)."""
+
+    def __init__(self, model: nn.Module, s: TrainSettings, batch_size: int, use_graph: bool):
+        super().__init__(model, clip_norm=s.clip_norm, momentum=s.momentum, weight_decay=s.weight_decay, lr=0.0,
+                         batch_size=batch_size, use_graph=use_graph)
+        self.s = s
+
+    def loss(self, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
+        out = model_output(self.model, src, tgt)
+        nll, ntok = -out.token_logp.sum(), out.mask.sum()
+        return nll.detach(), nll / ntok
+
+
+class WeightedStep(GraphedStep):
+    """Fine-tuning on weighted token log-probs: loss = sum(log p(tgt_t) * weights_t) / max(norm, 1).
+
+    src (B, S), tgt (B, T), weights (B, T-1) (0 on padding), norm a 0-d count; positive weights lower the
+    log-likelihood (a negative step), negative weights raise it (MLE). Returns the loss (0-d).
+    """
+
+    def loss(self, src: Tensor, tgt: Tensor, weights: Tensor, norm: Tensor) -> tuple[Tensor, Tensor]:
+        out = model_output(self.model, src, tgt)
+        loss = (out.token_logp * weights).sum() / norm.clamp(min=1)
+        return loss.detach(), loss
 
 
 # ----------------------------------------------------------------------------------------- RNG and resume
