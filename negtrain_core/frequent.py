@@ -14,6 +14,13 @@ the release uses SGD with momentum 0.9 for every optimiser it builds (baseline t
 Algorithm 1), so Algorithm 2 keeps it. As in Algorithm 1, negative and positive steps have separate optimisers
 (their momentum buffers would otherwise mix the two directions); here they live for the whole run.
 
+Speed (the algorithm unchanged): the model only changes at a mini-batch with negatives, so the greedy samples of the
+mini-batches up to and including the next such one can be decoded together, in one batched call (``next_lookahead``,
+``frequent.lookahead``); samples decoded past an update are discarded. Both updates have fixed shapes and each runs
+as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). On a GPU a row decoded among more rows may differ
+from the row decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the
+same training run, weights included (tests/test_frequent.py). benchmarks/frequent_throughput.py measures the gain.
+
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
 L decoded length.
@@ -22,6 +29,7 @@ L decoded length.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +45,7 @@ from negtrain_core.config import DataSettings, Settings
 from negtrain_core.data import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
+from negtrain_core.train import WeightedStep
 from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
@@ -65,6 +74,8 @@ class FrequentSettings:
     max_len: int = 20
     eval_batch_size: int = 256
     seed: int = 1
+    lookahead: int = 64
+    cuda_graph: bool = True
 
     @classmethod
     def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
@@ -75,7 +86,8 @@ class FrequentSettings:
                    eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
                    lr=f["lr"], momentum=t.finetune_momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
                    batch_size=f["batch_size"], epochs=f["epochs"], ppl_abort=f["ppl_abort"],
-                   max_len=s.data.max_target_len, seed=s.seed)
+                   max_len=s.data.max_target_len, seed=s.seed, lookahead=f["lookahead"],
+                   cuda_graph=s.train.cuda_graph)
 
 
 # ------------------------------------------------------------------------------------------ frequency window
@@ -187,26 +199,55 @@ def update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm
     return float(loss.detach())
 
 
+class Updates:
+    """Algorithm 2's two updates, each a ``WeightedStep`` with its own momentum buffers (the release's separate
+    optimisers: the two directions' momenta would otherwise mix).
+
+    Both take fixed shapes so that on a GPU each is one CUDA graph: the negative step runs on the whole batch with
+    weight 0 on the rows that are not negatives (the same gradient as a step on the negative rows alone; only
+    dropout masks are drawn for all rows), its samples padded to ``max_len``.
+    """
+
+    def __init__(self, model: nn.Module, cfg: FrequentSettings, batch_size: int, use_graph: bool):
+        kw = dict(clip_norm=cfg.clip_norm, momentum=cfg.momentum, weight_decay=cfg.weight_decay, lr=cfg.lr,
+                  batch_size=batch_size, use_graph=use_graph)
+        self.model = model
+        self.negative, self.positive = WeightedStep(model, **kw), WeightedStep(model, **kw)
+
+
 class StepStats(NamedTuple):
+    """negatives: how many samples of the batch were negatives; neg_loss, pos_loss: 0-d tensors of the two
+    steps' losses (None without update), valid until the next update: read them at once."""
+
     negatives: int
-    neg_loss: float
-    pos_loss: float
+    neg_loss: Tensor | None
+    pos_loss: Tensor | None
 
 
-def frequent_step(model: nn.Module, opts: tuple[torch.optim.Optimizer, torch.optim.Optimizer], src: Tensor,
-                  tgt: Tensor, samples: Tensor, window: FrequencyWindow, cfg: FrequentSettings) -> StepStats:
-    """One mini-batch of Algorithm 2 given the batch's greedy ``samples`` (B, L); src (B, S), tgt (B, T)."""
-    keys = response_keys(samples)
+def pad_samples(samples: Tensor, max_len: int) -> Tensor:
+    """(B, L) decoded ids -> (B, max_len), right-padded with ``<pad>``."""
+    return nn.functional.pad(samples, (0, max_len - samples.shape[1]), value=PAD_ID)
+
+
+def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, keys: Sequence[str],
+                  window: FrequencyWindow, cfg: FrequentSettings) -> StepStats:
+    """One mini-batch of Algorithm 2 given its greedy ``samples`` (B, L) and their ``response_keys``.
+
+    src (B, S), tgt (B, T): the training pairs. No host synchronisation: the flags come from the keys.
+    """
     window.push(keys)
-    flags = torch.tensor(negative_flags(keys, window, cfg.r_thres), device=src.device)
-    if not bool(flags.any()):
-        return StepStats(0, 0.0, 0.0)
-    model.train()
-    neg_tgt = as_targets(samples[flags])
-    weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position)
-    neg = update(model, opts[0], negative_loss(model, src[flags], neg_tgt, weights), cfg.clip_norm)
-    pos = update(model, opts[1], cfg.lambda_pos * mle_loss(model, src, tgt), cfg.clip_norm)
-    return StepStats(int(flags.sum()), neg, pos)
+    flags = negative_flags(keys, window, cfg.r_thres)
+    negatives = sum(flags)
+    if not negatives:
+        return StepStats(0, None, None)
+    updates.model.train()
+    is_neg = torch.tensor(flags, device=src.device).unsqueeze(1)              # (B, 1)
+    neg_tgt = as_targets(pad_samples(samples, cfg.max_len))                  # (B, max_len + 1)
+    weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position) * is_neg
+    neg = updates.negative(src, neg_tgt, weights, ((neg_tgt[:, 1:] != PAD_ID) & is_neg).sum())
+    real = (tgt[:, 1:] != PAD_ID).float()
+    pos = updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum())
+    return StepStats(negatives, neg, pos)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -261,32 +302,62 @@ def _check_ppl(row: dict[str, float], cfg: FrequentSettings) -> None:
                             f"{row['epoch']}: test PPL {row['test_ppl']:.2f} > frequent.ppl_abort {cfg.ppl_abort:g}")
 
 
+def next_lookahead(used: int, limit: int) -> int:
+    """How many mini-batches to greedy-decode in the next call, after ``used`` of the last block were consumed.
+
+    A block of k mini-batches is decoded in one call; its samples stay valid for as long as the model does not
+    change, i.e. up to the first mini-batch with negatives, whose update makes the rest of the block stale (they are
+    decoded again). So k doubles after a block used whole and restarts at twice the mini-batches used otherwise,
+    at most ``limit`` (``frequent.lookahead``; 1 decodes each mini-batch on its own, as the release does).
+    """
+    return max(1, min(limit, 2 * used))
+
+
 def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
                    cfg: FrequentSettings, log_every: int = 200) -> pd.DataFrame:
     """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
 
-    train/test: (src (N, S), tgt (N, T)) on the model's device. Raises ``FrequentAbort`` (one line) when the test
-    perplexity after an epoch exceeds ``cfg.ppl_abort``.
+    train/test: (src (N, S), tgt (N, T)) on the model's device. Each mini-batch's greedy samples come from the
+    model as it is when the mini-batch is reached (see ``_lookahead_blocks`` for how several are decoded in one
+    call). Raises ``FrequentAbort`` (one line) when the test perplexity after an epoch exceeds ``cfg.ppl_abort``.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
-    opts = (sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay), sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay))
+    device = train[0].device
+    updates = Updates(model, cfg, cfg.batch_size, use_graph=cfg.cuda_graph and device.type == "cuda")
     window = FrequencyWindow(cfg.window)
-    rows = [_epoch_row(model, 0, test, vocab, cfg, {"steps": 0, "negative_steps": 0, "negatives": 0})]
-    steps = neg_steps = negatives = 0
+    counters = {"steps": 0, "negative_steps": 0, "negatives": 0, "decodes": 0}
+    rows = [_epoch_row(model, 0, test, vocab, cfg, {**counters, "seconds": 0.0})]
     for epoch in range(1, cfg.epochs + 1):
-        for idx in batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen):
-            idx = idx.to(train[0].device)
-            src, tgt = train[0][idx], train[1][idx]
-            samples = decoding.greedy(model, src, max_len=cfg.max_len)         # eval mode, no gradients
-            stats = frequent_step(model, opts, src, tgt, samples, window, cfg)
-            steps, neg_steps, negatives = steps + 1, neg_steps + (stats.negatives > 0), negatives + stats.negatives
-            if steps % log_every == 0:
-                log.info("epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f)", epoch, steps,
-                         window.max_ratio(), stats.negatives, stats.neg_loss, stats.pos_loss)
-        row = _epoch_row(model, epoch, test, vocab, cfg,
-                         {"steps": steps, "negative_steps": neg_steps, "negatives": negatives})
-        log.info("epoch %d: test PPL %.2f, max-ratio %.4f ('%s'), Ent-2 %.3f", epoch, row["test_ppl"],
-                 row["test_max_ratio"], row["top_response"], row["test_ent2"])
+        start = time.perf_counter()
+        order = list(torch.cat(batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen))
+                     .to(device).split(cfg.batch_size))                      # one host->device copy per epoch
+        i, k = 0, 1
+        while i < len(order):
+            block = order[i:i + k]
+            samples = pad_samples(decoding.greedy(model, train[0][torch.cat(block)], max_len=cfg.max_len),
+                                  cfg.max_len)
+            keys = response_keys(samples)                                   # the block's one host sync
+            counters["decodes"] += 1
+            used, offset = 0, 0
+            for b in block:
+                rows_b = slice(offset, offset + len(b))
+                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], keys[rows_b], window, cfg)
+                used, offset = used + 1, offset + len(b)
+                counters["steps"] += 1
+                counters["negative_steps"] += stats.negatives > 0
+                counters["negatives"] += stats.negatives
+                if counters["steps"] % log_every == 0:
+                    log.info("epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f), %d decodes",
+                             epoch, counters["steps"], window.max_ratio(), stats.negatives,
+                             float(stats.neg_loss) if stats.negatives else 0.0,
+                             float(stats.pos_loss) if stats.negatives else 0.0, counters["decodes"])
+                if stats.negatives:
+                    break                                                    # the model changed: decode anew
+            i, k = i + used, next_lookahead(used, cfg.lookahead)
+        seconds = time.perf_counter() - start
+        row = _epoch_row(model, epoch, test, vocab, cfg, {**counters, "seconds": seconds})
+        log.info("epoch %d (%.1f s, %d decodes): test PPL %.2f, max-ratio %.4f ('%s'), Ent-2 %.3f", epoch, seconds,
+                 counters["decodes"], row["test_ppl"], row["test_max_ratio"], row["top_response"], row["test_ent2"])
         rows.append(row)
         _check_ppl(row, cfg)
     return pd.DataFrame(rows)

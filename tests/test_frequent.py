@@ -1,5 +1,6 @@
 """Algorithm 2 (negtrain_core.frequent): the frequency window, the negative/positive steps, the </s> weighting."""
 
+import pandas as pd
 import pytest
 import torch
 
@@ -60,6 +61,11 @@ def test_as_targets_and_eos_weights():
     assert torch.allclose(quirk, torch.tensor([[1, 1, 0.1, 0], [1, 1, 1, 0.1]]))
 
 
+def _step(model, cfg, src, tgt, samples, window) -> F.StepStats:
+    updates = F.Updates(model, cfg, len(src), use_graph=False)
+    return F.frequent_step(updates, src, tgt, samples, F.response_keys(samples), window, cfg)
+
+
 def _logp(model, src, samples) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
@@ -72,8 +78,7 @@ def test_negative_step_lowers_the_log_prob_of_a_frequent_response():
     samples = torch.tensor([[7, 8, EOS_ID]] * 4)                         # every input answered the same way
     before = _logp(model, src, samples)
     cfg = _cfg()
-    opts = (F.sgd(model, cfg.lr, 0, 0), F.sgd(model, cfg.lr, 0, 0))
-    stats = F.frequent_step(model, opts, src, tgt, samples, F.FrequencyWindow(1), cfg)
+    stats = _step(model, cfg, src, tgt, samples, F.FrequencyWindow(1))
     assert stats.negatives == 4
     assert (_logp(model, src, samples) < before - 1e-3).all()
 
@@ -86,9 +91,8 @@ def test_eos_weight_zero_leaves_a_lone_eos_response_untouched():
     for w in (0.0, 0.1):
         model = _model()
         cfg = _cfg(eos_weight=w)
-        opts = (F.sgd(model, cfg.lr, 0, 0), F.sgd(model, cfg.lr, 0, 0))
         before = _logp(model, src, samples)
-        assert F.frequent_step(model, opts, src, tgt, samples, F.FrequencyWindow(1), cfg).negatives == 3
+        assert _step(model, cfg, src, tgt, samples, F.FrequencyWindow(1)).negatives == 3
         results[w] = (_logp(model, src, samples) - before)
     assert torch.allclose(results[0.0], torch.zeros(3), atol=1e-6)
     assert (results[0.1] < -1e-4).all()
@@ -99,10 +103,55 @@ def test_no_update_before_the_window_fills():
     samples = torch.tensor([[7, EOS_ID]] * 2)
     tgt = F.as_targets(samples)
     cfg = _cfg(window=2)
-    opts = (F.sgd(model, cfg.lr, 0, 0), F.sgd(model, cfg.lr, 0, 0))
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    assert F.frequent_step(model, opts, src, tgt, samples, F.FrequencyWindow(2), cfg).negatives == 0
+    assert _step(model, cfg, src, tgt, samples, F.FrequencyWindow(2)).negatives == 0
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone():
+    """The fixed-shape negative step (all rows, weight 0 off the negatives) moves the weights exactly as one
+    torch.optim.SGD step on the negative rows alone (dropout 0: both see the same network)."""
+    src = torch.randint(5, V, (4, 6))
+    tgt = torch.cat([torch.full((4, 1), BOS_ID), torch.randint(5, V, (4, 3)), torch.full((4, 1), EOS_ID)], 1)
+    samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
+    cfg = _cfg(r_thres=0.3, lambda_pos=0.0, momentum=0.9, weight_decay=1e-3, clip_norm=0.5, max_len=3)
+    ours, ref = _model(), _model()
+    stats = _step(ours, cfg, src, tgt, samples, F.FrequencyWindow(1))
+    assert stats.negatives == 2                                          # "7 8 </s>" is half of the batch
+    neg = torch.tensor([True, False, True, False])
+    neg_tgt = F.as_targets(samples[neg])
+    opt = F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay)
+    F.update(ref, opt, F.negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight)),
+             cfg.clip_norm)
+    F.update(ref, F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay), 0.0 * F.mle_loss(ref, src, tgt), cfg.clip_norm)
+    for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_lookahead_decoding_gives_the_same_training_run():
+    """Decoding up to 8 upcoming mini-batches in one call (samples past an update discarded) gives the same run
+    as decoding each mini-batch when it is reached: same curve, same counts, same weights (CPU)."""
+    from negtrain_core.vocab import SPECIALS, Vocab
+
+    vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5)))
+    gen = torch.Generator().manual_seed(3)
+    src = torch.randint(5, V, (96, 6), generator=gen)
+    tgt = torch.cat([torch.full((96, 1), BOS_ID), torch.randint(5, V, (96, 3), generator=gen),
+                     torch.full((96, 1), EOS_ID)], 1)
+    runs = {}
+    for lookahead in (1, 8):
+        model = _model()
+        model.drop.p = 0.0
+        cfg = _cfg(epochs=3, batch_size=4, window=3, r_thres=0.2, lr=0.3, lambda_pos=1.0, max_len=6,
+                   lookahead=lookahead)
+        curve = F.train_frequent(model, (src, tgt), (src[:16], tgt[:16]), vocab, cfg)
+        runs[lookahead] = (curve, model.state_dict())
+    (c1, w1), (c8, w8) = runs[1], runs[8]
+    assert 0 < c1["negative_steps"].iloc[-1] < c1["steps"].iloc[-1]      # some updates, some skipped batches
+    assert c8["decodes"].iloc[-1] < c1["decodes"].iloc[-1] == c1["steps"].iloc[-1]
+    cols = ["steps", "negative_steps", "negatives", "test_ppl", "test_max_ratio", "top_response"]
+    pd.testing.assert_frame_equal(c1[cols], c8[cols])
+    assert all(torch.allclose(w1[k], w8[k], atol=1e-6) for k in w1)
 
 
 def test_training_aborts_with_one_line_when_test_ppl_explodes():
