@@ -1,0 +1,108 @@
+"""Algorithm 2 throughput: one greedy decode per mini-batch with eager updates (the release's loop) against the
+lookahead decoding and the CUDA-graph updates of ``negtrain_core.frequent``.
+
+    PYTHONPATH=. python benchmarks/frequent_throughput.py \\
+        [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
+        [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv]
+
+Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
+Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
+- per-batch:         ``frequent.lookahead: 1``, eager steps (one decode per mini-batch, as the release does);
+- lookahead:         ``frequent.lookahead: 64``, eager steps;
+- lookahead+graph:   ``frequent.lookahead: 64``, each update one CUDA graph (``train.cuda_graph``).
+The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It
+prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
+with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it uses a random paper-size seq2seq on
+synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
+shows the update path alone. Timing lives here, never in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import datetime
+import logging
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from negtrain_core import checkpoint
+from negtrain_core import config as ncfg
+from negtrain_core.config import ModelSettings
+from negtrain_core.frequent import FrequentSettings, load_pairs, train_frequent
+from negtrain_core.models import Seq2Seq
+from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
+
+PATHS = {"per-batch": (1, False), "lookahead": (64, False), "lookahead+graph": (64, True)}
+
+
+def synthetic(words: int, n: int, device: torch.device) -> tuple[Seq2Seq, Vocab, tuple[torch.Tensor, torch.Tensor]]:
+    """A random paper-size seq2seq over ``words`` + specials and ``n`` pairs: src (n, 15), tgt (n, 22)."""
+    torch.manual_seed(0)
+    vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(words)))
+    model = Seq2Seq(ModelSettings(vocab_size=len(vocab))).to(device)
+    src = torch.randint(5, len(vocab), (n, 15), device=device)
+    src[:, -1] = EOU_ID
+    lengths = torch.randint(1, 20, (n, 1), device=device)
+    pos = torch.arange(21, device=device)
+    body = torch.randint(5, len(vocab), (n, 21), device=device).masked_fill(pos >= lengths, PAD_ID)
+    body = body.masked_fill(pos == lengths, EOS_ID)
+    tgt = torch.cat([torch.full((n, 1), BOS_ID, device=device), body], dim=1)
+    return model, vocab, (src, tgt)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path)
+    ap.add_argument("--pairs", type=Path)
+    ap.add_argument("--dataset", default="switchboard")
+    ap.add_argument("--batches", type=int, default=800)
+    ap.add_argument("--window", type=int, default=50)
+    ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
+    ap.add_argument("--csv", type=Path)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), args.dataset)
+    base_cfg = FrequentSettings.from_settings(s, 0.0)
+    n = args.batches * base_cfg.batch_size
+    if args.checkpoint:
+        loaded = checkpoint.load(args.checkpoint, device=device)
+        model, vocab = loaded.model, loaded.vocab
+        pairs = load_pairs(args.pairs, vocab, s.data, device)
+        train = (pairs.src[:n], pairs.tgt[:n])
+        source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
+    else:
+        model, vocab, train = synthetic(10_000, n, device)
+        source = f"random seq2seq (V={len(vocab):,}) on {n:,} synthetic pairs"
+    test = (train[0][:256], train[1][:256])
+    print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {source}; batch "
+          f"{base_cfg.batch_size}, window {args.window} mini-batches")
+    rows = []
+    for r_thres in args.r_thres:
+        for name, (lookahead, graph) in PATHS.items():
+            if graph and device.type != "cuda":
+                continue
+            cfg = dataclasses.replace(base_cfg, r_thres=r_thres, window=args.window, epochs=1, lookahead=lookahead,
+                                      cuda_graph=graph, seed=1, ppl_abort=float("inf"))
+            torch.manual_seed(1)
+            curve = train_frequent(copy.deepcopy(model), train, test, vocab, cfg, log_every=10**9)
+            last = curve.iloc[-1]
+            rows.append({"r_thres": r_thres, "path": name, "batches": int(last["steps"]),
+                         "batches_per_s": last["steps"] / last["seconds"], "decodes": int(last["decodes"]),
+                         "negative_batches": int(last["negative_steps"]), "seconds": last["seconds"],
+                         "test_max_ratio_after": last["test_max_ratio"]})
+            ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == "per-batch")
+            rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
+            print(f"r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s", flush=True)
+    print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
+    if args.csv:
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()
