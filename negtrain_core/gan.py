@@ -40,7 +40,7 @@ from negtrain_core import checkpoint, decoding, metrics
 from negtrain_core.config import Settings
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
-from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
+from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd
 from negtrain_core.io import write_csv
 from negtrain_core.models import OneHotEmbedding, Seq2Seq
 from negtrain_core.vocab import PAD_ID, Vocab
@@ -128,11 +128,12 @@ def build_discriminator(vocab_size: int, embedding_dim: int, cfg: GanSettings) -
                          cfg.highway_hidden)
 
 
-def d_loss(disc: Discriminator, x: Tensor, real: Tensor, fake: Tensor) -> tuple[Tensor, float]:
-    """Binary cross-entropy of real (label 1) and fake (label 0) responses; returns (loss, accuracy)."""
+def d_loss(disc: Discriminator, x: Tensor, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """Binary cross-entropy of real (label 1) and fake (label 0) responses; returns (loss, accuracy), both 0-d
+    tensors on the device (the accuracy detached)."""
     logits = torch.cat([disc(x, real), disc(x, fake)])                        # (2B,)
-    labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(logits.device)
-    acc = float(((logits > 0).float() == labels).float().mean())
+    labels = torch.cat([logits.new_ones(len(real)), logits.new_zeros(len(fake))])
+    acc = ((logits.detach() > 0).float() == labels).float().mean()
     return F.binary_cross_entropy_with_logits(logits, labels), acc
 
 
@@ -147,6 +148,14 @@ def g_loss(model: Seq2Seq, disc: Discriminator, x: Tensor, samples: Tensor) -> T
 def references(tgt: Tensor) -> Tensor:
     """tgt: (B, T) ``<s> y </s> <pad>..`` -> (B, T-1) responses in the decoded layout (no ``<s>``)."""
     return tgt[:, 1:]
+
+
+def _update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> None:
+    """``frequent.update`` without reading the loss back to the host: the step stays asynchronous on a GPU."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
 
 
 class GanStats(NamedTuple):
@@ -166,25 +175,37 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     gen = torch.Generator().manual_seed(cfg.seed)
     sample_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     d_steps = g_steps = 0
-    acc = 0.0
+    acc = torch.zeros((), device=device)                                      # read back once, at the end
     for _ in range(cfg.epochs):
-        for i, idx in enumerate(batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)):
-            src, tgt = train[0][idx.to(device)], train[1][idx.to(device)]
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)
+        for i, idx in enumerate(torch.cat(order).to(device).split(cfg.batch_size)):   # one copy an epoch
+            src, tgt = train[0][idx], train[1][idx]
             samples = decoding.sample(model, src, max_len=cfg.max_len, generator=sample_gen)   # eval mode
             samples = F.pad(samples, (0, tgt.size(1) - 1 - samples.size(1)), value=PAD_ID)  # same width as refs
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
                 disc.train()
                 loss, acc = d_loss(disc, src, references(tgt), samples)
-                update(disc, d_opt, loss, cfg.clip_norm)
+                _update(disc, d_opt, loss, cfg.clip_norm)
                 d_steps += 1
                 continue
             model.train()
-            update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
+            _update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
             if cfg.positive_training:
-                update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
+                _update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
             g_steps += 1
-    log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, acc)
-    return GanStats(d_steps, g_steps, acc)
+    d_acc = float(acc)
+    log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, d_acc)
+    return GanStats(d_steps, g_steps, d_acc)
+
+
+def fresh_copy(model: Seq2Seq) -> Seq2Seq:
+    """A deep copy of ``model`` with its LSTM weights in one contiguous cuDNN buffer again (``copy.deepcopy`` splits
+    them, and cuDNN would then re-pack them on every call); a no-op beyond the copy on CPU."""
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if isinstance(m, nn.RNNBase):
+            m.flatten_parameters()
+    return twin
 
 
 def lr_sweep(baseline: Seq2Seq, train: tuple[Tensor, Tensor], valid: tuple[Tensor, Tensor], vocab: Vocab,
@@ -193,7 +214,7 @@ def lr_sweep(baseline: Seq2Seq, train: tuple[Tensor, Tensor], valid: tuple[Tenso
     base_ppl = perplexity(baseline, *valid)
     rows, models = [], []
     for g_lr in cfg.g_lrs:
-        model = copy.deepcopy(baseline)
+        model = fresh_copy(baseline)
         stats = train_gan(model, train, g_lr, cfg)
         responses = greedy_responses(model, valid[0], vocab, cfg.max_len)
         rows.append({"g_lr": g_lr, "valid_ppl": perplexity(model, *valid), "baseline_valid_ppl": base_ppl,

@@ -16,14 +16,14 @@ The variant here is the vocabulary-usage one of Li et al. 2020 ("Don't Say That!
 
 Optimiser: SGD at ``unlikelihood.lr`` (0.001, Algorithm 2's rate, so the comparison is at equal step size) with the
 ``train`` block's momentum, weight decay and clipping; batch size from ``datasets.<name>.frequent``.
-Shapes: B batch, S source length, T target length, L decoded length.
+Each step stays on the device (no host sync, a fixed number of kernels): counts are scatter-adds into (V,) tensors,
+the window a ring buffer of them, beta a dense (V,) tensor; the curve's statistics are read back only when logged.
+Shapes: B batch, S source length, T target length, L decoded length, V vocabulary (the model's output size).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -36,7 +36,7 @@ from negtrain_core import checkpoint, decoding
 from negtrain_core.config import Settings
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
-from negtrain_core.frequent import as_targets, load_pairs, mle_loss, sgd, update
+from negtrain_core.frequent import as_targets, load_pairs, mle_loss, sgd
 from negtrain_core.io import write_csv
 from negtrain_core.vocab import PAD_ID
 
@@ -69,53 +69,60 @@ class ULSettings:
                    s.data.max_target_len, s.seed, s.train.log_every)
 
 
-def token_counts(tokens: Tensor) -> Counter:
-    """tokens: (B, L) ids -> counts of every non-pad id."""
-    return Counter(tokens[tokens != PAD_ID].tolist())
+def token_counts(tokens: Tensor, vocab_size: int) -> Tensor:
+    """tokens: (B, L) ids -> (V,) counts of every non-pad id, on ``tokens``' device.
+
+    A scatter-add rather than ``torch.bincount``, whose CUDA version reads the ids' min and max back to the host.
+    """
+    ids = tokens.reshape(-1)
+    counts = torch.zeros(vocab_size, dtype=torch.long, device=tokens.device)
+    return counts.scatter_add_(0, ids, (ids != PAD_ID).long())
 
 
 class TokenHistory:
-    """Generated and human token counts over the last ``size`` mini-batches."""
+    """Generated and human token counts (V,) over the last ``size`` mini-batches, kept on the device.
 
-    def __init__(self, size: int):
-        self.size = size
-        self.batches: deque[tuple[Counter, Counter]] = deque()
-        self.gen: Counter = Counter()
-        self.hum: Counter = Counter()
+    Each batch's counts sit in a ring buffer (size, V); the running sums ``gen`` and ``hum`` add the new batch and
+    subtract the row it overwrites (zeros until the window has been filled once).
+    """
+
+    def __init__(self, size: int, vocab_size: int, device: torch.device | str | None = None):
+        if size < 1:
+            raise ValueError(f"unlikelihood.window must be >= 1, got {size}")
+        self.size, self.pushed = size, 0
+        self.gen = torch.zeros(vocab_size, dtype=torch.long, device=device)
+        self.hum = torch.zeros_like(self.gen)
+        self._gen_rows = torch.zeros((size, vocab_size), dtype=torch.long, device=device)
+        self._hum_rows = torch.zeros_like(self._gen_rows)
 
     @property
     def full(self) -> bool:
-        return len(self.batches) >= self.size
+        return self.pushed >= self.size
 
-    def push(self, gen: Counter, hum: Counter) -> None:
-        self.batches.append((gen, hum))
-        self.gen.update(gen)
-        self.hum.update(hum)
-        if len(self.batches) > self.size:
-            old_gen, old_hum = self.batches.popleft()
-            self.gen.subtract(old_gen)
-            self.hum.subtract(old_hum)
-            self.gen, self.hum = +self.gen, +self.hum                          # drop zero counts
+    def push(self, gen: Tensor, hum: Tensor) -> None:
+        """gen, hum: (V,) counts of one mini-batch; evicts the batch pushed ``size`` pushes ago."""
+        slot = self.pushed % self.size
+        for total, rows, new in ((self.gen, self._gen_rows, gen), (self.hum, self._hum_rows, hum)):
+            total += new - rows[slot]
+            rows[slot] = new
+        self.pushed += 1
 
 
-def vocab_penalties(gen: Counter, hum: Counter, threshold: float) -> dict[int, float]:
-    """beta(w) = p_gen ln(p_gen / p_hum) for tokens with p_gen > p_hum > 0 and beta > threshold."""
-    g_total, h_total = sum(gen.values()), sum(hum.values())
-    out = {}
-    for w, c in gen.items():
-        p_gen, p_hum = c / g_total, hum.get(w, 0) / h_total if h_total else 0.0
-        if p_hum > 0 and p_gen > p_hum and p_gen * math.log(p_gen / p_hum) > threshold:
-            out[w] = p_gen * math.log(p_gen / p_hum)
-    return out
+def vocab_penalties(gen: Tensor, hum: Tensor, threshold: float) -> Tensor:
+    """gen, hum: (V,) counts -> (V,) float64 beta(w) = p_gen ln(p_gen / p_hum) where p_gen > p_hum > 0 and
+    beta > threshold, 0 elsewhere (so the candidates are exactly the tokens with beta > 0)."""
+    p_gen = gen.double() / gen.sum().clamp(min=1)
+    p_hum = hum.double() / hum.sum().clamp(min=1)
+    over = (p_hum > 0) & (p_gen > p_hum)
+    beta = p_gen * torch.where(over, p_gen / p_hum, 1.0).log()                # 0 off ``over``
+    return beta.where(over & (beta > threshold), 0.0)
 
 
-def penalty_weights(tgt: Tensor, penalties: dict[int, float]) -> Tensor:
-    """tgt: (B, T) ``<s> y^ </s> <pad>..`` -> (B, T-1) beta of each scored position's token (0 if not a candidate)."""
+def penalty_weights(tgt: Tensor, beta: Tensor) -> Tensor:
+    """tgt: (B, T) ``<s> y^ </s> <pad>..``, beta: (V,) -> (B, T-1) float beta of each scored position's token
+    (0 on padding and on non-candidates)."""
     gold = tgt[:, 1:]
-    weights = torch.zeros(gold.shape, dtype=torch.float, device=gold.device)
-    for w, beta in penalties.items():
-        weights = weights.masked_fill(gold == w, beta)
-    return weights
+    return beta[gold].float().masked_fill(gold == PAD_ID, 0.0)
 
 
 def unlikelihood_loss(token_logp: Tensor, weights: Tensor) -> Tensor:
@@ -126,47 +133,72 @@ def unlikelihood_loss(token_logp: Tensor, weights: Tensor) -> Tensor:
 
 
 class ULStats(NamedTuple):
-    mle: float
-    ul: float
-    candidates: int
+    """One step's statistics as 0-d device tensors (no host sync); ``row`` reads them back."""
+
+    mle: Tensor
+    ul: Tensor
+    candidates: Tensor
+
+    def row(self) -> dict[str, float | int]:
+        """The statistics as Python numbers, with one device-to-host copy."""
+        mle, ul, candidates = torch.stack([self.mle.float(), self.ul.float(), self.candidates.float()]).tolist()
+        return {"mle": mle, "ul": ul, "candidates": int(candidates)}
+
+
+def _update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> None:
+    """``frequent.update`` without reading the loss back to the host: the step stays asynchronous on a GPU."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
 
 
 def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tensor, samples: Tensor,
             history: TokenHistory, cfg: ULSettings) -> ULStats:
-    """One mini-batch: src (B, S), tgt (B, T) references, samples (B, L) the model's greedy responses."""
-    history.push(token_counts(samples), token_counts(tgt[:, 1:]))
+    """One mini-batch: src (B, S), tgt (B, T) references, samples (B, L) the model's greedy responses.
+
+    Once the history is full the generated responses are scored every step; with no candidate token their
+    weights are all 0 and so is the UL term (no data-dependent branch, hence no host sync).
+    """
+    V = history.gen.numel()
+    history.push(token_counts(samples, V), token_counts(tgt[:, 1:], V))
     model.train()
     loss = mle_loss(model, src, tgt)
-    mle = float(loss.detach())
-    penalties = vocab_penalties(history.gen, history.hum, cfg.threshold) if history.full else {}
+    mle = loss.detach()
     ul = torch.zeros((), device=src.device)
-    if penalties:
+    candidates = torch.zeros((), dtype=torch.long, device=src.device)
+    if history.full:
+        beta = vocab_penalties(history.gen, history.hum, cfg.threshold)
+        candidates = (beta > 0).sum()
         gen_tgt = as_targets(samples)
-        ul = unlikelihood_loss(model(src, gen_tgt).token_logp, penalty_weights(gen_tgt, penalties))
+        ul = unlikelihood_loss(model(src, gen_tgt).token_logp, penalty_weights(gen_tgt, beta))
         loss = loss + cfg.alpha * ul
-    update(model, opt, loss, cfg.clip_norm)
-    return ULStats(mle, float(ul.detach()), len(penalties))
+    _update(model, opt, loss, cfg.clip_norm)
+    return ULStats(mle, ul.detach(), candidates)
 
 
 def train_unlikelihood(model: nn.Module, train: tuple[Tensor, Tensor], cfg: ULSettings) -> pd.DataFrame:
     """Fine-tune ``model`` in place with MLE + alpha * vocabulary unlikelihood.
 
-    Returns the curve: one row every ``log_every`` steps and at the end of each epoch (that step's losses).
+    Returns the curve: one row every ``log_every`` steps and at the end of each epoch (that step's losses); the
+    statistics are read back to the host only for those rows.
     """
+    device = train[0].device
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
-    history, rows, step = TokenHistory(cfg.window), [], 0
+    history, rows, step = TokenHistory(cfg.window, model.cfg.vocab_size, device), [], 0
     for epoch in range(1, cfg.epochs + 1):
         order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)
+        order = torch.cat(order).to(device).split(cfg.batch_size)            # one host-to-device copy an epoch
         for i, idx in enumerate(order):
-            idx = idx.to(train[0].device)
             src, tgt = train[0][idx], train[1][idx]
             samples = decoding.greedy(model, src, max_len=cfg.max_len)         # eval mode, no gradients
             stats = ul_step(model, opt, src, tgt, samples, history, cfg)
             step += 1
             if step % cfg.log_every == 0 or i == len(order) - 1:
-                rows.append({"epoch": epoch, "step": step, **stats._asdict()})
-                log.info("epoch %d step %d: MLE %.4f, UL %.4f, %d candidate tokens", epoch, step, *stats)
+                row = stats.row()
+                rows.append({"epoch": epoch, "step": step, **row})
+                log.info("epoch %d step %d: MLE %.4f, UL %.4f, %d candidate tokens", epoch, step, *row.values())
     return pd.DataFrame(rows, columns=["epoch", "step", "mle", "ul", "candidates"])
 
 
