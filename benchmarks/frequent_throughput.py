@@ -7,9 +7,12 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.frequent``.
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
-- per-batch:         ``frequent.lookahead: 1``, eager steps (one decode per mini-batch, as the release does);
-- lookahead:         ``frequent.lookahead: 64``, eager steps;
-- lookahead+graph:   ``frequent.lookahead: 64``, each update one CUDA graph (``train.cuda_graph``).
+- release/eager:            ``update_every_batch`` (both steps every mini-batch), eager decode and steps;
+- release/graphs:           the same with the decode and both steps each one CUDA graph replay;
+- listing/eager:            the paper's Algorithm 2 listing (updates only on batches with negatives), one eager
+                            decode per mini-batch;
+- listing/lookahead+graphs: the listing with ``frequent.lookahead: 64`` and graphed updates.
+Speed-up is against the eager path of the same reading.
 The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It
 prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
 with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it uses a random paper-size seq2seq on
@@ -36,7 +39,9 @@ from negtrain_core.frequent import FrequentSettings, load_pairs, train_frequent
 from negtrain_core.models import Seq2Seq
 from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
-PATHS = {"per-batch": (1, False), "lookahead": (64, False), "lookahead+graph": (64, True)}
+# name: (update_every_batch, negative_norm, lookahead, CUDA graphs)
+PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "batch", 1, True),
+         "listing/eager": (False, "negatives", 1, False), "listing/lookahead+graphs": (False, "negatives", 64, True)}
 
 
 def synthetic(words: int, n: int, device: torch.device) -> tuple[Seq2Seq, Vocab, tuple[torch.Tensor, torch.Tensor]]:
@@ -84,10 +89,11 @@ def main() -> None:
           f"{base_cfg.batch_size}, window {args.window} mini-batches")
     rows = []
     for r_thres in args.r_thres:
-        for name, (lookahead, graph) in PATHS.items():
+        for name, (every_batch, norm, lookahead, graph) in PATHS.items():
             if graph and device.type != "cuda":
                 continue
             cfg = dataclasses.replace(base_cfg, r_thres=r_thres, window=args.window, epochs=1, lookahead=lookahead,
+                                      update_every_batch=every_batch, negative_norm=norm,
                                       cuda_graph=graph, seed=1, ppl_abort=float("inf"))
             torch.manual_seed(1)
             curve = train_frequent(copy.deepcopy(model), train, test, vocab, cfg, log_every=10**9)
@@ -96,7 +102,7 @@ def main() -> None:
                          "batches_per_s": last["steps"] / last["seconds"], "decodes": int(last["decodes"]),
                          "negative_batches": int(last["negative_steps"]), "seconds": last["seconds"],
                          "test_max_ratio_after": last["test_max_ratio"]})
-            ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == "per-batch")
+            ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == name.split("/")[0] + "/eager")
             rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
             print(f"r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s", flush=True)
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))

@@ -62,12 +62,15 @@ def step(model: nn.Module, enc: Encoded | None, tok: Tensor, state: State) -> tu
     else:
         logits, state = model.decode(tok.unsqueeze(1), enc, state)
     logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
-    logp[:, list(NEVER_EMITTED)] = float("-inf")
+    for banned in NEVER_EMITTED:                   # scalar indices: no host->device copy (CUDA-graph safe)
+        logp[:, banned] = float("-inf")
     return logp, state
 
 
-def _generate(model: nn.Module, src: Tensor, max_len: int, pick: Callable[[Tensor], Tensor]) -> Tensor:
-    """Left-to-right decoding with ``pick``: log-probs (B, V) -> next ids (B,). Returns (B, L)."""
+def _generate(model: nn.Module, src: Tensor, max_len: int, pick: Callable[[Tensor], Tensor],
+              early_stop: bool = True) -> Tensor:
+    """Left-to-right decoding with ``pick``: log-probs (B, V) -> next ids (B,). Returns (B, L); L = ``max_len``
+    without ``early_stop`` (no host synchronisation: the loop can be captured in a CUDA graph)."""
     with _eval_mode(model):
         enc, state = start(model, src)
         tok = torch.full((src.shape[0],), BOS_ID, dtype=torch.long, device=src.device)
@@ -78,14 +81,54 @@ def _generate(model: nn.Module, src: Tensor, max_len: int, pick: Callable[[Tenso
             tok = pick(logp).masked_fill(done, PAD_ID)
             out.append(tok)
             done |= tok == EOS_ID
-            if bool(done.all()):
+            if early_stop and bool(done.all()):
                 break
         return torch.stack(out, dim=1)
 
 
-def greedy(model: nn.Module, src: Tensor, max_len: int = 20) -> Tensor:
+def greedy(model: nn.Module, src: Tensor, max_len: int = 20, early_stop: bool = True) -> Tensor:
     """src: (B, S) ids (anything with B rows for the LM) -> argmax responses (B, L)."""
-    return _generate(model, src, max_len, lambda logp: logp.argmax(-1))
+    return _generate(model, src, max_len, lambda logp: logp.argmax(-1), early_stop)
+
+
+class GraphedGreedy:
+    """``greedy`` of one fixed batch shape replayed from a CUDA graph: returns (B, max_len) (rows padded after
+    ``</s>``, the same ids as ``greedy`` padded to ``max_len``). The graph reads the model's weights in place, so it
+    follows the updates of a model being trained. Other shapes, or a CPU model, decode eagerly.
+
+    One decode of 32 rows is ~20 steps of ~20 small kernels; replayed, it costs their GPU time, not their launches.
+    """
+
+    def __init__(self, model: nn.Module, max_len: int):
+        self.model, self.max_len = model, max_len
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def eager(self, src: Tensor) -> Tensor:
+        out = greedy(self.model, src, self.max_len)
+        return torch.nn.functional.pad(out, (0, self.max_len - out.shape[1]), value=PAD_ID)
+
+    def __call__(self, src: Tensor) -> Tensor:
+        if src.device.type != "cuda":
+            return self.eager(src)
+        if self.graph is None:
+            self._capture(src)
+        elif src.shape != self.static_src.shape:
+            return self.eager(src)
+        self.static_src.copy_(src)
+        self.graph.replay()
+        return self.static_out.clone()
+
+    def _capture(self, src: Tensor) -> None:
+        self.static_src = src.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):                                  # warm-up: workspaces, cuDNN plans
+            greedy(self.model, self.static_src, self.max_len, early_stop=False)
+        torch.cuda.current_stream().wait_stream(stream)
+        torch.cuda.synchronize()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
 
 
 def sample(model: nn.Module, src: Tensor, max_len: int = 20, temperature: float = 1.0,

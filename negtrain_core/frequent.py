@@ -1,23 +1,32 @@
 """Negative training for the frequent response problem (He & Glass 2020, §3.3, §4.3, Algorithm 2).
 
-Algorithm 2 as the authors' release runs it (shared/REFERENCE_NOTES.md "Negative training, frequent responses"):
-for each training mini-batch the model's greedy responses are decoded; the frequency window is the greedy samples
-of the last ``window`` (200) mini-batches, the current one included; a sample is negative when its exact string
-(``</s>`` included, so a sample cut at the length limit differs from the same words ending in ``</s>``) has a
-ratio above ``r_thres`` in the window; nothing is penalized until the window holds ``window`` mini-batches. When a
-batch has negatives, one negative step lowers their log-likelihood (the ``</s>`` position weighted ``eos_weight``,
-paper footnote 10), then one positive MLE step (scaled by ``lambda_pos``) runs on the batch. A batch without
-negatives changes nothing (Algorithm 2: both updates sit inside the ``if``).
+Algorithm 2 (shared/REFERENCE_NOTES.md "Negative training, frequent responses"): for each training mini-batch the
+model's greedy responses are decoded; the frequency window is the greedy samples of the last ``window`` (200)
+mini-batches, the current one included; a sample is negative when its exact string (``</s>`` included, so a sample
+cut at the length limit differs from the same words ending in ``</s>``) has a ratio above ``r_thres`` in the
+window; nothing is penalized until the window holds ``window`` mini-batches. A negative step lowers the negatives'
+log-likelihood (the ``</s>`` position weighted ``eos_weight``, paper footnote 10), then a positive MLE step (scaled
+by ``lambda_pos``) follows.
+
+Two readings, a config choice each (defaults: the authors' release, seq2seq/neg_freq_posttrain_seq2seq.py, whose
+runs gave the paper's Table 4):
+- ``update_every_batch`` (release): both steps run on every mini-batch, the negative one with weight 0 on every
+  sample when none is frequent, the positive one on the next mini-batch of a separate shuffled stream of the
+  training data. Off: the paper's Algorithm 2 listing, both updates inside the ``if``, positive on the same batch.
+- ``negative_norm``: ``batch`` (release) divides the weighted log-likelihood by the length of all the batch's
+  samples, ``negatives`` by the negative samples' length only.
 
 Optimiser: SGD, lr 0.001 (paper §4.3), momentum 0.9, weight decay and gradient clipping from the ``train`` block:
 the release uses SGD with momentum 0.9 for every optimiser it builds (baseline training and both steps of
 Algorithm 1), so Algorithm 2 keeps it. As in Algorithm 1, negative and positive steps have separate optimisers
-(their momentum buffers would otherwise mix the two directions); here they live for the whole run.
+(their momentum buffers would otherwise mix the two directions); the release re-creates both every iteration
+(``fresh_optimizers_each_epoch``).
 
-Speed (the algorithm unchanged): the model only changes at a mini-batch with negatives, so the greedy samples of the
-mini-batches up to and including the next such one can be decoded together, in one batched call (``next_lookahead``,
-``frequent.lookahead``); samples decoded past an update are discarded. Both updates have fixed shapes and each runs
-as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). On a GPU a row decoded among more rows may differ
+Speed (the algorithm unchanged): with ``update_every_batch`` off the model only changes at a mini-batch with
+negatives, so the greedy samples of the mini-batches up to and including the next such one can be decoded together,
+in one batched call (``next_lookahead``, ``frequent.lookahead``); samples decoded past an update are discarded. With
+it on, each mini-batch is decoded on its own, on a GPU by one CUDA graph (``decoding.GraphedGreedy``). Both updates
+have fixed shapes and each runs as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). On a GPU a row decoded among more rows may differ
 from the row decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the
 same training run, weights included (tests/test_frequent.py). benchmarks/frequent_throughput.py measures the gain.
 
@@ -31,7 +40,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -76,6 +85,9 @@ class FrequentSettings:
     seed: int = 1
     lookahead: int = 64
     cuda_graph: bool = True
+    update_every_batch: bool = True
+    negative_norm: str = "batch"
+    fresh_optimizers_each_epoch: bool = True
 
     @classmethod
     def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
@@ -87,7 +99,8 @@ class FrequentSettings:
                    lr=f["lr"], momentum=t.finetune_momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
                    batch_size=f["batch_size"], epochs=f["epochs"], ppl_abort=f["ppl_abort"],
                    max_len=s.data.max_target_len, seed=s.seed, lookahead=f["lookahead"],
-                   cuda_graph=s.train.cuda_graph)
+                   cuda_graph=s.train.cuda_graph, update_every_batch=f["update_every_batch"],
+                   negative_norm=f["negative_norm"], fresh_optimizers_each_epoch=f["fresh_optimizers_each_epoch"])
 
 
 # ------------------------------------------------------------------------------------------ frequency window
@@ -230,24 +243,40 @@ def pad_samples(samples: Tensor, max_len: int) -> Tensor:
 
 
 def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, keys: Sequence[str],
-                  window: FrequencyWindow, cfg: FrequentSettings) -> StepStats:
+                  window: FrequencyWindow, cfg: FrequentSettings,
+                  positive: tuple[Tensor, Tensor] | None = None) -> StepStats:
     """One mini-batch of Algorithm 2 given its greedy ``samples`` (B, L) and their ``response_keys``.
 
-    src (B, S), tgt (B, T): the training pairs. No host synchronisation: the flags come from the keys.
+    src (B, S), tgt (B, T): the training pairs; ``positive``: the pairs of the positive step (default the same
+    batch). With ``cfg.update_every_batch`` both steps run whatever the flags (the negative one with all weights 0
+    when nothing is frequent: only its momentum and weight decay move the weights, as in the release); otherwise a
+    batch without negatives changes nothing. No host synchronisation: the flags come from the keys.
     """
     window.push(keys)
     flags = negative_flags(keys, window, cfg.r_thres)
     negatives = sum(flags)
-    if not negatives:
+    if not negatives and not cfg.update_every_batch:
         return StepStats(0, None, None)
     updates.model.train()
     is_neg = torch.tensor(flags, device=src.device).unsqueeze(1)              # (B, 1)
     neg_tgt = as_targets(pad_samples(samples, cfg.max_len))                  # (B, max_len + 1)
+    real_neg = neg_tgt[:, 1:] != PAD_ID
     weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position) * is_neg
-    neg = updates.negative(src, neg_tgt, weights, ((neg_tgt[:, 1:] != PAD_ID) & is_neg).sum())
-    real = (tgt[:, 1:] != PAD_ID).float()
-    pos = updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum())
+    norm = real_neg.sum() if cfg.negative_norm == "batch" else (real_neg & is_neg).sum()
+    neg = updates.negative(src, neg_tgt, weights, norm)
+    pos_src, pos_tgt = positive if positive is not None else (src, tgt)
+    real = (pos_tgt[:, 1:] != PAD_ID).float()
+    pos = updates.positive(pos_src, pos_tgt, -cfg.lambda_pos * real, real.sum())
     return StepStats(negatives, neg, pos)
+
+
+def positive_batches(n: int, cfg: FrequentSettings, device: torch.device) -> Iterator[Tensor]:
+    """Endless mini-batch indices over ``n`` pairs, reshuffled each pass with their own generator: the release's
+    separate stream of positive mini-batches (``inf_pos_batches``)."""
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    while True:
+        yield from torch.cat(batch_order(n, cfg.batch_size, shuffle=True, generator=gen)).to(device).split(
+            cfg.batch_size)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -323,25 +352,40 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
     """
     gen = torch.Generator().manual_seed(cfg.seed)
     device = train[0].device
-    updates = Updates(model, cfg, cfg.batch_size, use_graph=cfg.cuda_graph and device.type == "cuda")
+    use_graph = cfg.cuda_graph and device.type == "cuda"
+    updates = Updates(model, cfg, cfg.batch_size, use_graph)
+    decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
+    pos_stream = positive_batches(len(train[0]), cfg, device) if cfg.update_every_batch else None
+    lookahead = 1 if cfg.update_every_batch else cfg.lookahead              # the model changes at every batch
     window = FrequencyWindow(cfg.window)
     counters = {"steps": 0, "negative_steps": 0, "negatives": 0, "decodes": 0}
     rows = [_epoch_row(model, 0, test, vocab, cfg, {**counters, "seconds": 0.0})]
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
+        if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
+            for step in (updates.negative, updates.positive):
+                torch._foreach_zero_(step.bufs)
         order = list(torch.cat(batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen))
                      .to(device).split(cfg.batch_size))                      # one host->device copy per epoch
         i, k = 0, 1
         while i < len(order):
             block = order[i:i + k]
-            samples = pad_samples(decoding.greedy(model, train[0][torch.cat(block)], max_len=cfg.max_len),
-                                  cfg.max_len)
+            src_block = train[0][torch.cat(block)]
+            if decode_one is not None and len(block) == 1:
+                samples = decode_one(src_block)
+            else:
+                samples = pad_samples(decoding.greedy(model, src_block, max_len=cfg.max_len), cfg.max_len)
             keys = response_keys(samples)                                   # the block's one host sync
             counters["decodes"] += 1
             used, offset = 0, 0
             for b in block:
                 rows_b = slice(offset, offset + len(b))
-                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], keys[rows_b], window, cfg)
+                pos = None
+                if pos_stream is not None:
+                    p_idx = next(pos_stream)
+                    pos = (train[0][p_idx], train[1][p_idx])
+                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], keys[rows_b], window, cfg,
+                                      pos)
                 used, offset = used + 1, offset + len(b)
                 counters["steps"] += 1
                 counters["negative_steps"] += stats.negatives > 0
@@ -349,15 +393,16 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
                 if counters["steps"] % log_every == 0:
                     log.info("epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f), %d decodes",
                              epoch, counters["steps"], window.max_ratio(), stats.negatives,
-                             float(stats.neg_loss) if stats.negatives else 0.0,
-                             float(stats.pos_loss) if stats.negatives else 0.0, counters["decodes"])
-                if stats.negatives:
+                             float(stats.neg_loss) if stats.neg_loss is not None else 0.0,
+                             float(stats.pos_loss) if stats.pos_loss is not None else 0.0, counters["decodes"])
+                if stats.neg_loss is not None:
                     break                                                    # the model changed: decode anew
-            i, k = i + used, next_lookahead(used, cfg.lookahead)
+            i, k = i + used, next_lookahead(used, lookahead)
         seconds = time.perf_counter() - start
         row = _epoch_row(model, epoch, test, vocab, cfg, {**counters, "seconds": seconds})
-        log.info("epoch %d (%.1f s, %d decodes): test PPL %.2f, max-ratio %.4f ('%s'), Ent-2 %.3f", epoch, seconds,
-                 counters["decodes"], row["test_ppl"], row["test_max_ratio"], row["top_response"], row["test_ent2"])
+        log.info("epoch %d (%.1f s, %d decodes, %d negative batches): test PPL %.2f, max-ratio %.4f ('%s'), "
+                 "Ent-2 %.3f, Ent-3 %.3f", epoch, seconds, counters["decodes"], counters["negative_steps"],
+                 row["test_ppl"], row["test_max_ratio"], row["top_response"], row["test_ent2"], row["test_ent3"])
         rows.append(row)
         _check_ppl(row, cfg)
     return pd.DataFrame(rows)

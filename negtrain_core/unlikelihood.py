@@ -16,8 +16,9 @@ The variant here is the vocabulary-usage one of Li et al. 2020 ("Don't Say That!
 
 Optimiser: SGD at ``unlikelihood.lr`` (0.001, Algorithm 2's rate, so the comparison is at equal step size) with the
 ``train`` block's momentum, weight decay and clipping; batch size from ``datasets.<name>.frequent``.
-Each step stays on the device (no host sync, a fixed number of kernels): counts are scatter-adds into (V,) tensors,
-the window a ring buffer of them, beta a dense (V,) tensor; the curve's statistics are read back only when logged.
+A step's UL bookkeeping stays on the device (no host sync, a fixed number of kernels): counts are scatter-adds into
+(V,) tensors, the window a ring buffer of them, beta a dense (V,) tensor; the curve's statistics are read back
+only when logged.
 Shapes: B batch, S source length, T target length, L decoded length, V vocabulary (the model's output size).
 """
 

@@ -18,7 +18,8 @@ def _model(seed: int = 0) -> Seq2Seq:
 
 
 def _cfg(**kw) -> F.FrequentSettings:
-    base = dict(r_thres=0.5, window=1, lr=0.5, momentum=0.0, weight_decay=0.0, lambda_pos=0.0, clip_norm=1e9)
+    base = dict(r_thres=0.5, window=1, lr=0.5, momentum=0.0, weight_decay=0.0, lambda_pos=0.0, clip_norm=1e9,
+                update_every_batch=False, negative_norm="negatives")
     return F.FrequentSettings(**{**base, **kw})
 
 
@@ -128,6 +129,38 @@ def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone():
         assert torch.allclose(a, b, atol=1e-6), name
 
 
+def test_release_normalises_the_negative_step_by_the_whole_batch():
+    """negative_norm "batch" (the release) divides by every sample's length: the step equals the per-negative-token
+    step scaled by (negative tokens / all tokens)."""
+    src = torch.randint(5, V, (4, 6))
+    tgt = torch.cat([torch.full((4, 1), BOS_ID), torch.randint(5, V, (4, 3)), torch.full((4, 1), EOS_ID)], 1)
+    samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
+    cfg = _cfg(r_thres=0.3, max_len=3, negative_norm="batch", update_every_batch=True)
+    ours, ref = _model(), _model()
+    _step(ours, cfg, src, tgt, samples, F.FrequencyWindow(1))
+    neg = torch.tensor([True, False, True, False])
+    neg_tgt = F.as_targets(samples[neg])
+    scale = 6 / 11                                                       # 3 + 3 negative tokens of 3 + 2 + 3 + 3
+    loss = scale * F.negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight))
+    F.update(ref, F.sgd(ref, cfg.lr, 0, 0), loss, cfg.clip_norm)
+    for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_release_updates_every_batch_from_a_separate_positive_stream():
+    """update_every_batch: the positive step runs even before the window fills, on other pairs than the batch."""
+    model, src = _model(), torch.randint(5, V, (2, 6))
+    samples = torch.tensor([[7, EOS_ID]] * 2)
+    tgt = F.as_targets(samples)
+    other = (torch.randint(5, V, (2, 6)), F.as_targets(torch.tensor([[9, 10, EOS_ID]] * 2)))
+    cfg = _cfg(window=2, update_every_batch=True, lambda_pos=1.0)
+    before = _logp(model, other[0], other[1][:, 1:])
+    updates = F.Updates(model, cfg, 2, use_graph=False)
+    stats = F.frequent_step(updates, src, tgt, samples, F.response_keys(samples), F.FrequencyWindow(2), cfg, other)
+    assert stats.negatives == 0 and stats.pos_loss is not None
+    assert (_logp(model, other[0], other[1][:, 1:]) > before + 1e-3).all()
+
+
 def test_lookahead_decoding_gives_the_same_training_run():
     """Decoding up to 8 upcoming mini-batches in one call (samples past an update discarded) gives the same run
     as decoding each mini-batch when it is reached: same curve, same counts, same weights (CPU)."""
@@ -143,7 +176,7 @@ def test_lookahead_decoding_gives_the_same_training_run():
         model = _model()
         model.drop.p = 0.0
         cfg = _cfg(epochs=3, batch_size=4, window=3, r_thres=0.2, lr=0.3, lambda_pos=1.0, max_len=6,
-                   lookahead=lookahead)
+                   lookahead=lookahead)                                 # the paper's listing: updates only on negatives
         curve = F.train_frequent(model, (src, tgt), (src[:16], tgt[:16]), vocab, cfg)
         runs[lookahead] = (curve, model.state_dict())
     (c1, w1), (c8, w8) = runs[1], runs[8]
@@ -166,6 +199,9 @@ def test_training_aborts_with_one_line_when_test_ppl_explodes():
         F.train_frequent(model, (src, tgt), (src, tgt), vocab, cfg)
     curve = F.train_frequent(_model(), (src, tgt), (src, tgt), vocab, _cfg(epochs=2, batch_size=8))
     assert curve["epoch"].tolist() == [0, 1, 2] and curve["steps"].tolist() == [0, 2, 4]
+    release = F.train_frequent(_model(), (src, tgt), (src, tgt), vocab,
+                               _cfg(epochs=2, batch_size=8, update_every_batch=True, negative_norm="batch"))
+    assert release["decodes"].tolist() == release["steps"].tolist() == [0, 2, 4]   # one decode per batch
     assert curve["test_max_ratio"].between(0, 1).all() and (curve["test_ppl"] > 1).all()
 
 
