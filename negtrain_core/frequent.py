@@ -203,13 +203,14 @@ def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> to
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> float:
-    """One optimiser step on ``loss`` with gradient-norm clipping; returns the loss value."""
+def update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> Tensor:
+    """One optimiser step on ``loss`` with gradient-norm clipping; returns the loss, detached (a 0-d tensor: no
+    host sync, so a GPU loop stays asynchronous)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     opt.step()
-    return float(loss.detach())
+    return loss.detach()
 
 
 class Updates:

@@ -40,7 +40,7 @@ from negtrain_core import checkpoint, decoding, metrics
 from negtrain_core.config import Settings
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
-from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd
+from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
 from negtrain_core.io import write_csv
 from negtrain_core.models import OneHotEmbedding, Seq2Seq
 from negtrain_core.vocab import PAD_ID, Vocab
@@ -150,13 +150,6 @@ def references(tgt: Tensor) -> Tensor:
     return tgt[:, 1:]
 
 
-def _update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> None:
-    """``frequent.update`` without reading the loss back to the host: the step stays asynchronous on a GPU."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-    opt.step()
-
 
 class GanStats(NamedTuple):
     d_steps: int
@@ -185,13 +178,13 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
                 disc.train()
                 loss, acc = d_loss(disc, src, references(tgt), samples)
-                _update(disc, d_opt, loss, cfg.clip_norm)
+                update(disc, d_opt, loss, cfg.clip_norm)
                 d_steps += 1
                 continue
             model.train()
-            _update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
+            update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
             if cfg.positive_training:
-                _update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
+                update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
             g_steps += 1
     d_acc = float(acc)
     log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, d_acc)

@@ -37,7 +37,7 @@ from negtrain_core import checkpoint, decoding
 from negtrain_core.config import Settings
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
-from negtrain_core.frequent import as_targets, load_pairs, mle_loss, sgd
+from negtrain_core.frequent import as_targets, load_pairs, mle_loss, sgd, update
 from negtrain_core.io import write_csv
 from negtrain_core.vocab import PAD_ID
 
@@ -146,13 +146,6 @@ class ULStats(NamedTuple):
         return {"mle": mle, "ul": ul, "candidates": int(candidates)}
 
 
-def _update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> None:
-    """``frequent.update`` without reading the loss back to the host: the step stays asynchronous on a GPU."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-    opt.step()
-
 
 def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tensor, samples: Tensor,
             history: TokenHistory, cfg: ULSettings) -> ULStats:
@@ -174,7 +167,7 @@ def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tens
         gen_tgt = as_targets(samples)
         ul = unlikelihood_loss(model(src, gen_tgt).token_logp, penalty_weights(gen_tgt, beta))
         loss = loss + cfg.alpha * ul
-    _update(model, opt, loss, cfg.clip_norm)
+    update(model, opt, loss, cfg.clip_norm)
     return ULStats(mle, ul.detach(), candidates)
 
 

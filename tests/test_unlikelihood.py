@@ -150,7 +150,7 @@ def test_ul_step_with_no_candidate_adds_nothing():
     stats = U.ul_step(model, torch.optim.SGD(model.parameters(), lr=0.1), src, tgt, samples, U.TokenHistory(1, V),
                       cfg).row()
     assert stats["candidates"] == 0 and stats["ul"] == 0.0
-    U._update(twin, torch.optim.SGD(twin.parameters(), lr=0.1), mle_loss(twin.train(), src, tgt), cfg.clip_norm)
+    U.update(twin, torch.optim.SGD(twin.parameters(), lr=0.1), mle_loss(twin.train(), src, tgt), cfg.clip_norm)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
 
 
