@@ -26,9 +26,10 @@ Speed (the algorithm unchanged): with ``update_every_batch`` off the model only 
 negatives, so the greedy samples of the mini-batches up to and including the next such one can be decoded together,
 in one batched call (``next_lookahead``, ``frequent.lookahead``); samples decoded past an update are discarded. With
 it on, each mini-batch is decoded on its own, on a GPU by one CUDA graph (``decoding.GraphedGreedy``). Both updates
-have fixed shapes and each runs as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). On a GPU a row decoded among more rows may differ
-from the row decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the
-same training run, weights included (tests/test_frequent.py). benchmarks/frequent_throughput.py measures the gain.
+have fixed shapes and each runs as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). On a GPU a row
+decoded among more rows may differ from the row decoded alone in the last floating-point bits (other GEMM kernels);
+on the CPU the lookahead gives the same training run, weights included (tests/test_frequent.py).
+benchmarks/frequent_throughput.py measures the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
@@ -348,7 +349,7 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
     """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
 
     train/test: (src (N, S), tgt (N, T)) on the model's device. Each mini-batch's greedy samples come from the
-    model as it is when the mini-batch is reached (see ``_lookahead_blocks`` for how several are decoded in one
+    model as it is when the mini-batch is reached (see ``next_lookahead`` for how several are decoded in one
     call). Raises ``FrequentAbort`` (one line) when the test perplexity after an epoch exceeds ``cfg.ppl_abort``.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
