@@ -148,6 +148,16 @@ def test_training_learns_the_toy_task_and_keeps_the_best_epoch(tmp_path):
     assert not (tmp_path / "seq2seq.pt.state").exists()
 
 
+def test_the_model_has_exactly_the_vocabulary_ids_when_the_corpus_has_fewer_types_than_the_cap(tmp_path):
+    big = ModelSettings(vocab_size=len(VOCAB) + 50, embedding_dim=12, hidden_dim=24)   # the config's cap, not reached
+    with open(os.devnull, "w") as quiet:
+        train.train_baseline("seq2seq", corpus(40, 0), corpus(20, 1), VOCAB, big, settings(epochs=1),
+                             tmp_path / "s.pt", tmp_path / "c.csv", lambda line: None, progress=quiet)
+    model = checkpoint.load(tmp_path / "s.pt", VOCAB).model
+    assert model.cfg.vocab_size == len(VOCAB)
+    assert model.out.out_features == model.src_embed.weight.shape[0] == model.tgt_embed.weight.shape[0] == len(VOCAB)
+
+
 def test_lm_trains_on_responses(tmp_path):
     curve = fit(tmp_path, kind="lm", epochs=2)
     assert curve["valid_ppl"].iloc[-1] < len(VOCAB)
