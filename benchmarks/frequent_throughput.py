@@ -12,7 +12,10 @@ Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at e
 - listing/eager:            the paper's Algorithm 2 listing (updates only on batches with negatives), one eager
                             decode per mini-batch;
 - listing/lookahead+graphs: the listing with ``frequent.lookahead: 64`` and graphed updates.
-Speed-up is against the eager path of the same reading.
+Speed-up is against the eager path of the same reading, both measured in the same run. Every path keeps the
+frequency window on the device (``frequent.FrequencyWindow``): release/graphs has no host synchronisation per
+mini-batch (the eager greedy decode still syncs to stop early), and a pass's seconds end with the read of its
+negative counts, which waits for the GPU work queued.
 The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It
 prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
 with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it uses a random paper-size seq2seq on
@@ -20,7 +23,8 @@ synthetic pairs: its greedy responses are all alike, every batch is negative onc
 shows the update path alone. Timing lives here, never in the tests.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 13:05 UTC; random seq2seq V=10,005, 400 mini-batches
-of 32, ``--window 50 --r-thres 0.01``; a Switchboard baseline was training on the same GPU meanwhile):
+of 32, ``--window 50 --r-thres 0.01``; a Switchboard baseline was training on the same GPU meanwhile), before the
+window moved to the device (each mini-batch then read its samples on the host); not yet re-measured since:
 
     path                      mini-batches/s  decodes  batches with negatives  speed-up
     release/eager                       49.2      400                     351       1.0

@@ -26,10 +26,14 @@ Speed (the algorithm unchanged): with ``update_every_batch`` off the model only 
 negatives, so the greedy samples of the mini-batches up to and including the next such one can be decoded together,
 in one batched call (``next_lookahead``, ``frequent.lookahead``); samples decoded past an update are discarded. With
 it on, each mini-batch is decoded on its own, on a GPU by one CUDA graph (``decoding.GraphedGreedy``). Both updates
-have fixed shapes and each runs as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). On a GPU a row
-decoded among more rows may differ from the row decoded alone in the last floating-point bits (other GEMM kernels);
-on the CPU the lookahead gives the same training run, weights included (tests/test_frequent.py).
-benchmarks/frequent_throughput.py measures the gains.
+have fixed shapes and each runs as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). The frequency window
+lives on the device (``FrequencyWindow``: the samples of the last mini-batches as token rows; a sample's count is
+the number of rows equal to it), so that a release-mode loop has no host synchronisation per mini-batch (with the
+CUDA graphs; the eager greedy decode syncs to stop early) and the GPU runs ahead of Python: the negative counts are
+read at log lines and at the end of an epoch only. The listing reading reads, once the window is full, whether each
+mini-batch had negatives (to skip it otherwise). On a GPU a row decoded among more rows may differ from the row
+decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the same training
+run, weights included (tests/test_frequent.py). benchmarks/frequent_throughput.py measures the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
@@ -40,8 +44,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -108,64 +112,84 @@ class FrequentSettings:
 
 
 class FrequencyWindow:
-    """Counts of exact responses over the last ``size`` mini-batches; O(batch) per ``push``."""
+    """The greedy samples of the last ``size`` mini-batches, kept on the device: a ring of ``size`` slots of
+    ``batch_size`` response rows (``response_rows``), so that ``push`` and ``flags`` need no host synchronisation.
 
-    def __init__(self, size: int):
+    Slots not yet written, and the rows a short mini-batch (an epoch's last) leaves unused, hold -1, which no
+    response row equals. The number of responses in the window (``total``) and whether it is ``full`` are known on
+    the host from the mini-batch sizes.
+    """
+
+    def __init__(self, size: int, batch_size: int, max_len: int, device: torch.device | str | None = None):
         self.size = size
-        self.batches: deque[Counter] = deque()
-        self.counts: Counter = Counter()
+        self.rows = torch.full((size, batch_size, max_len), -1, dtype=torch.long, device=device)
+        self.sizes: deque[int] = deque()
+        self.pushed = 0
         self.total = 0
 
     @property
     def full(self) -> bool:
         """True once ``size`` mini-batches are in the window (Algorithm 2 penalizes nothing before)."""
-        return len(self.batches) >= self.size
+        return self.pushed >= self.size
 
-    def push(self, keys: Sequence[str]) -> None:
-        """Add one mini-batch of response keys; evict the oldest mini-batch beyond ``size``."""
-        batch = Counter(keys)
-        self.batches.append(batch)
-        self.counts.update(batch)
-        self.total += len(keys)
-        if len(self.batches) > self.size:
-            old = self.batches.popleft()
-            self.counts.subtract(old)
-            self.total -= sum(old.values())
-            for key in old:
-                if self.counts[key] <= 0:
-                    del self.counts[key]
+    def push(self, rows: Tensor) -> None:
+        """Add one mini-batch of response rows (b, max_len), b <= batch_size, in place of the oldest beyond
+        ``size``."""
+        slot = self.rows[self.pushed % self.size]
+        slot.fill_(-1)
+        slot[:len(rows)] = rows
+        self.pushed += 1
+        self.sizes.append(len(rows))
+        self.total += len(rows)
+        if len(self.sizes) > self.size:
+            self.total -= self.sizes.popleft()
 
-    def ratio(self, key: str) -> float:
-        return self.counts.get(key, 0) / self.total if self.total else 0.0
+    def counts(self, rows: Tensor) -> Tensor:
+        """rows (b, max_len) -> (b,) how many of the window's responses equal each row."""
+        window = self.rows.view(1, -1, self.rows.shape[-1])                 # (1, size * batch_size, max_len)
+        return (rows.unsqueeze(1) == window).all(-1).sum(1)
+
+    def flags(self, rows: Tensor, r_thres: float) -> Tensor:
+        """Which of ``rows`` (b, max_len) are negatives: a device bool (b,), ratio in the window (the rows already
+        pushed) above ``r_thres``; none before the window is full. In float64, as Python's ``count / total``."""
+        if not self.full:
+            return torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+        return self.counts(rows).to(torch.float64) / self.total > r_thres
 
     def max_ratio(self) -> float:
-        return max(self.counts.values()) / self.total if self.total else 0.0
-
-
-def response_keys(samples: Tensor) -> list[str]:
-    """samples: (B, L) decoded ids -> exact-string keys: ids up to and including the first ``</s>``."""
-    keys = []
-    for row in samples.tolist():
-        end = row.index(EOS_ID) + 1 if EOS_ID in row else len(row)
-        keys.append(" ".join(str(i) for i in row[:end] if i != PAD_ID))
-    return keys
-
-
-def negative_flags(keys: Sequence[str], window: FrequencyWindow, r_thres: float) -> list[bool]:
-    """Which samples are negatives: ratio in the window (current batch already pushed) above ``r_thres``."""
-    if not window.full:
-        return [False] * len(keys)
-    return [window.ratio(k) > r_thres for k in keys]
+        """The most frequent response's share of the window (a host synchronisation: for logging)."""
+        if not self.total:
+            return 0.0
+        flat = self.rows.view(-1, self.rows.shape[-1])
+        valid = flat[flat[:, 0] >= 0]                                         # the written rows
+        return int(torch.unique(valid, dim=0, return_counts=True)[1].max()) / self.total
 
 
 # ------------------------------------------------------------------------------------------------- the steps
 
 
-def as_targets(samples: Tensor) -> Tensor:
-    """samples: (B, L) decoded ids -> (B, L+1) targets ``<s> y </s> <pad>..`` (anything after ``</s>`` padded)."""
+def pad_samples(samples: Tensor, max_len: int) -> Tensor:
+    """(B, L) decoded ids -> (B, max_len), right-padded with ``<pad>``."""
+    return nn.functional.pad(samples, (0, max_len - samples.shape[1]), value=PAD_ID)
+
+
+def mask_after_eos(samples: Tensor) -> Tensor:
+    """samples: (B, L) decoded ids -> the same with every position strictly after the first ``</s>`` ``<pad>``."""
     ended = (samples == EOS_ID).long().cumsum(1)
     after_eos = (ended - (samples == EOS_ID).long()) > 0                     # (B, L) strictly after the first </s>
-    body = samples.masked_fill(after_eos, PAD_ID)
+    return samples.masked_fill(after_eos, PAD_ID)
+
+
+def response_rows(samples: Tensor, max_len: int) -> Tensor:
+    """samples: (B, L) decoded ids -> (B, max_len) canonical rows: padded to ``max_len``, ``<pad>`` after the
+    first ``</s>``. Two samples are the same response (the exact string up to and including the first ``</s>``;
+    greedy emits no ``<pad>`` before it) iff their rows are equal."""
+    return mask_after_eos(pad_samples(samples, max_len))
+
+
+def as_targets(samples: Tensor) -> Tensor:
+    """samples: (B, L) decoded ids -> (B, L+1) targets ``<s> y </s> <pad>..`` (anything after ``</s>`` padded)."""
+    body = mask_after_eos(samples)
     return torch.cat([torch.full_like(body[:, :1], BOS_ID), body], dim=1)
 
 
@@ -231,37 +255,34 @@ class Updates:
 
 
 class StepStats(NamedTuple):
-    """negatives: how many samples of the batch were negatives; neg_loss, pos_loss: 0-d tensors of the two
-    steps' losses (None without update), valid until the next update: read them at once."""
+    """negatives: how many samples of the batch were negatives, a 0-d device tensor (no host sync); neg_loss,
+    pos_loss: 0-d tensors of the two steps' losses (None without update), valid until the next update: read them
+    at once."""
 
-    negatives: int
+    negatives: Tensor
     neg_loss: Tensor | None
     pos_loss: Tensor | None
 
 
-def pad_samples(samples: Tensor, max_len: int) -> Tensor:
-    """(B, L) decoded ids -> (B, max_len), right-padded with ``<pad>``."""
-    return nn.functional.pad(samples, (0, max_len - samples.shape[1]), value=PAD_ID)
-
-
-def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, keys: Sequence[str],
-                  window: FrequencyWindow, cfg: FrequentSettings,
-                  positive: tuple[Tensor, Tensor] | None = None) -> StepStats:
-    """One mini-batch of Algorithm 2 given its greedy ``samples`` (B, L) and their ``response_keys``.
+def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, window: FrequencyWindow,
+                  cfg: FrequentSettings, positive: tuple[Tensor, Tensor] | None = None) -> StepStats:
+    """One mini-batch of Algorithm 2 given its greedy ``samples`` (B, L).
 
     src (B, S), tgt (B, T): the training pairs; ``positive``: the pairs of the positive step (default the same
     batch). With ``cfg.update_every_batch`` both steps run whatever the flags (the negative one with all weights 0
-    when nothing is frequent: only its momentum and weight decay move the weights, as in the release); otherwise a
-    batch without negatives changes nothing. No host synchronisation: the flags come from the keys.
+    when nothing is frequent: only its momentum and weight decay move the weights, as in the release), with no host
+    synchronisation: the flags stay on the device. Otherwise a batch without negatives changes nothing, which the
+    host learns from one synchronisation (once the window is full).
     """
-    window.push(keys)
-    flags = negative_flags(keys, window, cfg.r_thres)
-    negatives = sum(flags)
-    if not negatives and not cfg.update_every_batch:
-        return StepStats(0, None, None)
+    rows = response_rows(samples, cfg.max_len)                              # (B, max_len)
+    window.push(rows)
+    flags = window.flags(rows, cfg.r_thres)                                 # (B,) device bool
+    negatives = flags.sum()
+    if not cfg.update_every_batch and not (window.full and bool(flags.any())):
+        return StepStats(negatives, None, None)
     updates.model.train()
-    is_neg = torch.tensor(flags, device=src.device).unsqueeze(1)              # (B, 1)
-    neg_tgt = as_targets(pad_samples(samples, cfg.max_len))                  # (B, max_len + 1)
+    is_neg = flags.unsqueeze(1)                                              # (B, 1)
+    neg_tgt = torch.cat([torch.full_like(rows[:, :1], BOS_ID), rows], dim=1)  # as_targets: (B, max_len + 1)
     real_neg = neg_tgt[:, 1:] != PAD_ID
     weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position) * is_neg
     norm = real_neg.sum() if cfg.negative_norm == "batch" else (real_neg & is_neg).sum()
@@ -344,6 +365,12 @@ def next_lookahead(used: int, limit: int) -> int:
     return max(1, min(limit, 2 * used))
 
 
+def _counts(host: dict[str, int], device: dict[str, Tensor]) -> dict[str, int]:
+    """The curve's counters in its column order, the device ones read (a host synchronisation)."""
+    return {"steps": host["steps"], "negative_steps": int(device["negative_steps"]),
+            "negatives": int(device["negatives"]), "decodes": host["decodes"]}
+
+
 def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
                    cfg: FrequentSettings, log_every: int = 200) -> pd.DataFrame:
     """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
@@ -359,9 +386,11 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
     decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
     pos_stream = positive_batches(len(train[0]), cfg, device) if cfg.update_every_batch else None
     lookahead = 1 if cfg.update_every_batch else cfg.lookahead              # the model changes at every batch
-    window = FrequencyWindow(cfg.window)
-    counters = {"steps": 0, "negative_steps": 0, "negatives": 0, "decodes": 0}
-    rows = [_epoch_row(model, 0, test, vocab, cfg, {**counters, "seconds": 0.0})]
+    window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device)
+    counters = {"steps": 0, "decodes": 0}                                  # host ints
+    zero = torch.zeros((), dtype=torch.long, device=device)
+    device_counters = {"negative_steps": zero.clone(), "negatives": zero.clone()}  # read at log lines and epochs
+    rows = [_epoch_row(model, 0, test, vocab, cfg, {**_counts(counters, device_counters), "seconds": 0.0})]
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
@@ -377,7 +406,6 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
                 samples = decode_one(src_block)
             else:
                 samples = pad_samples(decoding.greedy(model, src_block, max_len=cfg.max_len), cfg.max_len)
-            keys = response_keys(samples)                                   # the block's one host sync
             counters["decodes"] += 1
             used, offset = 0, 0
             for b in block:
@@ -386,24 +414,24 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
                 if pos_stream is not None:
                     p_idx = next(pos_stream)
                     pos = (train[0][p_idx], train[1][p_idx])
-                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], keys[rows_b], window, cfg,
-                                      pos)
+                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], window, cfg, pos)
                 used, offset = used + 1, offset + len(b)
                 counters["steps"] += 1
-                counters["negative_steps"] += stats.negatives > 0
-                counters["negatives"] += stats.negatives
+                device_counters["negative_steps"] += stats.negatives > 0
+                device_counters["negatives"] += stats.negatives
                 if counters["steps"] % log_every == 0:
                     log.info("epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f), %d decodes",
-                             epoch, counters["steps"], window.max_ratio(), stats.negatives,
+                             epoch, counters["steps"], window.max_ratio(), int(stats.negatives),
                              float(stats.neg_loss) if stats.neg_loss is not None else 0.0,
                              float(stats.pos_loss) if stats.pos_loss is not None else 0.0, counters["decodes"])
                 if stats.neg_loss is not None:
                     break                                                    # the model changed: decode anew
             i, k = i + used, next_lookahead(used, lookahead)
+        counts = _counts(counters, device_counters)                          # waits for the epoch's GPU work
         seconds = time.perf_counter() - start
-        row = _epoch_row(model, epoch, test, vocab, cfg, {**counters, "seconds": seconds})
+        row = _epoch_row(model, epoch, test, vocab, cfg, {**counts, "seconds": seconds})
         log.info("epoch %d (%.1f s, %d decodes, %d negative batches): test PPL %.2f, max-ratio %.4f ('%s'), "
-                 "Ent-2 %.3f, Ent-3 %.3f", epoch, seconds, counters["decodes"], counters["negative_steps"],
+                 "Ent-2 %.3f, Ent-3 %.3f", epoch, seconds, row["decodes"], row["negative_steps"],
                  row["test_ppl"], row["test_max_ratio"], row["top_response"], row["test_ent2"], row["test_ent3"])
         rows.append(row)
         _check_ppl(row, cfg)

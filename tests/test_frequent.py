@@ -1,5 +1,8 @@
 """Algorithm 2 (negtrain_core.frequent): the frequency window, the negative/positive steps, the </s> weighting."""
 
+import math
+from collections import Counter, deque
+
 import pandas as pd
 import pytest
 import torch
@@ -23,34 +26,144 @@ def _cfg(**kw) -> F.FrequentSettings:
     return F.FrequentSettings(**{**base, **kw})
 
 
+ROWS = {"a": [5, EOS_ID], "b": [6, EOS_ID], "c": [5, 6, EOS_ID], "d": [5, 6], "e": [EOS_ID], "f": [7, 7, 7],
+        "q": [8, EOS_ID], "w": [9, EOS_ID], "x": [10, EOS_ID], "y": [11, EOS_ID], "z": [7, EOS_ID]}
+
+
+def _rows(keys: str, max_len: int = 4) -> torch.Tensor:
+    """One response row per letter of ``keys`` (ROWS), canonical: (len(keys), max_len)."""
+    return torch.tensor([ROWS[k] + [PAD_ID] * (max_len - len(ROWS[k])) for k in keys])
+
+
 def test_window_waits_until_full_then_evicts_the_oldest_batch():
-    w = F.FrequencyWindow(3)
-    w.push(["a", "a"])
-    w.push(["b", "c"])
+    w = F.FrequencyWindow(3, batch_size=2, max_len=4)
+    w.push(_rows("aa"))
+    w.push(_rows("bc"))
     assert not w.full
-    assert F.negative_flags(["a", "a"], w, 0.01) == [False, False]      # nothing penalized before the window fills
-    w.push(["a", "d"])
-    assert w.full and w.total == 6 and w.ratio("a") == pytest.approx(3 / 6)
-    w.push(["b", "b"])                                                  # evicts the first batch ["a", "a"]
-    assert w.total == 6 and w.ratio("a") == pytest.approx(1 / 6) and w.ratio("b") == pytest.approx(3 / 6)
-    assert "a" in w.counts and w.max_ratio() == pytest.approx(3 / 6)
-    w.push(["e", "e"])
-    w.push(["e", "f"])                                                  # "a" and the old "b"s have left
-    assert "a" not in w.counts and w.ratio("b") == pytest.approx(2 / 6)
+    assert not w.flags(_rows("aa"), 0.01).any()                          # nothing penalized before the window fills
+    w.push(_rows("ad"))
+    assert w.full and w.total == 6 and w.counts(_rows("ad")).tolist() == [3, 1]
+    w.push(_rows("bb"))                                                  # evicts the first batch "aa"
+    assert w.total == 6 and w.counts(_rows("ab")).tolist() == [1, 3] and w.max_ratio() == pytest.approx(3 / 6)
+    w.push(_rows("ee"))
+    w.push(_rows("ef"))                                                  # "a" and the old "b"s have left
+    assert w.counts(_rows("abef")).tolist() == [0, 2, 3, 1] and w.max_ratio() == pytest.approx(3 / 6)
 
 
 def test_ratio_counts_the_current_batch():
-    w = F.FrequencyWindow(2)
-    w.push(["x", "y", "z", "w"])
-    keys = ["x", "x", "x", "q"]
-    w.push(keys)                                                        # x: 1 old + 3 current = 4 of 8
-    assert F.negative_flags(keys, w, 0.45) == [True, True, True, False]
-    assert F.negative_flags(keys, w, 0.5) == [False, False, False, False]  # strictly above r_thres
+    w = F.FrequencyWindow(2, batch_size=4, max_len=4)
+    w.push(_rows("xyzw"))
+    rows = _rows("xxxq")
+    w.push(rows)                                                         # x: 1 old + 3 current = 4 of 8
+    assert w.flags(rows, 0.45).tolist() == [True, True, True, False]
+    assert w.flags(rows, 0.5).tolist() == [False, False, False, False]  # strictly above r_thres
 
 
-def test_response_keys_are_exact_strings_with_eos():
-    samples = torch.tensor([[5, 6, EOS_ID, PAD_ID, PAD_ID], [5, 6, 7, 8, 9], [5, 6, EOS_ID, 7, 7]])
-    assert F.response_keys(samples) == ["5 6 0", "5 6 7 8 9", "5 6 0"]
+def test_a_short_batch_counts_its_own_rows_only():
+    """An epoch's last mini-batch is smaller: its unused rows (-1) match nothing and the total counts real rows."""
+    w = F.FrequencyWindow(2, batch_size=4, max_len=4)
+    w.push(_rows("aaab"))
+    w.push(_rows("a"))                                                   # a: 4 of 5
+    assert w.total == 5 and w.counts(_rows("ab")).tolist() == [4, 1] and w.max_ratio() == pytest.approx(4 / 5)
+    assert w.flags(_rows("a"), 0.79).tolist() == [True] and w.flags(_rows("a"), 0.8).tolist() == [False]
+    w.push(_rows("bb"))                                                  # evicts "aaab": a 1, b 2 of 3
+    assert w.total == 3 and w.counts(_rows("ab")).tolist() == [1, 2]
+    w.push(_rows("cccc"))
+    assert w.total == 6 and w.counts(_rows("abc")).tolist() == [0, 2, 4]
+
+
+def test_response_rows_are_exact_strings_with_eos():
+    """Rows are equal iff the ids up to and including the first </s> are: what follows </s> is ignored, and a
+    sample cut at the length limit differs from the same words ending in </s>."""
+    samples = torch.tensor([[5, 6, EOS_ID, PAD_ID, PAD_ID], [5, 6, 7, 8, 9], [5, 6, EOS_ID, 7, 7],
+                            [5, 6, EOS_ID, EOS_ID, 5], [5, 6, 7, 8, EOS_ID]])
+    rows = F.response_rows(samples, 6)
+    assert rows.tolist() == [[5, 6, EOS_ID, PAD_ID, PAD_ID, PAD_ID], [5, 6, 7, 8, 9, PAD_ID],
+                             [5, 6, EOS_ID, PAD_ID, PAD_ID, PAD_ID], [5, 6, EOS_ID, PAD_ID, PAD_ID, PAD_ID],
+                             [5, 6, 7, 8, EOS_ID, PAD_ID]]
+    w = F.FrequencyWindow(1, batch_size=5, max_len=6)
+    w.push(rows)
+    assert w.counts(rows).tolist() == [3, 1, 3, 3, 1]
+    assert torch.equal(F.as_targets(samples)[:, 1:], rows[:, :5])        # the same masking as the targets
+
+
+# -------------------------------------------------------- the device window against the host one it replaced
+
+
+def _host_keys(samples: torch.Tensor) -> list[str]:
+    """The former host keys: ids up to and including the first </s> (the whole row without one), <pad> dropped."""
+    keys = []
+    for row in samples.tolist():
+        end = row.index(EOS_ID) + 1 if EOS_ID in row else len(row)
+        keys.append(" ".join(str(i) for i in row[:end] if i != PAD_ID))
+    return keys
+
+
+class _HostWindow:
+    """The former host window: a Counter of keys over the last ``size`` mini-batches."""
+
+    def __init__(self, size: int):
+        self.size, self.batches, self.counts = size, deque(), Counter()
+
+    def push(self, keys: list[str]) -> None:
+        self.batches.append(Counter(keys))
+        self.counts.update(self.batches[-1])
+        if len(self.batches) > self.size:
+            self.counts.subtract(self.batches.popleft())
+
+    @property
+    def total(self) -> int:
+        return sum(sum(b.values()) for b in self.batches)
+
+    def flags(self, keys: list[str], r_thres: float) -> list[bool]:
+        if len(self.batches) < self.size:
+            return [False] * len(keys)
+        return [self.counts[k] / self.total > r_thres for k in keys]
+
+
+def _greedy_like(gen: torch.Generator, b: int, width: int) -> torch.Tensor:
+    """(b, width) decoded-like ids over few words (many repeats): </s> at any position or none, anything after it
+    (<pad>, words, </s>), never <pad> before it."""
+    words = torch.randint(5, 7, (b, width), generator=gen)
+    eos_at = torch.randint(0, width + 2, (b,), generator=gen)           # >= width: no </s>
+    pos = torch.arange(width)
+    tail = torch.tensor([PAD_ID, EOS_ID, 5, 6, 9])[torch.randint(0, 5, (b, width), generator=gen)]
+    out = torch.where(pos > eos_at.unsqueeze(1), tail, words)
+    return out.masked_fill(pos == eos_at.unsqueeze(1), EOS_ID)
+
+
+def test_device_window_flags_equal_the_host_window_flags():
+    """Batch by batch, the device window's counts and flags equal the former host window's (Python float64
+    count / total > r_thres), at thresholds equal to a key's exact ratio too (not flagged) and one float either
+    side of it, with short batches, narrower decodes, rows without </s>, rows equal up to </s> but not after it,
+    and evictions."""
+    gen = torch.Generator().manual_seed(0)
+    size, batch, max_len = 5, 8, 4
+    host, dev = _HostWindow(size), F.FrequencyWindow(size, batch, max_len)
+    boundary_hits = flagged = unflagged = 0
+    for t in range(40):
+        b = 3 if t % 7 == 6 else batch                                   # an epoch's short last batch
+        width = max_len - (t % 3 == 1)                                   # decodes may stop before max_len
+        samples = _greedy_like(gen, b, width)
+        keys = _host_keys(F.pad_samples(samples, max_len))
+        assert keys == _host_keys(samples)
+        host.push(keys)
+        rows = F.response_rows(samples, max_len)
+        dev.push(rows)
+        assert dev.total == host.total and dev.full == (t + 1 >= size)
+        assert dev.counts(rows).tolist() == [host.counts[k] for k in keys]
+        assert dev.max_ratio() == max(host.counts.values()) / host.total
+        exact = {host.counts[k] / host.total for k in keys}              # thresholds a key's ratio equals
+        near = {math.nextafter(r, to) for r in exact for to in (0.0, 1.0)}  # and the floats either side
+        for r_thres in sorted(exact | near | {0.0, 0.05, 0.1, 1 / 6, 0.2, 0.25, 0.3, 1 / 3, 0.5, 1.0}):
+            want = host.flags(keys, r_thres)
+            assert dev.flags(rows, r_thres).tolist() == want, (t, r_thres)
+            if dev.full and r_thres in exact:
+                at = [host.counts[k] / host.total == r_thres for k in keys]
+                assert not any(f for f, a in zip(want, at) if a)          # a ratio equal to r_thres is not negative
+                boundary_hits += sum(at)
+            flagged, unflagged = flagged + sum(want), unflagged + len(want) - sum(want)
+    assert boundary_hits > 0 and flagged > 0 and unflagged > 0
 
 
 def test_as_targets_and_eos_weights():
@@ -62,9 +175,14 @@ def test_as_targets_and_eos_weights():
     assert torch.allclose(quirk, torch.tensor([[1, 1, 0.1, 0], [1, 1, 1, 0.1]]))
 
 
-def _step(model, cfg, src, tgt, samples, window) -> F.StepStats:
+def _window(cfg, size, batch) -> F.FrequencyWindow:
+    return F.FrequencyWindow(size, batch, cfg.max_len)
+
+
+def _step(model, cfg, src, tgt, samples, window=None) -> F.StepStats:
+    """One step; the window defaults to ``cfg.window`` mini-batches of ``len(src)``."""
     updates = F.Updates(model, cfg, len(src), use_graph=False)
-    return F.frequent_step(updates, src, tgt, samples, F.response_keys(samples), window, cfg)
+    return F.frequent_step(updates, src, tgt, samples, window or _window(cfg, cfg.window, len(src)), cfg)
 
 
 def _logp(model, src, samples) -> torch.Tensor:
@@ -79,8 +197,8 @@ def test_negative_step_lowers_the_log_prob_of_a_frequent_response():
     samples = torch.tensor([[7, 8, EOS_ID]] * 4)                         # every input answered the same way
     before = _logp(model, src, samples)
     cfg = _cfg()
-    stats = _step(model, cfg, src, tgt, samples, F.FrequencyWindow(1))
-    assert stats.negatives == 4
+    stats = _step(model, cfg, src, tgt, samples)
+    assert int(stats.negatives) == 4
     assert (_logp(model, src, samples) < before - 1e-3).all()
 
 
@@ -93,7 +211,7 @@ def test_eos_weight_zero_leaves_a_lone_eos_response_untouched():
         model = _model()
         cfg = _cfg(eos_weight=w)
         before = _logp(model, src, samples)
-        assert _step(model, cfg, src, tgt, samples, F.FrequencyWindow(1)).negatives == 3
+        assert int(_step(model, cfg, src, tgt, samples).negatives) == 3
         results[w] = (_logp(model, src, samples) - before)
     assert torch.allclose(results[0.0], torch.zeros(3), atol=1e-6)
     assert (results[0.1] < -1e-4).all()
@@ -105,7 +223,7 @@ def test_no_update_before_the_window_fills():
     tgt = F.as_targets(samples)
     cfg = _cfg(window=2)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    assert _step(model, cfg, src, tgt, samples, F.FrequencyWindow(2)).negatives == 0
+    assert int(_step(model, cfg, src, tgt, samples).negatives) == 0
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
@@ -117,8 +235,8 @@ def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone():
     samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
     cfg = _cfg(r_thres=0.3, lambda_pos=0.0, momentum=0.9, weight_decay=1e-3, clip_norm=0.5, max_len=3)
     ours, ref = _model(), _model()
-    stats = _step(ours, cfg, src, tgt, samples, F.FrequencyWindow(1))
-    assert stats.negatives == 2                                          # "7 8 </s>" is half of the batch
+    stats = _step(ours, cfg, src, tgt, samples)
+    assert int(stats.negatives) == 2                                     # "7 8 </s>" is half of the batch
     neg = torch.tensor([True, False, True, False])
     neg_tgt = F.as_targets(samples[neg])
     opt = F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay)
@@ -137,7 +255,7 @@ def test_release_normalises_the_negative_step_by_the_whole_batch():
     samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
     cfg = _cfg(r_thres=0.3, max_len=3, negative_norm="batch", update_every_batch=True)
     ours, ref = _model(), _model()
-    _step(ours, cfg, src, tgt, samples, F.FrequencyWindow(1))
+    _step(ours, cfg, src, tgt, samples)
     neg = torch.tensor([True, False, True, False])
     neg_tgt = F.as_targets(samples[neg])
     scale = 6 / 11                                                       # 3 + 3 negative tokens of 3 + 2 + 3 + 3
@@ -156,9 +274,29 @@ def test_release_updates_every_batch_from_a_separate_positive_stream():
     cfg = _cfg(window=2, update_every_batch=True, lambda_pos=1.0)
     before = _logp(model, other[0], other[1][:, 1:])
     updates = F.Updates(model, cfg, 2, use_graph=False)
-    stats = F.frequent_step(updates, src, tgt, samples, F.response_keys(samples), F.FrequencyWindow(2), cfg, other)
-    assert stats.negatives == 0 and stats.pos_loss is not None
+    stats = F.frequent_step(updates, src, tgt, samples, _window(cfg, 2, 2), cfg, other)
+    assert int(stats.negatives) == 0 and stats.pos_loss is not None
     assert (_logp(model, other[0], other[1][:, 1:]) > before + 1e-3).all()
+
+
+def test_release_step_reads_nothing_back_on_the_host(monkeypatch):
+    """update_every_batch: a step with the window full (negatives among the samples) reads no tensor on the host
+    (no host synchronisation on a GPU): its negatives count stays a device tensor."""
+    model, src = _model(), torch.randint(5, V, (4, 6))
+    samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
+    tgt = F.as_targets(samples)
+    cfg = _cfg(r_thres=0.3, window=2, update_every_batch=True, negative_norm="batch", max_len=5)
+    updates, window = F.Updates(model, cfg, 4, use_graph=False), _window(cfg, 2, 4)
+    F.frequent_step(updates, src, tgt, samples, window, cfg)
+
+    def read(*args, **kwargs):
+        raise AssertionError("a tensor was read on the host")
+
+    for name in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist", "numpy", "cpu"):
+        monkeypatch.setattr(torch.Tensor, name, read)
+    stats = F.frequent_step(updates, src, tgt, samples, window, cfg, (src, tgt))
+    monkeypatch.undo()
+    assert window.full and isinstance(stats.negatives, torch.Tensor) and int(stats.negatives) == 2
 
 
 def test_lookahead_decoding_gives_the_same_training_run():
