@@ -362,8 +362,12 @@ class Prefix(NamedTuple):
     lm_state: tuple[Tensor, Tensor] | None
 
 
-def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings) -> Prefix:
-    """The shared part of the candidates at ``pos`` for base rows src (B, S): encoder and LM up to pos."""
+def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSize | None = None) -> Prefix:
+    """The shared part of the candidates at ``pos`` for base rows src (B, S): encoder and LM up to pos.
+
+    The LM runs over the base rows in chunks of ``size`` (halved on out-of-memory, as the candidates are): its
+    log-softmax over the vocabulary is (B, pos + 1, V), gigabytes for the Ubuntu vocabulary and 2,000 base rows.
+    """
     s2s, B = sc.seq2seq, src.size(0)
     with torch.inference_mode():
         if pos:
@@ -374,10 +378,16 @@ def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings) -> Prefix:
             return Prefix(enc_out, enc_state, None, None, None)
         j = pos - cfg.free_positions().start                                            # free tokens before pos
         tokens = torch.cat([src.new_full((B, 1), BOS_ID), src[:, pos - j:pos]], dim=1)  # <s> x_1 .. x_j
-        logits, lm_state = sc.lm.logits(tokens)                                         # (B, j + 1, V)
-        logp = torch.log_softmax(_upcast(logits), dim=-1)
-        lm_sum = logp[:, :-1].gather(-1, tokens[:, 1:].unsqueeze(-1)).sum((1, 2))
-        return Prefix(enc_out, enc_state, lm_sum, logp[:, -1], lm_state)
+
+        def lm_rows(a: int, b: int) -> tuple[Tensor, ...]:
+            logits, (h, c) = sc.lm.logits(tokens[a:b])                                  # (b - a, j + 1, V)
+            logp = torch.log_softmax(_upcast(logits), dim=-1)
+            lm_sum = logp[:, :-1].gather(-1, tokens[a:b, 1:].unsqueeze(-1)).sum((1, 2))
+            return lm_sum, logp[:, -1], h.transpose(0, 1), c.transpose(0, 1)           # states batch-first
+
+        lm_sum, lm_next, h, c = run_chunked(lm_rows, B, size or ChunkSize(cfg.max_chunk))
+        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())        # (layers, B, H)
+        return Prefix(enc_out, enc_state, lm_sum, lm_next, state)
 
 
 def _encode_from(s2s: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor) -> Encoded:
@@ -406,7 +416,7 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
     """
     G = cands.size(1)
     size = size or ChunkSize(cfg.max_chunk)
-    pre = prefix(sc, src, pos, cfg)
+    pre = prefix(sc, src, pos, cfg, size)
 
     def chunk(a: int, b: int) -> Tensor:
         r = torch.arange(a, b, device=src.device)

@@ -159,6 +159,7 @@ def test_chunked_scoring_equals_unchunked_and_backs_off_on_oom():
     sc = S.Scorer(s2s, lm)
     whole = S.score(sc, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1000))
     assert torch.allclose(whole, S.score(sc, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(3)))
+    assert torch.allclose(whole, S.score(sc, SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1)))   # prefix row by row
     calls = []
 
     def fn(a, b):
@@ -170,6 +171,32 @@ def test_chunked_scoring_equals_unchunked_and_backs_off_on_oom():
     size = S.ChunkSize(8)
     assert S.run_chunked(fn, 7, size).tolist() == list(range(7))
     assert size.rows == 3 and calls == [7, 3, 3, 1]     # 7 fails; 3, 3, then the last 1 fit
+
+
+def test_the_prefix_lm_backs_off_on_oom_too(monkeypatch):
+    """On the H100, with four jobs sharing it, the prefix LM's (rows, pos + 1, V) log-softmax ran out of memory
+    on the Ubuntu vocabulary: it is chunked over the base rows like the candidates, halving on out-of-memory."""
+    s2s, lm = _models()
+    cfg, th = _cfg(), _thresholds(s2s, lm)
+    cands = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 5, 1, 6]])
+    whole = S.score(S.Scorer(s2s, lm), SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1000))
+    logits = lm.logits
+
+    def small_only(tokens, state=None):
+        if tokens.size(0) > 1:
+            raise torch.OutOfMemoryError("fake")
+        return logits(tokens, state)
+
+    monkeypatch.setattr(lm, "logits", small_only)
+    size = S.ChunkSize(1000)
+    pre = S.prefix(S.Scorer(s2s, lm), SRC, 3, cfg, size)
+    assert size.rows == 1 and pre.lm_next.shape == (2, V) and pre.lm_state[0].shape[1] == 2
+    monkeypatch.undo()
+    assert torch.allclose(S.score(S.Scorer(s2s, lm), SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1)), whole)
+    sc = S.Scorer(s2s, lm)
+    ref = S.prefix(sc, SRC, 3, cfg)
+    assert all(torch.allclose(a, b) for a, b in zip((pre.lm_sum, pre.lm_next, *pre.lm_state),
+                                                    (ref.lm_sum, ref.lm_next, *ref.lm_state)))
 
 
 @pytest.mark.parametrize("src_len,pos", [(K + 2, 1), (K + 2, 3), (K + 1, 0), (K + 1, 2)])
