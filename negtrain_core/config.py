@@ -119,6 +119,7 @@ class TrainSettings:
     log_every: int = 200
     seed: int = 1
     device: str = "auto"
+    gpu_jobs_per_device: int = 1
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Settings:
     malicious: dict[str, Any] = field(default_factory=dict)
     frequent: dict[str, Any] = field(default_factory=dict)
     raw_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    gpu_jobs_per_device: int = 1
 
 
 def settings(config: dict[str, Any], dataset: str) -> Settings:
@@ -170,6 +172,7 @@ def settings(config: dict[str, Any], dataset: str) -> Settings:
         finetune_momentum=t["momentum"], weight_decay=t["weight_decay"], clip_norm=t["clip_norm"],
         lr_schedule=t["lr_schedule"], decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
         log_every=t["log_every"], seed=config["seed"], device=config["device"],
+        gpu_jobs_per_device=config["gpu_jobs_per_device"],
     )
     search = dict(config["search"], **(quick["search"] if is_quick else {}))
     malicious = dict(config["malicious"], **ds["malicious"])
@@ -178,5 +181,6 @@ def settings(config: dict[str, Any], dataset: str) -> Settings:
         malicious["epochs"] = quick["malicious_epochs"]
         malicious["target_list_size"] = quick["target_list_size"]
         frequent["epochs"] = quick["frequent_epochs"]
-    return Settings(scale=config["scale"], seed=config["seed"], device=config["device"], data=data, model=model,
+    return Settings(scale=config["scale"], seed=config["seed"], device=config["device"],
+                    gpu_jobs_per_device=config["gpu_jobs_per_device"], data=data, model=model,
                     train=train, search=search, malicious=malicious, frequent=frequent, raw_config=config)

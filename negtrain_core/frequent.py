@@ -450,7 +450,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
         ckpt_out: str | Path, curve_out: str | Path) -> pd.DataFrame:
     """Rule negtrain_frequent: Algorithm 2 on the baseline at ``r_thres``; writes the checkpoint and the curve."""
     torch.manual_seed(s.seed)
-    dev = resolve(s.device)
+    dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
     train = load_pairs(train_path, base.vocab, s.data, dev)
     test = load_pairs(test_path, base.vocab, s.data, dev)

@@ -232,7 +232,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path
         sweep_out: str | Path) -> pd.DataFrame:
     """Rule train_gan: one GAN run per generator lr from the baseline; the validation pick is saved."""
     torch.manual_seed(s.seed)
-    dev = resolve(s.device)
+    dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
     cfg = GanSettings.from_settings(s)
     train = load_pairs(train_path, base.vocab, s.data, dev)

@@ -289,8 +289,8 @@ def run(inputs: dict[str, str], ckpt_out: str | Path, curve_out: str | Path, set
     from negtrain_core.train import seed_all
     from negtrain_core.vocab import Vocab
 
-    vocab, dev, s = Vocab.load(inputs["vocab"]), device.resolve(settings.device), NegTrainSettings.from_dict(
-        settings.malicious, mode)
+    vocab, dev = Vocab.load(inputs["vocab"]), device.resolve(settings.device, settings.gpu_jobs_per_device)
+    s = NegTrainSettings.from_dict(settings.malicious, mode)
     seed_all(settings.seed)
     model = checkpoint.load(inputs["seq2seq"], vocab, dev).model
     lm = checkpoint.load(inputs["lm"], vocab, dev).model if mode == "io" else None

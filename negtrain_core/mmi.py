@@ -134,7 +134,7 @@ def sweep(model: Seq2Seq, lm: LSTMLM, src: Tensor, vocab: Vocab, cfg: MMISetting
 def run(seq2seq_path: str | Path, lm_path: str | Path, valid_path: str | Path, test_path: str | Path, s: Settings,
         responses_out: str | Path, metrics_out: str | Path, sweep_out: str | Path) -> dict[str, Any]:
     """Rule evaluate_mmi: sweep (lambda, gamma) on validation, decode the test inputs with the chosen setting."""
-    dev = resolve(s.device)
+    dev = resolve(s.device, s.gpu_jobs_per_device)
     s2s = checkpoint.load(seq2seq_path, device=dev)
     lm = checkpoint.load(lm_path, vocab=s2s.vocab, device=dev)
     cfg = MMISettings.from_config(s.raw_config)

@@ -216,7 +216,7 @@ def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | 
     if given.get(AUGMENTED_SIZES[0]):
         lists = [given_list(given[name], test_path, size, c) for name, c in zip(AUGMENTED_SIZES, copies)]
     else:
-        ck = checkpoint.load(ckpt_path, device=device.resolve(config["device"]))
+        ck = checkpoint.load(ckpt_path, device=device.resolve(config["device"], config["gpu_jobs_per_device"]))
         data = settings(config)[0]
         chosen = choose_paraphrases(nbest(ck.model, ck.vocab, train, data, config["paraphrase"]["beam"]), train,
                                     test, max(copies))

@@ -92,7 +92,7 @@ def evaluate_model(ckpt_path: str | Path, test_path: str | Path, name: str, s: S
                    responses_out: str | Path, metrics_out: str | Path) -> dict[str, Any]:
     """Rule evaluate_model: test PPL and the greedy test responses of one seq2seq checkpoint, with their metrics."""
     torch.manual_seed(s.seed)
-    dev = resolve(s.device)
+    dev = resolve(s.device, s.gpu_jobs_per_device)
     ck = checkpoint.load(ckpt_path, device=dev)
     test = pd.read_parquet(test_path)
     pairs = load_pairs(test_path, ck.vocab, s.data, dev)

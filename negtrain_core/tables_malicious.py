@@ -128,7 +128,8 @@ def beam_overlap(baseline: str | Path, others: list[str], test_path: str | Path,
     from negtrain_core.io import write_csv
     from negtrain_core.vocab import Vocab
 
-    vocab, dev, k = Vocab.load(vocab_path), device.resolve(settings.device), settings.malicious["beam_overlap_k"]
+    vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
+    k = settings.malicious["beam_overlap_k"]
     src = tensorize(pd.read_parquet(test_path), vocab, settings.data).src.to(dev)
     max_len = settings.data.max_target_len
     ref = kbest_strings(checkpoint.load(baseline, vocab, dev).model, src, vocab, k, max_len)
@@ -265,7 +266,7 @@ def write_table3(inputs: Mapping[str, object], outputs: Mapping[str, str], setti
     table = table3(hits, ppl, overlap, sizes, not_run, ht, settings.scale)
     write_csv(table, outputs["table"])
     log("table 3:\n" + table.to_string(index=False))
-    vocab, dev = Vocab.load(inputs["vocab"]), device.resolve(settings.device)
+    vocab, dev = Vocab.load(inputs["vocab"]), device.resolve(settings.device, settings.gpu_jobs_per_device)
     models = {"Baseline": checkpoint.load(inputs["seq2seq"], vocab, dev).model,
               "Neg-train": checkpoint.load(inputs["negtr"], vocab, dev).model}
     test = pd.read_parquet(inputs["test"])

@@ -348,7 +348,7 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     state_path = ckpt_path.with_name(ckpt_path.name + ".state")
     data = data_settings or DataSettings(name="", reader="", raw={}, split={}, vocab_size=len(vocab) - 5)
     train, valid = tensorize(train_df, vocab, data), tensorize(valid_df, vocab, data)
-    device = resolve(s.device)
+    device = resolve(s.device, s.gpu_jobs_per_device)
     seed_all(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
     model = checkpoint.build_model(kind, model_settings).to(device)

@@ -200,7 +200,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, s: Settings, ckpt_out:
         curve_out: str | Path) -> pd.DataFrame:
     """Rule train_unlikelihood: fine-tune the baseline with vocabulary unlikelihood; checkpoint and curve."""
     torch.manual_seed(s.seed)
-    dev = resolve(s.device)
+    dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
     cfg = ULSettings.from_settings(s)
     train = load_pairs(train_path, base.vocab, s.data, dev)

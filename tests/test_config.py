@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from negtrain_core import config as ncfg
@@ -68,3 +69,16 @@ def test_overlays_deep_merge(tmp_path):
     overlay.write_text("datasets: {switchboard: {train: {batch_size: 8}}}\n")
     cfg = ncfg.load(ROOT / "config.yaml", (overlay,))
     assert cfg["datasets"]["switchboard"]["train"] == {"batch_size": 8, "lr": 1.0, "dropout": 0.3, "momentum": 0.0}
+
+
+def test_a_shared_gpu_gives_each_job_its_share_of_memory(monkeypatch):
+    """gpu_jobs_per_device N: each process may use 1/N of the GPU's memory (a CPU machine: nothing to set)."""
+    from negtrain_core import device
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d=None: calls.append((f, str(d))))
+    assert device.resolve("cuda:0", 4).type == "cuda" and calls == [(0.25, "cuda:0")]
+    device.resolve("cuda", 1)
+    device.resolve("cpu", 4)
+    assert calls == [(0.25, "cuda:0")]

@@ -18,7 +18,7 @@ evaluate_baselines(
     {"Seq2seq": snakemake.input.seq2seq, "LM": snakemake.input.lm},
     s.data,
     s.scale,
-    resolve(s.device),
+    resolve(s.device, s.gpu_jobs_per_device),
     snakemake.output.table8,
     snakemake.output.thresholds,
     log=logging.getLogger("evaluate_baselines"),

@@ -10,7 +10,7 @@ from negtrain_core.vocab import Vocab
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 settings = snakemake.params.settings
 vocab = Vocab.load(snakemake.input.vocab)
-dev = device.resolve(settings.device)
+dev = device.resolve(settings.device, settings.gpu_jobs_per_device)
 seq2seq = checkpoint.load(snakemake.input.seq2seq, vocab, dev).model
 lm = checkpoint.load(snakemake.input.lm, vocab, dev).model
 hits, rates = run_hits(seq2seq, lm, vocab, snakemake.input.targets, load_thresholds(snakemake.input.thresholds),
