@@ -122,6 +122,26 @@ class TrainSettings:
     gpu_jobs_per_device: int = 1
 
 
+@dataclass(frozen=True, kw_only=True)
+class FineTuning:
+    """The settings every SGD fine-tuning of a trained seq2seq (Algorithm 2, the GAN's generator, unlikelihood)
+    shares; ``FrequentSettings``, ``GanSettings`` and ``ULSettings`` extend it (keyword-only fields)."""
+
+    batch_size: int = 64                   # datasets.<name>.frequent.batch_size
+    momentum: float = 0.9                  # train.momentum (TrainSettings.finetune_momentum)
+    weight_decay: float = 1e-5             # train.weight_decay
+    clip_norm: float = 5.0                 # train.clip_norm
+    max_len: int = 20                      # preprocess.max_target_len: the decoded responses' length
+    seed: int = 1                          # seed
+
+    @staticmethod
+    def kwargs_from(s: Settings) -> dict[str, Any]:
+        """These fields' values in ``s``, as keyword arguments of a subclass's constructor."""
+        return dict(batch_size=s.frequent["batch_size"], momentum=s.train.finetune_momentum,
+                    weight_decay=s.train.weight_decay, clip_norm=s.train.clip_norm, max_len=s.data.max_target_len,
+                    seed=s.seed)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one dataset's stages need, with the scale applied."""

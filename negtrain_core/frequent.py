@@ -55,7 +55,7 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core import checkpoint, decoding, metrics
-from negtrain_core.config import DataSettings, Settings
+from negtrain_core.config import DataSettings, FineTuning, Settings
 from negtrain_core.data import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
@@ -70,8 +70,9 @@ class FrequentAbort(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FrequentSettings:
-    """Algorithm 2 hyper-parameters: config ``frequent`` + ``datasets.<name>.frequent`` + ``train`` (SGD)."""
+class FrequentSettings(FineTuning):
+    """Algorithm 2 hyper-parameters: config ``frequent`` + ``datasets.<name>.frequent``, and the ``FineTuning``
+    fields (SGD from ``train``)."""
 
     r_thres: float
     window: int = 200
@@ -79,15 +80,9 @@ class FrequentSettings:
     eos_weight_on_last_position: bool = False
     lambda_pos: float = 1.0
     lr: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
-    clip_norm: float = 5.0
-    batch_size: int = 64
     epochs: int = 20
     ppl_abort: float = 400.0
-    max_len: int = 20
     eval_batch_size: int = 256
-    seed: int = 1
     lookahead: int = 64
     cuda_graph: bool = True
     update_every_batch: bool = True
@@ -97,15 +92,14 @@ class FrequentSettings:
     @classmethod
     def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
         """At quick scale the window is ``quick.frequent_window`` (a quick epoch has fewer than 200 batches)."""
-        f, t = s.frequent, s.train
+        f = s.frequent
         window = s.raw_config["quick"]["frequent_window"] if s.scale == "quick" else f["window"]
         return cls(r_thres=r_thres, window=window, eos_weight=f["eos_weight"],
                    eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
-                   lr=f["lr"], momentum=t.finetune_momentum, weight_decay=t.weight_decay, clip_norm=t.clip_norm,
-                   batch_size=f["batch_size"], epochs=f["epochs"], ppl_abort=f["ppl_abort"],
-                   max_len=s.data.max_target_len, seed=s.seed, lookahead=f["lookahead"],
+                   lr=f["lr"], epochs=f["epochs"], ppl_abort=f["ppl_abort"], lookahead=f["lookahead"],
                    cuda_graph=s.train.cuda_graph, update_every_batch=f["update_every_batch"],
-                   negative_norm=f["negative_norm"], fresh_optimizers_each_epoch=f["fresh_optimizers_each_epoch"])
+                   negative_norm=f["negative_norm"], fresh_optimizers_each_epoch=f["fresh_optimizers_each_epoch"],
+                   **FineTuning.kwargs_from(s))
 
 
 # ------------------------------------------------------------------------------------------ frequency window

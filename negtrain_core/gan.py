@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from negtrain_core import checkpoint, decoding, metrics
-from negtrain_core.config import Settings
+from negtrain_core.config import FineTuning, Settings
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
 from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class GanSettings:
-    """Config block ``gan`` (``quick.gan`` applied at quick scale), batch size from ``datasets.<name>.frequent``."""
+class GanSettings(FineTuning):
+    """Config block ``gan`` (``quick.gan`` applied at quick scale) and the ``FineTuning`` fields (batch size from
+    ``datasets.<name>.frequent``, SGD from ``train``)."""
 
     filter_widths: tuple[int, ...] = (3, 4, 5, 6)
     filters: int = 300
@@ -64,12 +65,6 @@ class GanSettings:
     positive_training: bool = True
     epochs: int = 1
     select_ppl_tolerance: float = 0.05
-    batch_size: int = 64
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
-    clip_norm: float = 5.0
-    max_len: int = 20
-    seed: int = 1
 
     @classmethod
     def from_settings(cls, s: Settings) -> "GanSettings":
@@ -78,8 +73,7 @@ class GanSettings:
             cfg.update(s.raw_config["quick"]["gan"])
         return cls(tuple(cfg["filter_widths"]), cfg["filters"], cfg["highway_layers"], cfg["highway_hidden"],
                    cfg["d_steps"], cfg["g_steps"], cfg["d_lr"], cfg["d_optimizer"], tuple(cfg["g_lrs"]), cfg["positive_training"],
-                   cfg["epochs"], cfg["select_ppl_tolerance"], s.frequent["batch_size"], s.train.finetune_momentum,
-                   s.train.weight_decay, s.train.clip_norm, s.data.max_target_len, s.seed)
+                   cfg["epochs"], cfg["select_ppl_tolerance"], **FineTuning.kwargs_from(s))
 
 
 class Highway(nn.Module):

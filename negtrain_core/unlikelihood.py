@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core import checkpoint, decoding
-from negtrain_core.config import Settings
+from negtrain_core.config import FineTuning, Settings
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
 from negtrain_core.frequent import as_targets, load_pairs, mle_loss, sgd, update
@@ -45,29 +45,23 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ULSettings:
-    """Config block ``unlikelihood`` + the SGD settings of ``train`` + the batch size of the dataset."""
+class ULSettings(FineTuning):
+    """Config block ``unlikelihood``, ``train.log_every`` and the ``FineTuning`` fields (SGD from ``train``, batch
+    size from ``datasets.<name>.frequent``)."""
 
     alpha: float = 1.0
     lr: float = 0.001
     epochs: int = 1
     window: int = 32
     threshold: float = 1e-3
-    batch_size: int = 64
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
-    clip_norm: float = 5.0
-    max_len: int = 20
-    seed: int = 1
     log_every: int = 200
 
     @classmethod
     def from_settings(cls, s: Settings) -> "ULSettings":
         u = s.raw_config["unlikelihood"]
         epochs = min(u["epochs"], s.frequent["epochs"]) if s.scale == "quick" else u["epochs"]
-        return cls(u["alpha"], u["lr"], epochs, u["window"], u["threshold"],
-                   s.frequent["batch_size"], s.train.finetune_momentum, s.train.weight_decay, s.train.clip_norm,
-                   s.data.max_target_len, s.seed, s.train.log_every)
+        return cls(u["alpha"], u["lr"], epochs, u["window"], u["threshold"], s.train.log_every,
+                   **FineTuning.kwargs_from(s))
 
 
 def token_counts(tokens: Tensor, vocab_size: int) -> Tensor:
