@@ -22,17 +22,19 @@ with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it use
 synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
 shows the update path alone. Timing lives here, never in the tests.
 
-Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 13:05 UTC; random seq2seq V=10,005, 400 mini-batches
-of 32, ``--window 50 --r-thres 0.01``; a Switchboard baseline was training on the same GPU meanwhile), before the
-window moved to the device (each mini-batch then read its samples on the host); not yet re-measured since:
+Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 14:27 UTC, GPU otherwise idle; random seq2seq
+V=10,005, 400 mini-batches of 32, ``--batches 400 --r-thres 0.01``), with the frequency window on the device (commit
+2bf253c):
 
     path                      mini-batches/s  decodes  batches with negatives  speed-up
-    release/eager                       49.2      400                     351       1.0
-    release/graphs                     114.2      400                     351       2.3
-    listing/eager                       20.1      400                      12       1.0
-    listing/lookahead+graphs           230.9       31                      12      11.5
+    release/eager                       34.7      400                     351       1.0
+    release/graphs                     117.8      400                     351       3.4
+    listing/eager                       31.6      400                      12       1.0
+    listing/lookahead+graphs           285.7       31                      12       9.0
 
-Graphed and eager greedy decodes of the same batches were equal there (3 of 3). On Switchboard itself the release
+Just before it, on the same machine, the previous commit (b859f01, the window on the host: each mini-batch read its
+samples back) measured 33.2 / 105.0 / 28.7 / 266.8 mini-batches/s (3.2x, 9.3x). In an earlier measurement
+(13:05 UTC) graphed and eager greedy decodes of the same batches were equal (3 of 3). On Switchboard itself the release
 reading ran 49-50 s per epoch of 5,657 mini-batches (docs/reproduction/switchboard, run 4).
 """
 

@@ -342,7 +342,7 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     per call (e.g. ``logger.info``). Resumes from ``<ckpt_path>.state`` when present. Returns the curve.
     """
     s, ckpt_path = train_settings, Path(ckpt_path)
-    # The config's vocab_size caps the vocabulary; a corpus with fewer word types (the Ubuntu IRC substitute: 24,387
+    # The config's vocab_size caps the vocabulary; a corpus with fewer word types (the Ubuntu IRC substitute: 24,382
     # of a 30,000 cap) builds a smaller one, and the model's input and output layers have exactly its ids.
     model_settings = dataclasses.replace(model_settings, vocab_size=len(vocab))
     state_path = ckpt_path.with_name(ckpt_path.name + ".state")
