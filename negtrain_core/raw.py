@@ -20,10 +20,14 @@ from urllib.parse import urlparse
 
 from negtrain_core.io import atomic_path
 
-HOW_TO_GET = {
-    "switchboard": "Potts' SwDA csv release (swda.zip, https://github.com/cgpotts/swda), as a zip/tar.gz or unpacked folder",
-    "ubuntu": "the Ubuntu Dialogue Corpus v1 (ubuntu_dialogs.tgz, Lowe et al. 2015) or its flattened dialogueText*.csv",
-    "opensubtitles": "OPUS OpenSubtitles English XML (en.zip, https://opus.nlpl.eu/OpenSubtitles.php)",
+SWDA = "Potts' SwDA csv release (swda.zip, https://github.com/cgpotts/swda), as a zip/tar.gz or unpacked folder"
+HOW_TO_GET = {  # by config datasets.<name>.reader
+    "swda_markup": SWDA,
+    "swda_plain": SWDA,
+    "udc_v1": "the Ubuntu Dialogue Corpus v1 (ubuntu_dialogs.tgz, Lowe et al. 2015) or its flattened dialogueText*.csv",
+    "irc_reply_links": "the #ubuntu IRC data with gold reply links (Kummerfeld et al. 2019, "
+                       "https://github.com/jkkummerfeld/irc-disentanglement) as a tar.gz",
+    "opus_xml": "OPUS OpenSubtitles English XML (en.zip, https://opus.nlpl.eu/OpenSubtitles.php)",
 }
 AUTHORS_FILE = (
     "the authors' processed SwDA test file (data/swda_dialogue/process_oneline/test/test.txt of "
@@ -61,13 +65,14 @@ def archive_kind(name: str) -> str | None:
 
 def _missing_line(config: dict[str, Any], dataset: str, path: str) -> str:
     """The one line shown when ``path`` (a raw input of ``dataset``) is absent and will not be fetched."""
-    raw = config["datasets"][dataset]["raw"]
+    ds = config["datasets"][dataset]
+    raw = ds["raw"]
     if path != raw["path"]:
         return (
             f"negtrain: split file for '{dataset}' not found: {path} -- download {AUTHORS_FILE} and put it at "
             f"{path}, or set datasets.{dataset}.split.authors_file in the config"
         )
-    where = HOW_TO_GET.get(dataset, "the raw corpus")
+    where = HOW_TO_GET.get(ds["reader"], "the raw corpus")
     fetch = f" from {raw['url']}" if raw["url"] else ""
     auto = " (or run with --config download=True to let the workflow fetch it)" if raw["url"] else ""
     return (

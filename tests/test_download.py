@@ -164,9 +164,11 @@ def config_with(tmp_path: Path, download: bool, url: str | None = "http://127.0.
     present = tmp_path / "present.zip"
     present.write_bytes(b"x")
     return {"download": download, "datasets": {
-        "opensubtitles": {"raw": {"path": str(tmp_path / "en.zip"), "url": url, "sha256": None}, "split": {}},
-        "switchboard": {"raw": {"path": str(present), "url": url, "sha256": None}, "split": {}},
-        "chitchat": {"raw": {"path": None, "url": None, "sha256": None}, "split": {}},
+        "opensubtitles": {"reader": "opus_xml", "raw": {"path": str(tmp_path / "en.zip"), "url": url, "sha256": None},
+                          "split": {}},
+        "switchboard": {"reader": "swda_markup", "raw": {"path": str(present), "url": url, "sha256": None},
+                        "split": {}},
+        "chitchat": {"reader": "chitchat", "raw": {"path": None, "url": None, "sha256": None}, "split": {}},
     }}
 
 
@@ -190,6 +192,19 @@ def test_missing_without_url_says_where_to_put_it(tmp_path: Path) -> None:
         f"negtrain: raw input for 'opensubtitles' not found: {path} -- download OPUS OpenSubtitles English XML "
         f"(en.zip, https://opus.nlpl.eu/OpenSubtitles.php) and put it at {path}, "
         f"or set datasets.opensubtitles.raw.path in the config")
+
+
+def test_the_missing_line_names_what_the_configured_reader_reads(tmp_path: Path) -> None:
+    """The Ubuntu substitute's reader asks for the IRC data, not for the Ubuntu Dialogue Corpus."""
+    path = tmp_path / "irc.tar.gz"
+    config = {"download": False, "datasets": {"ubuntu": {
+        "reader": "irc_reply_links", "raw": {"path": str(path), "url": None, "sha256": None}, "split": {}}}}
+    with pytest.raises(raw.MissingRawInput) as err:
+        raw.raw_inputs(config, "ubuntu")
+    assert str(err.value) == (
+        f"negtrain: raw input for 'ubuntu' not found: {path} -- download the #ubuntu IRC data with gold reply links "
+        f"(Kummerfeld et al. 2019, https://github.com/jkkummerfeld/irc-disentanglement) as a tar.gz and put it at "
+        f"{path}, or set datasets.ubuntu.raw.path in the config")
 
 
 def test_download_of_a_different_file_type_refused(tmp_path: Path) -> None:
