@@ -20,5 +20,5 @@ def resolve(name: str = "auto", jobs_per_device: int = 1) -> torch.device:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"config 'device: {name}' asks for a GPU but torch sees none (use 'auto' or 'cpu')")
     if device.type == "cuda" and jobs_per_device > 1:
-        torch.cuda.set_per_process_memory_fraction(1 / jobs_per_device, device)
+        torch.cuda.set_per_process_memory_fraction(1 / jobs_per_device, device.index)  # None: the current GPU
     return device

@@ -77,8 +77,14 @@ def test_a_shared_gpu_gives_each_job_its_share_of_memory(monkeypatch):
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d=None: calls.append((f, str(d))))
-    assert device.resolve("cuda:0", 4).type == "cuda" and calls == [(0.25, "cuda:0")]
+    from torch.cuda._utils import _get_device_index                     # what torch makes of the device argument
+
+    def fraction(f, d=None):                                             # torch's own check of d, without a GPU
+        calls.append((f, None if d is None else _get_device_index(d)))
+
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", fraction)
+    assert device.resolve("cuda:1", 4).type == "cuda" and calls == [(0.25, 1)]
+    device.resolve("auto", 2)                     # torch.device("cuda") has no index: torch takes the current GPU
     device.resolve("cuda", 1)
     device.resolve("cpu", 4)
-    assert calls == [(0.25, "cuda:0")]
+    assert calls == [(0.25, 1), (0.5, None)]
