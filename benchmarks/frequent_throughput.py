@@ -34,14 +34,15 @@ V=10,005, 400 mini-batches of 32, ``--batches 400 --r-thres 0.01``), with the fr
 
 Just before it, on the same machine, the previous commit (b859f01, the window on the host: each mini-batch read its
 samples back) measured 33.2 / 105.0 / 28.7 / 266.8 mini-batches/s (3.2x, 9.3x). In an earlier measurement
-(13:05 UTC) graphed and eager greedy decodes of the same batches were equal (3 of 3). On Switchboard itself the release
+(13:05 UTC) graphed and eager greedy decodes of the same batches were equal (3 of 3). All these runs gave each path
+a ``copy.deepcopy`` of the model, whose LSTM weights cuDNN then re-packed at every call (torch warned so); each path
+now gets ``models.fresh_copy`` (weights re-flattened), not yet re-measured on the GPU. On Switchboard itself the release
 reading ran 49-50 s per epoch of 5,657 mini-batches (docs/reproduction/switchboard, run 4).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import datetime
 import logging
@@ -54,7 +55,7 @@ from negtrain_core import checkpoint
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
 from negtrain_core.frequent import FrequentSettings, load_pairs, train_frequent
-from negtrain_core.models import Seq2Seq
+from negtrain_core.models import Seq2Seq, fresh_copy
 from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
 # name: (update_every_batch, negative_norm, lookahead, CUDA graphs)
@@ -114,7 +115,7 @@ def main() -> None:
                                       update_every_batch=every_batch, negative_norm=norm,
                                       cuda_graph=graph, seed=1, ppl_abort=float("inf"))
             torch.manual_seed(1)
-            curve = train_frequent(copy.deepcopy(model), train, test, vocab, cfg, log_every=10**9)
+            curve = train_frequent(fresh_copy(model), train, test, vocab, cfg, log_every=10**9)
             last = curve.iloc[-1]
             rows.append({"r_thres": r_thres, "path": name, "batches": int(last["steps"]),
                          "batches_per_s": last["steps"] / last["seconds"], "decodes": int(last["decodes"]),

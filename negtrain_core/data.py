@@ -62,16 +62,16 @@ def tensorize(df: pd.DataFrame, vocab: Vocab, data_settings: DataSettings) -> Pa
     return PairTensors(src_t, pad_right(tgt, t + 1))
 
 
-def batch_order(n: int, batch_size: int, shuffle: bool = False,
-                generator: torch.Generator | None = None) -> list[Tensor]:
-    """Index tensors of the mini-batches of ``n`` rows (the last one may be smaller); one randperm when shuffled."""
+def batch_order(n: int, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                device: torch.device | str | None = None) -> list[Tensor]:
+    """Index tensors of the mini-batches of ``n`` rows (the last one may be smaller); one randperm when shuffled
+    (with the CPU ``generator``), moved to ``device`` in one copy."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    return list(order.split(batch_size))
+    return list(order.to(device).split(batch_size))
 
 
 def batches(tensors: PairTensors, batch_size: int, shuffle: bool = False,
             generator: torch.Generator | None = None) -> Iterator[PairTensors]:
     """Mini-batches (B, S), (B, T) of ``tensors`` (on their device); order from ``generator`` when shuffled."""
-    for idx in batch_order(len(tensors), batch_size, shuffle, generator):
-        idx = idx.to(tensors.src.device)
+    for idx in batch_order(len(tensors), batch_size, shuffle, generator, tensors.src.device):
         yield PairTensors(tensors.src[idx], tensors.tgt[idx])

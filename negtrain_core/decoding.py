@@ -86,6 +86,11 @@ def _generate(model: nn.Module, src: Tensor, max_len: int, pick: Callable[[Tenso
         return torch.stack(out, dim=1)
 
 
+def pad_samples(samples: Tensor, length: int) -> Tensor:
+    """(B, L) decoded ids -> (B, length), right-padded with ``<pad>`` (L <= length)."""
+    return torch.nn.functional.pad(samples, (0, length - samples.shape[1]), value=PAD_ID)
+
+
 def greedy(model: nn.Module, src: Tensor, max_len: int = 20, early_stop: bool = True) -> Tensor:
     """src: (B, S) ids (anything with B rows for the LM) -> argmax responses (B, L)."""
     return _generate(model, src, max_len, lambda logp: logp.argmax(-1), early_stop)
@@ -104,8 +109,7 @@ class GraphedGreedy:
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def eager(self, src: Tensor) -> Tensor:
-        out = greedy(self.model, src, self.max_len)
-        return torch.nn.functional.pad(out, (0, self.max_len - out.shape[1]), value=PAD_ID)
+        return pad_samples(greedy(self.model, src, self.max_len), self.max_len)
 
     def __call__(self, src: Tensor) -> Tensor:
         if src.device.type != "cuda":

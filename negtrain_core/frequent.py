@@ -162,11 +162,6 @@ class FrequencyWindow:
 # ------------------------------------------------------------------------------------------------- the steps
 
 
-def pad_samples(samples: Tensor, max_len: int) -> Tensor:
-    """(B, L) decoded ids -> (B, max_len), right-padded with ``<pad>``."""
-    return nn.functional.pad(samples, (0, max_len - samples.shape[1]), value=PAD_ID)
-
-
 def mask_after_eos(samples: Tensor) -> Tensor:
     """samples: (B, L) decoded ids -> the same with every position strictly after the first ``</s>`` ``<pad>``."""
     ended = (samples == EOS_ID).long().cumsum(1)
@@ -178,13 +173,17 @@ def response_rows(samples: Tensor, max_len: int) -> Tensor:
     """samples: (B, L) decoded ids -> (B, max_len) canonical rows: padded to ``max_len``, ``<pad>`` after the
     first ``</s>``. Two samples are the same response (the exact string up to and including the first ``</s>``;
     greedy emits no ``<pad>`` before it) iff their rows are equal."""
-    return mask_after_eos(pad_samples(samples, max_len))
+    return mask_after_eos(decoding.pad_samples(samples, max_len))
+
+
+def with_bos(rows: Tensor) -> Tensor:
+    """rows: (B, L) responses already masked after ``</s>`` -> (B, L+1) targets ``<s> y </s> <pad>..``."""
+    return torch.cat([torch.full_like(rows[:, :1], BOS_ID), rows], dim=1)
 
 
 def as_targets(samples: Tensor) -> Tensor:
     """samples: (B, L) decoded ids -> (B, L+1) targets ``<s> y </s> <pad>..`` (anything after ``</s>`` padded)."""
-    body = mask_after_eos(samples)
-    return torch.cat([torch.full_like(body[:, :1], BOS_ID), body], dim=1)
+    return with_bos(mask_after_eos(samples))
 
 
 def position_weights(tgt: Tensor, eos_weight: float, on_last_position: bool = False) -> Tensor:
@@ -201,15 +200,6 @@ def position_weights(tgt: Tensor, eos_weight: float, on_last_position: bool = Fa
     else:
         is_down = gold == EOS_ID
     return torch.where(is_down, torch.full_like(real, eos_weight), real) * real
-
-
-def negative_loss(model: nn.Module, src: Tensor, tgt: Tensor, weights: Tensor) -> Tensor:
-    """Weighted log-likelihood of ``tgt`` given ``src``, per target token; minimizing it lowers log p.
-
-    src: (B, S); tgt: (B, T); weights: (B, T-1) -> scalar sum(log p * w) / (number of real target tokens).
-    """
-    out = model(src, tgt)
-    return (out.token_logp * weights).sum() / out.mask.sum().clamp(min=1)
 
 
 def mle_loss(model: nn.Module, src: Tensor, tgt: Tensor) -> Tensor:
@@ -276,7 +266,7 @@ def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, w
         return StepStats(negatives, None, None)
     updates.model.train()
     is_neg = flags.unsqueeze(1)                                              # (B, 1)
-    neg_tgt = torch.cat([torch.full_like(rows[:, :1], BOS_ID), rows], dim=1)  # as_targets: (B, max_len + 1)
+    neg_tgt = with_bos(rows)                                                 # (B, max_len + 1)
     real_neg = neg_tgt[:, 1:] != PAD_ID
     weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position) * is_neg
     norm = real_neg.sum() if cfg.negative_norm == "batch" else (real_neg & is_neg).sum()
@@ -292,8 +282,7 @@ def positive_batches(n: int, cfg: FrequentSettings, device: torch.device) -> Ite
     separate stream of positive mini-batches (``inf_pos_batches``)."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     while True:
-        yield from torch.cat(batch_order(n, cfg.batch_size, shuffle=True, generator=gen)).to(device).split(
-            cfg.batch_size)
+        yield from batch_order(n, cfg.batch_size, shuffle=True, generator=gen, device=device)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -390,8 +379,7 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
         if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
             for step in (updates.negative, updates.positive):
                 torch._foreach_zero_(step.bufs)
-        order = list(torch.cat(batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen))
-                     .to(device).split(cfg.batch_size))                      # one host->device copy per epoch
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen, device=device)
         i, k = 0, 1
         while i < len(order):
             block = order[i:i + k]
@@ -399,7 +387,7 @@ def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[T
             if decode_one is not None and len(block) == 1:
                 samples = decode_one(src_block)
             else:
-                samples = pad_samples(decoding.greedy(model, src_block, max_len=cfg.max_len), cfg.max_len)
+                samples = decoding.greedy(model, src_block, max_len=cfg.max_len)
             counters["decodes"] += 1
             used, offset = 0, 0
             for b in block:

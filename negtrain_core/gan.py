@@ -25,7 +25,6 @@ Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then `
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
 from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
 from negtrain_core.io import write_csv
-from negtrain_core.models import OneHotEmbedding, Seq2Seq
+from negtrain_core.models import OneHotEmbedding, Seq2Seq, fresh_copy
 from negtrain_core.vocab import PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
@@ -164,11 +163,10 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     d_steps = g_steps = 0
     acc = torch.zeros((), device=device)                                      # read back once, at the end
     for _ in range(cfg.epochs):
-        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)
-        for i, idx in enumerate(torch.cat(order).to(device).split(cfg.batch_size)):   # one copy an epoch
+        for i, idx in enumerate(batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen, device=device)):
             src, tgt = train[0][idx], train[1][idx]
             samples = decoding.sample(model, src, max_len=cfg.max_len, generator=sample_gen)   # eval mode
-            samples = F.pad(samples, (0, tgt.size(1) - 1 - samples.size(1)), value=PAD_ID)  # same width as refs
+            samples = decoding.pad_samples(samples, tgt.size(1) - 1)          # the references' width
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
                 disc.train()
                 loss, acc = d_loss(disc, src, references(tgt), samples)
@@ -183,16 +181,6 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     d_acc = float(acc)
     log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, d_acc)
     return GanStats(d_steps, g_steps, d_acc)
-
-
-def fresh_copy(model: Seq2Seq) -> Seq2Seq:
-    """A deep copy of ``model`` with its LSTM weights in one contiguous cuDNN buffer again (``copy.deepcopy`` splits
-    them, and cuDNN would then re-pack them on every call); a no-op beyond the copy on CPU."""
-    twin = copy.deepcopy(model)
-    for m in twin.modules():
-        if isinstance(m, nn.RNNBase):
-            m.flatten_parameters()
-    return twin
 
 
 def lr_sweep(baseline: Seq2Seq, train: tuple[Tensor, Tensor], valid: tuple[Tensor, Tensor], vocab: Vocab,

@@ -11,6 +11,7 @@ T target length (``<s> y_1 .. y_m </s> <pad>..``), V vocabulary, E embedding, H 
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import torch
@@ -147,3 +148,13 @@ class Seq2Seq(nn.Module):
         """src: (B, S) ids or (B, S, V) one-hot; tgt: (B, T) ids ``<s> y </s> <pad>..`` -> scores of tgt[:, 1:]."""
         logits, _ = self.decode(tgt[:, :-1], self.encode(src))
         return _score(logits, tgt[:, 1:])
+
+
+def fresh_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with its LSTM weights in one contiguous cuDNN buffer again (``copy.deepcopy`` splits
+    them, and cuDNN would then re-pack them on every call); a no-op beyond the copy on CPU."""
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if isinstance(m, nn.RNNBase):
+            m.flatten_parameters()
+    return twin

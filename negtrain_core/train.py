@@ -269,9 +269,8 @@ def train_epoch(step: TrainStep, data: PairTensors, gen: torch.Generator, bar: t
     """One shuffled pass over ``data`` (on the model's device); returns the summed training NLL."""
     step.model.train()
     device = data.src.device
-    order = batch_order(len(data), step.batch_size, shuffle=True, generator=gen)
     total = torch.zeros((), dtype=torch.float64, device=device)
-    for idx in torch.cat(order).to(device).split(step.batch_size):     # one host->device copy per epoch
+    for idx in batch_order(len(data), step.batch_size, shuffle=True, generator=gen, device=device):
         total += step(data.src[idx], data.tgt[idx])
         bar.update(1)
     return float(total)

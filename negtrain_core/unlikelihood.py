@@ -176,8 +176,7 @@ def train_unlikelihood(model: nn.Module, train: tuple[Tensor, Tensor], cfg: ULSe
     opt = sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
     history, rows, step = TokenHistory(cfg.window, model.cfg.vocab_size, device), [], 0
     for epoch in range(1, cfg.epochs + 1):
-        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen)
-        order = torch.cat(order).to(device).split(cfg.batch_size)            # one host-to-device copy an epoch
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen, device=device)
         for i, idx in enumerate(order):
             src, tgt = train[0][idx], train[1][idx]
             samples = decoding.greedy(model, src, max_len=cfg.max_len)         # eval mode, no gradients

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from negtrain_core import decoding
 from negtrain_core import frequent as F
 from negtrain_core.config import ModelSettings
 from negtrain_core.models import Seq2Seq
@@ -145,7 +146,7 @@ def test_device_window_flags_equal_the_host_window_flags():
         b = 3 if t % 7 == 6 else batch                                   # an epoch's short last batch
         width = max_len - (t % 3 == 1)                                   # decodes may stop before max_len
         samples = _greedy_like(gen, b, width)
-        keys = _host_keys(F.pad_samples(samples, max_len))
+        keys = _host_keys(decoding.pad_samples(samples, max_len))
         assert keys == _host_keys(samples)
         host.push(keys)
         rows = F.response_rows(samples, max_len)
@@ -177,6 +178,12 @@ def test_as_targets_and_eos_weights():
 
 def _window(cfg, size, batch) -> F.FrequencyWindow:
     return F.FrequencyWindow(size, batch, cfg.max_len)
+
+
+def _negative_loss(model, src, tgt, weights) -> torch.Tensor:
+    """The textbook negative loss: sum(log p * w) / (number of real target tokens), minimised to lower log p."""
+    out = model(src, tgt)
+    return (out.token_logp * weights).sum() / out.mask.sum().clamp(min=1)
 
 
 def _step(model, cfg, src, tgt, samples, window=None) -> F.StepStats:
@@ -240,7 +247,7 @@ def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone():
     neg = torch.tensor([True, False, True, False])
     neg_tgt = F.as_targets(samples[neg])
     opt = F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay)
-    F.update(ref, opt, F.negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight)),
+    F.update(ref, opt, _negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight)),
              cfg.clip_norm)
     F.update(ref, F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay), 0.0 * F.mle_loss(ref, src, tgt), cfg.clip_norm)
     for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
@@ -259,7 +266,7 @@ def test_release_normalises_the_negative_step_by_the_whole_batch():
     neg = torch.tensor([True, False, True, False])
     neg_tgt = F.as_targets(samples[neg])
     scale = 6 / 11                                                       # 3 + 3 negative tokens of 3 + 2 + 3 + 3
-    loss = scale * F.negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight))
+    loss = scale * _negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight))
     F.update(ref, F.sgd(ref, cfg.lr, 0, 0), loss, cfg.clip_norm)
     for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
