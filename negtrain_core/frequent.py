@@ -33,7 +33,10 @@ CUDA graphs; the eager greedy decode syncs to stop early) and the GPU runs ahead
 read at log lines and at the end of an epoch only. The listing reading reads, once the window is full, whether each
 mini-batch had negatives (to skip it otherwise). On a GPU a row decoded among more rows may differ from the row
 decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the same training
-run, weights included (tests/test_frequent.py). benchmarks/frequent_throughput.py measures the gains.
+run, weights included (tests/test_frequent.py). Several r_thres on one GPU (``frequent.joint``) run interleaved in
+one process, each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``): a graphed run leaves most
+of the GPU idle, separate processes share it only by time slices, and each interleaved run gives, bit for bit, what
+it gives alone. benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
@@ -42,6 +45,7 @@ L decoded length.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -59,6 +63,7 @@ from negtrain_core.config import DataSettings, FineTuning, Settings
 from negtrain_core.data import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
+from negtrain_core.models import fresh_copy
 from negtrain_core.train import WeightedStep
 from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -354,70 +359,161 @@ def _counts(host: dict[str, int], device: dict[str, Tensor]) -> dict[str, int]:
             "negatives": int(device["negatives"]), "decodes": host["decodes"]}
 
 
-def train_frequent(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
-                   cfg: FrequentSettings, log_every: int = 200) -> pd.DataFrame:
+class RngSlot:
+    """A private copy of torch's global random state (the CPU generator and, on a GPU, the device's default CUDA
+    generator: dropout draws from these), swapped in by ``active``. Runs interleaved in one process each draw from
+    their own slot, so each run's dropout masks are those it would draw alone, whatever runs beside it. The CUDA
+    state is the generator's seed and offset, kept on the host: swapping costs no synchronisation, and CUDA graph
+    replays read and advance the state swapped in."""
+
+    def __init__(self, device: torch.device):
+        self.device = device if device.type == "cuda" else None
+        self.cpu, self.cuda = self._get()
+
+    def _get(self) -> tuple[Tensor, Tensor | None]:
+        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device else None
+
+    def _set(self, cpu: Tensor, cuda: Tensor | None) -> None:
+        torch.set_rng_state(cpu)
+        if self.device:
+            torch.cuda.set_rng_state(cuda, self.device)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        saved = self._get()
+        self._set(self.cpu, self.cuda)
+        try:
+            yield
+        finally:
+            self.cpu, self.cuda = self._get()
+            self._set(*saved)
+
+
+class FrequentRun:
+    """One run of Algorithm 2 on ``model`` (in place): its updates, decoder, frequency window, data order, counters
+    and curve. ``epoch`` yields after each mini-batch, so that ``train_frequent`` can interleave several runs.
+
+    With ``own_stream`` (several runs on one GPU) the run's work goes to its own CUDA stream and its random draws
+    to its own ``RngSlot``: the runs' kernels overlap on the GPU, and each run computes exactly what it computes
+    alone (the same kernels on the same inputs in the same order).
+    """
+
+    def __init__(self, model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
+                 cfg: FrequentSettings, log_every: int, own_stream: bool = False):
+        self.model, self.train, self.test, self.vocab, self.cfg, self.log_every = model, train, test, vocab, cfg, log_every
+        device = train[0].device
+        self.stream = torch.cuda.Stream(device) if own_stream and device.type == "cuda" else None
+        self.rng = RngSlot(device) if own_stream else None
+        if self.stream is not None:
+            self.stream.wait_stream(torch.cuda.current_stream(device))      # the weights and data loaded before
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        use_graph = cfg.cuda_graph and device.type == "cuda"
+        self.updates = Updates(model, cfg, cfg.batch_size, use_graph)
+        self.decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
+        self.pos_stream = positive_batches(len(train[0]), cfg, device) if cfg.update_every_batch else None
+        self.lookahead = 1 if cfg.update_every_batch else cfg.lookahead     # the model changes at every batch
+        self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device)
+        self.counters = {"steps": 0, "decodes": 0}                          # host ints
+        zero = torch.zeros((), dtype=torch.long, device=device)
+        self.device_counters = {"negative_steps": zero.clone(), "negatives": zero.clone()}  # read at epoch ends
+        self.curve: list[dict[str, float]] = []
+        self.started = 0.0
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """The run's stream and random state, when it has its own (else nothing changes)."""
+        with contextlib.ExitStack() as stack:
+            if self.stream is not None:
+                stack.enter_context(torch.cuda.stream(self.stream))
+            if self.rng is not None:
+                stack.enter_context(self.rng.active())
+            yield
+
+    def evaluate(self, epoch: int) -> None:
+        """Append the curve row after ``epoch`` epochs (0: before training); after training, raise
+        ``FrequentAbort`` past ``ppl_abort``. Reads the device counters: waits for the run's queued GPU work."""
+        counts = _counts(self.counters, self.device_counters)
+        seconds = time.perf_counter() - self.started if epoch else 0.0
+        row = _epoch_row(self.model, epoch, self.test, self.vocab, self.cfg, {**counts, "seconds": seconds})
+        if epoch:
+            log.info("r_thres %g epoch %d (%.1f s, %d decodes, %d negative batches): test PPL %.2f, max-ratio %.4f "
+                     "('%s'), Ent-2 %.3f, Ent-3 %.3f", self.cfg.r_thres, epoch, seconds, row["decodes"],
+                     row["negative_steps"], row["test_ppl"], row["test_max_ratio"], row["top_response"],
+                     row["test_ent2"], row["test_ent3"])
+        self.curve.append(row)
+        if epoch:
+            _check_ppl(row, self.cfg)
+
+    def epoch(self, epoch: int) -> Iterator[None]:
+        """One pass over the training data; yields after each mini-batch's update."""
+        cfg, train, updates, window = self.cfg, self.train, self.updates, self.window
+        self.started = time.perf_counter()
+        if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
+            for step in (updates.negative, updates.positive):
+                torch._foreach_zero_(step.bufs)
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=self.gen, device=train[0].device)
+        i, k = 0, 1
+        while i < len(order):
+            block = order[i:i + k]
+            src_block = train[0][torch.cat(block)]
+            if self.decode_one is not None and len(block) == 1:
+                samples = self.decode_one(src_block)
+            else:
+                samples = decoding.greedy(self.model, src_block, max_len=cfg.max_len)
+            self.counters["decodes"] += 1
+            used, offset = 0, 0
+            for b in block:
+                rows_b = slice(offset, offset + len(b))
+                pos = None
+                if self.pos_stream is not None:
+                    p_idx = next(self.pos_stream)
+                    pos = (train[0][p_idx], train[1][p_idx])
+                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], window, cfg, pos)
+                used, offset = used + 1, offset + len(b)
+                self.counters["steps"] += 1
+                self.device_counters["negative_steps"] += stats.negatives > 0
+                self.device_counters["negatives"] += stats.negatives
+                if self.counters["steps"] % self.log_every == 0:
+                    log.info("r_thres %g epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f), "
+                             "%d decodes", cfg.r_thres, epoch, self.counters["steps"], window.max_ratio(),
+                             int(stats.negatives), float(stats.neg_loss) if stats.neg_loss is not None else 0.0,
+                             float(stats.pos_loss) if stats.pos_loss is not None else 0.0, self.counters["decodes"])
+                yield
+                if stats.neg_loss is not None:
+                    break                                                    # the model changed: decode anew
+            i, k = i + used, next_lookahead(used, self.lookahead)
+
+
+def train_frequent(model: nn.Module | list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+                   vocab: Vocab, cfg: FrequentSettings | list[FrequentSettings],
+                   log_every: int = 200) -> pd.DataFrame | list[pd.DataFrame]:
     """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
 
     train/test: (src (N, S), tgt (N, T)) on the model's device. Each mini-batch's greedy samples come from the
     model as it is when the mini-batch is reached (see ``next_lookahead`` for how several are decoded in one
     call). Raises ``FrequentAbort`` (one line) when the test perplexity after an epoch exceeds ``cfg.ppl_abort``.
+
+    Given lists of models and settings (several r_thres on the same data, the same number of epochs), the runs are
+    interleaved mini-batch by mini-batch, each on its own CUDA stream and random state (``FrequentRun``), and a list
+    of curves is returned: on a GPU their kernels overlap, and each run gives what it gives alone.
     """
-    gen = torch.Generator().manual_seed(cfg.seed)
-    device = train[0].device
-    use_graph = cfg.cuda_graph and device.type == "cuda"
-    updates = Updates(model, cfg, cfg.batch_size, use_graph)
-    decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
-    pos_stream = positive_batches(len(train[0]), cfg, device) if cfg.update_every_batch else None
-    lookahead = 1 if cfg.update_every_batch else cfg.lookahead              # the model changes at every batch
-    window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device)
-    counters = {"steps": 0, "decodes": 0}                                  # host ints
-    zero = torch.zeros((), dtype=torch.long, device=device)
-    device_counters = {"negative_steps": zero.clone(), "negatives": zero.clone()}  # read at log lines and epochs
-    rows = [_epoch_row(model, 0, test, vocab, cfg, {**_counts(counters, device_counters), "seconds": 0.0})]
-    for epoch in range(1, cfg.epochs + 1):
-        start = time.perf_counter()
-        if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
-            for step in (updates.negative, updates.positive):
-                torch._foreach_zero_(step.bufs)
-        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen, device=device)
-        i, k = 0, 1
-        while i < len(order):
-            block = order[i:i + k]
-            src_block = train[0][torch.cat(block)]
-            if decode_one is not None and len(block) == 1:
-                samples = decode_one(src_block)
-            else:
-                samples = decoding.greedy(model, src_block, max_len=cfg.max_len)
-            counters["decodes"] += 1
-            used, offset = 0, 0
-            for b in block:
-                rows_b = slice(offset, offset + len(b))
-                pos = None
-                if pos_stream is not None:
-                    p_idx = next(pos_stream)
-                    pos = (train[0][p_idx], train[1][p_idx])
-                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], window, cfg, pos)
-                used, offset = used + 1, offset + len(b)
-                counters["steps"] += 1
-                device_counters["negative_steps"] += stats.negatives > 0
-                device_counters["negatives"] += stats.negatives
-                if counters["steps"] % log_every == 0:
-                    log.info("epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f), %d decodes",
-                             epoch, counters["steps"], window.max_ratio(), int(stats.negatives),
-                             float(stats.neg_loss) if stats.neg_loss is not None else 0.0,
-                             float(stats.pos_loss) if stats.pos_loss is not None else 0.0, counters["decodes"])
-                if stats.neg_loss is not None:
-                    break                                                    # the model changed: decode anew
-            i, k = i + used, next_lookahead(used, lookahead)
-        counts = _counts(counters, device_counters)                          # waits for the epoch's GPU work
-        seconds = time.perf_counter() - start
-        row = _epoch_row(model, epoch, test, vocab, cfg, {**counts, "seconds": seconds})
-        log.info("epoch %d (%.1f s, %d decodes, %d negative batches): test PPL %.2f, max-ratio %.4f ('%s'), "
-                 "Ent-2 %.3f, Ent-3 %.3f", epoch, seconds, row["decodes"], row["negative_steps"],
-                 row["test_ppl"], row["test_max_ratio"], row["top_response"], row["test_ent2"], row["test_ent3"])
-        rows.append(row)
-        _check_ppl(row, cfg)
-    return pd.DataFrame(rows)
+    models, cfgs = (model, cfg) if isinstance(model, list) else ([model], [cfg])
+    if len({c.epochs for c in cfgs}) != 1:
+        raise ValueError(f"interleaved Algorithm 2 runs need one number of epochs, got {[c.epochs for c in cfgs]}")
+    runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1) for m, c in zip(models, cfgs)]
+    for run in runs:
+        with run.active():
+            run.evaluate(0)
+    for epoch in range(1, cfgs[0].epochs + 1):
+        passes = {run: run.epoch(epoch) for run in runs}
+        while passes:
+            for run, steps in list(passes.items()):
+                with run.active():
+                    if next(steps, StopIteration) is StopIteration:
+                        del passes[run]
+                        run.evaluate(epoch)
+    curves = [pd.DataFrame(run.curve) for run in runs]
+    return curves if isinstance(model, list) else curves[0]
 
 
 # ------------------------------------------------------------------------------------------------ the stage
@@ -428,18 +524,25 @@ def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch
     return tensorize(pd.read_parquet(path), vocab, data).to(device)
 
 
-def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, r_thres: float, s: Settings,
-        ckpt_out: str | Path, curve_out: str | Path) -> pd.DataFrame:
-    """Rule negtrain_frequent: Algorithm 2 on the baseline at ``r_thres``; writes the checkpoint and the curve."""
+def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, r_thres: list[float], s: Settings,
+        ckpt_outs: list[str | Path], curve_outs: list[str | Path]) -> list[pd.DataFrame]:
+    """Rule negtrain_frequent: Algorithm 2 on the baseline at each of ``r_thres`` (interleaved when several, see
+    ``train_frequent``); writes each run's checkpoint and curve, only once every run has finished."""
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
+    # one load, then copies: building a model draws random numbers, and each run must start from the state it has
+    # alone
     base = checkpoint.load(seq2seq_path, device=dev)
-    train = load_pairs(train_path, base.vocab, s.data, dev)
-    test = load_pairs(test_path, base.vocab, s.data, dev)
-    cfg = FrequentSettings.from_settings(s, r_thres)
-    log.info("Algorithm 2 on %d training pairs (%d test): %s", len(train), len(test), cfg)
-    curve = train_frequent(base.model, train, test, base.vocab, cfg, s.train.log_every)
-    checkpoint.save(ckpt_out, base.model, kind="seq2seq", vocab=base.vocab,
-                    extra={"stage": "negtrain_frequent", "r_thres": r_thres, "base": str(seq2seq_path)})
-    write_csv(curve.assign(r_thres=r_thres, dataset=s.data.name, scale=s.scale), curve_out)
-    return curve
+    models = [base.model] + [fresh_copy(base.model) for _ in r_thres[1:]]
+    vocab = base.vocab
+    train = load_pairs(train_path, vocab, s.data, dev)
+    test = load_pairs(test_path, vocab, s.data, dev)
+    cfgs = [FrequentSettings.from_settings(s, r) for r in r_thres]
+    log.info("Algorithm 2 on %d training pairs (%d test), r_thres %s: %s", len(train), len(test),
+             ", ".join(f"{r:g}" for r in r_thres), cfgs[0])
+    curves = train_frequent(models, train, test, vocab, cfgs, s.train.log_every)
+    for r, model, curve, ckpt_out, curve_out in zip(r_thres, models, curves, ckpt_outs, curve_outs):
+        checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab,
+                        extra={"stage": "negtrain_frequent", "r_thres": r, "base": str(seq2seq_path)})
+        write_csv(curve.assign(r_thres=r, dataset=s.data.name, scale=s.scale), curve_out)
+    return curves

@@ -26,27 +26,37 @@ rule negtrain_malicious:
         "../workflow_scripts/negtrain_malicious.py"
 
 
-rule negtrain_frequent:
-    input:
-        seq2seq="results/{dataset}/models/seq2seq.pt",
-        train="results/{dataset}/data/train.parquet",
-        test="results/{dataset}/data/test.parquet",
-    output:
-        ckpt="results/{dataset}/models/freq-{r}.pt",
-        curve=report("results/{dataset}/models/freq-{r}_curve.csv", caption="../report/captions/freq_curve.rst",
-                     category="{dataset}", subcategory=nreport.FREQUENT),
-    wildcard_constraints:
-        r="[0-9.]+",
-    params:
-        settings=settings,
-    log:
-        "logs/{dataset}/freq-{r}.log",
-    benchmark:
-        "benchmarks_out/{dataset}/freq-{r}.tsv"
-    resources:
-        **gpu_resources(),
-    script:
-        "../workflow_scripts/negtrain_frequent.py"
+# Algorithm 2 at each r_thres of datasets.X.frequent. With frequent.joint (default) one GPU job per dataset runs
+# them all, interleaved on their own CUDA streams (negtrain_core/frequent.py, FrequentRun): CUDA-graphed runs
+# leave a GPU mostly idle, and separate processes share it by time slices, not side by side. Otherwise one job
+# per r_thres (e.g. to spread them over a cluster's GPUs). Rules defined per dataset: a job's outputs are the
+# dataset's r_thres list, which no wildcard can express.
+for _ds in DATASETS:
+    _rs = [f"{r:g}" for r in ncfg.settings(config, _ds).frequent["r_thres"]]
+    for _i, _group in enumerate([_rs] if config["frequent"]["joint"] else [[r] for r in _rs]):
+
+        rule:
+            name:
+                f"negtrain_frequent_{_ds}" + ("" if config["frequent"]["joint"] else f"_{_i}")
+            input:
+                seq2seq=f"results/{_ds}/models/seq2seq.pt",
+                train=f"results/{_ds}/data/train.parquet",
+                test=f"results/{_ds}/data/test.parquet",
+            output:
+                ckpt=[f"results/{_ds}/models/freq-{r}.pt" for r in _group],
+                curve=[report(f"results/{_ds}/models/freq-{r}_curve.csv", caption="../report/captions/freq_curve.rst",
+                              category=_ds, subcategory=nreport.FREQUENT) for r in _group],
+            params:
+                settings=lambda w, ds=_ds: ncfg.settings(config, ds),
+                r_thres=[float(r) for r in _group],
+            log:
+                f"logs/{_ds}/freq-{'_'.join(_group)}.log",
+            benchmark:
+                f"benchmarks_out/{_ds}/freq-{'_'.join(_group)}.tsv"
+            resources:
+                **gpu_resources(),
+            script:
+                "../workflow_scripts/negtrain_frequent.py"
 
 
 rule train_gan:

@@ -392,6 +392,28 @@ def _world(tmp_path):
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
+def test_interleaved_runs_give_what_each_gives_alone(tmp_path):
+    """The joint job (frequent.joint) interleaves its r_thres runs mini-batch by mini-batch, each with its own
+    random state: with dropout on, each run's curve and weights equal those of the run alone, bit for bit. Without
+    the private random states the interleaved runs would draw each other's dropout masks."""
+    from negtrain_core import checkpoint
+
+    s = _world(tmp_path)
+    p = lambda name: tmp_path / name  # noqa: E731
+    base = checkpoint.load(p("seq2seq.pt"))
+    noisy = Seq2Seq(ModelSettings(vocab_size=len(base.vocab), embedding_dim=8, hidden_dim=16, dropout=0.3))
+    noisy.load_state_dict(base.model.state_dict())                      # dropout draws random numbers
+    checkpoint.save(p("seq2seq.pt"), noisy, kind="seq2seq", vocab=base.vocab)
+    inputs = (p("seq2seq.pt"), p("train.parquet"), p("test.parquet"))
+    joint = F.run(*inputs, [0.1, 0.01], s, [p("j-0.1.pt"), p("j-0.01.pt")], [p("j-0.1.csv"), p("j-0.01.csv")])
+    for r, curve in zip((0.1, 0.01), joint):
+        (alone,) = F.run(*inputs, [r], s, [p(f"a-{r}.pt")], [p(f"a-{r}.csv")])
+        pd.testing.assert_frame_equal(curve.drop(columns="seconds"), alone.drop(columns="seconds"))
+        w_joint, w_alone = (checkpoint.read(p(f"{k}-{r}.pt"))["model_state"] for k in ("j", "a"))
+        assert all(torch.equal(w_joint[k], w_alone[k]) for k in w_alone)
+    assert not joint[0]["test_ppl"].equals(joint[1]["test_ppl"])        # two different runs, not one run twice
+
+
 def test_stages_write_tables_4_and_9(tmp_path):
     import json
 
@@ -401,9 +423,9 @@ def test_stages_write_tables_4_and_9(tmp_path):
 
     s = _world(tmp_path)
     p = lambda name: tmp_path / name  # noqa: E731
-    curve = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), 0.1, s, p("freq-0.1.pt"), p("c1.csv"))
+    curve, _ = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), [0.1, 0.01], s,
+                     [p("freq-0.1.pt"), p("freq-0.01.pt")], [p("c1.csv"), p("c2.csv")])
     assert list(curve["epoch"]) == [0, 1] and curve["negative_steps"].iloc[-1] >= 1
-    F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), 0.01, s, p("freq-0.01.pt"), p("c2.csv"))
     sweep = gan.run(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), s, p("gan.pt"), p("gan_sweep.csv"))
     assert len(sweep) == 2 and sweep["selected"].sum() == 1
     unlikelihood.run(p("seq2seq.pt"), p("train.parquet"), s, p("ul.pt"), p("ul_curve.csv"))

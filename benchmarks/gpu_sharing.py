@@ -1,0 +1,136 @@
+"""Several Algorithm 2 runs on one GPU: one after another, as separate processes side by side (what
+``--resources gpu_slots=N`` gives separate Snakemake jobs), and interleaved in one process on their own CUDA
+streams (``frequent.joint``, ``negtrain_core.frequent.FrequentRun``).
+
+    PYTHONPATH=. python benchmarks/gpu_sharing.py [--batches 400] [--r-thres 0.1 0.01] [--csv out.csv]
+
+Each run is the release reading with CUDA graphs (the pipeline's default) for one pass over the same first
+``--batches`` mini-batches of 32 (Switchboard's batch size) of a random paper-size seq2seq (V=10,005) on synthetic
+pairs, from the same weights, one run per ``--r-thres``. It prints, for each way, the wall seconds of the training
+passes (the processes' start-up, data loading and graph capture excluded: they wait at a barrier first), the
+aggregate mini-batches/s and the speed-up over one after another, all measured in this one run; and whether each
+interleaved run's final weights equal, bit for bit, those of the same run alone. Timing lives here, never in the
+tests.
+
+Why: a CUDA-graphed Algorithm 2 step is ~60 small kernels on 32 rows; the GPU runs them one after another with most
+of its multiprocessors idle. Separate processes do not fill them: without MPS a GPU time-slices between processes.
+Streams of one process do run side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import logging
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frequent_throughput import synthetic  # noqa: E402
+
+from negtrain_core import config as ncfg  # noqa: E402
+from negtrain_core.frequent import FrequentSettings, train_frequent  # noqa: E402
+from negtrain_core.models import fresh_copy  # noqa: E402
+
+
+def setup(batches: int, r_thres: list[float], window: int):
+    """The model, data and one FrequentSettings per r_thres (one epoch over ``batches`` mini-batches)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), "switchboard")
+    base = FrequentSettings.from_settings(s, 0.0)
+    model, vocab, train = synthetic(10_000, batches * base.batch_size, device)
+    test = (train[0][:256], train[1][:256])
+    cfgs = [dataclasses.replace(base, r_thres=r, window=window, epochs=1, seed=1, ppl_abort=float("inf"))
+            for r in r_thres]
+    return model, vocab, train, test, cfgs
+
+
+def timed(fn) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def warm(model, vocab, train, test, cfg) -> None:
+    """One short run: CUDA context, cuDNN plans and graph-capture code paths loaded before any timing."""
+    short = (train[0][:cfg.batch_size * 8], train[1][:cfg.batch_size * 8])
+    train_frequent(fresh_copy(model), short, test, vocab, cfg, log_every=10**9)
+
+
+def worker(i: int, args, barrier, out) -> None:
+    """One run alone in this process, started with the others' at the barrier; puts its seconds on ``out``."""
+    logging.basicConfig(level=logging.WARNING)
+    model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window)
+    warm(model, vocab, train, test, cfgs[i])
+    twin = fresh_copy(model)
+    barrier.wait()
+    torch.manual_seed(1)
+    out.put(timed(lambda: train_frequent(twin, train, test, vocab, cfgs[i], log_every=10**9)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batches", type=int, default=400)
+    ap.add_argument("--window", type=int, default=50)
+    ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
+    ap.add_argument("--csv", type=Path)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window)
+    device = train[0].device
+    n = len(cfgs)
+    print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {n} runs (r_thres "
+          f"{', '.join(f'{r:g}' for r in args.r_thres)}) of {args.batches} mini-batches of {cfgs[0].batch_size}")
+    warm(model, vocab, train, test, cfgs[0])
+
+    alone, seconds = [], 0.0
+    for cfg in cfgs:
+        twin = fresh_copy(model)
+        torch.manual_seed(1)
+        seconds += timed(lambda: train_frequent(twin, train, test, vocab, cfg, log_every=10**9))
+        alone.append(twin)
+    rows = [{"way": "one after another", "seconds": seconds}]
+
+    twins = [fresh_copy(model) for _ in cfgs]
+    torch.manual_seed(1)
+    rows.append({"way": f"{n} streams, one process (frequent.joint)",
+                 "seconds": timed(lambda: train_frequent(twins, train, test, vocab, cfgs, log_every=10**9))})
+    same = all(torch.equal(a, b) for m, t in zip(alone, twins)
+               for a, b in zip(m.state_dict().values(), t.state_dict().values()))
+
+    if device.type == "cuda":
+        ctx = mp.get_context("spawn")
+        barrier, out = ctx.Barrier(n + 1), ctx.Queue()
+        procs = [ctx.Process(target=worker, args=(i, args, barrier, out)) for i in range(n)]
+        for p in procs:
+            p.start()
+        barrier.wait()
+        start = time.perf_counter()
+        worker_seconds = [out.get() for _ in procs]
+        rows.append({"way": f"{n} processes side by side (gpu_slots)", "seconds": time.perf_counter() - start,
+                     "slowest_process_s": max(worker_seconds)})
+        for p in procs:
+            p.join()
+
+    table = pd.DataFrame(rows)
+    table["mini_batches_per_s"] = n * args.batches / table["seconds"]
+    table["speedup"] = table["seconds"].iloc[0] / table["seconds"]
+    print(table.to_string(index=False, float_format="%.2f"))
+    print(f"interleaved runs' final weights equal the runs alone, bit for bit: {same}")
+    if args.csv:
+        table.assign(weights_equal=same).to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()
