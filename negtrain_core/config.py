@@ -204,3 +204,17 @@ def settings(config: dict[str, Any], dataset: str) -> Settings:
     return Settings(scale=config["scale"], seed=config["seed"], device=config["device"],
                     gpu_jobs_per_device=config["gpu_jobs_per_device"], data=data, model=model,
                     train=train, search=search, malicious=malicious, frequent=frequent, raw_config=config)
+
+
+def gan_block(s: Settings) -> dict[str, Any]:
+    """Config ``gan`` as a run sees it: ``quick.gan`` applied at quick scale."""
+    cfg = dict(s.raw_config["gan"])
+    if s.scale == "quick":
+        cfg.update(s.raw_config["quick"]["gan"])
+    return cfg
+
+
+def format_lr(g_lr: float) -> str:
+    """A GAN generator lr as paths spell it (``models/gan/g_lr-{format_lr(g_lr)}.pt``): the shortest text that reads
+    back as the same float, so ``float(format_lr(x)) == x`` and a job's lr is exactly the configured one."""
+    return repr(float(g_lr))

@@ -15,7 +15,10 @@ loss = mean_b log(1 - D(x, y_b)) * log G(y_b | x) over samples y_b ~ G(.|x) (the
 ``positive_training``, by one teacher-forced MLE step on the batch ("crucial", Appendix E). Generator lr: each of
 ``g_lrs`` is trained and the one with the lowest validation max-ratio among runs whose validation perplexity stays
 within ``select_ppl_tolerance`` of the baseline's is kept (the paper: "the best result is reported"; the tolerance
-keeps a run that bought diversity by damaging the model from winning). Samples are drawn in eval mode (no dropout).
+keeps a run that bought diversity by damaging the model from winning). Each lr is its own job (``run_one``): eager
+training is bound by kernel launches on the CPU, so runs in separate processes share one GPU nearly in parallel;
+``run_select`` then picks. A run seeds itself, so it gives what it would give after the others in one process.
+Samples are drawn in eval mode (no dropout).
 G's SGD uses the ``train`` block's momentum (0.9), weight decay and clipping, as all the release's optimisers do
 (so does D's when ``d_optimizer: sgd``). Sampled responses are padded to the references' width, so D cannot tell
 them apart by padding. D is not pre-trained (the paper does not say it is).
@@ -26,9 +29,10 @@ Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then `
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
 import torch
@@ -36,13 +40,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from negtrain_core import checkpoint, decoding, metrics
-from negtrain_core.config import FineTuning, Settings
+from negtrain_core.config import FineTuning, Settings, format_lr, gan_block
 from negtrain_core.device import resolve
 from negtrain_core.data import batch_order
 from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
-from negtrain_core.io import write_csv
+from negtrain_core.io import atomic_copy, write_csv
 from negtrain_core.models import OneHotEmbedding, Seq2Seq, fresh_copy
-from negtrain_core.vocab import PAD_ID, Vocab
+from negtrain_core.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,7 @@ class GanSettings(FineTuning):
 
     @classmethod
     def from_settings(cls, s: Settings) -> "GanSettings":
-        cfg: dict[str, Any] = dict(s.raw_config["gan"])
-        if s.scale == "quick":
-            cfg.update(s.raw_config["quick"]["gan"])
+        cfg = gan_block(s)
         return cls(tuple(cfg["filter_widths"]), cfg["filters"], cfg["highway_layers"], cfg["highway_hidden"],
                    cfg["d_steps"], cfg["g_steps"], cfg["d_lr"], cfg["d_optimizer"], tuple(cfg["g_lrs"]), cfg["positive_training"],
                    cfg["epochs"], cfg["select_ppl_tolerance"], **FineTuning.kwargs_from(s))
@@ -144,6 +146,10 @@ def references(tgt: Tensor) -> Tensor:
 
 
 
+class GanLrError(ValueError):
+    """A generator lr that ``gan.g_lrs`` does not list (its row would mix settings into the sweep), in one line."""
+
+
 class GanStats(NamedTuple):
     d_steps: int
     g_steps: int
@@ -183,25 +189,6 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     return GanStats(d_steps, g_steps, d_acc)
 
 
-def lr_sweep(baseline: Seq2Seq, train: tuple[Tensor, Tensor], valid: tuple[Tensor, Tensor], vocab: Vocab,
-             cfg: GanSettings) -> tuple[Seq2Seq, pd.DataFrame]:
-    """Train one GAN per ``g_lrs`` from copies of ``baseline``; return the selected model and the sweep table."""
-    base_ppl = perplexity(baseline, *valid)
-    rows, models = [], []
-    for g_lr in cfg.g_lrs:
-        model = fresh_copy(baseline)
-        stats = train_gan(model, train, g_lr, cfg)
-        responses = greedy_responses(model, valid[0], vocab, cfg.max_len)
-        rows.append({"g_lr": g_lr, "valid_ppl": perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
-                     "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
-                     "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps})
-        models.append(model)
-    sweep = pd.DataFrame(rows)
-    best = select(sweep, cfg.select_ppl_tolerance)
-    sweep["selected"] = sweep.index == best
-    return models[best], sweep
-
-
 def select(sweep: pd.DataFrame, tolerance: float) -> int:
     """Row index of the lowest validation max-ratio with valid PPL <= (1 + tolerance) * baseline; else lowest PPL."""
     ok = sweep[sweep["valid_ppl"] <= (1 + tolerance) * sweep["baseline_valid_ppl"]]
@@ -210,20 +197,44 @@ def select(sweep: pd.DataFrame, tolerance: float) -> int:
     return int(ok.sort_values(["max_ratio", "valid_ppl"], kind="stable").index[0])
 
 
-def run(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path, s: Settings, ckpt_out: str | Path,
-        sweep_out: str | Path) -> pd.DataFrame:
-    """Rule train_gan: one GAN run per generator lr from the baseline; the validation pick is saved."""
+def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path, g_lr: float, s: Settings,
+            ckpt_out: str | Path, row_out: str | Path) -> pd.DataFrame:
+    """Rule train_gan_lr: one GAN run at generator lr ``g_lr`` (one of ``g_lrs``) from the baseline; writes the
+    checkpoint and its row of the sweep table (validation PPL, max-ratio, Ent-2; the baseline's validation PPL)."""
+    cfg = GanSettings.from_settings(s)
+    if g_lr not in cfg.g_lrs:
+        raise GanLrError(f"GAN generator lr {format_lr(g_lr)} is not one of gan.g_lrs "
+                         f"({', '.join(map(format_lr, cfg.g_lrs))}): add it there, or build models/gan.pt, which "
+                         f"trains each configured lr")
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
-    cfg = GanSettings.from_settings(s)
     train = load_pairs(train_path, base.vocab, s.data, dev)
     valid = load_pairs(valid_path, base.vocab, s.data, dev)
     log.info("GAN on %d training pairs: %s", len(train), cfg)
-    model, table = lr_sweep(base.model, train, valid, base.vocab, cfg)
-    log.info("GAN generator-lr sweep:\n%s", table.to_string(index=False))
-    g_lr = float(table.loc[table["selected"], "g_lr"].iloc[0])
+    base_ppl = perplexity(base.model, *valid)
+    model = fresh_copy(base.model)                  # as the sequential sweep trained: cuDNN-packed LSTM weights
+    stats = train_gan(model, train, g_lr, cfg)
+    responses = greedy_responses(model, valid[0], base.vocab, cfg.max_len)
+    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
+                         "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
+                         "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps,
+                         "dataset": s.data.name, "scale": s.scale}])
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=base.vocab,
                     extra={"stage": "train_gan", "g_lr": g_lr, "base": str(seq2seq_path)})
+    write_csv(row, row_out)
+    return row
+
+
+def run_select(rows: Sequence[str | Path], ckpts: Sequence[str | Path], s: Settings, ckpt_out: str | Path,
+               sweep_out: str | Path) -> pd.DataFrame:
+    """Rule train_gan: the sweep table of ``run_one``'s rows (``g_lrs`` order, ``ckpts`` alike) with ``selected``
+    marking the validation pick, whose checkpoint is copied to ``ckpt_out``."""
+    cfg = GanSettings.from_settings(s)
+    table = pd.concat([pd.read_csv(r) for r in rows], ignore_index=True).drop(columns=["dataset", "scale"])
+    best = select(table, cfg.select_ppl_tolerance)
+    table["selected"] = table.index == best
+    log.info("GAN generator-lr sweep:\n%s", table.to_string(index=False))
+    atomic_copy(ckpts[best], ckpt_out)
     write_csv(table.assign(dataset=s.data.name, scale=s.scale), sweep_out)
     return table

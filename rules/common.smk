@@ -92,6 +92,11 @@ def frequent_models(wildcards):
     return [f"freq-{r:g}" for r in s.frequent["r_thres"]]
 
 
+def gan_lrs(wildcards):
+    """The GAN's generator lrs of a dataset (gan.g_lrs) as their paths spell them."""
+    return [ncfg.format_lr(lr) for lr in ncfg.gan_block(ncfg.settings(config, wildcards.dataset))["g_lrs"]]
+
+
 def model_ckpt(wildcards):
     """Checkpoint of a model name: 'baseline' is the trained seq2seq, the rest are fine-tuned copies."""
     name = "seq2seq" if wildcards.model == "baseline" else wildcards.model

@@ -26,18 +26,18 @@ rule negtrain_malicious:
         "../workflow_scripts/negtrain_malicious.py"
 
 
-# Algorithm 2 at each r_thres of datasets.X.frequent. With frequent.joint (default) one GPU job per dataset runs
-# them all, interleaved on their own CUDA streams (negtrain_core/frequent.py, FrequentRun): CUDA-graphed runs
-# leave a GPU mostly idle, and separate processes share it by time slices, not side by side. Otherwise one job
-# per r_thres (e.g. to spread them over a cluster's GPUs). Rules defined per dataset: a job's outputs are the
-# dataset's r_thres list, which no wildcard can express.
+# Algorithm 2 at each r_thres of datasets.X.frequent, frequent.runs_per_job of them per GPU job, interleaved on their
+# own CUDA streams (negtrain_core/frequent.py, FrequentRun): a CUDA-graphed run leaves most of a GPU idle, and
+# separate processes share a GPU by time slices, not side by side (benchmarks/gpu_sharing.py). Rules are defined per
+# dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard can express.
 for _ds in DATASETS:
     _rs = [f"{r:g}" for r in ncfg.settings(config, _ds).frequent["r_thres"]]
-    for _i, _group in enumerate([_rs] if config["frequent"]["joint"] else [[r] for r in _rs]):
+    _per_job = config["frequent"]["runs_per_job"]
+    for _i, _group in enumerate(_rs[j:j + _per_job] for j in range(0, len(_rs), _per_job)):
 
         rule:
             name:
-                f"negtrain_frequent_{_ds}" + ("" if config["frequent"]["joint"] else f"_{_i}")
+                f"negtrain_frequent_{_ds}" + (f"_{_i}" if _per_job < len(_rs) else "")
             input:
                 seq2seq=f"results/{_ds}/models/seq2seq.pt",
                 train=f"results/{_ds}/data/train.parquet",
@@ -59,11 +59,34 @@ for _ds in DATASETS:
                 "../workflow_scripts/negtrain_frequent.py"
 
 
-rule train_gan:
+rule train_gan_lr:
     input:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         train="results/{dataset}/data/train.parquet",
         valid="results/{dataset}/data/valid.parquet",
+    output:
+        ckpt="results/{dataset}/models/gan/g_lr-{g_lr}.pt",
+        row="results/{dataset}/models/gan/g_lr-{g_lr}.csv",
+    wildcard_constraints:
+        g_lr="[0-9.e-]+",
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/gan/g_lr-{g_lr}.log",
+    benchmark:
+        "benchmarks_out/{dataset}/gan/g_lr-{g_lr}.tsv"
+    resources:
+        **gpu_resources(),
+    script:
+        "../workflow_scripts/train_gan_lr.py"
+
+
+# The validation pick among the per-lr runs: reads their rows, copies one checkpoint; seconds, so it runs where
+# Snakemake runs.
+rule train_gan:
+    input:
+        rows=lambda w: expand("results/{dataset}/models/gan/g_lr-{g_lr}.csv", dataset=w.dataset, g_lr=gan_lrs(w)),
+        ckpts=lambda w: expand("results/{dataset}/models/gan/g_lr-{g_lr}.pt", dataset=w.dataset, g_lr=gan_lrs(w)),
     output:
         ckpt="results/{dataset}/models/gan.pt",
         sweep=report("results/{dataset}/models/gan_sweep.csv", caption="../report/captions/gan_sweep.rst", category="{dataset}",
@@ -72,10 +95,7 @@ rule train_gan:
         settings=settings,
     log:
         "logs/{dataset}/gan.log",
-    benchmark:
-        "benchmarks_out/{dataset}/gan.tsv"
-    resources:
-        **gpu_resources(),
+    localrule: True
     script:
         "../workflow_scripts/train_gan.py"
 

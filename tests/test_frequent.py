@@ -393,7 +393,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def test_interleaved_runs_give_what_each_gives_alone(tmp_path):
-    """The joint job (frequent.joint) interleaves its r_thres runs mini-batch by mini-batch, each with its own
+    """A job of several r_thres (frequent.runs_per_job) interleaves its r_thres runs mini-batch by mini-batch, each with its own
     random state: with dropout on, each run's curve and weights equal those of the run alone, bit for bit. Without
     the private random states the interleaved runs would draw each other's dropout masks."""
     from negtrain_core import checkpoint
@@ -426,7 +426,11 @@ def test_stages_write_tables_4_and_9(tmp_path):
     curve, _ = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), [0.1, 0.01], s,
                      [p("freq-0.1.pt"), p("freq-0.01.pt")], [p("c1.csv"), p("c2.csv")])
     assert list(curve["epoch"]) == [0, 1] and curve["negative_steps"].iloc[-1] >= 1
-    sweep = gan.run(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), s, p("gan.pt"), p("gan_sweep.csv"))
+    for lr in (0.01, 0.001):                                            # _world's gan.g_lrs
+        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), lr, s, p(f"gan-{lr}.pt"),
+                    p(f"gan-{lr}.csv"))
+    sweep = gan.run_select([p("gan-0.01.csv"), p("gan-0.001.csv")], [p("gan-0.01.pt"), p("gan-0.001.pt")], s,
+                           p("gan.pt"), p("gan_sweep.csv"))
     assert len(sweep) == 2 and sweep["selected"].sum() == 1
     unlikelihood.run(p("seq2seq.pt"), p("train.parquet"), s, p("ul.pt"), p("ul_curve.csv"))
     ev = lambda name: (p(f"eval/{name}/greedy.parquet"), p(f"eval/{name}/metrics.json"))  # noqa: E731

@@ -1,13 +1,19 @@
-"""The GAN of Appendix E (negtrain_core.gan): discriminator shapes, a D step on separable data, the G step's sign."""
+"""The GAN of Appendix E (negtrain_core.gan): discriminator shapes, a D step on separable data, the G step's sign,
+the generator-lr pick, and the per-lr jobs giving what the sequential sweep gave."""
+
+import dataclasses
 
 import pandas as pd
+import pytest
 import torch
 
-from negtrain_core import gan
-from negtrain_core.config import ModelSettings
-from negtrain_core.frequent import as_targets
-from negtrain_core.models import Seq2Seq
+from negtrain_core import checkpoint, gan, metrics
+from negtrain_core.config import ModelSettings, format_lr
+from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, perplexity
+from negtrain_core.models import Seq2Seq, fresh_copy
 from negtrain_core.vocab import EOS_ID, PAD_ID
+
+from test_frequent import _world
 
 V = 12
 
@@ -76,3 +82,59 @@ def test_lr_selection_respects_the_ppl_tolerance():
     assert gan.select(sweep, 0.05) == 1                               # 0.01 cut the max-ratio but broke PPL
     assert gan.select(sweep, 0.25) == 0
     assert gan.select(sweep.assign(valid_ppl=[90.0, 80.0, 70.0]), 0.05) == 2   # none within: lowest PPL
+
+
+def test_lr_paths_read_back_as_the_configured_floats():
+    for lr in (0.01, 0.001, 0.0001, 1e-5, 3e-4, 0.1 + 0.2, 2):
+        assert float(format_lr(lr)) == lr
+    assert [format_lr(lr) for lr in (0.01, 0.001, 0.0001, 1e-5)] == ["0.01", "0.001", "0.0001", "1e-05"]
+
+
+def test_per_lr_runs_and_selection_give_the_sequential_sweep(tmp_path):
+    """run_one per lr (in the other order, after other RNG use) + run_select = the one-process sweep they replace,
+    computed here as it ran: the baseline's valid PPL, then each lr trained from a copy of the baseline in turn."""
+    s = _world(tmp_path)
+    s = dataclasses.replace(s, raw_config={**s.raw_config, "gan": {**s.raw_config["gan"], "g_lrs": [0.001, 0.01]}})
+    p = lambda name: tmp_path / name  # noqa: E731
+    cfg = gan.GanSettings.from_settings(s)
+    base = checkpoint.load(p("seq2seq.pt"))
+    train, valid = (load_pairs(p(f"{split}.parquet"), base.vocab, s.data, torch.device("cpu"))
+                    for split in ("train", "valid"))
+    base_ppl, models, rows = perplexity(base.model, *valid), [], []
+    for g_lr in cfg.g_lrs:
+        models.append(fresh_copy(base.model))
+        stats = gan.train_gan(models[-1], train, g_lr, cfg)
+        responses = greedy_responses(models[-1], valid[0], base.vocab, cfg.max_len)
+        rows.append({"g_lr": g_lr, "valid_ppl": perplexity(models[-1], *valid), "baseline_valid_ppl": base_ppl,
+                     "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
+                     "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps})
+    sequential = pd.DataFrame(rows)
+    best = gan.select(sequential, cfg.select_ppl_tolerance)
+    assert best == 1                                                  # not the first run: the copy follows the pick
+
+    run = lambda g_lr, ext: p(f"gan/g_lr-{format_lr(g_lr)}.{ext}")  # noqa: E731
+    for g_lr in reversed(cfg.g_lrs):
+        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), g_lr, s, run(g_lr, "pt"), run(g_lr, "csv"))
+    sweep = gan.run_select([run(g_lr, "csv") for g_lr in cfg.g_lrs], [run(g_lr, "pt") for g_lr in cfg.g_lrs], s,
+                           p("gan.pt"), p("gan_sweep.csv"))
+    pd.testing.assert_frame_equal(sweep.drop(columns="selected"), sequential, check_exact=True)
+    assert sweep["selected"].tolist() == [i == best for i in range(len(cfg.g_lrs))]
+    written = pd.read_csv(p("gan_sweep.csv"))
+    assert list(written.columns) == [*sequential.columns, "selected", "dataset", "scale"]
+    assert written["g_lr"].tolist() == list(cfg.g_lrs) == [0.001, 0.01]
+    for g_lr, model in zip(cfg.g_lrs, models):
+        saved = checkpoint.load(run(g_lr, "pt")).model.state_dict()
+        assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    picked = checkpoint.load(p("gan.pt"))
+    assert picked.meta["extra"] == {"stage": "train_gan", "g_lr": cfg.g_lrs[best], "base": str(p("seq2seq.pt"))}
+    assert all(torch.equal(picked.model.state_dict()[k], v) for k, v in models[best].state_dict().items())
+
+
+def test_an_lr_not_in_g_lrs_is_refused_before_training(tmp_path):
+    s = _world(tmp_path)
+    p = lambda name: tmp_path / name  # noqa: E731
+    refused = (r"^GAN generator lr 0\.005 is not one of gan\.g_lrs \(0\.01, 0\.001\): add it there, or build "
+               r"models/gan\.pt, which trains each configured lr$")
+    with pytest.raises(gan.GanLrError, match=refused):
+        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), 0.005, s, p("g.pt"), p("g.csv"))
+    assert not p("g.pt").exists() and not p("g.csv").exists()

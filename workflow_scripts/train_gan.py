@@ -1,8 +1,8 @@
-# The GAN comparison (paper §4.3 eq. 6, Appendix E): CNN discriminator, 3:1 D/G steps, generator lr from validation.
+# The GAN comparison (paper §4.3 eq. 6, Appendix E): the generator lr picked on validation from the per-lr runs.
 import logging
 
 from negtrain_core import gan
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-gan.run(snakemake.input.seq2seq, snakemake.input.train, snakemake.input.valid, snakemake.params.settings,
-        snakemake.output.ckpt, snakemake.output.sweep)
+gan.run_select(snakemake.input.rows, snakemake.input.ckpts, snakemake.params.settings, snakemake.output.ckpt,
+               snakemake.output.sweep)

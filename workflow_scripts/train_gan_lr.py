@@ -1,0 +1,12 @@
+# The GAN comparison (paper §4.3 eq. 6, Appendix E) at one generator lr: CNN discriminator, 3:1 D/G steps.
+import logging
+
+from negtrain_core import gan
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+try:
+    gan.run_one(snakemake.input.seq2seq, snakemake.input.train, snakemake.input.valid, float(snakemake.wildcards.g_lr),
+                snakemake.params.settings, snakemake.output.ckpt, snakemake.output.row)
+except gan.GanLrError as err:              # an lr that gan.g_lrs does not list: one line, in the log too
+    logging.error("%s", err)
+    raise SystemExit(f"negtrain: {err}") from None
