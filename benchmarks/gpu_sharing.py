@@ -1,6 +1,6 @@
 """Several Algorithm 2 runs on one GPU: one after another, as separate processes side by side (what
 ``--resources gpu_slots=N`` gives separate Snakemake jobs), and interleaved in one process on their own CUDA
-streams (``frequent.joint``, ``negtrain_core.frequent.FrequentRun``).
+streams (``frequent.runs_per_job``, ``negtrain_core.frequent.FrequentRun``).
 
     PYTHONPATH=. python benchmarks/gpu_sharing.py [--batches 400] [--r-thres 0.1 0.01] [--csv out.csv]
 
@@ -8,9 +8,23 @@ Each run is the release reading with CUDA graphs (the pipeline's default) for on
 ``--batches`` mini-batches of 32 (Switchboard's batch size) of a random paper-size seq2seq (V=10,005) on synthetic
 pairs, from the same weights, one run per ``--r-thres``. It prints, for each way, the wall seconds of the training
 passes (the processes' start-up, data loading and graph capture excluded: they wait at a barrier first), the
-aggregate mini-batches/s and the speed-up over one after another, all measured in this one run; and whether each
-interleaved run's final weights equal, bit for bit, those of the same run alone. Timing lives here, never in the
-tests.
+aggregate mini-batches/s and the speed-up over one after another, all measured in this one run; and how far each
+interleaved run's final weights are from those of the same run alone, beside how far the same run alone is from
+itself when repeated (torch documents the CUDA embedding backward as adding in no fixed order). Timing lives here,
+never in the tests.
+
+Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 18:05 UTC, GPU otherwise idle; commit 08b952a,
+``--batches 400``, 2 runs):
+
+    way                                      seconds  mini-batches/s  speed-up
+    one after another                           6.33           126.4      1.00
+    2 streams, one process                      4.58           174.6      1.38
+    2 processes side by side                    6.51           122.9      0.97
+
+The interleaved runs' weights were then only compared for bit equality (not equal); the weight differences above
+are printed since. With 4 runs (``--r-thres 0.1 0.05 0.02 0.01 --batches 300``) the interleaved pass hung: a
+CUDA graph replay did not return within 150 s (stack dumped by ``--timeout``); not yet understood, so the pipeline
+interleaves at most ``frequent.runs_per_job`` (2) runs per job.
 
 Why: a CUDA-graphed Algorithm 2 step is ~60 small kernels on 32 rows; the GPU runs them one after another with most
 of its multiprocessors idle. Separate processes do not fill them: without MPS a GPU time-slices between processes.
@@ -22,6 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import faulthandler
 import logging
 import multiprocessing as mp
 import sys
@@ -61,6 +76,11 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def max_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """The largest absolute difference between the two models' weights."""
+    return max(float((x - y).abs().max()) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def warm(model, vocab, train, test, cfg) -> None:
     """One short run: CUDA context, cuDNN plans and graph-capture code paths loaded before any timing."""
     short = (train[0][:cfg.batch_size * 8], train[1][:cfg.batch_size * 8])
@@ -69,6 +89,7 @@ def warm(model, vocab, train, test, cfg) -> None:
 
 def worker(i: int, args, barrier, out) -> None:
     """One run alone in this process, started with the others' at the barrier; puts its seconds on ``out``."""
+    faulthandler.dump_traceback_later(args.timeout, exit=True)
     logging.basicConfig(level=logging.WARNING)
     model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window)
     warm(model, vocab, train, test, cfgs[i])
@@ -83,8 +104,11 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=400)
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
+    ap.add_argument("--ways", nargs="+", default=["streams", "processes"], choices=["streams", "processes"])
     ap.add_argument("--csv", type=Path)
+    ap.add_argument("--timeout", type=float, default=600, help="print every thread's stack and exit after this")
     args = ap.parse_args()
+    faulthandler.dump_traceback_later(args.timeout, exit=True)
     logging.basicConfig(level=logging.WARNING)
     model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window)
     device = train[0].device
@@ -93,6 +117,7 @@ def main() -> None:
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {n} runs (r_thres "
           f"{', '.join(f'{r:g}' for r in args.r_thres)}) of {args.batches} mini-batches of {cfgs[0].batch_size}")
     warm(model, vocab, train, test, cfgs[0])
+    print("warmed up", flush=True)
 
     alone, seconds = [], 0.0
     for cfg in cfgs:
@@ -102,34 +127,42 @@ def main() -> None:
         alone.append(twin)
     rows = [{"way": "one after another", "seconds": seconds}]
 
-    twins = [fresh_copy(model) for _ in cfgs]
-    torch.manual_seed(1)
-    rows.append({"way": f"{n} streams, one process (frequent.joint)",
-                 "seconds": timed(lambda: train_frequent(twins, train, test, vocab, cfgs, log_every=10**9))})
-    same = all(torch.equal(a, b) for m, t in zip(alone, twins)
-               for a, b in zip(m.state_dict().values(), t.state_dict().values()))
-
-    if device.type == "cuda":
+    print(f"one after another: {seconds:.2f} s", flush=True)
+    same = spread = None
+    if "streams" in args.ways:
+        twins = [fresh_copy(model) for _ in cfgs]
+        torch.manual_seed(1)
+        rows.append({"way": f"{n} streams, one process (frequent.runs_per_job)",
+                     "seconds": timed(lambda: train_frequent(twins, train, test, vocab, cfgs, log_every=10**9))})
+        same = max(max_diff(a, t) for a, t in zip(alone, twins))
+        again = fresh_copy(model)                        # the spread of a run repeated alone, for scale
+        torch.manual_seed(1)
+        train_frequent(again, train, test, vocab, cfgs[0], log_every=10**9)
+        spread = max_diff(alone[0], again)
+        print(f"streams: {rows[-1]['seconds']:.2f} s", flush=True)
+    if "processes" in args.ways:
         ctx = mp.get_context("spawn")
-        barrier, out = ctx.Barrier(n + 1), ctx.Queue()
+        barrier, out = ctx.Barrier(n + 1, timeout=args.timeout), ctx.Queue()
         procs = [ctx.Process(target=worker, args=(i, args, barrier, out)) for i in range(n)]
         for p in procs:
             p.start()
-        barrier.wait()
+        barrier.wait()                                  # raises BrokenBarrierError if a worker died first
         start = time.perf_counter()
-        worker_seconds = [out.get() for _ in procs]
+        worker_seconds = [out.get(timeout=args.timeout) for _ in procs]
         rows.append({"way": f"{n} processes side by side (gpu_slots)", "seconds": time.perf_counter() - start,
                      "slowest_process_s": max(worker_seconds)})
         for p in procs:
             p.join()
+        print(f"processes: {rows[-1]['seconds']:.2f} s", flush=True)
 
     table = pd.DataFrame(rows)
     table["mini_batches_per_s"] = n * args.batches / table["seconds"]
     table["speedup"] = table["seconds"].iloc[0] / table["seconds"]
     print(table.to_string(index=False, float_format="%.2f"))
-    print(f"interleaved runs' final weights equal the runs alone, bit for bit: {same}")
+    print(f"largest weight difference, interleaved run vs the run alone: {same}; run alone vs the same run alone "
+          f"again: {spread}")
     if args.csv:
-        table.assign(weights_equal=same).to_csv(args.csv, index=False)
+        table.assign(max_weight_diff=same, max_weight_diff_repeat=spread).to_csv(args.csv, index=False)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # Negative training for the frequent response problem (paper §3.3, §4.3, Algorithm 2) at one or several r_thres
-# (frequent.joint: all of a dataset's r_thres interleaved in this one job).
+# (frequent.runs_per_job of a dataset's r_thres interleaved in this one job).
 import logging
 
 from negtrain_core import frequent
