@@ -13,18 +13,30 @@ interleaved run's final weights are from those of the same run alone, beside how
 itself when repeated (torch documents the CUDA embedding backward as adding in no fixed order). Timing lives here,
 never in the tests.
 
-Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 18:05 UTC, GPU otherwise idle; commit 08b952a,
-``--batches 400``, 2 runs):
+Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 20:29 UTC, GPU otherwise idle; each CUDA graph
+captured on its own stream, ``--batches 400``, 2 runs):
 
     way                                      seconds  mini-batches/s  speed-up
-    one after another                           6.33           126.4      1.00
-    2 streams, one process                      4.58           174.6      1.38
-    2 processes side by side                    6.51           122.9      0.97
+    one after another                           6.33           126.3      1.00
+    2 streams, one process                      4.44           180.4      1.43
+    2 processes side by side                    6.52           122.7      0.97
+    largest weight difference, interleaved run vs the run alone: 0.0; run alone vs the same run alone again: 0.0
 
-The interleaved runs' weights were then only compared for bit equality (not equal); the weight differences above
-are printed since. With 4 runs (``--r-thres 0.1 0.05 0.02 0.01 --batches 300``) the interleaved pass hung: a
-CUDA graph replay did not return within 150 s (stack dumped by ``--timeout``); not yet understood, so the pipeline
-interleaves at most ``frequent.runs_per_job`` (2) runs per job.
+With 4 runs (``--r-thres 0.1 0.05 0.02 0.01 --batches 300 --ways streams``): 1.40x. The weight difference was 0.0,
+and 1.7e-3 with the graphs captured the old way, on torch's one default capture stream, in the same session (that pass did not hang). Graphs
+captured on one stream share its cuBLAS workspace, and replayed side by side on different streams they race on it
+(``negtrain_core.train``, the note at ``GRAPH_WARMUP``).
+
+Before that fix, interleaved runs hung twice:
+- 4 runs in this benchmark: a CUDA graph replay did not return within 150 s.
+- 2 runs at paper scale (Switchboard run 6, 19:46 UTC, beside three GAN jobs): after 800 mini-batches the process
+  spun in ``cuGraphLaunch`` (py-spy: the positive step's ``CUDAGraph.replay``) for 9 minutes with the GPU at 100%.
+
+A kernel waiting on a semaphore in a workspace that another stream overwrites would do that; this is not proven. With
+the fix, a 4-run and a 2-run process of 2,500 mini-batches each, running at the same time, both finished, each run
+equal to itself alone (0.0). The speed-ups of that pair mean nothing: the two processes' phases overlapped. The
+pipeline's default stays ``frequent.runs_per_job: 1`` until 2 is re-run at paper scale. Separate jobs ran at 89.6 s
+per epoch each when two shared the H100 at paper scale (42.8 s alone), the 0.97x above.
 
 Why: a CUDA-graphed Algorithm 2 step is ~60 small kernels on 32 rows; the GPU runs them one after another with most
 of its multiprocessors idle. Separate processes do not fill them: without MPS a GPU time-slices between processes.

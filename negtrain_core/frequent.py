@@ -33,10 +33,13 @@ CUDA graphs; the eager greedy decode syncs to stop early) and the GPU runs ahead
 read at log lines and at the end of an epoch only. The listing reading reads, once the window is full, whether each
 mini-batch had negatives (to skip it otherwise). On a GPU a row decoded among more rows may differ from the row
 decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the same training
-run, weights included (tests/test_frequent.py). Several r_thres on one GPU (``frequent.runs_per_job``) run interleaved in
-one process, each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``): a graphed run leaves most
-of the GPU idle, separate processes share it only by time slices, and each interleaved run gives, bit for bit, what
-it gives alone. benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
+run, weights included (tests/test_frequent.py). Several r_thres can run interleaved in one process
+(``frequent.runs_per_job`` > 1), each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``): a graphed
+run leaves most of the GPU idle, and separate processes share it only by time slices. On the CPU each interleaved run
+gives, bit for bit, what it gives alone (tested); on an H100 too, since each CUDA graph is captured on its own stream
+(benchmarks/gpu_sharing.py). Before that, two interleaved paper-scale runs hung there in a graph replay, and the
+default stays one run per job until 2 is re-run at paper scale (config.yaml). benchmarks/frequent_throughput.py and
+benchmarks/gpu_sharing.py measure the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,

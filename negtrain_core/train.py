@@ -47,6 +47,11 @@ from negtrain_core.vocab import PAD_ID, Vocab
 DECAY = {"release": 0.6, "paper": 0.5}
 EVAL_BATCH = 256
 GRAPH_WARMUP = 3          # eager steps on a side stream before the capture (CUDA graph docs)
+# Every graph is warmed up and captured on a stream of its own, not on torch's one default capture stream: cuBLAS
+# keeps a workspace per stream and a graph keeps the one of the stream it was captured on, so graphs captured on one
+# shared stream share a workspace, and replayed side by side on different streams (interleaved Algorithm 2 runs) they
+# race on it. On an H100, with a shared capture stream, 4 interleaved runs ended 1.7e-3 away from the same runs alone;
+# with a stream per graph, 0.0 (benchmarks/gpu_sharing.py). Interleaved runs had also hung there twice before.
 # settings that do not change the numbers a run produces, so a state written under other values still resumes
 _NOT_FINGERPRINTED = ("device", "cuda_graph", "log_every")
 
@@ -109,6 +114,7 @@ class GraphedStep:
         self.bufs = [torch.zeros_like(p) for p in self.params]
         self.lr = torch.full((), float(lr), device=self.params[0].device)
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.stream: torch.cuda.Stream | None = None       # warm-up and capture stream, made on the first graphed call
         self.calls = 0
 
     def loss(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -138,19 +144,25 @@ class GraphedStep:
         return self.static_report
 
     def _side_stream(self, *inputs: Tensor) -> Tensor:
-        stream = torch.cuda.Stream()
+        stream = self._own_stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             report = self.eager(*inputs)
         torch.cuda.current_stream().wait_stream(stream)
         return report
 
+    def _own_stream(self) -> torch.cuda.Stream:
+        if self.stream is None:
+            self.stream = torch.cuda.Stream()
+        return self.stream
+
     def _capture(self, *inputs: Tensor) -> None:
-        """Record (not run) the step on static buffers shaped like ``inputs``."""
+        """Record (not run) the step on static buffers shaped like ``inputs``, on the step's own stream (see the
+        note at ``GRAPH_WARMUP``)."""
         self.static_inputs = [x.clone() for x in inputs]
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, stream=self._own_stream()):
             self.static_report = self.eager(*self.static_inputs)
 
 
