@@ -52,6 +52,7 @@ GRAPH_WARMUP = 3          # eager steps on a side stream before the capture (CUD
 # shared stream share a workspace, and replayed side by side on different streams (interleaved Algorithm 2 runs) they
 # race on it. On an H100, with a shared capture stream, 4 interleaved runs ended 1.7e-3 away from the same runs alone;
 # with a stream per graph, 0.0 (benchmarks/gpu_sharing.py). Interleaved runs had also hung there twice before.
+
 # settings that do not change the numbers a run produces, so a state written under other values still resumes
 _NOT_FINGERPRINTED = ("device", "cuda_graph", "log_every")
 
