@@ -127,17 +127,26 @@ def settings(config: dict[str, Any]) -> tuple[DataSettings, ModelSettings, Train
     return data, model, train
 
 
-def given_list(path: str | Path, test_path: str | Path, size: int | None, copies: int) -> list[str]:
+def given_list(path: str | Path, test_path: str | Path, size: int | None, copies: int, test_overlap: str = "refuse",
+               log: Callable[[str], None] = print) -> list[str]:
     """A given augmented list (``targets.augmented.given``), validated like the configured lists.
 
     At quick scale (``size`` targets) its first size * (1 + copies) lines are kept (the authors' cp2/cp5 files
-    list each target followed by its copies). Refused on any sentence shared with the test list.
+    list each target followed by its copies). A sentence shared with the test list refuses the list
+    (``test_overlap: refuse``) or is left out of it (``drop``, logged).
     """
     from negtrain_core.malicious import check_no_overlap, read_list
 
     targets = read_list(path)
     targets = targets if size is None else targets[: size * (1 + copies)]
-    check_no_overlap(targets, read_list(test_path)[:size], str(path), str(test_path))
+    test = read_list(test_path)[:size]
+    if test_overlap == "drop":
+        shared = set(targets) & set(test)
+        if shared:
+            log(f"{path}: {len(shared)} line(s) left out that are test targets (targets.augmented.test_overlap: "
+                f"drop), e.g. '{sorted(shared)[0]}'")
+        return [t for t in targets if t not in shared]
+    check_no_overlap(targets, test, str(path), str(test_path))
     return targets
 
 
@@ -214,7 +223,8 @@ def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | 
     size = config["quick"]["target_list_size"] if config["scale"] == "quick" else None
     train, test = read_list(train_path), read_list(test_path)
     if given.get(AUGMENTED_SIZES[0]):
-        lists = [given_list(given[name], test_path, size, c) for name, c in zip(AUGMENTED_SIZES, copies)]
+        overlap = config["targets"]["augmented"]["test_overlap"]
+        lists = [given_list(given[name], test_path, size, c, overlap, log) for name, c in zip(AUGMENTED_SIZES, copies)]
     else:
         ck = checkpoint.load(ckpt_path, device=device.resolve(config["device"], config["gpu_jobs_per_device"]))
         data = settings(config)[0]

@@ -82,6 +82,11 @@ def test_given_list_refused_when_it_shares_a_test_target(tmp_path):
         para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1)
     assert para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=1, copies=1) == ["you are bad",
                                                                                               "you 're bad"]
+    said = []
+    kept = para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1, test_overlap="drop",
+                           log=said.append)
+    assert kept == ["you are bad", "you 're bad", "go away"]
+    assert len(said) == 1 and "1 line(s) left out" in said[0] and "'leave'" in said[0]
 
 
 def test_quick_scale_shrinks_the_paraphraser():
