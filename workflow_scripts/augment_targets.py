@@ -4,13 +4,11 @@ import logging
 
 from negtrain_core import paraphrase
 from negtrain_core.malicious import ListError
+from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-try:
+with one_line_errors(ListError):           # e.g. a given list sharing targets with the test list
     sizes = paraphrase.build_lists(snakemake.input.train, snakemake.input.test, snakemake.input.get("ckpt") or None,
                                    [snakemake.output.aug1, snakemake.output.aug4], snakemake.config,
                                    logging.getLogger("augment_targets").info)
-except ListError as err:                   # e.g. a given list sharing targets with the test list: one line, logged
-    logging.error("%s", err)
-    raise SystemExit(f"negtrain: {err}") from None
 logging.info("augmented lists: %s targets", sizes)

@@ -3,11 +3,9 @@
 import logging
 
 from negtrain_core import frequent
+from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-try:
+with one_line_errors(frequent.FrequentAbort):   # test PPL exploded (frequent.ppl_abort)
     frequent.run(snakemake.input.seq2seq, snakemake.input.train, snakemake.input.test, snakemake.params.r_thres,
                  snakemake.params.settings, snakemake.output.ckpt, snakemake.output.curve)
-except frequent.FrequentAbort as err:      # test PPL exploded (frequent.ppl_abort): one line, in the log too
-    logging.error("%s", err)
-    raise SystemExit(f"negtrain: {err}") from None

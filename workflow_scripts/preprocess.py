@@ -2,11 +2,10 @@
 import logging
 
 from negtrain_core import preprocess
+from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 settings = snakemake.params.settings
-try:
+# malformed records, bad raw files, impossible split
+with one_line_errors(ValueError, context=f"preprocess {settings.data.name}: "):
     preprocess.run(settings.data, dict(snakemake.output.items()), scale=settings.scale)
-except ValueError as err:          # malformed records, bad raw files, impossible split: one line, in the log too
-    logging.error("%s", err)
-    raise SystemExit(f"negtrain: preprocess {settings.data.name}: {err}") from None

@@ -2,11 +2,9 @@
 import logging
 
 from negtrain_core import gan
+from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-try:
+with one_line_errors(gan.GanLrError):      # an lr that gan.g_lrs does not list
     gan.run_one(snakemake.input.seq2seq, snakemake.input.train, snakemake.input.valid, float(snakemake.wildcards.g_lr),
                 snakemake.params.settings, snakemake.output.ckpt, snakemake.output.row)
-except gan.GanLrError as err:              # an lr that gan.g_lrs does not list: one line, in the log too
-    logging.error("%s", err)
-    raise SystemExit(f"negtrain: {err}") from None
