@@ -63,11 +63,12 @@ PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "b
          "listing/eager": (False, "negatives", 1, False), "listing/lookahead+graphs": (False, "negatives", 64, True)}
 
 
-def synthetic(words: int, n: int, device: torch.device) -> tuple[Seq2Seq, Vocab, tuple[torch.Tensor, torch.Tensor]]:
+def synthetic(words: int, n: int, device: torch.device,
+              dropout: float = 0.0) -> tuple[Seq2Seq, Vocab, tuple[torch.Tensor, torch.Tensor]]:
     """A random paper-size seq2seq over ``words`` + specials and ``n`` pairs: src (n, 15), tgt (n, 22)."""
     torch.manual_seed(0)
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(words)))
-    model = Seq2Seq(ModelSettings(vocab_size=len(vocab))).to(device)
+    model = Seq2Seq(ModelSettings(vocab_size=len(vocab), dropout=dropout)).to(device)
     src = torch.randint(5, len(vocab), (n, 15), device=device)
     src[:, -1] = EOU_ID
     lengths = torch.randint(1, 20, (n, 1), device=device)

@@ -66,12 +66,12 @@ from negtrain_core.frequent import FrequentSettings, train_frequent  # noqa: E40
 from negtrain_core.models import fresh_copy  # noqa: E402
 
 
-def setup(batches: int, r_thres: list[float], window: int):
+def setup(batches: int, r_thres: list[float], window: int, dropout: float):
     """The model, data and one FrequentSettings per r_thres (one epoch over ``batches`` mini-batches)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), "switchboard")
     base = FrequentSettings.from_settings(s, 0.0)
-    model, vocab, train = synthetic(10_000, batches * base.batch_size, device)
+    model, vocab, train = synthetic(10_000, batches * base.batch_size, device, dropout)
     test = (train[0][:256], train[1][:256])
     cfgs = [dataclasses.replace(base, r_thres=r, window=window, epochs=1, seed=1, ppl_abort=float("inf"))
             for r in r_thres]
@@ -103,7 +103,7 @@ def worker(i: int, args, barrier, out) -> None:
     """One run alone in this process, started with the others' at the barrier; puts its seconds on ``out``."""
     faulthandler.dump_traceback_later(args.timeout, exit=True)
     logging.basicConfig(level=logging.WARNING)
-    model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window)
+    model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window, args.dropout)
     warm(model, vocab, train, test, cfgs[i])
     twin = fresh_copy(model)
     barrier.wait()
@@ -116,13 +116,15 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=400)
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
+    ap.add_argument("--dropout", type=float, default=0.3, help="Switchboard's; dropout draws random numbers in the "
+                    "graphed steps, which interleaved runs must each draw from their own state")
     ap.add_argument("--ways", nargs="+", default=["streams", "processes"], choices=["streams", "processes"])
     ap.add_argument("--csv", type=Path)
     ap.add_argument("--timeout", type=float, default=600, help="print every thread's stack and exit after this")
     args = ap.parse_args()
     faulthandler.dump_traceback_later(args.timeout, exit=True)
     logging.basicConfig(level=logging.WARNING)
-    model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window)
+    model, vocab, train, test, cfgs = setup(args.batches, args.r_thres, args.window, args.dropout)
     device = train[0].device
     n = len(cfgs)
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "

@@ -34,12 +34,13 @@ read at log lines and at the end of an epoch only. The listing reading reads, on
 mini-batch had negatives (to skip it otherwise). On a GPU a row decoded among more rows may differ from the row
 decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the same training
 run, weights included (tests/test_frequent.py). Several r_thres can run interleaved in one process
-(``frequent.runs_per_job`` > 1), each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``): a graphed
-run leaves most of the GPU idle, and separate processes share it only by time slices. On the CPU each interleaved run
-gives, bit for bit, what it gives alone (tested); on an H100 too, since each CUDA graph is captured on its own stream
-(benchmarks/gpu_sharing.py). Before that, two interleaved paper-scale runs hung there in a graph replay, and the
-default stays one run per job until 2 is re-run at paper scale (config.yaml). benchmarks/frequent_throughput.py and
-benchmarks/gpu_sharing.py measure the gains.
+(``frequent.runs_per_job``, default 2), each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``):
+a graphed run leaves most of the GPU idle, and separate processes share it only by time slices. Each interleaved run
+gives, bit for bit, what it gives alone: on the CPU (tested), and on an H100 since each CUDA graph is captured on its
+own stream (train.GRAPH_WARMUP's note) and each run's graphs hold a CUDA generator state of their own (``RngSlot``).
+Switchboard's two paper-scale runs, interleaved, reproduced the curves and test metrics of the same runs alone
+exactly, in 1,230 s against about 1,900 s one after another (docs/reproduction/switchboard/README.md, run 10).
+benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
@@ -363,33 +364,38 @@ def _counts(host: dict[str, int], device: dict[str, Tensor]) -> dict[str, int]:
 
 
 class RngSlot:
-    """A private copy of torch's global random state (the CPU generator and, on a GPU, the device's default CUDA
-    generator: dropout draws from these), swapped in by ``active``. Runs interleaved in one process each draw from
-    their own slot, so each run's dropout masks are those it would draw alone, whatever runs beside it. The CUDA
-    state is the generator's seed and offset, kept on the host: swapping costs no synchronisation, and CUDA graph
-    replays read and advance the state swapped in."""
+    """A private random state (torch's CPU generator and, on a GPU, the device's default CUDA generator: dropout
+    draws from these), swapped in by ``active``. Runs interleaved in one process each draw from their own slot, so
+    each run's dropout masks are those it would draw alone, whatever runs beside it.
+
+    The CPU state is swapped by value. The CUDA state is a state object of its own (``Generator.clone_state``),
+    swapped in with ``graphsafe_set_state``: a CUDA graph captured while it is in keeps it, and each replay writes
+    that object's seed and offset to the object's own device tensors, on the replaying stream, for the graph's
+    kernels to read. Swapping values into the one default state instead (``set_rng_state``) left every run's graphs
+    reading one shared pair of device tensors, which a replay on another stream could overwrite before this graph's
+    dropout kernels read them: at paper scale the interleaved runs drew other dropout masks than alone (Switchboard
+    run 9, docs/reproduction/switchboard/README.md)."""
 
     def __init__(self, device: torch.device):
-        self.device = device if device.type == "cuda" else None
-        self.cpu, self.cuda = self._get()
-
-    def _get(self) -> tuple[Tensor, Tensor | None]:
-        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device else None
-
-    def _set(self, cpu: Tensor, cuda: Tensor | None) -> None:
-        torch.set_rng_state(cpu)
-        if self.device:
-            torch.cuda.set_rng_state(cuda, self.device)
+        self.cpu = torch.get_rng_state()
+        index = device.index if device.index is not None else torch.cuda.current_device() if device.type == "cuda" else 0
+        self.gen = torch.cuda.default_generators[index] if device.type == "cuda" else None
+        self.cuda = self.gen.clone_state() if self.gen is not None else None
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        saved = self._get()
-        self._set(self.cpu, self.cuda)
+        saved_cpu = torch.get_rng_state()
+        saved_cuda = self.gen.graphsafe_get_state() if self.gen is not None else None
+        torch.set_rng_state(self.cpu)
+        if self.gen is not None:
+            self.gen.graphsafe_set_state(self.cuda)
         try:
             yield
         finally:
-            self.cpu, self.cuda = self._get()
-            self._set(*saved)
+            self.cpu = torch.get_rng_state()
+            torch.set_rng_state(saved_cpu)
+            if self.gen is not None:
+                self.gen.graphsafe_set_state(saved_cuda)
 
 
 class FrequentRun:
