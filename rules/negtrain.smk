@@ -26,10 +26,9 @@ rule negtrain_malicious:
         "../workflow_scripts/negtrain_malicious.py"
 
 
-# Algorithm 2 at each r_thres of datasets.X.frequent, frequent.runs_per_job of them per GPU job (default 1; more are
-# interleaved on their own CUDA streams, negtrain_core/frequent.py FrequentRun: faster, but not yet re-run at paper
-# scale since the fix of its hang, see config.yaml). Rules are defined per dataset: a job's outputs are part of the
-# dataset's r_thres list, which no wildcard can express.
+# Algorithm 2 at each r_thres of datasets.X.frequent, frequent.runs_per_job of them per GPU job (default 2, interleaved
+# on their own CUDA streams: negtrain_core/frequent.py FrequentRun, same results, faster; see config.yaml). Rules are
+# defined per dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard can express.
 for _ds in DATASETS:
     _rs = [f"{r:g}" for r in ncfg.settings(config, _ds).frequent["r_thres"]]
     _per_job = config["frequent"]["runs_per_job"]
