@@ -14,7 +14,7 @@ itself when repeated (torch documents the CUDA embedding backward as adding in n
 never in the tests.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 20:29 UTC, GPU otherwise idle; each CUDA graph
-captured on its own stream, ``--batches 400``, 2 runs):
+captured on its own stream, ``--batches 400``, 2 runs, a model without dropout, as the benchmark then built it):
 
     way                                      seconds  mini-batches/s  speed-up
     one after another                           6.33           126.3      1.00
@@ -23,20 +23,29 @@ captured on its own stream, ``--batches 400``, 2 runs):
     largest weight difference, interleaved run vs the run alone: 0.0; run alone vs the same run alone again: 0.0
 
 With 4 runs (``--r-thres 0.1 0.05 0.02 0.01 --batches 300 --ways streams``): 1.40x. The weight difference was 0.0,
-and 1.7e-3 with the graphs captured the old way, on torch's one default capture stream, in the same session (that pass did not hang). Graphs
-captured on one stream share its cuBLAS workspace, and replayed side by side on different streams they race on it
-(``negtrain_core.train``, the note at ``GRAPH_WARMUP``).
+and 1.7e-3 with the graphs captured the old way, on torch's one default capture stream, in the same session (that
+pass did not hang). Graphs captured on one stream share its cuBLAS workspace, and replayed side by side on different
+streams they race on it (``negtrain_core.train``, the note at ``GRAPH_WARMUP``).
 
-Before that fix, interleaved runs hung twice:
+Dropout (``--dropout``, Switchboard's 0.3 by default since 2026-11-24 21:40 UTC). The model above had none, so the
+benchmark never drew random numbers inside a graph. At paper scale, with dropout 0.3, interleaved runs still drew
+other dropout masks than alone (Switchboard run 9): every graph read its RNG seed and offset from the one default
+CUDA generator state's device tensors, rewritten by each replay on its own stream. Each run now swaps in a generator
+state object of its own (``negtrain_core.frequent.RngSlot``). Measured with it (21:40 UTC, ``--batches 300 --ways
+streams``, a seq2seq training job sharing the GPU, so the speed-up is indicative only): 1.41x, weight difference 0.0.
+At paper scale (run 10) both runs' curves and test metrics then equalled those of the runs alone exactly, in
+60 s per epoch for the two together, against 42.8-49 s each alone.
+
+Before the capture-stream fix, interleaved runs hung twice:
 - 4 runs in this benchmark: a CUDA graph replay did not return within 150 s.
 - 2 runs at paper scale (Switchboard run 6, 19:46 UTC, beside three GAN jobs): after 800 mini-batches the process
   spun in ``cuGraphLaunch`` (py-spy: the positive step's ``CUDAGraph.replay``) for 9 minutes with the GPU at 100%.
 
 A kernel waiting on a semaphore in a workspace that another stream overwrites would do that; this is not proven. With
 the fix, a 4-run and a 2-run process of 2,500 mini-batches each, running at the same time, both finished, each run
-equal to itself alone (0.0). The speed-ups of that pair mean nothing: the two processes' phases overlapped. The
-pipeline's default stays ``frequent.runs_per_job: 1`` until 2 is re-run at paper scale. Separate jobs ran at 89.6 s
-per epoch each when two shared the H100 at paper scale (42.8 s alone), the 0.97x above.
+equal to itself alone (0.0). The speed-ups of that pair mean nothing: the two processes' phases overlapped. Runs 9 and
+10 interleaved 2 runs at paper scale for 6 and 20 epochs (34k and 113k mini-batches each) without a hang. Separate
+jobs ran at 89.6 s per epoch each when two shared the H100 at paper scale (42.8 s alone), the 0.97x above.
 
 Why: a CUDA-graphed Algorithm 2 step is ~60 small kernels on 32 rows; the GPU runs them one after another with most
 of its multiprocessors idle. Separate processes do not fill them: without MPS a GPU time-slices between processes.
