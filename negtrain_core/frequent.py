@@ -378,9 +378,11 @@ class RngSlot:
 
     def __init__(self, device: torch.device):
         self.cpu = torch.get_rng_state()
-        index = device.index if device.index is not None else torch.cuda.current_device() if device.type == "cuda" else 0
-        self.gen = torch.cuda.default_generators[index] if device.type == "cuda" else None
-        self.cuda = self.gen.clone_state() if self.gen is not None else None
+        self.gen = self.cuda = None
+        if device.type == "cuda":
+            index = torch.cuda.current_device() if device.index is None else device.index
+            self.gen = torch.cuda.default_generators[index]
+            self.cuda = self.gen.clone_state()
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
