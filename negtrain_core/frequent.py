@@ -39,7 +39,7 @@ a graphed run leaves most of the GPU idle, and separate processes share it only 
 gives, bit for bit, what it gives alone: on the CPU (tested), and on an H100 since each CUDA graph is captured on its
 own stream (train.GRAPH_WARMUP's note) and each run's graphs hold a CUDA generator state of their own (``RngSlot``).
 Switchboard's two paper-scale runs, interleaved, reproduced the curves and test metrics of the same runs alone
-exactly, in 1,230 s against about 1,900 s one after another (docs/reproduction/switchboard/README.md, run 10).
+exactly, in 1,230 s against about 1,850 s one after another (docs/reproduction/switchboard/README.md, run 10).
 benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
