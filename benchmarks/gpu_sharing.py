@@ -50,6 +50,20 @@ jobs ran at 89.6 s per epoch each when two shared the H100 at paper scale (42.8 
 Why: a CUDA-graphed Algorithm 2 step is ~60 small kernels on 32 rows; the GPU runs them one after another with most
 of its multiprocessors idle. Separate processes do not fill them: without MPS a GPU time-slices between processes.
 Streams of one process do run side by side.
+
+Under NVIDIA MPS it is the other way round. Start the daemon first (``nvidia-cuda-mps-control -d``; the benchmark
+does not); every CUDA process then runs as its client. Measured (same H100, 2026-11-25 01:08-01:10 UTC, one
+session, ``--batches 400`` for 2 runs and ``--batches 300 --r-thres 0.1 0.05 0.02 0.01`` for 4):
+
+    way                                      no MPS      MPS
+    2 processes side by side                  0.98x    1.43x
+    2 streams, one process                        -    1.01x   (weight difference 0.0)
+    4 processes side by side                      -    1.89x
+    4 streams, one process                        -    1.03x   (weight difference 0.0)
+
+So under MPS a dataset's Algorithm 2 runs go in separate jobs (``frequent.runs_per_job: 1``). At paper scale
+(Switchboard run 13) they then took 61.6-61.8 s per epoch each, alone on the GPU, every logged number equal to the
+runs alone.
 """
 
 from __future__ import annotations
