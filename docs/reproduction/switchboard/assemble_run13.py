@@ -58,9 +58,10 @@ for log in sorted((run / "logs/switchboard").glob("freq-*.log")):
                              test_ppl=float(ppl), test_max_ratio=float(ratio), test_ent2=float(ent2),
                              test_ent3=float(ent3), logged_at=line[:19]))
 epochs = pd.DataFrame(rows)
+committed = {r: pd.read_csv(DOCS / f"freq-{r:g}_curve.csv").set_index("epoch") for r in epochs["r_thres"].unique()}
 same = []
 for row in epochs.itertuples():
-    ref = pd.read_csv(DOCS / f"freq-{row.r_thres:g}_curve.csv").set_index("epoch").loc[row.epoch]
+    ref = committed[row.r_thres].loc[row.epoch]
     same.append(ref["negative_steps"] == row.negative_steps and round(ref["test_ppl"], 2) == row.test_ppl
                 and round(ref["test_max_ratio"], 4) == row.test_max_ratio
                 and round(ref["test_ent2"], 3) == row.test_ent2 and round(ref["test_ent3"], 3) == row.test_ent3)
