@@ -1,5 +1,5 @@
 """Algorithm 2 throughput: one greedy decode per mini-batch with eager updates (the release's loop) against the
-lookahead decoding and the CUDA-graph updates of ``negtrain_core.frequent``.
+lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.frequent``.
 
     PYTHONPATH=. python benchmarks/frequent_throughput.py \\
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
@@ -51,12 +51,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from negtrain_core import checkpoint
+from negtrain_core.models import checkpoint
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
-from negtrain_core.frequent import FrequentSettings, load_pairs, train_frequent
-from negtrain_core.models import Seq2Seq, fresh_copy
-from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
+from negtrain_core.negtrain.frequent import FrequentSettings, load_pairs, train_frequent
+from negtrain_core.models.lstm import Seq2Seq, fresh_copy
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
 # name: (update_every_batch, negative_norm, lookahead, CUDA graphs)
 PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "batch", 1, True),

@@ -11,7 +11,7 @@ but how many sweeps run before the per-row early stop does, so the number of can
     to all sweeps running, as the release's batch-level early stop almost always lets them with 500 targets.
     Timed twice: scoring in ``--score-dtype`` (the same precision as (b): the ratio is then the loop structure's
     alone) and in float32 (the release's precision).
-(b) ``negtrain_core.search.search``: targets x restarts x candidates in chunked batched forwards, shared
+(b) ``negtrain_core.search.gibbs_enum.search``: targets x restarts x candidates in chunked batched forwards, shared
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio).
 A small warm-up search runs first (CUDA context, cuDNN plans). Run from the repository root:
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import torch
 
-from negtrain_core import search as S
+from negtrain_core.search import gibbs_enum as S
 from negtrain_core.config import ModelSettings
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.targets import read_targets, target_tensor
-from negtrain_core.vocab import SPECIALS, Vocab
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.search.targets import read_targets, target_tensor
+from negtrain_core.data.vocab import SPECIALS, Vocab
 
 TARGETS = Path(__file__).resolve().parent.parent / "resources" / "targets" / "train_500.txt"
 

@@ -5,7 +5,7 @@
 Paths, on the same paper-size models (embedding 300, hidden 600, 1 layer) and the same synthetic batches
 (S = 15 source ids, T = 21 target ids, response lengths uniform in 1..19 words):
 - eager:       forward, ``loss.backward()``, ``nn.utils.clip_grad_norm_``, ``torch.optim.SGD`` (momentum, wd).
-- step-eager:  ``negtrain_core.train.TrainStep`` without a graph (hand-written foreach clip + SGD step).
+- step-eager:  ``negtrain_core.models.training.TrainStep`` without a graph (hand-written foreach clip + SGD step).
 - graph:       the same step captured whole in one CUDA graph and replayed (``train.cuda_graph: true``).
 It prints steps/s and target tokens/s (non-pad ``tgt[:, 1:]``), the graph / eager ratio, and checks that the
 eager and graph paths give the same losses over the first steps from the same initial weights. ``--check-train``
@@ -44,10 +44,10 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings, TrainSettings
-from negtrain_core.evaluate import model_output
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.train import TrainStep
-from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+from negtrain_core.evaluate.baselines import model_output
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.models.training import TrainStep
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 
 # (model, vocabulary words, batch): the paper's batch 64, Switchboard's 32 (release); V = 10k (Switchboard) and
 # 30k (Ubuntu, OpenSubtitles) words + 5 specials
@@ -154,8 +154,8 @@ def throughput(kind: str, words: int, batch: int, steps: int, device: torch.devi
 
 def check_train(device: torch.device) -> pd.DataFrame:
     """train_baseline for 2 epochs on a synthetic reversal corpus, with and without the graph: the two curves."""
-    from negtrain_core.train import train_baseline
-    from negtrain_core.vocab import SPECIALS, Vocab
+    from negtrain_core.models.training import train_baseline
+    from negtrain_core.data.vocab import SPECIALS, Vocab
 
     g = torch.Generator().manual_seed(0)
     words = [f"w{i}" for i in range(2000)]

@@ -3,10 +3,10 @@ import sys
 from pathlib import Path
 
 from negtrain_core import config as ncfg
-from negtrain_core import paraphrase as npara
-from negtrain_core import raw as nraw
-from negtrain_core import rating as nrating
-from negtrain_core import report as nreport
+from negtrain_core.search import paraphrase as npara
+from negtrain_core.data import raw as nraw
+from negtrain_core.tables import rating as nrating
+from negtrain_core.tables import report as nreport
 
 try:
     ncfg.validate(config)

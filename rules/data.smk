@@ -25,7 +25,7 @@ rule preprocess:
 
 
 # A missing raw input with datasets.<name>.raw.url, when `download: true`: the HTTP storage plugin downloads it,
-# negtrain_core.raw.install checks sha256 (when pinned) and that the archive opens, and moves it to raw.path.
+# negtrain_core.data.raw.install checks sha256 (when pinned) and that the archive opens, and moves it to raw.path.
 # The rule matches only those missing files; it runs on the submitting host (compute nodes may be offline).
 rule fetch_raw:
     input:

@@ -27,7 +27,7 @@ rule negtrain_malicious:
 
 
 # Algorithm 2 at each r_thres of datasets.X.frequent, frequent.runs_per_job of them per GPU job (default 2, interleaved
-# on their own CUDA streams: negtrain_core/frequent.py FrequentRun, same results, faster; see config.yaml). Rules are
+# on their own CUDA streams: negtrain_core/negtrain/frequent.py FrequentRun, same results, faster; see config.yaml). Rules are
 # defined per dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard can express.
 for _ds in DATASETS:
     _rs = [f"{r:g}" for r in ncfg.settings(config, _ds).frequent["r_thres"]]

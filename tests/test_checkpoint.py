@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from negtrain_core import checkpoint
+from negtrain_core.models import checkpoint
 from negtrain_core.config import ModelSettings, TrainSettings
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.vocab import Vocab
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.data.vocab import Vocab
 
 VOCAB = Vocab.build([["a", "b", "c", "d", "e", "f"]], 6)
 

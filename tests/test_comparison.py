@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from negtrain_core import comparison as cmp
-from negtrain_core.evaluate import PAPER_TABLE8
-from negtrain_core.tables_frequent import PAPER_TABLE4, PAPER_TABLE9
+from negtrain_core.tables import comparison as cmp
+from negtrain_core.evaluate.baselines import PAPER_TABLE8
+from negtrain_core.tables.frequent import PAPER_TABLE4, PAPER_TABLE9
 
 PAPER_TEXT = Path(__file__).resolve().parent.parent.parent / "shared" / "paper" / "negative_training_acl2020.txt"
 NAN = math.nan

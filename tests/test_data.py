@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from negtrain_core.config import DataSettings
-from negtrain_core.data import PairTensors, batches, encode_source, encode_target, tensorize
-from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, UNK_ID, Vocab
+from negtrain_core.data.tensors import PairTensors, batches, encode_source, encode_target, tensorize
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, UNK_ID, Vocab
 
 VOCAB = Vocab.build([["a", "b", "c", "d"]], 10)   # a=5 b=6 c=7 d=8
 A, B, C, D = 5, 6, 7, 8

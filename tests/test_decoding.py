@@ -8,11 +8,11 @@ import itertools
 import pytest
 import torch
 
-from negtrain_core import decoding
+from negtrain_core.models import decoding
 from negtrain_core.config import ModelSettings
-from negtrain_core.evaluate import model_output
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.evaluate.baselines import model_output
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 V = 9
 

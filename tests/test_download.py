@@ -1,4 +1,4 @@
-"""Raw-input download (rule fetch_raw, negtrain_core.raw): fixture archives served on 127.0.0.1 only.
+"""Raw-input download (rule fetch_raw, negtrain_core.data.raw): fixture archives served on 127.0.0.1 only.
 
 The Snakemake tests run the real fetch rule (HTTP storage plugin) from a scratch directory against a
 ThreadingHTTPServer bound to the loopback address on a free port, shut down when the test ends.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from negtrain_core import raw
+from negtrain_core.data import raw
 from snakemake_cli import snakemake, stderr_lines
 
 SWDA_MEMBER = ("swda/sw00utt/sw_0001_4325.utt.csv", "act_tag,caller,text\nsd,A,okay uh first um\n")
@@ -158,7 +158,7 @@ def test_dag_fetches_before_preprocess(tmp_path: Path, served) -> None:
     assert [(nodes[a], nodes[b]) for a, b in edges] == [("fetch_raw", "preprocess")]
 
 
-# ---- negtrain_core.raw without Snakemake ------------------------------------------------------------------------
+# ---- negtrain_core.data.raw without Snakemake ------------------------------------------------------------------------
 
 def config_with(tmp_path: Path, download: bool, url: str | None = "http://127.0.0.1:9/en.zip") -> dict:
     present = tmp_path / "present.zip"

@@ -1,4 +1,4 @@
-"""Algorithm 2 (negtrain_core.frequent): the frequency window, the negative/positive steps, the </s> weighting."""
+"""Algorithm 2 (negtrain_core.negtrain.frequent): the frequency window, the negative/positive steps, the </s> weighting."""
 
 import math
 from collections import Counter, deque
@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from negtrain_core import decoding
-from negtrain_core import frequent as F
+from negtrain_core.models import decoding
+from negtrain_core.negtrain import frequent as F
 from negtrain_core.config import ModelSettings
-from negtrain_core.models import Seq2Seq
-from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.models.lstm import Seq2Seq
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 V = 12
 
@@ -309,7 +309,7 @@ def test_release_step_reads_nothing_back_on_the_host(monkeypatch):
 def test_lookahead_decoding_gives_the_same_training_run():
     """Decoding up to 8 upcoming mini-batches in one call (samples past an update discarded) gives the same run
     as decoding each mini-batch when it is reached: same curve, same counts, same weights (CPU)."""
-    from negtrain_core.vocab import SPECIALS, Vocab
+    from negtrain_core.data.vocab import SPECIALS, Vocab
 
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5)))
     gen = torch.Generator().manual_seed(3)
@@ -333,7 +333,7 @@ def test_lookahead_decoding_gives_the_same_training_run():
 
 
 def test_training_aborts_with_one_line_when_test_ppl_explodes():
-    from negtrain_core.vocab import SPECIALS, Vocab
+    from negtrain_core.data.vocab import SPECIALS, Vocab
 
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5)))
     model, src = _model(), torch.randint(5, V, (16, 6))
@@ -359,10 +359,10 @@ def _world(tmp_path):
 
     import pandas as pd
 
-    from negtrain_core import checkpoint
+    from negtrain_core.models import checkpoint
     from negtrain_core import config as ncfg
-    from negtrain_core.models import LSTMLM
-    from negtrain_core.vocab import SPECIALS, Vocab
+    from negtrain_core.models.lstm import LSTMLM
+    from negtrain_core.data.vocab import SPECIALS, Vocab
 
     words = [f"w{i}" for i in range(20)]
     vocab = Vocab(SPECIALS + tuple(words))
@@ -396,7 +396,7 @@ def test_interleaved_runs_give_what_each_gives_alone(tmp_path):
     """A job of several r_thres (frequent.runs_per_job) interleaves its r_thres runs mini-batch by mini-batch, each with its own
     random state: with dropout on, each run's curve and weights equal those of the run alone, bit for bit. Without
     the private random states the interleaved runs would draw each other's dropout masks."""
-    from negtrain_core import checkpoint
+    from negtrain_core.models import checkpoint
 
     s = _world(tmp_path)
     p = lambda name: tmp_path / name  # noqa: E731
@@ -419,7 +419,8 @@ def test_stages_write_tables_4_and_9(tmp_path):
 
     import pandas as pd
 
-    from negtrain_core import gan, mmi, tables_frequent, unlikelihood
+    from negtrain_core.comparisons import gan, mmi, unlikelihood
+    from negtrain_core.tables import frequent as tables_frequent
 
     s = _world(tmp_path)
     p = lambda name: tmp_path / name  # noqa: E731
@@ -480,7 +481,7 @@ def test_quick_table4_on_chitchat_through_snakemake(quick_run):
 def test_samples_show_consecutive_turns_and_what_the_model_reads():
     import pandas as pd
 
-    from negtrain_core import tables_frequent as T
+    from negtrain_core.tables import frequent as T
 
     assert T.shown_input("a b c", 5) == "a b c" and T.shown_input("a b c d e f", 3) == "... d e f"
     test = pd.DataFrame({"dialogue_id": ["x", "y", "y", "y"], "turn": [1, 2, 1, 3],

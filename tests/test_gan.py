@@ -1,4 +1,4 @@
-"""The GAN of Appendix E (negtrain_core.gan): discriminator shapes, a D step on separable data, the G step's sign,
+"""The GAN of Appendix E (negtrain_core.comparisons.gan): discriminator shapes, a D step on separable data, the G step's sign,
 the generator-lr pick, and the per-lr jobs giving what the sequential sweep gave."""
 
 import dataclasses
@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from negtrain_core import checkpoint, gan, metrics
+from negtrain_core.models import checkpoint
+from negtrain_core.comparisons import gan
+from negtrain_core.evaluate import metrics
 from negtrain_core.config import ModelSettings, format_lr
-from negtrain_core.frequent import as_targets, greedy_responses, load_pairs, perplexity
-from negtrain_core.models import Seq2Seq, fresh_copy
-from negtrain_core.vocab import EOS_ID, PAD_ID
+from negtrain_core.negtrain.frequent import as_targets, greedy_responses, load_pairs, perplexity
+from negtrain_core.models.lstm import Seq2Seq, fresh_copy
+from negtrain_core.data.vocab import EOS_ID, PAD_ID
 
 from test_frequent import _world
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from negtrain_core import config as ncfg
-from negtrain_core import hits as H
+from negtrain_core.search import hits as H
 from negtrain_core.config import ModelSettings
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.search import Evaluation, Thresholds
-from negtrain_core.vocab import SPECIALS, UNK_ID, Vocab
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.search.gibbs_enum import Evaluation, Thresholds
+from negtrain_core.data.vocab import SPECIALS, UNK_ID, Vocab
 
 # three targets, T' = 3 (the third target has two real tokens)
 LP = torch.tensor([[-1.0, -2.0, -3.0], [-4.0, -0.5, -0.5], [-2.5, -1.5, 0.0]])

@@ -1,4 +1,4 @@
-"""Algorithm 1 pieces (negtrain_core.malicious): the negative loss by hand, the steps, the loop, the lists."""
+"""Algorithm 1 pieces (negtrain_core.negtrain.malicious): the negative loss by hand, the steps, the loop, the lists."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from negtrain_core import malicious as mal
+from negtrain_core.negtrain import malicious as mal
 from negtrain_core.config import ModelSettings
-from negtrain_core.models import Seq2Seq
-from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+from negtrain_core.models.lstm import Seq2Seq
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 
 V = 12
 
@@ -197,10 +197,10 @@ def _stage_inputs(tmp_path, lm_threshold: float = -100.0) -> tuple[dict[str, str
 
     import pandas as pd
 
-    from negtrain_core import checkpoint
+    from negtrain_core.models import checkpoint
     from negtrain_core.config import load, settings
-    from negtrain_core.models import LSTMLM
-    from negtrain_core.vocab import SPECIALS, Vocab
+    from negtrain_core.models.lstm import LSTMLM
+    from negtrain_core.data.vocab import SPECIALS, Vocab
 
     words = "you are bad i hate go away me to do the a cat dog sat".split()
     vocab = Vocab(SPECIALS + tuple(words))
@@ -230,9 +230,9 @@ def _stage_inputs(tmp_path, lm_threshold: float = -100.0) -> tuple[dict[str, str
 def test_stage_trains_against_the_list_and_writes_model_and_curve(tmp_path, mode):
     import pandas as pd
 
-    from negtrain_core import checkpoint
-    from negtrain_core.targets import read_targets, target_tensor
-    from negtrain_core.vocab import Vocab
+    from negtrain_core.models import checkpoint
+    from negtrain_core.search.targets import read_targets, target_tensor
+    from negtrain_core.data.vocab import Vocab
 
     inputs, s = _stage_inputs(tmp_path)
     curve = mal.run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, mode, lambda _: None)

@@ -1,11 +1,11 @@
-"""Response metrics (negtrain_core.metrics): every value below is computed by hand."""
+"""Response metrics (negtrain_core.evaluate.metrics): every value below is computed by hand."""
 
 import math
 
 import pytest
 import sacrebleu
 
-from negtrain_core import metrics as M
+from negtrain_core.evaluate import metrics as M
 
 
 def _r(*texts: str) -> list[list[str]]:

@@ -1,14 +1,15 @@
-"""MMI-antiLM decoding (negtrain_core.mmi): lambda = 0 is greedy, the anti-LM term on the first gamma tokens,
+"""MMI-antiLM decoding (negtrain_core.comparisons.mmi): lambda = 0 is greedy, the anti-LM term on the first gamma tokens,
 and the validation selection rule."""
 
 import pandas as pd
 import torch
 
-from negtrain_core import decoding, mmi
+from negtrain_core.models import decoding
+from negtrain_core.comparisons import mmi
 from negtrain_core.config import ModelSettings
-from negtrain_core.frequent import as_targets
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.negtrain.frequent import as_targets
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 V = 14
 

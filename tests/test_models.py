@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from negtrain_core.config import ModelSettings
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 
 V = 11
 

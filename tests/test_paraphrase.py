@@ -1,4 +1,4 @@
-"""Paraphrase augmentation (negtrain_core.paraphrase): pair preparation, dedup/exclusion rules, list layout."""
+"""Paraphrase augmentation (negtrain_core.search.paraphrase): pair preparation, dedup/exclusion rules, list layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from negtrain_core import paraphrase as para
+from negtrain_core.search import paraphrase as para
 from negtrain_core.config import DataSettings
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from negtrain_core import preprocess
+from negtrain_core.data import preprocess
 from negtrain_core.config import DataSettings
-from negtrain_core.readers import Dialogue, ReadResult
-from negtrain_core.vocab import Vocab
+from negtrain_core.data.readers import Dialogue, ReadResult
+from negtrain_core.data.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

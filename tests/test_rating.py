@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from negtrain_core import rating
+from negtrain_core.tables import rating
 from snakemake_cli import snakemake, stderr_lines
 
 

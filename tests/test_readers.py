@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from negtrain_core.config import DataSettings
-from negtrain_core.readers import chitchat, opensubtitles, paraphrase, reader, ubuntu
-from negtrain_core.readers.archive import iter_members, member_names
+from negtrain_core.data.readers import chitchat, opensubtitles, paraphrase, reader, ubuntu
+from negtrain_core.data.readers.archive import iter_members, member_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UDC_DIALOGUES = {
@@ -211,7 +211,7 @@ def test_irc_reply_link_reader(tmp_path: Path, container: str) -> None:
 
 
 def test_irc_link_beyond_the_log_is_malformed() -> None:
-    from negtrain_core.readers.archive import Tally
+    from negtrain_core.data.readers.archive import Tally
 
     tally = Tally()
     assert ubuntu.reply_links("a.annotation.txt", ["0 1 -", "0 7 -", "1 2"], 3, tally) == [(0, 1)]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from negtrain_core import curves, report
+from negtrain_core.tables import curves, report
 from snakemake_cli import snakemake
 
 

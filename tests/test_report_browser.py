@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from negtrain_core import rating
+from negtrain_core.tables import rating
 from snakemake_cli import ROOT, snakemake
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

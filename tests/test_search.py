@@ -1,4 +1,4 @@
-"""gibbs-enum (negtrain_core.search): planted trigger, gradient vs finite differences, accept vs brute force,
+"""gibbs-enum (negtrain_core.search.gibbs_enum): planted trigger, gradient vs finite differences, accept vs brute force,
 chunking, reweighting by hand. Tiny models on the CPU, seconds each."""
 
 import itertools
@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from negtrain_core import search as S
+from negtrain_core.search import gibbs_enum as S
 from negtrain_core.config import ModelSettings
-from negtrain_core.models import LSTMLM, Seq2Seq
-from negtrain_core.vocab import EOU_ID, PAD_ID, UNK_ID
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.data.vocab import EOU_ID, PAD_ID, UNK_ID
 
 V, K = 12, 3  # 7 ordinary words (ids 5..11), 3 free trigger tokens
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from negtrain_core.config import DataSettings
-from negtrain_core.readers import reader
-from negtrain_core.readers.swda import (
+from negtrain_core.data.readers import reader
+from negtrain_core.data.readers.swda import (
     Row, agreement, read, authors_split, match_dialogues, read_swda_markup, read_swda_plain, strip_markup, strip_plain,
     utterances,
 )
-from negtrain_core.text import normalize
+from negtrain_core.data.text import normalize
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "swda"
 AUTHORS = FIXTURES / "authors_test.txt"

@@ -1,4 +1,4 @@
-"""Table 3 layout, beam overlap, Figure 1 and samples (negtrain_core.tables_malicious) on synthetic inputs."""
+"""Table 3 layout, beam overlap, Figure 1 and samples (negtrain_core.tables.malicious) on synthetic inputs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from negtrain_core import tables_malicious as tm
-from negtrain_core.hits import COLUMNS as HIT_COLUMNS
-from negtrain_core.hits import HIT_TYPES
+from negtrain_core.tables import malicious as tm
+from negtrain_core.search.hits import COLUMNS as HIT_COLUMNS
+from negtrain_core.search.hits import HIT_TYPES
 
 TARGETS = ["you are bad", "i hate you", "go away"]
 
@@ -116,10 +116,10 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
     """Every output of rule table3 from tiny random models and the synthetic hits tables."""
     import dataclasses
 
-    from negtrain_core import checkpoint
+    from negtrain_core.models import checkpoint
     from negtrain_core.config import ModelSettings, load, settings
-    from negtrain_core.models import Seq2Seq
-    from negtrain_core.vocab import SPECIALS, Vocab
+    from negtrain_core.models.lstm import Seq2Seq
+    from negtrain_core.data.vocab import SPECIALS, Vocab
 
     vocab = Vocab(SPECIALS + tuple("you are bad i hate go away the cat sat a dog".split()))
     vocab.save(tmp_path / "vocab.txt")

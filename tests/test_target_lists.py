@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from negtrain_core.text import normalize
+from negtrain_core.data.text import normalize
 
 TARGETS = Path(__file__).resolve().parent.parent / "resources" / "targets"
 

@@ -1,9 +1,9 @@
-"""Target lists read defensively (negtrain_core.targets): OOV report and policy, clear errors, tensor layout."""
+"""Target lists read defensively (negtrain_core.search.targets): OOV report and policy, clear errors, tensor layout."""
 
 import pytest
 
-from negtrain_core.targets import TargetListError, parse_line, read_targets, target_tensor
-from negtrain_core.vocab import SPECIALS, Vocab
+from negtrain_core.search.targets import TargetListError, parse_line, read_targets, target_tensor
+from negtrain_core.data.vocab import SPECIALS, Vocab
 
 VOCAB = Vocab(SPECIALS + ("i", "hate", "you", "are", "bad"))   # ids 5..9
 

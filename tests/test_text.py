@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from negtrain_core.text import normalize, tokenize
+from negtrain_core.data.text import normalize, tokenize
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from negtrain_core import checkpoint, evaluate, train
+from negtrain_core.models import checkpoint, training as train
+from negtrain_core.evaluate import baselines as evaluate
 from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
-from negtrain_core.data import tensorize
-from negtrain_core.models import LSTMLM, Seq2Seq, SeqOutput
-from negtrain_core.vocab import PAD_ID, Vocab
+from negtrain_core.data.tensors import tensorize
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq, SeqOutput
+from negtrain_core.data.vocab import PAD_ID, Vocab
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = [f"w{i}" for i in range(8)]

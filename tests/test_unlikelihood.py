@@ -1,4 +1,4 @@
-"""Vocabulary unlikelihood (negtrain_core.unlikelihood): penalties (by hand and against a Python-loop reference),
+"""Vocabulary unlikelihood (negtrain_core.comparisons.unlikelihood): penalties (by hand and against a Python-loop reference),
 the loss by hand, the token history's window, a step, and a short run's curve."""
 
 import math
@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from negtrain_core import unlikelihood as U
+from negtrain_core.comparisons import unlikelihood as U
 from negtrain_core.config import ModelSettings
-from negtrain_core.frequent import as_targets, mle_loss
-from negtrain_core.models import Seq2Seq
-from negtrain_core.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.negtrain.frequent import as_targets, mle_loss
+from negtrain_core.models.lstm import Seq2Seq
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 V = 12
 

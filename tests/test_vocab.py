@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from negtrain_core.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID, Vocab
 
 SENTENCES = [["b", "a", "c"], ["a", "b", "d"], ["a", "e"], ["c", "b"]]   # a:3 b:3 c:2 d:1 e:1
 

@@ -2,8 +2,8 @@
 # 4 (the 2.5k list) beam-search paraphrases, none equal to a training or test target; or the given lists.
 import logging
 
-from negtrain_core import paraphrase
-from negtrain_core.malicious import ListError
+from negtrain_core.search import paraphrase
+from negtrain_core.negtrain.malicious import ListError
 from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)

@@ -2,7 +2,7 @@
 # and the baselines' train/valid PPL per epoch (one 4-panel PNG and the tidy CSV behind it).
 import logging
 
-from negtrain_core import curves
+from negtrain_core.tables import curves
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 s = snakemake.params.settings

@@ -6,8 +6,8 @@ import pandas as pd
 import torch
 
 from negtrain_core.device import resolve
-from negtrain_core.evaluate import evaluate_baselines
-from negtrain_core.vocab import Vocab
+from negtrain_core.evaluate.baselines import evaluate_baselines
+from negtrain_core.data.vocab import Vocab
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 torch.set_num_threads(snakemake.threads)

@@ -2,7 +2,7 @@
 # distinct-1/2, BLEU-4.
 import logging
 
-from negtrain_core import tables_frequent
+from negtrain_core.tables import frequent as tables_frequent
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 tables_frequent.evaluate_model(snakemake.input.ckpt, snakemake.input.test, snakemake.wildcards.model,

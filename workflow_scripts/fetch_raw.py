@@ -1,7 +1,7 @@
 # Rule fetch_raw: the HTTP storage plugin downloaded raw.url; check it (sha256, archive opens), move it to raw.path.
 import sys
 
-from negtrain_core import raw
+from negtrain_core.data import raw
 
 with open(snakemake.log[0], "w") as log:
     try:

@@ -2,10 +2,11 @@
 # the five hit criteria, results/{dataset}/hits/{model}/{target_list}.parquet and the hit-rate CSV.
 import logging
 
-from negtrain_core import checkpoint, device
-from negtrain_core.hits import format_rates, load_thresholds, run_hits
+from negtrain_core.models import checkpoint
+from negtrain_core import device
+from negtrain_core.search.hits import format_rates, load_thresholds, run_hits
 from negtrain_core.io import write_csv, write_parquet
-from negtrain_core.vocab import Vocab
+from negtrain_core.data.vocab import Vocab
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 settings = snakemake.params.settings

@@ -2,7 +2,7 @@
 # keep the first quick.target_list_size of each at quick scale, write results/targets/{train,test}_0.5k.txt.
 import logging
 
-from negtrain_core import malicious
+from negtrain_core.negtrain import malicious
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
 n_train, n_test = malicious.prepare_lists(

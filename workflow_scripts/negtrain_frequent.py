@@ -2,7 +2,7 @@
 # (frequent.runs_per_job of a dataset's r_thres interleaved in this one job).
 import logging
 
-from negtrain_core import frequent
+from negtrain_core.negtrain import frequent
 from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)

@@ -2,7 +2,7 @@
 # {mode}-hit type, the {size} training list -> results/{dataset}/models/negtr-{mode}-{size}.pt and its curve.
 import logging
 
-from negtrain_core import malicious
+from negtrain_core.negtrain import malicious
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 curve = malicious.run(dict(snakemake.input), snakemake.output.ckpt, snakemake.output.curve, snakemake.params.settings,

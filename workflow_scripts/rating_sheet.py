@@ -2,7 +2,7 @@
 # neg-train model's greedy responses, sides drawn with the seed, and the hidden key mapping items to sides.
 import logging
 
-from negtrain_core import rating
+from negtrain_core.tables import rating
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 s, p = snakemake.params.settings, snakemake.params

@@ -2,7 +2,7 @@
 # the beam-search k-best overlap beside it; Figure 1 (App. D) and the samples of Tables 1 and 10.
 import logging
 
-from negtrain_core import tables_malicious
+from negtrain_core.tables import malicious as tables_malicious
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 table = tables_malicious.write_table3(dict(snakemake.input), dict(snakemake.output), snakemake.params.settings,

@@ -1,7 +1,7 @@
 # Tables 4 and 9 of the paper and the greedy samples of Tables 5, 11-13 (frequent response problem).
 import logging
 
-from negtrain_core import tables_frequent
+from negtrain_core.tables import frequent as tables_frequent
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 tables_frequent.write_tables(snakemake.input.test, snakemake.input.metrics, snakemake.input.responses,

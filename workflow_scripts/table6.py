@@ -1,7 +1,7 @@
 # Table 6 (paper §4.3): the filled-in A/B ratings, unblinded with the key -> shares of tie / baseline / neg-train.
 import logging
 
-from negtrain_core import rating
+from negtrain_core.tables import rating
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
 s = snakemake.params.settings

@@ -6,8 +6,8 @@ import sys
 import pandas as pd
 import torch
 
-from negtrain_core.train import train_baseline
-from negtrain_core.vocab import Vocab
+from negtrain_core.models.training import train_baseline
+from negtrain_core.data.vocab import Vocab
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # progress bar, epoch lines and any traceback: the rule log
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", force=True)

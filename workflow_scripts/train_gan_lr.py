@@ -1,7 +1,7 @@
 # The GAN comparison (paper §4.3 eq. 6, Appendix E) at one generator lr: CNN discriminator, 3:1 D/G steps.
 import logging
 
-from negtrain_core import gan
+from negtrain_core.comparisons import gan
 from negtrain_core.stage import one_line_errors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)

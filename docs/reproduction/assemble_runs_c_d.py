@@ -9,7 +9,7 @@ chitchat baseline again (identical at all 20 epochs) and ran only Algorithm 2. T
 """
 from pathlib import Path
 
-from negtrain_core import comparison, curves, tables_frequent
+from negtrain_core.tables import comparison, curves, frequent as tables_frequent
 from negtrain_core import config as ncfg
 
 

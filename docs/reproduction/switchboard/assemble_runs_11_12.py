@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from negtrain_core import comparison, tables_malicious
+from negtrain_core.tables import comparison, malicious as tables_malicious
 from negtrain_core import config as ncfg
 from negtrain_core.io import write_csv
 

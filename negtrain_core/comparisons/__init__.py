@@ -1,0 +1,1 @@
+"""The methods the paper compares negative training with: MMI-antiLM, the GAN and unlikelihood training."""

@@ -1,0 +1,195 @@
+"""Preprocessing: raw corpus -> (context, response) pairs in Parquet, the vocabulary, stats and reader notes.
+
+``run`` is the whole stage: reader (``negtrain_core.data.readers``) -> malformed-record check -> ``text.normalize``
+every utterance, empty ones dropped, and dialogues left with fewer than two utterances dropped (they hold no
+pair: e.g. the 3,150 unanswered one-turn chitchat conversations) -> split (the reader's, else ``split_ids`` over the
+remaining dialogues from the config counts and order) -> pairs: every consecutive utterance pair of a dialogue
+(source = previous utterance, target = the response; ``turn`` = index of the response among the dialogue's
+non-empty utterances) -> quick-scale caps (the first pairs of each split, in order) -> vocabulary
+(``Vocab.build`` over the utterances of the kept training pairs, each counted once) ->
+``{train,valid,test}.parquet`` (columns ``dialogue_id, turn, source, target``; tokens space-joined, NOT
+truncated, no special tokens), ``vocab.txt``, ``stats.csv`` and ``notes.json``, each written atomically and only
+after everything has been computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from negtrain_core.config import DataSettings
+from negtrain_core.io import atomic_write_text, write_csv, write_parquet
+from negtrain_core.data.readers import Dialogue, ReadResult, reader
+from negtrain_core.data.text import normalize
+from negtrain_core.data.vocab import Vocab
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "valid", "test")
+COLUMNS = ("dialogue_id", "turn", "source", "target")
+STATS_COLUMNS = ("split", "scale", "dialogues", "pairs", "source_tokens", "target_tokens", "oov_rate", "vocab_size")
+
+
+class MalformedRecords(ValueError):
+    """Too many malformed raw records: one line naming the raw file and the counts."""
+
+
+def order_ids(ids: Sequence[str], order: str, seed: int) -> list[str]:
+    """``ids`` in file order, sorted by the SHA-256 hex digest of the id, or shuffled with ``seed``."""
+    if order == "file":
+        return list(ids)
+    if order == "sorted_id_hash":
+        return sorted(ids, key=lambda i: hashlib.sha256(i.encode("utf-8")).hexdigest())
+    if order == "random":
+        out = list(ids)
+        random.Random(seed).shuffle(out)
+        return out
+    raise ValueError(f"unknown split order '{order}' (file | sorted_id_hash | random)")
+
+
+def split_ids(ids: Sequence[str], split: Mapping, seed: int) -> dict[str, str]:
+    """``{dialogue id: split}`` from the config counts, after ``order_ids``.
+
+    With ``train_dialogues`` set (the paper's Ubuntu rule): train = the first n_train, valid = the next n_valid,
+    test = the next n_test; the rest is unused. With ``train_dialogues: null``: valid and test are the last
+    n_valid + n_test dialogues (valid first) and train is everything before them.
+    """
+    ordered = order_ids(ids, split.get("order", "file"), seed)
+    n_valid, n_test, n_train = split["valid_dialogues"], split["test_dialogues"], split.get("train_dialogues")
+    if n_train is None:
+        n_train = len(ordered) - n_valid - n_test
+    if n_train < 1 or n_train + n_valid + n_test > len(ordered):
+        raise ValueError(f"{len(ordered)} dialogues read, fewer than the split needs (train "
+                         f"{split.get('train_dialogues')}, valid {n_valid}, test {n_test}): set split.train_dialogues "
+                         f"to null or lower the counts")
+    names = ["train"] * n_train + ["valid"] * n_valid + ["test"] * n_test
+    return dict(zip(ordered, names))
+
+
+def check_malformed(result: ReadResult, data: DataSettings) -> None:
+    """Raise ``MalformedRecords`` when malformed / records exceeds ``data.malformed_max_share``."""
+    source = data.raw.get("path") or data.name
+    if result.malformed and result.malformed / max(result.records, 1) > data.malformed_max_share:
+        first = result.malformed_examples[0] if result.malformed_examples else "no example recorded"
+        raise MalformedRecords(
+            f"{source}: {result.malformed} of {result.records} raw records malformed "
+            f"({result.malformed / max(result.records, 1):.2%} > malformed_max_share "
+            f"{data.malformed_max_share:.2%}); first: {first}")
+
+
+def normalized_dialogues(dialogues: Sequence[Dialogue]) -> list[Dialogue]:
+    """Each dialogue with ``text.normalize``d utterances, empty ones dropped; dialogues left with fewer than two
+    utterances (no pair) are dropped too."""
+    out = []
+    for d in dialogues:
+        kept = tuple(u for u in (normalize(x) for x in d.utterances) if u)
+        if len(kept) >= 2:
+            out.append(Dialogue(d.id, kept))
+    return out
+
+
+def dialogue_pairs(dialogue: Dialogue) -> list[tuple[str, int, str, str]]:
+    """``(dialogue_id, turn, source, target)`` for each consecutive utterance pair; ``turn`` indexes the response."""
+    u = dialogue.utterances
+    return [(dialogue.id, t, u[t - 1], u[t]) for t in range(1, len(u))]
+
+
+def pairs_frame(rows: Sequence[tuple[str, int, str, str]]) -> pd.DataFrame:
+    """The contract table: ``dialogue_id`` str, ``turn`` int32, ``source`` str, ``target`` str."""
+    df = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    return df.astype({"dialogue_id": str, "turn": "int32", "source": str, "target": str})
+
+
+def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue],
+                  data: DataSettings) -> dict[str, str]:
+    """The reader's split when it fixes one, else ``split_ids`` over ``dialogues`` (the usable ones, reader order)."""
+    ids = [d.id for d in dialogues]
+    dup = [i for i, n in Counter(ids).items() if n > 1]
+    if dup:
+        raise ValueError(f"{data.raw.get('path') or data.name}: dialogue id '{dup[0]}' appears more than once")
+    if result.split is not None:
+        unassigned = sum(1 for i in ids if i not in result.split)
+        log.info("split fixed by the reader (config split counts not used); %d dialogues in no split", unassigned)
+        return result.split
+    return split_ids(ids, data.split, data.seed)
+
+
+def split_frames(dialogues: Sequence[Dialogue], assigned: Mapping[str, str],
+                 caps: Mapping[str, int | None]) -> dict[str, pd.DataFrame]:
+    """One pairs table per split (normalised ``dialogues`` in reader order), each cut to its first ``caps[split]``
+    pairs."""
+    rows: dict[str, list] = {s: [] for s in SPLITS}
+    for d in dialogues:
+        s = assigned.get(d.id)
+        if s is not None:
+            rows[s].extend(dialogue_pairs(d))
+    frames = {s: pairs_frame(rows[s]) for s in SPLITS}
+    for s, frame in frames.items():
+        if frame.empty:
+            raise ValueError(f"split '{s}' has no pairs: no dialogue with two non-empty utterances went to it")
+    return {s: f if caps[s] is None else f.head(caps[s]) for s, f in frames.items()}
+
+
+def training_utterances(train: pd.DataFrame) -> list[list[str]]:
+    """Token lists of the training utterances in ``train``, each once: every target, and each dialogue's first
+    source."""
+    firsts = train.loc[train["turn"] == 1, "source"]
+    return [s.split() for s in pd.concat([firsts, train["target"]], ignore_index=True)]
+
+
+def split_stats(frame: pd.DataFrame, vocab: Vocab, split: str, scale: str) -> dict:
+    """Stats row: dialogues, pairs, source/target tokens (untruncated) and the target OOV rate."""
+    targets = [t for s in frame["target"] for t in s.split()]
+    oov = sum(1 for t in targets if t not in vocab)
+    return {"split": split, "scale": scale, "dialogues": int(frame["dialogue_id"].nunique()),
+            "pairs": len(frame), "source_tokens": int(frame["source"].str.split().str.len().sum()),
+            "target_tokens": len(targets), "oov_rate": oov / max(len(targets), 1),
+            "vocab_size": len(vocab)}
+
+
+def build(result: ReadResult, data: DataSettings,
+          scale: str) -> tuple[dict[str, pd.DataFrame], Vocab, pd.DataFrame]:
+    """Tables, vocabulary and stats of one read corpus (pure: writes nothing)."""
+    check_malformed(result, data)
+    dialogues = normalized_dialogues(result.dialogues)
+    log.info("%d of %d dialogues have two or more non-empty utterances (the others give no pair and are dropped)",
+             len(dialogues), len(result.dialogues))
+    assigned = assign_splits(result, dialogues, data)
+    caps = {"train": data.max_train_pairs, "valid": data.max_eval_pairs, "test": data.max_eval_pairs}
+    frames = split_frames(dialogues, assigned, caps)
+    vocab = Vocab.build(training_utterances(frames["train"]), data.vocab_size)
+    stats = pd.DataFrame([split_stats(frames[s], vocab, s, scale) for s in SPLITS], columns=list(STATS_COLUMNS))
+    return frames, vocab, stats
+
+
+def log_read(result: ReadResult, data: DataSettings) -> None:
+    log.info("%s: reader %s, %d dialogues, %d raw records, %d malformed", data.name, data.reader,
+             len(result.dialogues), result.records, result.malformed)
+    for example in result.malformed_examples:
+        log.warning("malformed: %s", example)
+    for key, value in result.notes.items():
+        log.info("note %s: %s", key, value)
+
+
+def run(data: DataSettings, outputs: Mapping[str, str], scale: str = "paper") -> None:
+    """Preprocess one dataset and write ``outputs`` (keys: train, valid, test, vocab, stats, notes).
+
+    ``stats.csv`` columns: split, scale, dialogues, pairs, source_tokens, target_tokens (whitespace tokens of the
+    untruncated sources/targets), oov_rate (share of target tokens not in the vocabulary), vocab_size (with the
+    five specials).
+    """
+    result = reader(data.reader)(data)
+    log_read(result, data)
+    frames, vocab, stats = build(result, data, scale)
+    for split in SPLITS:
+        write_parquet(frames[split], outputs[split])
+    vocab.save(outputs["vocab"])
+    write_csv(stats, outputs["stats"])
+    atomic_write_text(outputs["notes"], json.dumps(result.notes, indent=2, sort_keys=True, default=str) + "\n")
+    log.info("stats (%s scale):\n%s", scale, stats.to_string(index=False))
+

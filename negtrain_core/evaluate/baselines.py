@@ -1,0 +1,91 @@
+"""Teacher-forced scoring of a dataset, perplexity, Table 8 and the hit thresholds (paper App. C).
+
+Perplexity and NLL are per word with ``</s>`` counted (paper §2 footnote 1), pooled over all test tokens. The hit
+thresholds are the models' mean per-word log-likelihood on the test references, i.e. ``-NLL``
+(shared/REFERENCE_NOTES.md "Hit criteria": Switchboard -3.7569 / LM -3.7927, the NLLs of Table 8).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from negtrain_core.models import checkpoint
+from negtrain_core.config import DataSettings
+from negtrain_core.data.tensors import PairTensors, batches, tensorize
+from negtrain_core.io import atomic_write_text, write_csv
+from negtrain_core.models.lstm import LSTMLM, SeqOutput
+from negtrain_core.data.vocab import Vocab
+
+# Table 8 of the paper: test PPL (NLL) of the baselines.
+PAPER_TABLE8: dict[str, dict[str, tuple[float, float]]] = {
+    "ubuntu": {"LM": (66.29, 4.19), "Seq2seq": (59.49, 4.08)},
+    "switchboard": {"LM": (44.37, 3.79), "Seq2seq": (42.81, 3.75)},
+    "opensubtitles": {"LM": (74.74, 4.31), "Seq2seq": (70.81, 4.26)},
+}
+
+
+def model_output(model: nn.Module, src: Tensor, tgt: Tensor) -> SeqOutput:
+    """Teacher-forced scores of ``tgt[:, 1:]``: the seq2seq reads ``src`` (B, S); the LM reads ``tgt`` (B, T) only."""
+    return model(tgt) if isinstance(model, LSTMLM) else model(src, tgt)
+
+
+@torch.no_grad()
+def score_dataset(model: nn.Module, tensors: PairTensors, batch_size: int = 256,
+                  device: torch.device | str = "cpu") -> SeqOutput:
+    """Per-pair token log-probs of every reference, in eval mode, as one SeqOutput on cpu.
+
+    token_logp, greedy, mask: (N, T-1); row i scores ``tensors.tgt[i, 1:]`` (0 on ``<pad>``).
+    """
+    was_training = model.training
+    model.eval()
+    outs = [model_output(model, b.src, b.tgt) for b in batches(tensors.to(device), batch_size)]
+    model.train(was_training)
+    return SeqOutput(*(torch.cat([getattr(o, f) for o in outs]).cpu() for f in SeqOutput._fields))
+
+
+def corpus_nll(scores: SeqOutput) -> float:
+    """Per-word NLL (nats) pooled over all real target tokens, ``</s>`` included."""
+    return -float(scores.token_logp.double().sum()) / int(scores.mask.sum())
+
+
+def perplexity(scores: SeqOutput) -> float:
+    return math.exp(corpus_nll(scores))
+
+
+def table8(nll: dict[str, float], dataset: str, scale: str) -> pd.DataFrame:
+    """Rows LM, Seq2seq: test_ppl, test_nll beside the paper's (NaN where the paper has no such dataset)."""
+    paper = PAPER_TABLE8.get(dataset, {})
+    rows = [{"model": m, "test_ppl": math.exp(v), "test_nll": v,
+             "paper_ppl": paper.get(m, (math.nan, math.nan))[0], "paper_nll": paper.get(m, (math.nan, math.nan))[1],
+             "dataset": dataset, "scale": scale} for m, v in nll.items()]
+    return pd.DataFrame(rows)
+
+
+def thresholds(nll: dict[str, float], dataset: str, scale: str) -> dict[str, object]:
+    """The hit thresholds: mean per-word log-likelihood of the test references (negative floats)."""
+    return {"seq2seq": -nll["Seq2seq"], "lm": -nll["LM"], "dataset": dataset, "scale": scale,
+            "definition": "mean per-word log-likelihood (nats, </s> counted) of the test references"}
+
+
+def evaluate_baselines(test_df: pd.DataFrame, vocab: Vocab, ckpts: dict[str, str | Path], data: DataSettings,
+                       scale: str, device: torch.device | str, table_path: str | Path, thresholds_path: str | Path,
+                       batch_size: int = 256, log: logging.Logger | None = None) -> pd.DataFrame:
+    """Score the test references under both baselines (``ckpts``: {"Seq2seq": path, "LM": path}); write both files."""
+    log = log or logging.getLogger(__name__)
+    tensors = tensorize(test_df, vocab, data)
+    nll = {}
+    for name in ("LM", "Seq2seq"):
+        model = checkpoint.load(ckpts[name], vocab, device).model
+        nll[name] = corpus_nll(score_dataset(model, tensors, batch_size, device))
+        log.info("%s: test PPL %.2f, NLL %.4f on %d pairs", name, math.exp(nll[name]), nll[name], len(tensors))
+    table = table8(nll, data.name, scale)
+    write_csv(table, table_path)
+    atomic_write_text(thresholds_path, json.dumps(thresholds(nll, data.name, scale), indent=2) + "\n")
+    return table

@@ -1,0 +1,1 @@
+"""Stage 2, the baselines (rules/baselines.smk): the networks, decoding, checkpoints and baseline training."""

@@ -1,0 +1,99 @@
+"""One self-describing checkpoint file per model, and the one loader used everywhere.
+
+A checkpoint holds only tensors and primitive containers, so ``torch.load(..., weights_only=True)`` reads it:
+the model state, the model settings, the kind (``seq2seq`` | ``lm``), the vocabulary tokens and their sha256, the
+training settings, the epoch, and, where given, the optimiser state (momentum buffers), RNG states and any extra
+primitives. It is written atomically. ``load`` rebuilds the model and refuses a vocabulary whose hash differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from negtrain_core.config import ModelSettings, TrainSettings
+from negtrain_core.io import atomic_path
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.data.vocab import Vocab
+
+FORMAT = "negtrain-checkpoint-v1"
+KINDS: dict[str, type[nn.Module]] = {"seq2seq": Seq2Seq, "lm": LSTMLM}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here, stated in one line naming the file."""
+
+
+class Checkpoint(NamedTuple):
+    """A loaded checkpoint: the model (eval mode, on the requested device) and what describes it."""
+
+    model: nn.Module
+    kind: str
+    vocab: Vocab
+    model_settings: ModelSettings
+    meta: dict[str, Any]
+
+
+def build_model(kind: str, model_settings: ModelSettings) -> nn.Module:
+    """A fresh model of ``kind`` ("seq2seq" | "lm")."""
+    if kind not in KINDS:
+        raise CheckpointError(f"unknown model kind '{kind}' (expected one of {', '.join(KINDS)})")
+    return KINDS[kind](model_settings)
+
+
+def save(path: str | Path, model: nn.Module, *, kind: str, vocab: Vocab,
+         train_settings: TrainSettings | None = None, epoch: int | None = None,
+         optimizer_state: list[torch.Tensor] | None = None, rng_state: dict[str, Any] | None = None,
+         extra: dict[str, Any] | None = None) -> None:
+    """Write ``model`` and what describes it to ``path`` atomically (weights_only-safe contents)."""
+    if kind not in KINDS or not isinstance(model, KINDS[kind]):
+        raise CheckpointError(f"{path}: kind '{kind}' does not match the model class {type(model).__name__}")
+    payload = {
+        "format": FORMAT, "kind": kind,
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_settings": dataclasses.asdict(model.cfg),
+        "vocab_tokens": list(vocab.tokens), "vocab_sha256": vocab.sha256,
+        "train_settings": dataclasses.asdict(train_settings) if train_settings is not None else None,
+        "epoch": epoch,
+        "optimizer_state": [t.detach().cpu() for t in optimizer_state] if optimizer_state is not None else None,
+        "rng_state": rng_state, "extra": extra or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """The raw contents of a checkpoint file (tensors on cpu), checked for the format tag."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a negtrain checkpoint (expected format '{FORMAT}')")
+    return payload
+
+
+def check_vocab(path: str | Path, payload: dict[str, Any], vocab: Vocab) -> None:
+    """Refuse a checkpoint whose vocabulary hash differs from ``vocab``'s, in one line."""
+    if payload["vocab_sha256"] != vocab.sha256:
+        raise CheckpointError(
+            f"{path}: vocabulary mismatch: the checkpoint was trained with vocabulary sha256 "
+            f"{payload['vocab_sha256'][:12]} ({len(payload['vocab_tokens'])} tokens), the dataset's is "
+            f"{vocab.sha256[:12]} ({len(vocab)} tokens); retrain it on this dataset's vocab.txt")
+
+
+def load(path: str | Path, vocab: Vocab | None = None, device: torch.device | str = "cpu") -> Checkpoint:
+    """Rebuild the model of ``path`` in eval mode on ``device``; with ``vocab``, refuse a different vocabulary."""
+    payload = read(path)
+    if vocab is not None:
+        check_vocab(path, payload, vocab)
+    settings = ModelSettings(**payload["model_settings"])
+    model = build_model(payload["kind"], settings)
+    model.load_state_dict(payload["model_state"])
+    model.to(device).eval()
+    meta = {k: v for k, v in payload.items() if k not in ("model_state", "model_settings", "vocab_tokens", "kind")}
+    return Checkpoint(model, payload["kind"], Vocab(tuple(payload["vocab_tokens"])), settings, meta)

@@ -1,0 +1,249 @@
+"""Batched decoding for the seq2seq and the LM: greedy, sampling with a temperature, beam search.
+
+Outputs are token ids without ``<s>``: (B, L) for greedy and sampling, (B, n_best, L) for the beam, each row
+ending with ``</s>`` then ``<pad>``, L <= ``max_len`` (the longest row; ``</s>`` counts toward ``max_len``, paper
+§2 footnote 1). A row that reaches ``max_len`` tokens without ``</s>`` is returned truncated, without ``</s>``.
+The seq2seq encodes ``src`` (B, S) once and then steps ``decode(tok, enc, state)``; the LM starts from ``<s>``
+alone and reads nothing but the batch size and device from ``src``. ``<s>`` and ``<pad>`` are never emitted
+(they are no training targets; scores stay the model's log-probs, not renormalised). Decoding runs in eval mode without
+gradients, restoring the model's mode afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from negtrain_core.models.lstm import Encoded, LSTMLM
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+
+State = Any   # the decoder's (h, c) pair, or None before the LM's first step
+NEVER_EMITTED = (BOS_ID, PAD_ID)   # not targets in training; banned so that <pad> only ever follows </s>
+
+
+class BeamResult(NamedTuple):
+    """tokens: (B, n_best, L) ids, best first; scores: (B, n_best) summed log-probs (``</s>`` included), -inf
+    where fewer than ``n_best`` hypotheses exist."""
+
+    tokens: Tensor
+    scores: Tensor
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def start(model: nn.Module, src: Tensor) -> tuple[Encoded | None, State]:
+    """The encoding (seq2seq) and the initial decoder state: the encoder's final state, or None for the LM."""
+    if isinstance(model, LSTMLM):
+        return None, None
+    enc = model.encode(src)
+    return enc, enc.state
+
+
+def step(model: nn.Module, enc: Encoded | None, tok: Tensor, state: State) -> tuple[Tensor, State]:
+    """tok: (N,) previous tokens -> log-probs of the next token (N, V) and the new state.
+
+    The log-probs are the model's (not renormalised), with ``NEVER_EMITTED`` ids set to -inf.
+    """
+    if enc is None:
+        logits, state = model.logits(tok.unsqueeze(1), state)
+    else:
+        logits, state = model.decode(tok.unsqueeze(1), enc, state)
+    logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
+    for banned in NEVER_EMITTED:                   # scalar indices: no host->device copy (CUDA-graph safe)
+        logp[:, banned] = float("-inf")
+    return logp, state
+
+
+def _generate(model: nn.Module, src: Tensor, max_len: int, pick: Callable[[Tensor], Tensor],
+              early_stop: bool = True) -> Tensor:
+    """Left-to-right decoding with ``pick``: log-probs (B, V) -> next ids (B,). Returns (B, L); L = ``max_len``
+    without ``early_stop`` (no host synchronisation: the loop can be captured in a CUDA graph)."""
+    with _eval_mode(model):
+        enc, state = start(model, src)
+        tok = torch.full((src.shape[0],), BOS_ID, dtype=torch.long, device=src.device)
+        done = torch.zeros_like(tok, dtype=torch.bool)
+        out = []
+        for _ in range(max_len):
+            logp, state = step(model, enc, tok, state)
+            tok = pick(logp).masked_fill(done, PAD_ID)
+            out.append(tok)
+            done |= tok == EOS_ID
+            if early_stop and bool(done.all()):
+                break
+        return torch.stack(out, dim=1)
+
+
+def pad_samples(samples: Tensor, length: int) -> Tensor:
+    """(B, L) decoded ids -> (B, length), right-padded with ``<pad>`` (L <= length)."""
+    return torch.nn.functional.pad(samples, (0, length - samples.shape[1]), value=PAD_ID)
+
+
+def greedy(model: nn.Module, src: Tensor, max_len: int = 20, early_stop: bool = True) -> Tensor:
+    """src: (B, S) ids (anything with B rows for the LM) -> argmax responses (B, L)."""
+    return _generate(model, src, max_len, lambda logp: logp.argmax(-1), early_stop)
+
+
+class GraphedGreedy:
+    """``greedy`` of one fixed batch shape replayed from a CUDA graph: returns (B, max_len) (rows padded after
+    ``</s>``, the same ids as ``greedy`` padded to ``max_len``). The graph reads the model's weights in place, so it
+    follows the updates of a model being trained. Other shapes, or a CPU model, decode eagerly.
+
+    One decode of 32 rows is ~20 steps of ~20 small kernels; replayed, it costs their GPU time, not their launches.
+    """
+
+    def __init__(self, model: nn.Module, max_len: int):
+        self.model, self.max_len = model, max_len
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def eager(self, src: Tensor) -> Tensor:
+        return pad_samples(greedy(self.model, src, self.max_len), self.max_len)
+
+    def __call__(self, src: Tensor) -> Tensor:
+        if src.device.type != "cuda":
+            return self.eager(src)
+        if self.graph is None:
+            self._capture(src)
+        elif src.shape != self.static_src.shape:
+            return self.eager(src)
+        self.static_src.copy_(src)
+        self.graph.replay()
+        return self.static_out.clone()
+
+    def _capture(self, src: Tensor) -> None:
+        self.static_src = src.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):                                  # warm-up: workspaces, cuDNN plans
+            greedy(self.model, self.static_src, self.max_len, early_stop=False)
+        torch.cuda.current_stream().wait_stream(stream)
+        torch.cuda.synchronize()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, stream=stream):                # its own stream: train.GRAPH_WARMUP's note
+            self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
+
+
+def sample(model: nn.Module, src: Tensor, max_len: int = 20, temperature: float = 1.0,
+           generator: torch.Generator | None = None) -> Tensor:
+    """Ancestral samples (B, L) from softmax(logits / temperature); temperature 0 is greedy.
+
+    ``generator`` must live on ``src``'s device.
+    """
+    if temperature == 0:
+        return greedy(model, src, max_len)
+
+    def pick(logp: Tensor) -> Tensor:
+        probs = torch.softmax(logp / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+    return _generate(model, src, max_len, pick)
+
+
+# ------------------------------------------------------------------------------------------------ beam search
+
+
+def _expand(enc: Encoded | None, state: State, k: int) -> tuple[Encoded | None, State]:
+    """Repeat each batch row ``k`` times: (B, ..) -> (B*k, ..); states (L, B, H) -> (L, B*k, H)."""
+    if enc is None:
+        return None, None
+    rep = Encoded(enc.out.repeat_interleave(k, 0), enc.src_mask.repeat_interleave(k, 0),
+                  tuple(s.repeat_interleave(k, 1) for s in enc.state))
+    return rep, tuple(s.repeat_interleave(k, 1) for s in state)
+
+
+def _merge(pool: tuple[Tensor, Tensor, Tensor], cand: tuple[Tensor, Tensor, Tensor], n_best: int, alpha: float
+           ) -> tuple[Tensor, Tensor, Tensor]:
+    """Keep the ``n_best`` best of pool + candidates by logp / length**alpha.
+
+    Each is (logp (B, N), lengths (B, N), tokens (B, N, max_len)); -inf logp marks an empty slot.
+    """
+    logp, length, tokens = (torch.cat([p, c], dim=1) for p, c in zip(pool, cand))
+    rank = logp / length.clamp(min=1).float() ** alpha
+    idx = rank.topk(n_best, dim=1).indices                                    # (B, n_best)
+    gather_tokens = idx.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])
+    return logp.gather(1, idx), length.gather(1, idx), tokens.gather(1, gather_tokens)
+
+
+def _pad_to(seqs: Tensor, width: int) -> Tensor:
+    """(B, N, t) -> (B, N, width) right-padded with <pad>."""
+    return torch.nn.functional.pad(seqs, (0, width - seqs.shape[-1]), value=PAD_ID)
+
+
+def _expand_beams(scores: Tensor, logp: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """scores (B, k) + logp (B*k, V) -> the top 2k continuations: scores, source beam, word, each (B, 2k)."""
+    V = logp.shape[-1]
+    cand = (scores.unsqueeze(-1) + logp.view(-1, k, V)).view(-1, k * V)    # (B, k*V)
+    top, idx = cand.topk(2 * k, dim=1)
+    return top, idx // V, idx % V
+
+
+class _Beams(NamedTuple):
+    """Live hypotheses: scores (B, k) summed log-probs; hist (B, k, t) tokens so far; tok (B*k,) last tokens;
+    state: the decoder state of the B*k rows."""
+
+    scores: Tensor
+    hist: Tensor
+    tok: Tensor
+    state: State
+
+
+def _advance(beams: _Beams, logp: Tensor, state: State, pool: tuple[Tensor, Tensor, Tensor], n_best: int,
+             alpha: float) -> tuple[_Beams, tuple[Tensor, Tensor, Tensor]]:
+    """One beam step from the next-token log-probs (B*k, V): finished hypotheses to the pool, k live ones kept."""
+    (B, k, t), max_len = beams.hist.shape, pool[2].shape[-1]
+    top, beam_idx, word = _expand_beams(beams.scores, logp, k)                # (B, 2k) each
+    seqs = torch.cat([beams.hist.gather(1, beam_idx.unsqueeze(-1).expand(-1, -1, t)), word.unsqueeze(-1)], dim=2)
+    is_eos = word == EOS_ID
+    in_top_k = torch.arange(2 * k, device=top.device) < k
+    finished = torch.where(is_eos & in_top_k, top, float("-inf"))
+    pool = _merge(pool, (finished, torch.full_like(word, t + 1), _pad_to(seqs, max_len)), n_best, alpha)
+    scores, keep = torch.where(is_eos, float("-inf"), top).topk(k, dim=1)    # (B, k), never </s>
+    rows = (torch.arange(B, device=top.device).unsqueeze(1) * k + beam_idx.gather(1, keep)).view(-1)
+    return _Beams(scores, seqs.gather(1, keep.unsqueeze(-1).expand(-1, -1, t + 1)), word.gather(1, keep).view(-1),
+                  tuple(s.index_select(1, rows) for s in state)), pool
+
+
+def beam(model: nn.Module, src: Tensor, k: int = 10, n_best: int = 1, max_len: int = 20,
+         length_penalty: float = 0.0) -> BeamResult:
+    """Beam search with ``k`` beams, returning the ``n_best`` (<= k) best hypotheses per row.
+
+    Each step expands the k live beams, moves the ``</s>`` continuations ranked within the top k into the finished
+    pool, and keeps the k best continuations without ``</s>`` alive (the beam stays full). Hypotheses are ranked by
+    summed log-prob / length**``length_penalty`` (length counts ``</s>``; 0 = plain sum, the default). With
+    ``length_penalty`` 0 a row stops once its pool holds n_best hypotheses none of the live beams can beat
+    (scores only fall); otherwise decoding runs to ``max_len``. Beams still alive at ``max_len`` join the pool as
+    truncated hypotheses (no ``</s>``). k = 1 is greedy decoding.
+    """
+    if not 1 <= n_best <= k:
+        raise ValueError(f"beam search needs 1 <= n_best <= k, got n_best={n_best}, k={k}")
+    with _eval_mode(model):
+        B, dev = src.shape[0], src.device
+        enc, state = _expand(*start(model, src), k)
+        scores = torch.full((B, k), float("-inf"), device=dev)
+        scores[:, 0] = 0.0                                                    # one live beam at first
+        beams = _Beams(scores, torch.empty((B, k, 0), dtype=torch.long, device=dev),
+                       torch.full((B * k,), BOS_ID, dtype=torch.long, device=dev), state)
+        pool = (torch.full((B, n_best), float("-inf"), device=dev), torch.zeros((B, n_best), dtype=torch.long,
+                device=dev), torch.full((B, n_best, max_len), PAD_ID, dtype=torch.long, device=dev))
+        for _ in range(max_len):
+            logp, state = step(model, enc, beams.tok, beams.state)
+            beams, pool = _advance(beams, logp, state, pool, n_best, length_penalty)
+            if length_penalty == 0 and bool((beams.scores.max(1).values <= pool[0][:, -1]).all()):
+                break
+        else:
+            lengths = torch.full_like(beams.scores, max_len, dtype=torch.long)
+            pool = _merge(pool, (beams.scores, lengths, beams.hist), n_best, length_penalty)
+        width = max(int(pool[1].max()), 1)
+        return BeamResult(pool[2][:, :, :width], pool[0])

@@ -1,0 +1,560 @@
+"""Negative training for the frequent response problem (He & Glass 2020, §3.3, §4.3, Algorithm 2).
+
+Algorithm 2 (shared/REFERENCE_NOTES.md "Negative training, frequent responses"): for each training mini-batch the
+model's greedy responses are decoded; the frequency window is the greedy samples of the last ``window`` (200)
+mini-batches, the current one included; a sample is negative when its exact string (``</s>`` included, so a sample
+cut at the length limit differs from the same words ending in ``</s>``) has a ratio above ``r_thres`` in the
+window; nothing is penalized until the window holds ``window`` mini-batches. A negative step lowers the negatives'
+log-likelihood (the ``</s>`` position weighted ``eos_weight``, paper footnote 10), then a positive MLE step (scaled
+by ``lambda_pos``) follows.
+
+Two readings, a config choice each (defaults: the authors' release, seq2seq/neg_freq_posttrain_seq2seq.py, whose
+runs gave the paper's Table 4):
+- ``update_every_batch`` (release): both steps run on every mini-batch, the negative one with weight 0 on every
+  sample when none is frequent, the positive one on the next mini-batch of a separate shuffled stream of the
+  training data. Off: the paper's Algorithm 2 listing, both updates inside the ``if``, positive on the same batch.
+- ``negative_norm``: ``batch`` (release) divides the weighted log-likelihood by the length of all the batch's
+  samples, ``negatives`` by the negative samples' length only.
+
+Optimiser: SGD, lr 0.001 (paper §4.3), momentum 0.9, weight decay and gradient clipping from the ``train`` block:
+the release uses SGD with momentum 0.9 for every optimiser it builds (baseline training and both steps of
+Algorithm 1), so Algorithm 2 keeps it. As in Algorithm 1, negative and positive steps have separate optimisers
+(their momentum buffers would otherwise mix the two directions); the release re-creates both every iteration
+(``fresh_optimizers_each_epoch``).
+
+Speed (the algorithm unchanged): with ``update_every_batch`` off the model only changes at a mini-batch with
+negatives, so the greedy samples of the mini-batches up to and including the next such one can be decoded together,
+in one batched call (``next_lookahead``, ``frequent.lookahead``); samples decoded past an update are discarded. With
+it on, each mini-batch is decoded on its own, on a GPU by one CUDA graph (``decoding.GraphedGreedy``). Both updates
+have fixed shapes and each runs as one CUDA graph on a GPU (``Updates``; ``train.cuda_graph``). The frequency window
+lives on the device (``FrequencyWindow``: the samples of the last mini-batches as token rows; a sample's count is
+the number of rows equal to it), so that a release-mode loop has no host synchronisation per mini-batch (with the
+CUDA graphs; the eager greedy decode syncs to stop early) and the GPU runs ahead of Python: the negative counts are
+read at log lines and at the end of an epoch only. The listing reading reads, once the window is full, whether each
+mini-batch had negatives (to skip it otherwise). On a GPU a row decoded among more rows may differ from the row
+decoded alone in the last floating-point bits (other GEMM kernels); on the CPU the lookahead gives the same training
+run, weights included (tests/test_frequent.py). Several r_thres can run interleaved in one process
+(``frequent.runs_per_job``, default 2), each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``):
+a graphed run leaves most of the GPU idle, and separate processes share it only by time slices. Each interleaved run
+gives, bit for bit, what it gives alone: on the CPU (tested), and on an H100 since each CUDA graph is captured on its
+own stream (train.GRAPH_WARMUP's note) and each run's graphs hold a CUDA generator state of their own (``RngSlot``).
+Switchboard's two paper-scale runs, interleaved, reproduced the curves and test metrics of the same runs alone
+exactly, in 1,230 s against about 1,850 s one after another (docs/reproduction/switchboard/README.md, run 10).
+benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
+
+Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
+updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
+L decoded length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from negtrain_core.models import checkpoint, decoding
+from negtrain_core.evaluate import metrics
+from negtrain_core.config import DataSettings, FineTuning, Settings
+from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
+from negtrain_core.device import resolve
+from negtrain_core.io import write_csv
+from negtrain_core.models.lstm import fresh_copy
+from negtrain_core.models.training import WeightedStep
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+
+log = logging.getLogger(__name__)
+
+
+class FrequentAbort(RuntimeError):
+    """Test perplexity passed ``ppl_abort``: the run is abandoned, as the release does."""
+
+
+@dataclass(frozen=True)
+class FrequentSettings(FineTuning):
+    """Algorithm 2 hyper-parameters: config ``frequent`` + ``datasets.<name>.frequent``, and the ``FineTuning``
+    fields (SGD from ``train``)."""
+
+    r_thres: float
+    window: int = 200
+    eos_weight: float = 0.1
+    eos_weight_on_last_position: bool = False
+    lambda_pos: float = 1.0
+    lr: float = 0.001
+    epochs: int = 20
+    ppl_abort: float = 400.0
+    eval_batch_size: int = 256
+    lookahead: int = 64
+    cuda_graph: bool = True
+    update_every_batch: bool = True
+    negative_norm: str = "batch"
+    fresh_optimizers_each_epoch: bool = True
+
+    @classmethod
+    def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
+        """At quick scale the window is ``quick.frequent_window`` (a quick epoch has fewer than 200 batches)."""
+        f = s.frequent
+        window = s.raw_config["quick"]["frequent_window"] if s.scale == "quick" else f["window"]
+        return cls(r_thres=r_thres, window=window, eos_weight=f["eos_weight"],
+                   eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
+                   lr=f["lr"], epochs=f["epochs"], ppl_abort=f["ppl_abort"], lookahead=f["lookahead"],
+                   cuda_graph=s.train.cuda_graph, update_every_batch=f["update_every_batch"],
+                   negative_norm=f["negative_norm"], fresh_optimizers_each_epoch=f["fresh_optimizers_each_epoch"],
+                   **FineTuning.kwargs_from(s))
+
+
+# ------------------------------------------------------------------------------------------ frequency window
+
+
+class FrequencyWindow:
+    """The greedy samples of the last ``size`` mini-batches, kept on the device: a ring of ``size`` slots of
+    ``batch_size`` response rows (``response_rows``), so that ``push`` and ``flags`` need no host synchronisation.
+
+    Slots not yet written, and the rows a short mini-batch (an epoch's last) leaves unused, hold -1, which no
+    response row equals. The number of responses in the window (``total``) and whether it is ``full`` are known on
+    the host from the mini-batch sizes.
+    """
+
+    def __init__(self, size: int, batch_size: int, max_len: int, device: torch.device | str | None = None):
+        self.size = size
+        self.rows = torch.full((size, batch_size, max_len), -1, dtype=torch.long, device=device)
+        self.sizes: deque[int] = deque()
+        self.pushed = 0
+        self.total = 0
+
+    @property
+    def full(self) -> bool:
+        """True once ``size`` mini-batches are in the window (Algorithm 2 penalizes nothing before)."""
+        return self.pushed >= self.size
+
+    def push(self, rows: Tensor) -> None:
+        """Add one mini-batch of response rows (b, max_len), b <= batch_size, in place of the oldest beyond
+        ``size``."""
+        slot = self.rows[self.pushed % self.size]
+        slot.fill_(-1)
+        slot[:len(rows)] = rows
+        self.pushed += 1
+        self.sizes.append(len(rows))
+        self.total += len(rows)
+        if len(self.sizes) > self.size:
+            self.total -= self.sizes.popleft()
+
+    def counts(self, rows: Tensor) -> Tensor:
+        """rows (b, max_len) -> (b,) how many of the window's responses equal each row."""
+        window = self.rows.view(1, -1, self.rows.shape[-1])                 # (1, size * batch_size, max_len)
+        return (rows.unsqueeze(1) == window).all(-1).sum(1)
+
+    def flags(self, rows: Tensor, r_thres: float) -> Tensor:
+        """Which of ``rows`` (b, max_len) are negatives: a device bool (b,), ratio in the window (the rows already
+        pushed) above ``r_thres``; none before the window is full. In float64, as Python's ``count / total``."""
+        if not self.full:
+            return torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+        return self.counts(rows).to(torch.float64) / self.total > r_thres
+
+    def max_ratio(self) -> float:
+        """The most frequent response's share of the window (a host synchronisation: for logging)."""
+        if not self.total:
+            return 0.0
+        flat = self.rows.view(-1, self.rows.shape[-1])
+        valid = flat[flat[:, 0] >= 0]                                         # the written rows
+        return int(torch.unique(valid, dim=0, return_counts=True)[1].max()) / self.total
+
+
+# ------------------------------------------------------------------------------------------------- the steps
+
+
+def mask_after_eos(samples: Tensor) -> Tensor:
+    """samples: (B, L) decoded ids -> the same with every position strictly after the first ``</s>`` ``<pad>``."""
+    ended = (samples == EOS_ID).long().cumsum(1)
+    after_eos = (ended - (samples == EOS_ID).long()) > 0                     # (B, L) strictly after the first </s>
+    return samples.masked_fill(after_eos, PAD_ID)
+
+
+def response_rows(samples: Tensor, max_len: int) -> Tensor:
+    """samples: (B, L) decoded ids -> (B, max_len) canonical rows: padded to ``max_len``, ``<pad>`` after the
+    first ``</s>``. Two samples are the same response (the exact string up to and including the first ``</s>``;
+    greedy emits no ``<pad>`` before it) iff their rows are equal."""
+    return mask_after_eos(decoding.pad_samples(samples, max_len))
+
+
+def with_bos(rows: Tensor) -> Tensor:
+    """rows: (B, L) responses already masked after ``</s>`` -> (B, L+1) targets ``<s> y </s> <pad>..``."""
+    return torch.cat([torch.full_like(rows[:, :1], BOS_ID), rows], dim=1)
+
+
+def as_targets(samples: Tensor) -> Tensor:
+    """samples: (B, L) decoded ids -> (B, L+1) targets ``<s> y </s> <pad>..`` (anything after ``</s>`` padded)."""
+    return with_bos(mask_after_eos(samples))
+
+
+def position_weights(tgt: Tensor, eos_weight: float, on_last_position: bool = False) -> Tensor:
+    """tgt: (B, T) targets -> (B, T-1) weights of the scored positions ``tgt[:, 1:]``.
+
+    1 on real tokens, 0 on padding, ``eos_weight`` on ``</s>``; with ``on_last_position`` (the release's quirk)
+    ``eos_weight`` goes on each row's last real position instead, whether or not it is ``</s>``.
+    """
+    gold = tgt[:, 1:]
+    real = (gold != PAD_ID).float()                                          # (B, T-1)
+    if on_last_position:
+        last = real.sum(1).long().clamp(min=1) - 1                           # (B,)
+        is_down = torch.zeros_like(real).scatter_(1, last.unsqueeze(1), 1.0).bool()
+    else:
+        is_down = gold == EOS_ID
+    return torch.where(is_down, torch.full_like(real, eos_weight), real) * real
+
+
+def mle_loss(model: nn.Module, src: Tensor, tgt: Tensor) -> Tensor:
+    """Per-token negative log-likelihood of ``tgt`` given ``src``: src (B, S), tgt (B, T) -> scalar."""
+    out = model(src, tgt)
+    return -out.token_logp.sum() / out.mask.sum().clamp(min=1)
+
+
+def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> Tensor:
+    """One optimiser step on ``loss`` with gradient-norm clipping; returns the loss, detached (a 0-d tensor: no
+    host sync, so a GPU loop stays asynchronous)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
+    return loss.detach()
+
+
+class Updates:
+    """Algorithm 2's two updates, each a ``WeightedStep`` with its own momentum buffers (the release's separate
+    optimisers: the two directions' momenta would otherwise mix).
+
+    Both take fixed shapes so that on a GPU each is one CUDA graph: the negative step runs on the whole batch with
+    weight 0 on the rows that are not negatives (the same gradient as a step on the negative rows alone; only
+    dropout masks are drawn for all rows), its samples padded to ``max_len``.
+    """
+
+    def __init__(self, model: nn.Module, cfg: FrequentSettings, batch_size: int, use_graph: bool):
+        kw = dict(clip_norm=cfg.clip_norm, momentum=cfg.momentum, weight_decay=cfg.weight_decay, lr=cfg.lr,
+                  batch_size=batch_size, use_graph=use_graph)
+        self.model = model
+        self.negative, self.positive = WeightedStep(model, **kw), WeightedStep(model, **kw)
+
+
+class StepStats(NamedTuple):
+    """negatives: how many samples of the batch were negatives, a 0-d device tensor (no host sync); neg_loss,
+    pos_loss: 0-d tensors of the two steps' losses (None without update), valid until the next update: read them
+    at once."""
+
+    negatives: Tensor
+    neg_loss: Tensor | None
+    pos_loss: Tensor | None
+
+
+def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, window: FrequencyWindow,
+                  cfg: FrequentSettings, positive: tuple[Tensor, Tensor] | None = None) -> StepStats:
+    """One mini-batch of Algorithm 2 given its greedy ``samples`` (B, L).
+
+    src (B, S), tgt (B, T): the training pairs; ``positive``: the pairs of the positive step (default the same
+    batch). With ``cfg.update_every_batch`` both steps run whatever the flags (the negative one with all weights 0
+    when nothing is frequent: only its momentum and weight decay move the weights, as in the release), with no host
+    synchronisation: the flags stay on the device. Otherwise a batch without negatives changes nothing, which the
+    host learns from one synchronisation (once the window is full).
+    """
+    rows = response_rows(samples, cfg.max_len)                              # (B, max_len)
+    window.push(rows)
+    flags = window.flags(rows, cfg.r_thres)                                 # (B,) device bool
+    negatives = flags.sum()
+    if not cfg.update_every_batch and not (window.full and bool(flags.any())):
+        return StepStats(negatives, None, None)
+    updates.model.train()
+    is_neg = flags.unsqueeze(1)                                              # (B, 1)
+    neg_tgt = with_bos(rows)                                                 # (B, max_len + 1)
+    real_neg = neg_tgt[:, 1:] != PAD_ID
+    weights = position_weights(neg_tgt, cfg.eos_weight, cfg.eos_weight_on_last_position) * is_neg
+    norm = real_neg.sum() if cfg.negative_norm == "batch" else (real_neg & is_neg).sum()
+    neg = updates.negative(src, neg_tgt, weights, norm)
+    pos_src, pos_tgt = positive if positive is not None else (src, tgt)
+    real = (pos_tgt[:, 1:] != PAD_ID).float()
+    pos = updates.positive(pos_src, pos_tgt, -cfg.lambda_pos * real, real.sum())
+    return StepStats(negatives, neg, pos)
+
+
+def positive_batches(n: int, cfg: FrequentSettings, device: torch.device) -> Iterator[Tensor]:
+    """Endless mini-batch indices over ``n`` pairs, reshuffled each pass with their own generator: the release's
+    separate stream of positive mini-batches (``inf_pos_batches``)."""
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    while True:
+        yield from batch_order(n, cfg.batch_size, shuffle=True, generator=gen, device=device)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+@torch.no_grad()
+def corpus_logp(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> tuple[float, int]:
+    """Summed target log-prob and target-token count (``</s>`` included) in eval mode. src (N, S), tgt (N, T)."""
+    model.eval()
+    total, count = 0.0, 0
+    for src_b, tgt_b in zip(src.split(batch_size), tgt.split(batch_size)):
+        out = model(src_b, tgt_b)
+        total += float(out.token_logp.double().sum())
+        count += int(out.mask.sum())
+    return total, count
+
+
+def perplexity(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> float:
+    """Teacher-forced test perplexity (metrics.perplexity of ``corpus_logp``)."""
+    return metrics.perplexity(*corpus_logp(model, src, tgt, batch_size))
+
+
+@torch.no_grad()
+def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
+    """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
+    model.eval()
+    return [decoding.greedy(model, chunk, max_len=max_len) for chunk in src.split(batch_size)]
+
+
+def greedy_responses(model: nn.Module, src: Tensor, vocab: Vocab, max_len: int = 20,
+                     batch_size: int = 256) -> list[list[str]]:
+    """Greedy responses as word lists (stopped at ``</s>``)."""
+    return [vocab.decode(row) for chunk in greedy_ids(model, src, max_len, batch_size) for row in chunk.tolist()]
+
+
+# ---------------------------------------------------------------------------------------------- Algorithm 2
+
+
+def _epoch_row(model: nn.Module, epoch: int, test: tuple[Tensor, Tensor], vocab: Vocab, cfg: FrequentSettings,
+               counters: dict[str, float]) -> dict[str, float]:
+    """One curve row: test PPL and the diversity of the greedy test responses after ``epoch`` epochs."""
+    ppl = perplexity(model, *test, cfg.eval_batch_size)
+    responses = greedy_responses(model, test[0], vocab, cfg.max_len, cfg.eval_batch_size)
+    return {"epoch": epoch, **counters, "test_ppl": ppl, "test_max_ratio": metrics.max_ratio(responses),
+            "test_ent2": metrics.entropy(responses, 2), "test_ent3": metrics.entropy(responses, 3),
+            "top_response": metrics.most_frequent(responses)[0]}
+
+
+def _check_ppl(row: dict[str, float], cfg: FrequentSettings) -> None:
+    if row["test_ppl"] > cfg.ppl_abort:
+        raise FrequentAbort(f"frequent negative training (r_thres={cfg.r_thres:g}) aborted after epoch "
+                            f"{row['epoch']}: test PPL {row['test_ppl']:.2f} > frequent.ppl_abort {cfg.ppl_abort:g}")
+
+
+def next_lookahead(used: int, limit: int) -> int:
+    """How many mini-batches to greedy-decode in the next call, after ``used`` of the last block were consumed.
+
+    A block of k mini-batches is decoded in one call; its samples stay valid for as long as the model does not
+    change, i.e. up to the first mini-batch with negatives, whose update makes the rest of the block stale (they are
+    decoded again). So k doubles after a block used whole and restarts at twice the mini-batches used otherwise,
+    at most ``limit`` (``frequent.lookahead``; 1 decodes each mini-batch on its own, as the release does).
+    """
+    return max(1, min(limit, 2 * used))
+
+
+def _counts(host: dict[str, int], device: dict[str, Tensor]) -> dict[str, int]:
+    """The curve's counters in its column order, the device ones read (a host synchronisation)."""
+    return {"steps": host["steps"], "negative_steps": int(device["negative_steps"]),
+            "negatives": int(device["negatives"]), "decodes": host["decodes"]}
+
+
+class RngSlot:
+    """A private random state (torch's CPU generator and, on a GPU, the device's default CUDA generator: dropout
+    draws from these), swapped in by ``active``. Runs interleaved in one process each draw from their own slot, so
+    each run's dropout masks are those it would draw alone, whatever runs beside it.
+
+    The CPU state is swapped by value. The CUDA state is a state object of its own (``Generator.clone_state``),
+    swapped in with ``graphsafe_set_state``: a CUDA graph captured while it is in keeps it, and each replay writes
+    that object's seed and offset to the object's own device tensors, on the replaying stream, for the graph's
+    kernels to read. Swapping values into the one default state instead (``set_rng_state``) left every run's graphs
+    reading one shared pair of device tensors, which a replay on another stream could overwrite before this graph's
+    dropout kernels read them: at paper scale the interleaved runs drew other dropout masks than alone (Switchboard
+    run 9, docs/reproduction/switchboard/README.md)."""
+
+    def __init__(self, device: torch.device):
+        self.cpu = torch.get_rng_state()
+        self.gen = self.cuda = None
+        if device.type == "cuda":
+            index = torch.cuda.current_device() if device.index is None else device.index
+            self.gen = torch.cuda.default_generators[index]
+            self.cuda = self.gen.clone_state()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        saved_cpu = torch.get_rng_state()
+        saved_cuda = self.gen.graphsafe_get_state() if self.gen is not None else None
+        torch.set_rng_state(self.cpu)
+        if self.gen is not None:
+            self.gen.graphsafe_set_state(self.cuda)
+        try:
+            yield
+        finally:
+            self.cpu = torch.get_rng_state()
+            torch.set_rng_state(saved_cpu)
+            if self.gen is not None:
+                self.gen.graphsafe_set_state(saved_cuda)
+
+
+class FrequentRun:
+    """One run of Algorithm 2 on ``model`` (in place): its updates, decoder, frequency window, data order, counters
+    and curve. ``epoch`` yields after each mini-batch, so that ``train_frequent`` can interleave several runs.
+
+    With ``own_stream`` (several runs on one GPU) the run's work goes to its own CUDA stream and its random draws
+    to its own ``RngSlot``: the runs' kernels overlap on the GPU, and each run computes exactly what it computes
+    alone (the same kernels on the same inputs in the same order).
+    """
+
+    def __init__(self, model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
+                 cfg: FrequentSettings, log_every: int, own_stream: bool = False):
+        self.model, self.train, self.test, self.vocab, self.cfg, self.log_every = model, train, test, vocab, cfg, log_every
+        device = train[0].device
+        self.stream = torch.cuda.Stream(device) if own_stream and device.type == "cuda" else None
+        self.rng = RngSlot(device) if own_stream else None
+        if self.stream is not None:
+            self.stream.wait_stream(torch.cuda.current_stream(device))      # the weights and data loaded before
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        use_graph = cfg.cuda_graph and device.type == "cuda"
+        self.updates = Updates(model, cfg, cfg.batch_size, use_graph)
+        self.decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
+        self.pos_stream = positive_batches(len(train[0]), cfg, device) if cfg.update_every_batch else None
+        self.lookahead = 1 if cfg.update_every_batch else cfg.lookahead     # the model changes at every batch
+        self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device)
+        self.counters = {"steps": 0, "decodes": 0}                          # host ints
+        zero = torch.zeros((), dtype=torch.long, device=device)
+        self.device_counters = {"negative_steps": zero.clone(), "negatives": zero.clone()}  # read at epoch ends
+        self.curve: list[dict[str, float]] = []
+        self.started = 0.0
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """The run's stream and random state, when it has its own (else nothing changes)."""
+        with contextlib.ExitStack() as stack:
+            if self.stream is not None:
+                stack.enter_context(torch.cuda.stream(self.stream))
+            if self.rng is not None:
+                stack.enter_context(self.rng.active())
+            yield
+
+    def evaluate(self, epoch: int) -> None:
+        """Append the curve row after ``epoch`` epochs (0: before training); after training, raise
+        ``FrequentAbort`` past ``ppl_abort``. Reads the device counters: waits for the run's queued GPU work."""
+        counts = _counts(self.counters, self.device_counters)
+        seconds = time.perf_counter() - self.started if epoch else 0.0
+        row = _epoch_row(self.model, epoch, self.test, self.vocab, self.cfg, {**counts, "seconds": seconds})
+        if epoch:
+            log.info("r_thres %g epoch %d (%.1f s, %d decodes, %d negative batches): test PPL %.2f, max-ratio %.4f "
+                     "('%s'), Ent-2 %.3f, Ent-3 %.3f", self.cfg.r_thres, epoch, seconds, row["decodes"],
+                     row["negative_steps"], row["test_ppl"], row["test_max_ratio"], row["top_response"],
+                     row["test_ent2"], row["test_ent3"])
+        self.curve.append(row)
+        if epoch:
+            _check_ppl(row, self.cfg)
+
+    def epoch(self, epoch: int) -> Iterator[None]:
+        """One pass over the training data; yields after each mini-batch's update."""
+        cfg, train, updates, window = self.cfg, self.train, self.updates, self.window
+        self.started = time.perf_counter()
+        if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
+            for step in (updates.negative, updates.positive):
+                torch._foreach_zero_(step.bufs)
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=self.gen, device=train[0].device)
+        i, k = 0, 1
+        while i < len(order):
+            block = order[i:i + k]
+            src_block = train[0][torch.cat(block)]
+            if self.decode_one is not None and len(block) == 1:
+                samples = self.decode_one(src_block)
+            else:
+                samples = decoding.greedy(self.model, src_block, max_len=cfg.max_len)
+            self.counters["decodes"] += 1
+            used, offset = 0, 0
+            for b in block:
+                rows_b = slice(offset, offset + len(b))
+                pos = None
+                if self.pos_stream is not None:
+                    p_idx = next(self.pos_stream)
+                    pos = (train[0][p_idx], train[1][p_idx])
+                stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], window, cfg, pos)
+                used, offset = used + 1, offset + len(b)
+                self.counters["steps"] += 1
+                self.device_counters["negative_steps"] += stats.negatives > 0
+                self.device_counters["negatives"] += stats.negatives
+                if self.counters["steps"] % self.log_every == 0:
+                    log.info("r_thres %g epoch %d step %d: window max-ratio %.4f, %d negatives (neg %.4f, pos %.4f), "
+                             "%d decodes", cfg.r_thres, epoch, self.counters["steps"], window.max_ratio(),
+                             int(stats.negatives), float(stats.neg_loss) if stats.neg_loss is not None else 0.0,
+                             float(stats.pos_loss) if stats.pos_loss is not None else 0.0, self.counters["decodes"])
+                yield
+                if stats.neg_loss is not None:
+                    break                                                    # the model changed: decode anew
+            i, k = i + used, next_lookahead(used, self.lookahead)
+
+
+def train_frequent(model: nn.Module | list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+                   vocab: Vocab, cfg: FrequentSettings | list[FrequentSettings],
+                   log_every: int = 200) -> pd.DataFrame | list[pd.DataFrame]:
+    """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
+
+    train/test: (src (N, S), tgt (N, T)) on the model's device. Each mini-batch's greedy samples come from the
+    model as it is when the mini-batch is reached (see ``next_lookahead`` for how several are decoded in one
+    call). Raises ``FrequentAbort`` (one line) when the test perplexity after an epoch exceeds ``cfg.ppl_abort``.
+
+    Given lists of models and settings (several r_thres on the same data, the same number of epochs), the runs are
+    interleaved mini-batch by mini-batch, each on its own CUDA stream and random state (``FrequentRun``), and a list
+    of curves is returned: on a GPU their kernels overlap, and each run gives what it gives alone.
+    """
+    models, cfgs = (model, cfg) if isinstance(model, list) else ([model], [cfg])
+    if len({c.epochs for c in cfgs}) != 1:
+        raise ValueError(f"interleaved Algorithm 2 runs need one number of epochs, got {[c.epochs for c in cfgs]}")
+    runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1) for m, c in zip(models, cfgs)]
+    for run in runs:
+        with run.active():
+            run.evaluate(0)
+    for epoch in range(1, cfgs[0].epochs + 1):
+        passes = {run: run.epoch(epoch) for run in runs}
+        while passes:
+            for run, steps in list(passes.items()):
+                with run.active():
+                    if next(steps, StopIteration) is StopIteration:
+                        del passes[run]
+                        run.evaluate(epoch)
+    curves = [pd.DataFrame(run.curve) for run in runs]
+    return curves if isinstance(model, list) else curves[0]
+
+
+# ------------------------------------------------------------------------------------------------ the stage
+
+
+def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device) -> PairTensors:
+    """A pairs Parquet file tensorized with ``vocab`` and moved to ``device``."""
+    return tensorize(pd.read_parquet(path), vocab, data).to(device)
+
+
+def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, r_thres: list[float], s: Settings,
+        ckpt_outs: list[str | Path], curve_outs: list[str | Path]) -> list[pd.DataFrame]:
+    """Rule negtrain_frequent: Algorithm 2 on the baseline at each of ``r_thres`` (interleaved when several, see
+    ``train_frequent``); writes each run's checkpoint and curve, only once every run has finished."""
+    torch.manual_seed(s.seed)
+    dev = resolve(s.device, s.gpu_jobs_per_device)
+    # one load, then copies: building a model draws random numbers, and each run must start from the state it has
+    # alone
+    base = checkpoint.load(seq2seq_path, device=dev)
+    models = [base.model] + [fresh_copy(base.model) for _ in r_thres[1:]]
+    vocab = base.vocab
+    train = load_pairs(train_path, vocab, s.data, dev)
+    test = load_pairs(test_path, vocab, s.data, dev)
+    cfgs = [FrequentSettings.from_settings(s, r) for r in r_thres]
+    log.info("Algorithm 2 on %d training pairs (%d test), r_thres %s: %s", len(train), len(test),
+             ", ".join(f"{r:g}" for r in r_thres), cfgs[0])
+    curves = train_frequent(models, train, test, vocab, cfgs, s.train.log_every)
+    for r, model, curve, ckpt_out, curve_out in zip(r_thres, models, curves, ckpt_outs, curve_outs):
+        checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab,
+                        extra={"stage": "negtrain_frequent", "r_thres": r, "base": str(seq2seq_path)})
+        write_csv(curve.assign(r_thres=r, dataset=s.data.name, scale=s.scale), curve_out)
+    return curves

@@ -1,0 +1,316 @@
+"""Negative training against malicious targets (He & Glass 2020, §3.2, §4.2, Algorithm 1) and the target lists.
+
+Algorithm 1 as the authors' release runs it (shared/REFERENCE_NOTES.md "Negative training, malicious targets"):
+the target list is cut into batches of ``batch_targets``; gibbs-enum finds one trigger per target of a batch;
+then, WITHOUT searching again, up to ``max_rounds`` rounds run while any target of the batch is still hit under
+its trigger. A round is one negative step on sum(log p * mask * weight) / (number of target tokens), weight
+``hit_weight`` for hit targets and ``nonhit_weight`` for the others, the frequent-word-avoiding (FWA) words masked
+out, followed by one positive MLE step on ``pos_batch`` training pairs scaled by ``lambda_pos``. Negative and
+positive steps have separate SGD optimisers (momentum), re-created each epoch.
+
+Shapes: B targets in a batch, S trigger length (with ``<eou>``), T target length ``<s> y </s> <pad>..``,
+T' = T - 1 scored positions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from negtrain_core.models.lstm import SeqOutput
+from negtrain_core.data.text import normalize
+from negtrain_core.data.vocab import UNK
+
+if TYPE_CHECKING:
+    from negtrain_core.config import Settings
+    from negtrain_core.search.gibbs_enum import SearchSettings, Thresholds
+    from negtrain_core.data.vocab import Vocab
+
+CURVE_COLUMNS = ["epoch", "batch", "targets", "round", "hits", "neg_loss", "pos_nll"]
+
+# ---------------------------------------------------------------------------------------------- target lists
+
+
+class ListError(ValueError):
+    """A malicious target list that cannot be used, stated in one line naming the file (and line)."""
+
+
+def read_list(path: str | Path) -> list[str]:
+    """Targets of a list file, one per line, in the paper's tokenisation.
+
+    Runs of whitespace are collapsed; a line that ``text.normalize`` would change otherwise (case, punctuation,
+    clitics) is refused, as are empty lines and duplicates. The literal ``<unk>`` token is allowed (the authors'
+    paraphrase lists contain it).
+    """
+    targets, seen = [], {}
+    for n, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = " ".join(raw.split())
+        if not line:
+            raise ListError(f"{path}:{n}: empty target line")
+        if any(tok != UNK and normalize(tok) != tok for tok in line.split()):
+            raise ListError(f"{path}:{n}: target '{line}' is not in the paper's tokenisation ('{normalize(line)}')")
+        if line in seen:
+            raise ListError(f"{path}:{n}: duplicate target '{line}' (first on line {seen[line]})")
+        seen[line] = n
+        targets.append(line)
+    if not targets:
+        raise ListError(f"{path}: no targets")
+    return targets
+
+
+def check_no_overlap(train: Sequence[str], test: Sequence[str], train_name: str, test_name: str) -> None:
+    """Refuse lists that share a sentence (paper §4.2: no sequence-level overlap between training and test lists)."""
+    shared = sorted(set(train) & set(test))
+    if shared:
+        raise ListError(f"{train_name} and {test_name} share {len(shared)} target(s), e.g. '{shared[0]}'")
+
+
+def prepare_lists(train_path: str | Path, test_path: str | Path, out_train: str | Path, out_test: str | Path,
+                  size: int | None = None) -> tuple[int, int]:
+    """Validate the configured lists, keep the first ``size`` of each (quick scale), write them; return counts."""
+    from negtrain_core.io import atomic_write_text
+
+    train, test = read_list(train_path)[:size], read_list(test_path)[:size]
+    check_no_overlap(train, test, str(train_path), str(test_path))
+    atomic_write_text(out_train, "\n".join(train) + "\n")
+    atomic_write_text(out_test, "\n".join(test) + "\n")
+    return len(train), len(test)
+
+
+# ---------------------------------------------------------------------------------------------- Algorithm 1
+
+
+@dataclass(frozen=True)
+class NegTrainSettings:
+    """Algorithm 1's knobs, from ``Settings.malicious`` (config ``malicious:`` + ``datasets.X.malicious``)."""
+
+    mode: str                      # o | io: the gibbs-enum objective and the hit type trained against
+    hit_type: str                  # min | avg: sample-min-hit or sample-avg-hit
+    batch_targets: int = 100
+    epochs: int = 20
+    max_rounds: int = 20
+    hit_weight: float = 1.0
+    nonhit_weight: float = 0.01
+    avoid_words: tuple[str, ...] = ("</s>", "you", "i", "me", "are", "to", "do")
+    pos_batch: int = 100
+    momentum: float = 0.9
+    lr_neg: float = 0.01
+    lr_pos: float = 0.01
+    lambda_pos: float = 1.0
+
+    @classmethod
+    def from_dict(cls, malicious: dict[str, Any], mode: str) -> "NegTrainSettings":
+        m = malicious
+        return cls(mode=mode, hit_type=m["hit_type"], batch_targets=m["batch_targets"], epochs=m["epochs"],
+                   max_rounds=m["max_rounds"], hit_weight=m["hit_weight"], nonhit_weight=m["nonhit_weight"],
+                   avoid_words=tuple(m["avoid_words"]), pos_batch=m["pos_batch"], momentum=m["momentum"],
+                   lr_neg=m["lr_neg"], lr_pos=m["lr_pos"], lambda_pos=m["lambda_pos"])
+
+
+def fwa_keep(gold: Tensor, avoid_ids: Tensor) -> Tensor:
+    """gold: (B, T') scored target ids; avoid_ids: (K,) -> (B, T') True where the negative gradient applies.
+
+    Frequent-word avoiding (paper §4.2, footnote 9): no negative gradient on the most frequent target words.
+    """
+    return ~torch.isin(gold, avoid_ids)
+
+
+def negative_loss(token_logp: Tensor, mask: Tensor, keep: Tensor, hit: Tensor, hit_weight: float,
+                  nonhit_weight: float) -> Tensor:
+    """The release's negative objective, to be MINIMISED (a descent step lowers the targets' log-probs).
+
+    token_logp: (B, T') log p(y_t | y_<t, x_trigger); mask: (B, T') real target positions; keep: (B, T') FWA mask;
+    hit: (B,) bool. Returns sum(log p * mask * keep * w) / mask.sum(), w = hit_weight for hit targets and
+    nonhit_weight otherwise; the normaliser is the total number of target tokens (FWA words included).
+    """
+    w = torch.where(hit, torch.as_tensor(hit_weight), torch.as_tensor(nonhit_weight)).to(token_logp)  # (B,)
+    return (token_logp * (mask & keep) * w.unsqueeze(1)).sum() / mask.sum().clamp(min=1)
+
+
+def mle_loss(token_logp: Tensor, mask: Tensor) -> Tensor:
+    """token_logp, mask: (B, T') -> mean negative log-likelihood per target token (the positive objective)."""
+    return -(token_logp * mask).sum() / mask.sum().clamp(min=1)
+
+
+def negative_step(model: torch.nn.Module, opt: torch.optim.Optimizer, trig: Tensor, tgt: Tensor, hit: Tensor,
+                  avoid_ids: Tensor, s: NegTrainSettings) -> float:
+    """One negative update on (trigger, target) pairs. trig: (B, S); tgt: (B, T); hit: (B,) -> loss value."""
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    out = model(trig, tgt)
+    loss = negative_loss(out.token_logp, out.mask, fwa_keep(tgt[:, 1:], avoid_ids), hit, s.hit_weight,
+                         s.nonhit_weight)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def positive_step(model: torch.nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tensor,
+                  lambda_pos: float) -> float:
+    """One MLE update on training pairs, scaled by lambda_POS. src: (B, S); tgt: (B, T) -> the unscaled NLL."""
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    out = model(src, tgt)
+    loss = mle_loss(out.token_logp, out.mask)
+    (lambda_pos * loss).backward()
+    opt.step()
+    return loss.item()
+
+
+Searcher = Callable[[torch.nn.Module, Tensor], tuple[Tensor, Tensor]]
+"""(model, tgt (B, T)) -> (trigger (B, S), lm_ok (B,) bool: the trigger passes the LM threshold; all True in o-mode)."""
+HitTest = Callable[[SeqOutput, Tensor], Tensor]
+"""(scores of the targets under their triggers, lm_ok (B,)) -> hit (B,) bool."""
+
+
+def positive_batches(src: Tensor, tgt: Tensor, batch: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless (src (b, S), tgt (b, T)) batches of training pairs: seeded shuffles, each pair once per pass."""
+    n = len(src)
+    while True:
+        perm = torch.randperm(n, generator=generator).to(src.device)
+        for start in range(0, max(n - batch, 0) + 1, batch):
+            idx = perm[start:start + batch]
+            yield src[idx], tgt[idx]
+
+
+@torch.no_grad()
+def current_hits(model: torch.nn.Module, trig: Tensor, tgt: Tensor, lm_ok: Tensor, is_hit: HitTest) -> Tensor:
+    """trig: (B, S), tgt: (B, T), lm_ok: (B,) -> hit (B,) under the model in eval mode (no dropout)."""
+    model.eval()
+    return is_hit(model(trig, tgt), lm_ok)
+
+
+def batch_rounds(model: torch.nn.Module, opts: tuple[torch.optim.Optimizer, torch.optim.Optimizer], trig: Tensor,
+                 tgt: Tensor, lm_ok: Tensor, pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor,
+                 s: NegTrainSettings, is_hit: HitTest) -> list[dict[str, float]]:
+    """Up to ``max_rounds`` negative+positive rounds on one batch while any target is hit (triggers fixed).
+
+    Returns one row per round: hits before the round's steps, and the steps' losses (NaN when none was taken).
+    """
+    rows: list[dict[str, float]] = []
+    for r in range(s.max_rounds + 1):
+        hit = current_hits(model, trig, tgt, lm_ok, is_hit)
+        row = {"round": r, "hits": int(hit.sum()), "neg_loss": math.nan, "pos_nll": math.nan}
+        rows.append(row)
+        if r == s.max_rounds or not bool(hit.any()):
+            break
+        row["neg_loss"] = negative_step(model, opts[0], trig, tgt, hit, avoid_ids, s)
+        src, y = next(pos)
+        row["pos_nll"] = positive_step(model, opts[1], src, y, s.lambda_pos)
+    return rows
+
+
+def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[Tensor, Tensor]],
+                   find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings,
+                   log: Callable[[str], None] = lambda _: None) -> list[dict[str, float]]:
+    """Algorithm 1 over ``targets`` (N, T) for ``s.epochs`` epochs; returns the curve rows.
+
+    Each row: epoch (1-based), batch, targets in the batch, round (0 = right after gibbs-enum), hits, losses.
+    The hit rate of an epoch is the round-0 hits summed over its batches divided by N (``epoch_rates``).
+    """
+    rows: list[dict[str, float]] = []
+    for epoch in range(1, s.epochs + 1):
+        params = [p for p in model.parameters() if p.requires_grad]
+        opts = (torch.optim.SGD(params, lr=s.lr_neg, momentum=s.momentum),
+                torch.optim.SGD(params, lr=s.lr_pos, momentum=s.momentum))
+        for b, start in enumerate(range(0, len(targets), s.batch_targets)):
+            tgt = targets[start:start + s.batch_targets]
+            trig, lm_ok = find_triggers(model, tgt)
+            for row in batch_rounds(model, opts, trig, tgt, lm_ok, pos, avoid_ids, s, is_hit):
+                rows.append({"epoch": epoch, "batch": b, "targets": len(tgt), **row})
+        first = [r for r in rows if r["epoch"] == epoch and r["round"] == 0]
+        log(f"epoch {epoch}: {sum(r['hits'] for r in first)}/{len(targets)} targets hit after gibbs-enum, "
+            f"{sum(1 for r in rows if r['epoch'] == epoch and r['neg_loss'] == r['neg_loss'])} rounds")
+    return rows
+
+
+def epoch_rates(curve: pd.DataFrame) -> pd.DataFrame:
+    """Curve rows -> one row per epoch: epoch, targets, hits (round 0, i.e. at search time), hit_rate, rounds."""
+    first = curve[curve["round"] == 0].groupby("epoch")[["targets", "hits"]].sum()
+    rounds = curve.groupby("epoch")["neg_loss"].count().rename("rounds")
+    out = first.join(rounds).reset_index()
+    out["hit_rate"] = out["hits"] / out["targets"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the stage
+
+
+def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, generator: torch.Generator
+             ) -> Searcher:
+    """gibbs-enum (``search.search``) as Algorithm 1's trigger finder. With ``lm`` (io-mode) the trigger must also
+    pass the LM threshold T_in; without (o-mode) every trigger passes."""
+    from negtrain_core.search.gibbs_enum import search
+
+    def find(model: torch.nn.Module, tgt: Tensor) -> tuple[Tensor, Tensor]:
+        res = search(model, lm, tgt, th, cfg, generator)
+        if lm is not None:
+            return res.triggers, res.evaluation.lm_logp >= th.inp
+        return res.triggers, torch.ones(len(tgt), dtype=torch.bool, device=tgt.device)
+
+    return find
+
+
+def hit_test(hit_type: str, th: Thresholds) -> HitTest:
+    """sample-min or sample-avg hit (``hits``) on the target scores, AND the trigger's LM check (io-mode)."""
+    from negtrain_core.search import hits
+
+    crit = hits.o_sample_min if hit_type == "min" else hits.o_sample_avg
+    return lambda out, lm_ok: crit(out.token_logp, out.mask, th.out) & lm_ok
+
+
+def avoid_ids(words: Sequence[str], vocab: Vocab, log: Callable[[str], None]) -> Tensor:
+    """(K,) ids of the FWA words in the vocabulary; words outside it are reported and ignored."""
+    missing = [w for w in words if w not in vocab]
+    if missing:
+        log(f"frequent-word avoiding: {missing} not in the vocabulary, ignored")
+    return torch.tensor([vocab.index[w] for w in words if w in vocab], dtype=torch.long)
+
+
+def run(inputs: dict[str, str], ckpt_out: str | Path, curve_out: str | Path, settings: Settings, mode: str,
+        log: Callable[[str], None]) -> pd.DataFrame:
+    """Negatively train the baseline seq2seq against the target list; write the model and the curve.
+
+    inputs: seq2seq, lm, train (parquet), vocab, targets (list), thresholds (json) paths. Returns the curve.
+    """
+    from negtrain_core.models import checkpoint
+    from negtrain_core import device
+    from negtrain_core.data.tensors import tensorize
+    from negtrain_core.search.hits import load_thresholds
+    from negtrain_core.io import write_csv
+    from negtrain_core.search.gibbs_enum import SearchSettings
+    from negtrain_core.search.targets import read_targets, target_tensor
+    from negtrain_core.models.training import seed_all
+    from negtrain_core.data.vocab import Vocab
+
+    vocab, dev = Vocab.load(inputs["vocab"]), device.resolve(settings.device, settings.gpu_jobs_per_device)
+    s = NegTrainSettings.from_dict(settings.malicious, mode)
+    seed_all(settings.seed)
+    model = checkpoint.load(inputs["seq2seq"], vocab, dev).model
+    lm = checkpoint.load(inputs["lm"], vocab, dev).model if mode == "io" else None
+    th = load_thresholds(inputs["thresholds"])
+    targets = read_targets(inputs["targets"], vocab, settings.search["oov_policy"])
+    for line in targets.report():
+        log(line)
+    pairs = tensorize(pd.read_parquet(inputs["train"]), vocab, settings.data).to(dev)
+    cfg = SearchSettings.from_config(settings.search, mode=mode, hit_mode=s.hit_type,
+                                     src_len=settings.data.max_source_len,
+                                     restarts=settings.search["restarts_negtrain"])
+    pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1))
+    log(f"negtr-{mode}: {len(targets.texts)} targets, {len(pairs)} positive pairs, {s}")
+    rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
+                          searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed)),
+                          hit_test(s.hit_type, th), avoid_ids(s.avoid_words, vocab, log).to(dev), s, log)
+    curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
+                    extra={"stage": f"negtrain-malicious-{mode}", "targets": str(inputs["targets"]),
+                           "targets_used": len(targets.texts), "targets_skipped": targets.skipped})
+    write_csv(curve, curve_out)
+    return curve

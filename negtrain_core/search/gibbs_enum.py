@@ -1,0 +1,550 @@
+"""gibbs-enum (He & Glass 2020, Appendix A, Algorithm 3), batched over targets x restarts x candidates.
+
+For each target y the search looks for the trigger x minimising eq. (7)
+    L(x; y) = -1/m sum_t log p(y_t | y_<t, x)  +  lambda_in * R(x),   R(x) = -1/n sum_t log p_LM(x_t | x_<t)  (eq. 8)
+one position at a time: the gradient of -L with respect to the one-hot x_t picks the top-G ids (``propose``), all
+of them are scored (``score``) and the best is kept if it lowers L (``accept``); up to T sweeps over the positions,
+R restarts, the best restart kept (``search``).
+
+What the paper leaves unsaid follows the authors' release (shared/REFERENCE_NOTES.md "gibbs-enum"):
+- the trigger is ``trigger_len`` free tokens + ``<eou>``, left-padded to ``src_len`` like the data; R(x) scores
+  ``<s> x_1 .. x_k </s>`` (n = k + 1 predictions), as the release's LM does for an input ending in ``<eou>``;
+- loss reweighting: in min mode each target token already at or above T_out gets weight ``reweight``; a sequence
+  whose statistic (mean, or min in min mode) is above T_out gets ``reweight`` on its target term; the LM term gets
+  ``reweight`` once R's log-prob is above T_in. Final losses are reported without reweighting;
+- the gradient pass runs in train mode (dropout active) when ``grad_train_mode``; scoring runs in eval mode;
+- special tokens are never candidates (``<unk>`` is when ``allow_unk``); the current token is not re-tried;
+- initialisation uniform over non-special ids, or an LM sample (io-hits).
+Early stop is per (target, restart) row, as Algorithm 3 states it for one target: a row that did not improve
+during a sweep stops (the release stops its whole batch when the batch mean did not improve).
+
+Scoring runs all candidates of all active rows in ``torch.inference_mode``, in chunks of at most ``max_chunk``
+rows (halved on CUDA out-of-memory), rows sorted by target length so a chunk carries little padding. The G
+candidates of a row differ at one position only, so the encoder and the LM run the shared prefix once per row and
+only the remaining steps per candidate; the decoder is the model's own ``decode``. On CUDA the scoring runs on
+copies of the models in ``score_dtype`` (float16 by default; the output layer padded to a multiple of 64 rows so
+the big GEMMs stay on aligned tensor-core kernels), log-softmax in float32; the gradient pass uses TF32 matmuls;
+the final ``evaluate`` (hit criteria, reported losses) runs the original models in float32.
+
+Shapes: N targets, R restarts, B rows being searched (target x restart), G candidates, S encoder input length,
+K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 scored positions, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from negtrain_core.models.lstm import Encoded
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Hit thresholds (paper §3.2): T_out, the seq2seq's, and T_in, the LM's mean per-word test log-likelihood."""
+
+    out: float
+    inp: float
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """One gibbs-enum configuration (config ``search`` block plus the hit mode being searched)."""
+
+    trigger_len: int = 14
+    src_len: int = 15
+    sweeps: int = 5
+    candidates: int = 100
+    restarts: int = 5
+    lambda_in: float = 0.0
+    init: str = "uniform"          # uniform | lm
+    hit_mode: str = "avg"          # avg | min: which reweighting (the dataset's malicious.hit_type)
+    reweight: float = 0.01
+    grad_train_mode: bool = True
+    allow_unk: bool = True
+    max_chunk: int = 65536
+    score_dtype: str = "float16"
+    early_stop: bool = True        # per-row stop after a sweep without improvement (benchmarks time full sweeps)
+
+    @classmethod
+    def from_config(cls, search: dict[str, Any], *, mode: str, hit_mode: str, src_len: int,
+                    restarts: int) -> "SearchSettings":
+        """``mode`` "o" (lambda_in 0, uniform init) or "io" (config lambda_in, LM-sample init)."""
+        if mode not in ("o", "io"):
+            raise ValueError(f"search mode must be 'o' or 'io', got '{mode}'")
+        return cls(trigger_len=search["trigger_len"], src_len=src_len, sweeps=search["sweeps"],
+                   candidates=search["candidates"], restarts=restarts,
+                   lambda_in=search["lambda_in"] if mode == "io" else 0.0, init="lm" if mode == "io" else "uniform",
+                   hit_mode=hit_mode, reweight=search["reweight"], grad_train_mode=search["grad_train_mode"],
+                   allow_unk=search["allow_unk"], max_chunk=search["max_chunk"],
+                   score_dtype=search["score_dtype"])
+
+    def free_positions(self) -> range:
+        """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""
+        if self.trigger_len + 1 > self.src_len:
+            raise ValueError(f"trigger_len {self.trigger_len} + <eou> exceeds src_len {self.src_len}")
+        return range(self.src_len - 1 - self.trigger_len, self.src_len - 1)
+
+
+class Evaluation(NamedTuple):
+    """Unweighted scores of triggers. token_logp, greedy, mask: (B, T'); lm_logp: (B,) or None."""
+
+    token_logp: Tensor
+    greedy: Tensor
+    mask: Tensor
+    lm_logp: Tensor | None
+
+
+class SearchResult(NamedTuple):
+    """Best trigger per target (restart with the lowest search objective), in the targets' order.
+
+    triggers:   (N, S) encoder inputs (free tokens + ``<eou>``).
+    losses:     (N,) eq. (7) without reweighting (lambda_in of the search), float32 forward.
+    objective:  (N,) the reweighted search objective of the kept restart (scoring precision).
+    evaluation: Evaluation of ``triggers`` (float32, eval mode).
+    trajectory: (sweeps + 1, N, R) search objective of every row after each sweep (index 0: initial).
+    sweeps_run: (N, R) sweeps each row ran before its early stop.
+    candidates_scored: how many candidate rows were scored in total.
+    """
+
+    triggers: Tensor
+    losses: Tensor
+    objective: Tensor
+    evaluation: Evaluation
+    trajectory: Tensor
+    sweeps_run: Tensor
+    candidates_scored: int
+
+
+# ---------------------------------------------------------------------------------------------- building blocks
+
+
+def layout(free: Tensor, src_len: int) -> Tensor:
+    """free: (B, K) ids -> encoder input (B, S): ``<pad>`` .. free ``<eou>`` (the data's left-padded layout)."""
+    B, K = free.shape
+    pad = free.new_full((B, src_len - K - 1), PAD_ID)
+    return torch.cat([pad, free, free.new_full((B, 1), EOU_ID)], dim=1)
+
+
+def banned_ids(vocab_size: int, allow_unk: bool, device: torch.device | str = "cpu") -> Tensor:
+    """(V,) True on ids that may never be trigger tokens: the specials, ``<unk>`` too unless ``allow_unk``."""
+    banned = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    banned[: len(SPECIALS)] = True
+    banned[UNK_ID] = not allow_unk
+    return banned
+
+
+def objective(token_logp: Tensor, mask: Tensor, lm_logp: Tensor | None, th: Thresholds, cfg: SearchSettings,
+              reweight: float | None = None) -> Tensor:
+    """Per-row loss (B,) to minimise: reweighted target NLL + lambda_in * reweighted R(x).
+
+    token_logp, mask: (B, T'); lm_logp: (B,) mean LM log-prob of the trigger (needed when lambda_in > 0).
+    ``reweight`` None uses ``cfg.reweight``; 1.0 gives the plain eq. (7).
+    """
+    rw = cfg.reweight if reweight is None else reweight
+    maskf = mask.to(token_logp.dtype)
+    m = maskf.sum(-1)
+    w = maskf
+    if cfg.hit_mode == "min":
+        w = torch.where(token_logp.detach() >= th.out, rw, 1.0) * maskf
+    target_nll = -(token_logp * w).sum(-1) / m
+    if cfg.hit_mode == "min":
+        stat = token_logp.detach().masked_fill(~mask, float("inf")).min(-1).values
+    else:
+        stat = (token_logp.detach() * maskf).sum(-1) / m
+    loss = torch.where(stat > th.out, rw, 1.0) * target_nll
+    if cfg.lambda_in > 0:
+        loss = loss + cfg.lambda_in * torch.where(lm_logp.detach() > th.inp, rw, 1.0) * -lm_logp
+    return loss
+
+
+def lm_trigger_logp(lm: nn.Module, free: Tensor) -> Tensor:
+    """Mean LM log-prob (B,) of ``<s> x_1 .. x_K </s>`` over its K + 1 predictions (R(x) = minus this).
+
+    free: (B, K) ids, or (B, K, V) float one-hot rows; then the gradient reaches x_t both as the LM's input and
+    as its predicted token (log p_LM(. | x_<t) dotted with the one-hot), as in the release.
+    """
+    B, V = free.size(0), lm.cfg.vocab_size
+    if free.dtype in (torch.int64, torch.int32):
+        tokens = torch.cat([free.new_full((B, 1), BOS_ID), free, free.new_full((B, 1), EOS_ID)], dim=1)
+        logits, _ = lm.logits(tokens[:, :-1])                                        # (B, K+1, V)
+        return _gold_logp(logits, tokens[:, 1:]).mean(-1)
+    bos = F.one_hot(free.new_full((B, 1), BOS_ID, dtype=torch.long), V).to(free.dtype)
+    eos = F.one_hot(free.new_full((B, 1), EOS_ID, dtype=torch.long), V).to(free.dtype)
+    logits, _ = lm.logits(torch.cat([bos, free], dim=1))                              # (B, K+1, V)
+    logp = torch.log_softmax(_upcast(logits), dim=-1)
+    return (logp * torch.cat([free, eos], dim=1)).sum(-1).mean(-1)
+
+
+def _gold_logp(logits: Tensor, gold: Tensor) -> Tensor:
+    """logits: (B, L, V) in any float dtype; gold: (B, L) -> log p(gold) (B, L) in float32 or better."""
+    half = logits.dtype in (torch.float16, torch.bfloat16)
+    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32 if half else None)   # half in, float out
+    return logp.gather(-1, gold.unsqueeze(-1)).squeeze(-1)
+
+
+def _upcast(x: Tensor) -> Tensor:
+    """Half-precision tensors to float32; float32/float64 unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _one_hot(ids: Tensor, vocab_size: int, dtype: torch.dtype) -> Tensor:
+    """ids: (B, S) -> (B, S, V) float one-hot rows, written once in ``dtype``."""
+    return torch.zeros(*ids.shape, vocab_size, dtype=dtype, device=ids.device).scatter_(-1, ids.unsqueeze(-1), 1.0)
+
+
+def trim(tgt: Tensor) -> Tensor:
+    """tgt: (B, T) right-padded -> (B, T_real) without the all-``<pad>`` tail columns."""
+    return tgt[:, : int((tgt != PAD_ID).sum(1).max())]
+
+
+# ------------------------------------------------------------------------------------------------------ chunking
+
+
+@dataclass
+class ChunkSize:
+    """Rows per forward; ``run_chunked`` halves it on out-of-memory and later calls keep the smaller size."""
+
+    rows: int
+
+
+def run_chunked(fn: Callable[[int, int], Any], n: int, size: ChunkSize) -> Any:
+    """Concatenate ``fn(start, end)`` over [0, n) in chunks of ``size.rows``, halving on out-of-memory.
+
+    ``fn`` returns a tensor, or a tuple of tensors concatenated field by field.
+    """
+    out, start = [], 0
+    while start < n:
+        end = min(n, start + size.rows)
+        try:
+            out.append(fn(start, end))
+        except torch.OutOfMemoryError:
+            if end - start == 1:
+                raise
+            size.rows = max(1, (end - start) // 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        start = end
+    if isinstance(out[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*out))
+    return torch.cat(out)
+
+
+@contextlib.contextmanager
+def _modes(models: list[nn.Module | None], train: bool) -> Iterator[None]:
+    """Put ``models`` in train/eval mode for the block and restore their previous modes."""
+    models = [m for m in models if m is not None]
+    before = [m.training for m in models]
+    for m in models:
+        m.train(train)
+    try:
+        yield
+    finally:
+        for m, was in zip(models, before):
+            m.train(was)
+
+
+@contextlib.contextmanager
+def _tf32() -> Iterator[None]:
+    """TF32 matmuls for the block (the gradient only ranks candidates; cuDNN's LSTMs use TF32 by default)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+# ------------------------------------------------------------------------------------- gradient, score, accept
+
+
+def trigger_gradient(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, pos: int,
+                     th: Thresholds, cfg: SearchSettings, size: ChunkSize | None = None) -> Tensor:
+    """d L / d one-hot x_pos: (B, V) for src (B, S), tgt (B, T); one forward/backward per chunk of rows.
+
+    Each row's loss depends on its own trigger only, so the gradient of the summed loss is every row's own.
+    """
+    free = cfg.free_positions()
+    size = size or ChunkSize(max(1, cfg.max_chunk // 16))
+    dtype = next(seq2seq.parameters()).dtype
+
+    def chunk(a: int, b: int) -> Tensor:
+        onehot = _one_hot(src[a:b], seq2seq.cfg.vocab_size, dtype).requires_grad_()     # (b-a, S, V)
+        t = trim(tgt[a:b])
+        with torch.enable_grad(), _modes([seq2seq, lm], cfg.grad_train_mode), _tf32():
+            out = seq2seq(onehot, t)
+            lm_logp = lm_trigger_logp(lm, onehot[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
+            loss = objective(out.token_logp, out.mask, lm_logp, th, cfg).sum()
+            (grad,) = torch.autograd.grad(loss, onehot)
+        return grad[:, pos]
+
+    return run_chunked(chunk, src.size(0), size)
+
+
+def propose(grad: Tensor, current: Tensor, banned: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Top-k ids by the gradient of -L. grad: (B, V) of L; current: (B,) -> ids (B, k), valid (B, k).
+
+    Banned ids never appear; the current token may be among the top-k but is marked invalid (re-trying it
+    cannot lower the loss), as are slots beyond the allowed vocabulary.
+    """
+    scores = (-_upcast(grad)).masked_fill(banned, float("-inf"))
+    vals, ids = scores.topk(min(k, grad.size(-1)), dim=-1)
+    return ids, (vals > float("-inf")) & (ids != current.unsqueeze(-1))
+
+
+class Scorer(NamedTuple):
+    """The models candidate scoring runs: eval-mode copies in the scoring dtype (``scorer``) or the models."""
+
+    seq2seq: nn.Module
+    lm: nn.Module | None
+
+
+def scoring_copy(model: nn.Module, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
+    """An eval-mode copy of ``model`` in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf).
+
+    Padding keeps half-precision GEMMs on aligned tensor-core kernels (V = 10,005 is odd); the padded logits
+    are -inf, so log-softmax and the gold log-probs are the original's.
+    """
+    m = copy.deepcopy(model).to(dtype).eval()
+    V, H = m.out.out_features, m.out.in_features
+    pad = -V % multiple
+    if pad:
+        out = nn.Linear(H, V + pad).to(device=m.out.weight.device, dtype=dtype)
+        with torch.no_grad():
+            out.weight.zero_()
+            out.weight[:V] = m.out.weight
+            out.bias.fill_(float("-inf"))
+            out.bias[:V] = m.out.bias
+        m.out = out
+    return m
+
+
+def scorer(seq2seq: nn.Module, lm: nn.Module | None, cfg: SearchSettings) -> Scorer:
+    """Half-precision padded copies on CUDA with ``score_dtype`` float16/bfloat16, else the models themselves."""
+    dtype = _DTYPES[cfg.score_dtype]
+    if next(seq2seq.parameters()).device.type != "cuda" or dtype == torch.float32:
+        return Scorer(seq2seq, lm)
+    return Scorer(scoring_copy(seq2seq, dtype), scoring_copy(lm, dtype) if lm is not None and cfg.lambda_in else None)
+
+
+def rows_loss(sc: Scorer, src: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings) -> Tensor:
+    """Reweighted objective (M,) of whole triggers src (M, S) for targets tgt (M, T); no autograd."""
+    tgt = trim(tgt)
+    with torch.inference_mode():
+        token_logp = _gold_logp(sc.seq2seq.decode(tgt[:, :-1], sc.seq2seq.encode(src))[0], tgt[:, 1:])
+        free = cfg.free_positions()
+        lm_logp = lm_trigger_logp(sc.lm, src[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
+        return objective(token_logp, tgt[:, 1:] != PAD_ID, lm_logp, th, cfg)
+
+
+class Prefix(NamedTuple):
+    """What the G candidates of each base row share when only position ``pos`` changes (B base rows).
+
+    enc_out: (B, pos, H) encoder outputs before pos; enc_state: encoder state there (None when pos is 0);
+    lm_sum: (B,) summed LM log-probs of the free tokens before pos; lm_next: (B, V) LM log-probs of the token
+    at pos; lm_state: LM state after them. The LM fields are None without an LM term.
+    """
+
+    enc_out: Tensor
+    enc_state: tuple[Tensor, Tensor] | None
+    lm_sum: Tensor | None
+    lm_next: Tensor | None
+    lm_state: tuple[Tensor, Tensor] | None
+
+
+def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSize | None = None) -> Prefix:
+    """The shared part of the candidates at ``pos`` for base rows src (B, S): encoder and LM up to pos.
+
+    The LM runs over the base rows in chunks of ``size`` (halved on out-of-memory, as the candidates are): its
+    log-softmax over the vocabulary is (B, pos + 1, V), gigabytes for the Ubuntu vocabulary and 2,000 base rows.
+    """
+    s2s, B = sc.seq2seq, src.size(0)
+    with torch.inference_mode():
+        if pos:
+            enc_out, enc_state = s2s.encoder(s2s.drop(s2s.src_embed(src[:, :pos])))   # (B, pos, H)
+        else:
+            enc_out, enc_state = src.new_zeros((B, 0, s2s.cfg.hidden_dim), dtype=s2s.src_embed.weight.dtype), None
+        if cfg.lambda_in <= 0:
+            return Prefix(enc_out, enc_state, None, None, None)
+        j = pos - cfg.free_positions().start                                            # free tokens before pos
+        tokens = torch.cat([src.new_full((B, 1), BOS_ID), src[:, pos - j:pos]], dim=1)  # <s> x_1 .. x_j
+
+        def lm_rows(a: int, b: int) -> tuple[Tensor, ...]:
+            logits, (h, c) = sc.lm.logits(tokens[a:b])                                  # (b - a, j + 1, V)
+            logp = torch.log_softmax(_upcast(logits), dim=-1)
+            lm_sum = logp[:, :-1].gather(-1, tokens[a:b, 1:].unsqueeze(-1)).sum((1, 2))
+            return lm_sum, logp[:, -1], h.transpose(0, 1), c.transpose(0, 1)           # states batch-first
+
+        lm_sum, lm_next, h, c = run_chunked(lm_rows, B, size or ChunkSize(cfg.max_chunk))
+        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())        # (layers, B, H)
+        return Prefix(enc_out, enc_state, lm_sum, lm_next, state)
+
+
+def _encode_from(s2s: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor) -> Encoded:
+    """Seq2Seq.encode of rows (M, S) continued from the prefix of their base rows (M,): steps pos.. only."""
+    state = None if pre.enc_state is None else tuple(x[:, base].contiguous() for x in pre.enc_state)
+    out, state = s2s.encoder(s2s.drop(s2s.src_embed(rows[:, pos:])), state)           # (M, S - pos, H)
+    return Encoded(torch.cat([pre.enc_out[base], out], dim=1), rows != PAD_ID, state)
+
+
+def _lm_from(lm: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor, cfg: SearchSettings) -> Tensor:
+    """Mean LM log-prob (M,) of rows' free tokens, continued from the prefix: the LM runs from pos on only."""
+    free = cfg.free_positions()
+    state = tuple(x[:, base].contiguous() for x in pre.lm_state)
+    tokens = torch.cat([rows[:, pos:free.stop], rows.new_full((rows.size(0), 1), EOS_ID)], dim=1)  # cand .. </s>
+    logits, _ = lm.logits(tokens[:, :-1], state)                                        # (M, K - j, V)
+    cand = pre.lm_next[base, rows[:, pos]]                                              # (M,)
+    return (pre.lm_sum[base] + cand + _gold_logp(logits, tokens[:, 1:]).sum(-1)) / (cfg.trigger_len + 1)
+
+
+def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings,
+          size: ChunkSize | None = None) -> Tensor:
+    """Objective (B, G) of src (B, S) with position ``pos`` set to each of cands (B, G); tgt (B, T).
+
+    The B x G rows are built chunk by chunk (row r: base r // G, candidate r % G) and scored in batched
+    forwards; the encoder and the LM run the shared prefix once per base row and only the rest per candidate.
+    """
+    G = cands.size(1)
+    size = size or ChunkSize(cfg.max_chunk)
+    pre = prefix(sc, src, pos, cfg, size)
+
+    def chunk(a: int, b: int) -> Tensor:
+        r = torch.arange(a, b, device=src.device)
+        base = r // G
+        rows = src[base]
+        rows[:, pos] = cands[base, r % G]
+        t = trim(tgt[base])
+        with torch.inference_mode():
+            enc = _encode_from(sc.seq2seq, pre, rows, pos, base)
+            token_logp = _gold_logp(sc.seq2seq.decode(t[:, :-1], enc)[0], t[:, 1:])    # logits freed here
+            lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
+            return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
+
+    return run_chunked(chunk, src.size(0) * G, size).view(-1, G)
+
+
+def accept(best: Tensor, cand_loss: Tensor, cands: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Keep the best candidate when it lowers the loss. best: (B,); cand_loss, cands, valid: (B, G).
+
+    Returns (chosen id or -1 where nothing improved (B,), new best loss (B,), improved (B,)). Ties go to the
+    higher-ranked candidate, as in the release's sequential loop with a strict ``<``.
+    """
+    masked = cand_loss.masked_fill(~valid, float("inf"))
+    low, j = masked.min(-1)
+    improved = low < best
+    chosen = torch.where(improved, cands.gather(1, j.unsqueeze(1)).squeeze(1), -1)
+    return chosen, torch.where(improved, low, best), improved
+
+
+# ------------------------------------------------------------------------------------------- init, evaluation
+
+
+def lm_sample(lm: nn.Module, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
+    """n ancestral samples of ``length`` tokens after ``<s>`` (banned ids never drawn) -> (n, length)."""
+    device = next(lm.parameters()).device
+    tok, state, out = torch.full((n, 1), BOS_ID, device=device), None, []
+    with torch.inference_mode(), _modes([lm], False):
+        for _ in range(length):
+            logits, state = lm.logits(tok, state)                                       # (n, 1, V)
+            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned.to(device), 0.0)
+            tok = torch.multinomial(probs.cpu(), 1, generator=generator).to(device)    # (n, 1)
+            out.append(tok)
+    return torch.cat(out, dim=1)
+
+
+def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: nn.Module | None, generator: torch.Generator,
+              device: torch.device) -> Tensor:
+    """Initial free tokens (n, K): uniform over non-special ids, or an LM sample (``cfg.init == "lm"``)."""
+    if cfg.init == "lm":
+        if lm is None:
+            raise ValueError("gibbs-enum: init 'lm' (io-hits) needs the input LM")
+        return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk), generator).to(device)
+    return torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len), generator=generator).to(device)
+
+
+def evaluate(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, cfg: SearchSettings,
+             size: ChunkSize | None = None) -> Evaluation:
+    """float32, eval-mode scores of triggers src (B, S) for targets tgt (B, T) through ``Seq2Seq.forward``."""
+    size = size or ChunkSize(cfg.max_chunk // 4)
+    free = cfg.free_positions()
+
+    def chunk(a: int, b: int) -> tuple[Tensor, ...]:
+        out = seq2seq(src[a:b], tgt[a:b])
+        lm_logp = lm_trigger_logp(lm, src[a:b, free.start:free.stop]) if lm is not None else out.mask[:, 0]
+        return out.token_logp, out.greedy, out.mask, lm_logp
+
+    with torch.no_grad(), _modes([seq2seq, lm], False):
+        token_logp, greedy, mask, lm_logp = run_chunked(chunk, src.size(0), size)
+    return Evaluation(token_logp, greedy, mask, lm_logp if lm is not None else None)
+
+
+# ------------------------------------------------------------------------------------------------------ search
+
+
+def _sweep(seq2seq: nn.Module, lm: nn.Module | None, sc: Scorer, src: Tensor, tgt: Tensor, loss: Tensor,
+           active: Tensor, th: Thresholds, cfg: SearchSettings, banned: Tensor,
+           sizes: tuple[ChunkSize, ChunkSize]) -> int:
+    """One sweep over the free positions of the active rows; updates src (B, S) and loss (B,) in place.
+
+    Returns the number of candidate rows scored.
+    """
+    rows = active.nonzero().squeeze(1)
+    scored = 0
+    for pos in cfg.free_positions():
+        s, t = src[rows], tgt[rows]
+        grad = trigger_gradient(seq2seq, lm, s, t, pos, th, cfg, sizes[0])             # (b, V)
+        cands, valid = propose(grad, s[:, pos], banned, cfg.candidates)                 # (b, G)
+        cand_loss = score(sc, s, pos, cands, t, th, cfg, sizes[1])
+        chosen, new_loss, improved = accept(loss[rows], cand_loss, cands, valid)
+        src[rows, pos] = torch.where(improved, chosen, s[:, pos])
+        loss[rows] = new_loss
+        scored += cands.numel()
+    return scored
+
+
+def search(seq2seq: nn.Module, lm: nn.Module | None, targets: Tensor, thresholds: Thresholds,
+           cfg: SearchSettings, generator: torch.Generator) -> SearchResult:
+    """gibbs-enum for every target row of targets (N, T) ``<s> y </s> <pad>..`` (Algorithm 3).
+
+    The N x R (target, restart) rows are searched together; ``generator`` (a CPU generator) draws the
+    initialisations; dropout in the gradient pass uses torch's global RNG (seed it at the entry point).
+    ``lm`` may be None for o-mode (lambda_in 0, uniform init); when given, ``evaluation.lm_logp`` is filled.
+    """
+    device = next(seq2seq.parameters()).device
+    V, (N, R) = seq2seq.cfg.vocab_size, (targets.size(0), cfg.restarts)
+    order = (targets != PAD_ID).sum(1).argsort(stable=True)                         # short targets first
+    tgt = trim(targets[order].to(device)).repeat_interleave(R, dim=0)                 # (B, T), row = n * R + r
+    src = layout(init_free(N * R, cfg, V, lm, generator, device), cfg.src_len)        # (B, S)
+    banned = banned_ids(V, cfg.allow_unk, device)
+    sizes = (ChunkSize(max(1, cfg.max_chunk // 16)), ChunkSize(cfg.max_chunk))
+    sc = scorer(seq2seq, lm, cfg)
+    with _modes([seq2seq, lm], False):
+        loss = run_chunked(lambda a, b: rows_loss(sc, src[a:b], tgt[a:b], thresholds, cfg), N * R, sizes[1])
+        active, sweeps_run = torch.ones_like(loss, dtype=torch.bool), torch.zeros_like(loss, dtype=torch.long)
+        trajectory, scored = [loss.clone()], 0
+        for _ in range(cfg.sweeps):
+            before = loss.clone()
+            if active.any():
+                scored += _sweep(seq2seq, lm, sc, src, tgt, loss, active, thresholds, cfg, banned, sizes)
+            sweeps_run += active
+            if cfg.early_stop:
+                active &= loss < before
+            trajectory.append(loss.clone())
+    inv = order.argsort().to(device)
+    best = loss.view(N, R).argmin(1)[inv]                                               # (N,) kept restart
+    rows = inv * R + best
+    triggers = src[rows]
+    ev = evaluate(seq2seq, lm, triggers, targets.to(device), cfg)
+    losses = objective(ev.token_logp, ev.mask, ev.lm_logp, thresholds, cfg, reweight=1.0)
+    traj = torch.stack(trajectory).view(-1, N, R)[:, inv]
+    return SearchResult(triggers, losses, loss[rows], ev, traj, sweeps_run.view(N, R)[inv], scored)

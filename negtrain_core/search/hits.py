@@ -1,0 +1,178 @@
+"""Hit criteria (He & Glass 2020, §3.2) and the hits table of one model on one target list.
+
+Criteria on the teacher-forced scores of a target y (``<s> y </s>``: its m = len(y) + 1 predictions, ``</s>``
+included, as eq. 7 and the release count them):
+- o-greedy:      the argmax at every step equals the target token, and no target token is ``<unk>`` (release);
+- o-sample-min:  every token log-prob >= T_out;          o-sample-avg: their mean >= T_out;
+- io-sample-min/avg: the o- criterion and the LM's mean log-prob of the trigger >= T_in.
+T_out and T_in come from ``results/{dataset}/thresholds.json`` (keys ``seq2seq`` and ``lm``).
+
+The hits table has one row per (target, search mode): mode "o" is the search with lambda_in 0 from a uniform
+start, mode "io" the search with lambda_in (config) from an LM sample. Every row's five boolean columns are the
+five criteria evaluated on THAT row's trigger, so they are always consistent with its log-probs; the hit rate of
+an ``o_*`` type counts the o-mode rows, of an ``io_*`` type the io-mode rows (``hit_rates``, Table 3). Targets the
+list reader skipped (out of vocabulary) have rows too, with ``skipped`` True, empty trigger, NaN scores and False
+criteria; they are excluded from rates and counted beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from negtrain_core.config import Settings
+from negtrain_core.search.gibbs_enum import Evaluation, SearchSettings, Thresholds, search
+from negtrain_core.search.targets import TargetList, read_targets, target_tensor
+from negtrain_core.data.vocab import UNK_ID, Vocab
+
+log = logging.getLogger(__name__)
+
+HIT_TYPES = ("o_greedy", "o_sample_min", "o_sample_avg", "io_sample_min", "io_sample_avg")
+MODES = ("o", "io")
+COLUMNS = ["target", "mode", "skipped", "oov", "trigger", "loss", "token_logp", "min_logp", "avg_logp", "lm_logp",
+           *HIT_TYPES]
+
+
+class ThresholdsError(ValueError):
+    """An unusable thresholds file, stated in one line naming the file and key."""
+
+
+def load_thresholds(path: str | Path) -> Thresholds:
+    """T_out (key ``seq2seq``) and T_in (key ``lm``) from the baselines stage's thresholds.json."""
+    data = json.loads(Path(path).read_text())
+    values = []
+    for key in ("seq2seq", "lm"):
+        v = data.get(key)
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v >= 0:
+            raise ThresholdsError(f"{path}: key '{key}' must be a negative mean log-likelihood, got {v!r}")
+        values.append(float(v))
+    return Thresholds(*values)
+
+
+# ------------------------------------------------------------------------------------------------------ criteria
+
+
+def min_logp(token_logp: Tensor, mask: Tensor) -> Tensor:
+    """token_logp, mask: (N, T') -> (N,) smallest real-token log-prob."""
+    return token_logp.masked_fill(~mask, math.inf).min(-1).values
+
+
+def avg_logp(token_logp: Tensor, mask: Tensor) -> Tensor:
+    """token_logp, mask: (N, T') -> (N,) mean real-token log-prob."""
+    return (token_logp * mask).sum(-1) / mask.sum(-1)
+
+
+def o_greedy(greedy: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
+    """greedy, gold, mask: (N, T') -> (N,) argmax equals gold at every real step, and no gold ``<unk>``."""
+    ok = (greedy == gold) | ~mask
+    return ok.all(-1) & ~((gold == UNK_ID) & mask).any(-1)
+
+
+def o_sample_min(token_logp: Tensor, mask: Tensor, t_out: float) -> Tensor:
+    return min_logp(token_logp, mask) >= t_out
+
+
+def o_sample_avg(token_logp: Tensor, mask: Tensor, t_out: float) -> Tensor:
+    return avg_logp(token_logp, mask) >= t_out
+
+
+def io_sample_min(token_logp: Tensor, mask: Tensor, lm_logp: Tensor, th: Thresholds) -> Tensor:
+    return o_sample_min(token_logp, mask, th.out) & (lm_logp >= th.inp)
+
+
+def io_sample_avg(token_logp: Tensor, mask: Tensor, lm_logp: Tensor, th: Thresholds) -> Tensor:
+    return o_sample_avg(token_logp, mask, th.out) & (lm_logp >= th.inp)
+
+
+def criteria(ev: Evaluation, gold: Tensor, th: Thresholds) -> dict[str, Tensor]:
+    """All five hit types (N,) of evaluated triggers; gold: (N, T') = targets[:, 1:]. Needs ``ev.lm_logp``."""
+    lp, m = ev.token_logp, ev.mask
+    return {"o_greedy": o_greedy(ev.greedy, gold, m), "o_sample_min": o_sample_min(lp, m, th.out),
+            "o_sample_avg": o_sample_avg(lp, m, th.out), "io_sample_min": io_sample_min(lp, m, ev.lm_logp, th),
+            "io_sample_avg": io_sample_avg(lp, m, ev.lm_logp, th)}
+
+
+def hit_rates(hits: pd.DataFrame) -> pd.DataFrame:
+    """One row per hit type: hit_type, hits, targets (searched), rate, skipped. o_* on o rows, io_* on io rows."""
+    out = []
+    for h in HIT_TYPES:
+        rows = hits[hits["mode"] == h.split("_")[0]]
+        searched = rows[~rows["skipped"].astype(bool)]
+        n = len(searched)
+        k = int(searched[h].astype(bool).sum())
+        out.append({"hit_type": h, "hits": k, "targets": n, "rate": k / n if n else math.nan,
+                    "skipped": int(rows["skipped"].astype(bool).sum())})
+    return pd.DataFrame(out)
+
+
+def format_rates(rates: pd.DataFrame) -> str:
+    """``o_sample_avg 27.8% (139/500, 0 skipped); ...``"""
+    return "; ".join(f"{r.hit_type} {100 * r.rate:.1f}% ({r.hits}/{r.targets}, {r.skipped} skipped)"
+                     for r in rates.itertuples())
+
+
+# ---------------------------------------------------------------------------------------------------- hits table
+
+
+def restarts_for(model_name: str, search_cfg: dict[str, Any]) -> int:
+    """The standalone attack on the baseline uses ``restarts``; negatively trained models ``restarts_negtrain``."""
+    return search_cfg["restarts"] if model_name == "baseline" else search_cfg["restarts_negtrain"]
+
+
+def _mode_rows(targets: TargetList, mode: str, vocab: Vocab, tgt: Tensor, res: Any, th: Thresholds,
+               free: range) -> list[dict[str, Any]]:
+    """Table rows of one search mode's result (targets in list order)."""
+    ev = res.evaluation
+    crit = {k: v.cpu() for k, v in criteria(ev, tgt[:, 1:].to(ev.mask.device), th).items()}
+    lp, mask = ev.token_logp.cpu(), ev.mask.cpu()
+    mins, avgs = min_logp(lp, mask), avg_logp(lp, mask)
+    rows = []
+    for i, text in enumerate(targets.texts):
+        rows.append({"target": text, "mode": mode, "skipped": False, "oov": "",
+                     "trigger": " ".join(vocab.tokens[j] for j in res.triggers[i, free.start:free.stop].tolist()),
+                     "loss": float(res.losses[i]), "token_logp": lp[i][mask[i]].tolist(),
+                     "min_logp": float(mins[i]), "avg_logp": float(avgs[i]), "lm_logp": float(ev.lm_logp[i]),
+                     **{k: bool(v[i]) for k, v in crit.items()}})
+    return rows
+
+
+def _skipped_rows(targets: TargetList) -> list[dict[str, Any]]:
+    if not targets.skipped:
+        return []
+    return [{"target": t, "mode": mode, "skipped": True, "oov": " ".join(w), "trigger": "", "loss": math.nan,
+             "token_logp": [], "min_logp": math.nan, "avg_logp": math.nan, "lm_logp": math.nan,
+             **{h: False for h in HIT_TYPES}} for mode in MODES for t, w in targets.oov]
+
+
+def run_hits(seq2seq: nn.Module, lm: nn.Module, vocab: Vocab, targets_path: str | Path, th: Thresholds,
+             settings: Settings, model_name: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """o- and io-mode gibbs-enum for every target of the list -> (hits table, hit-rates table).
+
+    Models are used on their own device and left in eval mode. Seeds torch's global RNG (dropout of the gradient
+    pass) and the initialisation generator from ``seed``.
+    """
+    targets = read_targets(targets_path, vocab, settings.search["oov_policy"])
+    for line in targets.report():
+        log.info(line)
+    tgt = target_tensor(targets.ids)
+    rows = []
+    for mode in MODES:
+        torch.manual_seed(seed)
+        cfg = SearchSettings.from_config(settings.search, mode=mode, hit_mode=settings.malicious["hit_type"],
+                                         src_len=settings.data.max_source_len,
+                                         restarts=restarts_for(model_name, settings.search))
+        res = search(seq2seq, lm, tgt, th, cfg, torch.Generator().manual_seed(seed))
+        log.info("%s-mode search: %d targets x %d restarts, %d candidates scored, mean loss %.4f",
+                 mode, len(targets.texts), cfg.restarts, res.candidates_scored, float(res.losses.mean()))
+        rows += _mode_rows(targets, mode, vocab, tgt, res, th, cfg.free_positions())
+    hits = pd.DataFrame(rows + _skipped_rows(targets), columns=COLUMNS)
+    rates = hit_rates(hits)
+    log.info("hit rates (%s, %s): %s", model_name, targets_path, format_rates(rates))
+    return hits, rates

@@ -1,0 +1,1 @@
+"""Stage 6, the paper's tables, figure and report (rules/tables.smk, rules/report.smk)."""
