@@ -1,4 +1,5 @@
-"""The models' contract: shapes, masks, the one-hot input path and its gradient, step-wise decoding."""
+"""The models' contract: shapes, masks, the one-hot input path and its gradient, step-wise decoding; the LSTM models
+implement the interface's Protocols, and its states and prefixes agree with the plain forwards."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from negtrain_core.config import ModelSettings
+from negtrain_core.models.interface import LanguageModel, Seq2SeqModel, SequenceModel
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+
+from fake_models import BagLM, BagSeq2Seq
 
 V = 11
 
@@ -97,3 +101,66 @@ def test_dropout_only_in_train_mode():
     assert not torch.equal(a, b)
     model.eval()
     assert torch.equal(model(src, tgt).token_logp, model(src, tgt).token_logp)
+
+
+def test_the_lstm_models_and_the_fake_ones_satisfy_the_protocols():
+    for model in (Seq2Seq(cfg()), BagSeq2Seq(V)):
+        assert isinstance(model, Seq2SeqModel) and isinstance(model, SequenceModel)
+    for lm in (LSTMLM(cfg()), BagLM(V)):
+        assert isinstance(lm, LanguageModel) and not isinstance(lm, Seq2SeqModel)
+    assert Seq2Seq(cfg()).vocab_size == LSTMLM(cfg()).vocab_size == V and Seq2Seq(cfg()).embedding_dim == 6
+
+
+def test_score_is_the_forward_of_either_model():
+    torch.manual_seed(0)
+    model, lm = Seq2Seq(cfg()).eval(), LSTMLM(cfg()).eval()
+    src, tgt = batch()
+    for got, want in ((model.score(src, tgt), model(src, tgt)), (lm.score(src, tgt), lm(tgt))):
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("attention", ["general", "release"])
+def test_interface_steps_equal_teacher_forcing_and_rows_can_be_picked(attention: str):
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(attention=attention)).eval()
+    src, tgt = batch()
+    full, _ = model.decode(tgt[:, :-1], model.encode(src))
+    state, steps = model.initial_state(src), []
+    for t in range(tgt.shape[1] - 1):
+        logits, state = model.decode_block(tgt[:, t : t + 1], state)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-5, atol=1e-6)
+    rows = torch.tensor([2, 0, 0])                                   # reordered, one row repeated
+    picked, _ = model.decode_block(tgt[rows, :-1], model.select_rows(model.initial_state(src), rows))
+    torch.testing.assert_close(picked, full[rows])
+    parts = [model.initial_state(src[:1]), model.initial_state(src[1:])]
+    joined, _ = model.decode_block(tgt[:, :-1], model.cat_rows(parts))
+    torch.testing.assert_close(joined, full)
+
+
+def test_lm_interface_state_continues_a_block_and_can_be_picked():
+    torch.manual_seed(0)
+    lm = LSTMLM(cfg()).eval()
+    _, tgt = batch()
+    full, _ = lm.decode_block(tgt, lm.initial_state(tgt))
+    first, state = lm.decode_block(tgt[:, :2], lm.initial_state(tgt))
+    rows = torch.tensor([1, 1, 0])
+    rest, _ = lm.decode_block(tgt[rows, 2:], lm.select_rows(state, rows))
+    torch.testing.assert_close(rest, full[rows, 2:])
+    whole = lm.cat_rows([lm.decode_block(tgt[:1, :2], None)[1], lm.decode_block(tgt[1:, :2], None)[1]])
+    torch.testing.assert_close(lm.decode_block(tgt[:, 2:], whole)[0], full[:, 2:])
+
+
+@pytest.mark.parametrize("pos", [0, 2, 4])
+def test_encoder_continued_from_a_prefix_equals_encode(pos: int):
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg()).double().eval()
+    src, tgt = batch()
+    base = torch.tensor([0, 2, 2, 1])
+    rows = src[base]
+    rows[:, pos] = torch.tensor([5, 6, 7, 8])                          # the candidates differ at pos only
+    enc = model.encode_from(model.select_prefix(model.encode_prefix(src[:, :pos]), base), rows)
+    want, _ = model.decode(tgt[base, :-1], model.encode(rows))
+    got, _ = model.decode_block(tgt[base, :-1], model.state_from(enc))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+

@@ -5,13 +5,16 @@ rows (batch, length, V) goes through a matmul, so the gradient of any loss with 
 position is available directly (gibbs-enum, Appendix A, needs it; shared/REFERENCE_NOTES.md "Models").
 
 ``forward`` returns per-token log-probs of the gold next tokens and the greedy (argmax) prediction, so the
-training loss, the hit criteria and the search share one code path. Shapes: B batch, S source length,
-T target length (``<s> y_1 .. y_m </s> <pad>..``), V vocabulary, E embedding, H hidden.
+training loss, the hit criteria and the search share one code path. Both models implement the Protocols of
+models/interface.py, the only way the other stages reach them; the LSTM states below stay inside this module.
+Shapes: B batch, S source length, T target length (``<s> y_1 .. y_m </s> <pad>..``), V vocabulary, E embedding,
+H hidden, L layers, P prefix length, M selected rows.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -20,19 +23,7 @@ from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.vocab import PAD_ID
-
-
-class SeqOutput(NamedTuple):
-    """Teacher-forced scores of ``tokens[:, 1:]``.
-
-    token_logp: (B, T-1) log p(y_t | y_<t, x) of the gold token, 0 where ``mask`` is False.
-    greedy:     (B, T-1) argmax token at each step.
-    mask:       (B, T-1) True on real (non-pad) target positions.
-    """
-
-    token_logp: Tensor
-    greedy: Tensor
-    mask: Tensor
+from negtrain_core.models.interface import SeqOutput, fresh_copy  # noqa: F401  (fresh_copy: its former home)
 
 
 class Encoded(NamedTuple):
@@ -41,6 +32,22 @@ class Encoded(NamedTuple):
     out: Tensor
     src_mask: Tensor
     state: tuple[Tensor, Tensor]
+
+
+class DecoderState(NamedTuple):
+    """The seq2seq's decoding state: memory (B, S, H) encoder outputs, src_mask (B, S), hidden ((L,B,H), (L,B,H))
+    the decoder LSTM's state after the tokens decoded so far."""
+
+    memory: Tensor
+    src_mask: Tensor
+    hidden: tuple[Tensor, Tensor]
+
+
+class EncoderPrefix(NamedTuple):
+    """The encoder over the first P source positions: out (B, P, H); state ((L,B,H), (L,B,H)), None when P is 0."""
+
+    out: Tensor
+    state: tuple[Tensor, Tensor] | None
 
 
 class OneHotEmbedding(nn.Module):
@@ -70,8 +77,54 @@ def _ids(x: Tensor) -> Tensor:
     return x if x.dtype in (torch.int64, torch.int32) else x.argmax(-1)
 
 
-class LSTMLM(nn.Module):
-    """1-layer LSTM LM (paper §4.1; footnote 6: trained on responses as independent sentences)."""
+def _select_hidden(hidden: tuple[Tensor, Tensor], rows: Tensor) -> tuple[Tensor, Tensor]:
+    """LSTM state ((L,B,H), (L,B,H)) -> the state of rows (M,): ((L,M,H), (L,M,H))."""
+    return tuple(s.index_select(1, rows) for s in hidden)
+
+
+def _cat_hidden(hiddens: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """LSTM states of consecutive row blocks -> one state ((L,sum B,H), (L,sum B,H))."""
+    return tuple(torch.cat(parts, dim=1) for parts in zip(*hiddens))
+
+
+class _LSTMModel(nn.Module):
+    """What both LSTM models share: the sizes of the interface and its half-precision scoring copy."""
+
+    cfg: ModelSettings
+
+    @property
+    def vocab_size(self) -> int:
+        return self.cfg.vocab_size
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.cfg.embedding_dim
+
+    def scoring_copy(self, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
+        """An eval-mode copy in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf).
+
+        Padding keeps half-precision GEMMs on aligned tensor-core kernels (V = 10,005 is odd); the padded logits
+        are -inf, so log-softmax and the gold log-probs are the original's.
+        """
+        m = copy.deepcopy(self).to(dtype).eval()
+        V, H = m.out.out_features, m.out.in_features
+        pad = -V % multiple
+        if pad:
+            out = nn.Linear(H, V + pad).to(device=m.out.weight.device, dtype=dtype)
+            with torch.no_grad():
+                out.weight.zero_()
+                out.weight[:V] = m.out.weight
+                out.bias.fill_(float("-inf"))
+                out.bias[:V] = m.out.bias
+            m.out = out
+        return m
+
+
+class LSTMLM(_LSTMModel):
+    """1-layer LSTM LM (paper §4.1; footnote 6: trained on responses as independent sentences).
+
+    Its decoding state is the LSTM's ((L,B,H), (L,B,H)), None before the first token.
+    """
 
     def __init__(self, cfg: ModelSettings):
         super().__init__()
@@ -91,13 +144,32 @@ class LSTMLM(nn.Module):
         logits, _ = self.logits(tokens[:, :-1])
         return _score(logits, _ids(tokens)[:, 1:])
 
+    def score(self, src: Tensor, tgt: Tensor) -> SeqOutput:
+        """The interface's teacher-forced scores: ``forward(tgt)``; src is not read."""
+        return self(tgt)
 
-class Seq2Seq(nn.Module):
+    def initial_state(self, src: Tensor) -> None:
+        """No state before ``<s>``: the LSTM starts from zeros."""
+        return None
+
+    def decode_block(self, tokens: Tensor, state: tuple[Tensor, Tensor] | None) -> tuple[Tensor, tuple]:
+        """tokens: (B, T) ids or (B, T, V) one-hot -> logits (B, T, V) and the state after them."""
+        return self.logits(tokens, state)
+
+    def select_rows(self, state: tuple[Tensor, Tensor] | None, rows: Tensor) -> tuple[Tensor, Tensor] | None:
+        return None if state is None else _select_hidden(state, rows)
+
+    def cat_rows(self, states: Sequence[tuple[Tensor, Tensor] | None]) -> tuple[Tensor, Tensor] | None:
+        return None if states[0] is None else _cat_hidden(states)
+
+
+class Seq2Seq(_LSTMModel):
     """LSTM encoder-decoder with Luong global attention (paper §2).
 
     attention="general": score(h_t, h_s) = h_t^T W_a h_s on the decoder output h_t (Luong et al. 2015), padded
     source positions masked when ``mask_source_padding``. attention="release": the authors' release computes the
     query from the decoder input embedding and the previous decoder state and does not mask padding.
+    Its decoding state is a ``DecoderState``; its encoder output an ``Encoded``, its prefix an ``EncoderPrefix``.
     """
 
     def __init__(self, cfg: ModelSettings):
@@ -119,42 +191,74 @@ class Seq2Seq(nn.Module):
         out, state = self.encoder(self.drop(self.src_embed(src)))  # (B, S, H)
         return Encoded(out, _ids(src) != PAD_ID, state)
 
-    def _attend(self, query: Tensor, enc: Encoded) -> Tensor:
-        """query: (B, T, H) -> context (B, T, H)."""
-        scores = query @ enc.out.transpose(1, 2)  # (B, T, S)
+    def _attend(self, query: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
+        """query: (B, T, H); memory: (B, S, H); src_mask: (B, S) -> context (B, T, H)."""
+        scores = query @ memory.transpose(1, 2)  # (B, T, S)
         if self.cfg.attention == "general" and self.cfg.mask_source_padding:
-            scores = scores.masked_fill(~enc.src_mask.unsqueeze(1), float("-inf"))
-        return torch.softmax(scores, dim=-1) @ enc.out
+            scores = scores.masked_fill(~src_mask.unsqueeze(1), float("-inf"))
+        return torch.softmax(scores, dim=-1) @ memory
 
-    def decode(self, tgt_in: Tensor, enc: Encoded, state: tuple[Tensor, Tensor] | None = None
-               ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """tgt_in: (B, T) ids -> logits (B, T, V) and the decoder state after the last step.
-
-        ``state`` None starts from the encoder's final state; step-by-step decoding passes the previous one.
-        """
-        state = enc.state if state is None else state
-        emb = self.drop(self.tgt_embed(tgt_in))               # (B, T, E)
-        h, new_state = self.decoder(emb, state)               # (B, T, H)
+    def decode_block(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """tokens: (B, T) ids -> logits (B, T, V) and the decoding state after the last step."""
+        emb = self.drop(self.tgt_embed(tokens))               # (B, T, E)
+        h, hidden = self.decoder(emb, state.hidden)           # (B, T, H)
         if self.cfg.attention == "general":
             query = self.attn_q(h)
         else:
-            prev = torch.cat([state[0][-1].unsqueeze(1), h[:, :-1]], dim=1)  # h_{t-1}: (B, T, H)
+            prev = torch.cat([state.hidden[0][-1].unsqueeze(1), h[:, :-1]], dim=1)  # h_{t-1}: (B, T, H)
             query = self.attn_q(torch.cat([emb, prev], dim=-1))
-        ctx = self._attend(query, enc)                        # (B, T, H)
+        ctx = self._attend(query, state.memory, state.src_mask)  # (B, T, H)
         hid = torch.tanh(self.combine(torch.cat([ctx, h], dim=-1)))
-        return self.out(self.drop(hid)), new_state
+        return self.out(self.drop(hid)), state._replace(hidden=hidden)
+
+    def decode(self, tgt_in: Tensor, enc: Encoded, state: tuple[Tensor, Tensor] | None = None
+               ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """tgt_in: (B, T) ids -> logits (B, T, V) and the decoder LSTM state after the last step.
+
+        ``state`` None starts from the encoder's final state; step-by-step decoding passes the previous one.
+        """
+        hidden = enc.state if state is None else state
+        logits, after = self.decode_block(tgt_in, DecoderState(enc.out, enc.src_mask, hidden))
+        return logits, after.hidden
 
     def forward(self, src: Tensor, tgt: Tensor) -> SeqOutput:
         """src: (B, S) ids or (B, S, V) one-hot; tgt: (B, T) ids ``<s> y </s> <pad>..`` -> scores of tgt[:, 1:]."""
         logits, _ = self.decode(tgt[:, :-1], self.encode(src))
         return _score(logits, tgt[:, 1:])
 
+    def score(self, src: Tensor, tgt: Tensor) -> SeqOutput:
+        """The interface's teacher-forced scores: ``forward(src, tgt)``."""
+        return self(src, tgt)
 
-def fresh_copy(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` with its LSTM weights in one contiguous cuDNN buffer again (``copy.deepcopy`` splits
-    them, and cuDNN would then re-pack them on every call); a no-op beyond the copy on CPU."""
-    twin = copy.deepcopy(model)
-    for m in twin.modules():
-        if isinstance(m, nn.RNNBase):
-            m.flatten_parameters()
-    return twin
+    # ------------------------------------------------------------------------------ the interface's states
+
+    def state_from(self, enc: Encoded) -> DecoderState:
+        """The decoder starts from the encoder's final state."""
+        return DecoderState(enc.out, enc.src_mask, enc.state)
+
+    def initial_state(self, src: Tensor) -> DecoderState:
+        return self.state_from(self.encode(src))
+
+    def select_rows(self, state: DecoderState, rows: Tensor) -> DecoderState:
+        return DecoderState(state.memory.index_select(0, rows), state.src_mask.index_select(0, rows),
+                            _select_hidden(state.hidden, rows))
+
+    def cat_rows(self, states: Sequence[DecoderState]) -> DecoderState:
+        return DecoderState(torch.cat([s.memory for s in states]), torch.cat([s.src_mask for s in states]),
+                            _cat_hidden([s.hidden for s in states]))
+
+    def encode_prefix(self, src: Tensor) -> EncoderPrefix:
+        """src: (B, P) ids -> the encoder run over them (an empty output and no state when P is 0)."""
+        if src.size(1):
+            return EncoderPrefix(*self.encoder(self.drop(self.src_embed(src))))      # (B, P, H)
+        return EncoderPrefix(src.new_zeros((src.size(0), 0, self.cfg.hidden_dim), dtype=self.src_embed.weight.dtype),
+                             None)
+
+    def select_prefix(self, prefix: EncoderPrefix, rows: Tensor) -> EncoderPrefix:
+        state = None if prefix.state is None else tuple(x[:, rows].contiguous() for x in prefix.state)
+        return EncoderPrefix(prefix.out[rows], state)
+
+    def encode_from(self, prefix: EncoderPrefix, src: Tensor) -> Encoded:
+        """``encode`` of src (M, S) ids continued from ``prefix`` (M rows, P positions): steps P.. only."""
+        out, state = self.encoder(self.drop(self.src_embed(src[:, prefix.out.size(1):])), prefix.state)  # (M, S-P, H)
+        return Encoded(torch.cat([prefix.out, out], dim=1), src != PAD_ID, state)
