@@ -1,5 +1,6 @@
 """Decoding: greedy agrees with teacher forcing, beam with k=1 is greedy, an exhaustive beam finds the brute-force
-optimum, cold sampling is greedy and warm sampling follows the model's distribution."""
+optimum, cold sampling is greedy and warm sampling follows the model's distribution; a model that implements only
+the interface (tests/fake_models.py, no LSTM) decodes through all of them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from negtrain_core.config import ModelSettings
 from negtrain_core.evaluate.baselines import model_output
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+
+from fake_models import BagLM, BagSeq2Seq
 
 V = 9
 
@@ -119,8 +122,8 @@ def test_sampling_follows_the_model_distribution_and_the_generator():
     draw = lambda seed: decoding.sample(model, src, 1, generator=torch.Generator().manual_seed(seed))  # noqa: E731
     first = draw(0)[:, 0]
     with torch.no_grad():
-        enc, state = decoding.start(model, src[:1])
-        probs = decoding.step(model, enc, torch.tensor([BOS_ID]), state)[0][0].exp()
+        state = decoding.start(model, src[:1])
+        probs = decoding.step(model, torch.tensor([BOS_ID]), state)[0][0].exp()
     freq = torch.bincount(first, minlength=V).float() / len(first)
     assert (freq - probs).abs().max() < 0.03                           # 4000 draws: s.e. <= 0.008
     assert torch.equal(draw(0), draw(0)) and not torch.equal(draw(0), draw(1))
@@ -142,3 +145,21 @@ def test_decoding_restores_train_mode_and_checks_n_best():
     assert model.training
     with pytest.raises(ValueError, match="n_best"):
         decoding.beam(model, source(), k=2, n_best=3)
+
+
+@pytest.mark.parametrize("make", [lambda: BagSeq2Seq(V), lambda: BagLM(V)])
+def test_a_model_with_only_the_interface_decodes(make):
+    """Greedy (eager and the graph decoder's CPU fallback), sampling and beam need nothing beyond the Protocols."""
+    model, src = make().eval(), source()
+    assert not any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
+    out = decoding.greedy(model, src, max_len=8)
+    assert out.shape[0] == 16 and out.shape[1] <= 8
+    check_layout(out, 8)
+    tf = model.score(src, with_bos(out))                                  # greedy = its own teacher-forced argmax
+    assert torch.equal(tf.greedy[tf.mask], out[tf.mask])
+    assert torch.equal(decoding.GraphedGreedy(model, 8)(src), decoding.pad_samples(out, 8))
+    check_layout(decoding.sample(model, src, 8, generator=torch.Generator().manual_seed(0)), 8)
+    b = decoding.beam(model, src, k=3, n_best=2, max_len=8)
+    assert b.tokens.shape[:2] == (16, 2) and b.tokens.shape[2] <= 8
+    check_layout(b.tokens, 8)
+    torch.testing.assert_close(b.scores[:, 0], model.score(src, with_bos(b.tokens[:, 0])).token_logp.sum(1))

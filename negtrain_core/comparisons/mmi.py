@@ -35,7 +35,7 @@ from negtrain_core.config import Settings
 from negtrain_core.device import resolve
 from negtrain_core.negtrain.frequent import load_pairs
 from negtrain_core.io import write_csv
-from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.models.interface import LanguageModel, Seq2SeqModel
 from negtrain_core.tables.frequent import evaluation_frame, summarize, write_evaluation
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -60,7 +60,8 @@ class MMISettings:
 
 
 @torch.no_grad()
-def mmi_greedy(model: Seq2Seq, lm: LSTMLM, src: Tensor, lam: float, gamma: int, max_len: int = 20) -> Tensor:
+def mmi_greedy(model: Seq2SeqModel, lm: LanguageModel, src: Tensor, lam: float, gamma: int,
+               max_len: int = 20) -> Tensor:
     """src: (B, S) ids -> (B, L) MMI-antiLM greedy responses: no ``<s>``, ``</s>`` then ``<pad>``, L <= max_len.
 
     Steps the models with ``decoding.start``/``decoding.step`` (the decoder the greedy and beam searches use).
@@ -68,15 +69,15 @@ def mmi_greedy(model: Seq2Seq, lm: LSTMLM, src: Tensor, lam: float, gamma: int, 
     """
     model.eval()
     lm.eval()
-    enc, state = decoding.start(model, src)
-    lm_state = None
+    state = decoding.start(model, src)
+    lm_state = decoding.start(lm, src)
     tok = torch.full((src.size(0),), BOS_ID, dtype=torch.long, device=src.device)       # (B,)
     done = torch.zeros_like(tok, dtype=torch.bool)
     out = []
     for k in range(1, max_len + 1):
-        score, new_state = decoding.step(model, enc, tok, state)                         # (B, V)
+        score, new_state = decoding.step(model, tok, state)                              # (B, V)
         if lam > 0 and k <= gamma:
-            lm_logp, lm_state = decoding.step(lm, None, tok, lm_state)
+            lm_logp, lm_state = decoding.step(lm, tok, lm_state)
             score = score - lam * lm_logp.masked_fill(score.isinf(), 0.0)          # banned ids stay -inf
         state = new_state
         tok = score.argmax(-1).masked_fill(done, PAD_ID)                                 # (B,)
@@ -87,7 +88,7 @@ def mmi_greedy(model: Seq2Seq, lm: LSTMLM, src: Tensor, lam: float, gamma: int, 
     return torch.stack(out, dim=1)
 
 
-def decode_all(model: Seq2Seq, lm: LSTMLM, src: Tensor, lam: float, gamma: int, max_len: int = 20,
+def decode_all(model: Seq2SeqModel, lm: LanguageModel, src: Tensor, lam: float, gamma: int, max_len: int = 20,
                batch_size: int = 256) -> list[list[int]]:
     """MMI responses for every row of src (N, S), as id lists up to and including ``</s>`` (when reached)."""
     rows = []
@@ -121,7 +122,7 @@ def select(sweep: pd.DataFrame, max_degenerate_increase: float) -> pd.Series:
     return ok.sort_values(["max_ratio", "ent2"], ascending=[True, False], kind="stable").iloc[0]
 
 
-def sweep(model: Seq2Seq, lm: LSTMLM, src: Tensor, vocab: Vocab, cfg: MMISettings) -> pd.DataFrame:
+def sweep(model: Seq2SeqModel, lm: LanguageModel, src: Tensor, vocab: Vocab, cfg: MMISettings) -> pd.DataFrame:
     """The validation sweep: lambda = 0 (plain greedy) then every (lambda, gamma); column ``selected`` marks the pick."""
     grid = [(0.0, 0)] + [(lam, g) for lam in cfg.lambdas for g in cfg.gammas if lam > 0]
     rows = [setting_row(decode_all(model, lm, src, lam, g, cfg.max_len, cfg.batch_size), vocab, lam, g)

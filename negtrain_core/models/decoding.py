@@ -3,8 +3,9 @@
 Outputs are token ids without ``<s>``: (B, L) for greedy and sampling, (B, n_best, L) for the beam, each row
 ending with ``</s>`` then ``<pad>``, L <= ``max_len`` (the longest row; ``</s>`` counts toward ``max_len``, paper
 §2 footnote 1). A row that reaches ``max_len`` tokens without ``</s>`` is returned truncated, without ``</s>``.
-The seq2seq encodes ``src`` (B, S) once and then steps ``decode(tok, enc, state)``; the LM starts from ``<s>``
-alone and reads nothing but the batch size and device from ``src``. ``<s>`` and ``<pad>`` are never emitted
+Any ``SequenceModel`` (models/interface.py) decodes: ``initial_state(src)`` once (the seq2seq encodes ``src``
+(B, S); the LM reads nothing but the batch size and device from it), then one ``decode_block`` per step, the
+state opaque; beam search reorders it with ``select_rows``. ``<s>`` and ``<pad>`` are never emitted
 (they are no training targets; scores stay the model's log-probs, not renormalised). Decoding runs in eval mode without
 gradients, restoring the model's mode afterwards.
 """
@@ -13,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from negtrain_core.models.lstm import Encoded, LSTMLM
+from negtrain_core.models.interface import SequenceModel, State
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
-State = Any   # the decoder's (h, c) pair, or None before the LM's first step
 NEVER_EMITTED = (BOS_ID, PAD_ID)   # not targets in training; banned so that <pad> only ever follows </s>
 
 
@@ -34,7 +34,7 @@ class BeamResult(NamedTuple):
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def _eval_mode(model: SequenceModel) -> Iterator[None]:
     was_training = model.training
     model.eval()
     try:
@@ -44,40 +44,34 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def start(model: nn.Module, src: Tensor) -> tuple[Encoded | None, State]:
-    """The encoding (seq2seq) and the initial decoder state: the encoder's final state, or None for the LM."""
-    if isinstance(model, LSTMLM):
-        return None, None
-    enc = model.encode(src)
-    return enc, enc.state
+def start(model: SequenceModel, src: Tensor) -> State:
+    """The decoding state before ``<s>`` for the rows of src (the seq2seq encodes it; the LM reads its size)."""
+    return model.initial_state(src)
 
 
-def step(model: nn.Module, enc: Encoded | None, tok: Tensor, state: State) -> tuple[Tensor, State]:
+def step(model: SequenceModel, tok: Tensor, state: State) -> tuple[Tensor, State]:
     """tok: (N,) previous tokens -> log-probs of the next token (N, V) and the new state.
 
     The log-probs are the model's (not renormalised), with ``NEVER_EMITTED`` ids set to -inf.
     """
-    if enc is None:
-        logits, state = model.logits(tok.unsqueeze(1), state)
-    else:
-        logits, state = model.decode(tok.unsqueeze(1), enc, state)
+    logits, state = model.decode_block(tok.unsqueeze(1), state)
     logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
     for banned in NEVER_EMITTED:                   # scalar indices: no host->device copy (CUDA-graph safe)
         logp[:, banned] = float("-inf")
     return logp, state
 
 
-def _generate(model: nn.Module, src: Tensor, max_len: int, pick: Callable[[Tensor], Tensor],
+def _generate(model: SequenceModel, src: Tensor, max_len: int, pick: Callable[[Tensor], Tensor],
               early_stop: bool = True) -> Tensor:
     """Left-to-right decoding with ``pick``: log-probs (B, V) -> next ids (B,). Returns (B, L); L = ``max_len``
     without ``early_stop`` (no host synchronisation: the loop can be captured in a CUDA graph)."""
     with _eval_mode(model):
-        enc, state = start(model, src)
+        state = start(model, src)
         tok = torch.full((src.shape[0],), BOS_ID, dtype=torch.long, device=src.device)
         done = torch.zeros_like(tok, dtype=torch.bool)
         out = []
         for _ in range(max_len):
-            logp, state = step(model, enc, tok, state)
+            logp, state = step(model, tok, state)
             tok = pick(logp).masked_fill(done, PAD_ID)
             out.append(tok)
             done |= tok == EOS_ID
@@ -91,7 +85,7 @@ def pad_samples(samples: Tensor, length: int) -> Tensor:
     return torch.nn.functional.pad(samples, (0, length - samples.shape[1]), value=PAD_ID)
 
 
-def greedy(model: nn.Module, src: Tensor, max_len: int = 20, early_stop: bool = True) -> Tensor:
+def greedy(model: SequenceModel, src: Tensor, max_len: int = 20, early_stop: bool = True) -> Tensor:
     """src: (B, S) ids (anything with B rows for the LM) -> argmax responses (B, L)."""
     return _generate(model, src, max_len, lambda logp: logp.argmax(-1), early_stop)
 
@@ -104,7 +98,7 @@ class GraphedGreedy:
     One decode of 32 rows is ~20 steps of ~20 small kernels; replayed, it costs their GPU time, not their launches.
     """
 
-    def __init__(self, model: nn.Module, max_len: int):
+    def __init__(self, model: SequenceModel, max_len: int):
         self.model, self.max_len = model, max_len
         self.graph: torch.cuda.CUDAGraph | None = None
 
@@ -135,7 +129,7 @@ class GraphedGreedy:
             self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
 
 
-def sample(model: nn.Module, src: Tensor, max_len: int = 20, temperature: float = 1.0,
+def sample(model: SequenceModel, src: Tensor, max_len: int = 20, temperature: float = 1.0,
            generator: torch.Generator | None = None) -> Tensor:
     """Ancestral samples (B, L) from softmax(logits / temperature); temperature 0 is greedy.
 
@@ -154,13 +148,9 @@ def sample(model: nn.Module, src: Tensor, max_len: int = 20, temperature: float 
 # ------------------------------------------------------------------------------------------------ beam search
 
 
-def _expand(enc: Encoded | None, state: State, k: int) -> tuple[Encoded | None, State]:
-    """Repeat each batch row ``k`` times: (B, ..) -> (B*k, ..); states (L, B, H) -> (L, B*k, H)."""
-    if enc is None:
-        return None, None
-    rep = Encoded(enc.out.repeat_interleave(k, 0), enc.src_mask.repeat_interleave(k, 0),
-                  tuple(s.repeat_interleave(k, 1) for s in enc.state))
-    return rep, tuple(s.repeat_interleave(k, 1) for s in state)
+def _expand(model: SequenceModel, state: State, k: int, batch: int, device: torch.device) -> State:
+    """Repeat each of the ``batch`` rows of a state ``k`` times: row b -> rows b*k .. b*k + k-1."""
+    return model.select_rows(state, torch.arange(batch, device=device).repeat_interleave(k))
 
 
 def _merge(pool: tuple[Tensor, Tensor, Tensor], cand: tuple[Tensor, Tensor, Tensor], n_best: int, alpha: float
@@ -199,8 +189,8 @@ class _Beams(NamedTuple):
     state: State
 
 
-def _advance(beams: _Beams, logp: Tensor, state: State, pool: tuple[Tensor, Tensor, Tensor], n_best: int,
-             alpha: float) -> tuple[_Beams, tuple[Tensor, Tensor, Tensor]]:
+def _advance(model: SequenceModel, beams: _Beams, logp: Tensor, state: State, pool: tuple[Tensor, Tensor, Tensor],
+             n_best: int, alpha: float) -> tuple[_Beams, tuple[Tensor, Tensor, Tensor]]:
     """One beam step from the next-token log-probs (B*k, V): finished hypotheses to the pool, k live ones kept."""
     (B, k, t), max_len = beams.hist.shape, pool[2].shape[-1]
     top, beam_idx, word = _expand_beams(beams.scores, logp, k)                # (B, 2k) each
@@ -212,10 +202,10 @@ def _advance(beams: _Beams, logp: Tensor, state: State, pool: tuple[Tensor, Tens
     scores, keep = torch.where(is_eos, float("-inf"), top).topk(k, dim=1)    # (B, k), never </s>
     rows = (torch.arange(B, device=top.device).unsqueeze(1) * k + beam_idx.gather(1, keep)).view(-1)
     return _Beams(scores, seqs.gather(1, keep.unsqueeze(-1).expand(-1, -1, t + 1)), word.gather(1, keep).view(-1),
-                  tuple(s.index_select(1, rows) for s in state)), pool
+                  model.select_rows(state, rows)), pool
 
 
-def beam(model: nn.Module, src: Tensor, k: int = 10, n_best: int = 1, max_len: int = 20,
+def beam(model: SequenceModel, src: Tensor, k: int = 10, n_best: int = 1, max_len: int = 20,
          length_penalty: float = 0.0) -> BeamResult:
     """Beam search with ``k`` beams, returning the ``n_best`` (<= k) best hypotheses per row.
 
@@ -230,7 +220,7 @@ def beam(model: nn.Module, src: Tensor, k: int = 10, n_best: int = 1, max_len: i
         raise ValueError(f"beam search needs 1 <= n_best <= k, got n_best={n_best}, k={k}")
     with _eval_mode(model):
         B, dev = src.shape[0], src.device
-        enc, state = _expand(*start(model, src), k)
+        state = _expand(model, start(model, src), k, B, dev)
         scores = torch.full((B, k), float("-inf"), device=dev)
         scores[:, 0] = 0.0                                                    # one live beam at first
         beams = _Beams(scores, torch.empty((B, k, 0), dtype=torch.long, device=dev),
@@ -238,8 +228,8 @@ def beam(model: nn.Module, src: Tensor, k: int = 10, n_best: int = 1, max_len: i
         pool = (torch.full((B, n_best), float("-inf"), device=dev), torch.zeros((B, n_best), dtype=torch.long,
                 device=dev), torch.full((B, n_best, max_len), PAD_ID, dtype=torch.long, device=dev))
         for _ in range(max_len):
-            logp, state = step(model, enc, beams.tok, beams.state)
-            beams, pool = _advance(beams, logp, state, pool, n_best, length_penalty)
+            logp, state = step(model, beams.tok, beams.state)
+            beams, pool = _advance(model, beams, logp, state, pool, n_best, length_penalty)
             if length_penalty == 0 and bool((beams.scores.max(1).values <= pool[0][:, -1]).all()):
                 break
         else:
