@@ -1,5 +1,6 @@
 """gibbs-enum (negtrain_core.search.gibbs_enum): planted trigger, gradient vs finite differences, accept vs brute force,
-chunking, reweighting by hand. Tiny models on the CPU, seconds each."""
+chunking, reweighting by hand, and a search with models that implement only the interface (no LSTM). Tiny models on
+the CPU, seconds each."""
 
 import itertools
 from dataclasses import replace
@@ -11,6 +12,8 @@ from negtrain_core.search import gibbs_enum as S
 from negtrain_core.config import ModelSettings
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.data.vocab import EOU_ID, PAD_ID, UNK_ID
+
+from fake_models import BagLM, BagSeq2Seq
 
 V, K = 12, 3  # 7 ordinary words (ids 5..11), 3 free trigger tokens
 
@@ -180,14 +183,14 @@ def test_the_prefix_lm_backs_off_on_oom_too(monkeypatch):
     cfg, th = _cfg(), _thresholds(s2s, lm)
     cands = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 5, 1, 6]])
     whole = S.score(S.Scorer(s2s, lm), SRC, 3, cands, TGT, th, cfg, S.ChunkSize(1000))
-    logits = lm.logits
+    decode_block = lm.decode_block
 
-    def small_only(tokens, state=None):
+    def small_only(tokens, state):
         if tokens.size(0) > 1:
             raise torch.OutOfMemoryError("fake")
-        return logits(tokens, state)
+        return decode_block(tokens, state)
 
-    monkeypatch.setattr(lm, "logits", small_only)
+    monkeypatch.setattr(lm, "decode_block", small_only)
     size = S.ChunkSize(1000)
     pre = S.prefix(S.Scorer(s2s, lm), SRC, 3, cfg, size)
     assert size.rows == 1 and pre.lm_next.shape == (2, V) and pre.lm_state[0].shape[1] == 2
@@ -215,12 +218,14 @@ def test_prefix_scoring_equals_whole_rows(src_len, pos):
 
 def test_scoring_copy_pads_the_output_layer_without_changing_log_probs():
     s2s, lm = _models()
-    copy = S.scoring_copy(s2s, torch.float64, multiple=8)
+    copy = s2s.scoring_copy(torch.float64, multiple=8)
     assert copy.out.out_features == 16 and s2s.out.out_features == V and copy is not s2s
     with torch.no_grad():
         assert torch.allclose(copy(SRC, TGT).token_logp, s2s(SRC, TGT).token_logp)
-        lm_copy = S.scoring_copy(lm, torch.float64, multiple=8)
+        lm_copy = lm.scoring_copy(torch.float64, multiple=8)
+        assert lm_copy.out.out_features == 16 and not lm_copy.training
         assert torch.allclose(S.lm_trigger_logp(lm_copy, SRC[:, 1:4]), S.lm_trigger_logp(lm, SRC[:, 1:4]))
+    assert s2s.scoring_copy(torch.float16).out.weight.dtype == torch.float16
 
 
 def _planted_model():
@@ -272,3 +277,23 @@ def test_search_io_mode_uses_lm_init_and_reports_lm_logp():
     assert torch.allclose(res.evaluation.lm_logp, S.lm_trigger_logp(lm, res.triggers[:, 1:4]).detach())
     with pytest.raises(ValueError, match="needs the input LM"):
         S.search(s2s, None, TGT, th, cfg, torch.Generator())
+
+
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_search_runs_on_models_with_only_the_interface(mode):
+    """gibbs-enum with tests/fake_models.py (no LSTM): gradient, prefix reuse, LM init and prefix, evaluation."""
+    s2s, lm = BagSeq2Seq(V).eval(), BagLM(V).eval()
+    cfg = _cfg(hit_mode="avg", lambda_in=1.0 if mode == "io" else 0.0, init="lm" if mode == "io" else "uniform")
+    th = S.Thresholds(out=-2.0, inp=-2.5)
+    res = S.search(s2s, lm if mode == "io" else None, TGT, th, cfg, torch.Generator().manual_seed(0))
+    assert res.triggers.shape == (2, K + 2) and (res.triggers[:, -1] == EOU_ID).all()
+    assert not S.banned_ids(V, True)[res.triggers[:, 1:4]].any()
+    assert res.losses.shape == res.objective.shape == (2,) and res.trajectory.shape == (4, 2, 2)
+    assert res.evaluation.token_logp.shape == res.evaluation.mask.shape == (2, TGT.size(1) - 1)
+    assert (res.evaluation.lm_logp is None) == (mode == "o")
+    assert (res.trajectory[1:] <= res.trajectory[:-1]).all()                    # a sweep never makes it worse
+    cands = torch.tensor([[5, 6, 1], [9, 10, 11]])
+    rows = SRC.repeat_interleave(3, 0)
+    rows[:, 2] = cands.flatten()
+    whole = S.rows_loss(S.Scorer(s2s, lm), rows, TGT.repeat_interleave(3, 0), th, cfg).view(2, 3)
+    assert torch.allclose(S.score(S.Scorer(s2s, lm), SRC, 2, cands, TGT, th, cfg, S.ChunkSize(2)), whole, atol=1e-5)

@@ -21,10 +21,11 @@ during a sweep stops (the release stops its whole batch when the batch mean did 
 Scoring runs all candidates of all active rows in ``torch.inference_mode``, in chunks of at most ``max_chunk``
 rows (halved on CUDA out-of-memory), rows sorted by target length so a chunk carries little padding. The G
 candidates of a row differ at one position only, so the encoder and the LM run the shared prefix once per row and
-only the remaining steps per candidate; the decoder is the model's own ``decode``. On CUDA the scoring runs on
-copies of the models in ``score_dtype`` (float16 by default; the output layer padded to a multiple of 64 rows so
-the big GEMMs stay on aligned tensor-core kernels), log-softmax in float32; the gradient pass uses TF32 matmuls;
-the final ``evaluate`` (hit criteria, reported losses) runs the original models in float32.
+only the remaining steps per candidate (the models' prefix methods, models/interface.py); the decoder is the model's
+own ``decode_block``. On CUDA the scoring runs on the models' ``scoring_copy`` in ``score_dtype`` (float16 by
+default; the output layer padded to a multiple of 64 rows so the big GEMMs stay on aligned tensor-core kernels),
+log-softmax in float32; the gradient pass uses TF32 matmuls; the final ``evaluate`` (hit criteria, reported
+losses) runs the original models in float32.
 
 Shapes: N targets, R restarts, B rows being searched (target x restart), G candidates, S encoder input length,
 K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 scored positions, V vocabulary.
@@ -33,16 +34,15 @@ K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from negtrain_core.models.lstm import Encoded
+from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -167,20 +167,21 @@ def objective(token_logp: Tensor, mask: Tensor, lm_logp: Tensor | None, th: Thre
     return loss
 
 
-def lm_trigger_logp(lm: nn.Module, free: Tensor) -> Tensor:
+def lm_trigger_logp(lm: LanguageModel, free: Tensor) -> Tensor:
     """Mean LM log-prob (B,) of ``<s> x_1 .. x_K </s>`` over its K + 1 predictions (R(x) = minus this).
 
     free: (B, K) ids, or (B, K, V) float one-hot rows; then the gradient reaches x_t both as the LM's input and
     as its predicted token (log p_LM(. | x_<t) dotted with the one-hot), as in the release.
     """
-    B, V = free.size(0), lm.cfg.vocab_size
+    B, V = free.size(0), lm.vocab_size
     if free.dtype in (torch.int64, torch.int32):
         tokens = torch.cat([free.new_full((B, 1), BOS_ID), free, free.new_full((B, 1), EOS_ID)], dim=1)
-        logits, _ = lm.logits(tokens[:, :-1])                                        # (B, K+1, V)
+        logits, _ = lm.decode_block(tokens[:, :-1], lm.initial_state(tokens))         # (B, K+1, V)
         return _gold_logp(logits, tokens[:, 1:]).mean(-1)
     bos = F.one_hot(free.new_full((B, 1), BOS_ID, dtype=torch.long), V).to(free.dtype)
     eos = F.one_hot(free.new_full((B, 1), EOS_ID, dtype=torch.long), V).to(free.dtype)
-    logits, _ = lm.logits(torch.cat([bos, free], dim=1))                              # (B, K+1, V)
+    inputs = torch.cat([bos, free], dim=1)                                            # (B, K+1, V) one-hot
+    logits, _ = lm.decode_block(inputs, lm.initial_state(inputs))                     # (B, K+1, V)
     logp = torch.log_softmax(_upcast(logits), dim=-1)
     return (logp * torch.cat([free, eos], dim=1)).sum(-1).mean(-1)
 
@@ -217,11 +218,8 @@ class ChunkSize:
     rows: int
 
 
-def run_chunked(fn: Callable[[int, int], Any], n: int, size: ChunkSize) -> Any:
-    """Concatenate ``fn(start, end)`` over [0, n) in chunks of ``size.rows``, halving on out-of-memory.
-
-    ``fn`` returns a tensor, or a tuple of tensors concatenated field by field.
-    """
+def chunks(fn: Callable[[int, int], Any], n: int, size: ChunkSize) -> list[Any]:
+    """``fn(start, end)`` over [0, n) in chunks of ``size.rows``, halving on out-of-memory: the list of results."""
     out, start = [], 0
     while start < n:
         end = min(n, start + size.rows)
@@ -235,13 +233,22 @@ def run_chunked(fn: Callable[[int, int], Any], n: int, size: ChunkSize) -> Any:
                 torch.cuda.empty_cache()
             continue
         start = end
+    return out
+
+
+def run_chunked(fn: Callable[[int, int], Any], n: int, size: ChunkSize) -> Any:
+    """Concatenate ``fn(start, end)`` over [0, n) in chunks of ``size.rows``, halving on out-of-memory.
+
+    ``fn`` returns a tensor, or a tuple of tensors concatenated field by field.
+    """
+    out = chunks(fn, n, size)
     if isinstance(out[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*out))
     return torch.cat(out)
 
 
 @contextlib.contextmanager
-def _modes(models: list[nn.Module | None], train: bool) -> Iterator[None]:
+def _modes(models: list[SequenceModel | None], train: bool) -> Iterator[None]:
     """Put ``models`` in train/eval mode for the block and restore their previous modes."""
     models = [m for m in models if m is not None]
     before = [m.training for m in models]
@@ -268,7 +275,7 @@ def _tf32() -> Iterator[None]:
 # ------------------------------------------------------------------------------------- gradient, score, accept
 
 
-def trigger_gradient(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, pos: int,
+def trigger_gradient(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: Tensor, pos: int,
                      th: Thresholds, cfg: SearchSettings, size: ChunkSize | None = None) -> Tensor:
     """d L / d one-hot x_pos: (B, V) for src (B, S), tgt (B, T); one forward/backward per chunk of rows.
 
@@ -279,10 +286,10 @@ def trigger_gradient(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt:
     dtype = next(seq2seq.parameters()).dtype
 
     def chunk(a: int, b: int) -> Tensor:
-        onehot = _one_hot(src[a:b], seq2seq.cfg.vocab_size, dtype).requires_grad_()     # (b-a, S, V)
+        onehot = _one_hot(src[a:b], seq2seq.vocab_size, dtype).requires_grad_()         # (b-a, S, V)
         t = trim(tgt[a:b])
         with torch.enable_grad(), _modes([seq2seq, lm], cfg.grad_train_mode), _tf32():
-            out = seq2seq(onehot, t)
+            out = seq2seq.score(onehot, t)
             lm_logp = lm_trigger_logp(lm, onehot[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
             loss = objective(out.token_logp, out.mask, lm_logp, th, cfg).sum()
             (grad,) = torch.autograd.grad(loss, onehot)
@@ -305,43 +312,24 @@ def propose(grad: Tensor, current: Tensor, banned: Tensor, k: int) -> tuple[Tens
 class Scorer(NamedTuple):
     """The models candidate scoring runs: eval-mode copies in the scoring dtype (``scorer``) or the models."""
 
-    seq2seq: nn.Module
-    lm: nn.Module | None
+    seq2seq: Seq2SeqModel
+    lm: LanguageModel | None
 
 
-def scoring_copy(model: nn.Module, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
-    """An eval-mode copy of ``model`` in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf).
-
-    Padding keeps half-precision GEMMs on aligned tensor-core kernels (V = 10,005 is odd); the padded logits
-    are -inf, so log-softmax and the gold log-probs are the original's.
-    """
-    m = copy.deepcopy(model).to(dtype).eval()
-    V, H = m.out.out_features, m.out.in_features
-    pad = -V % multiple
-    if pad:
-        out = nn.Linear(H, V + pad).to(device=m.out.weight.device, dtype=dtype)
-        with torch.no_grad():
-            out.weight.zero_()
-            out.weight[:V] = m.out.weight
-            out.bias.fill_(float("-inf"))
-            out.bias[:V] = m.out.bias
-        m.out = out
-    return m
-
-
-def scorer(seq2seq: nn.Module, lm: nn.Module | None, cfg: SearchSettings) -> Scorer:
-    """Half-precision padded copies on CUDA with ``score_dtype`` float16/bfloat16, else the models themselves."""
+def scorer(seq2seq: Seq2SeqModel, lm: LanguageModel | None, cfg: SearchSettings) -> Scorer:
+    """The models' half-precision ``scoring_copy`` on CUDA with ``score_dtype`` float16/bfloat16, else the models."""
     dtype = _DTYPES[cfg.score_dtype]
     if next(seq2seq.parameters()).device.type != "cuda" or dtype == torch.float32:
         return Scorer(seq2seq, lm)
-    return Scorer(scoring_copy(seq2seq, dtype), scoring_copy(lm, dtype) if lm is not None and cfg.lambda_in else None)
+    return Scorer(seq2seq.scoring_copy(dtype), lm.scoring_copy(dtype) if lm is not None and cfg.lambda_in else None)
 
 
 def rows_loss(sc: Scorer, src: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings) -> Tensor:
     """Reweighted objective (M,) of whole triggers src (M, S) for targets tgt (M, T); no autograd."""
     tgt = trim(tgt)
     with torch.inference_mode():
-        token_logp = _gold_logp(sc.seq2seq.decode(tgt[:, :-1], sc.seq2seq.encode(src))[0], tgt[:, 1:])
+        logits, _ = sc.seq2seq.decode_block(tgt[:, :-1], sc.seq2seq.initial_state(src))
+        token_logp = _gold_logp(logits, tgt[:, 1:])
         free = cfg.free_positions()
         lm_logp = lm_trigger_logp(sc.lm, src[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
         return objective(token_logp, tgt[:, 1:] != PAD_ID, lm_logp, th, cfg)
@@ -350,16 +338,15 @@ def rows_loss(sc: Scorer, src: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchS
 class Prefix(NamedTuple):
     """What the G candidates of each base row share when only position ``pos`` changes (B base rows).
 
-    enc_out: (B, pos, H) encoder outputs before pos; enc_state: encoder state there (None when pos is 0);
-    lm_sum: (B,) summed LM log-probs of the free tokens before pos; lm_next: (B, V) LM log-probs of the token
-    at pos; lm_state: LM state after them. The LM fields are None without an LM term.
+    enc: the seq2seq's ``encode_prefix`` of the positions before pos; lm_sum: (B,) summed LM log-probs of the free
+    tokens before pos; lm_next: (B, V) LM log-probs of the token at pos; lm_state: the LM's decoding state after
+    them. The LM fields are None without an LM term. ``enc`` and ``lm_state`` are opaque (the models' own).
     """
 
-    enc_out: Tensor
-    enc_state: tuple[Tensor, Tensor] | None
+    enc: EncoderPrefix
     lm_sum: Tensor | None
     lm_next: Tensor | None
-    lm_state: tuple[Tensor, Tensor] | None
+    lm_state: State
 
 
 def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSize | None = None) -> Prefix:
@@ -368,41 +355,31 @@ def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSi
     The LM runs over the base rows in chunks of ``size`` (halved on out-of-memory, as the candidates are): its
     log-softmax over the vocabulary is (B, pos + 1, V), gigabytes for the Ubuntu vocabulary and 2,000 base rows.
     """
-    s2s, B = sc.seq2seq, src.size(0)
+    lm, B = sc.lm, src.size(0)
     with torch.inference_mode():
-        if pos:
-            enc_out, enc_state = s2s.encoder(s2s.drop(s2s.src_embed(src[:, :pos])))   # (B, pos, H)
-        else:
-            enc_out, enc_state = src.new_zeros((B, 0, s2s.cfg.hidden_dim), dtype=s2s.src_embed.weight.dtype), None
+        enc = sc.seq2seq.encode_prefix(src[:, :pos])
         if cfg.lambda_in <= 0:
-            return Prefix(enc_out, enc_state, None, None, None)
+            return Prefix(enc, None, None, None)
         j = pos - cfg.free_positions().start                                            # free tokens before pos
         tokens = torch.cat([src.new_full((B, 1), BOS_ID), src[:, pos - j:pos]], dim=1)  # <s> x_1 .. x_j
 
-        def lm_rows(a: int, b: int) -> tuple[Tensor, ...]:
-            logits, (h, c) = sc.lm.logits(tokens[a:b])                                  # (b - a, j + 1, V)
+        def lm_rows(a: int, b: int) -> tuple[Tensor, Tensor, State]:
+            logits, state = lm.decode_block(tokens[a:b], lm.initial_state(tokens[a:b]))  # (b - a, j + 1, V)
             logp = torch.log_softmax(_upcast(logits), dim=-1)
             lm_sum = logp[:, :-1].gather(-1, tokens[a:b, 1:].unsqueeze(-1)).sum((1, 2))
-            return lm_sum, logp[:, -1], h.transpose(0, 1), c.transpose(0, 1)           # states batch-first
+            return lm_sum, logp[:, -1], state
 
-        lm_sum, lm_next, h, c = run_chunked(lm_rows, B, size or ChunkSize(cfg.max_chunk))
-        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())        # (layers, B, H)
-        return Prefix(enc_out, enc_state, lm_sum, lm_next, state)
-
-
-def _encode_from(s2s: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor) -> Encoded:
-    """Seq2Seq.encode of rows (M, S) continued from the prefix of their base rows (M,): steps pos.. only."""
-    state = None if pre.enc_state is None else tuple(x[:, base].contiguous() for x in pre.enc_state)
-    out, state = s2s.encoder(s2s.drop(s2s.src_embed(rows[:, pos:])), state)           # (M, S - pos, H)
-    return Encoded(torch.cat([pre.enc_out[base], out], dim=1), rows != PAD_ID, state)
+        parts = chunks(lm_rows, B, size or ChunkSize(cfg.max_chunk))
+        lm_sum, lm_next = (torch.cat([p[i] for p in parts]) for i in (0, 1))
+        return Prefix(enc, lm_sum, lm_next, lm.cat_rows([p[2] for p in parts]))
 
 
-def _lm_from(lm: nn.Module, pre: Prefix, rows: Tensor, pos: int, base: Tensor, cfg: SearchSettings) -> Tensor:
+def _lm_from(lm: LanguageModel, pre: Prefix, rows: Tensor, pos: int, base: Tensor, cfg: SearchSettings) -> Tensor:
     """Mean LM log-prob (M,) of rows' free tokens, continued from the prefix: the LM runs from pos on only."""
     free = cfg.free_positions()
-    state = tuple(x[:, base].contiguous() for x in pre.lm_state)
+    state = lm.select_rows(pre.lm_state, base)
     tokens = torch.cat([rows[:, pos:free.stop], rows.new_full((rows.size(0), 1), EOS_ID)], dim=1)  # cand .. </s>
-    logits, _ = lm.logits(tokens[:, :-1], state)                                        # (M, K - j, V)
+    logits, _ = lm.decode_block(tokens[:, :-1], state)                                  # (M, K - j, V)
     cand = pre.lm_next[base, rows[:, pos]]                                              # (M,)
     return (pre.lm_sum[base] + cand + _gold_logp(logits, tokens[:, 1:]).sum(-1)) / (cfg.trigger_len + 1)
 
@@ -425,8 +402,9 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
         rows[:, pos] = cands[base, r % G]
         t = trim(tgt[base])
         with torch.inference_mode():
-            enc = _encode_from(sc.seq2seq, pre, rows, pos, base)
-            token_logp = _gold_logp(sc.seq2seq.decode(t[:, :-1], enc)[0], t[:, 1:])    # logits freed here
+            s2s = sc.seq2seq
+            enc = s2s.encode_from(s2s.select_prefix(pre.enc, base), rows)               # encoder from pos on
+            token_logp = _gold_logp(s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0], t[:, 1:])  # logits freed
             lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
             return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
@@ -449,20 +427,21 @@ def accept(best: Tensor, cand_loss: Tensor, cands: Tensor, valid: Tensor) -> tup
 # ------------------------------------------------------------------------------------------- init, evaluation
 
 
-def lm_sample(lm: nn.Module, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
+def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
     """n ancestral samples of ``length`` tokens after ``<s>`` (banned ids never drawn) -> (n, length)."""
     device = next(lm.parameters()).device
-    tok, state, out = torch.full((n, 1), BOS_ID, device=device), None, []
+    tok, out = torch.full((n, 1), BOS_ID, device=device), []
+    state = lm.initial_state(tok)
     with torch.inference_mode(), _modes([lm], False):
         for _ in range(length):
-            logits, state = lm.logits(tok, state)                                       # (n, 1, V)
+            logits, state = lm.decode_block(tok, state)                                 # (n, 1, V)
             probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned.to(device), 0.0)
             tok = torch.multinomial(probs.cpu(), 1, generator=generator).to(device)    # (n, 1)
             out.append(tok)
     return torch.cat(out, dim=1)
 
 
-def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: nn.Module | None, generator: torch.Generator,
+def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: LanguageModel | None, generator: torch.Generator,
               device: torch.device) -> Tensor:
     """Initial free tokens (n, K): uniform over non-special ids, or an LM sample (``cfg.init == "lm"``)."""
     if cfg.init == "lm":
@@ -472,14 +451,14 @@ def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: nn.Module | None
     return torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len), generator=generator).to(device)
 
 
-def evaluate(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor, cfg: SearchSettings,
+def evaluate(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: Tensor, cfg: SearchSettings,
              size: ChunkSize | None = None) -> Evaluation:
-    """float32, eval-mode scores of triggers src (B, S) for targets tgt (B, T) through ``Seq2Seq.forward``."""
+    """float32, eval-mode scores of triggers src (B, S) for targets tgt (B, T) through the seq2seq's ``score``."""
     size = size or ChunkSize(cfg.max_chunk // 4)
     free = cfg.free_positions()
 
     def chunk(a: int, b: int) -> tuple[Tensor, ...]:
-        out = seq2seq(src[a:b], tgt[a:b])
+        out = seq2seq.score(src[a:b], tgt[a:b])
         lm_logp = lm_trigger_logp(lm, src[a:b, free.start:free.stop]) if lm is not None else out.mask[:, 0]
         return out.token_logp, out.greedy, out.mask, lm_logp
 
@@ -491,7 +470,7 @@ def evaluate(seq2seq: nn.Module, lm: nn.Module | None, src: Tensor, tgt: Tensor,
 # ------------------------------------------------------------------------------------------------------ search
 
 
-def _sweep(seq2seq: nn.Module, lm: nn.Module | None, sc: Scorer, src: Tensor, tgt: Tensor, loss: Tensor,
+def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Tensor, tgt: Tensor, loss: Tensor,
            active: Tensor, th: Thresholds, cfg: SearchSettings, banned: Tensor,
            sizes: tuple[ChunkSize, ChunkSize]) -> int:
     """One sweep over the free positions of the active rows; updates src (B, S) and loss (B,) in place.
@@ -512,7 +491,7 @@ def _sweep(seq2seq: nn.Module, lm: nn.Module | None, sc: Scorer, src: Tensor, tg
     return scored
 
 
-def search(seq2seq: nn.Module, lm: nn.Module | None, targets: Tensor, thresholds: Thresholds,
+def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thresholds: Thresholds,
            cfg: SearchSettings, generator: torch.Generator) -> SearchResult:
     """gibbs-enum for every target row of targets (N, T) ``<s> y </s> <pad>..`` (Algorithm 3).
 
@@ -521,7 +500,7 @@ def search(seq2seq: nn.Module, lm: nn.Module | None, targets: Tensor, thresholds
     ``lm`` may be None for o-mode (lambda_in 0, uniform init); when given, ``evaluation.lm_logp`` is filled.
     """
     device = next(seq2seq.parameters()).device
-    V, (N, R) = seq2seq.cfg.vocab_size, (targets.size(0), cfg.restarts)
+    V, (N, R) = seq2seq.vocab_size, (targets.size(0), cfg.restarts)
     order = (targets != PAD_ID).sum(1).argsort(stable=True)                         # short targets first
     tgt = trim(targets[order].to(device)).repeat_interleave(R, dim=0)                 # (B, T), row = n * R + r
     src = layout(init_free(N * R, cfg, V, lm, generator, device), cfg.src_len)        # (B, S)

@@ -25,9 +25,10 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from negtrain_core.config import Settings
+from negtrain_core.models.interface import LanguageModel, Seq2SeqModel
 from negtrain_core.search.gibbs_enum import Evaluation, SearchSettings, Thresholds, search
 from negtrain_core.search.targets import TargetList, read_targets, target_tensor
 from negtrain_core.data.vocab import UNK_ID, Vocab
@@ -151,7 +152,7 @@ def _skipped_rows(targets: TargetList) -> list[dict[str, Any]]:
              **{h: False for h in HIT_TYPES}} for mode in MODES for t, w in targets.oov]
 
 
-def run_hits(seq2seq: nn.Module, lm: nn.Module, vocab: Vocab, targets_path: str | Path, th: Thresholds,
+def run_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets_path: str | Path, th: Thresholds,
              settings: Settings, model_name: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """o- and io-mode gibbs-enum for every target of the list -> (hits table, hit-rates table).
 
