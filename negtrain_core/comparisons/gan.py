@@ -46,7 +46,8 @@ from negtrain_core.device import resolve
 from negtrain_core.data.tensors import batch_order
 from negtrain_core.negtrain.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
 from negtrain_core.io import atomic_copy, write_csv
-from negtrain_core.models.lstm import OneHotEmbedding, Seq2Seq, fresh_copy
+from negtrain_core.models.interface import Seq2SeqModel, fresh_copy
+from negtrain_core.models.lstm import OneHotEmbedding
 from negtrain_core.data.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def d_loss(disc: Discriminator, x: Tensor, real: Tensor, fake: Tensor) -> tuple[
     return F.binary_cross_entropy_with_logits(logits, labels), acc
 
 
-def g_loss(model: Seq2Seq, disc: Discriminator, x: Tensor, samples: Tensor) -> Tensor:
+def g_loss(model: Seq2SeqModel, disc: Discriminator, x: Tensor, samples: Tensor) -> Tensor:
     """Eq. (11): mean_b log(1 - D(x, y_b)) * log G(y_b | x), reward detached; samples: (B, L) drawn from G."""
     with torch.no_grad():
         reward = F.logsigmoid(-disc(x, samples))                              # log(1 - sigmoid(logit)), (B,)
@@ -157,11 +158,11 @@ class GanStats(NamedTuple):
     d_acc: float
 
 
-def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: GanSettings) -> GanStats:
+def train_gan(model: Seq2SeqModel, train: tuple[Tensor, Tensor], g_lr: float, cfg: GanSettings) -> GanStats:
     """Alternate D and G steps (``d_steps``:``g_steps``) over ``cfg.epochs`` passes of ``train``; G in place."""
     torch.manual_seed(cfg.seed)
     device = train[0].device
-    disc = build_discriminator(model.cfg.vocab_size, model.cfg.embedding_dim, cfg).to(device)
+    disc = build_discriminator(model.vocab_size, model.embedding_dim, cfg).to(device)
     d_opt = (torch.optim.Adam(disc.parameters(), lr=cfg.d_lr) if cfg.d_optimizer == "adam"
              else sgd(disc, cfg.d_lr, cfg.momentum, 0.0))
     g_opt = sgd(model, g_lr, cfg.momentum, cfg.weight_decay)

@@ -68,7 +68,7 @@ from negtrain_core.config import DataSettings, FineTuning, Settings
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
-from negtrain_core.models.lstm import fresh_copy
+from negtrain_core.models.interface import fresh_copy
 from negtrain_core.models.training import WeightedStep
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from negtrain_core.models.lstm import SeqOutput
+from negtrain_core.models.interface import SeqOutput
 from negtrain_core.data.text import normalize
 from negtrain_core.data.vocab import UNK
 
