@@ -54,7 +54,7 @@ import torch
 from negtrain_core.models import checkpoint
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
-from negtrain_core.negtrain.frequent import FrequentSettings, load_pairs, train_frequent
+from negtrain_core.negtrain.frequent import load_pairs, train_frequent
 from negtrain_core.models.lstm import Seq2Seq, fresh_copy
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
@@ -92,7 +92,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), args.dataset)
-    base_cfg = FrequentSettings.from_settings(s, 0.0)
+    base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
     n = args.batches * base_cfg.batch_size
     if args.checkpoint:
         loaded = checkpoint.load(args.checkpoint, device=device)
@@ -116,7 +116,7 @@ def main() -> None:
                                       update_every_batch=every_batch, negative_norm=norm,
                                       cuda_graph=graph, seed=1, ppl_abort=float("inf"))
             torch.manual_seed(1)
-            curve = train_frequent(fresh_copy(model), train, test, vocab, cfg, log_every=10**9)
+            (curve,) = train_frequent([fresh_copy(model)], train, test, vocab, [cfg], log_every=10**9)
             last = curve.iloc[-1]
             rows.append({"r_thres": r_thres, "path": name, "batches": int(last["steps"]),
                          "batches_per_s": last["steps"] / last["seconds"], "decodes": int(last["decodes"]),

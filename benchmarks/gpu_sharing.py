@@ -85,7 +85,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frequent_throughput import synthetic  # noqa: E402
 
 from negtrain_core import config as ncfg  # noqa: E402
-from negtrain_core.negtrain.frequent import FrequentSettings, train_frequent  # noqa: E402
+from negtrain_core.negtrain.frequent import train_frequent  # noqa: E402
 from negtrain_core.models.lstm import fresh_copy  # noqa: E402
 
 
@@ -93,7 +93,7 @@ def setup(batches: int, r_thres: list[float], window: int, dropout: float):
     """The model, data and one FrequentSettings per r_thres (one epoch over ``batches`` mini-batches)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), "switchboard")
-    base = FrequentSettings.from_settings(s, 0.0)
+    base = s.frequent[0]
     model, vocab, train = synthetic(10_000, batches * base.batch_size, device, dropout)
     test = (train[0][:256], train[1][:256])
     cfgs = [dataclasses.replace(base, r_thres=r, window=window, epochs=1, seed=1, ppl_abort=float("inf"))
@@ -119,7 +119,7 @@ def max_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
 def warm(model, vocab, train, test, cfg) -> None:
     """One short run: CUDA context, cuDNN plans and graph-capture code paths loaded before any timing."""
     short = (train[0][:cfg.batch_size * 8], train[1][:cfg.batch_size * 8])
-    train_frequent(fresh_copy(model), short, test, vocab, cfg, log_every=10**9)
+    train_frequent([fresh_copy(model)], short, test, vocab, [cfg], log_every=10**9)
 
 
 def worker(i: int, args, barrier, out) -> None:
@@ -131,7 +131,7 @@ def worker(i: int, args, barrier, out) -> None:
     twin = fresh_copy(model)
     barrier.wait()
     torch.manual_seed(1)
-    out.put(timed(lambda: train_frequent(twin, train, test, vocab, cfgs[i], log_every=10**9)))
+    out.put(timed(lambda: train_frequent([twin], train, test, vocab, [cfgs[i]], log_every=10**9)))
 
 
 def main() -> None:
@@ -160,7 +160,7 @@ def main() -> None:
     for cfg in cfgs:
         twin = fresh_copy(model)
         torch.manual_seed(1)
-        seconds += timed(lambda: train_frequent(twin, train, test, vocab, cfg, log_every=10**9))
+        seconds += timed(lambda: train_frequent([twin], train, test, vocab, [cfg], log_every=10**9))
         alone.append(twin)
     rows = [{"way": "one after another", "seconds": seconds}]
 
@@ -174,7 +174,7 @@ def main() -> None:
         same = max(max_diff(a, t) for a, t in zip(alone, twins))
         again = fresh_copy(model)                        # the spread of a run repeated alone, for scale
         torch.manual_seed(1)
-        train_frequent(again, train, test, vocab, cfgs[0], log_every=10**9)
+        train_frequent([again], train, test, vocab, [cfgs[0]], log_every=10**9)
         spread = max_diff(alone[0], again)
         print(f"streams: {rows[-1]['seconds']:.2f} s", flush=True)
     if "processes" in args.ways:

@@ -1,21 +1,23 @@
-"""Configuration: schema validation with defaults, the quick-scale overlay, and frozen dataclasses per stage.
+"""Configuration: schema validation with defaults, and the frozen, typed settings every stage takes.
 
 ``schemas/config.schema.yaml`` is the single place where defaults live. ``validate`` fills them in and refuses
-unknown keys with a one-line error naming the key; ``settings(config, dataset)`` turns the validated mapping into
-the frozen dataclasses each stage takes, with ``scale: quick`` applied.
+unknown keys with a one-line error naming the key; ``settings(config, dataset)`` is the one function that turns the
+validated mapping into the frozen dataclasses each stage takes (one per config block), and the one place where the
+quick-scale overlay (``scale: quick``, config block ``quick:``) is applied.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 DATASETS = ("chitchat", "switchboard", "ubuntu", "opensubtitles")
+AUGMENTED_SIZES = ("1k", "2.5k")   # the paper's names of the lists with copies[0] and copies[1] paraphrases
 
 
 class ConfigError(ValueError):
@@ -77,24 +79,34 @@ def deep_update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+# ---------------------------------------------------------------------------------------------- settings blocks
+# One frozen dataclass per config block a stage reads, built only by ``settings``. Field defaults repeat the
+# schema's, so that tests and benchmarks can build a block by hand; tests/test_config.py fails when one disagrees.
+# A field marked "not a config key" has no schema default.
+
+
 @dataclass(frozen=True)
 class DataSettings:
+    """One dataset's reader, split and tensor lengths: ``datasets.<name>`` and ``preprocess``."""
+
     name: str
     reader: str
-    raw: dict[str, Any]
-    split: dict[str, Any]
+    raw: dict[str, Any]                    # datasets.<name>.raw: path, url, sha256
+    split: dict[str, Any]                  # datasets.<name>.split: the reader's split keys
     vocab_size: int
     max_source_len: int = 15
     max_target_len: int = 20
     source_eou: bool = True
     malformed_max_share: float = 0.01
-    max_train_pairs: int | None = None     # quick scale: cap on training pairs
-    max_eval_pairs: int | None = None      # quick scale: cap on valid/test pairs
+    max_train_pairs: int | None = None     # not a config key: quick.max_train_pairs at quick scale
+    max_eval_pairs: int | None = None      # not a config key: quick.max_eval_pairs at quick scale
     seed: int = 1                          # random choices of a reader or split (config 'seed')
 
 
 @dataclass(frozen=True)
 class ModelSettings:
+    """The LM's and the seq2seq's structure: ``model``, the dropout of ``datasets.<name>.train``."""
+
     vocab_size: int
     embedding_dim: int = 300
     hidden_dim: int = 600
@@ -106,6 +118,8 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """Baseline training: ``train``, with ``datasets.<name>.train``'s batch size, lr and momentum."""
+
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1.0
@@ -134,84 +148,382 @@ class FineTuning:
     max_len: int = 20                      # preprocess.max_target_len: the decoded responses' length
     seed: int = 1                          # seed
 
-    @staticmethod
-    def kwargs_from(s: Settings) -> dict[str, Any]:
-        """These fields' values in ``s``, as keyword arguments of a subclass's constructor."""
-        return dict(batch_size=s.frequent["batch_size"], momentum=s.train.finetune_momentum,
-                    weight_decay=s.train.weight_decay, clip_norm=s.train.clip_norm, max_len=s.data.max_target_len,
-                    seed=s.seed)
+
+@dataclass(frozen=True)
+class FrequentSettings(FineTuning):
+    """Algorithm 2 at one ``r_thres``: config ``frequent`` + ``datasets.<name>.frequent`` (``quick.frequent_window``
+    and ``quick.frequent_epochs`` at quick scale), ``train.cuda_graph`` and the ``FineTuning`` fields."""
+
+    r_thres: float
+    window: int = 200
+    eos_weight: float = 0.1
+    eos_weight_on_last_position: bool = False
+    lambda_pos: float = 1.0
+    lr: float = 0.001
+    epochs: int = 20
+    ppl_abort: float = 400.0
+    eval_batch_size: int = 256             # not a config key: test PPL and greedy decoding batch
+    lookahead: int = 64
+    cuda_graph: bool = True
+    update_every_batch: bool = True
+    negative_norm: str = "batch"
+    fresh_optimizers_each_epoch: bool = True
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything one dataset's stages need, with the scale applied."""
+class NegTrainSettings:
+    """Algorithm 1: config ``malicious`` + ``datasets.<name>.malicious`` (``quick.malicious_epochs`` at quick
+    scale)."""
+
+    hit_type: str                          # min | avg: sample-min-hit or sample-avg-hit
+    batch_targets: int = 100
+    epochs: int = 20
+    max_rounds: int = 20
+    hit_weight: float = 1.0
+    nonhit_weight: float = 0.01
+    avoid_words: tuple[str, ...] = ("</s>", "you", "i", "me", "are", "to", "do")
+    pos_batch: int = 100
+    momentum: float = 0.9
+    lr_neg: float = 0.01
+    lr_pos: float = 0.01
+    lambda_pos: float = 1.0
+    beam_overlap_k: int = 10
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """One gibbs-enum configuration: config ``search`` (``quick.search`` at quick scale) for one hit mode."""
+
+    trigger_len: int = 14
+    src_len: int = 15                      # preprocess.max_source_len
+    sweeps: int = 5
+    candidates: int = 100
+    restarts: int = 5                      # search.restarts or search.restarts_negtrain
+    lambda_in: float = 1.0                 # 0 in o-mode
+    init: str = "uniform"                  # not a config key: uniform (o-mode) | lm (io-mode)
+    hit_mode: str = "avg"                  # avg | min: which reweighting (the dataset's malicious.hit_type)
+    reweight: float = 0.01
+    grad_train_mode: bool = True
+    allow_unk: bool = True
+    max_chunk: int = 65536
+    score_dtype: str = "float16"
+    early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
+
+    def free_positions(self) -> range:
+        """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""
+        if self.trigger_len + 1 > self.src_len:
+            raise ValueError(f"trigger_len {self.trigger_len} + <eou> exceeds src_len {self.src_len}")
+        return range(self.src_len - 1 - self.trigger_len, self.src_len - 1)
+
+
+@dataclass(frozen=True)
+class SearchBlock:
+    """Config ``search`` as the stages use it: the gibbs-enum settings per hit mode ("o": lambda_in 0 from a
+    uniform start, "io": ``lambda_in`` from an LM sample) of the standalone attack on the baseline (``restarts``)
+    and of Algorithm 1 and the attacks on negatively trained models (``restarts_negtrain``)."""
+
+    attack: dict[str, SearchSettings]
+    negtrain: dict[str, SearchSettings]
+    oov_policy: str = "skip"
+
+
+@dataclass(frozen=True)
+class GanSettings(FineTuning):
+    """Config ``gan`` (``quick.gan`` applied at quick scale) and the ``FineTuning`` fields."""
+
+    filter_widths: tuple[int, ...] = (3, 4, 5, 6)
+    filters: int = 300
+    highway_layers: int = 3
+    highway_hidden: int = 2000
+    d_steps: int = 3
+    g_steps: int = 1
+    d_lr: float = 0.01
+    d_optimizer: str = "adam"
+    g_lrs: tuple[float, ...] = (0.01, 0.001, 0.0001)
+    positive_training: bool = True
+    epochs: int = 1
+    select_ppl_tolerance: float = 0.05
+
+
+@dataclass(frozen=True)
+class ULSettings(FineTuning):
+    """Config ``unlikelihood`` (at quick scale at most Algorithm 2's epochs), ``train.log_every`` and the
+    ``FineTuning`` fields."""
+
+    alpha: float = 1.0
+    lr: float = 0.001
+    epochs: int = 1
+    window: int = 32
+    threshold: float = 1e-3
+    log_every: int = 200
+
+
+@dataclass(frozen=True)
+class MMISettings:
+    """Config ``mmi`` and the responses' length limit (``preprocess.max_target_len``)."""
+
+    lambdas: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5)
+    gammas: tuple[int, ...] = (1, 2, 3, 5)
+    max_degenerate_increase: float = 0.05
+    max_len: int = 20
+    batch_size: int = 256                  # not a config key: decoding batch
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """Config ``metrics``."""
+
+    entropy_count_eos: bool = True
+    bleu_tokenize: str = "none"
+    bleu_smooth_method: str = "exp"
+
+
+@dataclass(frozen=True)
+class TargetsSettings:
+    """Config ``targets``: the malicious target lists and their augmentation."""
+
+    given: dict[str, str | None]           # targets.augmented.given: list size (1k, 2.5k) -> existing list or None
+    train: str = "resources/targets/train_500.txt"
+    test: str = "resources/targets/test_500.txt"
+    copies: tuple[int, ...] = (1, 4)
+    test_overlap: str = "refuse"
+    list_size: int | None = None           # not a config key: quick.target_list_size at quick scale, else all
+    not_run: str | None = None             # not a config key: why the 1k/2.5k lists are not built (None: they are)
+
+    @property
+    def sizes(self) -> tuple[str, ...]:
+        """The lists negative training runs on: 0.5k, plus 1k and 2.5k when they are built."""
+        return ("0.5k",) + (AUGMENTED_SIZES if self.not_run is None else ())
+
+
+@dataclass(frozen=True)
+class ParaphraseCorpus:
+    """One entry of ``paraphrase.corpora``."""
+
+    format: str
+    path: str
+    path2: str | None = None
+
+
+@dataclass(frozen=True)
+class ParaphraseSettings:
+    """Config ``paraphrase``: the corpora, and the paraphraser's data, model and training settings (the ``model``
+    block's structure, the ``paraphrase`` block's recipe, the quick overlay as for the dialogue models)."""
+
+    corpora: tuple[ParaphraseCorpus, ...]
+    data: DataSettings
+    model: ModelSettings
+    train: TrainSettings
+    beam: int = 10
+
+
+@dataclass(frozen=True)
+class HumanEvalSettings:
+    """Config ``human_eval``."""
+
+    ratings: dict[str, str | None]         # dataset -> filled-in ratings CSV or None
+    items: int = 300
+    raters: int = 4
+
+
+@dataclass(frozen=True)
+class SharedSettings:
+    """What the stages shared by all datasets read (the target lists, the paraphraser)."""
 
     scale: str
     seed: int
     device: str
+    gpu_jobs_per_device: int
+    targets: TargetsSettings
+    paraphrase: ParaphraseSettings
+
+
+@dataclass(frozen=True)
+class Settings(SharedSettings):
+    """Everything one dataset's stages read, with the scale applied."""
+
     data: DataSettings
     model: ModelSettings
     train: TrainSettings
-    search: dict[str, Any] = field(default_factory=dict)
-    malicious: dict[str, Any] = field(default_factory=dict)
-    frequent: dict[str, Any] = field(default_factory=dict)
-    raw_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    gpu_jobs_per_device: int = 1
+    search: SearchBlock
+    malicious: NegTrainSettings
+    frequent: tuple[FrequentSettings, ...]  # one per datasets.<name>.frequent.r_thres, in the config's order
+    gan: GanSettings
+    unlikelihood: ULSettings
+    mmi: MMISettings
+    metrics: MetricSettings
+    human_eval: HumanEvalSettings
 
 
-def settings(config: dict[str, Any], dataset: str) -> Settings:
-    """The validated ``config`` seen from one dataset, with ``scale: quick`` applied."""
+# ------------------------------------------------------------------------------------- the one place they are built
+
+
+@overload
+def settings(config: dict[str, Any], dataset: str) -> Settings: ...
+
+
+@overload
+def settings(config: dict[str, Any], dataset: None = None) -> SharedSettings: ...
+
+
+def settings(config: dict[str, Any], dataset: str | None = None) -> SharedSettings:
+    """The validated ``config`` seen from ``dataset`` (None: only the blocks shared by all datasets), with
+    ``scale: quick`` applied: the one place where the ``quick:`` block is read."""
+    quick = config["quick"] if config["scale"] == "quick" else None
+    shared = dict(scale=config["scale"], seed=config["seed"], device=config["device"],
+                  gpu_jobs_per_device=config["gpu_jobs_per_device"], targets=_targets(config, quick),
+                  paraphrase=_paraphrase(config, quick))
+    if dataset is None:
+        return SharedSettings(**shared)
     if dataset not in config["datasets"]:
         raise ConfigError(f"dataset '{dataset}' has no block under 'datasets' in the config")
     ds = config["datasets"][dataset]
-    pre, quick = config["preprocess"], config["quick"]
-    is_quick = config["scale"] == "quick"
-    data = DataSettings(
-        name=dataset, reader=ds["reader"], raw=ds["raw"], split=ds["split"],
-        vocab_size=min(ds["vocab_size"], quick["vocab_size"]) if is_quick else ds["vocab_size"],
+    data, tuning = _data(config, ds, dataset, quick), _fine_tuning(config, ds)
+    malicious = _malicious(config, ds, quick)
+    m, metrics = config["mmi"], config["metrics"]
+    return Settings(
+        **shared, data=data, model=_model(config, ds, data, quick), train=_train(config, ds, quick),
+        search=_search(config, data, malicious.hit_type, quick), malicious=malicious,
+        frequent=_frequent(config, ds, quick, tuning), gan=_gan(config, quick, tuning),
+        unlikelihood=_unlikelihood(config, quick, tuning),
+        mmi=MMISettings(lambdas=tuple(m["lambdas"]), gammas=tuple(m["gammas"]),
+                        max_degenerate_increase=m["max_degenerate_increase"],
+                        max_len=config["preprocess"]["max_target_len"]),
+        metrics=MetricSettings(entropy_count_eos=metrics["entropy_count_eos"],
+                               bleu_tokenize=metrics["bleu"]["tokenize"],
+                               bleu_smooth_method=metrics["bleu"]["smooth_method"]),
+        human_eval=HumanEvalSettings(items=config["human_eval"]["items"], raters=config["human_eval"]["raters"],
+                                     ratings=dict(config["human_eval"]["ratings"])))
+
+
+def _data(config: dict[str, Any], ds: dict[str, Any], name: str, quick: dict[str, Any] | None) -> DataSettings:
+    pre = config["preprocess"]
+    return DataSettings(
+        name=name, reader=ds["reader"], raw=ds["raw"], split=ds["split"],
+        vocab_size=min(ds["vocab_size"], quick["vocab_size"]) if quick else ds["vocab_size"],
         max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"], source_eou=pre["source_eou"],
         malformed_max_share=pre["malformed_max_share"],
-        max_train_pairs=quick["max_train_pairs"] if is_quick else None,
-        max_eval_pairs=quick["max_eval_pairs"] if is_quick else None,
-        seed=config["seed"],
-    )
+        max_train_pairs=quick["max_train_pairs"] if quick else None,
+        max_eval_pairs=quick["max_eval_pairs"] if quick else None, seed=config["seed"])
+
+
+def _model(config: dict[str, Any], ds: dict[str, Any], data: DataSettings, quick: dict[str, Any] | None
+           ) -> ModelSettings:
+    """The model block's structure (quick: its sizes) over ``data``'s vocabulary and the five specials."""
     m = config["model"]
-    model = ModelSettings(
-        vocab_size=data.vocab_size + 5,
-        embedding_dim=quick["embedding_dim"] if is_quick else m["embedding_dim"],
-        hidden_dim=quick["hidden_dim"] if is_quick else m["hidden_dim"],
-        num_layers=m["num_layers"], dropout=ds["train"]["dropout"], attention=m["attention"],
-        mask_source_padding=m["mask_source_padding"],
-    )
+    return ModelSettings(
+        vocab_size=data.vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
+        hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"], dropout=ds["train"]["dropout"],
+        attention=m["attention"], mask_source_padding=m["mask_source_padding"])
+
+
+def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> TrainSettings:
+    t, dt = config["train"], ds["train"]
+    baseline_momentum = t["momentum"] if dt["momentum"] is None else dt["momentum"]
+    return TrainSettings(
+        epochs=(quick or t)["epochs"], batch_size=dt["batch_size"], lr=dt["lr"],
+        momentum=quick["baseline_momentum"] if quick else baseline_momentum, finetune_momentum=t["momentum"],
+        weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
+        decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
+        seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"])
+
+
+def _fine_tuning(config: dict[str, Any], ds: dict[str, Any]) -> dict[str, Any]:
+    """The ``FineTuning`` fields, as keyword arguments of its subclasses."""
     t = config["train"]
-    train = TrainSettings(
-        epochs=quick["epochs"] if is_quick else t["epochs"], batch_size=ds["train"]["batch_size"],
-        lr=ds["train"]["lr"],
-        momentum=quick["baseline_momentum"] if is_quick else (
-            t["momentum"] if ds["train"]["momentum"] is None else ds["train"]["momentum"]),
-        finetune_momentum=t["momentum"], weight_decay=t["weight_decay"], clip_norm=t["clip_norm"],
-        lr_schedule=t["lr_schedule"], decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
-        log_every=t["log_every"], seed=config["seed"], device=config["device"],
-        gpu_jobs_per_device=config["gpu_jobs_per_device"],
-    )
-    search = dict(config["search"], **(quick["search"] if is_quick else {}))
-    malicious = dict(config["malicious"], **ds["malicious"])
-    frequent = dict(config["frequent"], **ds["frequent"])
-    if is_quick:
-        malicious["epochs"] = quick["malicious_epochs"]
-        malicious["target_list_size"] = quick["target_list_size"]
-        frequent["epochs"] = quick["frequent_epochs"]
-    return Settings(scale=config["scale"], seed=config["seed"], device=config["device"],
-                    gpu_jobs_per_device=config["gpu_jobs_per_device"], data=data, model=model,
-                    train=train, search=search, malicious=malicious, frequent=frequent, raw_config=config)
+    return dict(batch_size=ds["frequent"]["batch_size"], momentum=t["momentum"], weight_decay=t["weight_decay"],
+                clip_norm=t["clip_norm"], max_len=config["preprocess"]["max_target_len"], seed=config["seed"])
 
 
-def gan_block(s: Settings) -> dict[str, Any]:
-    """Config ``gan`` as a run sees it: ``quick.gan`` applied at quick scale."""
-    cfg = dict(s.raw_config["gan"])
-    if s.scale == "quick":
-        cfg.update(s.raw_config["quick"]["gan"])
-    return cfg
+def _frequent(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None,
+              tuning: dict[str, Any]) -> tuple[FrequentSettings, ...]:
+    """One ``FrequentSettings`` per r_thres; at quick scale the window is ``quick.frequent_window`` (a quick epoch
+    has fewer than 200 mini-batches) and the epochs ``quick.frequent_epochs``."""
+    f = {k: v for k, v in config["frequent"].items() if k != "runs_per_job"}   # how the rules group runs into jobs
+    if quick:
+        f.update(window=quick["frequent_window"])
+    epochs = quick["frequent_epochs"] if quick else ds["frequent"]["epochs"]
+    return tuple(FrequentSettings(r_thres=r, epochs=epochs, cuda_graph=config["train"]["cuda_graph"], **f, **tuning)
+                 for r in ds["frequent"]["r_thres"])
+
+
+def _unlikelihood(config: dict[str, Any], quick: dict[str, Any] | None, tuning: dict[str, Any]) -> ULSettings:
+    """Config ``unlikelihood``; at quick scale at most Algorithm 2's epochs (``quick.frequent_epochs``)."""
+    u = config["unlikelihood"]
+    epochs = min(u["epochs"], quick["frequent_epochs"]) if quick else u["epochs"]
+    return ULSettings(**{**u, "epochs": epochs}, log_every=config["train"]["log_every"], **tuning)
+
+
+def _malicious(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> NegTrainSettings:
+    """Config ``malicious`` + ``datasets.<name>.malicious``; ``quick.malicious_epochs`` at quick scale."""
+    m = {**config["malicious"], **ds["malicious"]}
+    m.update(avoid_words=tuple(m["avoid_words"]), **({"epochs": quick["malicious_epochs"]} if quick else {}))
+    return NegTrainSettings(**m)
+
+
+def _search(config: dict[str, Any], data: DataSettings, hit_type: str, quick: dict[str, Any] | None) -> SearchBlock:
+    """gibbs-enum settings per use and mode: o-mode searches with lambda_in 0 from a uniform start, io-mode with
+    ``lambda_in`` from an LM sample; ``quick.search`` overrides sizes at quick scale."""
+    s = {**config["search"], **(quick["search"] if quick else {})}
+    common = dict(trigger_len=s["trigger_len"], src_len=data.max_source_len, sweeps=s["sweeps"],
+                  candidates=s["candidates"], hit_mode=hit_type, reweight=s["reweight"],
+                  grad_train_mode=s["grad_train_mode"], allow_unk=s["allow_unk"], max_chunk=s["max_chunk"],
+                  score_dtype=s["score_dtype"])
+    modes = {"o": dict(lambda_in=0.0, init="uniform"), "io": dict(lambda_in=s["lambda_in"], init="lm")}
+    return SearchBlock(
+        attack={m: SearchSettings(restarts=s["restarts"], **kw, **common) for m, kw in modes.items()},
+        negtrain={m: SearchSettings(restarts=s["restarts_negtrain"], **kw, **common) for m, kw in modes.items()},
+        oov_policy=s["oov_policy"])
+
+
+def _gan(config: dict[str, Any], quick: dict[str, Any] | None, tuning: dict[str, Any]) -> GanSettings:
+    g = {**config["gan"], **(quick["gan"] if quick else {})}
+    return GanSettings(**{**g, "filter_widths": tuple(g["filter_widths"]), "g_lrs": tuple(g["g_lrs"])}, **tuning)
+
+
+def _targets(config: dict[str, Any], quick: dict[str, Any] | None) -> TargetsSettings:
+    t, aug = config["targets"], config["targets"]["augmented"]
+    return TargetsSettings(train=t["train"], test=t["test"], copies=tuple(aug["copies"]), given=dict(aug["given"]),
+                           test_overlap=aug["test_overlap"], list_size=quick["target_list_size"] if quick else None,
+                           not_run=_augmentation(config))
+
+
+def _augmentation(config: dict[str, Any]) -> str | None:
+    """None when the 1k/2.5k lists can be built (a paraphrase corpus, or both given lists), else why they are not;
+    one given list without the other is refused."""
+    given = config["targets"]["augmented"]["given"]
+    if any(given.get(size) for size in AUGMENTED_SIZES):
+        missing = [size for size in AUGMENTED_SIZES if not given.get(size)]
+        if missing:
+            raise ConfigError(f"config key 'targets.augmented.given': {missing[0]} is missing (give both or none)")
+        return None
+    if config["paraphrase"]["corpora"]:
+        return None
+    return ("not run: no paraphrase corpus (config paraphrase.corpora is empty) and no given lists "
+            "(targets.augmented.given)")
+
+
+def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> ParaphraseSettings:
+    """The paraphraser as a dataset of its own: the ``paraphrase`` block's vocabulary and recipe, the ``model``
+    block's structure; at quick scale the quick overlay's vocabulary cap, sizes, epochs and pair cap."""
+    p, pre, m, t = (config[k] for k in ("paraphrase", "preprocess", "model", "train"))
+    vocab_size = min(p["vocab_size"], quick["vocab_size"]) if quick else p["vocab_size"]
+    data = DataSettings(name="paraphrase", reader="paraphrase", raw={}, split={}, vocab_size=vocab_size,
+                        max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"],
+                        source_eou=pre["source_eou"], malformed_max_share=pre["malformed_max_share"],
+                        max_train_pairs=quick["max_train_pairs"] if quick else None, seed=config["seed"])
+    model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
+                          hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
+                          dropout=p["train"]["dropout"], attention=m["attention"],
+                          mask_source_padding=m["mask_source_padding"])
+    train = TrainSettings(epochs=(quick or p["train"])["epochs"], batch_size=p["train"]["batch_size"],
+                          lr=p["train"]["lr"], momentum=p["train"]["momentum"], finetune_momentum=t["momentum"],
+                          weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
+                          decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
+                          log_every=t["log_every"], seed=config["seed"], device=config["device"],
+                          gpu_jobs_per_device=config["gpu_jobs_per_device"])
+    corpora = tuple(ParaphraseCorpus(c["format"], c["path"], c.get("path2")) for c in p["corpora"])
+    return ParaphraseSettings(corpora=corpora, data=data, model=model, train=train, beam=p["beam"])
 
 
 def format_lr(g_lr: float) -> str:

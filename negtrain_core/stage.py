@@ -1,18 +1,163 @@
-"""What every workflow script shares: an expected error (bad input, an exploded run) ends the job with one line, in
-the rule's log and on Snakemake's stderr, instead of a traceback."""
+"""The one adapter between a workflow script and its stage function, and the convention every stage function follows.
+
+A stage function (what a rule computes; workflow_scripts/<rule>.py calls exactly one, through ``main``):
+- takes its input paths, then its output paths, then the typed settings (``config.Settings`` or one of its blocks),
+  then explicit params (wildcards, rule params), and returns what it wrote (a table, a curve) or None;
+- logs through ``logging.getLogger(__name__)`` of its module and imports what it needs at module top;
+- writes each output atomically (``negtrain_core.io``) and, for anything the user must fix, raises an exception
+  whose message is one line naming the file (and line) or config key and saying what to do.
+
+``main(snakemake, fn, *args, **kwargs)`` runs ``fn(*args, **kwargs)`` for the rule: the rule's log is opened once
+and receives every logger's records and anything written to stderr (progress bars, warnings); torch gets
+``snakemake.threads`` threads. Any exception ends the job with one line on stderr (what Snakemake shows on the
+terminal), the same line and the full traceback in the rule's log, no output file of the rule left, and exit
+status 1. An error the package raises on purpose (a class of its own, or a ``raise`` in its code) keeps its
+message; any other error is named as unexpected, with the file it carries (an ``OSError``'s) or where it was raised.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import linecache
 import logging
-from collections.abc import Iterator
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO, TypeVar
+
+PACKAGE = Path(__file__).resolve().parent
+PREFIX = "negtrain: "
+LOG_FORMAT = "%(asctime)s %(message)s"
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run the stage function ``fn(*args, **kwargs)`` as the rule of ``smk`` (the ``snakemake`` object of a
+    workflow script: ``log``, ``output``, ``threads``). On any exception: one line on stderr, the line and the
+    traceback in the log, the rule's outputs removed, ``SystemExit(1)``."""
+    terminal = sys.stderr
+    log_path = str(smk.log[0]) if len(smk.log) else None
+    with _rule_log(log_path, terminal):
+        try:
+            set_threads(int(smk.threads))
+            return fn(*args, **kwargs)
+        except Exception as err:                      # noqa: BLE001 -- every error ends in one line
+            line = error_line(err, log_path)
+            log.error("%s", line, exc_info=err)
+            remove_outputs(smk.output)
+    print(line, file=terminal)
+    raise SystemExit(1)
 
 
 @contextlib.contextmanager
-def one_line_errors(*errors: type[Exception], context: str = "") -> Iterator[None]:
-    """Turn ``errors`` raised inside into a logged error and ``SystemExit("negtrain: <context><error>")``."""
-    try:
-        yield
-    except errors as err:
-        logging.error("%s", err)
-        raise SystemExit(f"negtrain: {context}{err}") from None
+def _rule_log(path: str | None, terminal: TextIO) -> Iterator[None]:
+    """Every logger (INFO and up) and stderr into the file at ``path``, opened once, line-buffered (no log: the
+    terminal); the root logger's handlers and level are restored afterwards."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    with contextlib.ExitStack() as stack:
+        stream = terminal
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            stream = stack.enter_context(open(path, "w", buffering=1, encoding="utf-8"))
+            stack.enter_context(contextlib.redirect_stderr(stream))
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.handlers, root.level = [handler], logging.INFO
+        try:
+            yield
+        finally:
+            handler.flush()
+            root.handlers, root.level = saved
+
+
+def set_threads(threads: int) -> None:
+    """torch's intra-op threads: the rule's ``threads`` (in this process, and for a torch imported later)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def remove_outputs(outputs: Any) -> None:
+    """Delete the rule's output files that exist (a failed job leaves none behind)."""
+    for path in outputs:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            Path(path).unlink()
+
+
+# ---------------------------------------------------------------------------------------------- the one line
+
+
+def error_line(err: BaseException, log_path: str | None = None) -> str:
+    """``err`` as the one line the user sees: ``negtrain: <what> -- <what to do>``.
+
+    Deliberate errors (``raised_on_purpose``) keep their message. Others say they are unexpected and name the
+    file the exception (or its cause) carries, else the code line that raised it; both point at the traceback.
+    """
+    text = first_line(err)
+    if raised_on_purpose(err):
+        return text if text.startswith(PREFIX) else PREFIX + text
+    see = f"the full traceback is in {log_path}" if log_path else "the full traceback is above"
+    kind = type(err).__name__
+    failed = file_error(err)
+    if failed is not None:
+        reason = failed.strerror or first_line(failed)
+        return f"{PREFIX}{failed.filename}: {reason} ({kind}) -- check that file and rerun; {see}"
+    return f"{PREFIX}unexpected {kind} at {raised_at(err.__traceback__)}: {text} -- {see}"
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of ``str(err)`` (the class name when empty)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def raised_on_purpose(err: BaseException) -> bool:
+    """A class the package defines (``ConfigError``, ``ListError``, ``FrequentAbort``...), or any exception whose
+    innermost frame is a ``raise`` statement in the package (a reader's one-line ``ValueError``). A unicode error
+    is never one: its message cannot name the file."""
+    if type(err).__module__.split(".")[0] == PACKAGE.name:
+        return True
+    frame = _innermost(err.__traceback__)
+    if frame is None or isinstance(err, UnicodeError) or not _in_package(frame[0]):
+        return False
+    return linecache.getline(frame[0], frame[1]).lstrip().startswith("raise ")
+
+
+def file_error(err: BaseException) -> OSError | None:
+    """The first ``OSError`` with a file name in ``err`` and its causes / contexts."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.filename:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def raised_at(tb: TracebackType | None) -> str:
+    """``file:line`` of the innermost frame in the package (else the innermost frame), relative to the repository."""
+    frames = [(f.filename, f.lineno) for f in traceback.extract_tb(tb)]
+    ours = [f for f in frames if _in_package(f[0])]
+    if not (ours or frames):
+        return "?"
+    name, line = (ours or frames)[-1]
+    shown = Path(name).resolve().relative_to(PACKAGE.parent) if ours else Path(name).name
+    return f"{shown}:{line}"
+
+
+def _innermost(tb: TracebackType | None) -> tuple[str, int] | None:
+    frames = traceback.extract_tb(tb)
+    return (frames[-1].filename, frames[-1].lineno or 0) if frames else None
+
+
+def _in_package(filename: str) -> bool:
+    """A file of the package other than this one (the adapter's own frame raises nothing)."""
+    path = Path(filename).resolve()
+    return path.is_relative_to(PACKAGE) and path != Path(__file__).resolve()

@@ -3,21 +3,21 @@ import sys
 from pathlib import Path
 
 from negtrain_core import config as ncfg
-from negtrain_core.search import paraphrase as npara
 from negtrain_core.data import raw as nraw
 from negtrain_core.tables import rating as nrating
 from negtrain_core.tables import report as nreport
 
 try:
     ncfg.validate(config)
-    AUGMENTATION = npara.augmentation_status(config)  # None, or why the 1k/2.5k target lists are not run
+    SHARED = ncfg.settings(config)                      # the settings of the rules without a dataset
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
 
 DATASETS = ncfg.DATASETS
 HIT_MODES = ("o", "io")
 LIST_SIZES = ("0.5k", "1k", "2.5k")
-MALICIOUS_SIZES = npara.list_sizes(config)  # the lists negative training runs on: 0.5k, + 1k/2.5k when built
+AUGMENTATION = SHARED.targets.not_run  # None, or why the 1k/2.5k target lists are not run
+MALICIOUS_SIZES = SHARED.targets.sizes  # the lists negative training runs on: 0.5k, + 1k/2.5k when built
 MALICIOUS_MODELS = ["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in MALICIOUS_SIZES]  # Table 3's
 
 
@@ -89,12 +89,12 @@ def gpu_resources(kind="gpu"):
 
 def frequent_models(wildcards):
     s = ncfg.settings(config, wildcards.dataset)
-    return [f"freq-{r:g}" for r in s.frequent["r_thres"]]
+    return [f"freq-{f.r_thres:g}" for f in s.frequent]
 
 
 def gan_lrs(wildcards):
     """The GAN's generator lrs of a dataset (gan.g_lrs) as their paths spell them."""
-    return [ncfg.format_lr(lr) for lr in ncfg.gan_block(ncfg.settings(config, wildcards.dataset))["g_lrs"]]
+    return [ncfg.format_lr(lr) for lr in ncfg.settings(config, wildcards.dataset).gan.g_lrs]
 
 
 def model_ckpt(wildcards):
@@ -105,7 +105,7 @@ def model_ckpt(wildcards):
 
 def sheet_negtrain_model(wildcards):
     """The neg-train model of the Table 6 rating sheet: Algorithm 2 at Table 4's smallest r_thres."""
-    return nrating.negtrain_model(ncfg.settings(config, wildcards.dataset).frequent["r_thres"])
+    return nrating.negtrain_model([f.r_thres for f in ncfg.settings(config, wildcards.dataset).frequent])
 
 
 def ratings_file(wildcards):

@@ -30,7 +30,7 @@ rule negtrain_malicious:
 # on their own CUDA streams: negtrain_core/negtrain/frequent.py FrequentRun, same results, faster; see config.yaml). Rules are
 # defined per dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard can express.
 for _ds in DATASETS:
-    _rs = [f"{r:g}" for r in ncfg.settings(config, _ds).frequent["r_thres"]]
+    _rs = [f.r_thres for f in ncfg.settings(config, _ds).frequent]
     _per_job = config["frequent"]["runs_per_job"]
     for _i, _group in enumerate(_rs[j:j + _per_job] for j in range(0, len(_rs), _per_job)):
 
@@ -42,16 +42,16 @@ for _ds in DATASETS:
                 train=f"results/{_ds}/data/train.parquet",
                 test=f"results/{_ds}/data/test.parquet",
             output:
-                ckpt=[f"results/{_ds}/models/freq-{r}.pt" for r in _group],
-                curve=[report(f"results/{_ds}/models/freq-{r}_curve.csv", caption="../report/captions/freq_curve.rst",
+                ckpt=[f"results/{_ds}/models/freq-{r:g}.pt" for r in _group],
+                curve=[report(f"results/{_ds}/models/freq-{r:g}_curve.csv", caption="../report/captions/freq_curve.rst",
                               category=_ds, subcategory=nreport.FREQUENT) for r in _group],
             params:
                 settings=lambda w, ds=_ds: ncfg.settings(config, ds),
-                r_thres=[float(r) for r in _group],
+                r_thres=list(_group),
             log:
-                f"logs/{_ds}/freq-{'_'.join(_group)}.log",
+                f"logs/{_ds}/freq-{'_'.join(f'{r:g}' for r in _group)}.log",
             benchmark:
-                f"benchmarks_out/{_ds}/freq-{'_'.join(_group)}.tsv"
+                f"benchmarks_out/{_ds}/freq-{'_'.join(f'{r:g}' for r in _group)}.tsv"
             resources:
                 **gpu_resources(),
             script:

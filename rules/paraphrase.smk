@@ -9,7 +9,7 @@ rule malicious_lists:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",
     params:
-        size=config["quick"]["target_list_size"] if config["scale"] == "quick" else None,
+        settings=SHARED,
     log:
         "logs/targets/lists.log",
     script:
@@ -23,8 +23,7 @@ rule train_paraphraser:
         ckpt="results/paraphrase/models/paraphraser.pt",
         curve="results/paraphrase/models/paraphraser_curve.csv",
     params:
-        corpora=config["paraphrase"]["corpora"],
-        recipe=npara.settings(config),
+        settings=SHARED,
     log:
         "logs/paraphrase/train.log",
     benchmark:
@@ -46,8 +45,7 @@ rule augment_targets:
         aug1="results/targets/train_1k.txt",
         aug4="results/targets/train_2.5k.txt",
     params:
-        augmented=config["targets"]["augmented"],
-        beam=config["paraphrase"]["beam"],
+        settings=SHARED,
     log:
         "logs/paraphrase/augment.log",
     resources:

@@ -59,9 +59,6 @@ rule rating_sheet:
         key="results/{dataset}/rating_key.csv",
     params:
         settings=settings,
-        n_items=config["human_eval"]["items"],
-        raters=config["human_eval"]["raters"],
-        negtrain_model=sheet_negtrain_model,
     log:
         "logs/{dataset}/rating_sheet.log",
     localrule: True

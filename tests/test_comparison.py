@@ -104,7 +104,7 @@ def test_write_comparison_csv_and_png(tmp_path: Path) -> None:
     for name, df in tables().items():
         paths[name] = tmp_path / f"{name}.csv"
         df.to_csv(paths[name], index=False)
-    frame = cmp.write_comparison(paths, "ubuntu", "paper", tmp_path / "c.csv", tmp_path / "c.png")
+    frame = cmp.write_comparison(paths, tmp_path / "c.csv", tmp_path / "c.png", "ubuntu", "paper")
     back = pd.read_csv(tmp_path / "c.csv")
     assert list(back.columns) == cmp.COLUMNS and len(back) == len(frame)
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,6 @@
 """negtrain_core.config: defaults from the schema, one-line refusals, the quick-scale overlay, per-dataset settings."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_paper_scale_settings_follow_the_dataset_block():
     assert (s.data.vocab_size, s.model.vocab_size, s.model.hidden_dim, s.model.dropout) == (10000, 10005, 600, 0.3)
     assert (s.train.batch_size, s.train.lr, s.train.epochs) == (32, 1.0, 20)
     assert (s.train.momentum, s.train.finetune_momentum) == (0.0, 0.9)   # plain SGD baselines, release fine-tuning
-    assert s.malicious["lambda_pos"] == 1.0 and s.malicious["hit_type"] == "avg" and s.malicious["pos_batch"] == 100
+    assert s.malicious.lambda_pos == 1.0 and s.malicious.hit_type == "avg" and s.malicious.pos_batch == 100
 
 
 def test_quick_scale_overrides_sizes_but_not_the_recipe():
@@ -55,8 +56,25 @@ def test_quick_scale_overrides_sizes_but_not_the_recipe():
     cfg["scale"] = "quick"
     s = ncfg.settings(ncfg.validate(cfg), "ubuntu")
     assert (s.data.vocab_size, s.model.embedding_dim, s.model.hidden_dim, s.train.epochs) == (3000, 32, 64, 2)
-    assert s.data.max_train_pairs == 6000 and s.search["candidates"] == 10 and s.train.momentum == 0.9
+    assert s.data.max_train_pairs == 6000 and s.search.attack["io"].candidates == 10 and s.train.momentum == 0.9
     assert (s.train.batch_size, s.train.lr) == (64, 1.0)
+
+
+def test_augmentation_not_run_without_a_corpus_and_sizes_follow():
+    cfg = ncfg.validate(_config())                                      # paraphrase.corpora is empty
+    targets = ncfg.settings(cfg).targets
+    assert "not run" in targets.not_run
+    assert targets.sizes == ("0.5k",)
+    cfg["paraphrase"]["corpora"] = [{"format": "mrpc", "path": "x.txt", "path2": None}]
+    targets = ncfg.settings(cfg).targets
+    assert targets.not_run is None and targets.sizes == ("0.5k", "1k", "2.5k")
+
+
+def test_given_lists_must_come_in_pairs():
+    cfg = ncfg.validate(_config())
+    cfg["targets"]["augmented"]["given"] = {"1k": "a.txt", "2.5k": None}
+    with pytest.raises(ValueError, match="2.5k is missing"):
+        ncfg.settings(cfg)
 
 
 def test_unknown_dataset_is_refused():
@@ -88,3 +106,118 @@ def test_a_shared_gpu_gives_each_job_its_share_of_memory(monkeypatch):
     device.resolve("cuda", 1)
     device.resolve("cpu", 4)
     assert calls == [(0.25, 1), (0.5, None)]
+
+
+# ------------------------------------------------------------------------- the schema holds every default
+
+SCHEMA = yaml.safe_load(ncfg.SCHEMA_PATH.read_text())
+FINE_TUNING = ("#dataset_frequent", "train", "")
+# dataclass -> (schema objects where a field's name is looked up, in order ("#x": $defs.x, "": the top level);
+#               fields whose key has another name; fields that are no config key)
+SOURCES = {
+    ncfg.DataSettings: (("preprocess", ""), {}, {"max_train_pairs", "max_eval_pairs"}),
+    ncfg.ModelSettings: (("model", "#dataset_train"), {}, set()),
+    ncfg.TrainSettings: (("#dataset_train", "train", ""),
+                         {"momentum": "train.momentum", "finetune_momentum": "train.momentum"}, set()),
+    ncfg.FineTuning: (FINE_TUNING, {"max_len": "preprocess.max_target_len"}, set()),
+    ncfg.FrequentSettings: (("frequent", *FINE_TUNING), {"max_len": "preprocess.max_target_len"},
+                            {"eval_batch_size"}),
+    ncfg.NegTrainSettings: (("malicious", "#dataset_malicious"), {}, set()),
+    ncfg.SearchSettings: (("search",), {"src_len": "preprocess.max_source_len",
+                                        "hit_mode": "#dataset_malicious.hit_type"}, {"init", "early_stop"}),
+    ncfg.SearchBlock: (("search",), {}, set()),
+    ncfg.GanSettings: (("gan", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
+    ncfg.ULSettings: (("unlikelihood", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
+    ncfg.MMISettings: (("mmi",), {"max_len": "preprocess.max_target_len"}, {"batch_size"}),
+    ncfg.MetricSettings: (("metrics",), {"bleu_tokenize": "metrics.bleu.tokenize",
+                                         "bleu_smooth_method": "metrics.bleu.smooth_method"}, set()),
+    ncfg.TargetsSettings: (("targets", "targets.augmented"), {}, {"list_size", "not_run"}),
+    ncfg.ParaphraseCorpus: ((), {"path2": "paraphrase.corpora[].path2"}, set()),
+    ncfg.ParaphraseSettings: (("paraphrase",), {}, set()),
+    ncfg.HumanEvalSettings: (("human_eval",), {}, set()),
+    ncfg.SharedSettings: ((), {}, set()),
+    ncfg.Settings: ((), {}, set()),
+}
+MISSING = object()
+
+
+def _schema_node(path: str) -> dict | None:
+    """The schema of the config key at a dotted ``path`` ("#name" starts in $defs, "[]" steps into list items)."""
+    node, parts = SCHEMA, path.split(".") if path else []
+    if parts and parts[0].startswith("#"):
+        node, parts = SCHEMA["$defs"][parts[0][1:]], parts[1:]
+    for part in parts:
+        name, items = part.removesuffix("[]"), part.endswith("[]")
+        node = node.get("properties", {}).get(name)
+        if node is None:
+            return None
+        if "$ref" in node:
+            node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        if items:
+            node = node["items"]
+    return node
+
+
+def _schema_default(cls: type, name: str) -> object:
+    blocks, renamed, _ = SOURCES[cls]
+    paths = [renamed[name]] if name in renamed else [f"{b}.{name}".lstrip(".") for b in blocks]
+    for path in paths:
+        node = _schema_node(path)
+        if node is not None:
+            return node.get("default", MISSING)
+    return MISSING
+
+
+def _plain(value: object) -> object:
+    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def test_every_settings_dataclass_says_where_its_fields_come_from():
+    built = {obj for obj in vars(ncfg).values() if dataclasses.is_dataclass(obj) and obj.__module__ == ncfg.__name__}
+    assert built == set(SOURCES)
+
+
+@pytest.mark.parametrize("cls", list(SOURCES), ids=lambda c: c.__name__)
+def test_dataclass_defaults_are_the_schema_defaults(cls):
+    """A field's default repeats its config key's schema default; a field with a default and no config key is
+    listed as such."""
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            continue
+        if f.name in SOURCES[cls][2]:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        schema = _schema_default(cls, f.name)
+        assert schema is not MISSING, f"{cls.__name__}.{f.name} has a default but no config key with one"
+        assert _plain(default) == schema, f"{cls.__name__}.{f.name}: default {default!r}, schema {schema!r}"
+
+
+def test_settings_of_an_empty_config_are_the_dataclass_defaults():
+    """What runs when the config sets nothing: the schema's defaults, which the dataclasses repeat."""
+    s = ncfg.settings(ncfg.validate({"datasets": {"chitchat": {"reader": "chitchat", "vocab_size": 100}}}),
+                      "chitchat")
+    assert s.data == ncfg.DataSettings(name="chitchat", reader="chitchat", raw=s.data.raw, split=s.data.split,
+                                       vocab_size=100)
+    assert s.model == ncfg.ModelSettings(vocab_size=105) and s.train == ncfg.TrainSettings()
+    assert s.search.attack == {"o": ncfg.SearchSettings(lambda_in=0.0), "io": ncfg.SearchSettings(init="lm")}
+    assert s.search.negtrain["io"] == ncfg.SearchSettings(init="lm", restarts=1)
+    assert s.malicious == ncfg.NegTrainSettings(hit_type="avg")
+    assert s.frequent == (ncfg.FrequentSettings(r_thres=0.01),)
+    assert (s.gan, s.unlikelihood, s.mmi, s.metrics) == (ncfg.GanSettings(), ncfg.ULSettings(), ncfg.MMISettings(),
+                                                          ncfg.MetricSettings())
+    assert s.targets == ncfg.TargetsSettings(given={"1k": None, "2.5k": None}, not_run=s.targets.not_run)
+
+
+def test_the_quick_overlay_applies_to_every_block_it_names():
+    cfg = _config()
+    cfg["scale"] = "quick"
+    s, q = ncfg.settings(ncfg.validate(cfg), "chitchat"), cfg["quick"]
+    assert [f.window for f in s.frequent] == [q["frequent_window"]] * 2
+    assert [f.epochs for f in s.frequent] == [q["frequent_epochs"]] * 2
+    assert s.malicious.epochs == q["malicious_epochs"] and s.targets.list_size == q["target_list_size"]
+    assert (s.gan.filters, s.gan.highway_hidden) == (q["gan"]["filters"], q["gan"]["highway_hidden"])
+    assert s.unlikelihood.epochs == min(cfg["unlikelihood"]["epochs"], q["frequent_epochs"])
+    assert all((c.candidates, c.sweeps) == (10, 2) for c in [*s.search.attack.values(), *s.search.negtrain.values()])
+    assert s.search.attack["o"].restarts == q["search"]["restarts"]
+    assert s.paraphrase.model.hidden_dim == q["hidden_dim"] and s.paraphrase.data.max_train_pairs == 6000
+    assert ncfg.settings(cfg).targets == s.targets                     # the shared blocks, without a dataset

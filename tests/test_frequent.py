@@ -9,7 +9,7 @@ import torch
 
 from negtrain_core.models import decoding
 from negtrain_core.negtrain import frequent as F
-from negtrain_core.config import ModelSettings
+from negtrain_core.config import FrequentSettings, ModelSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -21,10 +21,10 @@ def _model(seed: int = 0) -> Seq2Seq:
     return Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=16))
 
 
-def _cfg(**kw) -> F.FrequentSettings:
+def _cfg(**kw) -> FrequentSettings:
     base = dict(r_thres=0.5, window=1, lr=0.5, momentum=0.0, weight_decay=0.0, lambda_pos=0.0, clip_norm=1e9,
                 update_every_batch=False, negative_norm="negatives")
-    return F.FrequentSettings(**{**base, **kw})
+    return FrequentSettings(**{**base, **kw})
 
 
 ROWS = {"a": [5, EOS_ID], "b": [6, EOS_ID], "c": [5, 6, EOS_ID], "d": [5, 6], "e": [EOS_ID], "f": [7, 7, 7],
@@ -322,7 +322,7 @@ def test_lookahead_decoding_gives_the_same_training_run():
         model.drop.p = 0.0
         cfg = _cfg(epochs=3, batch_size=4, window=3, r_thres=0.2, lr=0.3, lambda_pos=1.0, max_len=6,
                    lookahead=lookahead)                                 # the paper's listing: updates only on negatives
-        curve = F.train_frequent(model, (src, tgt), (src[:16], tgt[:16]), vocab, cfg)
+        (curve,) = F.train_frequent([model], (src, tgt), (src[:16], tgt[:16]), vocab, [cfg])
         runs[lookahead] = (curve, model.state_dict())
     (c1, w1), (c8, w8) = runs[1], runs[8]
     assert 0 < c1["negative_steps"].iloc[-1] < c1["steps"].iloc[-1]      # some updates, some skipped batches
@@ -341,11 +341,11 @@ def test_training_aborts_with_one_line_when_test_ppl_explodes():
     cfg = _cfg(epochs=2, batch_size=8, ppl_abort=1.5)                   # an untrained model's PPL is ~V
     with pytest.raises(F.FrequentAbort, match=r"r_thres=0.5\) aborted after epoch 1: test PPL .* > "
                                               r"frequent.ppl_abort 1.5"):
-        F.train_frequent(model, (src, tgt), (src, tgt), vocab, cfg)
-    curve = F.train_frequent(_model(), (src, tgt), (src, tgt), vocab, _cfg(epochs=2, batch_size=8))
+        F.train_frequent([model], (src, tgt), (src, tgt), vocab, [cfg])
+    (curve,) = F.train_frequent([_model()], (src, tgt), (src, tgt), vocab, [_cfg(epochs=2, batch_size=8)])
     assert curve["epoch"].tolist() == [0, 1, 2] and curve["steps"].tolist() == [0, 2, 4]
-    release = F.train_frequent(_model(), (src, tgt), (src, tgt), vocab,
-                               _cfg(epochs=2, batch_size=8, update_every_batch=True, negative_norm="batch"))
+    (release,) = F.train_frequent([_model()], (src, tgt), (src, tgt), vocab,
+                                  [_cfg(epochs=2, batch_size=8, update_every_batch=True, negative_norm="batch")])
     assert release["decodes"].tolist() == release["steps"].tolist() == [0, 2, 4]   # one decode per batch
     assert curve["test_max_ratio"].between(0, 1).all() and (curve["test_ppl"] > 1).all()
 
@@ -405,9 +405,9 @@ def test_interleaved_runs_give_what_each_gives_alone(tmp_path):
     noisy.load_state_dict(base.model.state_dict())                      # dropout draws random numbers
     checkpoint.save(p("seq2seq.pt"), noisy, kind="seq2seq", vocab=base.vocab)
     inputs = (p("seq2seq.pt"), p("train.parquet"), p("test.parquet"))
-    joint = F.run(*inputs, [0.1, 0.01], s, [p("j-0.1.pt"), p("j-0.01.pt")], [p("j-0.1.csv"), p("j-0.01.csv")])
+    joint = F.run(*inputs, [p("j-0.1.pt"), p("j-0.01.pt")], [p("j-0.1.csv"), p("j-0.01.csv")], s, [0.1, 0.01])
     for r, curve in zip((0.1, 0.01), joint):
-        (alone,) = F.run(*inputs, [r], s, [p(f"a-{r}.pt")], [p(f"a-{r}.csv")])
+        (alone,) = F.run(*inputs, [p(f"a-{r}.pt")], [p(f"a-{r}.csv")], s, [r])
         pd.testing.assert_frame_equal(curve.drop(columns="seconds"), alone.drop(columns="seconds"))
         w_joint, w_alone = (checkpoint.read(p(f"{k}-{r}.pt"))["model_state"] for k in ("j", "a"))
         assert all(torch.equal(w_joint[k], w_alone[k]) for k in w_alone)
@@ -424,28 +424,28 @@ def test_stages_write_tables_4_and_9(tmp_path):
 
     s = _world(tmp_path)
     p = lambda name: tmp_path / name  # noqa: E731
-    curve, _ = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), [0.1, 0.01], s,
-                     [p("freq-0.1.pt"), p("freq-0.01.pt")], [p("c1.csv"), p("c2.csv")])
+    curve, _ = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), [p("freq-0.1.pt"), p("freq-0.01.pt")],
+                     [p("c1.csv"), p("c2.csv")], s, [0.1, 0.01])
     assert list(curve["epoch"]) == [0, 1] and curve["negative_steps"].iloc[-1] >= 1
     for lr in (0.01, 0.001):                                            # _world's gan.g_lrs
-        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), lr, s, p(f"gan-{lr}.pt"),
-                    p(f"gan-{lr}.csv"))
-    sweep = gan.run_select([p("gan-0.01.csv"), p("gan-0.001.csv")], [p("gan-0.01.pt"), p("gan-0.001.pt")], s,
-                           p("gan.pt"), p("gan_sweep.csv"))
+        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), p(f"gan-{lr}.pt"), p(f"gan-{lr}.csv"),
+                    s, lr)
+    sweep = gan.run_select([p("gan-0.01.csv"), p("gan-0.001.csv")], [p("gan-0.01.pt"), p("gan-0.001.pt")],
+                           p("gan.pt"), p("gan_sweep.csv"), s)
     assert len(sweep) == 2 and sweep["selected"].sum() == 1
-    unlikelihood.run(p("seq2seq.pt"), p("train.parquet"), s, p("ul.pt"), p("ul_curve.csv"))
+    unlikelihood.run(p("seq2seq.pt"), p("train.parquet"), p("ul.pt"), p("ul_curve.csv"), s)
     ev = lambda name: (p(f"eval/{name}/greedy.parquet"), p(f"eval/{name}/metrics.json"))  # noqa: E731
-    mmi.run(p("seq2seq.pt"), p("lm.pt"), p("valid.parquet"), p("test.parquet"), s, *ev("mmi"), p("mmi_sweep.csv"))
+    mmi.run(p("seq2seq.pt"), p("lm.pt"), p("valid.parquet"), p("test.parquet"), *ev("mmi"), p("mmi_sweep.csv"), s)
     assert len(pd.read_csv(p("mmi_sweep.csv"))) == 3
     for name, ckpt in (("baseline", "seq2seq"), ("gan", "gan"), ("ul", "ul"), ("freq-0.1", "freq-0.1"),
                        ("freq-0.01", "freq-0.01")):
-        m = tables_frequent.evaluate_model(p(f"{ckpt}.pt"), p("test.parquet"), name, s, *ev(name))
+        m = tables_frequent.evaluate_model(p(f"{ckpt}.pt"), p("test.parquet"), *ev(name), s, name)
         assert m["n"] == 21 and m["ppl"] > 1 and 0 < m["max_ratio"] <= 1
     assert json.loads(p("eval/mmi/metrics.json").read_text())["ppl"] is None
     names = ["baseline", "gan", "ul", "mmi", "freq-0.1", "freq-0.01"]
     t4 = tables_frequent.write_tables(p("test.parquet"), [ev(n)[1] for n in names],
-                                      [ev(n)[0] for n in ("baseline", "gan", "freq-0.1", "freq-0.01")], s,
-                                      p("table4.csv"), p("table9.csv"), p("samples.txt"))
+                                      [ev(n)[0] for n in ("baseline", "gan", "freq-0.1", "freq-0.01")],
+                                      p("table4.csv"), p("table9.csv"), p("samples.txt"), s)
     assert list(t4["row"]) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
     t9 = pd.read_csv(p("table9.csv"))
     assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()

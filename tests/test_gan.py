@@ -96,9 +96,9 @@ def test_per_lr_runs_and_selection_give_the_sequential_sweep(tmp_path):
     """run_one per lr (in the other order, after other RNG use) + run_select = the one-process sweep they replace,
     computed here as it ran: the baseline's valid PPL, then each lr trained from a copy of the baseline in turn."""
     s = _world(tmp_path)
-    s = dataclasses.replace(s, raw_config={**s.raw_config, "gan": {**s.raw_config["gan"], "g_lrs": [0.001, 0.01]}})
+    s = dataclasses.replace(s, gan=dataclasses.replace(s.gan, g_lrs=(0.001, 0.01)))
     p = lambda name: tmp_path / name  # noqa: E731
-    cfg = gan.GanSettings.from_settings(s)
+    cfg = s.gan
     base = checkpoint.load(p("seq2seq.pt"))
     train, valid = (load_pairs(p(f"{split}.parquet"), base.vocab, s.data, torch.device("cpu"))
                     for split in ("train", "valid"))
@@ -116,9 +116,9 @@ def test_per_lr_runs_and_selection_give_the_sequential_sweep(tmp_path):
 
     run = lambda g_lr, ext: p(f"gan/g_lr-{format_lr(g_lr)}.{ext}")  # noqa: E731
     for g_lr in reversed(cfg.g_lrs):
-        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), g_lr, s, run(g_lr, "pt"), run(g_lr, "csv"))
-    sweep = gan.run_select([run(g_lr, "csv") for g_lr in cfg.g_lrs], [run(g_lr, "pt") for g_lr in cfg.g_lrs], s,
-                           p("gan.pt"), p("gan_sweep.csv"))
+        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), run(g_lr, "pt"), run(g_lr, "csv"), s, g_lr)
+    sweep = gan.run_select([run(g_lr, "csv") for g_lr in cfg.g_lrs], [run(g_lr, "pt") for g_lr in cfg.g_lrs],
+                           p("gan.pt"), p("gan_sweep.csv"), s)
     pd.testing.assert_frame_equal(sweep.drop(columns="selected"), sequential, check_exact=True)
     assert sweep["selected"].tolist() == [i == best for i in range(len(cfg.g_lrs))]
     written = pd.read_csv(p("gan_sweep.csv"))
@@ -138,5 +138,5 @@ def test_an_lr_not_in_g_lrs_is_refused_before_training(tmp_path):
     refused = (r"^GAN generator lr 0\.005 is not one of gan\.g_lrs \(0\.01, 0\.001\): add it there, or build "
                r"models/gan\.pt, which trains each configured lr$")
     with pytest.raises(gan.GanLrError, match=refused):
-        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), 0.005, s, p("g.pt"), p("g.csv"))
+        gan.run_one(p("seq2seq.pt"), p("train.parquet"), p("valid.parquet"), p("g.pt"), p("g.csv"), s, 0.005)
     assert not p("g.pt").exists() and not p("g.csv").exists()

@@ -79,8 +79,9 @@ def test_hit_rates_count_o_types_on_o_rows_and_io_types_on_io_rows():
 
 
 def test_restarts_for_models():
-    cfg = {"restarts": 5, "restarts_negtrain": 1}
-    assert H.restarts_for("baseline", cfg) == 5 and H.restarts_for("negtr-o-0.5k", cfg) == 1
+    cfg = ncfg.settings(ncfg.load(ncfg.SCHEMA_PATH.parent.parent / "config.yaml"), "chitchat").search  # 5 and 1
+    assert {c.restarts for c in H.searches_for("baseline", cfg).values()} == {5}
+    assert {c.restarts for c in H.searches_for("negtr-o-0.5k", cfg).values()} == {1}
 
 
 def test_run_hits_end_to_end_on_tiny_models(tmp_path):
@@ -91,7 +92,8 @@ def test_run_hits_end_to_end_on_tiny_models(tmp_path):
     config = ncfg.load(ncfg.SCHEMA_PATH.parent.parent / "config.yaml")
     config["scale"] = "quick"
     settings = ncfg.settings(config, "chitchat")
-    settings = replace(settings, search=dict(settings.search, trigger_len=4, candidates=3, sweeps=2))
+    attack = {m: replace(c, trigger_len=4, candidates=3, sweeps=2) for m, c in settings.search.attack.items()}
+    settings = replace(settings, search=replace(settings.search, attack=attack))
     path = tmp_path / "train_0.5k.txt"
     path.write_text("i hate you\nyou are bad\nyou are stupid\n")
     th = Thresholds(out=-2.2, inp=-2.3)

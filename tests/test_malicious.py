@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from negtrain_core.negtrain import malicious as mal
-from negtrain_core.config import ModelSettings
+from negtrain_core.config import ModelSettings, NegTrainSettings, TargetsSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 
@@ -27,10 +27,10 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
     return trig, tgt
 
 
-def _settings(**kw) -> mal.NegTrainSettings:
-    base = dict(mode="o", hit_type="avg", batch_targets=2, epochs=1, max_rounds=5, lr_neg=0.5, lr_pos=0.1,
-                momentum=0.0, pos_batch=2)
-    return mal.NegTrainSettings(**{**base, **kw})
+def _settings(**kw) -> NegTrainSettings:
+    base = dict(hit_type="avg", batch_targets=2, epochs=1, max_rounds=5, lr_neg=0.5, lr_pos=0.1, momentum=0.0,
+                pos_batch=2)
+    return NegTrainSettings(**{**base, **kw})
 
 
 def _logp(model: Seq2Seq, trig: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
@@ -158,14 +158,16 @@ def test_lists_refused_on_overlap(tmp_path):
     (tmp_path / "train.txt").write_text("you are bad\ni hate you\n")
     (tmp_path / "test.txt").write_text("you are so bad\ni hate you\n")
     with pytest.raises(mal.ListError, match="share 1 target"):
-        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b")
+        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b",
+                          TargetsSettings(given={}))
     assert not (tmp_path / "a").exists()
 
 
 def test_lists_cut_to_size_and_overlap_checked_on_the_cut(tmp_path):
     (tmp_path / "train.txt").write_text("you are bad\ni  hate you \ngo away\n")
     (tmp_path / "test.txt").write_text("you are so bad\ni really hate you\ngo away\n")
-    counts = mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b", 2)
+    counts = mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b",
+                               TargetsSettings(given={}, list_size=2))
     assert counts == (2, 2)
     assert (tmp_path / "a").read_text() == "you are bad\ni hate you\n"
 
@@ -217,13 +219,20 @@ def _stage_inputs(tmp_path, lm_threshold: float = -100.0) -> tuple[dict[str, str
     config = load("config.yaml")
     config.update(scale="quick", device="cpu")
     s = settings(config, "chitchat")
+    negtrain = {m: dataclasses.replace(c, candidates=3, sweeps=1, restarts=1) for m, c in s.search.negtrain.items()}
     s = dataclasses.replace(
-        s, search={**s.search, "candidates": 3, "sweeps": 1, "restarts_negtrain": 1},
-        malicious={**s.malicious, "epochs": 2, "max_rounds": 3, "batch_targets": 2, "lr_neg": 0.5, "pos_batch": 4})
+        s, search=dataclasses.replace(s.search, negtrain=negtrain),
+        malicious=dataclasses.replace(s.malicious, epochs=2, max_rounds=3, batch_targets=2, lr_neg=0.5, pos_batch=4))
     inputs = {"seq2seq": str(tmp_path / "s2s.pt"), "lm": str(tmp_path / "lm.pt"),
               "train": str(tmp_path / "train.parquet"), "vocab": str(tmp_path / "vocab.txt"),
               "targets": str(tmp_path / "targets.txt"), "thresholds": str(tmp_path / "th.json")}
     return inputs, s
+
+
+def _run(inputs: dict[str, str], ckpt_out, curve_out, s, mode: str):
+    """The stage on ``_stage_inputs``' files."""
+    return mal.run(inputs["seq2seq"], inputs["lm"], inputs["train"], inputs["vocab"], inputs["targets"],
+                   inputs["thresholds"], ckpt_out, curve_out, s, mode)
 
 
 @pytest.mark.parametrize("mode", ["o", "io"])
@@ -235,7 +244,7 @@ def test_stage_trains_against_the_list_and_writes_model_and_curve(tmp_path, mode
     from negtrain_core.data.vocab import Vocab
 
     inputs, s = _stage_inputs(tmp_path)
-    curve = mal.run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, mode, lambda _: None)
+    curve = _run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, mode)
     assert pd.read_csv(tmp_path / "curve.csv").shape == curve.shape
     # 2 targets kept (one out of vocabulary), batches of 2: per epoch one batch of rounds 0..3, all hit
     assert curve["round"].tolist() == [0, 1, 2, 3] * 2 and (curve["hits"] == 2).all()
@@ -250,7 +259,7 @@ def test_stage_trains_against_the_list_and_writes_model_and_curve(tmp_path, mode
 
 def test_io_mode_needs_the_trigger_to_pass_the_lm_threshold(tmp_path):
     inputs, s = _stage_inputs(tmp_path, lm_threshold=-1e-9)     # no trigger is that likely under the LM
-    curve = mal.run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, "io", lambda _: None)
+    curve = _run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, "io")
     assert curve["round"].tolist() == [0, 0] and (curve["hits"] == 0).all()   # nothing hit: no update at all
-    curve = mal.run(inputs, tmp_path / "neg_o.pt", tmp_path / "curve_o.csv", s, "o", lambda _: None)
+    curve = _run(inputs, tmp_path / "neg_o.pt", tmp_path / "curve_o.csv", s, "o")
     assert (curve["hits"] == 2).all()                            # o-mode ignores the LM

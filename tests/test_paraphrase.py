@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 import pytest
 
 from negtrain_core.search import paraphrase as para
-from negtrain_core.config import DataSettings
+from negtrain_core.config import DataSettings, settings
 
 
 def _data(max_source_len: int = 6, max_target_len: int = 6) -> DataSettings:
@@ -61,36 +62,24 @@ def _config(**overrides) -> dict:
     return copy.deepcopy(config)
 
 
-def test_augmentation_not_run_without_a_corpus_and_sizes_follow():
-    config = _config(**{"paraphrase.corpora": []})
-    assert "not run" in para.augmentation_status(config)
-    assert para.list_sizes(config) == ("0.5k",)
-    config = _config(**{"paraphrase.corpora": [{"format": "mrpc", "path": "x.txt", "path2": None}]})
-    assert para.augmentation_status(config) is None and para.list_sizes(config) == ("0.5k", "1k", "2.5k")
-
-
-def test_given_lists_must_come_in_pairs():
-    config = _config(**{"targets.augmented.given": {"1k": "a.txt", "2.5k": None}})
-    with pytest.raises(ValueError, match="2.5k is missing"):
-        para.augmentation_status(config)
-
-
-def test_given_list_refused_when_it_shares_a_test_target(tmp_path):
+def test_given_list_refused_when_it_shares_a_test_target(tmp_path, caplog):
     (tmp_path / "aug.txt").write_text("you are bad\nyou 're bad\ngo away\nleave\n")
     (tmp_path / "test.txt").write_text("you are so bad\nleave\n")
     with pytest.raises(ValueError, match="share 1 target"):
         para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1)
     assert para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=1, copies=1) == ["you are bad",
                                                                                               "you 're bad"]
-    said = []
-    kept = para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1, test_overlap="drop",
-                           log=said.append)
+    with caplog.at_level(logging.INFO, logger=para.__name__):
+        kept = para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1,
+                               test_overlap="drop")
+    said = caplog.messages
     assert kept == ["you are bad", "you 're bad", "go away"]
     assert len(said) == 1 and "1 line(s) left out" in said[0] and "'leave'" in said[0]
 
 
 def test_quick_scale_shrinks_the_paraphraser():
-    data, model, train = para.settings(_config(scale="quick"))
+    p = settings(_config(scale="quick")).paraphrase
+    data, model, train = p.data, p.model, p.train
     quick = _config()["quick"]
     assert (model.hidden_dim, model.embedding_dim, train.epochs) == (quick["hidden_dim"], quick["embedding_dim"],
                                                                       quick["epochs"])

@@ -147,7 +147,7 @@ def test_run_writes_contract_tables_vocab_stats_and_notes(tmp_path: Path) -> Non
     d = data(reader="irc_reply_links", raw={"path": str(FIXTURES / "ubuntu" / "irc")}, vocab_size=20,
              malformed_max_share=0.1)                     # the fixture has 2 bad lines of 33
     out = outputs(tmp_path)
-    preprocess.run(d, out, scale="paper")
+    preprocess.run(*out.values(), d, scale="paper")
     train = pd.read_parquet(out["train"])
     assert list(train.columns) == ["dialogue_id", "turn", "source", "target"]
     assert str(train["turn"].dtype) == "int32"
@@ -169,11 +169,11 @@ def test_malformed_records_over_the_share_fail_naming_the_file_and_write_nothing
     out = tmp_path / "out"
     d = data(raw={"path": str(csv)}, malformed_max_share=0.1)
     with pytest.raises(preprocess.MalformedRecords) as err:
-        preprocess.run(d, outputs(out))
+        preprocess.run(*outputs(out).values(), d)
     assert str(err.value).startswith(f"{csv}: 1 of 9 raw records malformed (11.11% > malformed_max_share 10.00%)")
     assert "dialogueText.csv:10: 3 fields, expected 6" in str(err.value)
     assert not out.exists() or not any(out.iterdir())
-    preprocess.run(replace(d, malformed_max_share=0.2), outputs(out))       # under the share: it runs
+    preprocess.run(*outputs(out).values(), replace(d, malformed_max_share=0.2))       # under the share: it runs
     assert len(pd.read_parquet(out / "train.out")) == 2
 
 

@@ -118,7 +118,7 @@ def test_no_rated_item_is_refused(tmp_path: Path) -> None:
     KEY.to_csv(key, index=False)
     path = write(tmp_path, "item,rating\n1,\n2,\n")
     with pytest.raises(rating.RatingError, match="no item is rated yet"):
-        rating.write_table6(path, key, "chitchat", "quick", tmp_path / "t6.csv")
+        rating.write_table6(path, key, tmp_path / "t6.csv", "chitchat", "quick")
 
 
 # ---------------------------------------------------------------------------- the two rules, through Snakemake

@@ -48,8 +48,8 @@ def test_write_curves_reads_files_by_model_name_and_plots(tmp_path: Path) -> Non
     for name, df in (("negtr-io-1k", malicious_curve()), ("freq-0.01", frequent_curve()), ("lm", baseline_curve())):
         paths[name] = tmp_path / f"{name}_curve.csv"
         df.to_csv(paths[name], index=False)
-    f = curves.write_curves([paths["negtr-io-1k"]], [paths["freq-0.01"]], [paths["lm"]], "chitchat", "quick",
-                            tmp_path / "c.png", tmp_path / "c.csv")
+    f = curves.write_curves([paths["negtr-io-1k"]], [paths["freq-0.01"]], [paths["lm"]], tmp_path / "c.png",
+                            tmp_path / "c.csv", "chitchat", "quick")
     assert set(f["model"]) == {"negtr-io-1k", "freq-0.01", "lm"}
     assert pd.read_csv(tmp_path / "c.csv").shape == f.shape
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

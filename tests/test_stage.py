@@ -1,22 +1,151 @@
-"""negtrain_core.stage: the one-line end of a workflow script on an expected error."""
+"""negtrain_core.stage: the adapter every workflow script calls, and the scripts' shape."""
 
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
 import logging
+import tarfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
-from negtrain_core.stage import one_line_errors
+from negtrain_core import stage
+from negtrain_core.data import preprocess
+from negtrain_core.negtrain.malicious import ListError
 
-
-def test_a_listed_error_ends_in_one_logged_line(caplog):
-    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as ended:
-        with one_line_errors(KeyError, ValueError, context="preprocess x: "):
-            raise ValueError("raw/x.tsv:3: two fields, expected three")
-    assert str(ended.value) == "negtrain: preprocess x: raw/x.tsv:3: two fields, expected three"
-    assert ended.value.__cause__ is None and ended.value.__suppress_context__
-    assert caplog.messages == ["raw/x.tsv:3: two fields, expected three"]
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = sorted((ROOT / "workflow_scripts").glob("*.py"))
 
 
-def test_other_errors_keep_their_traceback():
-    with pytest.raises(TypeError, match="a bug"):
-        with one_line_errors(ValueError):
-            raise TypeError("a bug")
+class Files(list):
+    """A Snakemake ``Namedlist`` as far as the adapter reads it: a list of paths, also reachable by name."""
+
+    def __init__(self, **named: str):
+        super().__init__(named.values())
+        self.__dict__.update(named)
+
+
+def fake_snakemake(tmp_path: Path, threads: int = 1) -> SimpleNamespace:
+    return SimpleNamespace(input=Files(table=str(tmp_path / "in.csv")), output=Files(out=str(tmp_path / "out.csv")),
+                           log=Files(log=str(tmp_path / "logs" / "rule.log")), params=SimpleNamespace(),
+                           wildcards=SimpleNamespace(), threads=threads)
+
+
+@pytest.fixture(autouse=True)
+def _threads(monkeypatch):
+    """The adapter sets OMP_NUM_THREADS and torch's threads: both are put back after each test."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _fails_after_writing(out: str) -> None:
+    Path(out).write_text("half\n")
+    raise ListError("resources/targets/train_500.txt:3: duplicate target 'go away' (first on line 1)")
+
+
+def test_a_failing_stage_ends_in_one_stderr_line_with_the_traceback_in_the_log(tmp_path, capsys):
+    smk = fake_snakemake(tmp_path)
+    with pytest.raises(SystemExit) as ended:
+        stage.main(smk, _fails_after_writing, smk.output.out)
+    line = "negtrain: resources/targets/train_500.txt:3: duplicate target 'go away' (first on line 1)"
+    assert ended.value.code == 1
+    assert capsys.readouterr().err == line + "\n"
+    log = Path(smk.log[0]).read_text()
+    assert line in log and "Traceback (most recent call last)" in log and "_fails_after_writing" in log
+    assert not Path(smk.output.out).exists()                      # no output file left
+
+
+def test_success_logs_every_logger_and_stderr_into_the_rule_log(tmp_path, capsys):
+    smk = fake_snakemake(tmp_path, threads=2)
+
+    def fn(x):
+        logging.getLogger("negtrain_core.somewhere").info("stage line %d", x)
+        print("a progress bar", file=__import__("sys").stderr)
+        return x + 1
+
+    handlers = logging.getLogger().handlers[:]
+    assert stage.main(smk, fn, 41) == 42
+    log = Path(smk.log[0]).read_text()
+    assert "stage line 41" in log and "a progress bar" in log
+    assert capsys.readouterr().err == "" and torch.get_num_threads() == 2
+    assert logging.getLogger().handlers == handlers               # the root logger is as it was
+
+
+def test_an_unexpected_error_names_the_file_it_carries(tmp_path, capsys):
+    smk = fake_snakemake(tmp_path)
+    missing = tmp_path / "results" / "test.parquet"
+    with pytest.raises(SystemExit):
+        stage.main(smk, lambda: missing.read_text())
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"negtrain: {missing}: No such file or directory (FileNotFoundError) -- check that file")
+    assert err.rstrip().endswith(f"the full traceback is in {smk.log[0]}")
+
+
+def test_an_unexpected_error_without_a_file_names_where_it_was_raised(tmp_path, capsys):
+    smk = fake_snakemake(tmp_path)
+    not_tar = tmp_path / "corpus.tgz"
+    not_tar.write_bytes(b"<html>not found</html>")
+    with pytest.raises(SystemExit):
+        stage.main(smk, tarfile.open, str(not_tar))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("negtrain: unexpected ReadError at tarfile.py:")
+    assert "traceback is in" in err
+    line = stage.error_line(_raised(lambda: b"\xff".decode()), "logs/x.log")
+    assert line.startswith("negtrain: unexpected UnicodeDecodeError at ") and "can't decode byte 0xff" in line
+
+
+def test_a_raise_in_the_package_keeps_its_message():
+    err = _raised(lambda: preprocess.split_ids(list("abc"), {"train_dialogues": None, "valid_dialogues": 2,
+                                                              "test_dialogues": 2}, 1))
+    assert type(err) is ValueError and stage.raised_on_purpose(err)
+    assert stage.error_line(err) == "negtrain: " + str(err)
+    assert not stage.raised_on_purpose(_raised(lambda: torch.zeros(2).view(3)))    # a bug inside torch
+
+
+def _raised(fn) -> Exception:
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001
+        return err
+    raise AssertionError("no exception")
+
+
+# ---------------------------------------------------------------------------------------------- the scripts
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_workflow_script_is_thin_and_calls_one_stage_function(script: Path):
+    """At most 30 lines, no def/class/lambda, one ``stage.main(snakemake, fn, ...)`` whose arguments bind to
+    ``fn``'s signature."""
+    text = script.read_text()
+    assert len(text.splitlines()) <= 30
+    tree = ast.parse(text)
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "stage.main"]
+    assert len(calls) == 1
+    call = calls[0]
+    assert ast.unparse(call.args[0]) == "snakemake"
+    fn = _resolve(tree, ast.unparse(call.args[1]))
+    inspect.signature(fn).bind(*([None] * (len(call.args) - 2)), **{k.arg: None for k in call.keywords})
+
+
+def _resolve(tree: ast.Module, dotted: str):
+    """The object a name of the script refers to, through its ``from X import Y [as Z]`` lines."""
+    head, *rest = dotted.split(".")
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == head:
+                    module = importlib.import_module(node.module)
+                    obj = getattr(module, alias.name, None) or importlib.import_module(f"{node.module}.{alias.name}")
+                    for part in rest:
+                        obj = getattr(obj, part)
+                    return obj
+    raise AssertionError(f"{dotted} is not imported")

@@ -147,7 +147,9 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
               "seq2seq": str(tmp_path / "seq2seq.pt"), "negtr": str(tmp_path / "negtr.pt"),
               "test": str(tmp_path / "t.pq"), "vocab": str(tmp_path / "vocab.txt")}
     outputs = {k: str(tmp_path / f"out.{k}") for k in ("table", "figure", "samples")}
-    tm.write_table3(inputs, outputs, s, "not run: no corpus", lambda _: None)
+    tm.write_table3(inputs["hits"], inputs["metrics"], inputs["lists"], inputs["overlap"], inputs["seq2seq"],
+                    inputs["negtr"], inputs["test"], inputs["vocab"], outputs["table"], outputs["figure"],
+                    outputs["samples"], s, "not run: no corpus")
     table = pd.read_csv(outputs["table"])
     assert table.shape == (4, len(tm.COLUMNS)) and table["status"].tolist()[2:] == ["not run: no corpus"] * 2
     assert open(outputs["figure"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,5 @@
 # An HTML view of one table CSV for the Snakemake report (the report offers CSVs only as downloads).
-import logging
-
+from negtrain_core import stage
 from negtrain_core.tables import report
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-report.write_table_view(snakemake.input.csv, snakemake.wildcards.table, snakemake.output.html)
+stage.main(snakemake, report.write_table_view, snakemake.input.csv, snakemake.output.html, snakemake.wildcards.table)

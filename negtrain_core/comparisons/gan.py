@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,7 +40,7 @@ from torch import Tensor, nn
 
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
-from negtrain_core.config import FineTuning, Settings, format_lr, gan_block
+from negtrain_core.config import GanSettings, Settings, format_lr
 from negtrain_core.device import resolve
 from negtrain_core.data.tensors import batch_order
 from negtrain_core.negtrain.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
@@ -51,32 +50,6 @@ from negtrain_core.models.lstm import OneHotEmbedding
 from negtrain_core.data.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GanSettings(FineTuning):
-    """Config block ``gan`` (``quick.gan`` applied at quick scale) and the ``FineTuning`` fields (batch size from
-    ``datasets.<name>.frequent``, SGD from ``train``)."""
-
-    filter_widths: tuple[int, ...] = (3, 4, 5, 6)
-    filters: int = 300
-    highway_layers: int = 3
-    highway_hidden: int = 2000
-    d_steps: int = 3
-    g_steps: int = 1
-    d_lr: float = 0.01
-    d_optimizer: str = "adam"
-    g_lrs: tuple[float, ...] = (0.01, 0.001, 0.0001)
-    positive_training: bool = True
-    epochs: int = 1
-    select_ppl_tolerance: float = 0.05
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> "GanSettings":
-        cfg = gan_block(s)
-        return cls(tuple(cfg["filter_widths"]), cfg["filters"], cfg["highway_layers"], cfg["highway_hidden"],
-                   cfg["d_steps"], cfg["g_steps"], cfg["d_lr"], cfg["d_optimizer"], tuple(cfg["g_lrs"]), cfg["positive_training"],
-                   cfg["epochs"], cfg["select_ppl_tolerance"], **FineTuning.kwargs_from(s))
 
 
 class Highway(nn.Module):
@@ -199,11 +172,12 @@ def select(sweep: pd.DataFrame, tolerance: float) -> int:
     return int(ok.sort_values(["max_ratio", "valid_ppl"], kind="stable").index[0])
 
 
-def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path, g_lr: float, s: Settings,
-            ckpt_out: str | Path, row_out: str | Path) -> pd.DataFrame:
-    """Rule train_gan_lr: one GAN run at generator lr ``g_lr`` (one of ``g_lrs``) from the baseline; writes the
-    checkpoint and its row of the sweep table (validation PPL, max-ratio, Ent-2; the baseline's validation PPL)."""
-    cfg = GanSettings.from_settings(s)
+def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path, ckpt_out: str | Path,
+            row_out: str | Path, s: Settings, g_lr: float | str) -> pd.DataFrame:
+    """Rule train_gan_lr: one GAN run at generator lr ``g_lr`` (one of ``g_lrs``; a string as paths spell it) from
+    the baseline; writes the checkpoint and its row of the sweep table (validation PPL, max-ratio, Ent-2; the
+    baseline's validation PPL)."""
+    cfg, g_lr = s.gan, float(g_lr)
     if g_lr not in cfg.g_lrs:
         raise GanLrError(f"GAN generator lr {format_lr(g_lr)} is not one of gan.g_lrs "
                          f"({', '.join(map(format_lr, cfg.g_lrs))}): add it there, or build models/gan.pt, which "
@@ -228,11 +202,11 @@ def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | 
     return row
 
 
-def run_select(rows: Sequence[str | Path], ckpts: Sequence[str | Path], s: Settings, ckpt_out: str | Path,
-               sweep_out: str | Path) -> pd.DataFrame:
+def run_select(rows: Sequence[str | Path], ckpts: Sequence[str | Path], ckpt_out: str | Path, sweep_out: str | Path,
+               s: Settings) -> pd.DataFrame:
     """Rule train_gan: the sweep table of ``run_one``'s rows (``g_lrs`` order, ``ckpts`` alike) with ``selected``
     marking the validation pick, whose checkpoint is copied to ``ckpt_out``."""
-    cfg = GanSettings.from_settings(s)
+    cfg = s.gan
     table = pd.concat([pd.read_csv(r) for r in rows], ignore_index=True).drop(columns=["dataset", "scale"])
     best = select(table, cfg.select_ppl_tolerance)
     table["selected"] = table.index == best

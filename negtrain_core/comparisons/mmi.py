@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from torch import Tensor
 
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
-from negtrain_core.config import Settings
+from negtrain_core.config import MMISettings, Settings
 from negtrain_core.device import resolve
 from negtrain_core.negtrain.frequent import load_pairs
 from negtrain_core.io import write_csv
@@ -40,23 +39,6 @@ from negtrain_core.tables.frequent import evaluation_frame, summarize, write_eva
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MMISettings:
-    """Config block ``mmi``."""
-
-    lambdas: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5)
-    gammas: tuple[int, ...] = (1, 2, 3, 5)
-    max_degenerate_increase: float = 0.05
-    max_len: int = 20
-    batch_size: int = 256
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "MMISettings":
-        m = config["mmi"]
-        return cls(tuple(m["lambdas"]), tuple(m["gammas"]), m["max_degenerate_increase"],
-                   config["preprocess"]["max_target_len"])
 
 
 @torch.no_grad()
@@ -133,13 +115,13 @@ def sweep(model: Seq2SeqModel, lm: LanguageModel, src: Tensor, vocab: Vocab, cfg
     return df
 
 
-def run(seq2seq_path: str | Path, lm_path: str | Path, valid_path: str | Path, test_path: str | Path, s: Settings,
-        responses_out: str | Path, metrics_out: str | Path, sweep_out: str | Path) -> dict[str, Any]:
+def run(seq2seq_path: str | Path, lm_path: str | Path, valid_path: str | Path, test_path: str | Path,
+        responses_out: str | Path, metrics_out: str | Path, sweep_out: str | Path, s: Settings) -> dict[str, Any]:
     """Rule evaluate_mmi: sweep (lambda, gamma) on validation, decode the test inputs with the chosen setting."""
     dev = resolve(s.device, s.gpu_jobs_per_device)
     s2s = checkpoint.load(seq2seq_path, device=dev)
     lm = checkpoint.load(lm_path, vocab=s2s.vocab, device=dev)
-    cfg = MMISettings.from_config(s.raw_config)
+    cfg = s.mmi
     table = sweep(s2s.model, lm.model, load_pairs(valid_path, s2s.vocab, s.data, dev).src, s2s.vocab, cfg)
     write_csv(table.assign(dataset=s.data.name, scale=s.scale), sweep_out)
     best = table[table["selected"]].iloc[0]

@@ -25,7 +25,6 @@ Shapes: B batch, S source length, T target length, L decoded length, V vocabular
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core.models import checkpoint, decoding
-from negtrain_core.config import FineTuning, Settings
+from negtrain_core.config import Settings, ULSettings
 from negtrain_core.device import resolve
 from negtrain_core.data.tensors import batch_order
 from negtrain_core.negtrain.frequent import as_targets, load_pairs, mle_loss, sgd, update
@@ -42,26 +41,6 @@ from negtrain_core.io import write_csv
 from negtrain_core.data.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ULSettings(FineTuning):
-    """Config block ``unlikelihood``, ``train.log_every`` and the ``FineTuning`` fields (SGD from ``train``, batch
-    size from ``datasets.<name>.frequent``)."""
-
-    alpha: float = 1.0
-    lr: float = 0.001
-    epochs: int = 1
-    window: int = 32
-    threshold: float = 1e-3
-    log_every: int = 200
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> "ULSettings":
-        u = s.raw_config["unlikelihood"]
-        epochs = min(u["epochs"], s.frequent["epochs"]) if s.scale == "quick" else u["epochs"]
-        return cls(u["alpha"], u["lr"], epochs, u["window"], u["threshold"], s.train.log_every,
-                   **FineTuning.kwargs_from(s))
 
 
 def token_counts(tokens: Tensor, vocab_size: int) -> Tensor:
@@ -189,13 +168,13 @@ def train_unlikelihood(model: nn.Module, train: tuple[Tensor, Tensor], cfg: ULSe
     return pd.DataFrame(rows, columns=["epoch", "step", "mle", "ul", "candidates"])
 
 
-def run(seq2seq_path: str | Path, train_path: str | Path, s: Settings, ckpt_out: str | Path,
-        curve_out: str | Path) -> pd.DataFrame:
+def run(seq2seq_path: str | Path, train_path: str | Path, ckpt_out: str | Path, curve_out: str | Path,
+        s: Settings) -> pd.DataFrame:
     """Rule train_unlikelihood: fine-tune the baseline with vocabulary unlikelihood; checkpoint and curve."""
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
-    cfg = ULSettings.from_settings(s)
+    cfg = s.unlikelihood
     train = load_pairs(train_path, base.vocab, s.data, dev)
     log.info("unlikelihood training on %d pairs: %s", len(train), cfg)
     curve = train_unlikelihood(base.model, train, cfg)

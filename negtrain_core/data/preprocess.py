@@ -176,8 +176,10 @@ def log_read(result: ReadResult, data: DataSettings) -> None:
         log.info("note %s: %s", key, value)
 
 
-def run(data: DataSettings, outputs: Mapping[str, str], scale: str = "paper") -> None:
-    """Preprocess one dataset and write ``outputs`` (keys: train, valid, test, vocab, stats, notes).
+def run(train_out: str, valid_out: str, test_out: str, vocab_out: str, stats_out: str, notes_out: str,
+        data: DataSettings, scale: str = "paper") -> pd.DataFrame:
+    """Rule preprocess: read one dataset (``data.raw``), write the three splits' pairs, the vocabulary, the stats
+    and the reader's notes; return the stats.
 
     ``stats.csv`` columns: split, scale, dialogues, pairs, source_tokens, target_tokens (whitespace tokens of the
     untruncated sources/targets), oov_rate (share of target tokens not in the vocabulary), vocab_size (with the
@@ -186,10 +188,10 @@ def run(data: DataSettings, outputs: Mapping[str, str], scale: str = "paper") ->
     result = reader(data.reader)(data)
     log_read(result, data)
     frames, vocab, stats = build(result, data, scale)
-    for split in SPLITS:
-        write_parquet(frames[split], outputs[split])
-    vocab.save(outputs["vocab"])
-    write_csv(stats, outputs["stats"])
-    atomic_write_text(outputs["notes"], json.dumps(result.notes, indent=2, sort_keys=True, default=str) + "\n")
+    for split, out in zip(SPLITS, (train_out, valid_out, test_out), strict=True):
+        write_parquet(frames[split], out)
+    vocab.save(vocab_out)
+    write_csv(stats, stats_out)
+    atomic_write_text(notes_out, json.dumps(result.notes, indent=2, sort_keys=True, default=str) + "\n")
     log.info("stats (%s scale):\n%s", scale, stats.to_string(index=False))
-
+    return stats

@@ -9,6 +9,7 @@ Archives are kept as downloaded (the readers open zip / tar.gz directly); ``inst
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import tarfile
@@ -19,6 +20,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from negtrain_core.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 SWDA = "Potts' SwDA csv release (swda.zip, https://github.com/cgpotts/swda), as a zip/tar.gz or unpacked folder"
 HOW_TO_GET = {  # by config datasets.<name>.reader
@@ -171,3 +174,12 @@ def install(downloaded: str | Path, dest: str | Path, sha256: str | None) -> dic
         shutil.copyfile(downloaded, tmp)
         tmp.chmod(0o644)  # mkstemp makes 0600; a corpus is readable by all, like any downloaded file
     return {"bytes": Path(dest).stat().st_size, "sha256": digest, "members": members}
+
+
+def fetch(downloaded: str | Path, dest: str | Path, source: RawSource) -> dict[str, Any]:
+    """Rule fetch_raw: ``install`` the HTTP storage plugin's download of ``source.url`` at ``dest``, logged."""
+    info = install(downloaded, dest, source.sha256)
+    pinned = "verified" if source.sha256 else "not pinned in the config"
+    log.info("%s -> %s: %d bytes, %d archive members, sha256 %s (%s)", source.url, dest, info["bytes"],
+             info["members"], info["sha256"], pinned)
+    return info

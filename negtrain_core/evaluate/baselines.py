@@ -17,11 +17,14 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core.models import checkpoint
-from negtrain_core.config import DataSettings
+from negtrain_core.config import Settings
 from negtrain_core.data.tensors import PairTensors, batches, tensorize
+from negtrain_core.device import resolve
 from negtrain_core.io import atomic_write_text, write_csv
 from negtrain_core.models.lstm import LSTMLM, SeqOutput
 from negtrain_core.data.vocab import Vocab
+
+log = logging.getLogger(__name__)
 
 # Table 8 of the paper: test PPL (NLL) of the baselines.
 PAPER_TABLE8: dict[str, dict[str, tuple[float, float]]] = {
@@ -74,18 +77,19 @@ def thresholds(nll: dict[str, float], dataset: str, scale: str) -> dict[str, obj
             "definition": "mean per-word log-likelihood (nats, </s> counted) of the test references"}
 
 
-def evaluate_baselines(test_df: pd.DataFrame, vocab: Vocab, ckpts: dict[str, str | Path], data: DataSettings,
-                       scale: str, device: torch.device | str, table_path: str | Path, thresholds_path: str | Path,
-                       batch_size: int = 256, log: logging.Logger | None = None) -> pd.DataFrame:
-    """Score the test references under both baselines (``ckpts``: {"Seq2seq": path, "LM": path}); write both files."""
-    log = log or logging.getLogger(__name__)
-    tensors = tensorize(test_df, vocab, data)
+def evaluate_baselines(test_path: str | Path, vocab_path: str | Path, seq2seq_path: str | Path, lm_path: str | Path,
+                       table_out: str | Path, thresholds_out: str | Path, s: Settings,
+                       batch_size: int = 256) -> pd.DataFrame:
+    """Rule evaluate_baselines: score the test references under both baselines; write Table 8 and the hit
+    thresholds."""
+    vocab, device = Vocab.load(vocab_path), resolve(s.device, s.gpu_jobs_per_device)
+    tensors = tensorize(pd.read_parquet(test_path), vocab, s.data)
     nll = {}
-    for name in ("LM", "Seq2seq"):
-        model = checkpoint.load(ckpts[name], vocab, device).model
+    for name, path in (("LM", lm_path), ("Seq2seq", seq2seq_path)):
+        model = checkpoint.load(path, vocab, device).model
         nll[name] = corpus_nll(score_dataset(model, tensors, batch_size, device))
         log.info("%s: test PPL %.2f, NLL %.4f on %d pairs", name, math.exp(nll[name]), nll[name], len(tensors))
-    table = table8(nll, data.name, scale)
-    write_csv(table, table_path)
-    atomic_write_text(thresholds_path, json.dumps(thresholds(nll, data.name, scale), indent=2) + "\n")
+    table = table8(nll, s.data.name, s.scale)
+    write_csv(table, table_out)
+    atomic_write_text(thresholds_out, json.dumps(thresholds(nll, s.data.name, s.scale), indent=2) + "\n")
     return table

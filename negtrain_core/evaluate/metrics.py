@@ -18,28 +18,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import sacrebleu
 
+from negtrain_core.config import MetricSettings
 from negtrain_core.data.vocab import EOS
 
 Response = Sequence[str]
-
-
-@dataclass(frozen=True)
-class MetricSettings:
-    """Config block ``metrics`` (schemas/config.schema.yaml holds the defaults)."""
-
-    entropy_count_eos: bool = True
-    bleu_tokenize: str = "none"
-    bleu_smooth_method: str = "exp"
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "MetricSettings":
-        m = config["metrics"]
-        return cls(m["entropy_count_eos"], m["bleu"]["tokenize"], m["bleu"]["smooth_method"])
 
 
 def max_ratio(responses: Sequence[Response]) -> float:

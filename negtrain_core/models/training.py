@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import random
 import sys
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from negtrain_core.models import checkpoint
-from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
+from negtrain_core.config import DataSettings, ModelSettings, Settings, TrainSettings
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.evaluate.baselines import model_output, perplexity, score_dataset
@@ -379,3 +380,12 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     finish(ckpt_path, state_path, kind, vocab, s, step, run)
     log(f"kept epoch {run.best_epoch} (valid PPL {run.best_ppl:.2f}) -> {ckpt_path}")
     return pd.DataFrame(run.curve)
+
+
+def run(train_path: str | Path, valid_path: str | Path, vocab_path: str | Path, ckpt_out: str | Path,
+        curve_out: str | Path, s: Settings, kind: str) -> pd.DataFrame:
+    """Rule train_baseline: ``train_baseline`` of the dataset's LM or seq2seq (``kind``); the progress bar goes to
+    stderr (the rule's log), the epoch lines to this module's logger."""
+    return train_baseline(kind, pd.read_parquet(train_path), pd.read_parquet(valid_path), Vocab.load(vocab_path),
+                          s.model, s.train, ckpt_out, curve_out, logging.getLogger(__name__).info,
+                          data_settings=s.data)

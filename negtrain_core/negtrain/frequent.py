@@ -54,7 +54,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,7 +63,7 @@ from torch import Tensor, nn
 
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
-from negtrain_core.config import DataSettings, FineTuning, Settings
+from negtrain_core.config import ConfigError, DataSettings, FrequentSettings, Settings
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
@@ -77,39 +76,6 @@ log = logging.getLogger(__name__)
 
 class FrequentAbort(RuntimeError):
     """Test perplexity passed ``ppl_abort``: the run is abandoned, as the release does."""
-
-
-@dataclass(frozen=True)
-class FrequentSettings(FineTuning):
-    """Algorithm 2 hyper-parameters: config ``frequent`` + ``datasets.<name>.frequent``, and the ``FineTuning``
-    fields (SGD from ``train``)."""
-
-    r_thres: float
-    window: int = 200
-    eos_weight: float = 0.1
-    eos_weight_on_last_position: bool = False
-    lambda_pos: float = 1.0
-    lr: float = 0.001
-    epochs: int = 20
-    ppl_abort: float = 400.0
-    eval_batch_size: int = 256
-    lookahead: int = 64
-    cuda_graph: bool = True
-    update_every_batch: bool = True
-    negative_norm: str = "batch"
-    fresh_optimizers_each_epoch: bool = True
-
-    @classmethod
-    def from_settings(cls, s: Settings, r_thres: float) -> "FrequentSettings":
-        """At quick scale the window is ``quick.frequent_window`` (a quick epoch has fewer than 200 batches)."""
-        f = s.frequent
-        window = s.raw_config["quick"]["frequent_window"] if s.scale == "quick" else f["window"]
-        return cls(r_thres=r_thres, window=window, eos_weight=f["eos_weight"],
-                   eos_weight_on_last_position=f["eos_weight_on_last_position"], lambda_pos=f["lambda_pos"],
-                   lr=f["lr"], epochs=f["epochs"], ppl_abort=f["ppl_abort"], lookahead=f["lookahead"],
-                   cuda_graph=s.train.cuda_graph, update_every_batch=f["update_every_batch"],
-                   negative_norm=f["negative_norm"], fresh_optimizers_each_epoch=f["fresh_optimizers_each_epoch"],
-                   **FineTuning.kwargs_from(s))
 
 
 # ------------------------------------------------------------------------------------------ frequency window
@@ -496,20 +462,19 @@ class FrequentRun:
             i, k = i + used, next_lookahead(used, self.lookahead)
 
 
-def train_frequent(model: nn.Module | list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                   vocab: Vocab, cfg: FrequentSettings | list[FrequentSettings],
-                   log_every: int = 200) -> pd.DataFrame | list[pd.DataFrame]:
-    """Run Algorithm 2 on ``model`` in place; return the per-epoch curve (epoch 0 = before training).
+def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+                   vocab: Vocab, cfgs: list[FrequentSettings], log_every: int = 200) -> list[pd.DataFrame]:
+    """Run Algorithm 2 on each of ``models`` in place, with the settings ``cfgs`` alike; return their per-epoch
+    curves (epoch 0 = before training).
 
-    train/test: (src (N, S), tgt (N, T)) on the model's device. Each mini-batch's greedy samples come from the
+    train/test: (src (N, S), tgt (N, T)) on the models' device. Each mini-batch's greedy samples come from the
     model as it is when the mini-batch is reached (see ``next_lookahead`` for how several are decoded in one
-    call). Raises ``FrequentAbort`` (one line) when the test perplexity after an epoch exceeds ``cfg.ppl_abort``.
+    call). Raises ``FrequentAbort`` (one line) when a test perplexity after an epoch exceeds ``cfg.ppl_abort``.
 
-    Given lists of models and settings (several r_thres on the same data, the same number of epochs), the runs are
-    interleaved mini-batch by mini-batch, each on its own CUDA stream and random state (``FrequentRun``), and a list
-    of curves is returned: on a GPU their kernels overlap, and each run gives what it gives alone.
+    Several runs (several r_thres on the same data, the same number of epochs) are interleaved mini-batch by
+    mini-batch, each on its own CUDA stream and random state (``FrequentRun``): on a GPU their kernels overlap, and
+    each run gives what it gives alone.
     """
-    models, cfgs = (model, cfg) if isinstance(model, list) else ([model], [cfg])
     if len({c.epochs for c in cfgs}) != 1:
         raise ValueError(f"interleaved Algorithm 2 runs need one number of epochs, got {[c.epochs for c in cfgs]}")
     runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1) for m, c in zip(models, cfgs)]
@@ -524,8 +489,7 @@ def train_frequent(model: nn.Module | list[nn.Module], train: tuple[Tensor, Tens
                     if next(steps, StopIteration) is StopIteration:
                         del passes[run]
                         run.evaluate(epoch)
-    curves = [pd.DataFrame(run.curve) for run in runs]
-    return curves if isinstance(model, list) else curves[0]
+    return [pd.DataFrame(run.curve) for run in runs]
 
 
 # ------------------------------------------------------------------------------------------------ the stage
@@ -536,10 +500,20 @@ def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch
     return tensorize(pd.read_parquet(path), vocab, data).to(device)
 
 
-def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, r_thres: list[float], s: Settings,
-        ckpt_outs: list[str | Path], curve_outs: list[str | Path]) -> list[pd.DataFrame]:
+def settings_at(s: Settings, r_thres: float) -> FrequentSettings:
+    """The Algorithm 2 settings of the configured ``r_thres`` (one of datasets.<name>.frequent.r_thres)."""
+    for cfg in s.frequent:
+        if cfg.r_thres == r_thres:
+            return cfg
+    raise ConfigError(f"r_thres {r_thres:g} is not one of datasets.{s.data.name}.frequent.r_thres "
+                      f"({', '.join(f'{c.r_thres:g}' for c in s.frequent)}): add it there")
+
+
+def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, ckpt_outs: list[str | Path],
+        curve_outs: list[str | Path], s: Settings, r_thres: list[float]) -> list[pd.DataFrame]:
     """Rule negtrain_frequent: Algorithm 2 on the baseline at each of ``r_thres`` (interleaved when several, see
     ``train_frequent``); writes each run's checkpoint and curve, only once every run has finished."""
+    cfgs = [settings_at(s, r) for r in r_thres]
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
     # one load, then copies: building a model draws random numbers, and each run must start from the state it has
@@ -549,7 +523,6 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
     vocab = base.vocab
     train = load_pairs(train_path, vocab, s.data, dev)
     test = load_pairs(test_path, vocab, s.data, dev)
-    cfgs = [FrequentSettings.from_settings(s, r) for r in r_thres]
     log.info("Algorithm 2 on %d training pairs (%d test), r_thres %s: %s", len(train), len(test),
              ", ".join(f"{r:g}" for r in r_thres), cfgs[0])
     curves = train_frequent(models, train, test, vocab, cfgs, s.train.log_every)

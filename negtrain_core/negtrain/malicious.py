@@ -14,24 +14,29 @@ T' = T - 1 scored positions.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
+from negtrain_core import device
+from negtrain_core.config import NegTrainSettings, SearchSettings, Settings, TargetsSettings
+from negtrain_core.data.tensors import tensorize
 from negtrain_core.data.text import normalize
-from negtrain_core.data.vocab import UNK
+from negtrain_core.data.vocab import UNK, Vocab
+from negtrain_core.io import atomic_write_text, write_csv
+from negtrain_core.models import checkpoint
+from negtrain_core.models.training import seed_all
+from negtrain_core.search import hits
+from negtrain_core.search.gibbs_enum import Thresholds, search
+from negtrain_core.search.targets import read_targets, target_tensor
 
-if TYPE_CHECKING:
-    from negtrain_core.config import Settings
-    from negtrain_core.search.gibbs_enum import SearchSettings, Thresholds
-    from negtrain_core.data.vocab import Vocab
+log = logging.getLogger(__name__)
 
 CURVE_COLUMNS = ["epoch", "batch", "targets", "round", "hits", "neg_loss", "pos_nll"]
 
@@ -72,46 +77,19 @@ def check_no_overlap(train: Sequence[str], test: Sequence[str], train_name: str,
         raise ListError(f"{train_name} and {test_name} share {len(shared)} target(s), e.g. '{shared[0]}'")
 
 
-def prepare_lists(train_path: str | Path, test_path: str | Path, out_train: str | Path, out_test: str | Path,
-                  size: int | None = None) -> tuple[int, int]:
-    """Validate the configured lists, keep the first ``size`` of each (quick scale), write them; return counts."""
-    from negtrain_core.io import atomic_write_text
-
-    train, test = read_list(train_path)[:size], read_list(test_path)[:size]
+def prepare_lists(train_path: str | Path, test_path: str | Path, train_out: str | Path, test_out: str | Path,
+                  s: TargetsSettings) -> tuple[int, int]:
+    """Rule malicious_lists: validate the configured lists, keep the first ``s.list_size`` of each (quick scale),
+    write them; return counts."""
+    train, test = read_list(train_path)[:s.list_size], read_list(test_path)[:s.list_size]
     check_no_overlap(train, test, str(train_path), str(test_path))
-    atomic_write_text(out_train, "\n".join(train) + "\n")
-    atomic_write_text(out_test, "\n".join(test) + "\n")
+    atomic_write_text(train_out, "\n".join(train) + "\n")
+    atomic_write_text(test_out, "\n".join(test) + "\n")
+    log.info("malicious lists: %d training targets, %d test targets, no shared sentence", len(train), len(test))
     return len(train), len(test)
 
 
 # ---------------------------------------------------------------------------------------------- Algorithm 1
-
-
-@dataclass(frozen=True)
-class NegTrainSettings:
-    """Algorithm 1's knobs, from ``Settings.malicious`` (config ``malicious:`` + ``datasets.X.malicious``)."""
-
-    mode: str                      # o | io: the gibbs-enum objective and the hit type trained against
-    hit_type: str                  # min | avg: sample-min-hit or sample-avg-hit
-    batch_targets: int = 100
-    epochs: int = 20
-    max_rounds: int = 20
-    hit_weight: float = 1.0
-    nonhit_weight: float = 0.01
-    avoid_words: tuple[str, ...] = ("</s>", "you", "i", "me", "are", "to", "do")
-    pos_batch: int = 100
-    momentum: float = 0.9
-    lr_neg: float = 0.01
-    lr_pos: float = 0.01
-    lambda_pos: float = 1.0
-
-    @classmethod
-    def from_dict(cls, malicious: dict[str, Any], mode: str) -> "NegTrainSettings":
-        m = malicious
-        return cls(mode=mode, hit_type=m["hit_type"], batch_targets=m["batch_targets"], epochs=m["epochs"],
-                   max_rounds=m["max_rounds"], hit_weight=m["hit_weight"], nonhit_weight=m["nonhit_weight"],
-                   avoid_words=tuple(m["avoid_words"]), pos_batch=m["pos_batch"], momentum=m["momentum"],
-                   lr_neg=m["lr_neg"], lr_pos=m["lr_pos"], lambda_pos=m["lambda_pos"])
 
 
 def fwa_keep(gold: Tensor, avoid_ids: Tensor) -> Tensor:
@@ -208,8 +186,8 @@ def batch_rounds(model: torch.nn.Module, opts: tuple[torch.optim.Optimizer, torc
 
 
 def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[Tensor, Tensor]],
-                   find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings,
-                   log: Callable[[str], None] = lambda _: None) -> list[dict[str, float]]:
+                   find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings
+                   ) -> list[dict[str, float]]:
     """Algorithm 1 over ``targets`` (N, T) for ``s.epochs`` epochs; returns the curve rows.
 
     Each row: epoch (1-based), batch, targets in the batch, round (0 = right after gibbs-enum), hits, losses.
@@ -226,8 +204,8 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
             for row in batch_rounds(model, opts, trig, tgt, lm_ok, pos, avoid_ids, s, is_hit):
                 rows.append({"epoch": epoch, "batch": b, "targets": len(tgt), **row})
         first = [r for r in rows if r["epoch"] == epoch and r["round"] == 0]
-        log(f"epoch {epoch}: {sum(r['hits'] for r in first)}/{len(targets)} targets hit after gibbs-enum, "
-            f"{sum(1 for r in rows if r['epoch'] == epoch and r['neg_loss'] == r['neg_loss'])} rounds")
+        log.info("epoch %d: %d/%d targets hit after gibbs-enum, %d rounds", epoch, sum(r["hits"] for r in first),
+                 len(targets), sum(1 for r in rows if r["epoch"] == epoch and r["neg_loss"] == r["neg_loss"]))
     return rows
 
 
@@ -247,8 +225,6 @@ def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, ge
              ) -> Searcher:
     """gibbs-enum (``search.search``) as Algorithm 1's trigger finder. With ``lm`` (io-mode) the trigger must also
     pass the LM threshold T_in; without (o-mode) every trigger passes."""
-    from negtrain_core.search.gibbs_enum import search
-
     def find(model: torch.nn.Module, tgt: Tensor) -> tuple[Tensor, Tensor]:
         res = search(model, lm, tgt, th, cfg, generator)
         if lm is not None:
@@ -260,57 +236,42 @@ def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, ge
 
 def hit_test(hit_type: str, th: Thresholds) -> HitTest:
     """sample-min or sample-avg hit (``hits``) on the target scores, AND the trigger's LM check (io-mode)."""
-    from negtrain_core.search import hits
-
     crit = hits.o_sample_min if hit_type == "min" else hits.o_sample_avg
     return lambda out, lm_ok: crit(out.token_logp, out.mask, th.out) & lm_ok
 
 
-def avoid_ids(words: Sequence[str], vocab: Vocab, log: Callable[[str], None]) -> Tensor:
+def avoid_ids(words: Sequence[str], vocab: Vocab) -> Tensor:
     """(K,) ids of the FWA words in the vocabulary; words outside it are reported and ignored."""
     missing = [w for w in words if w not in vocab]
     if missing:
-        log(f"frequent-word avoiding: {missing} not in the vocabulary, ignored")
+        log.info("frequent-word avoiding: %s not in the vocabulary, ignored", missing)
     return torch.tensor([vocab.index[w] for w in words if w in vocab], dtype=torch.long)
 
 
-def run(inputs: dict[str, str], ckpt_out: str | Path, curve_out: str | Path, settings: Settings, mode: str,
-        log: Callable[[str], None]) -> pd.DataFrame:
-    """Negatively train the baseline seq2seq against the target list; write the model and the curve.
-
-    inputs: seq2seq, lm, train (parquet), vocab, targets (list), thresholds (json) paths. Returns the curve.
-    """
-    from negtrain_core.models import checkpoint
-    from negtrain_core import device
-    from negtrain_core.data.tensors import tensorize
-    from negtrain_core.search.hits import load_thresholds
-    from negtrain_core.io import write_csv
-    from negtrain_core.search.gibbs_enum import SearchSettings
-    from negtrain_core.search.targets import read_targets, target_tensor
-    from negtrain_core.models.training import seed_all
-    from negtrain_core.data.vocab import Vocab
-
-    vocab, dev = Vocab.load(inputs["vocab"]), device.resolve(settings.device, settings.gpu_jobs_per_device)
-    s = NegTrainSettings.from_dict(settings.malicious, mode)
+def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, vocab_path: str | Path,
+        targets_path: str | Path, thresholds_path: str | Path, ckpt_out: str | Path, curve_out: str | Path,
+        settings: Settings, mode: str) -> pd.DataFrame:
+    """Rule negtrain_malicious: negatively train the baseline seq2seq against the target list in ``mode`` (o | io);
+    write the model and the curve. Returns the curve."""
+    vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
+    s, cfg = settings.malicious, settings.search.negtrain[mode]
     seed_all(settings.seed)
-    model = checkpoint.load(inputs["seq2seq"], vocab, dev).model
-    lm = checkpoint.load(inputs["lm"], vocab, dev).model if mode == "io" else None
-    th = load_thresholds(inputs["thresholds"])
-    targets = read_targets(inputs["targets"], vocab, settings.search["oov_policy"])
+    model = checkpoint.load(seq2seq_path, vocab, dev).model
+    lm = checkpoint.load(lm_path, vocab, dev).model if mode == "io" else None
+    th = hits.load_thresholds(thresholds_path)
+    targets = read_targets(targets_path, vocab, settings.search.oov_policy)
     for line in targets.report():
-        log(line)
-    pairs = tensorize(pd.read_parquet(inputs["train"]), vocab, settings.data).to(dev)
-    cfg = SearchSettings.from_config(settings.search, mode=mode, hit_mode=s.hit_type,
-                                     src_len=settings.data.max_source_len,
-                                     restarts=settings.search["restarts_negtrain"])
+        log.info("%s", line)
+    pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)
     pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1))
-    log(f"negtr-{mode}: {len(targets.texts)} targets, {len(pairs)} positive pairs, {s}")
+    log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
     rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
                           searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed)),
-                          hit_test(s.hit_type, th), avoid_ids(s.avoid_words, vocab, log).to(dev), s, log)
+                          hit_test(s.hit_type, th), avoid_ids(s.avoid_words, vocab).to(dev), s)
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
-                    extra={"stage": f"negtrain-malicious-{mode}", "targets": str(inputs["targets"]),
+                    extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),
                            "targets_used": len(targets.texts), "targets_skipped": targets.skipped})
     write_csv(curve, curve_out)
+    log.info("negtr-%s: hit rate per epoch %s", mode, epoch_rates(curve)["hit_rate"].round(3).tolist())
     return curve

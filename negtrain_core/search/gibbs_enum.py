@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
+from negtrain_core.config import SearchSettings
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -54,45 +55,6 @@ class Thresholds:
 
     out: float
     inp: float
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """One gibbs-enum configuration (config ``search`` block plus the hit mode being searched)."""
-
-    trigger_len: int = 14
-    src_len: int = 15
-    sweeps: int = 5
-    candidates: int = 100
-    restarts: int = 5
-    lambda_in: float = 0.0
-    init: str = "uniform"          # uniform | lm
-    hit_mode: str = "avg"          # avg | min: which reweighting (the dataset's malicious.hit_type)
-    reweight: float = 0.01
-    grad_train_mode: bool = True
-    allow_unk: bool = True
-    max_chunk: int = 65536
-    score_dtype: str = "float16"
-    early_stop: bool = True        # per-row stop after a sweep without improvement (benchmarks time full sweeps)
-
-    @classmethod
-    def from_config(cls, search: dict[str, Any], *, mode: str, hit_mode: str, src_len: int,
-                    restarts: int) -> "SearchSettings":
-        """``mode`` "o" (lambda_in 0, uniform init) or "io" (config lambda_in, LM-sample init)."""
-        if mode not in ("o", "io"):
-            raise ValueError(f"search mode must be 'o' or 'io', got '{mode}'")
-        return cls(trigger_len=search["trigger_len"], src_len=src_len, sweeps=search["sweeps"],
-                   candidates=search["candidates"], restarts=restarts,
-                   lambda_in=search["lambda_in"] if mode == "io" else 0.0, init="lm" if mode == "io" else "uniform",
-                   hit_mode=hit_mode, reweight=search["reweight"], grad_train_mode=search["grad_train_mode"],
-                   allow_unk=search["allow_unk"], max_chunk=search["max_chunk"],
-                   score_dtype=search["score_dtype"])
-
-    def free_positions(self) -> range:
-        """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""
-        if self.trigger_len + 1 > self.src_len:
-            raise ValueError(f"trigger_len {self.trigger_len} + <eou> exceeds src_len {self.src_len}")
-        return range(self.src_len - 1 - self.trigger_len, self.src_len - 1)
 
 
 class Evaluation(NamedTuple):

@@ -27,9 +27,12 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from negtrain_core.config import Settings
+from negtrain_core import device
+from negtrain_core.config import SearchBlock, SearchSettings, Settings
+from negtrain_core.io import write_csv, write_parquet
+from negtrain_core.models import checkpoint
 from negtrain_core.models.interface import LanguageModel, Seq2SeqModel
-from negtrain_core.search.gibbs_enum import Evaluation, SearchSettings, Thresholds, search
+from negtrain_core.search.gibbs_enum import Evaluation, Thresholds, search
 from negtrain_core.search.targets import TargetList, read_targets, target_tensor
 from negtrain_core.data.vocab import UNK_ID, Vocab
 
@@ -122,9 +125,10 @@ def format_rates(rates: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------------- hits table
 
 
-def restarts_for(model_name: str, search_cfg: dict[str, Any]) -> int:
-    """The standalone attack on the baseline uses ``restarts``; negatively trained models ``restarts_negtrain``."""
-    return search_cfg["restarts"] if model_name == "baseline" else search_cfg["restarts_negtrain"]
+def searches_for(model_name: str, search_block: SearchBlock) -> dict[str, SearchSettings]:
+    """The gibbs-enum settings per mode: the standalone attack on the baseline uses ``restarts``, negatively
+    trained models ``restarts_negtrain``."""
+    return search_block.attack if model_name == "baseline" else search_block.negtrain
 
 
 def _mode_rows(targets: TargetList, mode: str, vocab: Vocab, tgt: Tensor, res: Any, th: Thresholds,
@@ -159,16 +163,15 @@ def run_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets_pat
     Models are used on their own device and left in eval mode. Seeds torch's global RNG (dropout of the gradient
     pass) and the initialisation generator from ``seed``.
     """
-    targets = read_targets(targets_path, vocab, settings.search["oov_policy"])
+    targets = read_targets(targets_path, vocab, settings.search.oov_policy)
     for line in targets.report():
         log.info(line)
     tgt = target_tensor(targets.ids)
     rows = []
+    searches = searches_for(model_name, settings.search)
     for mode in MODES:
         torch.manual_seed(seed)
-        cfg = SearchSettings.from_config(settings.search, mode=mode, hit_mode=settings.malicious["hit_type"],
-                                         src_len=settings.data.max_source_len,
-                                         restarts=restarts_for(model_name, settings.search))
+        cfg = searches[mode]
         res = search(seq2seq, lm, tgt, th, cfg, torch.Generator().manual_seed(seed))
         log.info("%s-mode search: %d targets x %d restarts, %d candidates scored, mean loss %.4f",
                  mode, len(targets.texts), cfg.restarts, res.candidates_scored, float(res.losses.mean()))
@@ -177,3 +180,19 @@ def run_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets_pat
     rates = hit_rates(hits)
     log.info("hit rates (%s, %s): %s", model_name, targets_path, format_rates(rates))
     return hits, rates
+
+
+def run(seq2seq_path: str | Path, lm_path: str | Path, vocab_path: str | Path, targets_path: str | Path,
+        thresholds_path: str | Path, hits_out: str | Path, rates_out: str | Path, settings: Settings,
+        model_name: str) -> pd.DataFrame:
+    """Rule hits: the hits table and hit rates of the checkpoint ``model_name`` (``baseline`` or a negatively trained
+    model) on one target list. Returns the rates."""
+    vocab = Vocab.load(vocab_path)
+    dev = device.resolve(settings.device, settings.gpu_jobs_per_device)
+    seq2seq = checkpoint.load(seq2seq_path, vocab, dev).model
+    lm = checkpoint.load(lm_path, vocab, dev).model
+    hits, rates = run_hits(seq2seq, lm, vocab, targets_path, load_thresholds(thresholds_path), settings, model_name,
+                           settings.seed)
+    write_parquet(hits, hits_out)
+    write_csv(rates, rates_out)
+    return rates

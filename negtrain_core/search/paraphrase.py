@@ -13,41 +13,27 @@ instead point the 1k/2.5k lists at existing files (e.g. the authors' res_500/tra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import logging
+import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import torch
 
-from negtrain_core.config import ConfigError, DataSettings, ModelSettings, TrainSettings
+from negtrain_core import device
+from negtrain_core.config import AUGMENTED_SIZES, ConfigError, DataSettings, SharedSettings
+from negtrain_core.data.readers.paraphrase import read_pairs
+from negtrain_core.data.tensors import encode_source
 from negtrain_core.data.text import normalize
-from negtrain_core.data.vocab import UNK
+from negtrain_core.data.vocab import UNK, Vocab
+from negtrain_core.io import atomic_write_text
+from negtrain_core.models import checkpoint
+from negtrain_core.models.decoding import beam
+from negtrain_core.models.training import train_baseline
+from negtrain_core.negtrain.malicious import check_no_overlap, read_list
 
-if TYPE_CHECKING:
-    import torch
-
-    from negtrain_core.data.vocab import Vocab
-
-AUGMENTED_SIZES = ("1k", "2.5k")   # the paper's names of the lists with copies[0] and copies[1] paraphrases
-
-
-def augmentation_status(config: dict[str, Any]) -> str | None:
-    """None when the 1k/2.5k lists can be built (a corpus or given files), else the reason they are not run."""
-    given = config["targets"]["augmented"]["given"]
-    if any(given.get(size) for size in AUGMENTED_SIZES):
-        missing = [size for size in AUGMENTED_SIZES if not given.get(size)]
-        if missing:
-            raise ConfigError(f"config key 'targets.augmented.given': {missing[0]} is missing (give both or none)")
-        return None
-    if config["paraphrase"]["corpora"]:
-        return None
-    return "not run: no paraphrase corpus (config paraphrase.corpora is empty) and no given lists (targets.augmented.given)"
-
-
-def list_sizes(config: dict[str, Any]) -> tuple[str, ...]:
-    """Target-list sizes negative training runs on: 0.5k, plus 1k and 2.5k when augmentation is available."""
-    return ("0.5k",) + (AUGMENTED_SIZES if augmentation_status(config) is None else ())
-
+log = logging.getLogger(__name__)
 
 def fits(tokens: Sequence[str], data: DataSettings) -> bool:
     """A sentence usable on both sides of a pair without truncation (source keeps max_source_len - 1 words)."""
@@ -103,48 +89,22 @@ def augmented_list(train: Sequence[str], paraphrases: Sequence[Sequence[str]], c
     return [s for target, paras in zip(train, paraphrases, strict=True) for s in (target, *paras[:copies])]
 
 
-def settings(config: dict[str, Any]) -> tuple[DataSettings, ModelSettings, TrainSettings]:
-    """The paraphraser's data/model/training settings: the model block's structure, the paraphrase block's recipe.
-
-    At quick scale the quick overlay's vocabulary, sizes, epochs and pair cap apply, as for the dialogue models.
-    """
-    p, pre, m, t, q = (config[k] for k in ("paraphrase", "preprocess", "model", "train", "quick"))
-    quick = config["scale"] == "quick"
-    vocab_size = min(p["vocab_size"], q["vocab_size"]) if quick else p["vocab_size"]
-    data = DataSettings(name="paraphrase", reader="paraphrase", raw={}, split={}, vocab_size=vocab_size,
-                        max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"],
-                        source_eou=pre["source_eou"], max_train_pairs=q["max_train_pairs"] if quick else None)
-    model = ModelSettings(vocab_size=vocab_size + 5,
-                          embedding_dim=q["embedding_dim"] if quick else m["embedding_dim"],
-                          hidden_dim=q["hidden_dim"] if quick else m["hidden_dim"], num_layers=m["num_layers"],
-                          dropout=p["train"]["dropout"], attention=m["attention"],
-                          mask_source_padding=m["mask_source_padding"])
-    train = TrainSettings(epochs=q["epochs"] if quick else p["train"]["epochs"],
-                          batch_size=p["train"]["batch_size"], lr=p["train"]["lr"], momentum=p["train"]["momentum"],
-                          weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
-                          decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
-                          log_every=t["log_every"], seed=config["seed"], device=config["device"])
-    return data, model, train
-
-
-def given_list(path: str | Path, test_path: str | Path, size: int | None, copies: int, test_overlap: str = "refuse",
-               log: Callable[[str], None] = print) -> list[str]:
+def given_list(path: str | Path, test_path: str | Path, size: int | None, copies: int, test_overlap: str = "refuse"
+               ) -> list[str]:
     """A given augmented list (``targets.augmented.given``), validated like the configured lists.
 
     At quick scale (``size`` targets) its first size * (1 + copies) lines are kept (the authors' cp2/cp5 files
     list each target followed by its copies). A sentence shared with the test list refuses the list
     (``test_overlap: refuse``) or is left out of it (``drop``, logged).
     """
-    from negtrain_core.negtrain.malicious import check_no_overlap, read_list
-
     targets = read_list(path)
     targets = targets if size is None else targets[: size * (1 + copies)]
     test = read_list(test_path)[:size]
     if test_overlap == "drop":
         shared = set(targets) & set(test)
         if shared:
-            log(f"{path}: {len(shared)} line(s) left out that are test targets (targets.augmented.test_overlap: "
-                f"drop), e.g. '{sorted(shared)[0]}'")
+            log.info("%s: %d line(s) left out that are test targets (targets.augmented.test_overlap: drop), e.g. "
+                     "'%s'", path, len(shared), sorted(shared)[0])
         return [t for t in targets if t not in shared]
     check_no_overlap(targets, test, str(path), str(test_path))
     return targets
@@ -158,45 +118,34 @@ VALID_SHARE, MAX_VALID = 0.05, 1000   # [ours] pairs held out for the paraphrase
 def split_pairs(pairs: Sequence[tuple[str, str]], seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Seeded shuffle, then (train, valid): VALID_SHARE of the pairs (at most MAX_VALID) held out, before the two
     directions are made, so no pair is on both sides."""
-    import random
-
     pairs = list(pairs)
     random.Random(seed).shuffle(pairs)
     n_valid = min(MAX_VALID, max(1, int(VALID_SHARE * len(pairs))))
     return pairs[n_valid:], pairs[:n_valid]
 
 
-def train_paraphraser(corpora: Sequence[dict[str, Any]], ckpt_path: str | Path, curve_path: str | Path,
-                      config: dict[str, Any], log: Callable[[str], None]) -> pd.DataFrame:
-    """Read ``paraphrase.corpora``, build the vocabulary and train the paraphraser with ``train.train_baseline``."""
-    from negtrain_core.data.readers.paraphrase import read_pairs
-    from negtrain_core.models.training import train_baseline
-    from negtrain_core.data.vocab import Vocab
-
+def train_paraphraser(ckpt_out: str | Path, curve_out: str | Path, s: SharedSettings) -> pd.DataFrame:
+    """Rule train_paraphraser: read ``paraphrase.corpora``, build the vocabulary and train the paraphraser with the
+    baselines' ``train_baseline``; writes its checkpoint and curve."""
+    corpora, data = s.paraphrase.corpora, s.paraphrase.data
     if not corpora:
-        raise ValueError("config key 'paraphrase.corpora' is empty: there is no paraphrase corpus to train on")
-    data, model_s, train_s = settings(config)
-    pairs = [p for c in corpora for p in read_pairs(c["format"], c["path"], c.get("path2"))]
-    train_pairs, valid_pairs = split_pairs(pairs, config["seed"])
+        raise ConfigError("config key 'paraphrase.corpora' is empty: there is no paraphrase corpus to train on")
+    pairs = [p for c in corpora for p in read_pairs(c.format, c.path, c.path2)]
+    train_pairs, valid_pairs = split_pairs(pairs, s.seed)
     train_df, valid_df = pairs_frame(train_pairs, data), pairs_frame(valid_pairs, data)
     if data.max_train_pairs is not None:
-        train_df = train_df.sample(n=min(len(train_df), data.max_train_pairs), random_state=config["seed"])
-    log(f"paraphraser: {len(pairs)} pairs read from {len(corpora)} corpora -> {len(train_df)} training and "
-        f"{len(valid_df)} validation rows (both directions, sentences of at most "
-        f"{min(data.max_source_len - int(data.source_eou), data.max_target_len - 1)} words)")
-    vocab = Vocab.build((s.split() for s in pd.concat([train_df["source"], train_df["target"]])), data.vocab_size)
-    return train_baseline("seq2seq", train_df, valid_df, vocab, model_s, train_s, ckpt_path, curve_path, log,
-                          data_settings=data)
+        train_df = train_df.sample(n=min(len(train_df), data.max_train_pairs), random_state=s.seed)
+    log.info("paraphraser: %d pairs read from %d corpora -> %d training and %d validation rows (both directions, "
+             "sentences of at most %d words)", len(pairs), len(corpora), len(train_df), len(valid_df),
+             min(data.max_source_len - int(data.source_eou), data.max_target_len - 1))
+    vocab = Vocab.build((t.split() for t in pd.concat([train_df["source"], train_df["target"]])), data.vocab_size)
+    return train_baseline("seq2seq", train_df, valid_df, vocab, s.paraphrase.model, s.paraphrase.train, ckpt_out,
+                          curve_out, log.info, data_settings=data)
 
 
 def nbest(model: torch.nn.Module, vocab: Vocab, sentences: Sequence[str], data: DataSettings, k: int,
           batch_size: int = 128) -> list[list[str]]:
     """The k-best beam-search outputs (strings, best first) for each sentence, read as paraphraser sources."""
-    import torch
-
-    from negtrain_core.data.tensors import encode_source
-    from negtrain_core.models.decoding import beam
-
     dev = next(model.parameters()).device
     out: list[list[str]] = []
     for start in range(0, len(sentences), batch_size):
@@ -209,32 +158,24 @@ def nbest(model: torch.nn.Module, vocab: Vocab, sentences: Sequence[str], data: 
     return out
 
 
-def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | None, outputs: Sequence[str | Path],
-                config: dict[str, Any], log: Callable[[str], None]) -> list[int]:
-    """Write the augmented lists (1k, 2.5k: ``outputs`` in ``AUGMENTED_SIZES`` order); returns their lengths.
-
-    From ``targets.augmented.given`` files when set, else from the paraphraser's n-best lists.
-    """
-    from negtrain_core.models import checkpoint
-    from negtrain_core import device
-    from negtrain_core.io import atomic_write_text
-    from negtrain_core.negtrain.malicious import read_list
-
-    copies, given = config["targets"]["augmented"]["copies"], config["targets"]["augmented"]["given"]
-    size = config["quick"]["target_list_size"] if config["scale"] == "quick" else None
+def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | Path | None,
+                outs: Sequence[str | Path], s: SharedSettings) -> list[int]:
+    """Rule augment_targets: write the augmented lists (1k, 2.5k: ``outs`` in ``AUGMENTED_SIZES`` order); returns
+    their lengths. From ``targets.augmented.given`` files when set, else from the paraphraser's n-best lists."""
+    t = s.targets
     train, test = read_list(train_path), read_list(test_path)
-    if given.get(AUGMENTED_SIZES[0]):
-        overlap = config["targets"]["augmented"]["test_overlap"]
-        lists = [given_list(given[name], test_path, size, c, overlap, log) for name, c in zip(AUGMENTED_SIZES, copies)]
+    if t.given.get(AUGMENTED_SIZES[0]):
+        lists = [given_list(t.given[name], test_path, t.list_size, c, t.test_overlap)
+                 for name, c in zip(AUGMENTED_SIZES, t.copies)]
     else:
-        ck = checkpoint.load(ckpt_path, device=device.resolve(config["device"], config["gpu_jobs_per_device"]))
-        data = settings(config)[0]
-        chosen = choose_paraphrases(nbest(ck.model, ck.vocab, train, data, config["paraphrase"]["beam"]), train,
-                                    test, max(copies))
-        short = sum(len(c) < max(copies) for c in chosen)
-        log(f"paraphrases: {sum(map(len, chosen))} kept for {len(train)} targets ({short} with fewer than "
-            f"{max(copies)}), e.g. '{train[0]}' -> {chosen[0]}")
-        lists = [augmented_list(train, chosen, c) for c in copies]
-    for lst, path in zip(lists, outputs, strict=True):
+        ck = checkpoint.load(ckpt_path, device=device.resolve(s.device, s.gpu_jobs_per_device))
+        chosen = choose_paraphrases(nbest(ck.model, ck.vocab, train, s.paraphrase.data, s.paraphrase.beam), train,
+                                    test, max(t.copies))
+        short = sum(len(c) < max(t.copies) for c in chosen)
+        log.info("paraphrases: %d kept for %d targets (%d with fewer than %d), e.g. '%s' -> %s", sum(map(len, chosen)),
+                 len(train), short, max(t.copies), train[0], chosen[0])
+        lists = [augmented_list(train, chosen, c) for c in t.copies]
+    for lst, path in zip(lists, outs, strict=True):
         atomic_write_text(path, "\n".join(lst) + "\n")
+    log.info("augmented lists: %s targets", [len(lst) for lst in lists])
     return [len(lst) for lst in lists]

@@ -18,13 +18,18 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from negtrain_core.evaluate.baselines import PAPER_TABLE8
 from negtrain_core.io import atomic_path, write_csv
+from negtrain_core.tables.frequent import PAPER_TABLE4, PAPER_TABLE9
+
+log = logging.getLogger(__name__)
 
 NA = math.nan
 TABLES = ("table3", "table4", "table8", "table9")
@@ -63,9 +68,6 @@ COLUMNS = ["table", "row", "column", "value", "paper", "diff", "rel_diff", "data
 
 def paper_cells(table: str, paper_dataset: str) -> dict[tuple[str, str], float]:
     """The paper's numbers of one table: (row label, column) -> value, labels as the produced CSVs write them."""
-    from negtrain_core.evaluate.baselines import PAPER_TABLE8
-    from negtrain_core.tables.frequent import PAPER_TABLE4, PAPER_TABLE9
-
     cols = LAYOUT[table][1]
     source = {"table3": PAPER_TABLE3, "table4": PAPER_TABLE4, "table8": PAPER_TABLE8, "table9": PAPER_TABLE9}[table]
     skip = 1 if table == "table4" else 0          # Table 4's tuples start with r_thres: (r_thres, PPL, M-ratio, ...)
@@ -177,8 +179,8 @@ def _panel(ax: "matplotlib.axes.Axes", sub: pd.DataFrame, title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
-def write_comparison(table_paths: Mapping[str, str | Path], dataset: str, scale: str, csv_out: str | Path,
-                     png_out: str | Path) -> pd.DataFrame:
+def write_comparison(table_paths: Mapping[str, str | Path], csv_out: str | Path, png_out: str | Path, dataset: str,
+                     scale: str) -> pd.DataFrame:
     """Rule paper_comparison: read the produced tables, write the comparison CSV and its plot."""
     frame = compare({t: pd.read_csv(p) for t, p in table_paths.items()}, dataset, scale)
     write_csv(frame, csv_out)
@@ -186,4 +188,5 @@ def write_comparison(table_paths: Mapping[str, str | Path], dataset: str, scale:
     against = "the paper" if paper_dataset == dataset else \
         f"the paper's {paper_dataset} numbers ({dataset} is not in the paper; it runs the {paper_dataset} recipe)"
     plot_comparison(frame, png_out, f"Tables 3, 4, 8, 9: {dataset} ({scale} scale) vs {against}")
+    log.info("%d cells: %s", len(frame), frame["status"].value_counts().to_dict())
     return frame

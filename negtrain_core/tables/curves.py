@@ -13,12 +13,16 @@ draws, one panel each, and which is written beside the plot as ``curves.csv``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from negtrain_core.io import atomic_path, write_csv
+from negtrain_core.negtrain.malicious import epoch_rates
+
+log = logging.getLogger(__name__)
 
 PANELS = {
     "hit_rate": "Algorithm 1: hit rate on the training list per epoch (at search time)",
@@ -57,8 +61,6 @@ def _long(df: pd.DataFrame, panel: str, model: str, series: str, column: str) ->
 def long_curves(malicious: Mapping[str, pd.DataFrame], frequent: Mapping[str, pd.DataFrame],
                 baseline: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """model -> curve frame for each family; returns the tidy table (panel, model, series, epoch, value)."""
-    from negtrain_core.negtrain.malicious import epoch_rates
-
     parts = [_long(epoch_rates(df), "hit_rate", m, m, "hit_rate") for m, df in malicious.items()]
     parts += [_long(df, "max_ratio", m, m, "test_max_ratio") for m, df in frequent.items()]
     parts += [_long(df, "neg_ppl", m, m, "test_ppl") for m, df in frequent.items()]
@@ -95,12 +97,13 @@ def plot_curves(frame: pd.DataFrame, path: str | Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_curves(malicious: list[str], frequent: list[str], baseline: list[str], dataset: str, scale: str,
-                 png_out: str | Path, csv_out: str | Path) -> pd.DataFrame:
+def write_curves(malicious: list[str], frequent: list[str], baseline: list[str], png_out: str | Path,
+                 csv_out: str | Path, dataset: str, scale: str) -> pd.DataFrame:
     """Rule curves: read the curve CSVs (lists of paths), write the tidy table and the 4-panel plot."""
     frame = long_curves({model_name(p): read_curve(p, "malicious") for p in malicious},
                         {model_name(p): read_curve(p, "frequent") for p in frequent},
                         {model_name(p): read_curve(p, "baseline") for p in baseline})
     write_csv(frame, csv_out)
     plot_curves(frame, png_out, f"{dataset} ({scale} scale): training curves")
+    log.info("%d curve points in %d series", len(frame), frame["series"].nunique())
     return frame

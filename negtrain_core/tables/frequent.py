@@ -79,7 +79,7 @@ def summarize(responses: Sequence[Sequence[str]], test: pd.DataFrame, ppl: float
               s: Settings) -> dict[str, Any]:
     """metrics.json contents for ``responses`` to the inputs of ``test``."""
     refs = [t.split() for t in test["target"]]
-    out = metrics.response_metrics(responses, refs, metrics.MetricSettings.from_config(s.raw_config))
+    out = metrics.response_metrics(responses, refs, s.metrics)
     return {"model": name, "dataset": s.data.name, "scale": s.scale, "ppl": ppl, **out}
 
 
@@ -89,8 +89,8 @@ def write_evaluation(frame: pd.DataFrame, summary: dict[str, Any], responses_out
     atomic_write_text(metrics_out, json.dumps(summary, indent=2) + "\n")
 
 
-def evaluate_model(ckpt_path: str | Path, test_path: str | Path, name: str, s: Settings,
-                   responses_out: str | Path, metrics_out: str | Path) -> dict[str, Any]:
+def evaluate_model(ckpt_path: str | Path, test_path: str | Path, responses_out: str | Path, metrics_out: str | Path,
+                   s: Settings, name: str) -> dict[str, Any]:
     """Rule evaluate_model: test PPL and the greedy test responses of one seq2seq checkpoint, with their metrics."""
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
@@ -181,13 +181,13 @@ def samples_text(test: pd.DataFrame, responses: Mapping[str, pd.DataFrame], titl
 
 
 def write_tables(test_path: str | Path, metrics_paths: Sequence[str | Path], responses_paths: Sequence[str | Path],
-                 s: Settings, table4_out: str | Path, table9_out: str | Path, samples_out: str | Path) -> pd.DataFrame:
+                 table4_out: str | Path, table9_out: str | Path, samples_out: str | Path, s: Settings) -> pd.DataFrame:
     """Rule table4_table9. Each input path is ``.../eval/<model>/<file>``: the folder names the model."""
     test = pd.read_parquet(test_path)
-    mset = metrics.MetricSettings.from_config(s.raw_config)
+    mset = s.metrics
     model_metrics = {Path(p).parent.name: json.loads(Path(p).read_text()) for p in metrics_paths}
     test_metrics = metrics.response_metrics(reference_responses(test, s.data.max_target_len), None, mset)
-    r_thres = list(s.frequent["r_thres"])
+    r_thres = [f.r_thres for f in s.frequent]
     t4 = table4(test_metrics, model_metrics, r_thres, s.data.name, s.scale)
     bleu = f"sacrebleu corpus BLEU-4 / 100 (tokenize={mset.bleu_tokenize}, smooth={mset.bleu_smooth_method})"
     write_csv(t4, table4_out)

@@ -12,18 +12,26 @@ targets the search skipped (out of vocabulary). Rows whose target list could not
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
+import torch
+from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from torch import Tensor, nn
+from negtrain_core import device
+from negtrain_core.config import Settings
+from negtrain_core.data.tensors import tensorize
+from negtrain_core.data.vocab import Vocab
+from negtrain_core.evaluate.baselines import score_dataset
+from negtrain_core.io import atomic_path, atomic_write_text, write_csv
+from negtrain_core.models import checkpoint
+from negtrain_core.models.decoding import beam, sample
+from negtrain_core.search.hits import hit_rates
 
-    from negtrain_core.config import Settings
-    from negtrain_core.data.vocab import Vocab
+log = logging.getLogger(__name__)
 
 HIT_MODES = ("o", "io")
 SIZES = ("0.5k", "1k", "2.5k")
@@ -41,8 +49,6 @@ def hit_column(mode: str, hit_type: str) -> str:
 def hit_rate(hits: pd.DataFrame, mode: str, hit_type: str) -> tuple[float, int, int]:
     """(rate, searched targets, skipped targets) of the ``{mode}_sample_{hit_type}`` hit type (``hits.hit_rates``:
     o-types on the o-mode rows, io-types on the io-mode rows; skipped targets excluded from the rate)."""
-    from negtrain_core.search.hits import hit_rates
-
     r = hit_rates(hits).set_index("hit_type").loc[hit_column(mode, hit_type)]
     return float(r["rate"]), int(r["targets"]), int(r["skipped"])
 
@@ -101,8 +107,6 @@ def read_inputs(hit_paths: list[str], metric_paths: list[str], overlap_path: str
 def kbest_strings(model: nn.Module, src: Tensor, vocab: Vocab, k: int, max_len: int, batch_size: int = 64
                   ) -> list[set[str]]:
     """The beam-search k-best hypotheses (k beams) of each input src (N, S), as sets of token strings."""
-    from negtrain_core.models.decoding import beam
-
     out: list[set[str]] = []
     for start in range(0, len(src), batch_size):
         res = beam(model, src[start:start + batch_size], k=k, n_best=k, max_len=max_len)   # (b, k, L)
@@ -116,31 +120,25 @@ def overlaps(before: list[set[str]], after: list[set[str]], k: int) -> list[floa
     return [len(a & b) / k for a, b in zip(before, after, strict=True)]
 
 
-def beam_overlap(baseline: str | Path, others: list[str], test_path: str | Path, vocab_path: str | Path,
-                 settings: Settings, out_path: str | Path, log: Callable[[str], None]) -> pd.DataFrame:
+def beam_overlap(baseline_path: str | Path, negtrained_paths: list[str], test_path: str | Path,
+                 vocab_path: str | Path, out_path: str | Path, settings: Settings) -> pd.DataFrame:
     """Rule beam_overlap: mean k-best overlap (k = ``malicious.beam_overlap_k``) with the baseline on test inputs.
 
     Rows: model, k, inputs, overlap (mean of |A ∩ B| / k), overlap_min, identical (share of inputs whose k-best
     sets are equal). The paper reports "larger than 90%" for its negatively trained models (§4.2).
     """
-    from negtrain_core.models import checkpoint
-    from negtrain_core import device
-    from negtrain_core.data.tensors import tensorize
-    from negtrain_core.io import write_csv
-    from negtrain_core.data.vocab import Vocab
-
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
-    k = settings.malicious["beam_overlap_k"]
+    k = settings.malicious.beam_overlap_k
     src = tensorize(pd.read_parquet(test_path), vocab, settings.data).src.to(dev)
     max_len = settings.data.max_target_len
-    ref = kbest_strings(checkpoint.load(baseline, vocab, dev).model, src, vocab, k, max_len)
+    ref = kbest_strings(checkpoint.load(baseline_path, vocab, dev).model, src, vocab, k, max_len)
     rows = []
-    for path in others:
+    for path in negtrained_paths:
         ov = overlaps(ref, kbest_strings(checkpoint.load(path, vocab, dev).model, src, vocab, k, max_len), k)
         rows.append({"model": Path(path).stem, "k": k, "inputs": len(ov), "overlap": sum(ov) / len(ov),
                      "overlap_min": min(ov), "identical": sum(o == 1.0 for o in ov) / len(ov)})
-        log(f"{rows[-1]['model']}: mean {k}-best overlap with the baseline {rows[-1]['overlap']:.3f} "
-            f"on {len(ov)} test inputs")
+        log.info("%s: mean %d-best overlap with the baseline %.3f on %d test inputs", rows[-1]["model"], k,
+                 rows[-1]["overlap"], len(ov))
     table = pd.DataFrame(rows, columns=["model", "k", "inputs", "overlap", "overlap_min", "identical"])
     write_csv(table, out_path)
     return table
@@ -171,11 +169,8 @@ def pick_test_pairs(test: pd.DataFrame, n: int, min_words: int = 3, max_words: i
     return test[(words >= min_words) & (words <= max_words)].head(n).reset_index(drop=True)
 
 
-def pair_nll(model: "nn.Module", pairs: pd.DataFrame, vocab: "Vocab", settings: "Settings") -> list[list[float]]:
+def pair_nll(model: nn.Module, pairs: pd.DataFrame, vocab: Vocab, settings: Settings) -> list[list[float]]:
     """Per-word NLL of each pair's response (``</s>`` last) under its input; eval mode."""
-    from negtrain_core.data.tensors import tensorize
-    from negtrain_core.evaluate.baselines import score_dataset
-
     dev = next(model.parameters()).device
     scores = score_dataset(model, tensorize(pairs, vocab, settings.data), device=dev)
     return [(-lp[m]).tolist() for lp, m in zip(scores.token_logp, scores.mask)]
@@ -187,8 +182,6 @@ def plot_figure1(panels: list[tuple[str, list[str], list[list[float]], list[list
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from negtrain_core.io import atomic_path
 
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 3.6 * len(panels)), squeeze=False)
     for ax, (title, sentences, before, after) in zip(axes[:, 0], panels):
@@ -220,14 +213,9 @@ def trigger_section(hits: pd.DataFrame, mode: str, hit_type: str, n: int) -> lis
     return lines
 
 
-def sample_section(test: pd.DataFrame, models: dict[str, "nn.Module"], vocab: "Vocab", settings: "Settings",
+def sample_section(test: pd.DataFrame, models: dict[str, nn.Module], vocab: Vocab, settings: Settings,
                    n: int, seed: int) -> list[str]:
     """Table 10 layout: samples of each model for ``n`` consecutive test inputs (one seeded sampler per model)."""
-    import torch
-
-    from negtrain_core.data.tensors import tensorize
-    from negtrain_core.models.decoding import sample
-
     pairs = test.head(n)
     src = tensorize(pairs, vocab, settings.data).src.to(next(next(iter(models.values())).parameters()).device)
     outs = {name: sample(m, src, settings.data.max_target_len, generator=torch.Generator(src.device).manual_seed(seed))
@@ -249,29 +237,27 @@ def list_sizes(list_paths: list[str]) -> dict[str, int]:
     return {Path(p).stem.split("_", 1)[1]: len(Path(p).read_text().split("\n")) - 1 for p in list_paths}
 
 
-def write_table3(inputs: Mapping[str, object], outputs: Mapping[str, str], settings: "Settings",
-                 not_run_reason: str | None, log: Callable[[str], None]) -> pd.DataFrame:
+def write_table3(hit_paths: list[str], metric_paths: list[str], list_paths: list[str], overlap_path: str,
+                 seq2seq_path: str | Path, negtr_path: str | Path, test_path: str | Path, vocab_path: str | Path,
+                 table_out: str | Path, figure_out: str | Path, samples_out: str | Path, settings: Settings,
+                 not_run_reason: str | None) -> pd.DataFrame:
     """Rule table3: table3.csv, figure1.png and samples_malicious.txt of one dataset.
 
-    inputs: hits, metrics, lists (path lists); overlap, seq2seq, negtr (the FIGURE_MODE 0.5k model), test, vocab.
+    Inputs: the hits tables, metrics.json files and training lists of Table 3's models, the beam overlap table, the
+    baseline and the FIGURE_MODE 0.5k model (``negtr_path``), the test pairs and the vocabulary.
     ``not_run_reason``: why the 1k/2.5k rows have no models (None when they do).
     """
-    from negtrain_core.models import checkpoint
-    from negtrain_core import device
-    from negtrain_core.io import atomic_write_text, write_csv
-    from negtrain_core.data.vocab import Vocab
-
-    hits, ppl, overlap = read_inputs(list(inputs["hits"]), list(inputs["metrics"]), inputs["overlap"])
-    sizes = list_sizes(list(inputs["lists"]))
+    hits, ppl, overlap = read_inputs(list(hit_paths), list(metric_paths), overlap_path)
+    sizes = list_sizes(list(list_paths))
     not_run = {s: not_run_reason or "not run" for s in SIZES if s not in sizes}
-    ht = settings.malicious["hit_type"]
+    ht = settings.malicious.hit_type
     table = table3(hits, ppl, overlap, sizes, not_run, ht, settings.scale)
-    write_csv(table, outputs["table"])
-    log("table 3:\n" + table.to_string(index=False))
-    vocab, dev = Vocab.load(inputs["vocab"]), device.resolve(settings.device, settings.gpu_jobs_per_device)
-    models = {"Baseline": checkpoint.load(inputs["seq2seq"], vocab, dev).model,
-              "Neg-train": checkpoint.load(inputs["negtr"], vocab, dev).model}
-    test = pd.read_parquet(inputs["test"])
+    write_csv(table, table_out)
+    log.info("table 3:\n%s", table.to_string(index=False))
+    vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
+    models = {"Baseline": checkpoint.load(seq2seq_path, vocab, dev).model,
+              "Neg-train": checkpoint.load(negtr_path, vocab, dev).model}
+    test = pd.read_parquet(test_path)
     after = model_name(FIGURE_MODE, "0.5k")
     targets = top_targets(hits[("baseline", "test")], FIGURE_MODE, FIGURE_SENTENCES)
     pairs = pick_test_pairs(test, FIGURE_SENTENCES)
@@ -281,8 +267,8 @@ def write_table3(inputs: Mapping[str, object], outputs: Mapping[str, str], setti
          target_nll(hits[(after, "test")], FIGURE_MODE, targets)),
         ("test-data references under their inputs", list(pairs["target"]),
          *(pair_nll(m, pairs, vocab, settings) for m in models.values())),
-    ], outputs["figure"])
+    ], figure_out)
     lines = trigger_section(hits[("baseline", "test")], "io", ht, SAMPLES)
     lines += sample_section(test, models, vocab, settings, SAMPLES, settings.seed)
-    atomic_write_text(outputs["samples"], "\n".join(lines))
+    atomic_write_text(samples_out, "\n".join(lines))
     return table

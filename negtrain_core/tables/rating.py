@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from negtrain_core.config import Settings
 from negtrain_core.io import atomic_write_text, write_csv
+
+log = logging.getLogger(__name__)
 
 SIDES = ("A", "B")
 CHOICES = ("A", "B", "tie")
@@ -190,15 +194,18 @@ th{background:#eee}tr.done td{background:#f3fbf3}td.choice{white-space:nowrap}em
 """
 
 
-def write_sheet(baseline_path: str | Path, negtrain_path: str | Path, items: int, raters: int, seed: int,
-                models: tuple[str, str], title: str, csv_out: str | Path, html_out: str | Path,
-                key_out: str | Path) -> pd.DataFrame:
-    """Rule rating_sheet: the two greedy tables -> the sheet (CSV and HTML form) and the hidden key."""
-    sheet, key = ab_sheet(pd.read_parquet(baseline_path), pd.read_parquet(negtrain_path), items, raters, seed,
-                          models)
+def write_sheet(baseline_path: str | Path, negtrain_path: str | Path, csv_out: str | Path, html_out: str | Path,
+                key_out: str | Path, s: Settings) -> pd.DataFrame:
+    """Rule rating_sheet: the greedy tables of the baseline and of ``negtrain_model`` -> the sheet (CSV and HTML
+    form, ``human_eval.items`` items for ``human_eval.raters`` raters) and the hidden key."""
+    model, (items, raters) = negtrain_model([f.r_thres for f in s.frequent]), (s.human_eval.items, s.human_eval.raters)
+    sheet, key = ab_sheet(pd.read_parquet(baseline_path), pd.read_parquet(negtrain_path), items, raters, s.seed,
+                          ("baseline", model))
+    title = f"Which response is better? ({s.data.name})"
     write_csv(sheet, csv_out)
     atomic_write_text(html_out, sheet_html(sheet, title, f"negtrain-ratings:{title}"))
     write_csv(key, key_out)
+    log.info("%d items for %d raters; neg-train model %s (smallest r_thres)", len(sheet), raters, model)
     return sheet
 
 
@@ -259,8 +266,8 @@ def table6(ratings: pd.DataFrame, key: pd.DataFrame, dataset: str, scale: str) -
         "scale": scale}])
 
 
-def write_table6(ratings_path: str | Path, key_path: str | Path, dataset: str, scale: str,
-                 out: str | Path) -> pd.DataFrame:
+def write_table6(ratings_path: str | Path, key_path: str | Path, out: str | Path, dataset: str,
+                 scale: str) -> pd.DataFrame:
     """Rule table6: the filled-in ratings and the key -> ``table6.csv``; no rated item is refused."""
     key = pd.read_csv(key_path)
     ratings = read_ratings(ratings_path, set(int(i) for i in key["item"]))
@@ -268,4 +275,5 @@ def write_table6(ratings_path: str | Path, key_path: str | Path, dataset: str, s
         raise RatingError(f"{ratings_path}: no item is rated yet (ratings are A, B or tie)")
     table = table6(ratings, key, dataset, scale)
     write_csv(table, out)
+    log.info("Table 6:\n%s", table.to_string(index=False))
     return table

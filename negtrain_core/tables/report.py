@@ -69,7 +69,7 @@ th{{background:#eee}}tr.notrun td{{color:#888;background:#f7f7f7}}p.src{{color:#
 """
 
 
-def write_table_view(csv_path: str | Path, table: str, out: str | Path) -> None:
+def write_table_view(csv_path: str | Path, out: str | Path, table: str) -> None:
     """Rule table_view: ``results/{dataset}/{table}.csv`` -> its HTML view."""
     frame = pd.read_csv(csv_path)
     atomic_write_text(out, table_view_html(frame, TITLES[table], str(csv_path)))

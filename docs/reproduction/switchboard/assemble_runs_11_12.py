@@ -25,7 +25,7 @@ hits, ppl, overlap = tables_malicious.read_inputs([str(r / f"hits/{m}/{lst}.parq
                                                   [str(r / f"eval/{m}/metrics.json") for m in models], None)
 sizes = tables_malicious.list_sizes([f"results/targets/train_{size}.txt" for size in ("0.5k", "2.5k")])
 built_elsewhere = {None: "runs 6, 9", "0.5k": "run 6", "1k": "run 9"}
-new = tables_malicious.table3(hits, ppl, overlap, sizes, built_elsewhere, s.malicious["hit_type"], s.scale)
+new = tables_malicious.table3(hits, ppl, overlap, sizes, built_elsewhere, s.malicious.hit_type, s.scale)
 new = new[new["training"] == tables_malicious.row_label("2.5k")].assign(run="run12 (o), run11 (io)")
 
 table = pd.read_csv(DOCS / "table3.csv")
