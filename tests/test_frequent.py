@@ -448,7 +448,11 @@ def test_stages_write_tables_4_and_9(tmp_path):
                                       p("table4.csv"), p("table9.csv"), p("samples.txt"))
     assert list(t4["row"]) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
     t9 = pd.read_csv(p("table9.csv"))
-    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
+    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"]
+    assert t9[["BLEU-4 corpus", "BLEU-4 sent-avg"]].stack().between(0, 1).all()
+    base_responses, base_metrics = ev("baseline")
+    assert t9["BLEU-4 corpus"].iloc[0] == pytest.approx(json.loads(base_metrics.read_text())["bleu4"])
+    assert t9["BLEU-4 sent-avg"].iloc[0] == pytest.approx(tables_frequent.sentence_bleu([base_responses])["baseline"])
     text = p("samples.txt").read_text()
     assert text.count("Input:") == 7 and text.count("Baseline:") == 7 and "Neg-train (r_thres 0.01):" in text
 
@@ -471,7 +475,8 @@ def test_quick_table4_on_chitchat_through_snakemake(quick_run):
     test_row, base = t4.iloc[0], t4.iloc[1]
     assert test_row["M-ratio"] < base["M-ratio"] and test_row["E-2"] > base["E-2"]   # references are more diverse
     t9 = pd.read_csv(work / "results/chitchat/table9.csv")
-    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
+    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"]
+    assert t9[["BLEU-4 corpus", "BLEU-4 sent-avg"]].stack().between(0, 1).all()
     samples = (work / "results/chitchat/samples_frequent.txt").read_text()
     assert samples.count("Input:") == samples.count("Baseline:") == samples.count("GAN:") >= 5
     curve = pd.read_csv(work / "results/chitchat/models/freq-0.01_curve.csv")
