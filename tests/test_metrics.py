@@ -92,12 +92,6 @@ def test_bleu4_sentence_avg_appends_eos_and_averages():
         M.bleu4_sentence_avg(_r("a", "b"), _r("a"))
 
 
-def test_perplexity_from_token_log_probs():
-    assert M.perplexity(2 * math.log(1 / 4), 2) == pytest.approx(4.0)
-    with pytest.raises(ValueError):
-        M.perplexity(0.0, 0)
-
-
 def test_response_metrics_bundle():
     out = M.response_metrics(_r("a", "a", "b c"), _r("a", "a", "b c"), M.MetricSettings())
     assert out["n"] == 3 and out["max_ratio"] == pytest.approx(2 / 3)

@@ -17,8 +17,8 @@ from negtrain_core.models import checkpoint, training as train
 from negtrain_core.evaluate import baselines as evaluate
 from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
 from negtrain_core.data.tensors import tensorize
-from negtrain_core.models.lstm import LSTMLM, Seq2Seq, SeqOutput
-from negtrain_core.data.vocab import PAD_ID, Vocab
+from negtrain_core.models.lstm import Seq2Seq
+from negtrain_core.data.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = [f"w{i}" for i in range(8)]
@@ -204,26 +204,6 @@ def test_a_state_from_other_settings_is_not_resumed(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
-
-
-def test_corpus_nll_is_per_word_with_eos_counted():
-    mask = torch.tensor([[True, True, False], [True, False, False]])
-    scores = SeqOutput(torch.tensor([[-1.0, -2.0, 0.0], [-3.0, 0.0, 0.0]]), torch.zeros(2, 3, dtype=torch.long), mask)
-    assert evaluate.corpus_nll(scores) == pytest.approx(2.0)
-    assert evaluate.perplexity(scores) == pytest.approx(math.exp(2.0))
-
-
-def test_score_dataset_equals_a_direct_forward_for_both_kinds():
-    torch.manual_seed(0)
-    data = tensorize(corpus(10, 4), VOCAB, DataSettings("t", "chitchat", {}, {}, 8))
-    for model in (Seq2Seq(model_settings(0.5)), LSTMLM(model_settings(0.5))):
-        got = evaluate.score_dataset(model, data, batch_size=3)         # eval mode inside, train mode after
-        assert model.training
-        model.eval()
-        want = model(data.src, data.tgt) if isinstance(model, Seq2Seq) else model(data.tgt)
-        assert got.token_logp.shape == (10, 20)
-        torch.testing.assert_close(got.token_logp, want.token_logp.detach())
-        assert torch.equal(got.mask, data.tgt[:, 1:] != PAD_ID)
 
 
 def test_table8_and_thresholds_layout():

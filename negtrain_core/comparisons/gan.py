@@ -43,10 +43,11 @@ from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import FineTuning, Settings, format_lr, gan_block
 from negtrain_core.device import resolve
-from negtrain_core.data.tensors import batch_order
-from negtrain_core.negtrain.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
+from negtrain_core.data.tensors import batch_order, load_pairs
+from negtrain_core.negtrain.frequent import as_targets, mle_loss, sgd, update
 from negtrain_core.io import atomic_copy, write_csv
 from negtrain_core.models.lstm import OneHotEmbedding, Seq2Seq, fresh_copy
+from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.data.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
@@ -213,11 +214,11 @@ def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | 
     train = load_pairs(train_path, base.vocab, s.data, dev)
     valid = load_pairs(valid_path, base.vocab, s.data, dev)
     log.info("GAN on %d training pairs: %s", len(train), cfg)
-    base_ppl = perplexity(base.model, *valid)
+    base_ppl = corpus_perplexity(base.model, *valid)
     model = fresh_copy(base.model)                  # as the sequential sweep trained: cuDNN-packed LSTM weights
     stats = train_gan(model, train, g_lr, cfg)
-    responses = greedy_responses(model, valid[0], base.vocab, cfg.max_len)
-    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
+    responses = decoding.greedy_responses(model, valid[0], base.vocab, cfg.max_len)
+    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": corpus_perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
                          "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
                          "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps,
                          "dataset": s.data.name, "scale": s.scale}])

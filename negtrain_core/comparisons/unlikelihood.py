@@ -36,8 +36,8 @@ from torch import Tensor, nn
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.config import FineTuning, Settings
 from negtrain_core.device import resolve
-from negtrain_core.data.tensors import batch_order
-from negtrain_core.negtrain.frequent import as_targets, load_pairs, mle_loss, sgd, update
+from negtrain_core.data.tensors import batch_order, load_pairs
+from negtrain_core.negtrain.frequent import as_targets, mle_loss, sgd, update
 from negtrain_core.io import write_csv
 from negtrain_core.data.vocab import PAD_ID
 

@@ -16,7 +16,6 @@ Pure functions on token lists (a response is a ``list[str]`` of words, without `
   are dropped while the others keep their 0.25 weight, so ``a b </s>`` against ``b a </s>`` scores 1.0. The
   authors' release averages that function over the test set (docs/release.md#metrics), the paper's definition of
   Table 9's BLEU-4 on our reading.
-- ``perplexity``: exp of the mean negative token log-prob (every target position, ``</s>`` included).
 """
 
 from __future__ import annotations
@@ -150,13 +149,6 @@ def bleu4_sentence_avg(hypotheses: Sequence[Response], references: Sequence[Resp
         raise ValueError(f"bleu4_sentence_avg: {len(hypotheses)} hypotheses but {len(references)} references")
     scores = [nltk_sentence_bleu([[*r, EOS]], [*h, EOS]) for h, r in zip(hypotheses, references)]
     return math.fsum(scores) / len(scores) if scores else 0.0
-
-
-def perplexity(logp_sum: float, n_tokens: int) -> float:
-    """exp(-logp_sum / n_tokens): ``logp_sum`` is the summed natural-log prob of ``n_tokens`` target tokens."""
-    if n_tokens <= 0:
-        raise ValueError("perplexity: no target tokens")
-    return math.exp(-logp_sum / n_tokens)
 
 
 def response_metrics(responses: Sequence[Response], references: Sequence[Response] | None,

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from negtrain_core.models.lstm import Encoded, LSTMLM
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+
+if TYPE_CHECKING:
+    from negtrain_core.data.vocab import Vocab
 
 State = Any   # the decoder's (h, c) pair, or None before the LM's first step
 NEVER_EMITTED = (BOS_ID, PAD_ID)   # not targets in training; banned so that <pad> only ever follows </s>
@@ -133,6 +136,19 @@ class GraphedGreedy:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=stream):                # its own stream: train.GRAPH_WARMUP's note
             self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
+
+
+@torch.no_grad()
+def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
+    """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
+    model.eval()
+    return [greedy(model, chunk, max_len=max_len) for chunk in src.split(batch_size)]
+
+
+def greedy_responses(model: nn.Module, src: Tensor, vocab: Vocab, max_len: int = 20,
+                     batch_size: int = 256) -> list[list[str]]:
+    """Greedy responses as word lists (stopped at ``</s>``)."""
+    return [vocab.decode(row) for chunk in greedy_ids(model, src, max_len, batch_size) for row in chunk.tolist()]
 
 
 def sample(model: nn.Module, src: Tensor, max_len: int = 20, temperature: float = 1.0,

@@ -40,7 +40,7 @@ from negtrain_core.models import checkpoint
 from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
-from negtrain_core.evaluate.baselines import model_output, perplexity, score_dataset
+from negtrain_core.models.scoring import logp_total, model_output, perplexity, score_dataset
 from negtrain_core.io import write_csv
 from negtrain_core.data.vocab import PAD_ID, Vocab
 
@@ -334,7 +334,7 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
         start = time.perf_counter()
         train_nll = train_epoch(step, train, gen, bar)
         seconds = time.perf_counter() - start
-    valid_ppl = perplexity(score_dataset(step.model, valid, EVAL_BATCH, device))
+    valid_ppl = perplexity(*logp_total(score_dataset(step.model, valid, EVAL_BATCH, device)))
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
     keep_if_best(run, step, gen, valid_ppl)

@@ -64,11 +64,12 @@ from torch import Tensor, nn
 
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
-from negtrain_core.config import DataSettings, FineTuning, Settings
-from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
+from negtrain_core.config import FineTuning, Settings
+from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
 from negtrain_core.models.lstm import fresh_copy
+from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.models.training import WeightedStep
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
@@ -295,47 +296,14 @@ def positive_batches(n: int, cfg: FrequentSettings, device: torch.device) -> Ite
         yield from batch_order(n, cfg.batch_size, shuffle=True, generator=gen, device=device)
 
 
-# ------------------------------------------------------------------------------------------------ evaluation
-
-
-@torch.no_grad()
-def corpus_logp(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> tuple[float, int]:
-    """Summed target log-prob and target-token count (``</s>`` included) in eval mode. src (N, S), tgt (N, T)."""
-    model.eval()
-    total, count = 0.0, 0
-    for src_b, tgt_b in zip(src.split(batch_size), tgt.split(batch_size)):
-        out = model(src_b, tgt_b)
-        total += float(out.token_logp.double().sum())
-        count += int(out.mask.sum())
-    return total, count
-
-
-def perplexity(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> float:
-    """Teacher-forced test perplexity (metrics.perplexity of ``corpus_logp``)."""
-    return metrics.perplexity(*corpus_logp(model, src, tgt, batch_size))
-
-
-@torch.no_grad()
-def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
-    """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
-    model.eval()
-    return [decoding.greedy(model, chunk, max_len=max_len) for chunk in src.split(batch_size)]
-
-
-def greedy_responses(model: nn.Module, src: Tensor, vocab: Vocab, max_len: int = 20,
-                     batch_size: int = 256) -> list[list[str]]:
-    """Greedy responses as word lists (stopped at ``</s>``)."""
-    return [vocab.decode(row) for chunk in greedy_ids(model, src, max_len, batch_size) for row in chunk.tolist()]
-
-
 # ---------------------------------------------------------------------------------------------- Algorithm 2
 
 
 def _epoch_row(model: nn.Module, epoch: int, test: tuple[Tensor, Tensor], vocab: Vocab, cfg: FrequentSettings,
                counters: dict[str, float]) -> dict[str, float]:
     """One curve row: test PPL and the diversity of the greedy test responses after ``epoch`` epochs."""
-    ppl = perplexity(model, *test, cfg.eval_batch_size)
-    responses = greedy_responses(model, test[0], vocab, cfg.max_len, cfg.eval_batch_size)
+    ppl = corpus_perplexity(model, *test, cfg.eval_batch_size)
+    responses = decoding.greedy_responses(model, test[0], vocab, cfg.max_len, cfg.eval_batch_size)
     return {"epoch": epoch, **counters, "test_ppl": ppl, "test_max_ratio": metrics.max_ratio(responses),
             "test_ent2": metrics.entropy(responses, 2), "test_ent3": metrics.entropy(responses, 3),
             "top_response": metrics.most_frequent(responses)[0]}
@@ -529,11 +497,6 @@ def train_frequent(model: nn.Module | list[nn.Module], train: tuple[Tensor, Tens
 
 
 # ------------------------------------------------------------------------------------------------ the stage
-
-
-def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device) -> PairTensors:
-    """A pairs Parquet file tensorized with ``vocab`` and moved to ``device``."""
-    return tensorize(pd.read_parquet(path), vocab, data).to(device)
 
 
 def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, r_thres: list[float], s: Settings,

@@ -34,8 +34,10 @@ import torch
 from negtrain_core.models import checkpoint
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import Settings
+from negtrain_core.data.tensors import load_pairs
 from negtrain_core.device import resolve
-from negtrain_core.negtrain.frequent import greedy_responses, load_pairs, perplexity
+from negtrain_core.models.decoding import greedy_responses
+from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.io import atomic_write_text, write_csv, write_parquet
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ def evaluate_model(ckpt_path: str | Path, test_path: str | Path, name: str, s: S
     ck = checkpoint.load(ckpt_path, device=dev)
     test = pd.read_parquet(test_path)
     pairs = load_pairs(test_path, ck.vocab, s.data, dev)
-    ppl = perplexity(ck.model, pairs.src, pairs.tgt)
+    ppl = corpus_perplexity(ck.model, pairs.src, pairs.tgt)
     responses = greedy_responses(ck.model, pairs.src, ck.vocab, s.data.max_target_len)
     summary = summarize(responses, test, ppl, name, s)
     write_evaluation(evaluation_frame(test, responses), summary, responses_out, metrics_out)

@@ -174,7 +174,7 @@ def pick_test_pairs(test: pd.DataFrame, n: int, min_words: int = 3, max_words: i
 def pair_nll(model: "nn.Module", pairs: pd.DataFrame, vocab: "Vocab", settings: "Settings") -> list[list[float]]:
     """Per-word NLL of each pair's response (``</s>`` last) under its input; eval mode."""
     from negtrain_core.data.tensors import tensorize
-    from negtrain_core.evaluate.baselines import score_dataset
+    from negtrain_core.models.scoring import score_dataset
 
     dev = next(model.parameters()).device
     scores = score_dataset(model, tensorize(pairs, vocab, settings.data), device=dev)
