@@ -12,9 +12,9 @@ from negtrain_core.comparisons import gan
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import ModelSettings, format_lr
 from negtrain_core.data.tensors import load_pairs
+from negtrain_core.models.steps import as_targets
 from negtrain_core.models.decoding import greedy_responses
 from negtrain_core.models.scoring import corpus_perplexity
-from negtrain_core.negtrain.frequent import as_targets
 from negtrain_core.models.lstm import Seq2Seq, fresh_copy
 from negtrain_core.data.vocab import EOS_ID, PAD_ID
 

@@ -66,47 +66,7 @@ def test_paper_schedule_is_ten_fixed_then_halving():
     assert train.lr_at(0, TrainSettings(lr=1.0, lr_schedule="paper", decay_start_epoch=0)) == 0.5
 
 
-# ------------------------------------------------------------------------------------- the functional step
-
-
-def grads_like(params: list[torch.Tensor], scale: float, seed: int) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(p.shape, generator=g) * scale for p in params]
-
-
-@pytest.mark.parametrize("scale", [0.01, 10.0])            # below and above the clipping threshold
-def test_clip_equals_torch(scale: float):
-    params = [torch.zeros(3, 4), torch.zeros(5)]
-    ours, ref = grads_like(params, scale, 0), grads_like(params, scale, 0)
-    for p, g in zip(params, ref):
-        p.grad = g
-    norm_ref = torch.nn.utils.clip_grad_norm_(params, 5.0)
-    norm = train.clip_grad_norm_(ours, 5.0)
-    torch.testing.assert_close(norm, norm_ref)
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
-    assert (norm > 5.0) == (scale == 10.0)
-
-
-@pytest.mark.parametrize("momentum", [0.9, 0.0])
-@pytest.mark.parametrize("fused", [True, False])
-def test_sgd_momentum_step_equals_torch_optim_sgd(fused: bool, momentum: float):
-    torch.manual_seed(0)
-    ours = [torch.randn(4, 3), torch.randn(7)]
-    ref = [p.clone().requires_grad_() for p in ours]
-    opt = torch.optim.SGD(ref, lr=0.7, momentum=momentum, weight_decay=1e-2)
-    bufs, lr = [torch.zeros_like(p) for p in ours], torch.tensor(0.7)
-    for t in range(6):
-        if t == 3:                                           # an epoch boundary: the lr changes
-            lr.fill_(0.42)
-            opt.param_groups[0]["lr"] = 0.42
-        grads = grads_like(ours, 1.0, t)
-        for p, g in zip(ref, grads):
-            p.grad = g.clone()
-        opt.step()
-        train.sgd_momentum_(ours, grads, bufs, lr, momentum, 1e-2, fused=fused)
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
+# ------------------------------------------------------------------------------------------------ the step
 
 
 def test_train_step_follows_the_textbook_eager_loop():

@@ -44,7 +44,7 @@ from negtrain_core.evaluate import metrics
 from negtrain_core.config import FineTuning, Settings, format_lr, gan_block
 from negtrain_core.device import resolve
 from negtrain_core.data.tensors import batch_order, load_pairs
-from negtrain_core.negtrain.frequent import as_targets, mle_loss, sgd, update
+from negtrain_core.models.steps import OptimizerStep, Sgd, as_targets, mle_loss
 from negtrain_core.io import atomic_copy, write_csv
 from negtrain_core.models.lstm import OneHotEmbedding, Seq2Seq, fresh_copy
 from negtrain_core.models.scoring import corpus_perplexity
@@ -163,9 +163,13 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
     torch.manual_seed(cfg.seed)
     device = train[0].device
     disc = build_discriminator(model.cfg.vocab_size, model.cfg.embedding_dim, cfg).to(device)
-    d_opt = (torch.optim.Adam(disc.parameters(), lr=cfg.d_lr) if cfg.d_optimizer == "adam"
-             else sgd(disc, cfg.d_lr, cfg.momentum, 0.0))
-    g_opt = sgd(model, g_lr, cfg.momentum, cfg.weight_decay)
+    # torch.optim's arithmetic for both networks' steps: the one the comparison's results were made with
+    d_step = (OptimizerStep(torch.optim.Adam(disc.parameters(), lr=cfg.d_lr), cfg.clip_norm)
+              if cfg.d_optimizer == "adam"
+              else Sgd(disc.parameters(), lr=cfg.d_lr, momentum=cfg.momentum, clip_norm=cfg.clip_norm,
+                       arithmetic="torch"))
+    g_step = Sgd(model.parameters(), lr=g_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                 clip_norm=cfg.clip_norm, arithmetic="torch")
     gen = torch.Generator().manual_seed(cfg.seed)
     sample_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     d_steps = g_steps = 0
@@ -178,13 +182,13 @@ def train_gan(model: Seq2Seq, train: tuple[Tensor, Tensor], g_lr: float, cfg: Ga
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
                 disc.train()
                 loss, acc = d_loss(disc, src, references(tgt), samples)
-                update(disc, d_opt, loss, cfg.clip_norm)
+                d_step.update(loss)
                 d_steps += 1
                 continue
             model.train()
-            update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
+            g_step.update(g_loss(model, disc, src, samples))
             if cfg.positive_training:
-                update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
+                g_step.update(mle_loss(model(src, tgt)))
             g_steps += 1
     d_acc = float(acc)
     log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, d_acc)

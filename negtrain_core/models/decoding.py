@@ -134,7 +134,7 @@ class GraphedGreedy:
         torch.cuda.current_stream().wait_stream(stream)
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=stream):                # its own stream: train.GRAPH_WARMUP's note
+        with torch.cuda.graph(self.graph, stream=stream):                # its own stream: steps.GRAPH_WARMUP's note
             self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
 
 
