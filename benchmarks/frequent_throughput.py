@@ -54,8 +54,10 @@ import torch
 from negtrain_core.models import checkpoint
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
-from negtrain_core.negtrain.frequent import load_pairs, train_frequent
-from negtrain_core.models.lstm import Seq2Seq, fresh_copy
+from negtrain_core.data.tensors import load_pairs
+from negtrain_core.negtrain.frequent import train_frequent
+from negtrain_core.models.interface import fresh_copy
+from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
 # name: (update_every_batch, negative_norm, lookahead, CUDA graphs)

@@ -25,13 +25,13 @@ captured on its own stream, ``--batches 400``, 2 runs, a model without dropout, 
 With 4 runs (``--r-thres 0.1 0.05 0.02 0.01 --batches 300 --ways streams``): 1.40x. The weight difference was 0.0,
 and 1.7e-3 with the graphs captured the old way, on torch's one default capture stream, in the same session (that
 pass did not hang). Graphs captured on one stream share its cuBLAS workspace, and replayed side by side on different
-streams they race on it (``negtrain_core.models.training``, the note at ``GRAPH_WARMUP``).
+streams they race on it (``negtrain_core.models.steps``, the note at ``GRAPH_WARMUP``).
 
 Dropout (``--dropout``, Switchboard's 0.3 by default since 2026-11-24 21:40 UTC). The model above had none, so the
 benchmark never drew random numbers inside a graph. At paper scale, with dropout 0.3, interleaved runs still drew
 other dropout masks than alone (Switchboard run 9): every graph read its RNG seed and offset from the one default
 CUDA generator state's device tensors, rewritten by each replay on its own stream. Each run now swaps in a generator
-state object of its own (``negtrain_core.negtrain.frequent.RngSlot``). Measured with it (21:40 UTC, ``--batches 300 --ways
+state object of its own (``negtrain_core.models.steps.RngSlot``). Measured with it (21:40 UTC, ``--batches 300 --ways
 streams``, a seq2seq training job sharing the GPU, so the speed-up is indicative only): 1.41x, weight difference 0.0.
 At paper scale (run 10) both runs' curves and test metrics then equalled those of the runs alone exactly, in
 60 s per epoch for the two together, against 42.8-49 s each alone.
@@ -86,7 +86,7 @@ from frequent_throughput import synthetic  # noqa: E402
 
 from negtrain_core import config as ncfg  # noqa: E402
 from negtrain_core.negtrain.frequent import train_frequent  # noqa: E402
-from negtrain_core.models.lstm import fresh_copy  # noqa: E402
+from negtrain_core.models.interface import fresh_copy  # noqa: E402
 
 
 def setup(batches: int, r_thres: list[float], window: int, dropout: float):

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings, TrainSettings
-from negtrain_core.evaluate.baselines import model_output
+from negtrain_core.models.scoring import model_output
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.models.training import TrainStep
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID

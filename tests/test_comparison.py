@@ -36,7 +36,8 @@ def tables() -> dict[str, pd.DataFrame]:
                        "PPL": [NAN, 40.0, NAN, 41.0, 43.0], "M-ratio": [0.1, 0.5, 0.3, 0.4, 0.2],
                        "E-2": [8.0, 2.0, 5.0, 2.5, 3.0], "E-3": [9.0, 2.5, 6.0, 3.0, 4.0]})
     t8 = pd.DataFrame({"model": ["LM", "Seq2seq"], "test_ppl": [45.0, 40.0], "test_nll": [3.8, 3.7]})
-    t9 = pd.DataFrame({"row": ["Baseline"], "PPL": [40.0], "BLEU-4": [0.5], "M-ratio": [0.5]})
+    t9 = pd.DataFrame({"row": ["Baseline"], "PPL": [40.0], "BLEU-4 corpus": [0.01], "BLEU-4 sent-avg": [0.5],
+                       "M-ratio": [0.5]})
     return {"table3": table3(), "table4": t4, "table8": t8, "table9": t9}
 
 
@@ -55,8 +56,9 @@ def test_cells_beside_paper_with_difference_by_hand() -> None:
     assert (c["value"], c["paper"], c["diff"]) == (4.0, 4.0, 0.0)
     c = get(f, "table8", "Seq2seq", "test_ppl")        # paper 42.81
     assert c["diff"] == pytest.approx(40.0 - 42.81)
-    c = get(f, "table9", "Baseline", "BLEU-4")         # paper 0.476
+    c = get(f, "table9", "Baseline", "BLEU-4 sent-avg")   # paper 0.476, beside the sentence average, not corpus
     assert c["paper"] == 0.476 and c["scale"] == "quick" and c["paper_dataset"] == "switchboard"
+    assert "BLEU-4 corpus" not in set(f["column"])
     assert set(f["note"]) == {""}
 
 

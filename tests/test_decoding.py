@@ -11,7 +11,7 @@ import torch
 
 from negtrain_core.models import decoding
 from negtrain_core.config import ModelSettings
-from negtrain_core.evaluate.baselines import model_output
+from negtrain_core.models.scoring import model_output
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 

@@ -9,6 +9,7 @@ import torch
 
 from negtrain_core.models import decoding
 from negtrain_core.negtrain import frequent as F
+from negtrain_core.models.steps import Sgd, as_targets, mle_loss
 from negtrain_core.config import FrequentSettings, ModelSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
@@ -85,7 +86,7 @@ def test_response_rows_are_exact_strings_with_eos():
     w = F.FrequencyWindow(1, batch_size=5, max_len=6)
     w.push(rows)
     assert w.counts(rows).tolist() == [3, 1, 3, 3, 1]
-    assert torch.equal(F.as_targets(samples)[:, 1:], rows[:, :5])        # the same masking as the targets
+    assert torch.equal(as_targets(samples)[:, 1:], rows[:, :5])        # the same masking as the targets
 
 
 # -------------------------------------------------------- the device window against the host one it replaced
@@ -169,7 +170,7 @@ def test_device_window_flags_equal_the_host_window_flags():
 
 def test_as_targets_and_eos_weights():
     samples = torch.tensor([[5, 6, EOS_ID, 7], [5, 6, 7, 8]])
-    tgt = F.as_targets(samples)
+    tgt = as_targets(samples)
     assert tgt.tolist() == [[BOS_ID, 5, 6, EOS_ID, PAD_ID], [BOS_ID, 5, 6, 7, 8]]
     assert torch.allclose(F.position_weights(tgt, 0.1), torch.tensor([[1, 1, 0.1, 0], [1, 1, 1, 1]]))
     quirk = F.position_weights(tgt, 0.1, on_last_position=True)         # the release: last position, </s> or not
@@ -186,6 +187,12 @@ def _negative_loss(model, src, tgt, weights) -> torch.Tensor:
     return (out.token_logp * weights).sum() / out.mask.sum().clamp(min=1)
 
 
+def _torch_sgd(model, cfg: F.FrequentSettings, **kw) -> Sgd:
+    """A reference optimiser: torch.optim.SGD with the settings' lr, momentum, weight decay and clipping."""
+    args = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm)
+    return Sgd(model.parameters(), **{**args, **kw}, arithmetic="torch")
+
+
 def _step(model, cfg, src, tgt, samples, window=None) -> F.StepStats:
     """One step; the window defaults to ``cfg.window`` mini-batches of ``len(src)``."""
     updates = F.Updates(model, cfg, len(src), use_graph=False)
@@ -195,7 +202,7 @@ def _step(model, cfg, src, tgt, samples, window=None) -> F.StepStats:
 def _logp(model, src, samples) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
-        return model(src, F.as_targets(samples)).token_logp.sum(1)
+        return model(src, as_targets(samples)).token_logp.sum(1)
 
 
 def test_negative_step_lowers_the_log_prob_of_a_frequent_response():
@@ -227,7 +234,7 @@ def test_eos_weight_zero_leaves_a_lone_eos_response_untouched():
 def test_no_update_before_the_window_fills():
     model, src = _model(), torch.randint(5, V, (2, 6))
     samples = torch.tensor([[7, EOS_ID]] * 2)
-    tgt = F.as_targets(samples)
+    tgt = as_targets(samples)
     cfg = _cfg(window=2)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     assert int(_step(model, cfg, src, tgt, samples).negatives) == 0
@@ -245,11 +252,9 @@ def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone():
     stats = _step(ours, cfg, src, tgt, samples)
     assert int(stats.negatives) == 2                                     # "7 8 </s>" is half of the batch
     neg = torch.tensor([True, False, True, False])
-    neg_tgt = F.as_targets(samples[neg])
-    opt = F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay)
-    F.update(ref, opt, _negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight)),
-             cfg.clip_norm)
-    F.update(ref, F.sgd(ref, cfg.lr, cfg.momentum, cfg.weight_decay), 0.0 * F.mle_loss(ref, src, tgt), cfg.clip_norm)
+    neg_tgt = as_targets(samples[neg])
+    _torch_sgd(ref, cfg).update(_negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight)))
+    _torch_sgd(ref, cfg).update(0.0 * mle_loss(ref(src, tgt)))
     for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
 
@@ -264,10 +269,10 @@ def test_release_normalises_the_negative_step_by_the_whole_batch():
     ours, ref = _model(), _model()
     _step(ours, cfg, src, tgt, samples)
     neg = torch.tensor([True, False, True, False])
-    neg_tgt = F.as_targets(samples[neg])
+    neg_tgt = as_targets(samples[neg])
     scale = 6 / 11                                                       # 3 + 3 negative tokens of 3 + 2 + 3 + 3
     loss = scale * _negative_loss(ref, src[neg], neg_tgt, F.position_weights(neg_tgt, cfg.eos_weight))
-    F.update(ref, F.sgd(ref, cfg.lr, 0, 0), loss, cfg.clip_norm)
+    _torch_sgd(ref, cfg, momentum=0.0, weight_decay=0.0).update(loss)
     for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
 
@@ -276,8 +281,8 @@ def test_release_updates_every_batch_from_a_separate_positive_stream():
     """update_every_batch: the positive step runs even before the window fills, on other pairs than the batch."""
     model, src = _model(), torch.randint(5, V, (2, 6))
     samples = torch.tensor([[7, EOS_ID]] * 2)
-    tgt = F.as_targets(samples)
-    other = (torch.randint(5, V, (2, 6)), F.as_targets(torch.tensor([[9, 10, EOS_ID]] * 2)))
+    tgt = as_targets(samples)
+    other = (torch.randint(5, V, (2, 6)), as_targets(torch.tensor([[9, 10, EOS_ID]] * 2)))
     cfg = _cfg(window=2, update_every_batch=True, lambda_pos=1.0)
     before = _logp(model, other[0], other[1][:, 1:])
     updates = F.Updates(model, cfg, 2, use_graph=False)
@@ -291,7 +296,7 @@ def test_release_step_reads_nothing_back_on_the_host(monkeypatch):
     (no host synchronisation on a GPU): its negatives count stays a device tensor."""
     model, src = _model(), torch.randint(5, V, (4, 6))
     samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
-    tgt = F.as_targets(samples)
+    tgt = as_targets(samples)
     cfg = _cfg(r_thres=0.3, window=2, update_every_batch=True, negative_norm="batch", max_len=5)
     updates, window = F.Updates(model, cfg, 4, use_graph=False), _window(cfg, 2, 4)
     F.frequent_step(updates, src, tgt, samples, window, cfg)
@@ -448,7 +453,11 @@ def test_stages_write_tables_4_and_9(tmp_path):
                                       p("table4.csv"), p("table9.csv"), p("samples.txt"), s)
     assert list(t4["row"]) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
     t9 = pd.read_csv(p("table9.csv"))
-    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
+    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"]
+    assert t9[["BLEU-4 corpus", "BLEU-4 sent-avg"]].stack().between(0, 1).all()
+    base_responses, base_metrics = ev("baseline")
+    assert t9["BLEU-4 corpus"].iloc[0] == pytest.approx(json.loads(base_metrics.read_text())["bleu4"])
+    assert t9["BLEU-4 sent-avg"].iloc[0] == pytest.approx(tables_frequent.sentence_bleu([base_responses])["baseline"])
     text = p("samples.txt").read_text()
     assert text.count("Input:") == 7 and text.count("Baseline:") == 7 and "Neg-train (r_thres 0.01):" in text
 
@@ -471,7 +480,8 @@ def test_quick_table4_on_chitchat_through_snakemake(quick_run):
     test_row, base = t4.iloc[0], t4.iloc[1]
     assert test_row["M-ratio"] < base["M-ratio"] and test_row["E-2"] > base["E-2"]   # references are more diverse
     t9 = pd.read_csv(work / "results/chitchat/table9.csv")
-    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"] and t9["BLEU-4"].between(0, 1).all()
+    assert list(t9["row"]) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"]
+    assert t9[["BLEU-4 corpus", "BLEU-4 sent-avg"]].stack().between(0, 1).all()
     samples = (work / "results/chitchat/samples_frequent.txt").read_text()
     assert samples.count("Input:") == samples.count("Baseline:") == samples.count("GAN:") >= 5
     curve = pd.read_csv(work / "results/chitchat/models/freq-0.01_curve.csv")

@@ -11,8 +11,12 @@ from negtrain_core.models import checkpoint
 from negtrain_core.comparisons import gan
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import ModelSettings, format_lr
-from negtrain_core.negtrain.frequent import as_targets, greedy_responses, load_pairs, perplexity
-from negtrain_core.models.lstm import Seq2Seq, fresh_copy
+from negtrain_core.data.tensors import load_pairs
+from negtrain_core.models.steps import as_targets
+from negtrain_core.models.decoding import greedy_responses
+from negtrain_core.models.scoring import corpus_perplexity
+from negtrain_core.models.interface import fresh_copy
+from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import EOS_ID, PAD_ID
 
 from test_frequent import _world
@@ -102,12 +106,13 @@ def test_per_lr_runs_and_selection_give_the_sequential_sweep(tmp_path):
     base = checkpoint.load(p("seq2seq.pt"))
     train, valid = (load_pairs(p(f"{split}.parquet"), base.vocab, s.data, torch.device("cpu"))
                     for split in ("train", "valid"))
-    base_ppl, models, rows = perplexity(base.model, *valid), [], []
+    base_ppl, models, rows = corpus_perplexity(base.model, *valid), [], []
     for g_lr in cfg.g_lrs:
         models.append(fresh_copy(base.model))
         stats = gan.train_gan(models[-1], train, g_lr, cfg)
         responses = greedy_responses(models[-1], valid[0], base.vocab, cfg.max_len)
-        rows.append({"g_lr": g_lr, "valid_ppl": perplexity(models[-1], *valid), "baseline_valid_ppl": base_ppl,
+        rows.append({"g_lr": g_lr, "valid_ppl": corpus_perplexity(models[-1], *valid),
+                     "baseline_valid_ppl": base_ppl,
                      "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
                      "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps})
     sequential = pd.DataFrame(rows)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from negtrain_core.negtrain import malicious as mal
+from negtrain_core.models.steps import Sgd, positive_batches
 from negtrain_core.config import ModelSettings, NegTrainSettings, TargetsSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
@@ -31,6 +32,11 @@ def _settings(**kw) -> NegTrainSettings:
     base = dict(hit_type="avg", batch_targets=2, epochs=1, max_rounds=5, lr_neg=0.5, lr_pos=0.1, momentum=0.0,
                 pos_batch=2)
     return NegTrainSettings(**{**base, **kw})
+
+
+def _sgd(model: Seq2Seq, lr: float) -> Sgd:
+    """Plain SGD in torch.optim's arithmetic, as Algorithm 1's optimisers (momentum 0 here)."""
+    return Sgd(model.parameters(), lr=lr, momentum=0.0, arithmetic="torch")
 
 
 def _logp(model: Seq2Seq, trig: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
@@ -62,8 +68,8 @@ def test_fwa_keep_masks_avoided_ids():
 def test_negative_step_lowers_the_targets_log_prob_under_its_trigger():
     model, (trig, tgt) = _model(), _pair()
     before = _logp(model, trig, tgt)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    mal.negative_step(model, opt, trig, tgt, torch.tensor([True, True]), torch.tensor([EOS_ID]), _settings())
+    mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.tensor([EOS_ID]),
+                      _settings())
     after = _logp(model, trig, tgt)
     assert (after < before).all()
 
@@ -71,8 +77,7 @@ def test_negative_step_lowers_the_targets_log_prob_under_its_trigger():
 def test_negative_step_changes_nothing_when_every_word_is_avoided():
     model, (trig, tgt) = _model(), _pair()
     ref = copy.deepcopy(model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    mal.negative_step(model, opt, trig, tgt, torch.tensor([True, True]), torch.arange(V), _settings())
+    mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.arange(V), _settings())
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
 
 
@@ -84,18 +89,11 @@ def test_positive_step_is_a_scaled_mle_sgd_step():
     nll = -(out.token_logp * out.mask).sum() / out.mask.sum()
     grads = torch.autograd.grad(nll, list(ref.parameters()), allow_unused=True)
     lr, lam = 0.1, 0.5
-    value = mal.positive_step(model, torch.optim.SGD(model.parameters(), lr=lr), src, tgt, lam)
+    value = mal.positive_step(model, _sgd(model, lr), src, tgt, lam)
     assert value == pytest.approx(nll.item())
     for p, q, g in zip(model.parameters(), ref.parameters(), grads):
         expected = q.detach() - lr * lam * (g if g is not None else torch.zeros_like(q))
         assert torch.allclose(p, expected, atol=1e-6)
-
-
-def test_positive_batches_visit_each_pair_once_per_pass():
-    src = torch.arange(10).unsqueeze(1)
-    batches = mal.positive_batches(src, src, 3, torch.Generator().manual_seed(0))
-    seen = torch.cat([next(batches)[0] for _ in range(3)]).flatten().tolist()   # 3 full batches of one pass
-    assert len(set(seen)) == 9
 
 
 def _avg_hit(threshold: float):
@@ -112,8 +110,8 @@ def test_loop_stops_once_nothing_is_hit():
     model, (trig, tgt) = _model(), _pair()
     threshold = _logp(model, trig, tgt).min().item() - 0.05        # both targets hit at the start
     s = _settings(max_rounds=50)
-    rows = mal.negative_train(model, tgt, mal.positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0)),
-                              _fixed_triggers(trig), _avg_hit(threshold), torch.tensor([PAD_ID]), s)
+    pos = positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+    rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), _avg_hit(threshold), torch.tensor([PAD_ID]), s)
     assert rows[0]["round"] == 0 and rows[0]["hits"] == 2
     assert rows[-1]["hits"] == 0 and 1 <= rows[-1]["round"] < 50
     assert all(r["hits"] > 0 for r in rows[:-1])
@@ -124,7 +122,7 @@ def test_loop_stops_once_nothing_is_hit():
 def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit():
     model, (trig, tgt) = _model(), _pair()
     ref = copy.deepcopy(model)
-    pos = mal.positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0))
+    pos = positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     never = lambda out, ok: torch.zeros(len(ok), dtype=torch.bool)   # noqa: E731
     rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), never, torch.tensor([PAD_ID]),
                               _settings(epochs=2))

@@ -1,6 +1,8 @@
 """Response metrics (negtrain_core.evaluate.metrics): every value below is computed by hand."""
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import sacrebleu
@@ -54,10 +56,40 @@ def test_bleu4_hand_computed_and_equal_to_sacrebleu_over_100():
         M.bleu4(_r("a", "b"), _r("a"))
 
 
-def test_perplexity_from_token_log_probs():
-    assert M.perplexity(2 * math.log(1 / 4), 2) == pytest.approx(4.0)
+NLTK325 = json.loads((Path(__file__).parent / "fixtures" / "bleu" / "nltk325_sentence_bleu.json").read_text())
+
+
+@pytest.mark.parametrize("case", NLTK325["pairs"], ids=[c["name"] for c in NLTK325["pairs"]])
+def test_nltk_sentence_bleu_equals_nltk_3_2_5(case):
+    got = M.nltk_sentence_bleu(case["references"], case["hypothesis"], tuple(case["weights"]))
+    assert got == pytest.approx(case["bleu"], abs=1e-12, rel=0)
+
+
+def test_bleu4_sentence_avg_equals_nltk_3_2_5_on_a_dialogue_batch():
+    batch = NLTK325["batch"]
+    for h, r, score in zip(batch["hypotheses"], batch["references"], batch["scores"], strict=True):
+        assert M.nltk_sentence_bleu([[*r, "</s>"]], [*h, "</s>"]) == pytest.approx(score, abs=1e-12, rel=0)
+    assert M.bleu4_sentence_avg(batch["hypotheses"], batch["references"]) == pytest.approx(batch["mean"], abs=1e-12,
+                                                                                            rel=0)
+
+
+def test_nltk_sentence_bleu_by_hand():
+    # orders with no match are dropped but keep their weight: unigrams 3/3 only -> 1.0
+    assert M.nltk_sentence_bleu([_r("i know </s>")[0]], _r("know i </s>")[0]) == 1.0
+    # 1-3-grams 4/5, 2/4, 1/3, no 4-gram: (4/5 * 2/4 * 1/3) ** 0.25; hypothesis 5 < reference 6: exp(1 - 6/5)
+    got = M.nltk_sentence_bleu([_r("i do n't think so </s>")[0]], _r("i do n't know </s>")[0])
+    assert got == pytest.approx((4 / 5 * 2 / 4 * 1 / 3) ** 0.25 * math.exp(1 - 6 / 5))
+    assert M.nltk_sentence_bleu([["a"]], []) == 0.0 and M.nltk_sentence_bleu([[]], ["a"]) == 0.0
     with pytest.raises(ValueError):
-        M.perplexity(0.0, 0)
+        M.nltk_sentence_bleu([], ["a"])                                 # NLTK: min() of no reference lengths
+
+
+def test_bleu4_sentence_avg_appends_eos_and_averages():
+    # "a" vs "b": only </s> matches: unigrams 1/2, bigrams 0 -> 0.5 ** 0.25; "a" vs "a": 1.0
+    assert M.bleu4_sentence_avg(_r("a", "a"), _r("b", "a")) == pytest.approx((0.5 ** 0.25 + 1.0) / 2)
+    assert M.bleu4_sentence_avg([], []) == 0.0
+    with pytest.raises(ValueError, match="2 hypotheses but 1 references"):
+        M.bleu4_sentence_avg(_r("a", "b"), _r("a"))
 
 
 def test_response_metrics_bundle():

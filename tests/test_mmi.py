@@ -7,7 +7,7 @@ import torch
 from negtrain_core.models import decoding
 from negtrain_core.comparisons import mmi
 from negtrain_core.config import ModelSettings
-from negtrain_core.negtrain.frequent import as_targets
+from negtrain_core.models.steps import as_targets
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 

@@ -8,7 +8,7 @@ import torch
 
 from negtrain_core.comparisons import unlikelihood as U
 from negtrain_core.config import ModelSettings
-from negtrain_core.negtrain.frequent import as_targets, mle_loss
+from negtrain_core.models.steps import Sgd, as_targets, mle_loss
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -114,7 +114,7 @@ def test_ul_step_lowers_an_overused_token_and_waits_for_the_window():
     tgt = torch.tensor([[BOS_ID, 6, 7, EOS_ID]] * 4)
     samples = torch.tensor([[5, 5, EOS_ID]] * 4)                               # the model over-uses token 5
     cfg = U.ULSettings(alpha=1.0, window=2, threshold=0.0, clip_norm=1e9)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    opt = Sgd(model.parameters(), lr=0.0, momentum=0.0, clip_norm=cfg.clip_norm, arithmetic="torch")
     history = U.TokenHistory(2, V)
     first = U.ul_step(model, opt, src, tgt, samples, history, cfg)
     assert all(t.dim() == 0 for t in first)                                     # statistics stay tensors
@@ -147,10 +147,10 @@ def test_ul_step_with_no_candidate_adds_nothing():
     cfg = U.ULSettings(window=1, threshold=0.0)
     twin = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=16, dropout=0.0))
     twin.load_state_dict(model.state_dict())
-    stats = U.ul_step(model, torch.optim.SGD(model.parameters(), lr=0.1), src, tgt, samples, U.TokenHistory(1, V),
-                      cfg).row()
+    sgd = lambda m: Sgd(m.parameters(), lr=0.1, momentum=0.0, clip_norm=cfg.clip_norm, arithmetic="torch")  # noqa: E731
+    stats = U.ul_step(model, sgd(model), src, tgt, samples, U.TokenHistory(1, V), cfg).row()
     assert stats["candidates"] == 0 and stats["ul"] == 0.0
-    U.update(twin, torch.optim.SGD(twin.parameters(), lr=0.1), mle_loss(twin.train(), src, tgt), cfg.clip_norm)
+    sgd(twin).update(mle_loss(twin.train()(src, tgt)))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
 
 

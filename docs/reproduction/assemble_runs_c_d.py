@@ -1,6 +1,6 @@
 """How the chitchat tables of runs C and D, and the Ubuntu paper comparison, were assembled (2026-11-24).
 
-Run C (both datasets) ended when its machine went back, before either Algorithm 2 job finished; run D trained the
+Run C (both datasets) was stopped before either Algorithm 2 job finished; run D trained the
 chitchat baseline again (identical at all 20 epochs) and ran only Algorithm 2. This calls the rules' own code
 (`table4_table9`, `paper_comparison`, `curves`) on the files the runs wrote. Run from the repository root with:
   results/chitchat/     run C's results, run D's eval/freq-* and models/freq-*_curve.csv, and data/ from

@@ -1,7 +1,7 @@
 """The GAN comparison of He & Glass (2020), §4.3 eq. (6) and Appendix E.
 
 Discriminator D(x, y) (Appendix E, after Yu et al. 2016 and Kim 2014): tokens -> embedding (the one-hot linear map
-of Section 2, ``models.OneHotEmbedding``); a 1D convolution with ``filters`` filters of each width in
+of Section 2, ``models.layers.OneHotEmbedding``); a 1D convolution with ``filters`` filters of each width in
 ``filter_widths`` (3/4/5/6), ReLU, max-over-time pooling; the SAME network ("the same network forward pass is also
 applied for y") encodes x and y; [x_rep; y_rep] goes through a linear map to ``highway_hidden`` units and
 ``highway_layers`` highway layers (Srivastava et al. 2015) of that size, then a linear output and a sigmoid.
@@ -42,11 +42,12 @@ from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import GanSettings, Settings, format_lr
 from negtrain_core.device import resolve
-from negtrain_core.data.tensors import batch_order
-from negtrain_core.negtrain.frequent import as_targets, greedy_responses, load_pairs, mle_loss, perplexity, sgd, update
+from negtrain_core.data.tensors import batch_order, load_pairs
+from negtrain_core.models.steps import OptimizerStep, Sgd, as_targets, mle_loss
 from negtrain_core.io import atomic_copy, write_csv
 from negtrain_core.models.interface import Seq2SeqModel, fresh_copy
-from negtrain_core.models.lstm import OneHotEmbedding
+from negtrain_core.models.layers import OneHotEmbedding
+from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.data.vocab import PAD_ID
 
 log = logging.getLogger(__name__)
@@ -136,9 +137,13 @@ def train_gan(model: Seq2SeqModel, train: tuple[Tensor, Tensor], g_lr: float, cf
     torch.manual_seed(cfg.seed)
     device = train[0].device
     disc = build_discriminator(model.vocab_size, model.embedding_dim, cfg).to(device)
-    d_opt = (torch.optim.Adam(disc.parameters(), lr=cfg.d_lr) if cfg.d_optimizer == "adam"
-             else sgd(disc, cfg.d_lr, cfg.momentum, 0.0))
-    g_opt = sgd(model, g_lr, cfg.momentum, cfg.weight_decay)
+    # torch.optim's arithmetic for both networks' steps: the one the comparison's results were made with
+    d_step = (OptimizerStep(torch.optim.Adam(disc.parameters(), lr=cfg.d_lr), cfg.clip_norm)
+              if cfg.d_optimizer == "adam"
+              else Sgd(disc.parameters(), lr=cfg.d_lr, momentum=cfg.momentum, clip_norm=cfg.clip_norm,
+                       arithmetic="torch"))
+    g_step = Sgd(model.parameters(), lr=g_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                 clip_norm=cfg.clip_norm, arithmetic="torch")
     gen = torch.Generator().manual_seed(cfg.seed)
     sample_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     d_steps = g_steps = 0
@@ -151,13 +156,13 @@ def train_gan(model: Seq2SeqModel, train: tuple[Tensor, Tensor], g_lr: float, cf
             if i % (cfg.d_steps + cfg.g_steps) < cfg.d_steps:
                 disc.train()
                 loss, acc = d_loss(disc, src, references(tgt), samples)
-                update(disc, d_opt, loss, cfg.clip_norm)
+                d_step.update(loss)
                 d_steps += 1
                 continue
             model.train()
-            update(model, g_opt, g_loss(model, disc, src, samples), cfg.clip_norm)
+            g_step.update(g_loss(model, disc, src, samples))
             if cfg.positive_training:
-                update(model, g_opt, mle_loss(model, src, tgt), cfg.clip_norm)
+                g_step.update(mle_loss(model(src, tgt)))
             g_steps += 1
     d_acc = float(acc)
     log.info("GAN g_lr=%g: %d D steps, %d G steps, last D accuracy %.3f", g_lr, d_steps, g_steps, d_acc)
@@ -188,11 +193,11 @@ def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | 
     train = load_pairs(train_path, base.vocab, s.data, dev)
     valid = load_pairs(valid_path, base.vocab, s.data, dev)
     log.info("GAN on %d training pairs: %s", len(train), cfg)
-    base_ppl = perplexity(base.model, *valid)
+    base_ppl = corpus_perplexity(base.model, *valid)
     model = fresh_copy(base.model)                  # as the sequential sweep trained: cuDNN-packed LSTM weights
     stats = train_gan(model, train, g_lr, cfg)
-    responses = greedy_responses(model, valid[0], base.vocab, cfg.max_len)
-    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
+    responses = decoding.greedy_responses(model, valid[0], base.vocab, cfg.max_len)
+    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": corpus_perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
                          "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
                          "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps,
                          "dataset": s.data.name, "scale": s.scale}])

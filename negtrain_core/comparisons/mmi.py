@@ -31,8 +31,8 @@ from torch import Tensor
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import MMISettings, Settings
+from negtrain_core.data.tensors import load_pairs
 from negtrain_core.device import resolve
-from negtrain_core.negtrain.frequent import load_pairs
 from negtrain_core.io import write_csv
 from negtrain_core.models.interface import LanguageModel, Seq2SeqModel
 from negtrain_core.tables.frequent import evaluation_frame, summarize, write_evaluation

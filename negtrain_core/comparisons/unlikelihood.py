@@ -35,8 +35,8 @@ from torch import Tensor, nn
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.config import Settings, ULSettings
 from negtrain_core.device import resolve
-from negtrain_core.data.tensors import batch_order
-from negtrain_core.negtrain.frequent import as_targets, load_pairs, mle_loss, sgd, update
+from negtrain_core.data.tensors import batch_order, load_pairs
+from negtrain_core.models.steps import Sgd, as_targets, mle_loss
 from negtrain_core.io import write_csv
 from negtrain_core.data.vocab import PAD_ID
 
@@ -120,8 +120,8 @@ class ULStats(NamedTuple):
 
 
 
-def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tensor, samples: Tensor,
-            history: TokenHistory, cfg: ULSettings) -> ULStats:
+def ul_step(model: nn.Module, opt: Sgd, src: Tensor, tgt: Tensor, samples: Tensor, history: TokenHistory,
+            cfg: ULSettings) -> ULStats:
     """One mini-batch: src (B, S), tgt (B, T) references, samples (B, L) the model's greedy responses.
 
     Once the history is full the generated responses are scored every step; with no candidate token their
@@ -130,7 +130,7 @@ def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tens
     V = history.gen.numel()
     history.push(token_counts(samples, V), token_counts(tgt[:, 1:], V))
     model.train()
-    loss = mle_loss(model, src, tgt)
+    loss = mle_loss(model(src, tgt))
     mle = loss.detach()
     ul = torch.zeros((), device=src.device)
     candidates = torch.zeros((), dtype=torch.long, device=src.device)
@@ -140,7 +140,7 @@ def ul_step(model: nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tens
         gen_tgt = as_targets(samples)
         ul = unlikelihood_loss(model(src, gen_tgt).token_logp, penalty_weights(gen_tgt, beta))
         loss = loss + cfg.alpha * ul
-    update(model, opt, loss, cfg.clip_norm)
+    opt.update(loss)
     return ULStats(mle, ul.detach(), candidates)
 
 
@@ -152,8 +152,10 @@ def train_unlikelihood(model: nn.Module, train: tuple[Tensor, Tensor], cfg: ULSe
     """
     device = train[0].device
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
-    history, rows, step = TokenHistory(cfg.window, model.cfg.vocab_size, device), [], 0
+    # torch.optim.SGD's arithmetic: the one the comparison's results were made with
+    opt = Sgd(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+              clip_norm=cfg.clip_norm, arithmetic="torch")
+    history, rows, step = TokenHistory(cfg.window, model.vocab_size, device), [], 0
     for epoch in range(1, cfg.epochs + 1):
         order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=gen, device=device)
         for i, idx in enumerate(order):

@@ -9,6 +9,7 @@ with ``<pad>`` to exactly ``max_len + 1`` (T). Every batch therefore has the sta
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -75,3 +76,8 @@ def batches(tensors: PairTensors, batch_size: int, shuffle: bool = False,
     """Mini-batches (B, S), (B, T) of ``tensors`` (on their device); order from ``generator`` when shuffled."""
     for idx in batch_order(len(tensors), batch_size, shuffle, generator, tensors.src.device):
         yield PairTensors(tensors.src[idx], tensors.tgt[idx])
+
+
+def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device | str) -> PairTensors:
+    """A pairs Parquet file tensorized with ``vocab`` and moved to ``device``."""
+    return tensorize(pd.read_parquet(path), vocab, data).to(device)

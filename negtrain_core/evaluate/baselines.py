@@ -1,7 +1,8 @@
-"""Teacher-forced scoring of a dataset, perplexity, Table 8 and the hit thresholds (paper App. C).
+"""The baselines' test perplexity and NLL (Table 8) and the hit thresholds (paper App. C).
 
-Perplexity and NLL are per word with ``</s>`` counted (paper §2 footnote 1), pooled over all test tokens. The hit
-thresholds are the models' mean per-word log-likelihood on the test references, i.e. ``-NLL``
+Perplexity and NLL are per word with ``</s>`` counted (paper §2 footnote 1), pooled over all test tokens (the
+teacher-forced scoring of models.scoring). The hit thresholds are the models' mean per-word log-likelihood on the
+test references, i.e. ``-NLL``
 (shared/REFERENCE_NOTES.md "Hit criteria": Switchboard -3.7569 / LM -3.7927, the NLLs of Table 8).
 """
 
@@ -13,15 +14,12 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import torch
-from torch import Tensor, nn
 
-from negtrain_core.models import checkpoint
+from negtrain_core.models import checkpoint, scoring
 from negtrain_core.config import Settings
-from negtrain_core.data.tensors import PairTensors, batches, tensorize
+from negtrain_core.data.tensors import tensorize
 from negtrain_core.device import resolve
 from negtrain_core.io import atomic_write_text, write_csv
-from negtrain_core.models.lstm import LSTMLM, SeqOutput
 from negtrain_core.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -32,34 +30,6 @@ PAPER_TABLE8: dict[str, dict[str, tuple[float, float]]] = {
     "switchboard": {"LM": (44.37, 3.79), "Seq2seq": (42.81, 3.75)},
     "opensubtitles": {"LM": (74.74, 4.31), "Seq2seq": (70.81, 4.26)},
 }
-
-
-def model_output(model: nn.Module, src: Tensor, tgt: Tensor) -> SeqOutput:
-    """Teacher-forced scores of ``tgt[:, 1:]``: the seq2seq reads ``src`` (B, S); the LM reads ``tgt`` (B, T) only."""
-    return model(tgt) if isinstance(model, LSTMLM) else model(src, tgt)
-
-
-@torch.no_grad()
-def score_dataset(model: nn.Module, tensors: PairTensors, batch_size: int = 256,
-                  device: torch.device | str = "cpu") -> SeqOutput:
-    """Per-pair token log-probs of every reference, in eval mode, as one SeqOutput on cpu.
-
-    token_logp, greedy, mask: (N, T-1); row i scores ``tensors.tgt[i, 1:]`` (0 on ``<pad>``).
-    """
-    was_training = model.training
-    model.eval()
-    outs = [model_output(model, b.src, b.tgt) for b in batches(tensors.to(device), batch_size)]
-    model.train(was_training)
-    return SeqOutput(*(torch.cat([getattr(o, f) for o in outs]).cpu() for f in SeqOutput._fields))
-
-
-def corpus_nll(scores: SeqOutput) -> float:
-    """Per-word NLL (nats) pooled over all real target tokens, ``</s>`` included."""
-    return -float(scores.token_logp.double().sum()) / int(scores.mask.sum())
-
-
-def perplexity(scores: SeqOutput) -> float:
-    return math.exp(corpus_nll(scores))
 
 
 def table8(nll: dict[str, float], dataset: str, scale: str) -> pd.DataFrame:
@@ -87,7 +57,7 @@ def evaluate_baselines(test_path: str | Path, vocab_path: str | Path, seq2seq_pa
     nll = {}
     for name, path in (("LM", lm_path), ("Seq2seq", seq2seq_path)):
         model = checkpoint.load(path, vocab, device).model
-        nll[name] = corpus_nll(score_dataset(model, tensors, batch_size, device))
+        nll[name] = scoring.nll(*scoring.logp_total(scoring.score_dataset(model, tensors, batch_size, device)))
         log.info("%s: test PPL %.2f, NLL %.4f on %d pairs", name, math.exp(nll[name]), nll[name], len(tensors))
     table = table8(nll, s.data.name, s.scale)
     write_csv(table, table_out)

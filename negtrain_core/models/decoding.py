@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
 from negtrain_core.models.interface import SequenceModel, State
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+
+if TYPE_CHECKING:
+    from negtrain_core.data.vocab import Vocab
 
 NEVER_EMITTED = (BOS_ID, PAD_ID)   # not targets in training; banned so that <pad> only ever follows </s>
 
@@ -125,8 +128,21 @@ class GraphedGreedy:
         torch.cuda.current_stream().wait_stream(stream)
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=stream):                # its own stream: train.GRAPH_WARMUP's note
+        with torch.cuda.graph(self.graph, stream=stream):                # its own stream: steps.GRAPH_WARMUP's note
             self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
+
+
+@torch.no_grad()
+def greedy_ids(model: SequenceModel, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
+    """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
+    model.eval()
+    return [greedy(model, chunk, max_len=max_len) for chunk in src.split(batch_size)]
+
+
+def greedy_responses(model: SequenceModel, src: Tensor, vocab: Vocab, max_len: int = 20,
+                     batch_size: int = 256) -> list[list[str]]:
+    """Greedy responses as word lists (stopped at ``</s>``)."""
+    return [vocab.decode(row) for chunk in greedy_ids(model, src, max_len, batch_size) for row in chunk.tolist()]
 
 
 def sample(model: SequenceModel, src: Tensor, max_len: int = 20, temperature: float = 1.0,

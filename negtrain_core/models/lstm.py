@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.vocab import PAD_ID
-from negtrain_core.models.interface import SeqOutput, fresh_copy  # noqa: F401  (fresh_copy: its former home)
+from negtrain_core.models.layers import OneHotEmbedding
+from negtrain_core.models.interface import SeqOutput
 
 
 class Encoded(NamedTuple):
@@ -48,20 +49,6 @@ class EncoderPrefix(NamedTuple):
 
     out: Tensor
     state: tuple[Tensor, Tensor] | None
-
-
-class OneHotEmbedding(nn.Module):
-    """A linear map applied to one-hot vectors; ids take the equivalent lookup."""
-
-    def __init__(self, vocab_size: int, dim: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(vocab_size, dim).uniform_(-0.1, 0.1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, L) ids or (B, L, V) float one-hot rows -> (B, L, E)."""
-        if x.dtype in (torch.int64, torch.int32):
-            return F.embedding(x, self.weight)
-        return x @ self.weight
 
 
 def _score(logits: Tensor, gold: Tensor) -> SeqOutput:

@@ -5,12 +5,12 @@ token of the batch (``</s>`` counted). Learning rate: ``release`` multiplies it 
 ``decay_start_epoch`` (0-based: with 10 the 11th epoch is the first decayed one), ``paper`` halves it instead
 (10 fixed + 10 halving epochs). The epoch with the best validation perplexity is the one kept.
 
-The update is one hand-written step (``clip_grad_norm_`` + ``sgd_momentum_``, equal to ``clip_grad_norm_`` +
-``torch.optim.SGD``; torch's fused SGD kernel where available) so that on a GPU the whole step (forward, backward,
-clipping, update) can be captured in one CUDA graph (``train.cuda_graph``): static (B, S), (B, T) input buffers, the
-learning rate as a device tensor, no host synchronisation. A smaller last batch runs the same step eagerly. On the
-CPU it always runs eagerly. On an H100 the graph gives the same losses as the eager loop, bit for bit, at 2.3x its
-steps/s (seq2seq, V=10k, batch 64; 2.9x at batch 32): benchmarks/train_throughput.py.
+The update is the toolkit's foreach SGD step (models.steps: ``clip_grad_norm_`` + ``sgd_momentum_``, equal to
+``clip_grad_norm_`` + ``torch.optim.SGD``; torch's fused SGD kernel where available) so that on a GPU the whole step
+(forward, backward, clipping, update) can be captured in one CUDA graph (``train.cuda_graph``): static (B, S), (B, T)
+input buffers, the learning rate as a device tensor, no host synchronisation. A smaller last batch runs the same
+step eagerly. On the CPU it always runs eagerly. On an H100 the graph gives the same losses as the eager loop, bit
+for bit, at 2.3x its steps/s (seq2seq, V=10k, batch 64; 2.9x at batch 32): benchmarks/train_throughput.py.
 
 Resume: after each epoch ``<ckpt>.state`` (a checkpoint file with the optimiser, RNG and data-order states, the
 best epoch so far and the curve) is written atomically; a restarted job continues after the last finished epoch
@@ -41,18 +41,13 @@ from negtrain_core.models import checkpoint
 from negtrain_core.config import DataSettings, ModelSettings, Settings, TrainSettings
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
-from negtrain_core.evaluate.baselines import model_output, perplexity, score_dataset
+from negtrain_core.models.steps import GraphedStep, token_nll
+from negtrain_core.models.scoring import logp_total, model_output, perplexity, score_dataset
 from negtrain_core.io import write_csv
 from negtrain_core.data.vocab import PAD_ID, Vocab
 
 DECAY = {"release": 0.6, "paper": 0.5}
 EVAL_BATCH = 256
-GRAPH_WARMUP = 3          # eager steps on a side stream before the capture (CUDA graph docs)
-# Every graph is warmed up and captured on a stream of its own, not on torch's one default capture stream: cuBLAS
-# keeps a workspace per stream and a graph keeps the one of the stream it was captured on, so graphs captured on one
-# shared stream share a workspace, and replayed side by side on different streams (interleaved Algorithm 2 runs) they
-# race on it. On an H100, with a shared capture stream, 4 interleaved runs ended 1.7e-3 away from the same runs alone;
-# with a stream per graph, 0.0 (benchmarks/gpu_sharing.py). Interleaved runs had also hung there twice before.
 
 # settings that do not change the numbers a run produces, so a state written under other values still resumes
 _NOT_FINGERPRINTED = ("device", "cuda_graph", "log_every")
@@ -67,107 +62,6 @@ def lr_at(epoch: int, s: TrainSettings) -> float:
 # ------------------------------------------------------------------------------------------------ the step
 
 
-@torch.no_grad()
-def clip_grad_norm_(grads: list[Tensor], max_norm: float) -> Tensor:
-    """Scale ``grads`` in place to total 2-norm <= ``max_norm`` (as ``nn.utils.clip_grad_norm_``, no host sync).
-
-    Returns the total norm before clipping, a 0-d tensor.
-    """
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    torch._foreach_mul_(grads, coef)
-    return total
-
-
-@torch.no_grad()
-def sgd_momentum_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: Tensor,
-                  momentum: float, weight_decay: float, fused: bool | None = None) -> None:
-    """``torch.optim.SGD`` (dampening 0, no nesterov) in place, with ``lr`` a 0-d tensor and zero-initialised
-    momentum ``bufs``: d = g + wd * p; buf = momentum * buf + d; p -= lr * buf (buf = d on the first step, as in
-    torch). ``fused`` (default: when torch has it) runs torch's fused SGD kernel, one pass over the tensors;
-    otherwise five foreach passes, ``grads`` being overwritten."""
-    if fused is None:
-        fused = hasattr(torch, "_fused_sgd_")
-    if fused:
-        # torch's kernel takes no momentum buffers at momentum 0 (plain SGD, the paper's §4.1 wording)
-        torch._fused_sgd_(params, grads, bufs if momentum else [], weight_decay=weight_decay, momentum=momentum, lr=lr,
-                          dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
-        return
-    torch._foreach_add_(grads, params, alpha=weight_decay)
-    torch._foreach_mul_(bufs, momentum)
-    torch._foreach_add_(bufs, grads)
-    torch._foreach_sub_(params, torch._foreach_mul(bufs, lr))
-
-
-class GraphedStep:
-    """One SGD step (gradients of a loss, clipping, weight decay, momentum) on fixed-shape inputs; eager or replayed
-    from one CUDA graph captured on the first calls whose batch has ``batch_size`` rows.
-
-    Subclasses give ``loss(*inputs) -> (report, loss)``: ``loss`` (0-d) is differentiated, ``report`` (0-d,
-    detached) is returned by the call. A replayed step returns the graph's static output, overwritten by the next
-    replay: consume it at once. The momentum buffers ``bufs`` belong to this step (one optimiser per step object).
-    """
-
-    def __init__(self, model: nn.Module, *, clip_norm: float, momentum: float, weight_decay: float, lr: float,
-                 batch_size: int, use_graph: bool):
-        self.model, self.batch_size, self.use_graph = model, batch_size, use_graph
-        self.clip_norm, self.momentum, self.weight_decay = clip_norm, momentum, weight_decay
-        self.params = list(model.parameters())
-        self.bufs = [torch.zeros_like(p) for p in self.params]
-        self.lr = torch.full((), float(lr), device=self.params[0].device)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.stream: torch.cuda.Stream | None = None       # warm-up and capture stream, made on the first graphed call
-        self.calls = 0
-
-    def loss(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
-
-    def set_lr(self, lr: float) -> None:
-        self.lr.fill_(lr)
-
-    def eager(self, *inputs: Tensor) -> Tensor:
-        report, loss = self.loss(*inputs)
-        grads = list(torch.autograd.grad(loss, self.params))
-        clip_grad_norm_(grads, self.clip_norm)
-        sgd_momentum_(self.params, grads, self.bufs, self.lr, self.momentum, self.weight_decay)
-        return report
-
-    def __call__(self, *inputs: Tensor) -> Tensor:
-        if not self.use_graph or inputs[0].shape[0] != self.batch_size:
-            return self.eager(*inputs)
-        self.calls += 1
-        if self.calls <= GRAPH_WARMUP:
-            return self._side_stream(*inputs)
-        if self.graph is None:
-            self._capture(*inputs)
-        for static, x in zip(self.static_inputs, inputs):
-            static.copy_(x)
-        self.graph.replay()
-        return self.static_report
-
-    def _side_stream(self, *inputs: Tensor) -> Tensor:
-        stream = self._own_stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            report = self.eager(*inputs)
-        torch.cuda.current_stream().wait_stream(stream)
-        return report
-
-    def _own_stream(self) -> torch.cuda.Stream:
-        if self.stream is None:
-            self.stream = torch.cuda.Stream()
-        return self.stream
-
-    def _capture(self, *inputs: Tensor) -> None:
-        """Record (not run) the step on static buffers shaped like ``inputs``, on the step's own stream (see the
-        note at ``GRAPH_WARMUP``)."""
-        self.static_inputs = [x.clone() for x in inputs]
-        torch.cuda.synchronize()
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=self._own_stream()):
-            self.static_report = self.eager(*self.static_inputs)
-
-
 class TrainStep(GraphedStep):
     """Baseline training: the mean NLL per real target token of a batch src (B, S), tgt (B, T). Calling it
     returns the batch's summed NLL (0-d)."""
@@ -178,22 +72,8 @@ class TrainStep(GraphedStep):
         self.s = s
 
     def loss(self, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
-        out = model_output(self.model, src, tgt)
-        nll, ntok = -out.token_logp.sum(), out.mask.sum()
-        return nll.detach(), nll / ntok
-
-
-class WeightedStep(GraphedStep):
-    """Fine-tuning on weighted token log-probs: loss = sum(log p(tgt_t) * weights_t) / max(norm, 1).
-
-    src (B, S), tgt (B, T), weights (B, T-1) (0 on padding), norm a 0-d count; positive weights lower the
-    log-likelihood (a negative step), negative weights raise it (MLE). Returns the loss (0-d).
-    """
-
-    def loss(self, src: Tensor, tgt: Tensor, weights: Tensor, norm: Tensor) -> tuple[Tensor, Tensor]:
-        out = model_output(self.model, src, tgt)
-        loss = (out.token_logp * weights).sum() / norm.clamp(min=1)
-        return loss.detach(), loss
+        nll, loss = token_nll(model_output(self.model, src, tgt))
+        return nll.detach(), loss
 
 
 # ----------------------------------------------------------------------------------------- RNG and resume
@@ -335,7 +215,7 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
         start = time.perf_counter()
         train_nll = train_epoch(step, train, gen, bar)
         seconds = time.perf_counter() - start
-    valid_ppl = perplexity(score_dataset(step.model, valid, EVAL_BATCH, device))
+    valid_ppl = perplexity(*logp_total(score_dataset(step.model, valid, EVAL_BATCH, device)))
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
     keep_if_best(run, step, gen, valid_ppl)

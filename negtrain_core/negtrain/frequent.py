@@ -37,7 +37,7 @@ run, weights included (tests/test_frequent.py). Several r_thres can run interlea
 (``frequent.runs_per_job``, default 2), each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``):
 a graphed run leaves most of the GPU idle, and separate processes share it only by time slices. Each interleaved run
 gives, bit for bit, what it gives alone: on the CPU (tested), and on an H100 since each CUDA graph is captured on its
-own stream (train.GRAPH_WARMUP's note) and each run's graphs hold a CUDA generator state of their own (``RngSlot``).
+own stream (steps.GRAPH_WARMUP's note) and each run's graphs hold a CUDA generator state of their own (``RngSlot``).
 Switchboard's two paper-scale runs, interleaved, reproduced the curves and test metrics of the same runs alone
 exactly, in 1,230 s against about 1,850 s one after another (docs/reproduction/switchboard/README.md, run 10).
 benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
@@ -63,13 +63,14 @@ from torch import Tensor, nn
 
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
-from negtrain_core.config import ConfigError, DataSettings, FrequentSettings, Settings
-from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
+from negtrain_core.config import ConfigError, FrequentSettings, Settings
+from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.device import resolve
+from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, positive_batches, with_bos
 from negtrain_core.io import write_csv
 from negtrain_core.models.interface import fresh_copy
-from negtrain_core.models.training import WeightedStep
-from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+from negtrain_core.models.scoring import corpus_perplexity
+from negtrain_core.data.vocab import EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
 
@@ -138,28 +139,11 @@ class FrequencyWindow:
 # ------------------------------------------------------------------------------------------------- the steps
 
 
-def mask_after_eos(samples: Tensor) -> Tensor:
-    """samples: (B, L) decoded ids -> the same with every position strictly after the first ``</s>`` ``<pad>``."""
-    ended = (samples == EOS_ID).long().cumsum(1)
-    after_eos = (ended - (samples == EOS_ID).long()) > 0                     # (B, L) strictly after the first </s>
-    return samples.masked_fill(after_eos, PAD_ID)
-
-
 def response_rows(samples: Tensor, max_len: int) -> Tensor:
     """samples: (B, L) decoded ids -> (B, max_len) canonical rows: padded to ``max_len``, ``<pad>`` after the
     first ``</s>``. Two samples are the same response (the exact string up to and including the first ``</s>``;
     greedy emits no ``<pad>`` before it) iff their rows are equal."""
     return mask_after_eos(decoding.pad_samples(samples, max_len))
-
-
-def with_bos(rows: Tensor) -> Tensor:
-    """rows: (B, L) responses already masked after ``</s>`` -> (B, L+1) targets ``<s> y </s> <pad>..``."""
-    return torch.cat([torch.full_like(rows[:, :1], BOS_ID), rows], dim=1)
-
-
-def as_targets(samples: Tensor) -> Tensor:
-    """samples: (B, L) decoded ids -> (B, L+1) targets ``<s> y </s> <pad>..`` (anything after ``</s>`` padded)."""
-    return with_bos(mask_after_eos(samples))
 
 
 def position_weights(tgt: Tensor, eos_weight: float, on_last_position: bool = False) -> Tensor:
@@ -176,26 +160,6 @@ def position_weights(tgt: Tensor, eos_weight: float, on_last_position: bool = Fa
     else:
         is_down = gold == EOS_ID
     return torch.where(is_down, torch.full_like(real, eos_weight), real) * real
-
-
-def mle_loss(model: nn.Module, src: Tensor, tgt: Tensor) -> Tensor:
-    """Per-token negative log-likelihood of ``tgt`` given ``src``: src (B, S), tgt (B, T) -> scalar."""
-    out = model(src, tgt)
-    return -out.token_logp.sum() / out.mask.sum().clamp(min=1)
-
-
-def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-def update(model: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, clip_norm: float) -> Tensor:
-    """One optimiser step on ``loss`` with gradient-norm clipping; returns the loss, detached (a 0-d tensor: no
-    host sync, so a GPU loop stays asynchronous)."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-    opt.step()
-    return loss.detach()
 
 
 class Updates:
@@ -253,55 +217,14 @@ def frequent_step(updates: Updates, src: Tensor, tgt: Tensor, samples: Tensor, w
     return StepStats(negatives, neg, pos)
 
 
-def positive_batches(n: int, cfg: FrequentSettings, device: torch.device) -> Iterator[Tensor]:
-    """Endless mini-batch indices over ``n`` pairs, reshuffled each pass with their own generator: the release's
-    separate stream of positive mini-batches (``inf_pos_batches``)."""
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    while True:
-        yield from batch_order(n, cfg.batch_size, shuffle=True, generator=gen, device=device)
-
-
-# ------------------------------------------------------------------------------------------------ evaluation
-
-
-@torch.no_grad()
-def corpus_logp(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> tuple[float, int]:
-    """Summed target log-prob and target-token count (``</s>`` included) in eval mode. src (N, S), tgt (N, T)."""
-    model.eval()
-    total, count = 0.0, 0
-    for src_b, tgt_b in zip(src.split(batch_size), tgt.split(batch_size)):
-        out = model(src_b, tgt_b)
-        total += float(out.token_logp.double().sum())
-        count += int(out.mask.sum())
-    return total, count
-
-
-def perplexity(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 256) -> float:
-    """Teacher-forced test perplexity (metrics.perplexity of ``corpus_logp``)."""
-    return metrics.perplexity(*corpus_logp(model, src, tgt, batch_size))
-
-
-@torch.no_grad()
-def greedy_ids(model: nn.Module, src: Tensor, max_len: int = 20, batch_size: int = 256) -> list[Tensor]:
-    """Greedy responses (eval mode), one (B, L) tensor per chunk of ``batch_size`` inputs."""
-    model.eval()
-    return [decoding.greedy(model, chunk, max_len=max_len) for chunk in src.split(batch_size)]
-
-
-def greedy_responses(model: nn.Module, src: Tensor, vocab: Vocab, max_len: int = 20,
-                     batch_size: int = 256) -> list[list[str]]:
-    """Greedy responses as word lists (stopped at ``</s>``)."""
-    return [vocab.decode(row) for chunk in greedy_ids(model, src, max_len, batch_size) for row in chunk.tolist()]
-
-
 # ---------------------------------------------------------------------------------------------- Algorithm 2
 
 
 def _epoch_row(model: nn.Module, epoch: int, test: tuple[Tensor, Tensor], vocab: Vocab, cfg: FrequentSettings,
                counters: dict[str, float]) -> dict[str, float]:
     """One curve row: test PPL and the diversity of the greedy test responses after ``epoch`` epochs."""
-    ppl = perplexity(model, *test, cfg.eval_batch_size)
-    responses = greedy_responses(model, test[0], vocab, cfg.max_len, cfg.eval_batch_size)
+    ppl = corpus_perplexity(model, *test, cfg.eval_batch_size)
+    responses = decoding.greedy_responses(model, test[0], vocab, cfg.max_len, cfg.eval_batch_size)
     return {"epoch": epoch, **counters, "test_ppl": ppl, "test_max_ratio": metrics.max_ratio(responses),
             "test_ent2": metrics.entropy(responses, 2), "test_ent3": metrics.entropy(responses, 3),
             "top_response": metrics.most_frequent(responses)[0]}
@@ -330,43 +253,6 @@ def _counts(host: dict[str, int], device: dict[str, Tensor]) -> dict[str, int]:
             "negatives": int(device["negatives"]), "decodes": host["decodes"]}
 
 
-class RngSlot:
-    """A private random state (torch's CPU generator and, on a GPU, the device's default CUDA generator: dropout
-    draws from these), swapped in by ``active``. Runs interleaved in one process each draw from their own slot, so
-    each run's dropout masks are those it would draw alone, whatever runs beside it.
-
-    The CPU state is swapped by value. The CUDA state is a state object of its own (``Generator.clone_state``),
-    swapped in with ``graphsafe_set_state``: a CUDA graph captured while it is in keeps it, and each replay writes
-    that object's seed and offset to the object's own device tensors, on the replaying stream, for the graph's
-    kernels to read. Swapping values into the one default state instead (``set_rng_state``) left every run's graphs
-    reading one shared pair of device tensors, which a replay on another stream could overwrite before this graph's
-    dropout kernels read them: at paper scale the interleaved runs drew other dropout masks than alone (Switchboard
-    run 9, docs/reproduction/switchboard/README.md)."""
-
-    def __init__(self, device: torch.device):
-        self.cpu = torch.get_rng_state()
-        self.gen = self.cuda = None
-        if device.type == "cuda":
-            index = torch.cuda.current_device() if device.index is None else device.index
-            self.gen = torch.cuda.default_generators[index]
-            self.cuda = self.gen.clone_state()
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        saved_cpu = torch.get_rng_state()
-        saved_cuda = self.gen.graphsafe_get_state() if self.gen is not None else None
-        torch.set_rng_state(self.cpu)
-        if self.gen is not None:
-            self.gen.graphsafe_set_state(self.cuda)
-        try:
-            yield
-        finally:
-            self.cpu = torch.get_rng_state()
-            torch.set_rng_state(saved_cpu)
-            if self.gen is not None:
-                self.gen.graphsafe_set_state(saved_cuda)
-
-
 class FrequentRun:
     """One run of Algorithm 2 on ``model`` (in place): its updates, decoder, frequency window, data order, counters
     and curve. ``epoch`` yields after each mini-batch, so that ``train_frequent`` can interleave several runs.
@@ -388,7 +274,9 @@ class FrequentRun:
         use_graph = cfg.cuda_graph and device.type == "cuda"
         self.updates = Updates(model, cfg, cfg.batch_size, use_graph)
         self.decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
-        self.pos_stream = positive_batches(len(train[0]), cfg, device) if cfg.update_every_batch else None
+        # the release's separate stream of positive mini-batches (inf_pos_batches), shuffled by its own generator
+        self.pos_stream = (positive_batches(*train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
+                           if cfg.update_every_batch else None)
         self.lookahead = 1 if cfg.update_every_batch else cfg.lookahead     # the model changes at every batch
         self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device)
         self.counters = {"steps": 0, "decodes": 0}                          # host ints
@@ -428,7 +316,7 @@ class FrequentRun:
         self.started = time.perf_counter()
         if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
             for step in (updates.negative, updates.positive):
-                torch._foreach_zero_(step.bufs)
+                step.reset()
         order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=self.gen, device=train[0].device)
         i, k = 0, 1
         while i < len(order):
@@ -442,10 +330,7 @@ class FrequentRun:
             used, offset = 0, 0
             for b in block:
                 rows_b = slice(offset, offset + len(b))
-                pos = None
-                if self.pos_stream is not None:
-                    p_idx = next(self.pos_stream)
-                    pos = (train[0][p_idx], train[1][p_idx])
+                pos = next(self.pos_stream) if self.pos_stream is not None else None
                 stats = frequent_step(updates, train[0][b], train[1][b], samples[rows_b], window, cfg, pos)
                 used, offset = used + 1, offset + len(b)
                 self.counters["steps"] += 1
@@ -493,11 +378,6 @@ def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: 
 
 
 # ------------------------------------------------------------------------------------------------ the stage
-
-
-def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device) -> PairTensors:
-    """A pairs Parquet file tensorized with ``vocab`` and moved to ``device``."""
-    return tensorize(pd.read_parquet(path), vocab, data).to(device)
 
 
 def settings_at(s: Settings, r_thres: float) -> FrequentSettings:

@@ -27,6 +27,7 @@ from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device
 from negtrain_core.config import NegTrainSettings, SearchSettings, Settings, TargetsSettings
 from negtrain_core.data.tensors import tensorize
+from negtrain_core.models.steps import Sgd, mle_loss, positive_batches, weighted_logp
 from negtrain_core.data.text import normalize
 from negtrain_core.data.vocab import UNK, Vocab
 from negtrain_core.io import atomic_write_text, write_csv
@@ -109,36 +110,25 @@ def negative_loss(token_logp: Tensor, mask: Tensor, keep: Tensor, hit: Tensor, h
     nonhit_weight otherwise; the normaliser is the total number of target tokens (FWA words included).
     """
     w = torch.where(hit, torch.as_tensor(hit_weight), torch.as_tensor(nonhit_weight)).to(token_logp)  # (B,)
-    return (token_logp * (mask & keep) * w.unsqueeze(1)).sum() / mask.sum().clamp(min=1)
+    # mask & keep is 0 or 1, so weighting it by w first changes no rounding of the product
+    return weighted_logp(token_logp, (mask & keep) * w.unsqueeze(1), mask.sum())
 
 
-def mle_loss(token_logp: Tensor, mask: Tensor) -> Tensor:
-    """token_logp, mask: (B, T') -> mean negative log-likelihood per target token (the positive objective)."""
-    return -(token_logp * mask).sum() / mask.sum().clamp(min=1)
-
-
-def negative_step(model: torch.nn.Module, opt: torch.optim.Optimizer, trig: Tensor, tgt: Tensor, hit: Tensor,
-                  avoid_ids: Tensor, s: NegTrainSettings) -> float:
+def negative_step(model: torch.nn.Module, opt: Sgd, trig: Tensor, tgt: Tensor, hit: Tensor, avoid_ids: Tensor,
+                  s: NegTrainSettings) -> float:
     """One negative update on (trigger, target) pairs. trig: (B, S); tgt: (B, T); hit: (B,) -> loss value."""
     model.train()
-    opt.zero_grad(set_to_none=True)
     out = model(trig, tgt)
     loss = negative_loss(out.token_logp, out.mask, fwa_keep(tgt[:, 1:], avoid_ids), hit, s.hit_weight,
                          s.nonhit_weight)
-    loss.backward()
-    opt.step()
-    return loss.item()
+    return opt.update(loss).item()
 
 
-def positive_step(model: torch.nn.Module, opt: torch.optim.Optimizer, src: Tensor, tgt: Tensor,
-                  lambda_pos: float) -> float:
+def positive_step(model: torch.nn.Module, opt: Sgd, src: Tensor, tgt: Tensor, lambda_pos: float) -> float:
     """One MLE update on training pairs, scaled by lambda_POS. src: (B, S); tgt: (B, T) -> the unscaled NLL."""
     model.train()
-    opt.zero_grad(set_to_none=True)
-    out = model(src, tgt)
-    loss = mle_loss(out.token_logp, out.mask)
-    (lambda_pos * loss).backward()
-    opt.step()
+    loss = mle_loss(model(src, tgt))
+    opt.update(lambda_pos * loss)
     return loss.item()
 
 
@@ -148,16 +138,6 @@ HitTest = Callable[[SeqOutput, Tensor], Tensor]
 """(scores of the targets under their triggers, lm_ok (B,)) -> hit (B,) bool."""
 
 
-def positive_batches(src: Tensor, tgt: Tensor, batch: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
-    """Endless (src (b, S), tgt (b, T)) batches of training pairs: seeded shuffles, each pair once per pass."""
-    n = len(src)
-    while True:
-        perm = torch.randperm(n, generator=generator).to(src.device)
-        for start in range(0, max(n - batch, 0) + 1, batch):
-            idx = perm[start:start + batch]
-            yield src[idx], tgt[idx]
-
-
 @torch.no_grad()
 def current_hits(model: torch.nn.Module, trig: Tensor, tgt: Tensor, lm_ok: Tensor, is_hit: HitTest) -> Tensor:
     """trig: (B, S), tgt: (B, T), lm_ok: (B,) -> hit (B,) under the model in eval mode (no dropout)."""
@@ -165,9 +145,9 @@ def current_hits(model: torch.nn.Module, trig: Tensor, tgt: Tensor, lm_ok: Tenso
     return is_hit(model(trig, tgt), lm_ok)
 
 
-def batch_rounds(model: torch.nn.Module, opts: tuple[torch.optim.Optimizer, torch.optim.Optimizer], trig: Tensor,
-                 tgt: Tensor, lm_ok: Tensor, pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor,
-                 s: NegTrainSettings, is_hit: HitTest) -> list[dict[str, float]]:
+def batch_rounds(model: torch.nn.Module, opts: tuple[Sgd, Sgd], trig: Tensor, tgt: Tensor, lm_ok: Tensor,
+                 pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor, s: NegTrainSettings,
+                 is_hit: HitTest) -> list[dict[str, float]]:
     """Up to ``max_rounds`` negative+positive rounds on one batch while any target is hit (triggers fixed).
 
     Returns one row per round: hits before the round's steps, and the steps' losses (NaN when none was taken).
@@ -196,8 +176,9 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
     rows: list[dict[str, float]] = []
     for epoch in range(1, s.epochs + 1):
         params = [p for p in model.parameters() if p.requires_grad]
-        opts = (torch.optim.SGD(params, lr=s.lr_neg, momentum=s.momentum),
-                torch.optim.SGD(params, lr=s.lr_pos, momentum=s.momentum))
+        # no weight decay, no clipping, and torch.optim.SGD's arithmetic: the optimisers the stage's results came from
+        opts = (Sgd(params, lr=s.lr_neg, momentum=s.momentum, arithmetic="torch"),
+                Sgd(params, lr=s.lr_pos, momentum=s.momentum, arithmetic="torch"))
         for b, start in enumerate(range(0, len(targets), s.batch_targets)):
             tgt = targets[start:start + s.batch_targets]
             trig, lm_ok = find_triggers(model, tgt)
@@ -263,7 +244,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     for line in targets.report():
         log.info("%s", line)
     pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)
-    pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1))
+    pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1),
+                           full_only=True)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
     rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
                           searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed)),

@@ -10,7 +10,11 @@
   M-ratio, E-2, E-3 (M-ratio and r_thres as fractions; the paper prints percentages), the paper's values where the
   paper has the row, and the scale. The Test-set row measures the test references as the model is trained on them:
   the first ``max_target_len - 1`` words (``data.encode_target``), ``</s>`` counted by Ent-n like any response.
-- ``table9.csv``: PPL, BLEU-4 (0-1 scale, as the paper's Table 9), M-ratio for the baseline and each neg-train.
+- ``table9.csv``: PPL, two BLEU-4 (0-1 scale, as the paper's Table 9), M-ratio for the baseline and each neg-train.
+  ``BLEU-4 corpus`` is metrics.json's ``bleu4`` (sacrebleu corpus BLEU-4 / 100); ``BLEU-4 sent-avg`` is
+  ``metrics.bleu4_sentence_avg`` of greedy.parquet: NLTK 3.2.5's unsmoothed sentence BLEU-4 averaged over the test
+  pairs, ``</s>`` kept, the release's way (docs/release.md#metrics) and the one compared with the paper's number.
+  Both score the greedy responses against the full test references.
 - ``samples_frequent.txt``: consecutive test inputs of one dialogue (the input of each sample is the reference
   response of the previous one) with the Baseline / GAN / Neg-train greedy responses, the layout of Tables 5, 11-13.
 """
@@ -30,8 +34,10 @@ import torch
 from negtrain_core.models import checkpoint
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import Settings
+from negtrain_core.data.tensors import load_pairs
 from negtrain_core.device import resolve
-from negtrain_core.negtrain.frequent import greedy_responses, load_pairs, perplexity
+from negtrain_core.models.decoding import greedy_responses
+from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.io import atomic_write_text, write_csv, write_parquet
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ PAPER_TABLE9: dict[str, dict[str, tuple[float, float, float]]] = {
     "switchboard": {"Baseline": (42.81, 0.476, 0.374), "Neg-train 0.01": (44.32, 0.475, 0.098)},
     "opensubtitles": {"Baseline": (70.81, 0.502, 0.20), "Neg-train 0.001": (75.71, 0.526, 0.006)},
 }
+# Table 9's two BLEU-4 columns, each named by its definition (module docstring).
+BLEU_CORPUS, BLEU_SENT = "BLEU-4 corpus", "BLEU-4 sent-avg"
 
 
 def freq_name(r_thres: float) -> str:
@@ -97,7 +105,7 @@ def evaluate_model(ckpt_path: str | Path, test_path: str | Path, responses_out: 
     ck = checkpoint.load(ckpt_path, device=dev)
     test = pd.read_parquet(test_path)
     pairs = load_pairs(test_path, ck.vocab, s.data, dev)
-    ppl = perplexity(ck.model, pairs.src, pairs.tgt)
+    ppl = corpus_perplexity(ck.model, pairs.src, pairs.tgt)
     responses = greedy_responses(ck.model, pairs.src, ck.vocab, s.data.max_target_len)
     summary = summarize(responses, test, ppl, name, s)
     write_evaluation(evaluation_frame(test, responses), summary, responses_out, metrics_out)
@@ -136,14 +144,23 @@ def table4(test_metrics: Mapping[str, Any], model_metrics: Mapping[str, Mapping[
     return pd.DataFrame(rows)
 
 
+def sentence_bleu(responses_paths: Sequence[str | Path]) -> dict[str, float]:
+    """Model name (the folder of its greedy.parquet) -> ``metrics.bleu4_sentence_avg`` of its responses."""
+    frames = {Path(p).parent.name: pd.read_parquet(p, columns=["target", "response"]) for p in responses_paths}
+    return {name: metrics.bleu4_sentence_avg([r.split() for r in f["response"]], [t.split() for t in f["target"]])
+            for name, f in frames.items()}
+
+
 def table9(model_metrics: Mapping[str, Mapping[str, Any]], r_thres: Sequence[float], dataset: str, scale: str,
-           bleu_settings: str) -> pd.DataFrame:
-    """Rows Baseline and Neg-train <r>: PPL, BLEU-4 (0-1 scale), M-ratio, beside the paper's."""
+           bleu_settings: str, sent_bleu: Mapping[str, float]) -> pd.DataFrame:
+    """Rows Baseline and Neg-train <r>: PPL, both BLEU-4 (0-1 scale; ``sent_bleu``: model name -> sentence-average
+    BLEU-4), M-ratio, beside the paper's (its BLEU-4 is the sentence average's definition)."""
     paper = PAPER_TABLE9.get(dataset, {})
     rows = []
     for label, name in [("Baseline", "baseline")] + [(f"Neg-train {r:g}", freq_name(r)) for r in r_thres]:
         m, p = model_metrics[name], paper.get(label, (NA, NA, NA))
-        rows.append({"row": label, "PPL": m["ppl"], "BLEU-4": m["bleu4"], "M-ratio": m["max_ratio"],
+        rows.append({"row": label, "PPL": m["ppl"], BLEU_CORPUS: m["bleu4"], BLEU_SENT: sent_bleu[name],
+                     "M-ratio": m["max_ratio"],
                      "paper_PPL": p[0], "paper_BLEU-4": p[1], "paper_M-ratio": p[2], "bleu": bleu_settings,
                      "scale": scale})
     return pd.DataFrame(rows)
@@ -189,9 +206,10 @@ def write_tables(test_path: str | Path, metrics_paths: Sequence[str | Path], res
     test_metrics = metrics.response_metrics(reference_responses(test, s.data.max_target_len), None, mset)
     r_thres = [f.r_thres for f in s.frequent]
     t4 = table4(test_metrics, model_metrics, r_thres, s.data.name, s.scale)
-    bleu = f"sacrebleu corpus BLEU-4 / 100 (tokenize={mset.bleu_tokenize}, smooth={mset.bleu_smooth_method})"
+    bleu = (f"{BLEU_CORPUS}: sacrebleu corpus BLEU-4 / 100 (tokenize={mset.bleu_tokenize}, smooth="
+            f"{mset.bleu_smooth_method}); {BLEU_SENT}: mean NLTK 3.2.5 sentence_bleu, no smoothing, </s> kept")
     write_csv(t4, table4_out)
-    write_csv(table9(model_metrics, r_thres, s.data.name, s.scale, bleu), table9_out)
+    write_csv(table9(model_metrics, r_thres, s.data.name, s.scale, bleu, sentence_bleu(responses_paths)), table9_out)
     frames = {Path(p).parent.name: pd.read_parquet(p) for p in responses_paths}
     labels = {"baseline": "Baseline", "gan": "GAN", **{freq_name(r): f"Neg-train (r_thres {r:g})" for r in r_thres}}
     shown = {labels[k]: frames[k] for k in labels if k in frames}

@@ -25,7 +25,7 @@ from negtrain_core import device
 from negtrain_core.config import Settings
 from negtrain_core.data.tensors import tensorize
 from negtrain_core.data.vocab import Vocab
-from negtrain_core.evaluate.baselines import score_dataset
+from negtrain_core.models.scoring import score_dataset
 from negtrain_core.io import atomic_path, atomic_write_text, write_csv
 from negtrain_core.models import checkpoint
 from negtrain_core.models.decoding import beam, sample

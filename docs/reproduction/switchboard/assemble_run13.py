@@ -1,6 +1,6 @@
 """How run 13's files here were made from its logs (2026-11-25).
 
-Run 13 ran the whole set under NVIDIA MPS until the session's device time ran out, with both Algorithm 2 jobs at
+Run 13 ran the whole set under NVIDIA MPS until it was stopped at minute 24, with both Algorithm 2 jobs at
 epoch 11 of 20. So it left no curve files for Algorithm 2, and its other outputs equal those already committed (the
 README says which were compared). This reads what it did leave:
   RUN/smk.log                          Snakemake's log: when each job started and finished;
@@ -43,7 +43,7 @@ start = min(j["start"] for j in jobs.values())
 timeline = pd.DataFrame(jobs.values()).sort_values(["start", "rule"])
 for col in ("start", "end"):
     timeline[f"{col}_min"] = ((timeline[col] - start).dt.total_seconds() / 60).round(2)
-timeline["status"] = timeline["end"].map(lambda e: "finished" if pd.notna(e) else "running when the machine went back")
+timeline["status"] = timeline["end"].map(lambda e: "finished" if pd.notna(e) else "running when the run was stopped")
 write_csv(timeline[["rule", "wildcards", "start_min", "end_min", "status"]], DOCS / "run13_timeline.csv")
 
 # --- Algorithm 2's epochs, against the committed curves of the same runs alone (run 5: 10%, run 4: 1%)
