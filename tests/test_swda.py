@@ -35,10 +35,11 @@ ROWS_2038 = [
 
 
 def _settings(path: Path, reader_name: str = "swda_markup", authors: Path = AUTHORS, valid: int = 1,
-              test: int = 1) -> DataSettings:
+              test: int = 1, max_share: float = 0.2) -> DataSettings:
+    """The fixtures hold a few deliberately malformed rows (2 of 22): the share tolerated is raised to 20%."""
     return DataSettings(name="switchboard", reader=reader_name, raw={"path": str(path)},
                         split={"authors_file": str(authors), "valid_dialogues": valid, "test_dialogues": test},
-                        vocab_size=100)
+                        vocab_size=100, malformed_max_share=max_share)
 
 
 def _row(text: str, tag: str = "sd", caller: str = "A", index: int = 0) -> Row:
@@ -165,18 +166,18 @@ def test_registry_finds_both_readers():
 
 def test_match_refuses_an_authors_dialogue_without_a_unique_conversation():
     ours = {"1": ["the cat sat on the mat"], "2": ["a dog ran in the park today"]}
-    assert match_dialogues([["a dog ran in the park"], ["the cat sat on the mat"]], ours) == ["2", "1"]
-    with pytest.raises(ValueError, match="line 1: no unique conversation"):
-        match_dialogues([["completely different words here"]], ours)
-    with pytest.raises(ValueError, match="lines 1 and 2 both match conversation 1"):
-        match_dialogues([["the cat sat on"], ["sat on the mat"]], ours)
+    assert match_dialogues([["a dog ran in the park"], ["the cat sat on the mat"]], ours, "a.txt") == ["2", "1"]
+    with pytest.raises(ValueError, match="^a.txt:1: no unique conversation"):
+        match_dialogues([["completely different words here"]], ours, "a.txt")
+    with pytest.raises(ValueError, match="^a.txt: lines 1 and 2 both match conversation 1"):
+        match_dialogues([["the cat sat on"], ["sat on the mat"]], ours, "a.txt")
 
 
 def test_split_counts_must_cover_the_authors_file():
-    split = authors_split(["a", "b", "c", "d"], ["c", "a"], 1, 1)
+    split = authors_split(["a", "b", "c", "d"], ["c", "a"], 1, 1, "a.txt")
     assert split == {"a": "test", "b": "train", "c": "valid", "d": "train"}
-    with pytest.raises(ValueError, match="has 2 dialogues"):
-        authors_split(["a", "b", "c"], ["c", "a"], 25, 25)
+    with pytest.raises(ValueError, match="^a.txt has 2 dialogues"):
+        authors_split(["a", "b", "c"], ["c", "a"], 25, 25, "a.txt")
 
 
 def test_agreement_hand_computed():
