@@ -15,7 +15,7 @@ def _write(tmp_path, text):
 
 
 def test_skip_policy_reports_each_oov_target_and_counts_it(tmp_path):
-    path = _write(tmp_path, "i hate you\n\nyou are stupid\n<s> you are bad </s>\nugly ugly you\n")
+    path = _write(tmp_path, "i hate you\nyou are stupid\n<s> you are bad </s>\nugly ugly you\n")
     tl = read_targets(path, VOCAB)
     assert tl.texts == ("i hate you", "you are bad")
     assert tl.ids == ((5, 6, 7), (7, 8, 9))
@@ -23,6 +23,7 @@ def test_skip_policy_reports_each_oov_target_and_counts_it(tmp_path):
     assert tl.oov == (("you are stupid", ("stupid",)), ("ugly ugly you", ("ugly", "ugly")))
     report = tl.report()
     assert len(report) == 3 and "'you are stupid'" in report[0] and "skipped" in report[0]
+    assert report[0].startswith(f"{path}:2: ") and report[1].startswith(f"{path}:4: ")
     assert "2 targets kept, 2 skipped" in report[-1]
 
 
@@ -35,6 +36,8 @@ def test_unk_policy_keeps_targets_with_unk(tmp_path):
 
 def test_empty_list_and_nothing_left_are_clear_errors(tmp_path):
     with pytest.raises(TargetListError, match=r"list\.txt holds no target"):
+        read_targets(_write(tmp_path, ""), VOCAB)
+    with pytest.raises(TargetListError, match=r"list\.txt:1: blank line"):
         read_targets(_write(tmp_path, "\n  \n"), VOCAB)
     with pytest.raises(TargetListError, match=r"list\.txt: all 2 targets have out-of-vocabulary words"):
         read_targets(_write(tmp_path, "you stink\nbye\n"), VOCAB)
