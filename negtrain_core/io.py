@@ -42,6 +42,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (serialise to memory first when the bytes must not depend on the
+    file's name, as with ``torch.save``, which names an archive's root folder after the file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def atomic_copy(src: str | Path, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         shutil.copyfile(src, tmp)

@@ -61,3 +61,45 @@ def test_wrong_kind_and_foreign_files_are_refused(tmp_path):
         checkpoint.load(tmp_path / "foreign.pt")
     with pytest.raises(checkpoint.CheckpointError, match="no such checkpoint"):
         checkpoint.load(tmp_path / "missing.pt")
+
+
+def test_identical_saves_give_identical_bytes_whatever_the_file_name(tmp_path):
+    import zipfile
+
+    m = model()
+    for name in ("a.pt", "b.pt"):
+        checkpoint.save(tmp_path / name, m, kind="seq2seq", vocab=VOCAB, epoch=3, extra={"stage": "x"})
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    names = zipfile.ZipFile(tmp_path / "a.pt").namelist()
+    assert {n.split("/")[0] for n in names} == {"archive"}                # no temporary file name inside
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]
+
+
+@pytest.mark.parametrize("keep", [0, 0.1, 0.5, 0.99])
+def test_truncated_checkpoint_fails_in_one_line_naming_it(tmp_path, keep):
+    good = tmp_path / "good.pt"
+    checkpoint.save(good, model(), kind="seq2seq", vocab=VOCAB)
+    path = tmp_path / "seq2seq.pt"
+    data = good.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        checkpoint.load(path, VOCAB)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: truncated or corrupt checkpoint (")
+    assert msg.endswith("delete it and rerun the workflow to rebuild it")
+
+
+def test_a_damaged_tensor_fails_its_crc_check(tmp_path):
+    import zipfile
+
+    path = tmp_path / "m.pt"
+    checkpoint.save(path, model(), kind="seq2seq", vocab=VOCAB)
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("archive/data/0")
+    data, head = bytearray(path.read_bytes()), info.header_offset
+    start = head + 30 + int.from_bytes(data[head + 26: head + 28], "little") + \
+        int.from_bytes(data[head + 28: head + 30], "little")           # local header: name and extra-field lengths
+    data[start + info.compress_size // 2] ^= 0xFF                      # one byte in the middle of the first tensor
+    path.write_bytes(bytes(data))
+    with pytest.raises(checkpoint.CheckpointError, match=r"record archive/data/0 fails its CRC check.*delete it"):
+        checkpoint.read(path)

@@ -182,6 +182,33 @@ def test_bad_lists_refused_with_the_line(tmp_path, text, message):
         mal.read_list(tmp_path / "l.txt")
 
 
+def test_list_encoding_length_and_emptiness_refused_with_file_and_line(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_bytes("you are bad\nna\xefve fool\n".encode("latin-1"))
+    with pytest.raises(mal.ListError) as err:
+        mal.read_list(path)
+    assert str(err.value) == f"{path}:2: byte 0xef at column 3 is not UTF-8 (save the list as UTF-8)"
+    path.write_text("")
+    with pytest.raises(mal.ListError, match=f"^{path}: no targets \\(empty file\\)$"):
+        mal.read_list(path)
+    path.write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
+    assert len(mal.read_list(path)) == 2                              # no length given: not checked
+    with pytest.raises(mal.ListError, match=f"^{path}:2: target of 60 words is longer than the 19 a response can"):
+        mal.read_list(path, max_len=20)
+
+
+def test_prepare_lists_refuses_a_too_long_target_and_writes_nothing(tmp_path):
+    (tmp_path / "train.txt").write_text("you are bad\n")
+    (tmp_path / "test.txt").write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
+    with pytest.raises(mal.ListError, match=r"test.txt:2: target of 60 words"):
+        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "o" / "a", tmp_path / "o" / "b",
+                          TargetsSettings(given={}, list_size=1), max_len=20)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(mal.ListError, match="keeps no target"):
+        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "train.txt", tmp_path / "a", tmp_path / "b",
+                          TargetsSettings(given={}, list_size=0))
+
+
 def test_unk_token_allowed_in_lists(tmp_path):
     (tmp_path / "l.txt").write_text("you 're a <unk> fool\n")
     assert mal.read_list(tmp_path / "l.txt") == ["you 're a <unk> fool"]

@@ -220,3 +220,84 @@ def test_snakemake_preprocess_ubuntu_irc_substitute(tmp_path: Path, shared_data:
     # fewer than 30k distinct training words: the whole training vocabulary is kept, so no training OOV
     assert stats["vocab_size"].iloc[0] < 30005 and stats.loc["train", "oov_rate"] == 0.0
     assert stats.loc[["valid", "test"], "oov_rate"].between(0.01, 0.1).all()
+
+
+# ---------------------------------------------------------------------------------------------- counted, not silent
+
+
+def problem_corpus(root: Path) -> Path:
+    """A UDC v1 tree written for the test: 6 clean dialogues, one line of latin-1, one empty file, one bad line."""
+    d = root / "dialogs" / "1"
+    d.mkdir(parents=True)
+    line = "2004-01-01T00:00:00.000Z\t{}\t\t{}\n"
+    for i in range(6):
+        (d / f"{i}.tsv").write_text(line.format("a", f"hello {i}") + line.format("b", f"hi {i}"))
+    (d / "6.tsv").write_bytes(line.format("a", "un caf\xe9").encode("latin-1") + line.format("b", "oui").encode())
+    (d / "7.tsv").write_bytes(b"")
+    (d / "8.tsv").write_text(line.format("a", "fine") + "broken line\n" + line.format("b", "good"))
+    return root
+
+
+def test_tolerated_problems_reach_stats_notes_and_the_terminal(tmp_path: Path, capsys) -> None:
+    corpus = problem_corpus(tmp_path / "udc")
+    d = data(raw={"path": str(corpus)}, malformed_max_share=0.2)
+    out = outputs(tmp_path / "out")
+    preprocess.run(*out.values(), d)
+    stats = pd.read_csv(out["stats"])
+    assert list(stats.columns) == list(preprocess.STATS_COLUMNS)
+    row = stats.iloc[0][list(preprocess.CORPUS_COLUMNS)].to_dict()
+    assert row == {"raw_records": 18, "malformed_records": 1, "empty_files": 1, "bad_byte_records": 1,
+                   "empty_utterances": 0, "dialogues_without_pair": 1}
+    assert (stats[list(preprocess.CORPUS_COLUMNS)].nunique() == 1).all()          # corpus-wide: same on every row
+    notes = json.loads(Path(out["notes"]).read_text())
+    assert {k: notes[k] for k in preprocess.CORPUS_COLUMNS} == row and notes["problem_files"] == 3
+    assert notes["problem_files_listed"] == {"dialogs/1/6.tsv": {"bad_bytes": 1}, "dialogs/1/7.tsv": {"empty": 1},
+                                             "dialogs/1/8.tsv": {"malformed": 1}}
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["negtrain: preprocess t: tolerated 1 malformed records, 1 empty files, 1 records with bytes that "
+                   "are not UTF-8 (replaced) of 18 raw records in 3 files (within malformed_max_share 20.00%; per "
+                   "file: the rule log and notes.json)"]
+
+
+def test_clean_corpus_prints_nothing_and_counts_normalisation_drops(tmp_path: Path, capsys) -> None:
+    result = ReadResult(list(DIALOGUES), split={"d1": "train", "d2": "valid", "d3": "test"}, records=11)
+    _, _, stats = preprocess.build(result, data(), "paper")
+    assert stats.loc[0, "empty_utterances"] == 2 and stats.loc[0, "dialogues_without_pair"] == 1   # '!!!', '...'; d4
+    assert result.notes["raw_records"] == 11 and result.notes["problem_files"] == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("share, problem", [(0.04, "malformed or empty"), (0.05, "bad bytes")])
+def test_problems_over_the_share_stop_naming_file_and_line_and_write_nothing(tmp_path: Path, share: float,
+                                                                           problem: str) -> None:
+    corpus = problem_corpus(tmp_path / "udc")
+    if problem == "bad bytes":                    # only the latin-1 line left: 1 of 14 records
+        for name in ("7.tsv", "8.tsv"):
+            (corpus / "dialogs" / "1" / name).unlink()
+    out = tmp_path / "out"
+    with pytest.raises(preprocess.MalformedRecords) as err:
+        preprocess.run(*outputs(out).values(), data(raw={"path": str(corpus)}, malformed_max_share=share))
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{corpus}: ")
+    if problem == "bad bytes":
+        assert "1 of 14 raw records hold bytes that are not UTF-8" in msg and "dialogs/1/6.tsv:1:" in msg
+    else:
+        assert "2 of 18 raw records malformed or empty (11.11% > malformed_max_share 4.00%)" in msg
+        assert "dialogs/1/7.tsv: empty dialogue file; dialogs/1/8.tsv:2: 1 tab-separated fields" in msg
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_truncated_archive_stops_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    import tarfile
+
+    from negtrain_core.data.readers.archive import CorruptArchive
+
+    corpus = problem_corpus(tmp_path / "udc")
+    tgz = tmp_path / "udc.tgz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(corpus / "dialogs", arcname="dialogs")
+    tgz.write_bytes(tgz.read_bytes()[:-200])
+    out = tmp_path / "out"
+    with pytest.raises(CorruptArchive, match=f"^{tgz}: truncated or corrupt archive"):
+        preprocess.run(*outputs(out).values(), data(raw={"path": str(tgz)}, malformed_max_share=0.5))
+    assert not out.exists() or not any(out.iterdir())

@@ -328,3 +328,160 @@ def test_shared_paraphrase_corpora(shared_data: Path) -> None:
     quora = paraphrase.read_pairs("parallel", shared_data / "paraphrase/quora_paragen/dev.q1",
                                   shared_data / "paraphrase/quora_paragen/dev.q2")
     assert len(quora) == 10367
+
+
+# ---------------------------------------------------------------------------------------------- dropped / altered
+
+LATIN1_LINE = "2004-01-01T00:00:00.000Z\tbob\talice\tun caf\xe9 ?\n".encode("latin-1")   # 'é' is not UTF-8 here
+
+
+def tsv(*lines: str) -> bytes:
+    return "".join(f"2004-01-01T00:00:00.000Z\t{line}\n" for line in lines).encode()
+
+
+def udc_problem_folder(root: Path) -> Path:
+    """A UDC v1 tsv tree written for the test: a bad byte, an empty file, a malformed line, a clean dialogue."""
+    d = root / "dialogs" / "7"
+    d.mkdir(parents=True)
+    (d / "1.tsv").write_bytes(tsv("alice\t\thello there") + LATIN1_LINE + tsv("alice\tbob\tyes"))
+    (d / "2.tsv").write_bytes(b"")
+    (d / "3.tsv").write_bytes(tsv("carol\t\tanyone?") + b"only\ttwo fields\n" + tsv("dave\tcarol\tme"))
+    (d / "4.tsv").write_bytes(tsv("erin\t\thi", "fred\terin\thello"))
+    return root
+
+
+def test_udc_counts_bad_bytes_empty_files_and_malformed_lines_per_file(tmp_path: Path) -> None:
+    r = reader("udc_v1")(settings("udc_v1", udc_problem_folder(tmp_path / "udc")))
+    assert [d.id for d in r.dialogues] == ["7/1.tsv", "7/2.tsv", "7/3.tsv", "7/4.tsv"]
+    assert r.dialogues[0].utterances == ("hello there", "un caf\ufffd ?", "yes")       # replaced, and counted:
+    assert (r.records, r.malformed, r.empty, r.bad_bytes) == (9, 1, 1, 1)
+    assert r.files == {"dialogs/7/1.tsv": {"bad_bytes": 1}, "dialogs/7/2.tsv": {"empty": 1},
+                       "dialogs/7/3.tsv": {"malformed": 1}}
+    assert r.bad_byte_examples == ["dialogs/7/1.tsv:2: bytes that are not UTF-8 replaced"]
+    assert r.malformed_examples == ["dialogs/7/2.tsv: empty dialogue file",
+                                    "dialogs/7/3.tsv:2: 2 tab-separated fields, expected 4"]
+    counts = r.counts()
+    assert (counts["raw_records"], counts["bad_byte_records"], counts["empty_files"], counts["problem_files"]) == \
+        (9, 1, 1, 3)
+
+
+def test_udc_csv_counts_bad_bytes_and_an_empty_file(tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    header = b"folder,dialogueID,date,from,to,text\n"
+    (folder / "dialogueText_1.csv").write_bytes(
+        header + b'3,1.tsv,2004,a,,"hi"\n' + '3,1.tsv,2004,b,a,"caf\xe9"\n'.encode("latin-1"))
+    (folder / "dialogueText_2.csv").write_bytes(b"")
+    r = reader("udc_v1")(settings("udc_v1", folder))
+    assert r.dialogues[0].utterances == ("hi", "caf\ufffd")
+    assert (r.records, r.malformed, r.empty, r.bad_bytes) == (3, 0, 1, 1)
+    assert r.bad_byte_examples == ["dialogueText_1.csv:3: bytes that are not UTF-8 replaced"]
+    assert r.files == {"dialogueText_1.csv": {"bad_bytes": 1}, "dialogueText_2.csv": {"empty": 1}}
+
+
+def test_irc_counts_bad_bytes_and_an_empty_annotation(tmp_path: Path) -> None:
+    train = tmp_path / "irc" / "train"
+    train.mkdir(parents=True)
+    (train / "a.ascii.txt").write_bytes(b"[10:00] <ann> my wifi is broken\n" +
+                                        "[10:01] <bob> ann: caf\xe9 card?\n".encode("latin-1"))
+    (train / "a.annotation.txt").write_text("0 1 -\n")
+    (train / "b.ascii.txt").write_text("[11:00] <cid> hello\n")
+    (train / "b.annotation.txt").write_text("")
+    r = reader("irc_reply_links")(settings("irc_reply_links", tmp_path / "irc"))
+    assert [d.utterances for d in r.dialogues] == [("my wifi is broken", "caf\ufffd card?")]
+    assert (r.malformed, r.empty, r.bad_bytes) == (0, 1, 1)
+    assert r.files == {"train/a.ascii.txt": {"bad_bytes": 1}, "train/b.annotation.txt": {"empty": 1}}
+    assert r.bad_byte_examples == ["train/a.ascii.txt:2: bytes that are not UTF-8 replaced"]
+
+
+def test_opensubtitles_bad_bytes_are_malformed_with_the_line_and_a_file_without_sentences_is_empty(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "en"
+    shutil.copytree(FIXTURES / "opensubtitles", folder)
+    movies = folder / "OpenSubtitles/xml/en"
+    (movies / "2005/404/1.xml").write_bytes("<document>\n<s id='1'><w>caf\xe9</w></s>\n</document>".encode("latin-1"))
+    (movies / "2003/303/1.xml").write_text("<document></document>")
+    r = reader("opus_xml")(os_settings(folder))
+    assert (r.records, r.malformed, r.empty) == (5, 1, 1)
+    assert r.malformed_examples[0] == "OpenSubtitles/xml/en/2003/303/1.xml: no <s> sentence"
+    assert r.malformed_examples[1].startswith("OpenSubtitles/xml/en/2005/404/1.xml:2: not a well-formed XML file")
+    assert r.files["OpenSubtitles/xml/en/2005/404/1.xml"] == {"malformed": 1}
+    assert {"2003/303", "2005/404"}.isdisjoint(d.id for d in r.dialogues)
+
+
+def test_chitchat_conversation_without_turns_is_counted_empty() -> None:
+    r = chitchat.from_conversations({"a": {"messages": []}, "b": {"messages": [[{"text": "hi"}]]}}, source="x.json")
+    assert [d.id for d in r.dialogues] == ["b"] and (r.records, r.empty) == (2, 1)
+    assert r.files == {"x.json": {"empty": 1}} and r.malformed_examples == ["x.json:a: conversation without turns"]
+
+
+def test_paraphrase_lines_with_bad_bytes_are_counted_and_refused_over_the_share(tmp_path: Path) -> None:
+    path = tmp_path / "para.txt"
+    path.write_bytes(b"a b\tc d\n" + "caf\xe9\tcoffee shop\n".encode("latin-1") + b"e f\tg h\n")
+    got = paraphrase.load_pairs("paranmt", path)
+    assert len(got.pairs) == 3 and got.bad_bytes == 1
+    assert got.bad_byte_examples == [f"{path}:2: bytes that are not UTF-8 replaced"]
+    with pytest.raises(ValueError) as err:
+        paraphrase.read_pairs("paranmt", path, max_malformed_share=0.1)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: 1 of 3 lines hold bytes that are not UTF-8") and "\n" not in msg
+    assert len(paraphrase.read_pairs("paranmt", path, max_malformed_share=0.5)) == 3
+
+
+# ---------------------------------------------------------------------------------------------- corrupt archives
+
+
+def truncated(path: Path, keep: float = 0.5) -> Path:
+    """``path`` cut to ``keep`` of its bytes, as an interrupted download leaves it."""
+    out = path.with_name("cut_" + path.name)
+    data = path.read_bytes()
+    out.write_bytes(data[: int(len(data) * keep)])
+    return out
+
+
+def big_udc_folder(root: Path, n: int = 40) -> Path:
+    """``n`` dialogues of incompressible text, so that a cut tar.gz breaks inside a member."""
+    import random
+
+    rng = random.Random(0)
+    d = root / "dialogs" / "1"
+    d.mkdir(parents=True)
+    for i in range(n):
+        words = [" ".join("".join(rng.choice("abcdefghij") for _ in range(6)) for _ in range(12)) for _ in range(20)]
+        (d / f"{i}.tsv").write_bytes(tsv(*(f"{'ab'[j % 2]}\t\t{w}" for j, w in enumerate(words))))
+    return root
+
+
+def test_truncated_tar_gz_fails_in_one_line_naming_the_file(tmp_path: Path) -> None:
+    from negtrain_core.data.readers.archive import CorruptArchive
+
+    path = truncated(pack_tar_gz(big_udc_folder(tmp_path / "u"), tmp_path / "ubuntu_dialogs.tgz"))
+    with pytest.raises(CorruptArchive) as err:
+        reader("udc_v1")(settings("udc_v1", path))
+    msg = str(err.value)
+    assert msg.startswith(f"{path} (member dialogs/1/") and "truncated or corrupt archive" in msg and "\n" not in msg
+    with pytest.raises(CorruptArchive, match=f"^{path}: truncated or corrupt archive"):
+        member_names(path)
+
+
+def test_cut_zip_and_broken_gzip_member_name_the_file(tmp_path: Path) -> None:
+    from negtrain_core.data.readers.archive import CorruptArchive, CorruptMember
+
+    path = truncated(pack_zip(FIXTURES / "ubuntu" / "udc_v1", tmp_path / "ubuntu_dialogs.zip"))
+    with pytest.raises(CorruptArchive, match=f"^{path}: truncated or corrupt archive .*download it again$"):
+        reader("udc_v1")(settings("udc_v1", path))
+    folder = tmp_path / "gz" / "dialogs" / "1"
+    folder.mkdir(parents=True)
+    (folder / "1.tsv.gz").write_bytes(gzip.compress(tsv("a\t\thello", "b\ta\thi"))[:-12])   # CRC and size cut off
+    with pytest.raises(CorruptMember, match=r"\(member dialogs/1/1.tsv.gz\): not a readable gzip file"):
+        reader("udc_v1")(settings("udc_v1", tmp_path / "gz"))
+
+
+def test_broken_gzip_subtitle_file_stays_a_malformed_movie(tmp_path: Path) -> None:
+    folder = tmp_path / "en"
+    shutil.copytree(FIXTURES / "opensubtitles", folder)
+    xml = folder / "OpenSubtitles/xml/en/2005/404/1.xml"
+    xml.with_suffix(".xml.gz").write_bytes(gzip.compress(xml.read_bytes())[:20])
+    xml.unlink()
+    r = reader("opus_xml")(os_settings(folder))
+    assert r.malformed == 1 and "2005/404/1.xml.gz: not a readable gzip file" in r.malformed_examples[0]

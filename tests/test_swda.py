@@ -35,10 +35,11 @@ ROWS_2038 = [
 
 
 def _settings(path: Path, reader_name: str = "swda_markup", authors: Path = AUTHORS, valid: int = 1,
-              test: int = 1) -> DataSettings:
+              test: int = 1, max_share: float = 0.2) -> DataSettings:
+    """The fixtures hold a few deliberately malformed rows (2 of 22): the share tolerated is raised to 20%."""
     return DataSettings(name="switchboard", reader=reader_name, raw={"path": str(path)},
                         split={"authors_file": str(authors), "valid_dialogues": valid, "test_dialogues": test},
-                        vocab_size=100)
+                        vocab_size=100, malformed_max_share=max_share)
 
 
 def _row(text: str, tag: str = "sd", caller: str = "A", index: int = 0) -> Row:
@@ -165,18 +166,18 @@ def test_registry_finds_both_readers():
 
 def test_match_refuses_an_authors_dialogue_without_a_unique_conversation():
     ours = {"1": ["the cat sat on the mat"], "2": ["a dog ran in the park today"]}
-    assert match_dialogues([["a dog ran in the park"], ["the cat sat on the mat"]], ours) == ["2", "1"]
-    with pytest.raises(ValueError, match="line 1: no unique conversation"):
-        match_dialogues([["completely different words here"]], ours)
-    with pytest.raises(ValueError, match="lines 1 and 2 both match conversation 1"):
-        match_dialogues([["the cat sat on"], ["sat on the mat"]], ours)
+    assert match_dialogues([["a dog ran in the park"], ["the cat sat on the mat"]], ours, "a.txt") == ["2", "1"]
+    with pytest.raises(ValueError, match="^a.txt:1: no unique conversation"):
+        match_dialogues([["completely different words here"]], ours, "a.txt")
+    with pytest.raises(ValueError, match="^a.txt: lines 1 and 2 both match conversation 1"):
+        match_dialogues([["the cat sat on"], ["sat on the mat"]], ours, "a.txt")
 
 
 def test_split_counts_must_cover_the_authors_file():
-    split = authors_split(["a", "b", "c", "d"], ["c", "a"], 1, 1)
+    split = authors_split(["a", "b", "c", "d"], ["c", "a"], 1, 1, "a.txt")
     assert split == {"a": "test", "b": "train", "c": "valid", "d": "train"}
-    with pytest.raises(ValueError, match="has 2 dialogues"):
-        authors_split(["a", "b", "c"], ["c", "a"], 25, 25)
+    with pytest.raises(ValueError, match="^a.txt has 2 dialogues"):
+        authors_split(["a", "b", "c"], ["c", "a"], 25, 25, "a.txt")
 
 
 def test_agreement_hand_computed():
@@ -243,3 +244,75 @@ def test_real_swda_plain_gives_the_same_split(shared_data):
     notes = result.notes
     assert notes["authors_test_token_agreement"] >= 0.985 and notes["authors_test_token_precision"] >= 0.96
     assert notes["authors_test_exact_utterance_rate"] >= 0.83
+
+
+# ----------------------------------------------------------------------------------------------- dropped / altered
+
+def _problem_copy(tmp_path: Path) -> Path:
+    """The fixture folder plus, written for the test: a bad byte in 1001, an empty file and a header-only file."""
+    root = tmp_path / "corpus"
+    shutil.copytree(FIXTURES / "folder", root)
+    utt = root / "swda" / "sw00utt"
+    first = utt / "sw_0001_1001.utt.csv"
+    first.write_bytes(first.read_bytes().replace(b"Panama Canal?", "Panam\xe1 Canal?".encode("latin-1"), 1))
+    header = first.read_bytes().split(b"\r\n")[0]
+    (utt / "sw_0005_1011.utt.csv").write_bytes(b"")
+    (utt / "sw_0006_1012.utt.csv").write_bytes(header + b"\r\n")
+    return root
+
+
+def test_bad_bytes_and_empty_files_are_counted_per_file(tmp_path):
+    result = read_swda_markup(_settings(_problem_copy(tmp_path)))
+    assert [d.id for d in result.dialogues] == ["1001", "1002", "1003"]
+    assert (result.records, result.malformed, result.empty, result.bad_bytes) == (24, 2, 2, 1)
+    assert result.bad_byte_examples == ["swda/sw00utt/sw_0001_1001.utt.csv:3: bytes that are not UTF-8 replaced"]
+    assert result.files["swda/sw00utt/sw_0005_1011.utt.csv"] == {"empty": 1}
+    assert result.files["swda/sw00utt/sw_0006_1012.utt.csv"] == {"empty": 1}
+    assert "swda/sw00utt/sw_0006_1012.utt.csv: header without rows" in result.malformed_examples
+
+
+def test_plain_empty_file_and_bad_bytes_are_counted(tmp_path):
+    root = tmp_path / "plain"
+    shutil.copytree(FIXTURES / "plain", root)
+    (root / "swda_data" / "train" / "1004.txt").write_bytes(b"")
+    test = root / "swda_data" / "test" / "1001.txt"
+    test.write_bytes(test.read_bytes().replace(b"Panama", "Panam\xe1".encode("latin-1"), 1))
+    result = read_swda_plain(_settings(root, "swda_plain", max_share=0.3))
+    assert (result.empty, result.bad_bytes) == (1, 1)
+    assert result.files == {"swda_data/test/1001.txt": {"bad_bytes": 1}, "swda_data/train/1003.txt": {"malformed": 1},
+                            "swda_data/train/1004.txt": {"empty": 1}}
+
+
+def test_malformed_share_is_checked_before_the_authors_match(tmp_path):
+    """A damaged corpus fails on its bad records, naming them, not on the split match it would spoil."""
+    root = tmp_path / "broken" / "swda" / "sw00utt"
+    root.mkdir(parents=True)
+    header = (FIXTURES / "folder" / "swda" / "sw00utt" / "sw_0001_1001.utt.csv").read_bytes().split(b"\r\n")[0]
+    rows = [b"sw00utt/x,p,1001,0,sd,A,1,1,Hello there. /,,,"] + [b"bad,row"] * 5
+    (root / "sw_0001_1001.utt.csv").write_bytes(header + b"\r\n" + b"\r\n".join(rows) + b"\r\n")
+    with pytest.raises(ValueError) as err:
+        read_swda_markup(_settings(tmp_path / "broken"))
+    msg = str(err.value)
+    assert type(err.value).__name__ == "MalformedRecords" and "\n" not in msg
+    assert msg.startswith(f"{tmp_path / 'broken'}: 5 of 6 raw records malformed (83.33% > malformed_max_share 20.00%)")
+    assert "swda/sw00utt/sw_0001_1001.utt.csv:3: 2 fields" in msg
+
+
+def test_split_match_errors_name_the_authors_file(tmp_path):
+    authors = tmp_path / "authors.txt"
+    authors.write_text("words that appear in no conversation at all <eou>\n")
+    with pytest.raises(ValueError, match=f"^{authors}:1: no unique conversation"):
+        read_swda_markup(_settings(FIXTURES / "folder", authors=authors, valid=0, test=1))
+    authors.write_bytes("caf\xe9 <eou>\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"^{authors}:1: the authors' processed SwDA file holds bytes that are not"):
+        read_swda_markup(_settings(FIXTURES / "folder", authors=authors, valid=0, test=1))
+
+
+def test_truncated_swda_tar_gz_fails_in_one_line(tmp_path):
+    from negtrain_core.data.readers.archive import CorruptArchive
+
+    tgz = _archives(tmp_path)["tar.gz"]
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(tgz.read_bytes()[: tgz.stat().st_size // 2])
+    with pytest.raises(CorruptArchive, match=f"^{cut}: truncated or corrupt archive .*download it again$"):
+        read_swda_markup(_settings(cut))

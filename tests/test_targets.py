@@ -15,7 +15,7 @@ def _write(tmp_path, text):
 
 
 def test_skip_policy_reports_each_oov_target_and_counts_it(tmp_path):
-    path = _write(tmp_path, "i hate you\n\nyou are stupid\n<s> you are bad </s>\nugly ugly you\n")
+    path = _write(tmp_path, "i hate you\nyou are stupid\n<s> you are bad </s>\nugly ugly you\n")
     tl = read_targets(path, VOCAB)
     assert tl.texts == ("i hate you", "you are bad")
     assert tl.ids == ((5, 6, 7), (7, 8, 9))
@@ -23,6 +23,7 @@ def test_skip_policy_reports_each_oov_target_and_counts_it(tmp_path):
     assert tl.oov == (("you are stupid", ("stupid",)), ("ugly ugly you", ("ugly", "ugly")))
     report = tl.report()
     assert len(report) == 3 and "'you are stupid'" in report[0] and "skipped" in report[0]
+    assert report[0].startswith(f"{path}:2: ") and report[1].startswith(f"{path}:4: ")
     assert "2 targets kept, 2 skipped" in report[-1]
 
 
@@ -35,6 +36,8 @@ def test_unk_policy_keeps_targets_with_unk(tmp_path):
 
 def test_empty_list_and_nothing_left_are_clear_errors(tmp_path):
     with pytest.raises(TargetListError, match=r"list\.txt holds no target"):
+        read_targets(_write(tmp_path, ""), VOCAB)
+    with pytest.raises(TargetListError, match=r"list\.txt:1: blank line"):
         read_targets(_write(tmp_path, "\n  \n"), VOCAB)
     with pytest.raises(TargetListError, match=r"list\.txt: all 2 targets have out-of-vocabulary words"):
         read_targets(_write(tmp_path, "you stink\nbye\n"), VOCAB)
@@ -46,3 +49,55 @@ def test_parse_line_and_target_tensor():
     assert parse_line("<s> i hate you </s>") == ["i", "hate", "you"]
     assert parse_line("  i  hate ") == ["i", "hate"]
     assert target_tensor([(5, 6, 7), (9,)]).tolist() == [[2, 5, 6, 7, 0], [2, 9, 0, 3, 3]]
+
+
+# ---------------------------------------------------------------------------------------------- refused in one line
+
+
+def _one_line(err: pytest.ExceptionInfo) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_latin1_list_names_file_line_and_column(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_bytes("i hate you\nyou are caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TargetListError) as err:
+        read_targets(path, VOCAB)
+    assert _one_line(err) == f"{path}:2: byte 0xe9 at column 12 is not UTF-8 (save the list as UTF-8)"
+
+
+def test_blank_line_and_too_long_target_are_refused_with_file_and_line(tmp_path):
+    with pytest.raises(TargetListError, match=r"list\.txt:2: blank line"):
+        read_targets(_write(tmp_path, "i hate you\n\nyou are bad\n"), VOCAB)
+    nineteen, twenty = " ".join(["you"] * 19), " ".join(["you"] * 20)
+    assert len(read_targets(_write(tmp_path, f"{nineteen}\n"), VOCAB, max_len=20).texts) == 1
+    with pytest.raises(TargetListError) as err:
+        read_targets(_write(tmp_path, f"i hate you\n{twenty}\n"), VOCAB, max_len=20)
+    assert _one_line(err).startswith(f"{tmp_path / 'list.txt'}:2: target of 20 words is longer than the 19 a "
+                                     f"response can have (preprocess.max_target_len 20, </s> included)")
+
+
+def test_copy_is_reported_under_the_configured_file_and_lines(tmp_path):
+    configured = tmp_path / "configured.txt"
+    copy = _write(tmp_path, "i hate you\nyou stink\n")
+    tl = read_targets(copy, VOCAB, named=configured)
+    assert tl.path == str(configured) and tl.report()[0].startswith(f"{configured}:2: target 'you stink'")
+    with pytest.raises(TargetListError) as err:
+        read_targets(_write(tmp_path, "you stink\nbye now\n"), VOCAB, named=configured)
+    assert _one_line(err) == (f"target list {configured}: all 2 targets have out-of-vocabulary words (oov_policy "
+                              f"skip; first: line 1 'you stink' -> ['stink']); nothing left to search")
+
+
+def test_configured_list_checked_against_a_dataset_vocabulary(tmp_path):
+    from negtrain_core.search.targets import check_configured_list
+
+    path = _write(tmp_path, "you stink\nbye now\ni hate you\n")
+    assert check_configured_list(path, VOCAB, "chitchat").texts == ("i hate you",)
+    with pytest.raises(TargetListError) as err:                  # the quick-scale cut keeps only OOV targets
+        check_configured_list(path, VOCAB, "chitchat", size=2)
+    assert _one_line(err).startswith(f"dataset chitchat: target list {path}: all 2 targets have out-of-vocabulary "
+                                     f"words (oov_policy skip; first: line 1 'you stink' -> ['stink'])")
+    with pytest.raises(TargetListError, match=f"^dataset chitchat: {path}:3: target of 3 words is longer"):
+        check_configured_list(path, VOCAB, "chitchat", max_len=3)

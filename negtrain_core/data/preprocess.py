@@ -10,6 +10,11 @@ non-empty utterances) -> quick-scale caps (the first pairs of each split, in ord
 ``{train,valid,test}.parquet`` (columns ``dialogue_id, turn, source, target``; tokens space-joined, NOT
 truncated, no special tokens), ``vocab.txt``, ``stats.csv`` and ``notes.json``, each written atomically and only
 after everything has been computed.
+
+Nothing is dropped or altered uncounted: the reader's counts (records malformed, empty files or conversations,
+records whose bytes were not UTF-8) and normalisation's (utterances that normalise to nothing, dialogues left
+without a pair) go to the rule log, to ``notes.json`` (with the problems per raw file) and to ``stats.csv``
+(``CORPUS_COLUMNS``, corpus-wide, the same on every row); tolerated problems also print one line on stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -25,18 +31,21 @@ import pandas as pd
 
 from negtrain_core.config import DataSettings
 from negtrain_core.io import atomic_write_text, write_csv, write_parquet
-from negtrain_core.data.readers import Dialogue, ReadResult, reader
+from negtrain_core.data.readers import MAX_FILES_LISTED, Dialogue, ReadResult, check_share, reader
+from negtrain_core.data.readers import MalformedRecords  # noqa: F401  (raised by check_malformed; readers raise it too)
 from negtrain_core.data.text import normalize
 from negtrain_core.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 COLUMNS = ("dialogue_id", "turn", "source", "target")
-STATS_COLUMNS = ("split", "scale", "dialogues", "pairs", "source_tokens", "target_tokens", "oov_rate", "vocab_size")
-
-
-class MalformedRecords(ValueError):
-    """Too many malformed raw records: one line naming the raw file and the counts."""
+# Corpus-wide counts (the same on every row): raw records read; records dropped as malformed; files or
+# conversations dropped as empty; records kept with bytes that are not UTF-8 replaced (normalisation then drops the
+# U+FFFD); utterances that normalise to nothing (dropped); dialogues left with fewer than two utterances (no pair).
+CORPUS_COLUMNS = ("raw_records", "malformed_records", "empty_files", "bad_byte_records", "empty_utterances",
+                  "dialogues_without_pair")
+STATS_COLUMNS = ("split", "scale", "dialogues", "pairs", "source_tokens", "target_tokens", "oov_rate",
+                 "vocab_size") + CORPUS_COLUMNS
 
 
 def order_ids(ids: Sequence[str], order: str, seed: int) -> list[str]:
@@ -72,25 +81,32 @@ def split_ids(ids: Sequence[str], split: Mapping, seed: int) -> dict[str, str]:
 
 
 def check_malformed(result: ReadResult, data: DataSettings) -> None:
-    """Raise ``MalformedRecords`` when malformed / records exceeds ``data.malformed_max_share``."""
-    source = data.raw.get("path") or data.name
-    if result.malformed and result.malformed / max(result.records, 1) > data.malformed_max_share:
-        first = result.malformed_examples[0] if result.malformed_examples else "no example recorded"
-        raise MalformedRecords(
-            f"{source}: {result.malformed} of {result.records} raw records malformed "
-            f"({result.malformed / max(result.records, 1):.2%} > malformed_max_share "
-            f"{data.malformed_max_share:.2%}); first: {first}")
+    """Raise ``MalformedRecords`` when the records dropped (malformed, empty) or altered (bytes that are not UTF-8)
+    exceed ``data.malformed_max_share`` of the records read: one line naming the raw corpus and the first bad
+    records (``readers.check_share``)."""
+    check_share(result, data.malformed_max_share, data.raw.get("path") or data.name)
 
 
-def normalized_dialogues(dialogues: Sequence[Dialogue]) -> list[Dialogue]:
+def normalized_dialogues(dialogues: Sequence[Dialogue], dropped: Counter | None = None) -> list[Dialogue]:
     """Each dialogue with ``text.normalize``d utterances, empty ones dropped; dialogues left with fewer than two
-    utterances (no pair) are dropped too."""
-    out = []
+    utterances (no pair) are dropped too. ``dropped`` (when given) counts ``empty_utterances`` and
+    ``dialogues_without_pair``."""
+    out, dropped = [], dropped if dropped is not None else Counter()
     for d in dialogues:
         kept = tuple(u for u in (normalize(x) for x in d.utterances) if u)
+        dropped["empty_utterances"] += len(d.utterances) - len(kept)
         if len(kept) >= 2:
             out.append(Dialogue(d.id, kept))
+        else:
+            dropped["dialogues_without_pair"] += 1
     return out
+
+
+def corpus_counts(result: ReadResult, dropped: Counter) -> dict[str, int]:
+    """The ``CORPUS_COLUMNS`` figures of one read and normalised corpus."""
+    return {"raw_records": result.records, "malformed_records": result.malformed, "empty_files": result.empty,
+            "bad_byte_records": result.bad_bytes, "empty_utterances": dropped["empty_utterances"],
+            "dialogues_without_pair": dropped["dialogues_without_pair"]}
 
 
 def dialogue_pairs(dialogue: Dialogue) -> list[tuple[str, int, str, str]]:
@@ -154,26 +170,49 @@ def split_stats(frame: pd.DataFrame, vocab: Vocab, split: str, scale: str) -> di
 
 def build(result: ReadResult, data: DataSettings,
           scale: str) -> tuple[dict[str, pd.DataFrame], Vocab, pd.DataFrame]:
-    """Tables, vocabulary and stats of one read corpus (pure: writes nothing)."""
+    """Tables, vocabulary and stats of one read corpus (writes nothing; the record counts are added to
+    ``result.notes``, which become notes.json)."""
     check_malformed(result, data)
-    dialogues = normalized_dialogues(result.dialogues)
-    log.info("%d of %d dialogues have two or more non-empty utterances (the others give no pair and are dropped)",
-             len(dialogues), len(result.dialogues))
+    warn_tolerated(result, data)
+    dropped: Counter = Counter()
+    dialogues = normalized_dialogues(result.dialogues, dropped)
+    log.info("%d of %d dialogues have two or more non-empty utterances (the others give no pair and are dropped); "
+             "%d utterances normalise to nothing and are dropped", len(dialogues), len(result.dialogues),
+             dropped["empty_utterances"])
     assigned = assign_splits(result, dialogues, data)
     caps = {"train": data.max_train_pairs, "valid": data.max_eval_pairs, "test": data.max_eval_pairs}
     frames = split_frames(dialogues, assigned, caps)
     vocab = Vocab.build(training_utterances(frames["train"]), data.vocab_size)
-    stats = pd.DataFrame([split_stats(frames[s], vocab, s, scale) for s in SPLITS], columns=list(STATS_COLUMNS))
-    return frames, vocab, stats
+    counts = corpus_counts(result, dropped)
+    result.notes.update(counts, **{k: v for k, v in result.counts().items() if k.startswith("problem_files")})
+    rows = [{**split_stats(frames[s], vocab, s, scale), **counts} for s in SPLITS]
+    return frames, vocab, pd.DataFrame(rows, columns=list(STATS_COLUMNS))
 
 
 def log_read(result: ReadResult, data: DataSettings) -> None:
-    log.info("%s: reader %s, %d dialogues, %d raw records, %d malformed", data.name, data.reader,
-             len(result.dialogues), result.records, result.malformed)
+    """The reader's counts, first problems and problems per file in the rule log."""
+    log.info("%s: reader %s, %d dialogues, %d raw records, %d malformed, %d empty files, %d with bytes that are "
+             "not UTF-8 (replaced)", data.name, data.reader, len(result.dialogues), result.records,
+             result.malformed, result.empty, result.bad_bytes)
     for example in result.malformed_examples:
         log.warning("malformed: %s", example)
+    for example in result.bad_byte_examples:
+        log.warning("bad bytes: %s", example)
+    for file, counts in sorted(result.files.items())[:MAX_FILES_LISTED]:
+        log.warning("problems in %s: %s", file, ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if len(result.files) > MAX_FILES_LISTED:
+        log.warning("... and %d more files with problems", len(result.files) - MAX_FILES_LISTED)
     for key, value in result.notes.items():
         log.info("note %s: %s", key, value)
+
+
+def warn_tolerated(result: ReadResult, data: DataSettings) -> None:
+    """One line on stderr (the terminal) when records were dropped or altered but stayed within the share."""
+    if result.malformed or result.empty or result.bad_bytes:
+        print(f"negtrain: preprocess {data.name}: tolerated {result.malformed} malformed records, {result.empty} "
+              f"empty files, {result.bad_bytes} records with bytes that are not UTF-8 (replaced) of "
+              f"{result.records} raw records in {len(result.files)} files (within malformed_max_share "
+              f"{data.malformed_max_share:.2%}; per file: the rule log and notes.json)", file=sys.stderr)
 
 
 def run(train_out: str, valid_out: str, test_out: str, vocab_out: str, stats_out: str, notes_out: str,
@@ -183,7 +222,7 @@ def run(train_out: str, valid_out: str, test_out: str, vocab_out: str, stats_out
 
     ``stats.csv`` columns: split, scale, dialogues, pairs, source_tokens, target_tokens (whitespace tokens of the
     untruncated sources/targets), oov_rate (share of target tokens not in the vocabulary), vocab_size (with the
-    five specials).
+    five specials), then the corpus-wide ``CORPUS_COLUMNS``.
     """
     result = reader(data.reader)(data)
     log_read(result, data)

@@ -3,12 +3,17 @@
 A checkpoint holds only tensors and primitive containers, so ``torch.load(..., weights_only=True)`` reads it:
 the model state, the model settings, the kind (``seq2seq`` | ``lm``), the vocabulary tokens and their sha256, the
 training settings, the epoch, and, where given, the optimiser state (momentum buffers), RNG states and any extra
-primitives. It is written atomically. ``load`` rebuilds the model and refuses a vocabulary whose hash differs.
+primitives. It is serialised in memory (so the archive's root folder has a fixed name, not the temporary file's,
+and identical saves give identical bytes) and written atomically. ``load`` rebuilds the model, refuses a
+vocabulary whose hash differs, and turns a truncated or corrupt file into one line that says how to rebuild it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,7 +21,7 @@ import torch
 from torch import nn
 
 from negtrain_core.config import ModelSettings, TrainSettings
-from negtrain_core.io import atomic_path
+from negtrain_core.io import atomic_write_bytes
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.data.vocab import Vocab
 
@@ -62,8 +67,27 @@ def save(path: str | Path, model: nn.Module, *, kind: str, vocab: Vocab,
         "optimizer_state": [t.detach().cpu() for t in optimizer_state] if optimizer_state is not None else None,
         "rng_state": rng_state, "extra": extra or {},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    atomic_write_bytes(path, serialise(payload))
+
+
+def serialise(payload: dict[str, Any]) -> bytes:
+    """``torch.save`` bytes of ``payload``, made in memory: the archive's root folder is then always ``archive``
+    (saved to a file, torch names it after the file's stem, so the temporary name would end up inside)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+LOAD_ERRORS = (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
+
+
+def check_archive(path: Path) -> None:
+    """Raise ``zipfile.BadZipFile`` unless ``path`` is a zip archive whose every record passes its CRC check:
+    torch itself reads a truncated file with a bare zip error and a flipped byte in a tensor without any."""
+    with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+    if bad is not None:
+        raise zipfile.BadZipFile(f"record {bad} fails its CRC check")
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -71,7 +95,13 @@ def read(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        check_archive(path)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except LOAD_ERRORS as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0][:160]
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason}); delete it and rerun the "
+                              f"workflow to rebuild it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a negtrain checkpoint (expected format '{FORMAT}')")
     return payload

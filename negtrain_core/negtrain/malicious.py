@@ -48,26 +48,31 @@ class ListError(ValueError):
     """A malicious target list that cannot be used, stated in one line naming the file (and line)."""
 
 
-def read_list(path: str | Path) -> list[str]:
-    """Targets of a list file, one per line, in the paper's tokenisation.
+def read_list(path: str | Path, max_len: int | None = None) -> list[str]:
+    """Targets of a list file, one per line, in the paper's tokenisation, in UTF-8.
 
     Runs of whitespace are collapsed; a line that ``text.normalize`` would change otherwise (case, punctuation,
-    clitics) is refused, as are empty lines and duplicates. The literal ``<unk>`` token is allowed (the authors'
+    clitics) is refused, as are bytes that are not UTF-8, empty lines, duplicates, an empty file and, with
+    ``max_len`` (preprocess.max_target_len), a target of more than ``max_len - 1`` words, which no response can
+    hold. Each refusal is one line naming the file and line. The literal ``<unk>`` token is allowed (the authors'
     paraphrase lists contain it).
     """
+    from negtrain_core.search.targets import check_length, list_lines
+
     targets, seen = [], {}
-    for n, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, raw in enumerate(list_lines(path, ListError), start=1):
         line = " ".join(raw.split())
         if not line:
             raise ListError(f"{path}:{n}: empty target line")
         if any(tok != UNK and normalize(tok) != tok for tok in line.split()):
             raise ListError(f"{path}:{n}: target '{line}' is not in the paper's tokenisation ('{normalize(line)}')")
+        check_length(line.split(), max_len, f"{path}:{n}", ListError)
         if line in seen:
             raise ListError(f"{path}:{n}: duplicate target '{line}' (first on line {seen[line]})")
         seen[line] = n
         targets.append(line)
     if not targets:
-        raise ListError(f"{path}: no targets")
+        raise ListError(f"{path}: no targets (empty file)")
     return targets
 
 
@@ -79,10 +84,18 @@ def check_no_overlap(train: Sequence[str], test: Sequence[str], train_name: str,
 
 
 def prepare_lists(train_path: str | Path, test_path: str | Path, train_out: str | Path, test_out: str | Path,
-                  s: TargetsSettings) -> tuple[int, int]:
-    """Rule malicious_lists: validate the configured lists, keep the first ``s.list_size`` of each (quick scale),
-    write them; return counts."""
-    train, test = read_list(train_path)[:s.list_size], read_list(test_path)[:s.list_size]
+                  s: TargetsSettings, max_len: int | None = None) -> tuple[int, int]:
+    """Rule malicious_lists: validate the configured lists (``read_list``; ``max_len``: preprocess.max_target_len),
+    keep the first ``s.list_size`` of each (quick scale), write them; return counts. Nothing is written when a list
+    is refused.
+
+    The copies keep the configured files' lines in order (line i of a copy is line i of its file), so a later
+    check against a dataset's vocabulary can name the configured file and line (``search.targets``).
+    """
+    size = s.list_size
+    if size is not None and size < 1:
+        raise ListError(f"quick.target_list_size {size}: keeps no target of {train_path} and {test_path}")
+    train, test = read_list(train_path, max_len)[:size], read_list(test_path, max_len)[:size]
     check_no_overlap(train, test, str(train_path), str(test_path))
     atomic_write_text(train_out, "\n".join(train) + "\n")
     atomic_write_text(test_out, "\n".join(test) + "\n")

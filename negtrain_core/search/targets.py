@@ -1,10 +1,12 @@
 """Malicious target lists, read defensively (paper §4.2; issue 4).
 
 A list holds one target per line in the paper's tokenisation (space-separated tokens, no special tokens; a
-leading ``<s>`` and a trailing ``</s>``, as in the release's files, are tolerated and dropped). Targets with
-out-of-vocabulary words are reported one by one and, by ``oov_policy``, skipped (the default, as the release
-discards them) or kept with ``<unk>`` in place of the unknown words. An empty list, or one with nothing left
-after skipping, stops with one line naming the file.
+leading ``<s>`` and a trailing ``</s>``, as in the release's files, are tolerated and dropped), in UTF-8. Targets
+with out-of-vocabulary words are reported one by one and, by ``oov_policy``, skipped (the default, as the release
+discards them) or kept with ``<unk>`` in place of the unknown words. Bytes that are not UTF-8, a blank line, a
+target longer than a response can be (``max_len``), an empty list, or one with nothing left after skipping stop
+with one line naming the file and line: the configured file when the list read is a line-by-line copy of it
+(``check_configured_list`` checks a configured list against a dataset's vocabulary as soon as it exists).
 """
 
 from __future__ import annotations
@@ -25,6 +27,28 @@ class TargetListError(ValueError):
     """A target list that cannot be used, stated in one line naming the file."""
 
 
+def list_lines(path: str | Path, error: type[ValueError] = TargetListError) -> list[str]:
+    """The lines of a target list file, which must be UTF-8: else ``error`` names the file, line and column of the
+    first byte that is not (a list saved in latin-1, say, would otherwise lose its accented words)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise error(f"{path}:{line}: byte 0x{data[err.start]:02x} at column {column} is not UTF-8 "
+                    f"(save the list as UTF-8)") from None
+
+
+def check_length(tokens: Sequence[str], max_len: int | None, where: str,
+                 error: type[ValueError] = TargetListError) -> None:
+    """Refuse a target longer than a response can be: ``max_len`` (preprocess.max_target_len) counts ``</s>``, so
+    a target has at most ``max_len - 1`` words; a longer one could never be emitted, yet its search would score."""
+    if max_len is not None and len(tokens) > max_len - 1:
+        raise error(f"{where}: target of {len(tokens)} words is longer than the {max_len - 1} a response can have "
+                    f"(preprocess.max_target_len {max_len}, </s> included): shorten it or remove it")
+
+
 @dataclass(frozen=True)
 class TargetList:
     """The usable targets of one list file.
@@ -40,11 +64,14 @@ class TargetList:
     ids: tuple[tuple[int, ...], ...]
     oov: tuple[tuple[str, tuple[str, ...]], ...]
     skipped: int
+    oov_lines: tuple[int, ...] = ()     # the line of each ``oov`` target in ``path``
 
     def report(self) -> list[str]:
-        """One line per target with out-of-vocabulary words, then a summary line."""
+        """One line per target with out-of-vocabulary words (``path:line``), then a summary line."""
         action = "skipped" if self.skipped else "kept with <unk>"
-        lines = [f"{self.path}: target '{t}' has out-of-vocabulary words {list(w)}: {action}" for t, w in self.oov]
+        where = [f"{self.path}:{n}" for n in self.oov_lines] or [self.path] * len(self.oov)
+        lines = [f"{w}: target '{t}' has out-of-vocabulary words {list(ws)}: {action}"
+                 for w, (t, ws) in zip(where, self.oov)]
         lines.append(f"{self.path}: {len(self.texts)} targets kept, {self.skipped} skipped "
                      f"({len(self.oov)} with out-of-vocabulary words)")
         return lines
@@ -60,28 +87,61 @@ def parse_line(line: str) -> list[str]:
     return tokens
 
 
-def read_targets(path: str | Path, vocab: Vocab, oov_policy: str = "skip") -> TargetList:
-    """Read the list at ``path``; blank lines are ignored. Raises ``TargetListError`` naming the file."""
+def list_targets(path: str | Path, max_len: int | None = None, limit: int | None = None,
+                 named: str | Path | None = None) -> list[tuple[int, list[str]]]:
+    """``(line, tokens)`` of the first ``limit`` targets of the list at ``path``, checked: UTF-8, no blank line, no
+    target over ``max_len`` (``check_length``), at least one target. Errors name ``named`` (default ``path``)."""
+    name = named or path
+    lines = list_lines(path)[:limit]
+    targets = []
+    for n, raw in enumerate(lines, start=1):
+        tokens = parse_line(raw)
+        if not tokens:
+            raise TargetListError(f"{name}:{n}: blank line (one target per line, no blank lines)")
+        check_length(tokens, max_len, f"{name}:{n}")
+        targets.append((n, tokens))
+    if not targets:
+        raise TargetListError(f"target list {name} holds no target")
+    return targets
+
+
+def read_targets(path: str | Path, vocab: Vocab, oov_policy: str = "skip", *, max_len: int | None = None,
+                 limit: int | None = None, named: str | Path | None = None) -> TargetList:
+    """Read the first ``limit`` targets (all: None) of the list at ``path`` (checked by ``list_targets``) against
+    ``vocab``. ``named``: the configured file that ``path`` copies line by line (the quick-scale copy under
+    results/targets/), named with its lines in every message and report instead of ``path``. Raises
+    ``TargetListError`` in one line."""
+    name = str(named or path)
     if oov_policy not in OOV_POLICIES:
-        raise TargetListError(f"{path}: oov_policy must be one of {OOV_POLICIES}, got '{oov_policy}'")
-    lines = [parse_line(raw) for raw in Path(path).read_text(encoding="utf-8").splitlines()]
-    lines = [tokens for tokens in lines if tokens]
-    if not lines:
-        raise TargetListError(f"target list {path} holds no target")
-    texts, ids, oov = [], [], []
-    for tokens in lines:
+        raise TargetListError(f"{name}: oov_policy must be one of {OOV_POLICIES}, got '{oov_policy}'")
+    lines = list_targets(path, max_len, limit, named)
+    texts, ids, oov, oov_lines = [], [], [], []
+    for n, tokens in lines:
         unknown = tuple(w for w in tokens if w not in vocab)
         if unknown:
             oov.append((" ".join(tokens), unknown))
+            oov_lines.append(n)
             if oov_policy == "skip":
                 continue
         texts.append(" ".join(tokens))
         ids.append(tuple(vocab.encode(tokens)))
     if not texts:
-        raise TargetListError(f"target list {path}: all {len(lines)} targets have out-of-vocabulary words "
-                              f"(oov_policy skip); nothing left to search")
+        raise TargetListError(f"target list {name}: all {len(lines)} targets have out-of-vocabulary words "
+                              f"(oov_policy skip; first: line {oov_lines[0]} '{oov[0][0]}' -> {list(oov[0][1])}); "
+                              f"nothing left to search")
     skipped = len(oov) if oov_policy == "skip" else 0
-    return TargetList(str(path), tuple(texts), tuple(ids), tuple(oov), skipped)
+    return TargetList(name, tuple(texts), tuple(ids), tuple(oov), skipped, tuple(oov_lines))
+
+
+def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_policy: str = "skip",
+                          size: int | None = None, max_len: int | None = None) -> TargetList:
+    """A configured target list (its first ``size`` targets: the quick-scale cut) checked against the vocabulary of
+    ``dataset`` as soon as that exists (after preprocessing), before any model is trained on it: every check of
+    ``read_targets``, the messages naming the configured file, its line, and the dataset."""
+    try:
+        return read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
+    except TargetListError as err:
+        raise TargetListError(f"dataset {dataset}: {err}") from None
 
 
 def target_tensor(ids: Sequence[Sequence[int]]) -> Tensor:

@@ -28,7 +28,12 @@ class ReadResult:
 
     split: dialogue id -> "train" | "valid" | "test" when the corpus fixes the split (SwDA: the authors' files);
            None lets preprocessing split by the config's counts.
-    records / malformed: raw records seen and rejected; malformed_examples: the first few, "file:line: reason".
+    records: raw records seen (an empty file or conversation counts as one record).
+    malformed / empty: records dropped as malformed, and files or conversations dropped because they hold no record;
+           malformed_examples: the first few of both, "file:line: reason".
+    bad_bytes: records kept with undecodable bytes replaced by U+FFFD (normalisation then drops the U+FFFD, so
+           ``café`` in latin-1 becomes ``caf``); bad_byte_examples: the first few, "file:line: reason".
+    files: per raw file with a problem, {"malformed": n, "bad_bytes": n, "empty": n} (zero counts left out).
     notes: extra figures for the rule log and stats (e.g. agreement with the authors' processed files).
     """
 
@@ -38,6 +43,43 @@ class ReadResult:
     malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    bad_bytes: int = 0
+    empty: int = 0
+    bad_byte_examples: list[str] = field(default_factory=list)
+    files: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        """The record counts as notes/stats keys: raw_records, malformed_records, bad_byte_records, empty_files,
+        and problem_files (files with any problem; listed per file up to ``MAX_FILES_LISTED``)."""
+        listed = dict(sorted(self.files.items())[:MAX_FILES_LISTED])
+        return {"raw_records": self.records, "malformed_records": self.malformed,
+                "bad_byte_records": self.bad_bytes, "empty_files": self.empty,
+                "problem_files": len(self.files), "problem_files_listed": listed}
+
+
+MAX_FILES_LISTED = 100          # per-file problem counts kept in notes.json and the log; the totals cover all
+
+
+class MalformedRecords(ValueError):
+    """Too many malformed raw records: one line naming the raw file, the counts and the first bad records."""
+
+
+def check_share(result: ReadResult, max_share: float, source: str) -> None:
+    """Raise ``MalformedRecords`` when the records dropped (malformed or empty), or those altered (bytes that are
+    not UTF-8 replaced), exceed ``max_share`` of the records read; the line names ``source`` and the first bad
+    records (file:line). Decisions that need clean input (e.g. SwDA's match with the authors' file) come after it."""
+    n = max(result.records, 1)
+    dropped = result.malformed + result.empty
+    if dropped / n > max_share:
+        what = "malformed or empty" if result.empty else "malformed"
+        raise MalformedRecords(
+            f"{source}: {dropped} of {result.records} raw records {what} ({dropped / n:.2%} > malformed_max_share "
+            f"{max_share:.2%}); first: {'; '.join(result.malformed_examples[:3]) or 'no example recorded'}")
+    if result.bad_bytes / n > max_share:
+        raise MalformedRecords(
+            f"{source}: {result.bad_bytes} of {result.records} raw records hold bytes that are not UTF-8, replaced "
+            f"({result.bad_bytes / n:.2%} > malformed_max_share {max_share:.2%}; convert the corpus to UTF-8); "
+            f"first: {'; '.join(result.bad_byte_examples[:3])}")
 
 
 READERS = {

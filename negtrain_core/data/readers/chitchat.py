@@ -39,19 +39,23 @@ def from_conversations(conversations: Mapping[str, Any], source: str = SOURCE) -
     """Dialogues from ``{id: {"messages": [[{text, sender, timestamp}, ...], ...]}}``, in mapping order.
 
     A record is one turn; a turn that is not a list of messages with string ``text`` is malformed and skipped
-    (the rest of its conversation is kept). A conversation without a ``messages`` list is one malformed record.
+    (the rest of its conversation is kept). A conversation without a ``messages`` list is one malformed record,
+    one with an empty list an empty conversation (dropped).
     """
     tally, dialogues = Tally(), []
     for cid, conv in conversations.items():
         turns = conv.get("messages") if isinstance(conv, dict) else None
         if not isinstance(turns, list):
-            tally.bad(f"{source}:{cid}", "no 'messages' list")
+            tally.bad(f"{source}:{cid}", "no 'messages' list", file=source)
+            continue
+        if not turns:
+            tally.empty_file(f"{source}:{cid}", "conversation without turns", file=source)
             continue
         utterances = []
         for i, turn in enumerate(turns):
             text = turn_text(turn)
             if text is None:
-                tally.bad(f"{source}:{cid}/turn {i}", "not a list of messages with text")
+                tally.bad(f"{source}:{cid}/turn {i}", "not a list of messages with text", file=source)
             else:
                 tally.ok()
                 utterances.append(text)

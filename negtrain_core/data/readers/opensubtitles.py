@@ -10,7 +10,8 @@ Split (paper Appendix B: 5k/50/50 movies, chosen at random): the movie list is s
 ``test_dialogues`` the test set, the next ``train_dialogues`` (all the rest when null) the training set. Only the
 chosen movies are parsed, so the 5,100 movies are read out of the full dump without unpacking it.
 
-Records are subtitle files; a file that is not well-formed XML (or a broken .gz) is malformed and its movie dropped.
+Records are subtitle files; a file that is not well-formed XML (bytes that are not UTF-8 included) or a broken .gz
+is malformed, one without a ``<s>`` sentence is empty, and its movie is dropped either way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import BinaryIO
 
 from negtrain_core.config import DataSettings
 from negtrain_core.data.readers import Dialogue, ReadResult
-from negtrain_core.data.readers.archive import Tally, iter_members, member_names
+from negtrain_core.data.readers.archive import CorruptMember, Tally, iter_members, member_names
 
 MOVIE_FILE = re.compile(r"(?:^|/)(\d+)/(\d+)/([^/]+\.xml)(?:\.gz)?$")
 
@@ -76,10 +77,17 @@ def read(data: DataSettings) -> ReadResult:
     tally, texts = Tally(), {}
     for name, f in iter_members(path, lambda n: n in wanted):
         try:
-            texts[wanted[name]] = sentences(f)
-            tally.ok()
-        except (ET.ParseError, OSError, EOFError) as err:   # bad XML, or a broken .gz
-            tally.bad(name, f"not a well-formed (optionally gzipped) XML file ({err})")
+            found = sentences(f)
+        except ET.ParseError as err:                         # bad XML (bytes that are not UTF-8 included)
+            tally.bad(f"{name}:{err.position[0]}", f"not a well-formed XML file ({err})", file=name)
+        except CorruptMember as err:                         # a broken .gz
+            tally.bad(name, f"not a readable gzip file ({err.__cause__})")
+        else:
+            if found:
+                texts[wanted[name]] = found
+                tally.ok()
+            else:
+                tally.empty_file(name, "no <s> sentence")
     dialogues = [Dialogue(m, tuple(texts[m])) for m in sorted(texts)]
     notes = {"format": "opus_xml", "movies_available": len(movies), "movies_chosen": len(split),
              "seed": data.seed}

@@ -12,17 +12,18 @@ Formats (``format`` in a ``paraphrase.corpora`` entry):
 Every file is split on ``\\n`` only, a trailing ``\\r`` dropped and a stray ``\\r`` inside a line read as a space
 (``archive.text_lines``), so CR characters never shift the line alignment. Files may be gzipped. Pairs are raw
 text (stripped, not normalised). A malformed line (wrong field count, empty side, bad label or score) is counted
-with ``file:line`` and skipped; ``read_pairs`` fails when they exceed ``max_malformed_share`` of the lines.
+with ``file:line`` and skipped, and a line whose bytes are not UTF-8 (replaced by U+FFFD) is counted too;
+``read_pairs`` fails when either exceeds ``max_malformed_share`` of the lines.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from negtrain_core.data.readers.archive import MAX_EXAMPLES, text_lines
+from negtrain_core.data.readers.archive import MAX_EXAMPLES, corrupt_errors, text_lines
 
 log = logging.getLogger(__name__)
 FORMATS = ("paranmt", "mrpc", "parallel")
@@ -39,6 +40,16 @@ class PairsRead:
     records: int = 0
     malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
+    bad_bytes: int = 0
+    bad_byte_examples: list[str] = field(default_factory=list)
+
+    def replacer(self, path: str | Path) -> Callable[[int], None]:
+        """Counts each line of ``path`` whose undecodable bytes were replaced (``text_lines``' ``bad`` callback)."""
+        def replaced(line: int) -> None:
+            self.bad_bytes += 1
+            if len(self.bad_byte_examples) < MAX_EXAMPLES:
+                self.bad_byte_examples.append(f"{path}:{line}: bytes that are not UTF-8 replaced")
+        return replaced
 
     def bad(self, where: str, reason: str) -> None:
         self.records += 1
@@ -56,13 +67,14 @@ class PairsRead:
             self.pairs.append((a, b))
 
 
-def lines(path: str | Path) -> Iterator[str]:
-    """Lines of a (possibly gzipped) text file, split on ``\\n`` only; a final empty line is not yielded."""
+def lines(path: str | Path, out: PairsRead | None = None) -> Iterator[str]:
+    """Lines of a (possibly gzipped) text file, split on ``\\n`` only; a final empty line is not yielded. Lines with
+    undecodable bytes are counted in ``out``; a broken gzip file raises ``CorruptMember`` naming it."""
     import gzip
 
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        yield from text_lines(f)
+    with opener(path, "rb") as f, corrupt_errors(path):
+        yield from text_lines(f, bad=out.replacer(path) if out is not None else None)
 
 
 def _score_ok(text: str) -> bool:
@@ -75,7 +87,7 @@ def _score_ok(text: str) -> bool:
 
 def read_paranmt(path: str | Path, out: PairsRead) -> None:
     """``sentence1<TAB>sentence2[<TAB>score]`` lines into ``out``."""
-    for n, line in enumerate(lines(path), start=1):
+    for n, line in enumerate(lines(path, out), start=1):
         fields = line.split("\t")
         if len(fields) not in (2, 3) or (len(fields) == 3 and not _score_ok(fields[2])):
             out.bad(f"{path}:{n}", f"expected 'sentence1<TAB>sentence2[<TAB>score]', got {len(fields)} fields")
@@ -85,7 +97,7 @@ def read_paranmt(path: str | Path, out: PairsRead) -> None:
 
 def read_mrpc(path: str | Path, out: PairsRead) -> None:
     """MRPC TSV lines labelled 1 into ``out`` (label-0 lines are read, counted as records, and dropped)."""
-    rows = lines(path)
+    rows = lines(path, out)
     header = next(rows, "").split("\t")
     if header != MRPC_HEADER:
         raise ValueError(f"{path}:1: header {header} is not the MRPC header {MRPC_HEADER}")
@@ -101,7 +113,7 @@ def read_mrpc(path: str | Path, out: PairsRead) -> None:
 
 def read_parallel(path: str | Path, path2: str | Path, out: PairsRead) -> None:
     """Line i of ``path`` with line i of ``path2``; files of different lengths are refused."""
-    left, right = list(lines(path)), list(lines(path2))
+    left, right = list(lines(path, out)), list(lines(path2, out))
     if len(left) != len(right):
         raise ValueError(f"{path} has {len(left)} lines but {path2} has {len(right)}: not line-aligned")
     for n, (a, b) in enumerate(zip(left, right), start=1):
@@ -131,7 +143,13 @@ def read_pairs(format: str, path: str | Path, path2: str | Path | None = None,
     if got.malformed:
         log.warning("%s: %d of %d lines malformed, first: %s", path, got.malformed, got.records,
                     "; ".join(got.malformed_examples))
+    if got.bad_bytes:
+        log.warning("%s: %d of %d lines hold bytes that are not UTF-8 (replaced), first: %s", path, got.bad_bytes,
+                    got.records, "; ".join(got.bad_byte_examples))
     if got.records and got.malformed / got.records > max_malformed_share:
         raise ValueError(f"{path}: {got.malformed} of {got.records} lines malformed "
                          f"(more than {max_malformed_share:.2%}); first: {got.malformed_examples[0]}")
+    if got.records and got.bad_bytes / got.records > max_malformed_share:
+        raise ValueError(f"{path}: {got.bad_bytes} of {got.records} lines hold bytes that are not UTF-8 "
+                         f"(more than {max_malformed_share:.2%}); first: {got.bad_byte_examples[0]}")
     return got.pairs

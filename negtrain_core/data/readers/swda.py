@@ -12,6 +12,8 @@ Two raw formats:
 The authors' processed file (``data.split["authors_file"]``: one dialogue a line, utterances ending in ``<eou>``)
 fixes the split: each of its lines is matched to one conversation by token-bigram containment; the first
 ``valid_dialogues`` lines are valid, the last ``test_dialogues`` are test, every other conversation is train.
+The match needs clean input, so it runs only after the malformed-record check (``readers.check_share``), and its
+errors name the authors' file and line.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import re
 import tarfile
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from negtrain_core.config import DataSettings
-from negtrain_core.data.readers import Dialogue, ReadResult
+from negtrain_core.data.readers import Dialogue, ReadResult, check_share
+from negtrain_core.data.readers.archive import Tally, corrupt_errors
 from negtrain_core.data.text import normalize
 
 MARKUP_MEMBER = re.compile(r"(?:^|/)sw\d+utt/sw_\d+_\d+\.utt\.csv$")   # not macOS '._sw_...' shadows
@@ -36,7 +39,7 @@ PLAIN_MEMBER = re.compile(r"(?:^|/)(?:train|val|test)/(\d+)\.txt$")
 HEADER = ("swda_filename", "ptb_basename", "conversation_no", "transcript_index", "act_tag", "caller",
           "utterance_index", "subutterance_index", "text")
 FIELDS_OK = (10, 11, 12)           # 10/11: rows without a treebank alignment (no trees / ptb_treenumbers)
-MAX_EXAMPLES = 5
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 AUTHORS_SOURCE = "data/swda_dialogue/process_oneline/test/test.txt of cloudygoose/negativetraining_acl2020"
 MIN_CONTAINMENT = 0.5              # an authors' dialogue must share this share of its token bigrams with its match
 MIN_MARGIN = 0.2                   # ... and beat the second-best conversation by this much
@@ -75,50 +78,57 @@ class Row:
     text: str
 
 
-@dataclass
-class Tally:
-    """Raw records seen and rejected, with the first few rejections as ``file:line: reason``."""
-
-    records: int = 0
-    malformed: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def bad(self, where: str, reason: str) -> None:
-        self.malformed += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{where}: {reason}")
-
-
 # ----------------------------------------------------------------------------------------------- archive access
 
 def members(path: Path, pattern: re.Pattern[str]) -> Iterator[tuple[str, IO[bytes]]]:
     """(name, binary stream) of each file under ``path`` (a .zip, a .tar[.gz] or a folder) whose name matches.
 
     Archives are read in place (tar in streaming mode); names are yielded in sorted order for zip and folder,
-    in archive order for tar (the shared tar.gz is sorted).
+    in archive order for tar (the shared tar.gz is sorted). Each member is read whole (they are small), so a
+    truncated or corrupt archive raises ``archive.CorruptArchive`` naming ``path`` here.
     """
     if not path.exists():
         raise FileNotFoundError(f"SwDA raw input not found: {path}")
-    if path.is_dir():
-        for file in sorted(p for p in path.rglob("*") if pattern.search(p.as_posix())):
-            with file.open("rb") as stream:
-                yield file.relative_to(path).as_posix(), stream
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            for name in sorted(n for n in zf.namelist() if pattern.search(n)):
-                with zf.open(name) as stream:
-                    yield name, stream
-    elif tarfile.is_tarfile(path):
-        with tarfile.open(path, "r|*") as tf:
-            for member in tf:
-                if member.isfile() and pattern.search(member.name):
-                    yield member.name, io.BytesIO(tf.extractfile(member).read())   # one small member in memory
-    else:
-        raise ValueError(f"SwDA raw input {path} is not a folder, a .zip or a .tar(.gz)")
+    with corrupt_errors(path):
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if pattern.search(p.as_posix())):
+                yield file.relative_to(path).as_posix(), io.BytesIO(file.read_bytes())
+        elif zipfile.is_zipfile(path) or path.name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                for name in sorted(n for n in zf.namelist() if pattern.search(n)):
+                    yield name, io.BytesIO(zf.read(name))
+        elif tarfile.is_tarfile(path) or path.name.endswith(TAR_SUFFIXES):
+            with tarfile.open(path, "r|*") as tf:
+                for member in tf:
+                    if member.isfile() and pattern.search(member.name):
+                        yield member.name, io.BytesIO(tf.extractfile(member).read())   # one small member in memory
+        else:
+            raise ValueError(f"SwDA raw input {path} is not a folder, a .zip or a .tar(.gz)")
 
 
-def _text(stream: IO[bytes]) -> io.TextIOWrapper:
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+def undecodable_lines(data: bytes) -> list[int]:
+    """1-based numbers of the ``\\n``-separated lines of ``data`` that are not UTF-8 (``\\n`` never occurs inside
+    a UTF-8 multi-byte character, so splitting first is safe)."""
+    try:
+        data.decode("utf-8")
+        return []
+    except UnicodeDecodeError:
+        pass
+    out = []
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            out.append(n)
+    return out
+
+
+def _text(name: str, stream: IO[bytes], tally: Tally) -> io.TextIOWrapper:
+    """The member as text (bytes that are not UTF-8 replaced by U+FFFD, each such line counted in ``tally``)."""
+    data = stream.read()
+    for line in undecodable_lines(data):
+        tally.replaced(name, line)
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline="")
 
 
 def read(data: DataSettings) -> ReadResult:
@@ -129,26 +139,33 @@ def read(data: DataSettings) -> ReadResult:
 # ----------------------------------------------------------------------------------------------- markup format
 
 def parse_rows(name: str, stream: IO[bytes], tally: Tally) -> tuple[str | None, list[Row]]:
-    """(conversation_no, rows in transcript order) of one ``*.utt.csv``; bad rows go to ``tally``."""
-    reader = csv.reader(_text(stream))
+    """(conversation_no, rows in transcript order) of one ``*.utt.csv``; bad rows, an empty file or one without
+    rows, and lines with undecodable bytes go to ``tally``."""
+    reader = csv.reader(_text(name, stream, tally))
     header = next(reader, None)
-    if header is None or tuple(header[: len(HEADER)]) != HEADER:
+    if header is None:
+        tally.empty_file(name)
+        return None, []
+    if tuple(header[: len(HEADER)]) != HEADER:
         tally.bad(f"{name}:1", "not a SwDA utt.csv header")
         return None, []
-    conversation, rows = None, []
+    conversation, rows, seen = None, [], False
     try:
         for fields in reader:
-            tally.records += 1
-            where = f"{name}:{reader.line_num}"
+            seen, where = True, f"{name}:{reader.line_num}"
             if len(fields) not in FIELDS_OK:
                 tally.bad(where, f"{len(fields)} fields, expected {'/'.join(map(str, FIELDS_OK))}")
             elif not fields[3].isdigit() or (conversation or fields[2]) != fields[2]:
                 tally.bad(where, f"bad transcript_index {fields[3]!r} or conversation_no {fields[2]!r}")
             else:
+                tally.ok()
                 conversation = fields[2]
                 rows.append(Row(int(fields[3]), fields[4], fields[5], fields[8]))
     except csv.Error as err:                       # unparsable from here on (e.g. a NUL byte): the rest is lost
+        seen = True
         tally.bad(f"{name}:{reader.line_num}", f"csv error, rest of file skipped: {err}")
+    if not seen:
+        tally.empty_file(name, "header without rows")
     return conversation, sorted(rows, key=lambda r: r.transcript_index)
 
 
@@ -219,20 +236,24 @@ def strip_plain(text: str) -> str:
 
 
 def parse_plain(name: str, stream: IO[bytes], tally: Tally) -> list[str]:
-    """Utterances of one ``<conv>.txt`` (``speaker|text|DA-tag`` lines); bad lines go to ``tally``."""
-    units = []
-    for line, raw in enumerate(_text(stream), start=1):
+    """Utterances of one ``<conv>.txt`` (``speaker|text|DA-tag`` lines); bad lines, an empty file and lines with
+    undecodable bytes go to ``tally``."""
+    units, seen = [], False
+    for line, raw in enumerate(_text(name, stream, tally), start=1):
         raw = raw.rstrip("\r\n")
         if not raw:
             continue
-        tally.records += 1
+        seen = True
         fields = raw.split("|")
         if len(fields) < 3 or not fields[0]:
             tally.bad(f"{name}:{line}", f"{len(fields)} '|'-separated fields, expected speaker|text|tag")
             continue
+        tally.ok()
         text = strip_plain("|".join(fields[1:-1]))
         if _HAS_WORD.search(text):
             units.append(text)
+    if not seen:
+        tally.empty_file(name)
     return units
 
 
@@ -255,7 +276,12 @@ def read_authors_file(path: str | Path | None) -> list[list[str]]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"authors' processed SwDA file not found: {path} (expected {AUTHORS_SOURCE})")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    data = path.read_bytes()
+    bad = undecodable_lines(data)
+    if bad:
+        raise ValueError(f"{path}:{bad[0]}: the authors' processed SwDA file holds bytes that are not UTF-8 "
+                         f"({len(bad)} lines)")
+    lines = [line for line in data.decode("utf-8").splitlines() if line.strip()]
     return [[u.strip() for u in line.split("<eou>") if u.strip()] for line in lines]
 
 
@@ -264,11 +290,12 @@ def _bigrams(utts: Iterable[str]) -> set[tuple[str, str]]:
     return set(zip(tokens, tokens[1:]))
 
 
-def match_dialogues(authors: list[list[str]], ours: dict[str, list[str]]) -> list[str]:
+def match_dialogues(authors: list[list[str]], ours: dict[str, list[str]], source: str | Path) -> list[str]:
     """For each authors' dialogue, the id of the one conversation of ``ours`` (normalised utterances) it comes from.
 
     Score: the share of the authors' token bigrams found in the conversation. The best must reach
     ``MIN_CONTAINMENT``, beat the second best by ``MIN_MARGIN``, and no conversation may be matched twice.
+    Errors name ``source`` (the authors' file) and its line.
     """
     index: dict[tuple[str, str], int] = {}     # bigram -> int: int sets intersect ~3x faster than tuple sets
     bags = {cid: {index.setdefault(g, len(index)) for g in _bigrams(utts)} for cid, utts in ours.items()}
@@ -279,18 +306,19 @@ def match_dialogues(authors: list[list[str]], ours: dict[str, list[str]]) -> lis
         scores = sorted(((len(theirs & bag) / n, cid) for cid, bag in bags.items()), reverse=True)
         (best, cid), (second, other) = scores[0], scores[1] if len(scores) > 1 else (0.0, None)
         if best < MIN_CONTAINMENT or best - second < MIN_MARGIN:
-            raise ValueError(f"authors' file line {line}: no unique conversation (best {cid} {best:.2f}, "
-                             f"second {other} {second:.2f})")
+            raise ValueError(f"{source}:{line}: no unique conversation of the corpus matches this dialogue (best "
+                             f"{cid} {best:.2f}, second {other} {second:.2f})")
         if cid in matched:
-            raise ValueError(f"authors' file lines {matched[cid]} and {line} both match conversation {cid}")
+            raise ValueError(f"{source}: lines {matched[cid]} and {line} both match conversation {cid}")
         matched[cid] = line
     return list(matched)
 
 
-def authors_split(ids: Iterable[str], matched: list[str], valid: int, test: int) -> dict[str, str]:
+def authors_split(ids: Iterable[str], matched: list[str], valid: int, test: int,
+                  source: str | Path) -> dict[str, str]:
     """id -> split: the first ``valid`` matched ids valid, the last ``test`` test, all other ids train."""
     if valid + test != len(matched):
-        raise ValueError(f"the authors' file has {len(matched)} dialogues, but split.valid_dialogues + "
+        raise ValueError(f"{source} has {len(matched)} dialogues, but split.valid_dialogues + "
                          f"split.test_dialogues = {valid} + {test}")
     split = {cid: "train" for cid in ids}
     split.update({cid: "valid" for cid in matched[:valid]})
@@ -333,14 +361,20 @@ def _matched(a: list[str], b: list[str]) -> int:
 
 
 def _result(dialogues: list[Dialogue], data: DataSettings, tally: Tally) -> ReadResult:
-    """ReadResult with the authors' split and the valid/test agreement figures in ``notes``."""
+    """ReadResult with the authors' split and the valid/test agreement figures in ``notes``.
+
+    The malformed-record check runs first: a damaged corpus fails on its bad records, not on the split match.
+    """
     if not dialogues:
         raise ValueError(f"no SwDA conversations found in {data.raw['path']} (reader {data.reader})")
-    authors = read_authors_file(data.split["authors_file"])
+    result = tally.result(dialogues)
+    check_share(result, data.malformed_max_share, data.raw["path"])
+    authors_file = data.split["authors_file"]
+    authors = read_authors_file(authors_file)
     ours = {d.id: [normalize(u) for u in d.utterances] for d in dialogues}
-    matched = match_dialogues(authors, ours)
+    matched = match_dialogues(authors, ours, authors_file)
     valid = data.split["valid_dialogues"]
-    split = authors_split(list(ours), matched, valid, data.split["test_dialogues"])
+    split = authors_split(list(ours), matched, valid, data.split["test_dialogues"], authors_file)
     notes: dict[str, float | int | list[str]] = {}
     for name, ids, theirs in (("valid", matched[:valid], authors[:valid]), ("test", matched[valid:], authors[valid:])):
         figures = agreement([ours[cid] for cid in ids], theirs)
@@ -350,4 +384,5 @@ def _result(dialogues: list[Dialogue], data: DataSettings, tally: Tally) -> Read
         notes[f"authors_{name}_token_agreement"] = round(figures["token_agreement"], 4)
         notes[f"authors_{name}_token_precision"] = round(figures["token_precision"], 4)
         notes[f"authors_{name}_exact_utterance_rate"] = round(figures["exact_utterance_rate"], 4)
-    return ReadResult(dialogues, split, tally.records, tally.malformed, tally.examples, notes)
+    result.split, result.notes = split, notes
+    return result

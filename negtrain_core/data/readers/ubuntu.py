@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from negtrain_core.config import DataSettings
 from negtrain_core.data.readers import Dialogue, ReadResult
-from negtrain_core.data.readers.archive import Tally, iter_members, text_lines
+from negtrain_core.data.readers.archive import Tally, decoded_lines, iter_members, text_lines
 
 UDC_TSV = re.compile(r"(?:^|/)([^/]+)/([^/]+\.tsv)(?:\.gz)?$")
 UDC_CSV = re.compile(r"(?:^|/)dialogueText[^/]*\.csv(?:\.gz)?$")
@@ -68,17 +68,21 @@ def dialogue_limit(split: dict) -> int | None:
 
 
 def tsv_messages(name: str, f: BinaryIO, tally: Tally) -> list[Message]:
-    """``(sender, utterance)`` of each line of one v1 ``.tsv`` dialogue; a line with < 4 fields is malformed."""
-    messages = []
-    for n, line in enumerate(text_lines(f), start=1):
+    """``(sender, utterance)`` of each line of one v1 ``.tsv`` dialogue; a line with < 4 fields is malformed,
+    a file without a non-blank line is empty (both counted in ``tally``, as are lines with undecodable bytes)."""
+    messages, seen = [], False
+    for n, line in enumerate(text_lines(f, bad=tally.replacer(name)), start=1):
         if not line.strip():
             continue
+        seen = True
         fields = line.split("\t")
         if len(fields) < 4:
             tally.bad(f"{name}:{n}", f"{len(fields)} tab-separated fields, expected 4")
             continue
         tally.ok()
         messages.append((fields[1], "\t".join(fields[3:])))
+    if not seen:
+        tally.empty_file(name, "empty dialogue file")
     return messages
 
 
@@ -86,10 +90,14 @@ def csv_dialogues(name: str, f: BinaryIO, tally: Tally) -> Iterator[tuple[str, l
     """``(folder/dialogueID, messages)`` of a flattened ``dialogueText*.csv``, in row order.
 
     Malformed rows: a field count other than 6, or a row of a dialogue whose rows ended earlier (not contiguous).
+    An empty file is counted empty; lines with undecodable bytes are counted.
     """
-    rows = csv.reader(line.decode("utf-8", errors="replace") for line in f)   # binary lines keep their ends
+    rows = csv.reader(decoded_lines(f, tally.replacer(name)))   # binary lines keep their ends
     header = next(rows, None)
-    if header is None or [h.lstrip("\ufeff") for h in header] != CSV_HEADER:
+    if header is None:
+        tally.empty_file(name)
+        return
+    if [h.lstrip("\ufeff") for h in header] != CSV_HEADER:
         raise ValueError(f"{name}:1: header {header} is not the UDC csv header {','.join(CSV_HEADER)}")
     current, messages, done = None, [], set()
     for row in rows:
@@ -236,12 +244,16 @@ def two_party_dialogues(messages: list[Message | None], links: Iterable[tuple[in
     return sorted((sorted(c) for c in components.values()), key=lambda c: (c[0], c))
 
 
-def irc_files(path: str) -> dict[tuple[str, str], dict[str, list[str]]]:
-    """``{(folder, stem): {"ascii": lines, "annotation": lines}}`` of the train/dev/test logs under ``path``."""
+def irc_files(path: str, tally: Tally) -> dict[tuple[str, str], dict[str, tuple[str, list[str]]]]:
+    """``{(folder, stem): {"ascii": (name, lines), "annotation": (name, lines)}}`` of the train/dev/test logs under
+    ``path``; lines with undecodable bytes and files without a non-blank line are counted in ``tally``."""
     files: dict = defaultdict(dict)
     for name, f in iter_members(path, lambda n: bool(IRC_FILE.search(n))):
         m = IRC_FILE.search(name)
-        files[(m[1], m[2])][m[3]] = (name, list(text_lines(f)))
+        lines = list(text_lines(f, bad=tally.replacer(name)))
+        if not any(line.strip() for line in lines):
+            tally.empty_file(name)
+        files[(m[1], m[2])][m[3]] = (name, lines)
     if not files:
         raise ValueError(f"{path}: no train|dev|test/<log>.ascii.txt files inside: not the Kummerfeld 2019 release")
     return files
@@ -251,7 +263,7 @@ def read_irc_reply_links(data: DataSettings) -> ReadResult:
     """Two-party dialogues of the #ubuntu reply-link corpus at ``data.raw["path"]``; the split is its folders."""
     tally, dialogues, split = Tally(), [], {}
     counts: dict[str, int] = defaultdict(int)
-    for (folder, stem), parts in sorted(irc_files(data.raw["path"]).items()):
+    for (folder, stem), parts in sorted(irc_files(data.raw["path"], tally).items()):
         if set(parts) != {"ascii", "annotation"}:
             tally.bad(f"{folder}/{stem}", f"has only {', '.join(parts)}: log and annotation needed")
             continue
