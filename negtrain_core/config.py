@@ -184,6 +184,9 @@ class NegTrainSettings:
     avoid_words: tuple[str, ...] = ("</s>", "you", "i", "me", "are", "to", "do")
     pos_batch: int = 100
     momentum: float = 0.9
+    weight_decay: float = 0.0              # both optimisers (the release: 1e-5)
+    clip_norm: float | None = None         # both steps' gradient norm; None: not clipped (the release: 5)
+    round_order: str = "test_then_step"    # test_then_step | step_then_test (the release)
     lr_neg: float = 0.01
     lr_pos: float = 0.01
     lambda_pos: float = 1.0
