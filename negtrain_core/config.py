@@ -168,6 +168,10 @@ class FrequentSettings(FineTuning):
     update_every_batch: bool = True
     negative_norm: str = "batch"
     fresh_optimizers_each_epoch: bool = True
+    positive_batch: str = "stream"         # stream | same: the positive step's pairs with update_every_batch
+    shuffle: bool = True                   # False: the training pass in file order (the release)
+    window_reset_each_epoch: bool = False  # True: the window emptied at each epoch's start (the release)
+    first_negative_batch: str = "full"     # full | after_full: negatives from the window's filling batch or the next
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,114 @@ def test_clip_norm_bounds_each_step():
                                                           zip(before, model.parameters())])).item()
     assert moved[None] > 1e-2
     assert moved[1e-3] == pytest.approx(1e-3, rel=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------ Algorithm 2
+
+
+def _freq_cfg(**kw) -> FrequentSettings:
+    """Every sample negative once the window allows (r_thres below any ratio), updates only on negatives."""
+    base = dict(r_thres=1e-9, window=3, lr=0.1, momentum=0.0, weight_decay=0.0, lambda_pos=1.0, clip_norm=1e9,
+                update_every_batch=False, negative_norm="negatives", batch_size=4, epochs=2, max_len=4, lookahead=1)
+    return FrequentSettings(**{**base, **kw})
+
+
+def _freq_data(n: int = 20) -> tuple[Vocab, tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(3)
+    src = torch.randint(5, V, (n, 6), generator=gen)
+    tgt = torch.cat([torch.full((n, 1), BOS_ID), torch.randint(5, V, (n, 3), generator=gen),
+                     torch.full((n, 1), EOS_ID)], 1)
+    return Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5))), (src, tgt)
+
+
+def _negative_batches(cfg: FrequentSettings) -> list[int]:
+    """Cumulative mini-batches with negatives after each epoch (5 mini-batches per epoch)."""
+    vocab, train = _freq_data()
+    (curve,) = F.train_frequent([_model(hidden=16)], train, (train[0][:8], train[1][:8]), vocab, [cfg])
+    return curve["negative_steps"].tolist()[1:]
+
+
+def test_window_reset_each_epoch_delays_every_epochs_first_negatives():
+    """Window 3, 5 mini-batches an epoch: negatives from the 3rd mini-batch; the persistent window has them at
+    every mini-batch of epoch 2, the emptied one from its 3rd again."""
+    assert _negative_batches(_freq_cfg()) == [3, 8]
+    assert _negative_batches(_freq_cfg(window_reset_each_epoch=True)) == [3, 6]
+
+
+def test_first_negative_batch_after_full_starts_one_batch_later():
+    assert _negative_batches(_freq_cfg(epochs=1)) == [3]
+    assert _negative_batches(_freq_cfg(epochs=1, first_negative_batch="after_full")) == [2]
+    assert _negative_batches(_freq_cfg(window_reset_each_epoch=True, first_negative_batch="after_full")) == [2, 4]
+
+
+def test_window_after_full_counts_the_last_window_batches_including_the_current_one():
+    w = F.FrequencyWindow(2, batch_size=1, max_len=2, first_negative_batch="after_full")
+    a, b = torch.tensor([[5, EOS_ID]]), torch.tensor([[6, EOS_ID]])
+    for rows in (a, a):
+        w.push(rows)
+        assert not w.full and not w.flags(rows, 0.0).any()
+    w.push(b)                                              # the 3rd batch: the window holds the 2nd and the 3rd
+    assert w.full and w.flags(b, 0.49).tolist() == [True] and w.counts(a).tolist() == [1]
+    w.clear()
+    assert (w.pushed, w.total, w.full) == (0, 0, False) and w.counts(a).tolist() == [0]
+
+
+def _decoded_sources(monkeypatch, cfg: FrequentSettings) -> torch.Tensor:
+    """The sources of every greedy decode of a one-epoch run, in the order they were decoded."""
+    seen = []
+    greedy = F.decoding.greedy
+
+    def record(model, src, **kw):
+        seen.append(src.clone())
+        return greedy(model, src, **kw)
+
+    monkeypatch.setattr(F.decoding, "greedy", record)
+    vocab, train = _freq_data()
+    F.train_frequent([_model(hidden=16)], train, (train[0][:8], train[1][:8]), vocab, [cfg])
+    return torch.cat(seen[1:-1])                          # the first and the last decode are the test set's
+
+
+def test_shuffle_false_takes_the_mini_batches_in_file_order(monkeypatch):
+    _, (src, _) = _freq_data()
+    assert torch.equal(_decoded_sources(monkeypatch, _freq_cfg(epochs=1, shuffle=False, r_thres=1.0)), src)
+    shuffled = _decoded_sources(monkeypatch, _freq_cfg(epochs=1, r_thres=1.0))
+    assert shuffled.shape == src.shape and not torch.equal(shuffled, src)
+
+
+def _positives(monkeypatch, cfg: FrequentSettings) -> list[tuple[torch.Tensor, torch.Tensor, tuple | None]]:
+    """(batch src, batch tgt, positive pairs passed) of every step of a one-epoch run."""
+    seen = []
+    step = F.frequent_step
+
+    def record(updates, src, tgt, samples, window, cfg, positive=None):
+        seen.append((src, tgt, positive))
+        return step(updates, src, tgt, samples, window, cfg, positive)
+
+    monkeypatch.setattr(F, "frequent_step", record)
+    vocab, train = _freq_data()
+    F.train_frequent([_model(hidden=16)], train, (train[0][:8], train[1][:8]), vocab, [cfg])
+    return seen
+
+
+def test_positive_batch_same_steps_on_the_penalised_batch(monkeypatch):
+    """update_every_batch: "stream" takes other pairs than the batch, "same" the batch itself."""
+    cfg = _freq_cfg(epochs=1, update_every_batch=True, negative_norm="batch")
+    stream = _positives(monkeypatch, cfg)
+    assert all(pos is not None for _, _, pos in stream)
+    assert not all(torch.equal(src, pos[0]) for src, _, pos in stream)
+    same = _positives(monkeypatch, dataclasses.replace(cfg, positive_batch="same"))
+    assert len(same) == 5 and all(pos is None for _, _, pos in same)    # frequent_step then steps on (src, tgt)
+
+
+def test_positive_batch_same_moves_the_weights_as_the_batchs_own_positive_step():
+    """positive_batch "same" under update_every_batch: the run equals the one whose stream yields each batch."""
+    vocab, train = _freq_data()
+    cfg = _freq_cfg(epochs=1, update_every_batch=True, negative_norm="batch", shuffle=False, positive_batch="same")
+    same, aligned = _model(hidden=16), _model(hidden=16)
+    F.train_frequent([same], train, (train[0][:8], train[1][:8]), vocab, [cfg])
+    run = F.FrequentRun(aligned, train, (train[0][:8], train[1][:8]), vocab,
+                        dataclasses.replace(cfg, positive_batch="stream"), log_every=10 ** 6)
+    run.pos_stream = iter([(train[0][i:i + 4], train[1][i:i + 4]) for i in range(0, 20, 4)])
+    for _ in run.epoch(1):
+        pass
+    assert all(torch.equal(a, b) for a, b in zip(same.parameters(), aligned.parameters()))
