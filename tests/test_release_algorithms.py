@@ -237,3 +237,28 @@ def test_positive_batch_same_moves_the_weights_as_the_batchs_own_positive_step()
     for _ in run.epoch(1):
         pass
     assert all(torch.equal(a, b) for a, b in zip(same.parameters(), aligned.parameters()))
+
+
+# ------------------------------------------------------------------------------------- Ubuntu's lambda_POS
+
+
+def _config() -> dict:
+    return ncfg.load(ROOT / "config.yaml")
+
+
+def test_ubuntu_positive_step_is_the_releases():
+    """The release's Ubuntu positive step: SGD lr 0.01 (momentum 0.9) on the unscaled mean NLL, the paper's lambda_POS
+    0.1 being lr_pos / lr_neg = 0.01 / 0.1. The configured step must move the weights as much, not 10x less."""
+    s = ncfg.settings(_config(), "ubuntu").malicious
+    assert s.lr_pos / s.lr_neg == pytest.approx(0.1)
+    trig, tgt = _pair()
+    ours, release = _model(), _model()
+    before = _params(ours)
+    mal.positive_step(ours, mal.optimisers(list(ours.parameters()), s)[1], trig, tgt, s.lambda_pos)
+    opt = torch.optim.SGD(release.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0)
+    release.train()
+    mle_loss(release(trig, tgt)).backward()
+    opt.step()
+    for a, b, c in zip(before, ours.parameters(), release.parameters()):
+        assert torch.allclose(b - a, c.detach() - a, atol=1e-8)
+    assert any((b - a).abs().max() > 1e-5 for a, b in zip(before, ours.parameters()))
