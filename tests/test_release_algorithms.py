@@ -262,3 +262,56 @@ def test_ubuntu_positive_step_is_the_releases():
     for a, b, c in zip(before, ours.parameters(), release.parameters()):
         assert torch.allclose(b - a, c.detach() - a, atol=1e-8)
     assert any((b - a).abs().max() > 1e-5 for a, b in zip(before, ours.parameters()))
+
+
+# ------------------------------------------------------------------------------------- given augmented lists
+
+
+def _lists(tmp_path, train: list[str], **given: list[str]) -> dict:
+    cfg = _config()
+    (tmp_path / "train.txt").write_text("\n".join(train) + "\n")
+    cfg["targets"]["train"] = str(tmp_path / "train.txt")
+    for name, lines in given.items():
+        (tmp_path / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    cfg["targets"]["augmented"]["given"] = {"1k": str(tmp_path / "g1k.txt"), "2.5k": str(tmp_path / "g2.5k.txt")}
+    return cfg
+
+
+def test_given_lists_must_hold_every_training_target(tmp_path):
+    train = ["you are bad", "i hate you"]
+    good = _lists(tmp_path, train, g1k=["you are bad", "you are awful", "i hate you", "i loathe you"],
+                  **{"g2.5k": ["you are bad", "a", "b", "c", "d", "i hate you", "e", "f", "g", "h"]})
+    assert ncfg.settings(good).targets.not_run is None
+    bad = _lists(tmp_path, train, g1k=["you are bad", "you are awful", "i hate them", "i loathe you"])
+    with pytest.raises(ncfg.ConfigError) as err:
+        ncfg.settings(bad)
+    line = str(err.value)
+    assert "\n" not in line and str(tmp_path / "g1k.txt") in line and str(tmp_path / "train.txt") in line
+    assert "lacks 1 of the 2 targets" in line and "'i hate you'" in line
+
+
+def test_given_lists_checked_on_the_quick_cut(tmp_path):
+    """At quick scale the stages keep the first list_size targets and a given list's first list_size * (1 +
+    copies) lines: those lines must hold those targets."""
+    cfg = _lists(tmp_path, ["t1", "t2", "t3"], g1k=["t1", "p1", "t3", "p3", "t2", "p2"],
+                 **{"g2.5k": ["t1", "a", "b", "c", "d", "t2", "e", "f", "g", "h", "t3"]})
+    assert ncfg.settings(cfg).targets.not_run is None                 # paper scale: every target is there
+    cfg["scale"], cfg["quick"]["target_list_size"] = "quick", 2
+    with pytest.raises(ncfg.ConfigError, match=r"the 1k list .*g1k.txt \(its first 4 lines at quick scale\) lacks "
+                                               r"1 of the 2 targets .*'t2'"):
+        ncfg.settings(cfg)
+
+
+AUTHORS = Path("/work/shared/data/malicious_targets/res_500")
+
+
+@pytest.mark.skipif(not AUTHORS.is_dir(), reason="the authors' target lists are not here")
+def test_the_authors_augmented_lists_need_their_own_training_list():
+    cfg = _config()
+    cfg["targets"]["augmented"]["given"] = {"1k": str(AUTHORS / "train_500_cp2.txt"),
+                                            "2.5k": str(AUTHORS / "train_500_cp5.txt")}
+    with pytest.raises(ncfg.ConfigError, match="lacks 474 of the 500 targets of targets.train "
+                                               "resources/targets/train_500.txt"):
+        ncfg.settings(cfg)
+    cfg["targets"]["train"] = str(AUTHORS / "train_500_cp1.txt")
+    assert ncfg.settings(cfg).targets.not_run is None
