@@ -315,3 +315,37 @@ def test_the_authors_augmented_lists_need_their_own_training_list():
         ncfg.settings(cfg)
     cfg["targets"]["train"] = str(AUTHORS / "train_500_cp1.txt")
     assert ncfg.settings(cfg).targets.not_run is None
+
+
+# ------------------------------------------------------------------------------------------ the release preset
+
+
+RELEASE = {"malicious": {"round_order": "step_then_test", "max_rounds": 21, "epochs": 21, "weight_decay": 1e-5,
+                         "clip_norm": 5.0},
+           "frequent": {"window_reset_each_epoch": True, "shuffle": False, "first_negative_batch": "after_full",
+                        "positive_batch": "same", "eos_weight_on_last_position": True, "update_every_batch": True,
+                        "negative_norm": "batch", "fresh_optimizers_each_epoch": True}}
+
+
+def test_release_preset_validates_and_sets_the_algorithms_release_readings():
+    cfg = ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml",))
+    for name, epochs in (("switchboard", 21), ("ubuntu", 21), ("opensubtitles", 11)):
+        s = ncfg.settings(cfg, name)
+        for key, value in RELEASE["malicious"].items():
+            assert getattr(s.malicious, key) == value, key
+        for f in s.frequent:
+            assert f.epochs == epochs
+            for key, value in RELEASE["frequent"].items():
+                assert getattr(f, key) == value, key
+    default = ncfg.settings(_config(), "switchboard")
+    changed = [k for k, v in RELEASE["malicious"].items() if getattr(default.malicious, k) != v]
+    assert changed == list(RELEASE["malicious"])                       # each one a change from the default
+
+
+def test_release_preset_runs_algorithm_1_in_the_releases_order():
+    """The preset's Algorithm 1 settings, through the loop: a batch without hits still gets one round of steps."""
+    cfg = ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml",))
+    s = dataclasses.replace(ncfg.settings(cfg, "switchboard").malicious, batch_targets=2, pos_batch=2, epochs=1)
+    rows = _train(_model(), s, _hits_for(0))
+    assert _rounds(rows) == [(0, 0, True)]
+    assert pd.notna(rows[0]["pos_nll"])
