@@ -9,6 +9,7 @@ quick-scale overlay (``scale: quick``, config block ``quick:``) is applied.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -168,6 +169,10 @@ class FrequentSettings(FineTuning):
     update_every_batch: bool = True
     negative_norm: str = "batch"
     fresh_optimizers_each_epoch: bool = True
+    positive_batch: str = "stream"         # stream | same: the positive step's pairs with update_every_batch
+    shuffle: bool = True                   # False: the training pass in file order (the release)
+    window_reset_each_epoch: bool = False  # True: the window emptied at each epoch's start (the release)
+    first_negative_batch: str = "full"     # full | after_full: negatives from the window's filling batch or the next
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,9 @@ class NegTrainSettings:
     avoid_words: tuple[str, ...] = ("</s>", "you", "i", "me", "are", "to", "do")
     pos_batch: int = 100
     momentum: float = 0.9
+    weight_decay: float = 0.0              # both optimisers (the release: 1e-5)
+    clip_norm: float | None = None         # both steps' gradient norm; None: not clipped (the release: 5)
+    round_order: str = "test_then_step"    # test_then_step | step_then_test (the release)
     lr_neg: float = 0.01
     lr_pos: float = 0.01
     lambda_pos: float = 1.0
@@ -483,9 +491,11 @@ def _gan(config: dict[str, Any], quick: dict[str, Any] | None, tuning: dict[str,
 
 def _targets(config: dict[str, Any], quick: dict[str, Any] | None) -> TargetsSettings:
     t, aug = config["targets"], config["targets"]["augmented"]
-    return TargetsSettings(train=t["train"], test=t["test"], copies=tuple(aug["copies"]), given=dict(aug["given"]),
-                           test_overlap=aug["test_overlap"], list_size=quick["target_list_size"] if quick else None,
-                           not_run=_augmentation(config))
+    targets = TargetsSettings(train=t["train"], test=t["test"], copies=tuple(aug["copies"]), given=dict(aug["given"]),
+                              test_overlap=aug["test_overlap"],
+                              list_size=quick["target_list_size"] if quick else None, not_run=_augmentation(config))
+    _check_given_lists(targets)
+    return targets
 
 
 def _augmentation(config: dict[str, Any]) -> str | None:
@@ -501,6 +511,49 @@ def _augmentation(config: dict[str, Any]) -> str | None:
         return None
     return ("not run: no paraphrase corpus (config paraphrase.corpora is empty) and no given lists "
             "(targets.augmented.given)")
+
+
+def _list_file(path: str) -> Path | None:
+    """A configured list file as the rules find it (``repo_file`` in rules/common.smk): as given when absolute or
+    present in the working directory, else under the repository; None when it is in neither place."""
+    for p in (Path(path), SCHEMA_PATH.parent.parent / path):
+        if p.is_file():
+            return p
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _list_lines(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    """The non-empty lines of a target list, whitespace collapsed (``malicious.read_list`` validates them later);
+    cached per file version: ``settings`` runs once per job while Snakemake builds the DAG."""
+    lines = (" ".join(raw.split()) for raw in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return tuple(line for line in lines if line)
+
+
+def _check_given_lists(t: TargetsSettings) -> None:
+    """Refuse a given 1k/2.5k list (``targets.augmented.given``) that lacks a target of ``targets.train``: the
+    models trained on it would be scored (Table 3's Train column) on targets they were not trained on. At quick
+    scale the lists are cut as the stages cut them: the given list's first list_size * (1 + copies) lines must hold
+    the first list_size training targets. Files not found are left to the rules' missing-input check."""
+    train_file = _list_file(t.train)
+    if train_file is None:
+        return
+    train = _list_lines(train_file, train_file.stat().st_mtime_ns)[:t.list_size]
+    for name, copies in zip(AUGMENTED_SIZES, t.copies):
+        path = t.given.get(name)
+        given_file = _list_file(path) if path else None
+        if given_file is None:
+            continue
+        lines = _list_lines(given_file, given_file.stat().st_mtime_ns)
+        kept = set(lines if t.list_size is None else lines[:t.list_size * (1 + copies)])
+        missing = [target for target in train if target not in kept]
+        if missing:
+            cut = "" if t.list_size is None else f" (its first {t.list_size * (1 + copies)} lines at quick scale)"
+            raise ConfigError(
+                f"config key 'targets.augmented.given': the {name} list {t.given[name]}{cut} lacks {len(missing)} of "
+                f"the {len(train)} targets of targets.train {t.train}, e.g. '{missing[0]}': models trained on it "
+                f"would be scored on targets they were not trained on; set targets.train to the list it was built "
+                f"from")
 
 
 def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> ParaphraseSettings:

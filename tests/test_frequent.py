@@ -277,8 +277,9 @@ def test_release_normalises_the_negative_step_by_the_whole_batch():
         assert torch.allclose(a, b, atol=1e-6), name
 
 
-def test_release_updates_every_batch_from_a_separate_positive_stream():
-    """update_every_batch: the positive step runs even before the window fills, on other pairs than the batch."""
+def test_update_every_batch_steps_on_positive_pairs_before_the_window_fills():
+    """update_every_batch: the positive step runs even before the window fills, on the pairs it is given (those of
+    the stream with positive_batch "stream")."""
     model, src = _model(), torch.randint(5, V, (2, 6))
     samples = torch.tensor([[7, EOS_ID]] * 2)
     tgt = as_targets(samples)

@@ -271,7 +271,7 @@ def positive_batches(src: Tensor, tgt: Tensor, batch_size: int, generator: torch
                      full_only: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
     """Endless mini-batches (src (b, S), tgt (b, T)) of the training pairs src (N, S), tgt (N, T): each pass a new
     permutation from the CPU ``generator``, moved to the pairs' device and cut into ``batch_size`` rows, so each
-    pair comes once per pass. A pass's short last batch is kept (Algorithm 2: the release's ``inf_pos_batches``)
+    pair comes once per pass. A pass's short last batch is kept (Algorithm 2's ``positive_batch: stream``)
     or, with ``full_only``, dropped unless it is the pass's only one (Algorithm 1)."""
     while True:
         chunks = torch.randperm(len(src), generator=generator).to(src.device).split(batch_size)

@@ -11,10 +11,24 @@ by ``lambda_pos``) follows.
 Two readings, a config choice each (defaults: the authors' release, seq2seq/neg_freq_posttrain_seq2seq.py, whose
 runs gave the paper's Table 4):
 - ``update_every_batch`` (release): both steps run on every mini-batch, the negative one with weight 0 on every
-  sample when none is frequent, the positive one on the next mini-batch of a separate shuffled stream of the
-  training data. Off: the paper's Algorithm 2 listing, both updates inside the ``if``, positive on the same batch.
+  sample when none is frequent. Off: the paper's Algorithm 2 listing, both updates inside the ``if``, positive on
+  the same batch.
 - ``negative_norm``: ``batch`` (release) divides the weighted log-likelihood by the length of all the batch's
   samples, ``negatives`` by the negative samples' length only.
+
+More of the release's choices (docs/release.md#algorithm-2), each a config key whose default keeps the project's
+reading:
+- ``positive_batch`` (with ``update_every_batch``): ``stream`` (ours) takes the positive step on the next
+  mini-batch of a separate stream of the training pairs, shuffled by its own generator; ``same`` on the mini-batch
+  whose samples were just penalised, as the paper's listing and the release do (the release draws it from a second
+  file-order generator over the same file, which stays aligned with the training pass).
+- ``shuffle``: the training pass in a new random order each epoch (ours) or in file order (the release).
+- ``window_reset_each_epoch``: the window persists across epochs (ours) or is emptied at each epoch's start (the
+  release's window is local to its per-epoch function), so each epoch's first mini-batches have no negatives.
+- ``first_negative_batch``: negatives from the mini-batch that fills the window (``full``, the ``window``-th) or
+  from the next one (``after_full``, the release: its list of samples is only read once it exceeds ``window``
+  mini-batches and has dropped the oldest). Both count over exactly ``window`` mini-batches, the current one
+  included.
 
 Optimiser: SGD, lr 0.001 (paper §4.3), momentum 0.9, weight decay and gradient clipping from the ``train`` block:
 the release uses SGD with momentum 0.9 for every optimiser it builds (baseline training and both steps of
@@ -91,8 +105,11 @@ class FrequencyWindow:
     the host from the mini-batch sizes.
     """
 
-    def __init__(self, size: int, batch_size: int, max_len: int, device: torch.device | str | None = None):
+    def __init__(self, size: int, batch_size: int, max_len: int, device: torch.device | str | None = None,
+                 first_negative_batch: str = "full"):
         self.size = size
+        # pushes before any flag: the window full (``full``) or full after one eviction (``after_full``)
+        self.first = size + (first_negative_batch == "after_full")
         self.rows = torch.full((size, batch_size, max_len), -1, dtype=torch.long, device=device)
         self.sizes: deque[int] = deque()
         self.pushed = 0
@@ -100,8 +117,15 @@ class FrequencyWindow:
 
     @property
     def full(self) -> bool:
-        """True once ``size`` mini-batches are in the window (Algorithm 2 penalizes nothing before)."""
-        return self.pushed >= self.size
+        """True once negatives may be flagged: ``size`` mini-batches pushed, or ``size + 1`` with
+        ``first_negative_batch`` ``after_full`` (Algorithm 2 penalizes nothing before)."""
+        return self.pushed >= self.first
+
+    def clear(self) -> None:
+        """Empty the window, in place (``window_reset_each_epoch``)."""
+        self.rows.fill_(-1)
+        self.sizes.clear()
+        self.pushed = self.total = 0
 
     def push(self, rows: Tensor) -> None:
         """Add one mini-batch of response rows (b, max_len), b <= batch_size, in place of the oldest beyond
@@ -274,11 +298,12 @@ class FrequentRun:
         use_graph = cfg.cuda_graph and device.type == "cuda"
         self.updates = Updates(model, cfg, cfg.batch_size, use_graph)
         self.decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
-        # the release's separate stream of positive mini-batches (inf_pos_batches), shuffled by its own generator
+        # positive_batch "stream": a separate stream of positive mini-batches, shuffled by its own generator; None:
+        # the positive step takes the batch itself
         self.pos_stream = (positive_batches(*train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
-                           if cfg.update_every_batch else None)
+                           if cfg.update_every_batch and cfg.positive_batch == "stream" else None)
         self.lookahead = 1 if cfg.update_every_batch else cfg.lookahead     # the model changes at every batch
-        self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device)
+        self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device, cfg.first_negative_batch)
         self.counters = {"steps": 0, "decodes": 0}                          # host ints
         zero = torch.zeros((), dtype=torch.long, device=device)
         self.device_counters = {"negative_steps": zero.clone(), "negatives": zero.clone()}  # read at epoch ends
@@ -317,7 +342,10 @@ class FrequentRun:
         if cfg.fresh_optimizers_each_epoch:                                  # the release re-creates both SGDs
             for step in (updates.negative, updates.positive):
                 step.reset()
-        order = batch_order(len(train[0]), cfg.batch_size, shuffle=True, generator=self.gen, device=train[0].device)
+        if cfg.window_reset_each_epoch:
+            window.clear()
+        order = batch_order(len(train[0]), cfg.batch_size, shuffle=cfg.shuffle, generator=self.gen,
+                            device=train[0].device)
         i, k = 0, 1
         while i < len(order):
             block = order[i:i + k]

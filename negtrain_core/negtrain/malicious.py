@@ -6,7 +6,14 @@ then, WITHOUT searching again, up to ``max_rounds`` rounds run while any target 
 its trigger. A round is one negative step on sum(log p * mask * weight) / (number of target tokens), weight
 ``hit_weight`` for hit targets and ``nonhit_weight`` for the others, the frequent-word-avoiding (FWA) words masked
 out, followed by one positive MLE step on ``pos_batch`` training pairs scaled by ``lambda_pos``. Negative and
-positive steps have separate SGD optimisers (momentum), re-created each epoch.
+positive steps have separate SGD optimisers (momentum, ``weight_decay``, gradients clipped to ``clip_norm``),
+re-created each epoch.
+
+``round_order`` (docs/release.md#algorithm-1): ``test_then_step`` (the paper's "while hit: negative, positive")
+tests the batch before each round and steps only while a target is hit, so a batch without hits gets no step and
+the last test follows the last step; ``step_then_test`` (the release, Alg-1 script L335-422) always steps after the
+round's test and stops after a round whose test found no hit, so every batch gets at least one negative and one
+positive step and no test follows the last one. Either way a batch gets at most ``max_rounds`` steps of each kind.
 
 Shapes: B targets in a batch, S trigger length (with ``<eou>``), T target length ``<s> y </s> <pad>..``,
 T' = T - 1 scored positions.
@@ -158,23 +165,43 @@ def current_hits(model: torch.nn.Module, trig: Tensor, tgt: Tensor, lm_ok: Tenso
     return is_hit(model(trig, tgt), lm_ok)
 
 
+def optimisers(params: Sequence[Tensor], s: NegTrainSettings) -> tuple[Sgd, Sgd]:
+    """The negative and the positive step's SGD (separate momentum buffers), in torch.optim.SGD's arithmetic: the
+    one the stage's results were made with. Defaults: no weight decay, no clipping."""
+    kw = dict(momentum=s.momentum, weight_decay=s.weight_decay, clip_norm=s.clip_norm, arithmetic="torch")
+    return Sgd(params, lr=s.lr_neg, **kw), Sgd(params, lr=s.lr_pos, **kw)
+
+
+def round_steps(model: torch.nn.Module, opts: tuple[Sgd, Sgd], trig: Tensor, tgt: Tensor, hit: Tensor,
+                pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor, s: NegTrainSettings,
+                row: dict[str, float]) -> None:
+    """A round's negative step on the batch (trig (B, S), tgt (B, T), hit (B,)) and positive step on the next
+    positive pairs; their losses go into ``row``."""
+    row["neg_loss"] = negative_step(model, opts[0], trig, tgt, hit, avoid_ids, s)
+    src, y = next(pos)
+    row["pos_nll"] = positive_step(model, opts[1], src, y, s.lambda_pos)
+
+
 def batch_rounds(model: torch.nn.Module, opts: tuple[Sgd, Sgd], trig: Tensor, tgt: Tensor, lm_ok: Tensor,
                  pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor, s: NegTrainSettings,
                  is_hit: HitTest) -> list[dict[str, float]]:
-    """Up to ``max_rounds`` negative+positive rounds on one batch while any target is hit (triggers fixed).
+    """Negative+positive rounds on one batch (triggers fixed), at most ``max_rounds`` with steps, in
+    ``s.round_order`` (module docstring): test_then_step steps while any target is hit and ends on a test;
+    step_then_test steps after every test and stops after a test without hits.
 
     Returns one row per round: hits before the round's steps, and the steps' losses (NaN when none was taken).
     """
+    step_first = s.round_order == "step_then_test"
     rows: list[dict[str, float]] = []
-    for r in range(s.max_rounds + 1):
+    for r in range(s.max_rounds if step_first else s.max_rounds + 1):
         hit = current_hits(model, trig, tgt, lm_ok, is_hit)
         row = {"round": r, "hits": int(hit.sum()), "neg_loss": math.nan, "pos_nll": math.nan}
         rows.append(row)
-        if r == s.max_rounds or not bool(hit.any()):
+        if not step_first and (r == s.max_rounds or not bool(hit.any())):
             break
-        row["neg_loss"] = negative_step(model, opts[0], trig, tgt, hit, avoid_ids, s)
-        src, y = next(pos)
-        row["pos_nll"] = positive_step(model, opts[1], src, y, s.lambda_pos)
+        round_steps(model, opts, trig, tgt, hit, pos, avoid_ids, s, row)
+        if step_first and not bool(hit.any()):
+            break
     return rows
 
 
@@ -188,10 +215,7 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
     """
     rows: list[dict[str, float]] = []
     for epoch in range(1, s.epochs + 1):
-        params = [p for p in model.parameters() if p.requires_grad]
-        # no weight decay, no clipping, and torch.optim.SGD's arithmetic: the optimisers the stage's results came from
-        opts = (Sgd(params, lr=s.lr_neg, momentum=s.momentum, arithmetic="torch"),
-                Sgd(params, lr=s.lr_pos, momentum=s.momentum, arithmetic="torch"))
+        opts = optimisers([p for p in model.parameters() if p.requires_grad], s)
         for b, start in enumerate(range(0, len(targets), s.batch_targets)):
             tgt = targets[start:start + s.batch_targets]
             trig, lm_ok = find_triggers(model, tgt)
