@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-DATASETS = ("chitchat", "switchboard", "ubuntu", "opensubtitles")
+CSV_FORMAT = {"id_column": "dialogue_id", "text_column": "text", "speaker_column": None, "delimiter": None}
+# Dataset names the workflow's own results/ folders take (the target lists, the paraphraser).
+RESERVED_DATASET_NAMES = ("targets", "paraphrase")
 AUGMENTED_SIZES = ("1k", "2.5k")   # the paper's names of the lists with copies[0] and copies[1] paraphrases
 
 
@@ -51,15 +53,58 @@ def _describe(err: "jsonschema.ValidationError") -> str:
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Validate ``config`` in place, filling defaults; raise ``ConfigError`` naming the first bad key."""
+    """Validate ``config`` in place, filling defaults (``dataset_defaults`` first, then the schema's); raise
+    ``ConfigError`` naming the first bad key."""
     import jsonschema  # lazily: only validation needs it (the models import this module on GPU hosts)
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = _with_defaults(jsonschema.Draft202012Validator)
+    _merge_dataset_defaults(config)
     errors = sorted(validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_describe(errors[0]))
+    _check_dataset_names(config)
     return config
+
+
+def dataset_names(config: dict[str, Any]) -> tuple[str, ...]:
+    """The datasets of a validated config: its ``datasets`` blocks, in config order."""
+    return tuple(config["datasets"])
+
+
+def _merge_dataset_defaults(config: dict[str, Any]) -> None:
+    """Give each ``datasets`` block the ``dataset_defaults`` keys it leaves out (recursively: a block's own values
+    win). Runs before the schema fills its defaults, which then complete what neither sets."""
+    defaults, blocks = config.get("dataset_defaults"), config.get("datasets")
+    if isinstance(defaults, dict) and isinstance(blocks, dict):   # else the schema names what is wrong
+        for block in blocks.values():
+            if isinstance(block, dict):
+                _fill_missing(block, defaults)
+
+
+def _fill_missing(base: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Add to ``base`` each key of ``defaults`` it lacks (a copy), recursing where both hold a mapping."""
+    for key, value in defaults.items():
+        if key not in base:
+            base[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(base[key], dict):
+            _fill_missing(base[key], value)
+
+
+def _check_dataset_names(config: dict[str, Any]) -> None:
+    """Refuse a dataset name the workflow's own results take, and a ``run_datasets`` name without a block; give
+    every dataset a ``human_eval.ratings`` entry (None: no ratings)."""
+    names = dataset_names(config)
+    for name in names:
+        if name in RESERVED_DATASET_NAMES:
+            raise ConfigError(f"config key 'datasets.{name}': the name '{name}' is taken by the workflow's "
+                              f"results/{name}/; choose another dataset name")
+    for name in config["run_datasets"]:
+        if name not in names:
+            raise ConfigError(f"config key 'run_datasets': '{name}' has no block under 'datasets'")
+    ratings = config["human_eval"]["ratings"]
+    for name in names:
+        ratings.setdefault(name, None)
 
 
 def load(path: str | Path, overlays: tuple[str | Path, ...] = ()) -> dict[str, Any]:
@@ -102,6 +147,7 @@ class DataSettings:
     max_train_pairs: int | None = None     # not a config key: quick.max_train_pairs at quick scale
     max_eval_pairs: int | None = None      # not a config key: quick.max_eval_pairs at quick scale
     seed: int = 1                          # random choices of a reader or split (config 'seed')
+    csv: dict[str, Any] = field(default_factory=lambda: dict(CSV_FORMAT))   # datasets.<name>.csv (reader csv)
 
 
 @dataclass(frozen=True)
@@ -407,7 +453,7 @@ def settings(config: dict[str, Any], dataset: str | None = None) -> SharedSettin
 def _data(config: dict[str, Any], ds: dict[str, Any], name: str, quick: dict[str, Any] | None) -> DataSettings:
     pre = config["preprocess"]
     return DataSettings(
-        name=name, reader=ds["reader"], raw=ds["raw"], split=ds["split"],
+        name=name, reader=ds["reader"], raw=ds["raw"], split=ds["split"], csv=ds["csv"],
         vocab_size=min(ds["vocab_size"], quick["vocab_size"]) if quick else ds["vocab_size"],
         max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"], source_eou=pre["source_eou"],
         malformed_max_share=pre["malformed_max_share"],

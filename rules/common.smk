@@ -13,7 +13,7 @@ try:
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
 
-DATASETS = ncfg.DATASETS
+DATASETS = ncfg.dataset_names(config)                 # any name with a block under datasets
 HIT_MODES = ("o", "io")
 LIST_SIZES = ("0.5k", "1k", "2.5k")
 AUGMENTATION = SHARED.targets.not_run  # None, or why the 1k/2.5k target lists are not run

@@ -92,6 +92,13 @@ def test_chitchat_is_set_beside_switchboard_and_says_so() -> None:
     assert get(f, "table8", "LM", "test_nll")["paper"] == 3.79
 
 
+def test_a_dataset_of_ones_own_is_set_beside_switchboard_and_says_so() -> None:
+    f = cmp.compare(tables(), "mydata", "quick")
+    assert set(f["paper_dataset"]) == {"switchboard"} and set(f["dataset"]) == {"mydata"}
+    assert set(f["note"]) == {"mydata is not in the paper: the paper column holds its Switchboard numbers (mydata "
+                              "runs the Switchboard recipe)"}
+
+
 def test_other_hit_type_than_the_papers_is_noted() -> None:
     t = tables()
     t["table3"] = table3(hit_type="sample-min")            # Switchboard's paper column is sample-avg

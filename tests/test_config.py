@@ -115,7 +115,7 @@ FINE_TUNING = ("#dataset_frequent", "train", "")
 # dataclass -> (schema objects where a field's name is looked up, in order ("#x": $defs.x, "": the top level);
 #               fields whose key has another name; fields that are no config key)
 SOURCES = {
-    ncfg.DataSettings: (("preprocess", ""), {}, {"max_train_pairs", "max_eval_pairs"}),
+    ncfg.DataSettings: (("preprocess", ""), {"csv": "#dataset.csv"}, {"max_train_pairs", "max_eval_pairs"}),
     ncfg.ModelSettings: (("model", "#dataset_train"), {}, set()),
     ncfg.TrainSettings: (("#dataset_train", "train", ""),
                          {"momentum": "train.momentum", "finetune_momentum": "train.momentum"}, set()),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from negtrain_core.config import CSV_FORMAT
 from negtrain_core.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ HOW_TO_GET = {  # by config datasets.<name>.reader
     "irc_reply_links": "the #ubuntu IRC data with gold reply links (Kummerfeld et al. 2019, "
                        "https://github.com/jkkummerfeld/irc-disentanglement) as a tar.gz",
     "opus_xml": "OPUS OpenSubtitles English XML (en.zip, https://opus.nlpl.eu/OpenSubtitles.php)",
+}
+OWN_DATA = {  # by config datasets.<name>.reader: a researcher's own dialogues (docs/data.md, "Your own dialogues")
+    "jsonl": 'your dialogues as JSON Lines (one dialogue a line: ["utterance", ...] or {{"id": ..., "turns": [...]}})',
+    "csv": "your dialogues as CSV or TSV (a header, then one row an utterance, with columns {id_column} and "
+           "{text_column})",
 }
 AUTHORS_FILE = (
     "the authors' processed SwDA test file (data/swda_dialogue/process_oneline/test/test.txt of "
@@ -75,6 +81,11 @@ def _missing_line(config: dict[str, Any], dataset: str, path: str) -> str:
             f"negtrain: split file for '{dataset}' not found: {path} -- download {AUTHORS_FILE} and put it at "
             f"{path}, or set datasets.{dataset}.split.authors_file in the config"
         )
+    if ds["reader"] in OWN_DATA:
+        columns = {**CSV_FORMAT, **ds.get("csv", {})}
+        what = OWN_DATA[ds["reader"]].format(**columns)
+        return (f"negtrain: raw input for '{dataset}' not found: {path} -- put {what} at {path}, or set "
+                f"datasets.{dataset}.raw.path in the config")
     where = HOW_TO_GET.get(ds["reader"], "the raw corpus")
     fetch = f" from {raw['url']}" if raw["url"] else ""
     auto = " (or run with --config download=True to let the workflow fetch it)" if raw["url"] else ""

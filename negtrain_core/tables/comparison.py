@@ -40,11 +40,20 @@ LAYOUT: dict[str, tuple[str, tuple[str, ...]]] = {
     "table8": ("model", ("test_ppl", "test_nll")),
     "table9": ("row", ("PPL", "BLEU-4 sent-avg", "M-ratio")),   # the sentence average is the paper's BLEU-4 definition
 }
-# The dataset whose paper numbers a dataset is compared with (chitchat: the Switchboard recipe it runs).
+# The dataset whose paper numbers a dataset is compared with (chitchat: the Switchboard recipe it runs; any other
+# dataset, e.g. a researcher's own: Switchboard too, whose recipe config dataset_defaults repeats).
 PAPER_DATASET = {"ubuntu": "ubuntu", "switchboard": "switchboard", "opensubtitles": "opensubtitles",
                  "chitchat": "switchboard"}
-CHITCHAT_NOTE = ("chitchat is not in the paper: the paper column holds its Switchboard numbers (chitchat runs the "
-                 "Switchboard recipe)")
+NOT_IN_PAPER_NOTE = ("{dataset} is not in the paper: the paper column holds its Switchboard numbers ({dataset} runs "
+                     "the Switchboard recipe)")
+CHITCHAT_NOTE = NOT_IN_PAPER_NOTE.format(dataset="chitchat")
+
+
+def paper_dataset_of(dataset: str) -> str:
+    """The paper's dataset that ``dataset`` is compared with (Switchboard for those not in the paper)."""
+    return PAPER_DATASET.get(dataset, "switchboard")
+
+
 # Table 3 of the paper (§4.2): (o_train, o_test, o_ppl, io_train, io_test, io_ppl) per row, rates as fractions.
 # Hit type: sample-min for Ubuntu and OpenSubtitles, sample-avg for Switchboard (config malicious.hit_type).
 PAPER_TABLE3: dict[str, dict[str, tuple[float, ...]]] = {
@@ -126,9 +135,9 @@ def compare_table(table: str, produced: pd.DataFrame, ctx: Mapping[str, str]) ->
 
 def compare(tables: Mapping[str, pd.DataFrame], dataset: str, scale: str) -> pd.DataFrame:
     """tables: "table3" | "table4" | "table8" | "table9" -> the produced CSV. Returns the long comparison table."""
-    paper_dataset = PAPER_DATASET[dataset]
+    paper_dataset = paper_dataset_of(dataset)
     ctx = {"dataset": dataset, "paper_dataset": paper_dataset, "scale": scale,
-           "note": CHITCHAT_NOTE if dataset != paper_dataset else ""}
+           "note": NOT_IN_PAPER_NOTE.format(dataset=dataset) if dataset != paper_dataset else ""}
     rows = [r for t in TABLES if t in tables for r in compare_table(t, tables[t], ctx)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -184,7 +193,7 @@ def write_comparison(table_paths: Mapping[str, str | Path], csv_out: str | Path,
     """Rule paper_comparison: read the produced tables, write the comparison CSV and its plot."""
     frame = compare({t: pd.read_csv(p) for t, p in table_paths.items()}, dataset, scale)
     write_csv(frame, csv_out)
-    paper_dataset = PAPER_DATASET[dataset]
+    paper_dataset = paper_dataset_of(dataset)
     against = "the paper" if paper_dataset == dataset else \
         f"the paper's {paper_dataset} numbers ({dataset} is not in the paper; it runs the {paper_dataset} recipe)"
     plot_comparison(frame, png_out, f"Tables 3, 4, 8, 9: {dataset} ({scale} scale) vs {against}")

@@ -89,6 +89,8 @@ READERS = {
     "udc_v1": "negtrain_core.data.readers.ubuntu",
     "irc_reply_links": "negtrain_core.data.readers.ubuntu",
     "opus_xml": "negtrain_core.data.readers.opensubtitles",
+    "jsonl": "negtrain_core.data.readers.generic",        # a researcher's own dialogues: JSON Lines
+    "csv": "negtrain_core.data.readers.generic",          # ... or CSV / TSV
 }
 
 
