@@ -85,6 +85,7 @@ rule table6:
 rule table_view:
     input:
         csv="results/{dataset}/{table}.csv",
+        figures=lambda w: [f"results/{w.dataset}/{name}" for name in nreport.FIGURES.get(w.table, {})],
     output:
         html=report("results/{dataset}/report/{table}.html", caption="../report/captions/table_view.rst",
                     category="{dataset}", subcategory=lambda w: nreport.STAGES[w.table]),

@@ -6,8 +6,12 @@ offline (no network: host resolution mapped to nothing), a new empty profile per
   when there is none), checks the embedded results (every table and plot, captions, stages; the hidden rating key
   left out), then opens it in Chromium. Snakemake's report is a React app that reads embedded JSON, so a small
   driver script appended to a copy of the page shows one result the way clicks would and records what rendered
-  (``--dump-dom``): the PNG decoded at its true size, the table view in its frame, the caption. Screenshots of both
-  views are kept under ``results/report/``.
+  (``--dump-dom``): the PNG decoded at its true size, the table view in its frame, the caption; the Table 3 view
+  itself in the paper's form (readable headers, ours / paper / diff, Figure 1 under it). Screenshots of the
+  figure, the Table 3 and the Table 4 views in the report (docs/report_table3.png, docs/report_table4.png) are kept
+  under ``results/report/``.
+- ``test_table_views_render_in_the_papers_form``: the Table 3 and Table 4 views of tiny inputs as Chromium renders
+  them: the headers, cells in the paper's form beside the paper's values, the reason of a row not run, the plot.
 - ``test_rating_form_downloads_what_was_clicked``: the A/B form's own JavaScript turns checked radio buttons into
   the ratings CSV, which rule table6's reader unblinds into the expected shares.
 
@@ -121,12 +125,12 @@ def probe(dom: str) -> dict:
     return json.loads(html.unescape(match.group(1)))
 
 
-def check_screenshot(path: Path) -> None:
-    """A 1600x1000 PNG whose content area (right of the navbar) is not one flat colour."""
+def check_screenshot(path: Path, left: int = 700) -> None:
+    """A 1600x1000 PNG whose content area (right of ``left``: the report's navbar) is not one flat colour."""
     import matplotlib.image
 
     assert png_size(path.read_bytes()) == (1600, 1000)
-    pixels = matplotlib.image.imread(path)[:, 700:, :3]
+    pixels = matplotlib.image.imread(path)[:, left:, :3]
     assert pixels.std() > 0.05
 
 
@@ -155,7 +159,8 @@ def test_report_renders_tables_and_images(tmp_path: Path, chromium: str, quick_r
     probe_page.write_text(with_script(page, DRIVER))
     SHOTS.mkdir(parents=True, exist_ok=True)
     views = {"figure": ("subcategory", "5 paper comparison", f"{d}/paper_comparison.png"),
-             "table": ("resultinfo", "3 malicious targets (Table 3)", f"{d}/report/table3.html")}
+             "table": ("resultinfo", "3 malicious targets (Table 3)", f"{d}/report/table3.html"),
+             "table4": ("resultinfo", "4 frequent responses (Tables 4, 9)", f"{d}/report/table4.html")}
     seen = {}
     for name, (mode, sub, path) in views.items():
         fragment = f"{mode}|chitchat|{sub}|{path}"
@@ -170,15 +175,87 @@ def test_report_renders_tables_and_images(tmp_path: Path, chromium: str, quick_r
     assert (seen["figure"]["img_width"], seen["figure"]["img_height"]) == (width, height)   # decoded, true size
     assert seen["figure"]["nav_rows"] == len(categories["chitchat"]["5 paper comparison"]) == 3
     assert seen["table"]["iframe"].startswith("data:text/html")
-    assert "Table 3 of chitchat (scale quick) shown as a table" in seen["table"]["nav_text"]      # the caption
+    assert "Table 3 of chitchat (scale quick) as the paper prints it" in seen["table"]["nav_text"]    # the caption
 
-    # what that frame shows: the embedded Table 3 view, rendered as a table with the CSV's rows
+    # what that frame shows: the embedded Table 3 view in the paper's form, a row per CSV row, with Figure 1
     view = tmp_path / "table3_view.html"
-    view.write_bytes(base64.b64decode(results[f"{d}/report/table3.html"]["data_uri"].split(",", 1)[1]))
-    dom = browse(chromium, view, tmp_path / "dom-view", "--dump-dom")
-    body = re.search(r'<table id="table">.*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
-    assert body.count("<tr") == len(pd.read_csv(work / d / "table3.csv")) == 4
-    assert "<th>o_train</th>" in dom and "+neg-tr(0.5k)" in body
+    view.write_text(with_script(base64.b64decode(results[f"{d}/report/table3.html"]["data_uri"].split(",", 1)[1])
+                                .decode("utf-8"), VIEW_PROBE))
+    shown = probe(browse(chromium, view, tmp_path / "dom-view", "--dump-dom"))
+    labels = pd.read_csv(work / d / "table3.csv")["training"].tolist()
+    assert shown["labels"] == labels * 2 and "+neg-tr(0.5k)" in labels                   # the o- and io-blocks
+    assert {"o-sample-avg hit rate, training list", "io-sample-avg hit rate, test list", "ours", "paper",
+            "diff"} <= set(shown["headers"]) and "o_train" not in shown["headers"]
+    assert shown["images"] == [list(png_size((work / d / "figure1.png").read_bytes()))]
+
+
+# --------------------------------------------------------------------------------------------- the table views
+
+VIEW_PROBE = """
+window.addEventListener("load", function () {
+  // what the browser shows of a table view: header texts, rows (label, cells: block after block), the reason
+  // lines, the sizes of the plots, the table's width
+  function text(el) { return el.innerText.trim(); }
+  var rows = Array.from(document.querySelectorAll("#table tr:not(.head):not(.reason)"));
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify({
+    headers: Array.from(document.querySelectorAll("#table tr.head th")).map(text),
+    labels: rows.map(function (tr) { return text(tr.querySelector("th")); }),
+    rows: rows.map(function (tr) { return Array.from(tr.querySelectorAll("td")).map(text); }),
+    reasons: Array.from(document.querySelectorAll("#table tr.reason")).map(text),
+    images: Array.from(document.querySelectorAll("figure img")).map(function (i) {
+      return [i.naturalWidth, i.naturalHeight]; }),
+    table_width: document.querySelector("#table").getBoundingClientRect().width});
+  document.body.appendChild(pre);
+});
+"""
+
+
+def test_table_views_render_in_the_papers_form(tmp_path: Path, chromium: str) -> None:
+    """Tables 3 and 4 of tiny inputs: the readable headers, ours / paper / diff in the paper's form, the reason of a
+    row not run in words and the embedded plot, as Chromium renders them; screenshots kept under results/report/."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from negtrain_core.tables import report
+    from test_report import NOT_RUN, table3_frame, table4_frame
+
+    plot = tmp_path / "figure1.png"
+    plt.figure(figsize=(4, 2)).savefig(plot, dpi=50)
+    plt.close("all")
+    shown: dict[str, dict] = {}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for table, frame, figures in (("table3", table3_frame(), [plot]), ("table4", table4_frame(), [])):
+        frame.to_csv(tmp_path / f"{table}.csv", index=False)
+        page = tmp_path / f"{table}.html"
+        report.write_table_view(tmp_path / f"{table}.csv", figures, page, table, "switchboard")
+        probed = tmp_path / f"{table}_probe.html"
+        probed.write_text(with_script(page.read_text(), VIEW_PROBE))
+        shown[table] = probe(browse(chromium, probed, tmp_path / f"dom-{table}", "--dump-dom"))
+        shot = tmp_path / f"view_{table}.png"
+        browse(chromium, page, tmp_path / f"shot-{table}", "--window-size=1600,1000", f"--screenshot={shot}")
+        check_screenshot(shot, left=0)
+        shutil.copy(shot, SHOTS / shot.name)
+
+    t3 = shown["table3"]
+    assert t3["headers"][:4] == ["Training", "o-sample-avg hit rate, training list", "o-sample-avg hit rate, test list",
+                                 "test PPL, model trained on o-hits"]
+    assert t3["headers"].count("ours") == t3["headers"].count("paper") == t3["headers"].count("diff") == 6
+    assert t3["labels"] == ["Baseline", "+neg-tr(0.5k)", "+neg-tr(1k)", "+neg-tr(2.5k)"] * 2   # o-, io-block
+    assert t3["rows"][0][:3] == ["53.8%", "27.8%", "+26.0 pp"] and t3["rows"][2][:2] == ["not run", "2.4%"]
+    assert t3["rows"][4][:3] == ["50.0%", "19.6%", "+30.4 pp"] and len(t3["rows"][4]) == 9
+    assert t3["headers"][13:17] == ["Training", "io-sample-avg hit rate, training list",
+                                   "io-sample-avg hit rate, test list", "test PPL, model trained on io-hits"]
+    assert t3["reasons"][1] == NOT_RUN and t3["reasons"][0].startswith("not run: this config produces no row")
+    assert t3["images"] == [list(png_size(plot.read_bytes()))] and 0 < t3["table_width"] < 1600
+    t4 = shown["table4"]
+    assert {"test PPL", "max-ratio (M-ratio)", "Ent-2 (E-2)", "Ent-3 (E-3)"} <= set(t4["headers"])
+    assert t4["labels"] == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
+    assert t4["rows"][-1][1:3] == ["not run", "44.32"]
+    assert t4["rows"][0][4:7] == ["0.6%", "10.0%", "-9.4 pp"] and t4["images"] == []
 
 
 # ---------------------------------------------------------------------------------------- the A/B rating form
