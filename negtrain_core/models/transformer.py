@@ -28,6 +28,7 @@ H heads, Dh = D / H, L layers, P prefix length, M selected rows.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable, Sequence
@@ -45,9 +46,10 @@ from negtrain_core.models.layers import OneHotEmbedding
 from negtrain_core.models.lstm import _ids, _score   # the LSTM's scoring: both architectures score alike
 
 KV = tuple[Tensor, Tensor]                            # keys, values: (B, H, length, Dh) each
-# The attention kernels used: cuDNN's is left out, as for these short sequences in large batches it takes about
-# twice the memory-efficient kernel's time (gibbs-enum's scoring pass, benchmarks/gibbs_enum.py --arch transformer).
-SDPA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+# The attention kernels of eval mode: cuDNN's is left out, as for these short sequences in large batches it takes
+# about twice the memory-efficient kernel's time (gibbs-enum's scoring pass, benchmarks/gibbs_enum.py --arch
+# transformer). Train mode keeps torch's choice.
+EVAL_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 class Encoded(NamedTuple):
@@ -159,7 +161,7 @@ class Attention(nn.Module):
         """q: (B, H, Lq, Dh); kv: (B, H, Lk, Dh) each; mask: broadcastable to (B, H, Lq, Lk), True = attend ->
         the output projection of the attended values (B, Lq, D)."""
         p = self.mha.dropout if self.training else 0.0
-        with sdpa_kernel(SDPA_BACKENDS):
+        with contextlib.nullcontext() if self.training else sdpa_kernel(EVAL_BACKENDS):
             out = F.scaled_dot_product_attention(q, *kv, attn_mask=mask, dropout_p=p)  # (B, H, Lq, Dh)
         B, H, L, Dh = out.shape
         return self.mha.out_proj(out.transpose(1, 2).reshape(B, L, H * Dh))
