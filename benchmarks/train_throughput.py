@@ -32,6 +32,20 @@ GPU-bound: the kernels of one seq2seq step (V=10k, B=64) sum to 3.18 ms and the 
 3x the eager rate (2.5 ms) needs less arithmetic, not fewer launches: the output layer's three fp32 GEMMs take
 0.98 ms, the cuDNN recurrence about 0.9 ms. With TF32 matmuls (``--tf32``; numbers change, not used in training)
 the graph reaches 385 steps/s there (2.9x the fp32 eager loop, 3.6x the TF32 eager loop).
+
+The Transformer (``--arch both``, NVIDIA H200, torch 2.11.0+cu130, CUDA 13.0, 2026-12-02 18:59 UTC; 100 timed steps
+after 20 warm-up steps; eager = torch.optim.AdamW; 18.0M parameters in the seq2seq, 8.2M in the LM at V=10k):
+
+    kind     V      B   eager steps/s  step-eager  graph steps/s  graph tokens/s  graph/eager
+    seq2seq  10000  64  38.5           37.3        116.1           81,337         3.0
+    seq2seq  10000  32  45.1           36.0        153.5           53,399         3.4
+    seq2seq  30000  64  46.0           31.2         95.6           66,937         2.1
+    lm       10000  64  84.0           80.1        244.2          171,017         2.9
+    lm       30000  64  93.0           78.8        176.9          123,869         1.9
+
+(the LSTM in the same run: seq2seq 308.4 and 419.1 graph steps/s at B 64 and 32.) The AdamW step with its warm-up
+schedule replayed from the graph gives the eager step's losses over the first 50 steps, bit for bit (max |diff|
+0.0), dropout 0.3 included.
 """
 
 from __future__ import annotations
