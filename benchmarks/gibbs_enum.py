@@ -14,9 +14,10 @@ but how many sweeps run before the per-row early stop does, so the number of can
 (b) ``negtrain_core.search.gibbs_enum.search``: targets x restarts x candidates in chunked batched forwards, shared
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio).
-A small warm-up search runs first (CUDA context, cuDNN plans). Run from the repository root:
-``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are printed and, when $OUT is set, written to
-$OUT/gibbs_enum.json.
+A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
+Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
+one after the other. Run from the repository root: ``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are
+printed and, when $OUT is set, written to $OUT/gibbs_enum.json (one object per arch with ``both``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import torch
 
 from negtrain_core.search import gibbs_enum as S
 from negtrain_core.config import ModelSettings
-from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.models.checkpoint import build_model
 from negtrain_core.search.targets import read_targets, target_tensor
 from negtrain_core.data.vocab import SPECIALS, Vocab
 
@@ -53,8 +54,8 @@ def _sync() -> None:
 def release_subset(s2s, sc, tgt, th, cfg, positions: int, generator) -> tuple[float, int]:
     """Seconds and candidates of the release's loop on ``positions`` positions of one sweep, one restart."""
     device = tgt.device
-    src = S.layout(S.init_free(tgt.size(0), cfg, s2s.cfg.vocab_size, None, generator, device), cfg.src_len)
-    banned = S.banned_ids(s2s.cfg.vocab_size, cfg.allow_unk, device)
+    src = S.layout(S.init_free(tgt.size(0), cfg, s2s.vocab_size, None, generator, device), cfg.src_len)
+    banned = S.banned_ids(s2s.vocab_size, cfg.allow_unk, device)
     loss = S.rows_loss(sc, src, tgt, th, cfg)
     _sync()
     t0 = time.perf_counter()
@@ -83,7 +84,7 @@ def timed(fn):
 def profile_scoring(s2s, tgt, th, cfg, gen, restarts) -> None:
     """Time one gradient pass and one scoring pass at the search's full size; the scoring pass's top kernels."""
     rows = tgt.repeat_interleave(restarts, 0)
-    V = s2s.cfg.vocab_size
+    V = s2s.vocab_size
     src = S.layout(S.init_free(rows.size(0), cfg, V, None, gen, rows.device), cfg.src_len)
     cands = torch.randint(5, V, (rows.size(0), cfg.candidates), device=rows.device)
     sc = S.scorer(s2s, None, cfg)
@@ -141,6 +142,32 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
         out.update(batched_io_s=sec, batched_io_candidates=rio.candidates_scored)
 
 
+def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, device: torch.device) -> dict:
+    """The whole benchmark on random models of ``arch``: the figures printed, and as a dict."""
+    torch.manual_seed(0)
+    mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3,
+                         arch=arch)
+    s2s, lm = build_model("seq2seq", mcfg).to(device).eval(), build_model("lm", mcfg).to(device).eval()
+    th = S.Thresholds(out=-3.7569, inp=-3.7927)           # Switchboard's (REFERENCE_NOTES); random weights miss them
+    cfg = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates,
+                           restarts=a.restarts, lambda_in=0.0, hit_mode="avg", max_chunk=a.max_chunk,
+                           score_dtype=a.score_dtype)
+    gen = torch.Generator().manual_seed(0)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    sizes = f"E={a.embedding} H={a.hidden}" if arch == "lstm" else f"{mcfg.transformer}"
+    print(f"device {name}; torch {torch.__version__}; {arch} V={len(vocab)} {sizes}, "
+          f"{sum(p.numel() for p in s2s.parameters()):,} seq2seq parameters; {tgt.size(0)} targets (mean length "
+          f"{float((tgt != 3).sum(1).float().mean() - 2):.2f} words); T={a.sweeps} G={a.candidates} "
+          f"R={a.restarts}; scoring {a.score_dtype}", flush=True)
+    out = {"arch": arch, "device": name, "torch": torch.__version__, "targets": tgt.size(0), "vocab": len(vocab),
+           "score_dtype": a.score_dtype}
+    S.search(s2s, None, tgt[:20], th, replace(cfg, sweeps=1, restarts=1), gen)           # warm-up
+    profile_scoring(s2s, tgt, th, cfg, gen, a.restarts)
+    time_release(s2s, tgt, th, cfg, gen, a.release_positions, out)
+    time_batched(s2s, lm, tgt, th, cfg, gen, a.io, out)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--targets", type=int, default=500)
@@ -154,31 +181,17 @@ def main() -> None:
     p.add_argument("--score-dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     p.add_argument("--io", action="store_true", help="time (b) once more in io mode (lambda_in 1, LM init)")
     p.add_argument("--max-chunk", type=int, default=65536)
+    p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
+                   help="the models searched (both: the LSTM's run, then the Transformer's)")
     a = p.parse_args()
 
-    torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     vocab = _vocab(a.words)
     tgt = target_tensor(read_targets(TARGETS, vocab).ids[: a.targets]).to(device)
-    mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3)
-    s2s, lm = Seq2Seq(mcfg).to(device).eval(), LSTMLM(mcfg).to(device).eval()
-    th = S.Thresholds(out=-3.7569, inp=-3.7927)           # Switchboard's (REFERENCE_NOTES); random weights miss them
-    cfg = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates,
-                           restarts=a.restarts, lambda_in=0.0, hit_mode="avg", max_chunk=a.max_chunk,
-                           score_dtype=a.score_dtype)
-    gen = torch.Generator().manual_seed(0)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"device {name}; torch {torch.__version__}; V={len(vocab)} E={a.embedding} H={a.hidden}; "
-          f"{tgt.size(0)} targets (mean length {float((tgt != 3).sum(1).float().mean() - 2):.2f} words); "
-          f"T={a.sweeps} G={a.candidates} R={a.restarts}; scoring {a.score_dtype}", flush=True)
-    out = {"device": name, "torch": torch.__version__, "targets": tgt.size(0), "vocab": len(vocab),
-           "score_dtype": a.score_dtype}
-
-    S.search(s2s, None, tgt[:20], th, replace(cfg, sweeps=1, restarts=1), gen)           # warm-up
-    profile_scoring(s2s, tgt, th, cfg, gen, a.restarts)
-    time_release(s2s, tgt, th, cfg, gen, a.release_positions, out)
-    time_batched(s2s, lm, tgt, th, cfg, gen, a.io, out)
+    archs = ["lstm", "transformer"] if a.arch == "both" else [a.arch]
+    results = {arch: run(arch, a, vocab, tgt, device) for arch in archs}
     if os.environ.get("OUT"):
+        out = results[a.arch] if a.arch != "both" else results
         Path(os.environ["OUT"], "gibbs_enum.json").write_text(json.dumps(out, indent=1))
 
 

@@ -151,6 +151,22 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
+class TransformerSettings:
+    """The Transformer's structure (``model.arch: transformer``): ``model.transformer``, ``quick.transformer``'s
+    sizes at quick scale."""
+
+    layers: int = 4
+    d_model: int = 320
+    heads: int = 5
+    ff: int = 1280
+    dropout: float | None = None           # None: the dataset's train.dropout (ModelSettings.dropout)
+    positions: str = "learned"             # learned | sinusoidal
+    tie_embeddings: bool = True
+    label_smoothing: float = 0.0           # baseline training's loss only
+    max_positions: int = 64
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """The LM's and the seq2seq's structure: ``model``, the dropout of ``datasets.<name>.train``."""
 
@@ -161,6 +177,8 @@ class ModelSettings:
     dropout: float = 0.0
     attention: str = "general"
     mask_source_padding: bool = True
+    arch: str = "lstm"                     # lstm | transformer
+    transformer: TransformerSettings = TransformerSettings()
 
 
 @dataclass(frozen=True)
@@ -181,6 +199,13 @@ class TrainSettings:
     seed: int = 1
     device: str = "auto"
     gpu_jobs_per_device: int = 1
+    optimizer: str = "auto"                # auto | sgd | adam | adamw; auto: sgd (LSTM), adamw (Transformer)
+    schedule: str = "auto"                 # auto | epoch | inverse_sqrt | cosine; auto: epoch (LSTM), inverse_sqrt
+    warmup_steps: int = 4000               # quick.warmup_steps at quick scale
+    adam_lr: float = 5e-4                  # train.adam.lr
+    adam_betas: tuple[float, float] = (0.9, 0.98)   # train.adam.betas
+    adam_eps: float = 1e-9                 # train.adam.eps
+    adam_weight_decay: float = 0.01        # train.adam.weight_decay
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -468,7 +493,24 @@ def _model(config: dict[str, Any], ds: dict[str, Any], data: DataSettings, quick
     return ModelSettings(
         vocab_size=data.vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
         hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"], dropout=ds["train"]["dropout"],
-        attention=m["attention"], mask_source_padding=m["mask_source_padding"])
+        attention=m["attention"], mask_source_padding=m["mask_source_padding"], **_arch(config, quick))
+
+
+def _arch(config: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any]:
+    """``model.arch`` and ``model.transformer`` (``quick.transformer``'s sizes at quick scale), checked: heads
+    divide d_model, sinusoidal positions need an even d_model, the learned table holds every source and target
+    position."""
+    t = {**config["model"]["transformer"], **(quick["transformer"] if quick else {})}
+    pre, key = config["preprocess"], "quick.transformer" if quick else "model.transformer"
+    if t["d_model"] % t["heads"]:
+        raise ConfigError(f"config key '{key}.d_model': {t['d_model']} is not a multiple of heads ({t['heads']})")
+    if t["positions"] == "sinusoidal" and t["d_model"] % 2:
+        raise ConfigError(f"config key '{key}.d_model': sinusoidal positions need an even d_model, got {t['d_model']}")
+    longest = max(pre["max_source_len"], pre["max_target_len"] + 1)
+    if t["max_positions"] < longest:
+        raise ConfigError(f"config key 'model.transformer.max_positions': {t['max_positions']} is less than the "
+                          f"longest source or decoded target ({longest} positions)")
+    return dict(arch=config["model"]["arch"], transformer=TransformerSettings(**t))
 
 
 def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> TrainSettings:
@@ -479,7 +521,30 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
         momentum=quick["baseline_momentum"] if quick else baseline_momentum, finetune_momentum=t["momentum"],
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
-        seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"])
+        seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],
+        **_optimizer(config, t, quick))
+
+
+def _optimizer(config: dict[str, Any], t: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any]:
+    """The optimiser and learning-rate schedule keys of the ``train`` block (``quick.warmup_steps`` at quick
+    scale), kept as given (``auto`` too: the settings repeat the config); checked with ``train_recipe``."""
+    train_recipe(config["model"]["arch"], t["optimizer"], t["schedule"])
+    a = t["adam"]
+    return dict(optimizer=t["optimizer"], schedule=t["schedule"],
+                warmup_steps=quick["warmup_steps"] if quick else t["warmup_steps"], adam_lr=a["lr"],
+                adam_betas=tuple(a["betas"]), adam_eps=a["eps"], adam_weight_decay=a["weight_decay"])
+
+
+def train_recipe(arch: str, optimizer: str, schedule: str) -> tuple[str, str]:
+    """The (optimizer, schedule) baseline training of an ``arch`` model runs: ``auto`` is sgd with the per-epoch
+    decay for the LSTM, adamw with inverse_sqrt for the Transformer. A per-step schedule needs Adam's step count."""
+    transformer = arch == "transformer"
+    optimizer = ("adamw" if transformer else "sgd") if optimizer == "auto" else optimizer
+    schedule = ("inverse_sqrt" if transformer else "epoch") if schedule == "auto" else schedule
+    if optimizer == "sgd" and schedule != "epoch":
+        raise ConfigError(f"config key 'train.schedule': {schedule} needs train.optimizer adam or adamw (SGD keeps no "
+                          f"step count), got sgd for the {arch} model")
+    return optimizer, schedule
 
 
 def _fine_tuning(config: dict[str, Any], ds: dict[str, Any]) -> dict[str, Any]:
@@ -614,13 +679,13 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
                           dropout=p["train"]["dropout"], attention=m["attention"],
-                          mask_source_padding=m["mask_source_padding"])
+                          mask_source_padding=m["mask_source_padding"], **_arch(config, quick))
     train = TrainSettings(epochs=(quick or p["train"])["epochs"], batch_size=p["train"]["batch_size"],
                           lr=p["train"]["lr"], momentum=p["train"]["momentum"], finetune_momentum=t["momentum"],
                           weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
                           decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
                           log_every=t["log_every"], seed=config["seed"], device=config["device"],
-                          gpu_jobs_per_device=config["gpu_jobs_per_device"])
+                          gpu_jobs_per_device=config["gpu_jobs_per_device"], **_optimizer(config, t, quick))
     corpora = tuple(ParaphraseCorpus(c["format"], c["path"], c.get("path2")) for c in p["corpora"])
     return ParaphraseSettings(corpora=corpora, data=data, model=model, train=train, beam=p["beam"])
 

@@ -116,9 +116,11 @@ FINE_TUNING = ("#dataset_frequent", "train", "")
 #               fields whose key has another name; fields that are no config key)
 SOURCES = {
     ncfg.DataSettings: (("preprocess", ""), {"csv": "#dataset.csv"}, {"max_train_pairs", "max_eval_pairs"}),
-    ncfg.ModelSettings: (("model", "#dataset_train"), {}, set()),
+    ncfg.TransformerSettings: (("model.transformer",), {}, set()),
+    ncfg.ModelSettings: (("model", "#dataset_train"), {}, {"transformer"}),       # a block: TransformerSettings
     ncfg.TrainSettings: (("#dataset_train", "train", ""),
-                         {"momentum": "train.momentum", "finetune_momentum": "train.momentum"}, set()),
+                         {"momentum": "train.momentum", "finetune_momentum": "train.momentum",
+                          **{f"adam_{k}": f"train.adam.{k}" for k in ("lr", "betas", "eps", "weight_decay")}}, set()),
     ncfg.FineTuning: (FINE_TUNING, {"max_len": "preprocess.max_target_len"}, set()),
     ncfg.FrequentSettings: (("frequent", *FINE_TUNING), {"max_len": "preprocess.max_target_len"},
                             {"eval_batch_size"}),

@@ -1,11 +1,12 @@
 """One self-describing checkpoint file per model, and the one loader used everywhere.
 
 A checkpoint holds only tensors and primitive containers, so ``torch.load(..., weights_only=True)`` reads it:
-the model state, the model settings, the kind (``seq2seq`` | ``lm``), the vocabulary tokens and their sha256, the
+the model state, the model settings, the kind (``seq2seq`` | ``lm``), the architecture (``lstm`` |
+``transformer``; a file without one is an LSTM's, as every file was before there was a choice), the vocabulary tokens and their sha256, the
 training settings, the epoch, and, where given, the optimiser state (momentum buffers), RNG states and any extra
 primitives. It is serialised in memory (so the archive's root folder has a fixed name, not the temporary file's,
 and identical saves give identical bytes) and written atomically. ``load`` rebuilds the model, refuses a
-vocabulary whose hash differs, and turns a truncated or corrupt file into one line that says how to rebuild it.
+vocabulary whose hash differs (and, asked for one, a model of another architecture), and turns a truncated or corrupt file into one line that says how to rebuild it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from negtrain_core.config import ModelSettings, TrainSettings
+from negtrain_core.config import ModelSettings, TrainSettings, TransformerSettings
 from negtrain_core.io import atomic_write_bytes
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.models.transformer import TransformerLM, TransformerSeq2Seq
 from negtrain_core.data.vocab import Vocab
 
 FORMAT = "negtrain-checkpoint-v1"
 KINDS: dict[str, type[nn.Module]] = {"seq2seq": Seq2Seq, "lm": LSTMLM}
+ARCHS: dict[str, dict[str, type[nn.Module]]] = {"lstm": KINDS,
+                                                "transformer": {"seq2seq": TransformerSeq2Seq, "lm": TransformerLM}}
 
 
 class CheckpointError(ValueError):
@@ -44,10 +48,20 @@ class Checkpoint(NamedTuple):
 
 
 def build_model(kind: str, model_settings: ModelSettings) -> nn.Module:
-    """A fresh model of ``kind`` ("seq2seq" | "lm")."""
+    """A fresh model of ``kind`` ("seq2seq" | "lm") in the architecture of ``model_settings.arch``."""
     if kind not in KINDS:
         raise CheckpointError(f"unknown model kind '{kind}' (expected one of {', '.join(KINDS)})")
-    return KINDS[kind](model_settings)
+    if model_settings.arch not in ARCHS:
+        raise CheckpointError(f"unknown model arch '{model_settings.arch}' (expected one of {', '.join(ARCHS)})")
+    return ARCHS[model_settings.arch][kind](model_settings)
+
+
+def model_settings(values: dict[str, Any]) -> ModelSettings:
+    """The ``ModelSettings`` a checkpoint recorded (``dataclasses.asdict``: the transformer block as a dict)."""
+    values = dict(values)
+    if isinstance(values.get("transformer"), dict):
+        values["transformer"] = TransformerSettings(**values["transformer"])
+    return ModelSettings(**values)
 
 
 def save(path: str | Path, model: nn.Module, *, kind: str, vocab: Vocab,
@@ -55,10 +69,12 @@ def save(path: str | Path, model: nn.Module, *, kind: str, vocab: Vocab,
          optimizer_state: list[torch.Tensor] | None = None, rng_state: dict[str, Any] | None = None,
          extra: dict[str, Any] | None = None) -> None:
     """Write ``model`` and what describes it to ``path`` atomically (weights_only-safe contents)."""
-    if kind not in KINDS or not isinstance(model, KINDS[kind]):
-        raise CheckpointError(f"{path}: kind '{kind}' does not match the model class {type(model).__name__}")
+    arch = model.cfg.arch
+    if kind not in KINDS or not isinstance(model, ARCHS.get(arch, {}).get(kind, ())):
+        raise CheckpointError(f"{path}: kind '{kind}' of arch '{arch}' does not match the model class "
+                              f"{type(model).__name__}")
     payload = {
-        "format": FORMAT, "kind": kind,
+        "format": FORMAT, "kind": kind, "arch": arch,
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "model_settings": dataclasses.asdict(model.cfg),
         "vocab_tokens": list(vocab.tokens), "vocab_sha256": vocab.sha256,
@@ -116,14 +132,27 @@ def check_vocab(path: str | Path, payload: dict[str, Any], vocab: Vocab) -> None
             f"{vocab.sha256[:12]} ({len(vocab)} tokens); retrain it on this dataset's vocab.txt")
 
 
-def load(path: str | Path, vocab: Vocab | None = None, device: torch.device | str = "cpu") -> Checkpoint:
-    """Rebuild the model of ``path`` in eval mode on ``device``; with ``vocab``, refuse a different vocabulary."""
+def check_arch(path: str | Path, payload: dict[str, Any], arch: str) -> None:
+    """Refuse a checkpoint of another architecture than ``arch``, in one line naming the file and both."""
+    if payload.get("arch", "lstm") != arch:
+        raise CheckpointError(f"{path}: a {payload.get('arch', 'lstm')} checkpoint, but model.arch is {arch}; "
+                              f"delete it and rerun the workflow to retrain it as a {arch}, or set model.arch: "
+                              f"{payload.get('arch', 'lstm')}")
+
+
+def load(path: str | Path, vocab: Vocab | None = None, device: torch.device | str = "cpu",
+         arch: str | None = None) -> Checkpoint:
+    """Rebuild the model of ``path`` in eval mode on ``device``; with ``vocab``, refuse a different vocabulary, with
+    ``arch``, a model of another architecture."""
     payload = read(path)
     if vocab is not None:
         check_vocab(path, payload, vocab)
-    settings = ModelSettings(**payload["model_settings"])
+    if arch is not None:
+        check_arch(path, payload, arch)
+    settings = model_settings(payload["model_settings"])
     model = build_model(payload["kind"], settings)
     model.load_state_dict(payload["model_state"])
     model.to(device).eval()
-    meta = {k: v for k, v in payload.items() if k not in ("model_state", "model_settings", "vocab_tokens", "kind")}
+    meta = {k: v for k, v in payload.items()
+            if k not in ("model_state", "model_settings", "vocab_tokens", "kind", "arch")}
     return Checkpoint(model, payload["kind"], Vocab(tuple(payload["vocab_tokens"])), settings, meta)

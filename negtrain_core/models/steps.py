@@ -12,6 +12,10 @@ so that each stage keeps the numbers its results were made with:
   the tensors with ``add_(alpha=-lr)``: other roundings than the foreach update). Algorithm 1, the GAN and
   unlikelihood training.
 
+With ``adam`` (an ``AdamRule``; foreach arithmetic only) the same object runs Adam or AdamW instead (``adam_``:
+torch.optim.Adam/AdamW's update with the step count a device tensor, no host synchronisation, so it is captured in
+a CUDA graph as the SGD step is): the Transformer's baseline training.
+
 The steps. ``GraphedStep`` is a foreach ``Sgd`` on a fixed-shape loss that a subclass defines, run eagerly or
 replayed from a CUDA graph; ``WeightedStep`` is the weighted log-likelihood step of Algorithm 2 (models.training has
 the baseline's ``TrainStep``). A replay costs the step's GPU time, not its kernel launches: on an H100 the graphed
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -86,6 +91,46 @@ def sgd_momentum_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor],
     torch._foreach_sub_(params, torch._foreach_mul(bufs, lr))
 
 
+@dataclass(frozen=True)
+class AdamRule:
+    """Adam's constants: betas, eps and weight decay, decoupled (AdamW) or added to the gradient (Adam)."""
+
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    decoupled: bool = True
+
+
+def adam_buffers(params: list[Tensor]) -> list[Tensor]:
+    """Zeroed Adam state, one flat list (saved and restored as SGD's momentum is): the first moments of ``params``,
+    their second moments, then the step count (a 0-d float64 tensor: the bias corrections 1 - beta^t in double)."""
+    return ([torch.zeros_like(p) for p in params] + [torch.zeros_like(p) for p in params]
+            + [torch.zeros((), dtype=torch.float64, device=params[0].device)])
+
+
+@torch.no_grad()
+def adam_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: Tensor, rule: AdamRule) -> None:
+    """One Adam(W) step in place with ``lr`` a 0-d tensor and ``bufs`` from ``adam_buffers``: t += 1;
+    p *= 1 - lr wd (decoupled) or g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps). ``grads`` may be overwritten."""
+    n, (b1, b2) = len(params), rule.betas
+    exp_avg, exp_avg_sq, step = bufs[:n], bufs[n:2 * n], bufs[2 * n]
+    step.add_(1)
+    if rule.weight_decay and rule.decoupled:
+        torch._foreach_mul_(params, 1 - lr.double() * rule.weight_decay)
+    elif rule.weight_decay:
+        torch._foreach_add_(grads, params, alpha=rule.weight_decay)
+    torch._foreach_lerp_(exp_avg, grads, 1 - b1)
+    torch._foreach_mul_(exp_avg_sq, b2)
+    torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - b2)
+    denom = torch._foreach_sqrt(exp_avg_sq)
+    torch._foreach_div_(denom, torch.sqrt(1 - b2 ** step))
+    torch._foreach_add_(denom, rule.eps)
+    updates = torch._foreach_div(exp_avg, denom)
+    torch._foreach_mul_(updates, lr / (1 - b1 ** step))
+    torch._foreach_sub_(params, updates)
+
+
 class OptimizerStep:
     """A torch optimiser's step on a loss: ``loss.backward()``, ``nn.utils.clip_grad_norm_`` (unless ``clip_norm``
     is None), ``opt.step()``. The ``"torch"`` arithmetic of ``Sgd``, and the GAN discriminator's Adam."""
@@ -106,20 +151,23 @@ class OptimizerStep:
 
 class Sgd:
     """SGD with momentum and weight decay on ``params``, gradients clipped to ``clip_norm`` (None: not clipped), in
-    the ``arithmetic`` a stage's results were made with (module docstring). One object is one optimiser: its
-    momentum is its own; ``reset`` zeroes it (a fresh optimiser)."""
+    the ``arithmetic`` a stage's results were made with (module docstring); with ``adam``, Adam(W) instead (then
+    ``momentum`` and ``weight_decay`` are not read). One object is one optimiser: its momentum (Adam's moments and
+    step count) is its own; ``reset`` zeroes it (a fresh optimiser)."""
 
     def __init__(self, params: Iterable[Tensor], *, lr: float, momentum: float, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, arithmetic: Arithmetic = "foreach"):
+                 clip_norm: float | None = None, arithmetic: Arithmetic = "foreach", adam: AdamRule | None = None):
         if arithmetic not in ("foreach", "torch"):
             raise ValueError(f"Sgd: unknown arithmetic {arithmetic!r}")
-        self.params, self.arithmetic = list(params), arithmetic
+        if adam is not None and arithmetic != "foreach":
+            raise ValueError("Sgd: the Adam update has the foreach arithmetic only")
+        self.params, self.arithmetic, self.adam = list(params), arithmetic, adam
         self.clip_norm, self.momentum, self.weight_decay = clip_norm, momentum, weight_decay
         if arithmetic == "torch":
             sgd = torch.optim.SGD(self.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
             self.torch_step = OptimizerStep(sgd, clip_norm)
             return
-        self.bufs = [torch.zeros_like(p) for p in self.params]
+        self.bufs = adam_buffers(self.params) if adam else [torch.zeros_like(p) for p in self.params]
         self.lr = torch.full((), float(lr), device=self.params[0].device)
 
     def update(self, loss: Tensor) -> Tensor:
@@ -129,7 +177,10 @@ class Sgd:
         grads = list(torch.autograd.grad(loss, self.params))
         if self.clip_norm is not None:
             clip_grad_norm_(grads, self.clip_norm)
-        sgd_momentum_(self.params, grads, self.bufs, self.lr, self.momentum, self.weight_decay)
+        if self.adam is not None:
+            adam_(self.params, grads, self.bufs, self.lr, self.adam)
+        else:
+            sgd_momentum_(self.params, grads, self.bufs, self.lr, self.momentum, self.weight_decay)
         return loss.detach()
 
     def set_lr(self, lr: float) -> None:
@@ -151,7 +202,8 @@ class Sgd:
 
 
 class GraphedStep(Sgd):
-    """One foreach SGD step (gradients of a loss, clipping, weight decay, momentum) on fixed-shape inputs; eager or
+    """One foreach SGD step (gradients of a loss, clipping, weight decay, momentum; Adam's with ``adam``) on
+    fixed-shape inputs; eager or
     replayed from one CUDA graph captured on the first calls whose batch has ``batch_size`` rows (smaller batches,
     and every call without ``use_graph``, run eagerly).
 
@@ -162,9 +214,9 @@ class GraphedStep(Sgd):
     """
 
     def __init__(self, model: nn.Module, *, clip_norm: float, momentum: float, weight_decay: float, lr: float,
-                 batch_size: int, use_graph: bool):
+                 batch_size: int, use_graph: bool, adam: AdamRule | None = None):
         super().__init__(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
-                         clip_norm=clip_norm)
+                         clip_norm=clip_norm, adam=adam)
         self.model, self.batch_size, self.use_graph = model, batch_size, use_graph
         self.graph: torch.cuda.CUDAGraph | None = None
         self.stream: torch.cuda.Stream | None = None       # warm-up and capture stream, made on the first graphed call

@@ -12,6 +12,11 @@ input buffers, the learning rate as a device tensor, no host synchronisation. A 
 step eagerly. On the CPU it always runs eagerly. On an H100 the graph gives the same losses as the eager loop, bit
 for bit, at 2.3x its steps/s (seq2seq, V=10k, batch 64; 2.9x at batch 32): benchmarks/train_throughput.py.
 
+The Transformer (``model.arch: transformer``) trains by default with AdamW, a linear warm-up and an inverse-square-
+root decay per step (``train.optimizer``, ``train.schedule``, ``train.warmup_steps``, ``train.adam``; ``auto`` picks
+them by arch, ``config.train_recipe``): the same step, the toolkit's Adam update instead of SGD's, the learning rate
+of each step computed on the device from Adam's step count, so the step stays one CUDA graph and resumes exactly.
+
 Resume: after each epoch ``<ckpt>.state`` (a checkpoint file with the optimiser, RNG and data-order states, the
 best epoch so far and the curve) is written atomically; a restarted job continues after the last finished epoch
 and ends with the same weights as an uninterrupted run (CPU, same seed). It is removed once the checkpoint exists.
@@ -38,10 +43,10 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from negtrain_core.models import checkpoint
-from negtrain_core.config import DataSettings, ModelSettings, Settings, TrainSettings
+from negtrain_core.config import DataSettings, ModelSettings, Settings, TrainSettings, train_recipe
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
 from negtrain_core.device import resolve
-from negtrain_core.models.steps import GraphedStep, token_nll
+from negtrain_core.models.steps import AdamRule, GraphedStep, token_nll
 from negtrain_core.models.scoring import logp_total, model_output, perplexity, score_dataset
 from negtrain_core.io import write_csv
 from negtrain_core.data.vocab import PAD_ID, Vocab
@@ -53,27 +58,61 @@ EVAL_BATCH = 256
 _NOT_FINGERPRINTED = ("device", "cuda_graph", "log_every")
 
 
-def lr_at(epoch: int, s: TrainSettings) -> float:
-    """Learning rate of 0-based ``epoch``: ``s.lr``, times 0.6 (release) or 0.5 (paper) per epoch from
-    ``s.decay_start_epoch`` on (that epoch included)."""
-    return s.lr * DECAY[s.lr_schedule] ** max(0, epoch - s.decay_start_epoch + 1)
+def lr_at(epoch: int, s: TrainSettings, base: float | None = None) -> float:
+    """Learning rate of 0-based ``epoch``: ``base`` (default ``s.lr``), times 0.6 (release) or 0.5 (paper) per
+    epoch from ``s.decay_start_epoch`` on (that epoch included)."""
+    return (s.lr if base is None else base) * DECAY[s.lr_schedule] ** max(0, epoch - s.decay_start_epoch + 1)
+
+
+def scheduled_lr(t: Tensor, peak: float, warmup: int, schedule: str, total: int) -> Tensor:
+    """The learning rate of update ``t`` (1-based, a 0-d tensor; device ops only): ``peak`` x t / warmup up to
+    ``warmup``, then ``peak`` x sqrt(warmup / t) (inverse_sqrt) or a cosine from ``peak`` to 0 at update ``total``."""
+    warm = t / warmup
+    if schedule == "inverse_sqrt":
+        after = torch.rsqrt(warm)
+    else:
+        after = 0.5 * (1 + torch.cos(math.pi * ((t - warmup) / max(total - warmup, 1)).clamp(0, 1)))
+    return peak * torch.where(t <= warmup, warm, after)
 
 
 # ------------------------------------------------------------------------------------------------ the step
 
 
 class TrainStep(GraphedStep):
-    """Baseline training: the mean NLL per real target token of a batch src (B, S), tgt (B, T). Calling it
-    returns the batch's summed NLL (0-d)."""
+    """Baseline training: the mean NLL per real target token of a batch src (B, S), tgt (B, T) (label-smoothed
+    with the Transformer's ``label_smoothing``). Calling it returns the batch's summed NLL (0-d).
 
-    def __init__(self, model: nn.Module, s: TrainSettings, batch_size: int, use_graph: bool):
+    The update is SGD, or Adam(W) as ``config.train_recipe`` picks for the model's arch; with a per-step schedule
+    each step first sets its learning rate from Adam's step count (``total_steps``: the run's updates, for cosine).
+    """
+
+    def __init__(self, model: nn.Module, s: TrainSettings, batch_size: int, use_graph: bool,
+                 total_steps: int = 1):
+        optimizer, self.schedule = train_recipe(model.cfg.arch, s.optimizer, s.schedule)
+        adam = None if optimizer == "sgd" else AdamRule(s.adam_betas, s.adam_eps, s.adam_weight_decay,
+                                                        decoupled=optimizer == "adamw")
         super().__init__(model, clip_norm=s.clip_norm, momentum=s.momentum, weight_decay=s.weight_decay, lr=0.0,
-                         batch_size=batch_size, use_graph=use_graph)
-        self.s = s
+                         batch_size=batch_size, use_graph=use_graph, adam=adam)
+        self.s, self.total_steps = s, total_steps
+        self.base_lr = s.lr if adam is None else s.adam_lr
+        self.smoothing = model.cfg.transformer.label_smoothing if model.cfg.arch == "transformer" else 0.0
 
     def loss(self, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
-        nll, loss = token_nll(model_output(self.model, src, tgt))
+        if self.smoothing:
+            nll, loss = self.model.smoothed_nll(src, tgt, self.smoothing)
+        else:
+            nll, loss = token_nll(model_output(self.model, src, tgt))
         return nll.detach(), loss
+
+    def eager(self, src: Tensor, tgt: Tensor) -> Tensor:
+        if self.schedule != "epoch":                          # this update's lr, from Adam's step count (bufs[-1])
+            self.lr.copy_(scheduled_lr(self.bufs[-1] + 1, self.base_lr, self.s.warmup_steps, self.schedule,
+                                       self.total_steps))
+        return super().eager(src, tgt)
+
+    def last_lr(self, epoch_lr: float) -> float:
+        """The learning rate to report for an epoch: ``epoch_lr`` (per-epoch decay), else the last step's."""
+        return epoch_lr if self.schedule == "epoch" else float(self.lr)
 
 
 # ----------------------------------------------------------------------------------------- RNG and resume
@@ -206,7 +245,7 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     train: on the model's device; valid: anywhere (moved per batch).
     """
     s, device = step.s, step.lr.device
-    lr = lr_at(run.epoch, s)
+    lr = lr_at(run.epoch, s, step.base_lr)
     step.set_lr(lr)
     n_tokens = int((train.tgt[:, 1:] != PAD_ID).sum())
     with tqdm(total=math.ceil(len(train) / step.batch_size), desc=f"{kind} epoch {run.epoch + 1}/{s.epochs}",
@@ -215,6 +254,7 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
         start = time.perf_counter()
         train_nll = train_epoch(step, train, gen, bar)
         seconds = time.perf_counter() - start
+    lr = step.last_lr(lr)
     valid_ppl = perplexity(*logp_total(score_dataset(step.model, valid, EVAL_BATCH, device)))
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
@@ -245,7 +285,8 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     seed_all(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
     model = checkpoint.build_model(kind, model_settings).to(device)
-    step = TrainStep(model, s, s.batch_size, use_graph=s.cuda_graph and device.type == "cuda")
+    step = TrainStep(model, s, s.batch_size, use_graph=s.cuda_graph and device.type == "cuda",
+                     total_steps=s.epochs * math.ceil(len(train) / s.batch_size))
     fp = fingerprint(kind, model_settings, s, vocab, train, valid)
     run = resume(state_path, fp, step, gen, log)
     log(f"{kind}: {len(train)} training pairs, {len(valid)} validation pairs, "
