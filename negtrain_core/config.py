@@ -207,6 +207,11 @@ class SearchSettings:
     allow_unk: bool = True
     max_chunk: int = 65536
     score_dtype: str = "float16"
+    sequence_reweight: str = "both"        # both | io_only: the sequence-level reweight in both modes or with the LM
+    first_position: str = "improve"        # improve | best: a restart's first position takes its best candidate
+    stop_rule: str = "per_row"             # per_row | batch_mean: what an unimproved sweep stops
+    stop_batch: int = 100                  # malicious.batch_targets: targets per batch_mean group (release: 100)
+    lm_train_mode: bool = True             # the LM drops out in the gradient pass too (with grad_train_mode)
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
 
     def free_positions(self) -> range:
@@ -468,7 +473,9 @@ def _search(config: dict[str, Any], data: DataSettings, hit_type: str, quick: di
     common = dict(trigger_len=s["trigger_len"], src_len=data.max_source_len, sweeps=s["sweeps"],
                   candidates=s["candidates"], hit_mode=hit_type, reweight=s["reweight"],
                   grad_train_mode=s["grad_train_mode"], allow_unk=s["allow_unk"], max_chunk=s["max_chunk"],
-                  score_dtype=s["score_dtype"])
+                  score_dtype=s["score_dtype"], sequence_reweight=s["sequence_reweight"],
+                  first_position=s["first_position"], stop_rule=s["stop_rule"],
+                  stop_batch=config["malicious"]["batch_targets"], lm_train_mode=s["lm_train_mode"])
     modes = {"o": dict(lambda_in=0.0, init="uniform"), "io": dict(lambda_in=s["lambda_in"], init="lm")}
     return SearchBlock(
         attack={m: SearchSettings(restarts=s["restarts"], **kw, **common) for m, kw in modes.items()},
