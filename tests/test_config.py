@@ -127,6 +127,7 @@ SOURCES = {
                                         "hit_mode": "#dataset_malicious.hit_type",
                                         "stop_batch": "malicious.batch_targets"}, {"init", "early_stop"}),
     ncfg.SearchBlock: (("search",), {}, set()),
+    ncfg.HitSettings: (("hits",), {}, set()),
     ncfg.GanSettings: (("gan", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
     ncfg.ULSettings: (("unlikelihood", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
     ncfg.MMISettings: (("mmi",), {"max_len": "preprocess.max_target_len"}, {"batch_size"}),
@@ -202,6 +203,7 @@ def test_settings_of_an_empty_config_are_the_dataclass_defaults():
     assert s.model == ncfg.ModelSettings(vocab_size=105) and s.train == ncfg.TrainSettings()
     assert s.search.attack == {"o": ncfg.SearchSettings(lambda_in=0.0), "io": ncfg.SearchSettings(init="lm")}
     assert s.search.negtrain["io"] == ncfg.SearchSettings(init="lm", restarts=1)
+    assert s.hits == ncfg.HitSettings()
     assert s.malicious == ncfg.NegTrainSettings(hit_type="avg")
     assert s.frequent == (ncfg.FrequentSettings(r_thres=0.01),)
     assert (s.gan, s.unlikelihood, s.mmi, s.metrics) == (ncfg.GanSettings(), ncfg.ULSettings(), ncfg.MMISettings(),
