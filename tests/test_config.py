@@ -89,6 +89,15 @@ def test_overlays_deep_merge(tmp_path):
     assert cfg["datasets"]["switchboard"]["train"] == {"batch_size": 8, "lr": 1.0, "dropout": 0.3, "momentum": 0.0}
 
 
+def test_the_release_overlay_validates_and_turns_the_search_and_hit_readings_on():
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml",)), "switchboard")
+    for c in [*s.search.attack.values(), *s.search.negtrain.values()]:
+        assert (c.sequence_reweight, c.first_position, c.stop_rule, c.sweeps, c.lm_train_mode, c.stop_batch) == \
+            ("io_only", "best", "batch_mean", 6, False, 100)
+    assert s.hits == ncfg.HitSettings(model_mode="train", lm_check=False, strict=True, baseline_restarts=1)
+    assert {c.restarts for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {1}
+
+
 def test_a_shared_gpu_gives_each_job_its_share_of_memory(monkeypatch):
     """gpu_jobs_per_device N: each process may use 1/N of the GPU's memory (a CPU machine: nothing to set)."""
     from negtrain_core import device
