@@ -286,6 +286,11 @@ class SearchSettings:
     allow_unk: bool = True
     max_chunk: int = 65536
     score_dtype: str = "float16"
+    sequence_reweight: str = "both"        # both | io_only: the sequence-level reweight in both modes or with the LM
+    first_position: str = "improve"        # improve | best: a restart's first position takes its best candidate
+    stop_rule: str = "per_row"             # per_row | batch_mean: what an unimproved sweep stops
+    stop_batch: int = 100                  # malicious.batch_targets: targets per batch_mean group (release: 100)
+    lm_train_mode: bool = True             # the LM drops out in the gradient pass too (with grad_train_mode)
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
 
     def free_positions(self) -> range:
@@ -298,12 +303,23 @@ class SearchSettings:
 @dataclass(frozen=True)
 class SearchBlock:
     """Config ``search`` as the stages use it: the gibbs-enum settings per hit mode ("o": lambda_in 0 from a
-    uniform start, "io": ``lambda_in`` from an LM sample) of the standalone attack on the baseline (``restarts``)
-    and of Algorithm 1 and the attacks on negatively trained models (``restarts_negtrain``)."""
+    uniform start, "io": ``lambda_in`` from an LM sample) of the standalone attack on the baseline (``restarts``,
+    or ``hits.baseline_restarts``) and of Algorithm 1 and the attacks on negatively trained models (``restarts_negtrain``)."""
 
     attack: dict[str, SearchSettings]
     negtrain: dict[str, SearchSettings]
     oov_policy: str = "skip"
+
+
+@dataclass(frozen=True)
+class HitSettings:
+    """Config ``hits``: how a found trigger is tested for a hit, in the hits tables (Table 3) and in Algorithm 1's
+    rounds (docs/release.md#hit-criteria)."""
+
+    model_mode: str = "eval"               # eval | train: the hit test's seq2seq forward without or with dropout
+    lm_check: bool = True                  # io-hits also need the trigger's LM log-prob past T_in
+    strict: bool = False                   # '>' instead of '>=' against T_out and T_in
+    baseline_restarts: int | None = None   # restarts of the baseline's search; None: search.restarts
 
 
 @dataclass(frozen=True)
@@ -425,6 +441,7 @@ class Settings(SharedSettings):
     model: ModelSettings
     train: TrainSettings
     search: SearchBlock
+    hits: HitSettings
     malicious: NegTrainSettings
     frequent: tuple[FrequentSettings, ...]  # one per datasets.<name>.frequent.r_thres, in the config's order
     gan: GanSettings
@@ -463,6 +480,7 @@ def settings(config: dict[str, Any], dataset: str | None = None) -> SharedSettin
     return Settings(
         **shared, data=data, model=_model(config, ds, data, quick), train=_train(config, ds, quick),
         search=_search(config, data, malicious.hit_type, quick), malicious=malicious,
+        hits=HitSettings(**config["hits"]),
         frequent=_frequent(config, ds, quick, tuning), gan=_gan(config, quick, tuning),
         unlikelihood=_unlikelihood(config, quick, tuning),
         mmi=MMISettings(lambdas=tuple(m["lambdas"]), gammas=tuple(m["gammas"]),
@@ -582,15 +600,20 @@ def _malicious(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any]
 
 def _search(config: dict[str, Any], data: DataSettings, hit_type: str, quick: dict[str, Any] | None) -> SearchBlock:
     """gibbs-enum settings per use and mode: o-mode searches with lambda_in 0 from a uniform start, io-mode with
-    ``lambda_in`` from an LM sample; ``quick.search`` overrides sizes at quick scale."""
+    ``lambda_in`` from an LM sample; ``quick.search`` overrides sizes at quick scale. The baseline's attack runs
+    ``hits.baseline_restarts`` restarts when that is set."""
     s = {**config["search"], **(quick["search"] if quick else {})}
     common = dict(trigger_len=s["trigger_len"], src_len=data.max_source_len, sweeps=s["sweeps"],
                   candidates=s["candidates"], hit_mode=hit_type, reweight=s["reweight"],
                   grad_train_mode=s["grad_train_mode"], allow_unk=s["allow_unk"], max_chunk=s["max_chunk"],
-                  score_dtype=s["score_dtype"])
+                  score_dtype=s["score_dtype"], sequence_reweight=s["sequence_reweight"],
+                  first_position=s["first_position"], stop_rule=s["stop_rule"],
+                  stop_batch=config["malicious"]["batch_targets"], lm_train_mode=s["lm_train_mode"])
     modes = {"o": dict(lambda_in=0.0, init="uniform"), "io": dict(lambda_in=s["lambda_in"], init="lm")}
+    baseline = config["hits"]["baseline_restarts"]
+    attack_restarts = s["restarts"] if baseline is None else baseline
     return SearchBlock(
-        attack={m: SearchSettings(restarts=s["restarts"], **kw, **common) for m, kw in modes.items()},
+        attack={m: SearchSettings(restarts=attack_restarts, **kw, **common) for m, kw in modes.items()},
         negtrain={m: SearchSettings(restarts=s["restarts_negtrain"], **kw, **common) for m, kw in modes.items()},
         oov_policy=s["oov_policy"])
 

@@ -89,6 +89,15 @@ def test_overlays_deep_merge(tmp_path):
     assert cfg["datasets"]["switchboard"]["train"] == {"batch_size": 8, "lr": 1.0, "dropout": 0.3, "momentum": 0.0}
 
 
+def test_the_release_overlay_validates_and_turns_the_search_and_hit_readings_on():
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml",)), "switchboard")
+    for c in [*s.search.attack.values(), *s.search.negtrain.values()]:
+        assert (c.sequence_reweight, c.first_position, c.stop_rule, c.sweeps, c.lm_train_mode, c.stop_batch) == \
+            ("io_only", "best", "batch_mean", 6, False, 100)
+    assert s.hits == ncfg.HitSettings(model_mode="train", lm_check=False, strict=True, baseline_restarts=1)
+    assert {c.restarts for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {1}
+
+
 def test_a_shared_gpu_gives_each_job_its_share_of_memory(monkeypatch):
     """gpu_jobs_per_device N: each process may use 1/N of the GPU's memory (a CPU machine: nothing to set)."""
     from negtrain_core import device
@@ -126,8 +135,10 @@ SOURCES = {
                             {"eval_batch_size"}),
     ncfg.NegTrainSettings: (("malicious", "#dataset_malicious"), {}, set()),
     ncfg.SearchSettings: (("search",), {"src_len": "preprocess.max_source_len",
-                                        "hit_mode": "#dataset_malicious.hit_type"}, {"init", "early_stop"}),
+                                        "hit_mode": "#dataset_malicious.hit_type",
+                                        "stop_batch": "malicious.batch_targets"}, {"init", "early_stop"}),
     ncfg.SearchBlock: (("search",), {}, set()),
+    ncfg.HitSettings: (("hits",), {}, set()),
     ncfg.GanSettings: (("gan", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
     ncfg.ULSettings: (("unlikelihood", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
     ncfg.MMISettings: (("mmi",), {"max_len": "preprocess.max_target_len"}, {"batch_size"}),
@@ -203,6 +214,7 @@ def test_settings_of_an_empty_config_are_the_dataclass_defaults():
     assert s.model == ncfg.ModelSettings(vocab_size=105) and s.train == ncfg.TrainSettings()
     assert s.search.attack == {"o": ncfg.SearchSettings(lambda_in=0.0), "io": ncfg.SearchSettings(init="lm")}
     assert s.search.negtrain["io"] == ncfg.SearchSettings(init="lm", restarts=1)
+    assert s.hits == ncfg.HitSettings()
     assert s.malicious == ncfg.NegTrainSettings(hit_type="avg")
     assert s.frequent == (ncfg.FrequentSettings(r_thres=0.01),)
     assert (s.gan, s.unlikelihood, s.mmi, s.metrics) == (ncfg.GanSettings(), ncfg.ULSettings(), ncfg.MMISettings(),

@@ -12,6 +12,7 @@ from negtrain_core.search import hits as H
 from negtrain_core.config import ModelSettings
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.search.gibbs_enum import Evaluation, Thresholds
+from negtrain_core.search.targets import read_targets, target_tensor
 from negtrain_core.data.vocab import SPECIALS, UNK_ID, Vocab
 
 # three targets, T' = 3 (the third target has two real tokens)
@@ -79,12 +80,39 @@ def test_hit_rates_count_o_types_on_o_rows_and_io_types_on_io_rows():
 
 
 def test_restarts_for_models():
-    cfg = ncfg.settings(ncfg.load(ncfg.SCHEMA_PATH.parent.parent / "config.yaml"), "chitchat").search  # 5 and 1
+    config = ncfg.load(ncfg.SCHEMA_PATH.parent.parent / "config.yaml")
+    cfg = ncfg.settings(config, "chitchat").search                                         # 5 and 1
     assert {c.restarts for c in H.searches_for("baseline", cfg).values()} == {5}
+    assert {c.restarts for c in H.searches_for("negtr-o-0.5k", cfg).values()} == {1}
+    config["hits"]["baseline_restarts"] = 2                     # the release: 1, as Algorithm 1's initial test
+    cfg = ncfg.settings(config, "chitchat").search
+    assert {c.restarts for c in H.searches_for("baseline", cfg).values()} == {2}
     assert {c.restarts for c in H.searches_for("negtr-o-0.5k", cfg).values()} == {1}
 
 
-def test_run_hits_end_to_end_on_tiny_models(tmp_path):
+def test_strict_comparisons_reject_equality():
+    assert H.o_sample_avg(LP, MASK, TH.out).tolist() == [True, True, True]
+    assert H.o_sample_avg(LP, MASK, TH.out, strict=True).tolist() == [False, True, False]     # means -2 == T_out
+    assert H.o_sample_min(LP, MASK, -3.0, strict=True).tolist() == [False, False, True]       # row 0: min == -3
+    assert H.lm_pass(torch.tensor([-4.0, -3.9]), -4.0, strict=True).tolist() == [False, True]
+    assert H.io_sample_avg(LP, MASK, torch.tensor([-4.0] * 3), TH).tolist() == [True, True, True]
+    assert H.io_sample_avg(LP, MASK, torch.tensor([-4.0] * 3), TH, strict=True).tolist() == [False] * 3
+    gold = torch.tensor([[5, 6, 0], [5, 6, 0], [7, 0, 3]])
+    crit = H.criteria(Evaluation(LP, gold.clone(), MASK, LM_LP), gold, TH, ncfg.HitSettings(strict=True))
+    assert crit["o_sample_avg"].tolist() == [False, True, False] and crit["io_sample_avg"].tolist() == [False] * 3
+
+
+def test_lm_check_off_counts_a_hit_whose_trigger_fails_the_lm_threshold():
+    assert H.io_sample_avg(LP, MASK, LM_LP, TH).tolist() == [True, False, True]                # LM -5 < -4
+    assert H.io_sample_avg(LP, MASK, LM_LP, TH, lm_check=False).tolist() == [True, True, True]
+    assert H.io_sample_min(LP, MASK, LM_LP, Thresholds(-3.0, -1.0), lm_check=False).tolist() == [True, False, True]
+    gold = torch.tensor([[5, 6, 0], [5, 6, 0], [7, 0, 3]])
+    crit = H.criteria(Evaluation(LP, gold.clone(), MASK, LM_LP), gold, TH, ncfg.HitSettings(lm_check=False))
+    assert torch.equal(crit["io_sample_avg"], crit["o_sample_avg"])
+
+
+def _tiny_run(tmp_path):
+    """A 7-word vocabulary, seq2seq and LM with dropout 0.3, quick settings with a small search, a 3-target list."""
     vocab = Vocab(SPECIALS + ("i", "hate", "you", "are", "bad", "so", "very"))
     torch.manual_seed(0)
     mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=6, hidden_dim=8, dropout=0.3)
@@ -96,6 +124,11 @@ def test_run_hits_end_to_end_on_tiny_models(tmp_path):
     settings = replace(settings, search=replace(settings.search, attack=attack))
     path = tmp_path / "train_0.5k.txt"
     path.write_text("i hate you\nyou are bad\nyou are stupid\n")
+    return vocab, s2s, lm, settings, path
+
+
+def test_run_hits_end_to_end_on_tiny_models(tmp_path):
+    vocab, s2s, lm, settings, path = _tiny_run(tmp_path)
     th = Thresholds(out=-2.2, inp=-2.3)
     hits, rates = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
     assert list(hits.columns) == H.COLUMNS
@@ -119,3 +152,34 @@ def test_run_hits_end_to_end_on_tiny_models(tmp_path):
     again, _ = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
     pd.testing.assert_frame_equal(hits, again)                          # same seed, same table
     assert done["loss"].notna().all() and hits[hits["skipped"]]["loss"].isna().all()
+
+
+def test_hit_options_reach_the_hits_table(tmp_path):
+    """hits.lm_check, hits.strict and hits.model_mode change the table run_hits writes; the search does not move."""
+    vocab, s2s, lm, settings, path = _tiny_run(tmp_path)
+    th = Thresholds(out=-2.2, inp=-1e-6)                                 # no trigger is that likely under the LM
+    base, _ = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
+    done = ~base["skipped"]
+    assert not base.loc[done, "io_sample_avg"].any()
+
+    def table(**kw):
+        return H.run_hits(s2s, lm, vocab, path, th, replace(settings, hits=ncfg.HitSettings(**kw)), "baseline", 1)[0]
+
+    no_lm = table(lm_check=False)
+    assert (no_lm.loc[done, "io_sample_avg"] == (no_lm.loc[done, "avg_logp"] >= th.out)).all()
+    # thresholds equal to the first target's o-mode min and LM log-prob: a hit with '>=', none with '>'
+    targets = read_targets(path, vocab, "skip")
+    tgt = target_tensor(targets.ids)
+    results = {m: (c, H.search_mode(s2s, lm, tgt, th, c, 1)) for m, c in settings.search.attack.items()}
+    ev = results["o"][1].evaluation
+    eq = Thresholds(out=float(H.min_logp(ev.token_logp, ev.mask)[0]), inp=float(ev.lm_logp[0]))
+    for strict in (False, True):
+        t = H.hits_table(s2s, lm, vocab, targets, tgt, results, eq, ncfg.HitSettings(strict=strict), 1)
+        assert t.loc[0, "o_sample_min"] != strict and t.loc[0, "io_sample_min"] != strict
+        assert t.loc[0, "min_logp"] == eq.out and t.loc[0, "lm_logp"] == eq.inp
+    train = table(model_mode="train")                                    # dropout 0.3: other scores, same triggers
+    assert train["trigger"].tolist() == base["trigger"].tolist() and train["loss"].equals(base["loss"])
+    assert not train.loc[done, "avg_logp"].equals(base.loc[done, "avg_logp"])
+    assert (train.loc[done, "o_sample_avg"] == (train.loc[done, "avg_logp"] >= th.out)).all()
+    assert not s2s.training
+    pd.testing.assert_frame_equal(train, table(model_mode="train"))      # seeded: the same table again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -133,6 +134,46 @@ def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit()
                               _settings(max_rounds=3, batch_targets=1))
     assert [(r["batch"], r["round"]) for r in rows] == [(b, k) for b in (0, 1) for k in range(4)]
     assert sum(not math.isnan(r["neg_loss"]) for r in rows) == 6
+
+
+def test_hit_test_strict_rejects_a_target_exactly_at_the_threshold():
+    from negtrain_core.config import HitSettings
+    from negtrain_core.search.gibbs_enum import Thresholds
+    from negtrain_core.search.hits import avg_logp
+
+    model, (trig, tgt) = _model(), _pair()
+    with torch.no_grad():
+        out = model.eval()(trig, tgt)
+    th = Thresholds(out=float(avg_logp(out.token_logp, out.mask)[0]), inp=-1.0)   # target 0 exactly at T_out
+    ok = torch.ones(2, dtype=torch.bool)
+    assert mal.current_hits(model, trig, tgt, ok, mal.hit_test("avg", th))[0]
+    assert not mal.current_hits(model, trig, tgt, ok, mal.hit_test("avg", th, HitSettings(strict=True)))[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recording(mal.SampleHit):
+    """A SampleHit that keeps the scores it was given."""
+
+    seen: list = dataclasses.field(default_factory=list)
+
+    def __call__(self, out, lm_ok):
+        self.seen.append(out.token_logp)
+        return super().__call__(out, lm_ok)
+
+
+def test_current_hits_in_train_mode_scores_with_dropout():
+    from negtrain_core.config import HitSettings
+    from negtrain_core.search.gibbs_enum import Thresholds
+
+    torch.manual_seed(0)
+    model, (trig, tgt) = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.5)), _pair()
+    assert mal.hit_test("avg", Thresholds(-1.0, -1.0), HitSettings(model_mode="train")).train
+    ok = torch.ones(2, dtype=torch.bool)
+    evals, train = _Recording("avg", -100.0), _Recording("avg", -100.0, train=True)
+    for test in (evals, evals, train):
+        mal.current_hits(model, trig, tgt, ok, test)
+    assert torch.equal(evals.seen[0], evals.seen[1])                   # eval mode: no dropout
+    assert not torch.allclose(train.seen[0], evals.seen[0])            # train mode: dropout 0.5 moved the scores
 
 
 def test_epoch_rates_count_round_zero_hits():
@@ -288,3 +329,18 @@ def test_io_mode_needs_the_trigger_to_pass_the_lm_threshold(tmp_path):
     assert curve["round"].tolist() == [0, 0] and (curve["hits"] == 0).all()   # nothing hit: no update at all
     curve = _run(inputs, tmp_path / "neg_o.pt", tmp_path / "curve_o.csv", s, "o")
     assert (curve["hits"] == 2).all()                            # o-mode ignores the LM
+
+
+def test_the_stage_tests_hits_as_config_hits_says(tmp_path, monkeypatch):
+    """hits.lm_check false (the release's Algorithm 1 script): the io trigger's LM threshold is not tested; the
+    rounds' hit test is strict and in train mode as configured."""
+    from negtrain_core.config import HitSettings
+
+    tests = []
+    current_hits = mal.current_hits
+    monkeypatch.setattr(mal, "current_hits", lambda *a: tests.append(a[4]) or current_hits(*a))
+    inputs, s = _stage_inputs(tmp_path, lm_threshold=-1e-9)
+    hs = HitSettings(lm_check=False, strict=True, model_mode="train")
+    curve = _run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", dataclasses.replace(s, hits=hs), "io")
+    assert curve["round"].tolist() == [0, 1, 2, 3] * 2 and (curve["hits"] == 2).all()
+    assert tests and all(t.strict and t.train for t in tests)

@@ -297,3 +297,90 @@ def test_search_runs_on_models_with_only_the_interface(mode):
     rows[:, 2] = cands.flatten()
     whole = S.rows_loss(S.Scorer(s2s, lm), rows, TGT.repeat_interleave(3, 0), th, cfg).view(2, 3)
     assert torch.allclose(S.score(S.Scorer(s2s, lm), SRC, 2, cands, TGT, th, cfg, S.ChunkSize(2)), whole, atol=1e-5)
+
+
+# ------------------------------------------------------------------- the release's readings (config search.*)
+
+
+def test_sequence_reweight_io_only_drops_the_sequence_factor_in_o_mode_only():
+    lp = torch.tensor([[-1.0, -3.0], [-0.5, -0.2]])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    th = S.Thresholds(out=-2.0, inp=-2.0)
+    o_min = _cfg(hit_mode="min", lambda_in=0.0, sequence_reweight="io_only")
+    # min: token weights stay (row 1's tokens 0.01 each), the row's own x0.01 is gone
+    assert S.objective(lp, mask, None, th, o_min).tolist() == pytest.approx([(0.01 + 3) / 2, 0.007 / 2])
+    o_avg = replace(o_min, hit_mode="avg")
+    assert S.objective(lp, mask, None, th, o_avg).tolist() == pytest.approx([2.0, 0.35])   # both: 0.0035
+    io = replace(o_avg, lambda_in=1.0)
+    lm = torch.tensor([-4.0, -1.0])
+    assert S.objective(lp, mask, lm, th, io).tolist() == pytest.approx(
+        S.objective(lp, mask, lm, th, replace(io, sequence_reweight="both")).tolist())   # io-mode: unchanged
+
+
+def _fixed_search(monkeypatch, s2s, target, init, cands, **kw):
+    """One sweep of the planted model's search from trigger ``init``, every position offered ``cands``."""
+    monkeypatch.setattr(S, "init_free", lambda n, *a: torch.tensor([init] * n))
+    monkeypatch.setattr(S, "propose", lambda grad, current, banned, k: (
+        torch.tensor([cands] * len(current)), torch.tensor([cands] * len(current)) != current.unsqueeze(1)))
+    cfg = S.SearchSettings(trigger_len=2, src_len=3, sweeps=1, candidates=len(cands), restarts=1, lambda_in=0.0,
+                           grad_train_mode=False, **kw)
+    return S.search(s2s, None, target, S.Thresholds(out=-1.0, inp=-5.0), cfg, torch.Generator())
+
+
+def test_first_position_best_takes_the_best_candidate_even_when_worse(monkeypatch):
+    s2s, _, targets = _planted_model()
+    planted = targets[1:]                                         # (7, 9) is its optimum: every change is worse
+    kept = _fixed_search(monkeypatch, s2s, planted, [7, 9], [5, 6])
+    assert kept.triggers[0, :2].tolist() == [7, 9]                 # improve: nothing is better, nothing changes
+    best = _fixed_search(monkeypatch, s2s, planted, [7, 9], [5, 6], first_position="best")
+    assert best.triggers[0, 0].item() in (5, 6)                    # the first position took a worse candidate
+    assert best.trajectory[1, 0, 0] > best.trajectory[0, 0, 0]     # and the loss went up
+    # ... the better of the two (second token still 9 then)
+    cfg, th = S.SearchSettings(trigger_len=2, src_len=3, lambda_in=0.0), S.Thresholds(out=-1.0, inp=-5.0)
+    loss = S.rows_loss(S.Scorer(s2s, None), S.layout(torch.tensor([[5, 9], [6, 9]]), 3), planted.expand(2, -1), th, cfg)
+    assert best.triggers[0, 0].item() == (5, 6)[int(loss[1] < loss[0])]
+    # while the best is unset the current id competes too: offered (7, 5), the first position keeps 7
+    again = _fixed_search(monkeypatch, s2s, planted, [7, 9], [7, 5], first_position="best")
+    assert again.triggers[0, :2].tolist() == [7, 9]
+
+
+def test_stop_groups_and_group_means_by_hand():
+    # targets sorted 2, 0, 1; batches of 2 targets: {0, 1} and {2}; 2 restarts
+    assert S.stop_groups(torch.tensor([2, 0, 1]), 2, 2).tolist() == [2, 3, 0, 1, 0, 1]
+    loss, before = torch.tensor([1.0, 5.0, 2.0, 4.0]), torch.tensor([2.0, 4.0, 2.0, 4.0])
+    assert S.progressed(loss, before, None).tolist() == [True, False, False, False]          # per_row
+    # group 0 = rows 0, 1: mean 3.0 < 3.0 is False; group 1 = rows 2, 3: no change
+    assert S.progressed(loss, before, torch.tensor([0, 0, 1, 1])).tolist() == [False] * 4
+    assert S.progressed(loss, before, torch.tensor([0, 1, 1, 1])).tolist() == [True, False, False, False]
+    assert S.progressed(loss, torch.full((4,), float("inf")), torch.tensor([0, 0, 1, 1])).all()   # unset best
+
+
+def test_batch_mean_stops_every_row_of_a_restart_together():
+    s2s, _, targets = _planted_model()
+    cfg = S.SearchSettings(trigger_len=2, src_len=3, sweeps=5, candidates=2, restarts=3, lambda_in=0.0,
+                           grad_train_mode=False)
+    th = S.Thresholds(out=-1.0, inp=-5.0)
+
+    def sweeps(**kw):
+        return S.search(s2s, None, targets, th, replace(cfg, **kw), torch.Generator().manual_seed(1)).sweeps_run
+
+    per_row = sweeps()
+    assert (per_row != per_row[0]).any()                         # per row: the two targets stop apart
+    together = sweeps(stop_rule="batch_mean")                    # one batch: each restart's rows stop together
+    assert (together == together[0]).all() and not torch.equal(together, per_row)
+    assert torch.equal(sweeps(stop_rule="batch_mean", stop_batch=1), per_row)   # groups of one row: per row
+    assert (sweeps(stop_rule="batch_mean", sweeps=6) <= 6).all()
+
+
+def test_lm_train_mode_off_keeps_the_lm_without_dropout_in_the_gradient_pass():
+    torch.manual_seed(0)
+    s2s = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.0)).double().eval()
+    lm = LSTMLM(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.5)).double().eval()
+    cfg = _cfg(grad_train_mode=True)
+    th = _thresholds(s2s, lm)
+    no_dropout = S.trigger_gradient(s2s, lm, SRC, TGT, 2, th, replace(cfg, grad_train_mode=False))
+    torch.manual_seed(1)
+    assert torch.allclose(S.trigger_gradient(s2s, lm, SRC, TGT, 2, th, replace(cfg, lm_train_mode=False)), no_dropout)
+    torch.manual_seed(1)
+    assert not torch.allclose(S.trigger_gradient(s2s, lm, SRC, TGT, 2, th, cfg), no_dropout)   # the LM dropped out
+    assert not lm.training and not s2s.training                                   # modes restored

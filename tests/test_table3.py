@@ -180,3 +180,37 @@ def test_snakemake_quick_chitchat_table3(quick_run):
     assert (res / "figure1.png").read_bytes()[:4] == b"\x89PNG"
     assert "Malicious Target:" in (res / "samples_malicious.txt").read_text() or \
         "no target" in (res / "samples_malicious.txt").read_text()
+
+
+def test_table3_follows_the_hit_scoring_of_config_hits(tmp_path):
+    """Table 3's rates are the hits tables' (rule hits), so hits.lm_check false shows in its io columns."""
+    from dataclasses import replace
+
+    from negtrain_core import config as ncfg
+    from negtrain_core.config import ModelSettings
+    from negtrain_core.data.vocab import SPECIALS, Vocab
+    from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+    from negtrain_core.search import hits as H
+    from negtrain_core.search.gibbs_enum import Thresholds
+
+    vocab = Vocab(SPECIALS + ("you", "are", "bad", "i", "hate", "go", "away"))
+    torch.manual_seed(0)
+    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=6, hidden_dim=8)
+    s2s, lm = Seq2Seq(ms).eval(), LSTMLM(ms).eval()
+    config = ncfg.load(ncfg.SCHEMA_PATH.parent.parent / "config.yaml")
+    config["scale"] = "quick"
+    s = ncfg.settings(config, "chitchat")
+    attack = {m: replace(c, trigger_len=3, candidates=2, sweeps=1) for m, c in s.search.attack.items()}
+    s = replace(s, search=replace(s.search, attack=attack))
+    (tmp_path / "list.txt").write_text("\n".join(TARGETS) + "\n")
+    th = Thresholds(out=-100.0, inp=-1e-6)                  # every target avg-hit; no trigger passes the LM
+
+    def io_rates(hs: ncfg.HitSettings) -> tuple[float, float]:
+        table, _ = H.run_hits(s2s, lm, vocab, tmp_path / "list.txt", th, replace(s, hits=hs), "baseline", 1)
+        hits = {(m, lst): table for m in ("baseline", "negtr-o-0.5k", "negtr-io-0.5k") for lst in ("train", "test")}
+        ppl = {m: 1.0 for m, _ in hits}
+        t = tm.table3(hits, ppl, {}, {"0.5k": 3}, {"1k": "x", "2.5k": "x"}, "avg", "quick")
+        return float(t.iloc[0].io_train), float(t.iloc[0].o_train)
+
+    assert io_rates(ncfg.HitSettings()) == (0.0, 1.0)
+    assert io_rates(ncfg.HitSettings(lm_check=False)) == (1.0, 1.0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,7 @@ from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device
-from negtrain_core.config import NegTrainSettings, SearchSettings, Settings, TargetsSettings
+from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings, TargetsSettings
 from negtrain_core.data.tensors import tensorize
 from negtrain_core.models.steps import Sgd, mle_loss, positive_batches, weighted_logp
 from negtrain_core.data.text import normalize
@@ -155,13 +156,15 @@ def positive_step(model: torch.nn.Module, opt: Sgd, src: Tensor, tgt: Tensor, la
 Searcher = Callable[[torch.nn.Module, Tensor], tuple[Tensor, Tensor]]
 """(model, tgt (B, T)) -> (trigger (B, S), lm_ok (B,) bool: the trigger passes the LM threshold; all True in o-mode)."""
 HitTest = Callable[[SeqOutput, Tensor], Tensor]
-"""(scores of the targets under their triggers, lm_ok (B,)) -> hit (B,) bool."""
+"""(scores of the targets under their triggers, lm_ok (B,)) -> hit (B,) bool. One with a true ``train`` attribute
+(``SampleHit``) is scored with the model in train mode."""
 
 
 @torch.no_grad()
 def current_hits(model: torch.nn.Module, trig: Tensor, tgt: Tensor, lm_ok: Tensor, is_hit: HitTest) -> Tensor:
-    """trig: (B, S), tgt: (B, T), lm_ok: (B,) -> hit (B,) under the model in eval mode (no dropout)."""
-    model.eval()
+    """trig: (B, S), tgt: (B, T), lm_ok: (B,) -> hit (B,) under the model in eval mode (no dropout), or in train
+    mode (dropout active, torch's global RNG) when ``is_hit.train`` (config ``hits.model_mode``, the release)."""
+    model.train(bool(getattr(is_hit, "train", False)))
     return is_hit(model(trig, tgt), lm_ok)
 
 
@@ -239,23 +242,38 @@ def epoch_rates(curve: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- the stage
 
 
-def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, generator: torch.Generator
-             ) -> Searcher:
+def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, generator: torch.Generator,
+             hs: HitSettings = HitSettings()) -> Searcher:
     """gibbs-enum (``search.search``) as Algorithm 1's trigger finder. With ``lm`` (io-mode) the trigger must also
-    pass the LM threshold T_in; without (o-mode) every trigger passes."""
+    pass the LM threshold T_in (``hits.lm_pass``: not checked without ``hs.lm_check``, as the release's Algorithm 1
+    script; ``>`` with ``hs.strict``); without (o-mode) every trigger passes."""
     def find(model: torch.nn.Module, tgt: Tensor) -> tuple[Tensor, Tensor]:
         res = search(model, lm, tgt, th, cfg, generator)
         if lm is not None:
-            return res.triggers, res.evaluation.lm_logp >= th.inp
+            return res.triggers, hits.lm_pass(res.evaluation.lm_logp, th.inp, hs.strict, hs.lm_check)
         return res.triggers, torch.ones(len(tgt), dtype=torch.bool, device=tgt.device)
 
     return find
 
 
-def hit_test(hit_type: str, th: Thresholds) -> HitTest:
-    """sample-min or sample-avg hit (``hits``) on the target scores, AND the trigger's LM check (io-mode)."""
-    crit = hits.o_sample_min if hit_type == "min" else hits.o_sample_avg
-    return lambda out, lm_ok: crit(out.token_logp, out.mask, th.out) & lm_ok
+@dataclass(frozen=True)
+class SampleHit:
+    """A ``HitTest``: sample-min or sample-avg hit (``hits``, ``>`` with ``strict``) on the target scores, AND the
+    trigger's LM check (io-mode); ``train``: scored with dropout active (``current_hits``)."""
+
+    hit_type: str                          # min | avg
+    t_out: float
+    strict: bool = False
+    train: bool = False
+
+    def __call__(self, out: SeqOutput, lm_ok: Tensor) -> Tensor:
+        crit = hits.o_sample_min if self.hit_type == "min" else hits.o_sample_avg
+        return crit(out.token_logp, out.mask, self.t_out, self.strict) & lm_ok
+
+
+def hit_test(hit_type: str, th: Thresholds, hs: HitSettings = HitSettings()) -> HitTest:
+    """Algorithm 1's hit test under config ``hits`` (strict comparisons, train-mode scores)."""
+    return SampleHit(hit_type, th.out, hs.strict, hs.model_mode == "train")
 
 
 def avoid_ids(words: Sequence[str], vocab: Vocab) -> Tensor:
@@ -285,8 +303,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
                            full_only=True)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
     rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
-                          searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed)),
-                          hit_test(s.hit_type, th), avoid_ids(s.avoid_words, vocab).to(dev), s)
+                          searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed), settings.hits),
+                          hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s)
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
                     extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),

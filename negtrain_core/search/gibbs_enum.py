@@ -10,13 +10,20 @@ What the paper leaves unsaid follows the authors' release (shared/REFERENCE_NOTE
 - the trigger is ``trigger_len`` free tokens + ``<eou>``, left-padded to ``src_len`` like the data; R(x) scores
   ``<s> x_1 .. x_k </s>`` (n = k + 1 predictions), as the release's LM does for an input ending in ``<eou>``;
 - loss reweighting: in min mode each target token already at or above T_out gets weight ``reweight``; a sequence
-  whose statistic (mean, or min in min mode) is above T_out gets ``reweight`` on its target term; the LM term gets
-  ``reweight`` once R's log-prob is above T_in. Final losses are reported without reweighting;
-- the gradient pass runs in train mode (dropout active) when ``grad_train_mode``; scoring runs in eval mode;
-- special tokens are never candidates (``<unk>`` is when ``allow_unk``); the current token is not re-tried;
+  whose statistic (mean, or min in min mode) is above T_out gets ``reweight`` on its target term (with
+  ``sequence_reweight`` io_only, as the release, only when the LM term is on); the LM term gets ``reweight`` once
+  R's log-prob is above T_in. Final losses are reported without reweighting;
+- the gradient pass runs in train mode (dropout active) when ``grad_train_mode``, the LM too unless
+  ``lm_train_mode`` is off (the release's LM has no dropout there); scoring runs in eval mode;
+- special tokens are never candidates (``<unk>`` is when ``allow_unk``); the current token is not re-tried, except
+  while a row's best loss is unset (``first_position`` best, below);
 - initialisation uniform over non-special ids, or an LM sample (io-hits).
-Early stop is per (target, restart) row, as Algorithm 3 states it for one target: a row that did not improve
-during a sweep stops (the release stops its whole batch when the batch mean did not improve).
+A candidate replaces the current token only if it lowers the row's loss (``accept``). With ``first_position`` best
+(the release) each restart's best loss starts unset (+inf; the release's -1000 log-likelihood), so the first
+position takes the best of its candidates even when it is worse than the initial token.
+Early stop (``stop_rule``): per_row, as Algorithm 3 states it for one target, stops a (target, restart) row after a
+sweep that did not lower its loss; batch_mean, as the release, stops all rows of a group (one restart over a batch of
+``stop_batch`` consecutive targets) once the group's mean loss did not fall during a sweep.
 
 Scoring runs all candidates of all active rows in ``torch.inference_mode``, in chunks of at most ``max_chunk``
 rows (halved on CUDA out-of-memory), rows sorted by target length so a chunk carries little padding. The G
@@ -110,7 +117,8 @@ def objective(token_logp: Tensor, mask: Tensor, lm_logp: Tensor | None, th: Thre
     """Per-row loss (B,) to minimise: reweighted target NLL + lambda_in * reweighted R(x).
 
     token_logp, mask: (B, T'); lm_logp: (B,) mean LM log-prob of the trigger (needed when lambda_in > 0).
-    ``reweight`` None uses ``cfg.reweight``; 1.0 gives the plain eq. (7).
+    ``reweight`` None uses ``cfg.reweight``; 1.0 gives the plain eq. (7). The sequence-level factor applies in both
+    modes, or only with the LM term (``cfg.sequence_reweight`` io_only).
     """
     rw = cfg.reweight if reweight is None else reweight
     maskf = mask.to(token_logp.dtype)
@@ -119,6 +127,8 @@ def objective(token_logp: Tensor, mask: Tensor, lm_logp: Tensor | None, th: Thre
     if cfg.hit_mode == "min":
         w = torch.where(token_logp.detach() >= th.out, rw, 1.0) * maskf
     target_nll = -(token_logp * w).sum(-1) / m
+    if cfg.sequence_reweight == "io_only" and cfg.lambda_in <= 0:
+        return target_nll                                      # the release's o-mode: no sequence-level factor
     if cfg.hit_mode == "min":
         stat = token_logp.detach().masked_fill(~mask, float("inf")).min(-1).values
     else:
@@ -250,7 +260,8 @@ def trigger_gradient(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tenso
     def chunk(a: int, b: int) -> Tensor:
         onehot = _one_hot(src[a:b], seq2seq.vocab_size, dtype).requires_grad_()         # (b-a, S, V)
         t = trim(tgt[a:b])
-        with torch.enable_grad(), _modes([seq2seq, lm], cfg.grad_train_mode), _tf32():
+        with torch.enable_grad(), _modes([seq2seq], cfg.grad_train_mode), \
+                _modes([lm], cfg.grad_train_mode and cfg.lm_train_mode), _tf32():
             out = seq2seq.score(onehot, t)
             lm_logp = lm_trigger_logp(lm, onehot[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
             loss = objective(out.token_logp, out.mask, lm_logp, th, cfg).sum()
@@ -414,8 +425,12 @@ def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: LanguageModel | 
 
 
 def evaluate(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: Tensor, cfg: SearchSettings,
-             size: ChunkSize | None = None) -> Evaluation:
-    """float32, eval-mode scores of triggers src (B, S) for targets tgt (B, T) through the seq2seq's ``score``."""
+             size: ChunkSize | None = None, train: bool = False) -> Evaluation:
+    """float32, eval-mode scores of triggers src (B, S) for targets tgt (B, T) through the seq2seq's ``score``.
+
+    ``train`` runs the seq2seq in train mode (dropout active, torch's global RNG: the release's Algorithm 1 hit
+    test, config ``hits.model_mode``); the LM always runs in eval mode.
+    """
     size = size or ChunkSize(cfg.max_chunk // 4)
     free = cfg.free_positions()
 
@@ -424,12 +439,36 @@ def evaluate(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: 
         lm_logp = lm_trigger_logp(lm, src[a:b, free.start:free.stop]) if lm is not None else out.mask[:, 0]
         return out.token_logp, out.greedy, out.mask, lm_logp
 
-    with torch.no_grad(), _modes([seq2seq, lm], False):
+    with torch.no_grad(), _modes([lm], False), _modes([seq2seq], train):
         token_logp, greedy, mask, lm_logp = run_chunked(chunk, src.size(0), size)
     return Evaluation(token_logp, greedy, mask, lm_logp if lm is not None else None)
 
 
 # ------------------------------------------------------------------------------------------------------ search
+
+
+def stop_groups(order: Tensor, restarts: int, batch: int) -> Tensor:
+    """(N * R,) batch_mean group of each searched row; row i * R + r is restart r of target order[i] (order: (N,)
+    list positions, sorted by length). A group is one restart over ``batch`` consecutive targets of the list, as the
+    release searches its lists in batches, one restart after the other."""
+    return ((order // batch * restarts).repeat_interleave(restarts)
+            + torch.arange(restarts, device=order.device).repeat(len(order)))
+
+
+def progressed(loss: Tensor, before: Tensor, groups: Tensor | None) -> Tensor:
+    """(B,) rows whose last sweep counts as progress. loss, before: (B,) after and before the sweep.
+
+    groups None (``stop_rule`` per_row): the row's own loss fell. groups (B,) ids (batch_mean): the mean loss of
+    the row's group fell, as the release compares the mean best loss of its batch.
+    """
+    if groups is None:
+        return loss < before
+    n = int(groups.max()) + 1
+
+    def mean(x: Tensor) -> Tensor:                                                     # (n,) per-group mean
+        return x.new_zeros(n).index_add_(0, groups, x) / x.new_zeros(n).index_add_(0, groups, torch.ones_like(x))
+
+    return (mean(loss) < mean(before))[groups]
 
 
 def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Tensor, tgt: Tensor, loss: Tensor,
@@ -445,6 +484,8 @@ def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Ten
         s, t = src[rows], tgt[rows]
         grad = trigger_gradient(seq2seq, lm, s, t, pos, th, cfg, sizes[0])             # (b, V)
         cands, valid = propose(grad, s[:, pos], banned, cfg.candidates)                 # (b, G)
+        if cfg.first_position == "best":      # a row whose best is unset (+inf) may keep its current id, as any other
+            valid |= loss[rows].isinf().unsqueeze(1) & ~banned[cands]
         cand_loss = score(sc, s, pos, cands, t, th, cfg, sizes[1])
         chosen, new_loss, improved = accept(loss[rows], cand_loss, cands, valid)
         src[rows, pos] = torch.where(improved, chosen, s[:, pos])
@@ -469,17 +510,20 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
     banned = banned_ids(V, cfg.allow_unk, device)
     sizes = (ChunkSize(max(1, cfg.max_chunk // 16)), ChunkSize(cfg.max_chunk))
     sc = scorer(seq2seq, lm, cfg)
+    groups = stop_groups(order, R, cfg.stop_batch).to(device) if cfg.stop_rule == "batch_mean" else None
     with _modes([seq2seq, lm], False):
         loss = run_chunked(lambda a, b: rows_loss(sc, src[a:b], tgt[a:b], thresholds, cfg), N * R, sizes[1])
         active, sweeps_run = torch.ones_like(loss, dtype=torch.bool), torch.zeros_like(loss, dtype=torch.long)
         trajectory, scored = [loss.clone()], 0
+        if cfg.first_position == "best":
+            loss.fill_(float("inf"))                      # each restart's best starts unset (release: -1000)
         for _ in range(cfg.sweeps):
             before = loss.clone()
             if active.any():
                 scored += _sweep(seq2seq, lm, sc, src, tgt, loss, active, thresholds, cfg, banned, sizes)
             sweeps_run += active
             if cfg.early_stop:
-                active &= loss < before
+                active &= progressed(loss, before, groups)
             trajectory.append(loss.clone())
     inv = order.argsort().to(device)
     best = loss.view(N, R).argmin(1)[inv]                                               # (N,) kept restart

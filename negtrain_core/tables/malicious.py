@@ -4,7 +4,9 @@ Table 3 (He & Glass 2020, §4.2): rows Baseline, +neg-tr(0.5k), +neg-tr(1k), +ne
 io- hit type of the dataset (sample-avg for Switchboard and chitchat, sample-min for Ubuntu and OpenSubtitles:
 ``malicious.hit_type``), the hit rate on the training list, on the test list, and the test PPL. The o-columns of a
 neg-tr row come from the model negatively trained against o-hits (``negtr-o-{size}``), the io-columns from
-``negtr-io-{size}``; the baseline's hit rates come from its own o- and io-searches. Rates are fractions in [0, 1].
+``negtr-io-{size}``; the baseline's hit rates come from its own o- and io-searches. Rates are fractions in [0, 1],
+counted off the hits tables' criteria, so they follow config ``hits`` (strictness, LM check, train-mode scores,
+the baseline's restarts: docs/release.md#hit-criteria).
 Beside them: the beam-search k-best overlap with the baseline (§4.2), the scale, the list sizes, and how many
 targets the search skipped (out of vocabulary). Rows whose target list could not be built say why.
 """
