@@ -114,6 +114,9 @@ class ModelSettings:
     dropout: float = 0.0
     attention: str = "general"
     mask_source_padding: bool = True
+    decoder_init: str = "encoder"          # encoder | zero (the release)
+    dropout_sites: str = "all"             # all | decoder (the release)
+    init: str = "torch"                    # torch | release (PyTorch 0.4 defaults, biased one-hot map)
 
 
 @dataclass(frozen=True)
@@ -414,7 +417,12 @@ def _model(config: dict[str, Any], ds: dict[str, Any], data: DataSettings, quick
     return ModelSettings(
         vocab_size=data.vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
         hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"], dropout=ds["train"]["dropout"],
-        attention=m["attention"], mask_source_padding=m["mask_source_padding"])
+        attention=m["attention"], mask_source_padding=m["mask_source_padding"], **_model_release_keys(m))
+
+
+def _model_release_keys(m: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` keys that expose the release's decoder start, dropout sites and initialisation."""
+    return {k: m[k] for k in ("decoder_init", "dropout_sites", "init")}
 
 
 def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> TrainSettings:
@@ -515,7 +523,7 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
                           dropout=p["train"]["dropout"], attention=m["attention"],
-                          mask_source_padding=m["mask_source_padding"])
+                          mask_source_padding=m["mask_source_padding"], **_model_release_keys(m))
     train = TrainSettings(epochs=(quick or p["train"])["epochs"], batch_size=p["train"]["batch_size"],
                           lr=p["train"]["lr"], momentum=p["train"]["momentum"], finetune_momentum=t["momentum"],
                           weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
