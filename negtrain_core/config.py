@@ -134,6 +134,11 @@ class TrainSettings:
     decay_start_epoch: int = 10
     cuda_graph: bool = True
     log_every: int = 200
+    keep: str = "best"                     # best | last (the release)
+    shuffle: bool = True                   # false: file order (the release)
+    drop_last_batch: bool = False          # true: no partial last training batch (the release)
+    clip_scope: str = "global"             # global | per_module (the release)
+    reset_momentum_each_epoch: bool = False  # true: a fresh optimiser every epoch (the release)
     seed: int = 1
     device: str = "auto"
     gpu_jobs_per_device: int = 1
@@ -425,6 +430,11 @@ def _model_release_keys(m: dict[str, Any]) -> dict[str, Any]:
     return {k: m[k] for k in ("decoder_init", "dropout_sites", "init")}
 
 
+def _train_release_keys(t: dict[str, Any]) -> dict[str, Any]:
+    """The ``train`` keys that expose the release's checkpoint, batch order, clipping and optimiser choices."""
+    return {k: t[k] for k in ("keep", "shuffle", "drop_last_batch", "clip_scope", "reset_momentum_each_epoch")}
+
+
 def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> TrainSettings:
     t, dt = config["train"], ds["train"]
     baseline_momentum = t["momentum"] if dt["momentum"] is None else dt["momentum"]
@@ -433,7 +443,8 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
         momentum=quick["baseline_momentum"] if quick else baseline_momentum, finetune_momentum=t["momentum"],
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
-        seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"])
+        seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],
+        **_train_release_keys(t))
 
 
 def _fine_tuning(config: dict[str, Any], ds: dict[str, Any]) -> dict[str, Any]:
@@ -529,7 +540,7 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
                           weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
                           decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
                           log_every=t["log_every"], seed=config["seed"], device=config["device"],
-                          gpu_jobs_per_device=config["gpu_jobs_per_device"])
+                          gpu_jobs_per_device=config["gpu_jobs_per_device"], **_train_release_keys(t))
     corpora = tuple(ParaphraseCorpus(c["format"], c["path"], c.get("path2")) for c in p["corpora"])
     return ParaphraseSettings(corpora=corpora, data=data, model=model, train=train, beam=p["beam"])
 
