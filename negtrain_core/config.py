@@ -179,6 +179,9 @@ class ModelSettings:
     mask_source_padding: bool = True
     arch: str = "lstm"                     # lstm | transformer
     transformer: TransformerSettings = TransformerSettings()
+    decoder_init: str = "encoder"          # encoder | zero (the release)
+    dropout_sites: str = "all"             # all | decoder (the release)
+    init: str = "torch"                    # torch | release (PyTorch 0.4 defaults, biased one-hot map)
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,11 @@ class TrainSettings:
     decay_start_epoch: int = 10
     cuda_graph: bool = True
     log_every: int = 200
+    keep: str = "best"                     # best | last (the release)
+    shuffle: bool = True                   # false: file order (the release)
+    drop_last_batch: bool = False          # true: no partial last training batch (the release)
+    clip_scope: str = "global"             # global | per_module (the release)
+    reset_momentum_each_epoch: bool = False  # true: a fresh optimiser every epoch (the release)
     seed: int = 1
     device: str = "auto"
     gpu_jobs_per_device: int = 1
@@ -511,7 +519,8 @@ def _model(config: dict[str, Any], ds: dict[str, Any], data: DataSettings, quick
     return ModelSettings(
         vocab_size=data.vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
         hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"], dropout=ds["train"]["dropout"],
-        attention=m["attention"], mask_source_padding=m["mask_source_padding"], **_arch(config, quick))
+        attention=m["attention"], mask_source_padding=m["mask_source_padding"], **_arch(config, quick),
+        **_model_release_keys(m))
 
 
 def _arch(config: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any]:
@@ -531,6 +540,16 @@ def _arch(config: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any
     return dict(arch=config["model"]["arch"], transformer=TransformerSettings(**t))
 
 
+def _model_release_keys(m: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` keys that expose the release's decoder start, dropout sites and initialisation."""
+    return {k: m[k] for k in ("decoder_init", "dropout_sites", "init")}
+
+
+def _train_release_keys(t: dict[str, Any]) -> dict[str, Any]:
+    """The ``train`` keys that expose the release's checkpoint, batch order, clipping and optimiser choices."""
+    return {k: t[k] for k in ("keep", "shuffle", "drop_last_batch", "clip_scope", "reset_momentum_each_epoch")}
+
+
 def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> TrainSettings:
     t, dt = config["train"], ds["train"]
     baseline_momentum = t["momentum"] if dt["momentum"] is None else dt["momentum"]
@@ -540,7 +559,7 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
         seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],
-        **_optimizer(config, t, quick))
+        **_optimizer(config, t, quick), **_train_release_keys(t))
 
 
 def _optimizer(config: dict[str, Any], t: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any]:
@@ -702,13 +721,15 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
                           dropout=p["train"]["dropout"], attention=m["attention"],
-                          mask_source_padding=m["mask_source_padding"], **_arch(config, quick))
+                          mask_source_padding=m["mask_source_padding"], **_arch(config, quick),
+                          **_model_release_keys(m))
     train = TrainSettings(epochs=(quick or p["train"])["epochs"], batch_size=p["train"]["batch_size"],
                           lr=p["train"]["lr"], momentum=p["train"]["momentum"], finetune_momentum=t["momentum"],
                           weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
                           decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],
                           log_every=t["log_every"], seed=config["seed"], device=config["device"],
-                          gpu_jobs_per_device=config["gpu_jobs_per_device"], **_optimizer(config, t, quick))
+                          gpu_jobs_per_device=config["gpu_jobs_per_device"], **_optimizer(config, t, quick),
+                          **_train_release_keys(t))
     corpora = tuple(ParaphraseCorpus(c["format"], c["path"], c.get("path2")) for c in p["corpora"])
     return ParaphraseSettings(corpora=corpora, data=data, model=model, train=train, beam=p["beam"])
 

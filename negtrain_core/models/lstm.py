@@ -87,6 +87,11 @@ class _LSTMModel(nn.Module):
     def embedding_dim(self) -> int:
         return self.cfg.embedding_dim
 
+    def clip_modules(self) -> list[list[nn.Parameter]]:
+        """The parameter groups the release clips separately (``train.clip_scope: per_module``): the LM is one
+        module (``LSTMLM_onehot``), so one group."""
+        return [list(self.parameters())]
+
     def scoring_copy(self, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
         """An eval-mode copy in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf).
 
@@ -116,7 +121,7 @@ class LSTMLM(_LSTMModel):
     def __init__(self, cfg: ModelSettings):
         super().__init__()
         self.cfg = cfg
-        self.embed = OneHotEmbedding(cfg.vocab_size, cfg.embedding_dim)
+        self.embed = OneHotEmbedding(cfg.vocab_size, cfg.embedding_dim, "linear" if cfg.init == "release" else "uniform")
         self.drop = nn.Dropout(cfg.dropout)
         self.rnn = nn.LSTM(cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True)
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
@@ -151,11 +156,19 @@ class LSTMLM(_LSTMModel):
 
 
 class Seq2Seq(_LSTMModel):
-    """LSTM encoder-decoder with Luong global attention (paper §2).
+    """LSTM encoder-decoder with global attention (paper §2).
 
-    attention="general": score(h_t, h_s) = h_t^T W_a h_s on the decoder output h_t (Luong et al. 2015), padded
-    source positions masked when ``mask_source_padding``. attention="release": the authors' release computes the
-    query from the decoder input embedding and the previous decoder state and does not mask padding.
+    attention="general": Luong et al. (2015) on the decoder LSTM's output h_t: score(h_t, h_s) = h_t^T W_a h_s over
+    the encoder outputs h_s, padded source positions masked when ``mask_source_padding``, context c_t, and
+    tanh(W_c [c_t; h_t]) into the vocabulary projection. attention="release": the authors' ``RNNAttDecoder``
+    (docs/release.md#models; models.py L159-164, L209-224), step by step: q_t = relu(W [e_t; h_{t-1}; c_{t-1}] + b)
+    from the (dropped-out) input embedding e_t and the first decoder layer's hidden and cell state before the
+    step; scores h_s . q_t over every source position (no W_a, no padding mask); the context enters the LSTM with
+    e_t ([context; e_t]); the LSTM output, after dropout, goes straight to the vocabulary projection.
+
+    The release's other choices (docs/release.md#models): ``decoder_init="zero"`` starts the decoder from zeros, not
+    from the encoder's final state; ``dropout_sites="decoder"`` leaves the encoder input undropped;
+    ``init="release"`` draws the one-hot map as a biased ``nn.Linear`` and the decoder embedding from N(0, 1).
     Its decoding state is a ``DecoderState``; its encoder output an ``Encoded``, its prefix an ``EncoderPrefix``.
     """
 
@@ -163,48 +176,71 @@ class Seq2Seq(_LSTMModel):
         super().__init__()
         self.cfg = cfg
         E, H, V = cfg.embedding_dim, cfg.hidden_dim, cfg.vocab_size
-        self.src_embed = OneHotEmbedding(V, E)
-        self.tgt_embed = OneHotEmbedding(V, E)          # the decoder has its own embedding (release)
+        release_init, general = cfg.init == "release", cfg.attention == "general"
+        self.src_embed = OneHotEmbedding(V, E, "linear" if release_init else "uniform")
+        self.tgt_embed = OneHotEmbedding(V, E, "normal" if release_init else "uniform")  # the decoder's own (release)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = nn.LSTM(E, H, cfg.num_layers, batch_first=True)
-        self.decoder = nn.LSTM(E, H, cfg.num_layers, batch_first=True)
-        q_in = H if cfg.attention == "general" else E + H
-        self.attn_q = nn.Linear(q_in, H, bias=False)    # W_a (general) or the release's query map
-        self.combine = nn.Linear(2 * H, H)              # W_c [c_t; h_t]
+        self.decoder = nn.LSTM(E if general else H + E, H, cfg.num_layers, batch_first=True)  # release: [context; e_t]
+        if general:
+            self.attn_q = nn.Linear(H, H, bias=False)   # W_a
+            self.combine = nn.Linear(2 * H, H)          # W_c [c_t; h_t]
+        else:
+            self.attn_q = nn.Linear(E + 2 * H, H)       # the release's attn_bi: W [e_t; h_{t-1}; c_{t-1}] + b
         self.out = nn.Linear(H, V)
+
+    def embed_source(self, src: Tensor) -> Tensor:
+        """src: (B, S) ids or (B, S, V) one-hot -> the encoder's input (B, S, E), dropped out unless
+        ``dropout_sites`` is "decoder" (the release drops decoder embeddings and outputs only)."""
+        emb = self.src_embed(src)
+        return self.drop(emb) if self.cfg.dropout_sites == "all" else emb
 
     def encode(self, src: Tensor) -> Encoded:
         """src: (B, S) ids or (B, S, V) one-hot, left-padded with <pad>."""
-        out, state = self.encoder(self.drop(self.src_embed(src)))  # (B, S, H)
+        out, state = self.encoder(self.embed_source(src))  # (B, S, H)
         return Encoded(out, _ids(src) != PAD_ID, state)
 
     def _attend(self, query: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
         """query: (B, T, H); memory: (B, S, H); src_mask: (B, S) -> context (B, T, H)."""
         scores = query @ memory.transpose(1, 2)  # (B, T, S)
-        if self.cfg.attention == "general" and self.cfg.mask_source_padding:
+        if self.cfg.mask_source_padding:
             scores = scores.masked_fill(~src_mask.unsqueeze(1), float("-inf"))
         return torch.softmax(scores, dim=-1) @ memory
 
     def decode_block(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """tokens: (B, T) ids -> logits (B, T, V) and the decoding state after the last step."""
         emb = self.drop(self.tgt_embed(tokens))               # (B, T, E)
+        if self.cfg.attention == "release":
+            h, hidden = self._release_steps(emb, state)       # (B, T, H)
+            return self.out(self.drop(h)), state._replace(hidden=hidden)
         h, hidden = self.decoder(emb, state.hidden)           # (B, T, H)
-        if self.cfg.attention == "general":
-            query = self.attn_q(h)
-        else:
-            prev = torch.cat([state.hidden[0][-1].unsqueeze(1), h[:, :-1]], dim=1)  # h_{t-1}: (B, T, H)
-            query = self.attn_q(torch.cat([emb, prev], dim=-1))
-        ctx = self._attend(query, state.memory, state.src_mask)  # (B, T, H)
+        ctx = self._attend(self.attn_q(h), state.memory, state.src_mask)  # (B, T, H)
         hid = torch.tanh(self.combine(torch.cat([ctx, h], dim=-1)))
         return self.out(self.drop(hid)), state._replace(hidden=hidden)
+
+    def _release_steps(self, emb: Tensor, state: DecoderState) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The release's attention decoder, one step at a time (its query needs the state before each step).
+
+        emb: (B, T, E) dropped-out input embeddings -> LSTM outputs (B, T, H) and the LSTM state after the block.
+        The query reads the first layer's (h, c); the scores cover every source position, padding included.
+        """
+        hidden, memory, outs = state.hidden, state.memory, []
+        for t in range(emb.size(1)):
+            e = emb[:, t]                                                               # (B, E)
+            query = torch.relu(self.attn_q(torch.cat([e, hidden[0][0], hidden[1][0]], dim=-1)))  # (B, H)
+            weights = torch.softmax(memory @ query.unsqueeze(-1), dim=1)               # (B, S, 1)
+            ctx = (weights.transpose(1, 2) @ memory).squeeze(1)                        # (B, H)
+            out, hidden = self.decoder(torch.cat([ctx, e], dim=-1).unsqueeze(1), hidden)  # (B, 1, H)
+            outs.append(out)
+        return torch.cat(outs, dim=1), hidden
 
     def decode(self, tgt_in: Tensor, enc: Encoded, state: tuple[Tensor, Tensor] | None = None
                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """tgt_in: (B, T) ids -> logits (B, T, V) and the decoder LSTM state after the last step.
 
-        ``state`` None starts from the encoder's final state; step-by-step decoding passes the previous one.
+        ``state`` None starts as ``state_from`` does; step-by-step decoding passes the previous one.
         """
-        hidden = enc.state if state is None else state
+        hidden = self.start_hidden(enc) if state is None else state
         logits, after = self.decode_block(tgt_in, DecoderState(enc.out, enc.src_mask, hidden))
         return logits, after.hidden
 
@@ -217,11 +253,26 @@ class Seq2Seq(_LSTMModel):
         """The interface's teacher-forced scores: ``forward(src, tgt)``."""
         return self(src, tgt)
 
+    def clip_modules(self) -> list[list[nn.Parameter]]:
+        """The parameter groups the release clips separately (``train.clip_scope: per_module``; baseline script
+        L294-295): its three modules, the one-hot map (``m_embed``), the encoder LSTM and the decoder (embedding,
+        LSTM, attention, output layer)."""
+        encoder = {id(p) for m in (self.src_embed, self.encoder) for p in m.parameters()}
+        decoder = [p for p in self.parameters() if id(p) not in encoder]
+        return [list(self.src_embed.parameters()), list(self.encoder.parameters()), decoder]
+
     # ------------------------------------------------------------------------------ the interface's states
 
+    def start_hidden(self, enc: Encoded) -> tuple[Tensor, Tensor]:
+        """The decoder LSTM's state before ``<s>``: the encoder's final state ((L,B,H), (L,B,H)), or zeros with
+        ``decoder_init="zero"`` (the release, models.py L203-206)."""
+        if self.cfg.decoder_init == "zero":
+            return tuple(torch.zeros_like(s) for s in enc.state)
+        return enc.state
+
     def state_from(self, enc: Encoded) -> DecoderState:
-        """The decoder starts from the encoder's final state."""
-        return DecoderState(enc.out, enc.src_mask, enc.state)
+        """The decoding state before ``<s>`` (the decoder LSTM's state: ``start_hidden``)."""
+        return DecoderState(enc.out, enc.src_mask, self.start_hidden(enc))
 
     def initial_state(self, src: Tensor) -> DecoderState:
         return self.state_from(self.encode(src))
@@ -237,7 +288,7 @@ class Seq2Seq(_LSTMModel):
     def encode_prefix(self, src: Tensor) -> EncoderPrefix:
         """src: (B, P) ids -> the encoder run over them (an empty output and no state when P is 0)."""
         if src.size(1):
-            return EncoderPrefix(*self.encoder(self.drop(self.src_embed(src))))      # (B, P, H)
+            return EncoderPrefix(*self.encoder(self.embed_source(src)))      # (B, P, H)
         return EncoderPrefix(src.new_zeros((src.size(0), 0, self.cfg.hidden_dim), dtype=self.src_embed.weight.dtype),
                              None)
 
@@ -247,5 +298,5 @@ class Seq2Seq(_LSTMModel):
 
     def encode_from(self, prefix: EncoderPrefix, src: Tensor) -> Encoded:
         """``encode`` of src (M, S) ids continued from ``prefix`` (M rows, P positions): steps P.. only."""
-        out, state = self.encoder(self.drop(self.src_embed(src[:, prefix.out.size(1):])), prefix.state)  # (M, S-P, H)
+        out, state = self.encoder(self.embed_source(src[:, prefix.out.size(1):]), prefix.state)  # (M, S-P, H)
         return Encoded(torch.cat([prefix.out, out], dim=1), src != PAD_ID, state)

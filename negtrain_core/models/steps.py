@@ -16,6 +16,10 @@ With ``adam`` (an ``AdamRule``; foreach arithmetic only) the same object runs Ad
 torch.optim.Adam/AdamW's update with the step count a device tensor, no host synchronisation, so it is captured in
 a CUDA graph as the SGD step is): the Transformer's baseline training.
 
+Clipping scope: one total norm over all parameters (the default), or, with ``clip_groups``, the norm of each group
+of parameters clipped on its own (the release clips its one-hot map, encoder and decoder separately,
+``train.clip_scope: per_module``); either way inside the graph of a ``GraphedStep``.
+
 The steps. ``GraphedStep`` is a foreach ``Sgd`` on a fixed-shape loss that a subclass defines, run eagerly or
 replayed from a CUDA graph; ``WeightedStep`` is the weighted log-likelihood step of Algorithm 2 (models.training has
 the baseline's ``TrainStep``). A replay costs the step's GPU time, not its kernel launches: on an H100 the graphed
@@ -36,7 +40,7 @@ and a random state of its own (``RngSlot``) when several runs are interleaved in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,6 +73,25 @@ def clip_grad_norm_(grads: list[Tensor], max_norm: float) -> Tensor:
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     torch._foreach_mul_(grads, coef)
     return total
+
+
+def group_indices(params: Sequence[Tensor], groups: Sequence[Sequence[Tensor]]) -> list[list[int]]:
+    """The positions in ``params`` of each group's tensors (by identity); the groups must split ``params``: each
+    tensor in exactly one group, empty groups left out."""
+    where = {id(p): i for i, p in enumerate(params)}
+    indices = [[where[id(p)] for p in g if id(p) in where] for g in groups]
+    flat = sorted(i for g in indices for i in g)
+    if flat != list(range(len(params))) or sum(len(g) for g in groups) != len(flat):
+        raise ValueError("clip groups must split the parameters: each one in exactly one group")
+    return [g for g in indices if g]
+
+
+@torch.no_grad()
+def clip_groups_(grads: list[Tensor], max_norm: float, groups: list[list[int]]) -> None:
+    """``clip_grad_norm_`` of each group of ``grads`` (positions, from ``group_indices``) on its own, in place:
+    every group's 2-norm <= ``max_norm``, so the total may reach sqrt(len(groups)) * max_norm."""
+    for group in groups:
+        clip_grad_norm_([grads[i] for i in group], max_norm)
 
 
 @torch.no_grad()
@@ -133,39 +156,47 @@ def adam_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: Ten
 
 class OptimizerStep:
     """A torch optimiser's step on a loss: ``loss.backward()``, ``nn.utils.clip_grad_norm_`` (unless ``clip_norm``
-    is None), ``opt.step()``. The ``"torch"`` arithmetic of ``Sgd``, and the GAN discriminator's Adam."""
+    is None; of each of ``clip_groups`` on its own when given), ``opt.step()``. The ``"torch"`` arithmetic of
+    ``Sgd``, and the GAN discriminator's Adam."""
 
-    def __init__(self, opt: torch.optim.Optimizer, clip_norm: float | None = None):
+    def __init__(self, opt: torch.optim.Optimizer, clip_norm: float | None = None,
+                 clip_groups: Sequence[Sequence[Tensor]] | None = None):
         self.opt, self.clip_norm = opt, clip_norm
         self.params = [p for group in opt.param_groups for p in group["params"]]
+        self.clip_groups = None if clip_groups is None else [
+            [self.params[i] for i in g] for g in group_indices(self.params, clip_groups)]
 
     def update(self, loss: Tensor) -> Tensor:
         """One step on ``loss`` (0-d); returns it detached (no host sync)."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.clip_norm is not None:
-            nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+            for params in self.clip_groups or [self.params]:
+                nn.utils.clip_grad_norm_(params, self.clip_norm)
         self.opt.step()
         return loss.detach()
 
 
 class Sgd:
-    """SGD with momentum and weight decay on ``params``, gradients clipped to ``clip_norm`` (None: not clipped), in
-    the ``arithmetic`` a stage's results were made with (module docstring); with ``adam``, Adam(W) instead (then
-    ``momentum`` and ``weight_decay`` are not read). One object is one optimiser: its momentum (Adam's moments and
-    step count) is its own; ``reset`` zeroes it (a fresh optimiser)."""
+    """SGD with momentum and weight decay on ``params``, gradients clipped to ``clip_norm`` (None: not clipped; with
+    ``clip_groups``, groups of ``params`` that split them, each group's norm on its own), in the ``arithmetic`` a
+    stage's results were made with (module docstring); with ``adam``, Adam(W) instead (then ``momentum`` and
+    ``weight_decay`` are not read). One object is one optimiser: its momentum (Adam's moments and step count) is its
+    own; ``reset`` zeroes it (a fresh optimiser)."""
 
     def __init__(self, params: Iterable[Tensor], *, lr: float, momentum: float, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, arithmetic: Arithmetic = "foreach", adam: AdamRule | None = None):
+                 clip_norm: float | None = None, arithmetic: Arithmetic = "foreach", adam: AdamRule | None = None,
+                 clip_groups: Sequence[Sequence[Tensor]] | None = None):
         if arithmetic not in ("foreach", "torch"):
             raise ValueError(f"Sgd: unknown arithmetic {arithmetic!r}")
         if adam is not None and arithmetic != "foreach":
             raise ValueError("Sgd: the Adam update has the foreach arithmetic only")
         self.params, self.arithmetic, self.adam = list(params), arithmetic, adam
         self.clip_norm, self.momentum, self.weight_decay = clip_norm, momentum, weight_decay
+        self.clip_groups = None if clip_groups is None else group_indices(self.params, clip_groups)
         if arithmetic == "torch":
             sgd = torch.optim.SGD(self.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-            self.torch_step = OptimizerStep(sgd, clip_norm)
+            self.torch_step = OptimizerStep(sgd, clip_norm, clip_groups)
             return
         self.bufs = adam_buffers(self.params) if adam else [torch.zeros_like(p) for p in self.params]
         self.lr = torch.full((), float(lr), device=self.params[0].device)
@@ -175,7 +206,9 @@ class Sgd:
         if self.arithmetic == "torch":
             return self.torch_step.update(loss)
         grads = list(torch.autograd.grad(loss, self.params))
-        if self.clip_norm is not None:
+        if self.clip_norm is not None and self.clip_groups is not None:
+            clip_groups_(grads, self.clip_norm, self.clip_groups)
+        elif self.clip_norm is not None:
             clip_grad_norm_(grads, self.clip_norm)
         if self.adam is not None:
             adam_(self.params, grads, self.bufs, self.lr, self.adam)
@@ -214,9 +247,10 @@ class GraphedStep(Sgd):
     """
 
     def __init__(self, model: nn.Module, *, clip_norm: float, momentum: float, weight_decay: float, lr: float,
-                 batch_size: int, use_graph: bool, adam: AdamRule | None = None):
+                 batch_size: int, use_graph: bool, adam: AdamRule | None = None,
+                 clip_groups: Sequence[Sequence[Tensor]] | None = None):
         super().__init__(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
-                         clip_norm=clip_norm, adam=adam)
+                         clip_norm=clip_norm, adam=adam, clip_groups=clip_groups)
         self.model, self.batch_size, self.use_graph = model, batch_size, use_graph
         self.graph: torch.cuda.CUDAGraph | None = None
         self.stream: torch.cuda.Stream | None = None       # warm-up and capture stream, made on the first graphed call

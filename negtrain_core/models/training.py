@@ -5,6 +5,12 @@ token of the batch (``</s>`` counted). Learning rate: ``release`` multiplies it 
 ``decay_start_epoch`` (0-based: with 10 the 11th epoch is the first decayed one), ``paper`` halves it instead
 (10 fixed + 10 halving epochs). The epoch with the best validation perplexity is the one kept.
 
+The release's choices (docs/release.md#baseline-training), each a ``train`` key that defaults to ours: ``keep:
+last`` keeps the last epoch; ``shuffle: false`` trains in file order; ``drop_last_batch`` drops a pass's partial
+last batch (unless it is the only one); ``clip_scope: per_module`` clips the norm of each of the model's
+``clip_modules`` on its own (seq2seq: one-hot map, encoder, decoder); ``reset_momentum_each_epoch`` zeroes the
+momentum before every epoch, as the release's SGD rebuilt each epoch.
+
 The update is the toolkit's foreach SGD step (models.steps: ``clip_grad_norm_`` + ``sgd_momentum_``, equal to
 ``clip_grad_norm_`` + ``torch.optim.SGD``; torch's fused SGD kernel where available) so that on a GPU the whole step
 (forward, backward, clipping, update) can be captured in one CUDA graph (``train.cuda_graph``): static (B, S), (B, T)
@@ -92,7 +98,8 @@ class TrainStep(GraphedStep):
         adam = None if optimizer == "sgd" else AdamRule(s.adam_betas, s.adam_eps, s.adam_weight_decay,
                                                         decoupled=optimizer == "adamw")
         super().__init__(model, clip_norm=s.clip_norm, momentum=s.momentum, weight_decay=s.weight_decay, lr=0.0,
-                         batch_size=batch_size, use_graph=use_graph, adam=adam)
+                         batch_size=batch_size, use_graph=use_graph, adam=adam,
+                         clip_groups=clip_groups(model, s))
         self.s, self.total_steps = s, total_steps
         self.base_lr = s.lr if adam is None else s.adam_lr
         self.smoothing = model.cfg.transformer.label_smoothing if model.cfg.arch == "transformer" else 0.0
@@ -113,6 +120,15 @@ class TrainStep(GraphedStep):
     def last_lr(self, epoch_lr: float) -> float:
         """The learning rate to report for an epoch: ``epoch_lr`` (per-epoch decay), else the last step's."""
         return epoch_lr if self.schedule == "epoch" else float(self.lr)
+
+
+def clip_groups(model: nn.Module, s: TrainSettings) -> list[list[nn.Parameter]] | None:
+    """The parameter groups clipped on their own: None (one global norm) unless ``clip_scope`` is per_module, then
+    the model's ``clip_modules`` (one group for a model without them)."""
+    if s.clip_scope == "global":
+        return None
+    modules = getattr(model, "clip_modules", None)
+    return modules() if modules is not None else [list(model.parameters())]
 
 
 # ----------------------------------------------------------------------------------------- RNG and resume
@@ -198,12 +214,22 @@ def resume(path: Path, fp: str, step: TrainStep, gen: torch.Generator, log: Call
 # ------------------------------------------------------------------------------------------------ the loop
 
 
-def train_epoch(step: TrainStep, data: PairTensors, gen: torch.Generator, bar: tqdm) -> float:
-    """One shuffled pass over ``data`` (on the model's device); returns the summed training NLL."""
+def epoch_batches(n: int, batch_size: int, s: TrainSettings, gen: torch.Generator, device: torch.device
+                  ) -> list[Tensor]:
+    """Row indices of one epoch's training batches of ``n`` pairs: shuffled with ``gen`` (file order without
+    ``shuffle``), the partial last batch dropped with ``drop_last_batch`` unless it is the only one."""
+    order = batch_order(n, batch_size, shuffle=s.shuffle, generator=gen, device=device)
+    if s.drop_last_batch and len(order) > 1 and len(order[-1]) < batch_size:
+        order = order[:-1]
+    return order
+
+
+def train_epoch(step: TrainStep, data: PairTensors, order: list[Tensor], bar: tqdm) -> float:
+    """One pass over the batches ``order`` (row indices) of ``data`` (on the model's device); returns the summed
+    training NLL."""
     step.model.train()
-    device = data.src.device
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    for idx in batch_order(len(data), step.batch_size, shuffle=True, generator=gen, device=device):
+    total = torch.zeros((), dtype=torch.float64, device=data.src.device)
+    for idx in order:
         total += step(data.src[idx], data.tgt[idx])
         bar.update(1)
     return float(total)
@@ -217,8 +243,9 @@ def epoch_row(epoch: int, lr: float, train_nll: float, n_tokens: int, seconds: f
 
 
 def keep_if_best(run: RunState, step: TrainStep, gen: torch.Generator, valid_ppl: float) -> None:
-    """Record the epoch just finished as the best one when its validation perplexity is the lowest so far."""
-    if valid_ppl < run.best_ppl:
+    """Record the epoch just finished as the one to keep ("best_*") when its validation perplexity is the lowest so
+    far, or always with ``keep: last``."""
+    if valid_ppl < run.best_ppl or step.s.keep == "last":
         run.best_epoch, run.best_ppl = run.epoch, valid_ppl
         run.best_model = {k: v.detach().cpu().clone() for k, v in step.model.state_dict().items()}
         run.best_momentum = [b.detach().cpu().clone() for b in step.bufs]
@@ -238,6 +265,14 @@ def finish(ckpt_path: Path, state_path: Path, kind: str, vocab: Vocab, s: TrainS
     state_path.unlink(missing_ok=True)
 
 
+def trained_tokens(train: PairTensors, order: list[Tensor]) -> int:
+    """The real target tokens of the batches ``order`` (all of ``train``'s unless a partial batch was dropped)."""
+    n_tokens = int((train.tgt[:, 1:] != PAD_ID).sum())
+    if sum(len(idx) for idx in order) < len(train):
+        n_tokens = sum(int((train.tgt[idx, 1:] != PAD_ID).sum()) for idx in order)
+    return n_tokens
+
+
 def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors, gen: torch.Generator,
               run: RunState, progress: TextIO | None, log: Callable[[str], None]) -> None:
     """Train epoch ``run.epoch + 1`` with its learning rate, score the validation set, log and record it in ``run``.
@@ -247,12 +282,15 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     s, device = step.s, step.lr.device
     lr = lr_at(run.epoch, s, step.base_lr)
     step.set_lr(lr)
-    n_tokens = int((train.tgt[:, 1:] != PAD_ID).sum())
-    with tqdm(total=math.ceil(len(train) / step.batch_size), desc=f"{kind} epoch {run.epoch + 1}/{s.epochs}",
+    if s.reset_momentum_each_epoch:
+        step.reset()                                          # a fresh optimiser, as the release builds every epoch
+    order = epoch_batches(len(train), step.batch_size, s, gen, train.src.device)
+    n_tokens = trained_tokens(train, order)
+    with tqdm(total=len(order), desc=f"{kind} epoch {run.epoch + 1}/{s.epochs}",
               file=progress or sys.stderr, miniters=s.log_every, mininterval=0, maxinterval=math.inf,
               leave=False) as bar:                            # maxinterval inf: tqdm keeps miniters = log_every
         start = time.perf_counter()
-        train_nll = train_epoch(step, train, gen, bar)
+        train_nll = train_epoch(step, train, order, bar)
         seconds = time.perf_counter() - start
     lr = step.last_lr(lr)
     valid_ppl = perplexity(*logp_total(score_dataset(step.model, valid, EVAL_BATCH, device)))

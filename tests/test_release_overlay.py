@@ -1,0 +1,43 @@
+"""configs/release.yaml, the overlay that turns the release's readings on together: it validates against the schema
+over config.yaml, each of its keys changes config.yaml's value, and the settings the stages take carry them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from negtrain_core import config as ncfg
+
+ROOT = Path(__file__).resolve().parent.parent
+OVERLAY = ROOT / "configs" / "release.yaml"
+
+
+def _leaves(block: dict, prefix: str = "") -> dict[str, object]:
+    """Dotted key -> value of every non-mapping value in ``block``."""
+    out: dict[str, object] = {}
+    for key, value in block.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_the_release_overlay_validates_and_changes_every_key_it_sets():
+    cfg = ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,))       # raises ConfigError on a bad key or value
+    default = _leaves(ncfg.load(ROOT / "config.yaml"))
+    overlay = _leaves(yaml.safe_load(OVERLAY.read_text()))
+    assert overlay and all(default[k] != v for k, v in overlay.items()), "a key that restates the default"
+    assert all(_leaves(cfg)[k] == v for k, v in overlay.items())
+
+
+def test_the_release_overlay_reaches_the_models_and_baseline_training():
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,)), "switchboard")
+    for model in (s.model, s.paraphrase.model):
+        assert (model.attention, model.decoder_init, model.dropout_sites, model.init) == (
+            "release", "zero", "decoder", "release")
+    for train in (s.train, s.paraphrase.train):
+        assert (train.keep, train.shuffle, train.drop_last_batch, train.clip_scope,
+                train.reset_momentum_each_epoch) == ("last", False, True, "per_module", True)
+    assert s.train.epochs == 21
