@@ -390,6 +390,7 @@ class TargetsSettings:
     test: str = "resources/targets/test_500.txt"
     copies: tuple[int, ...] = (1, 4)
     test_overlap: str = "refuse"
+    max_oov_share: float = 0.5             # targets.max_oov_share: most targets a list may have out of vocabulary
     list_size: int | None = None           # not a config key: quick.target_list_size at quick scale, else all
     not_run: str | None = None             # not a config key: why the 1k/2.5k lists are not built (None: they are)
 
@@ -646,7 +647,8 @@ def _targets(config: dict[str, Any], quick: dict[str, Any] | None) -> TargetsSet
     t, aug = config["targets"], config["targets"]["augmented"]
     targets = TargetsSettings(train=t["train"], test=t["test"], copies=tuple(aug["copies"]), given=dict(aug["given"]),
                               test_overlap=aug["test_overlap"],
-                              list_size=quick["target_list_size"] if quick else None, not_run=_augmentation(config))
+                              list_size=quick["target_list_size"] if quick else None, not_run=_augmentation(config),
+                              max_oov_share=t["max_oov_share"])
     _check_given_lists(targets)
     return targets
 

@@ -9,10 +9,16 @@ A stage function (what a rule computes; workflow_scripts/<rule>.py calls exactly
 
 ``main(snakemake, fn, *args, **kwargs)`` runs ``fn(*args, **kwargs)`` for the rule: the rule's log is opened once
 and receives every logger's records and anything written to stderr (progress bars, warnings); torch gets
-``snakemake.threads`` threads. Any exception ends the job with one line on stderr (what Snakemake shows on the
-terminal), the same line and the full traceback in the rule's log, no output file of the rule left, and exit
-status 1. An error the package raises on purpose (a class of its own, or a ``raise`` in its code) keeps its
-message; any other error is named as unexpected, with the file it carries (an ``OSError``'s) or where it was raised.
+``snakemake.threads`` threads. Before ``fn`` runs, every input the pipeline wrote (under ``results/``) is checked to
+be whole (``io.check_artifact``: Snakemake would use a truncated file that is newer than its inputs), and what an
+interrupted earlier attempt left beside the outputs (``io.remove_temporaries``) is deleted. Any exception ends the
+job with one line on stderr (what Snakemake shows on the terminal), the same line and the full traceback in the
+rule's log, no output file of the rule left, and exit status 1. An error the package raises on purpose (a class of
+its own, or a ``raise`` in its code) keeps its message; any other error is named as unexpected, with the file it
+carries (an ``OSError``'s) or where it was raised.
+
+``say(line)`` is how a stage tells the user something that is not an error (problems it tolerated): one line on
+the terminal, which stderr no longer reaches inside ``main``, and the same line in the rule's log.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
+from negtrain_core import io
+
 PACKAGE = Path(__file__).resolve().parent
 PREFIX = "negtrain: "
 LOG_FORMAT = "%(asctime)s %(message)s"
+ARTIFACTS = "results"           # the folder (relative to the working directory) that holds what the rules write
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,9 +51,12 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     traceback in the log, the rule's outputs removed, ``SystemExit(1)``."""
     terminal = sys.stderr
     log_path = str(smk.log[0]) if len(smk.log) else None
-    with _rule_log(log_path, terminal):
+    with _rule_log(log_path, terminal), _saying_to(terminal if log_path is not None else None):
         try:
             set_threads(int(smk.threads))
+            for path in smk.output:
+                io.remove_temporaries(path)
+            check_inputs(smk.input)
             return fn(*args, **kwargs)
         except Exception as err:                      # noqa: BLE001 -- every error ends in one line
             line = error_line(err, log_path)
@@ -52,6 +64,38 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             remove_outputs(smk.output)
     print(line, file=terminal)
     raise SystemExit(1)
+
+
+# where ``say`` prints besides the log: the terminal while ``main`` sends stderr to a rule log, else None (stderr)
+_terminal: TextIO | None = None
+
+
+def say(line: str) -> None:
+    """Tell the user ``line`` (not an error: a stage goes on): on the terminal and, under ``main``, in the rule's
+    log too. Outside ``main``, or when the rule has no log, it goes to stderr once. Prefixed ``negtrain: ``."""
+    text = line if line.startswith(PREFIX) else PREFIX + line
+    if _terminal is None:
+        print(text, file=sys.stderr, flush=True)
+        return
+    log.warning("%s", text)
+    print(text, file=_terminal, flush=True)
+
+
+@contextlib.contextmanager
+def _saying_to(terminal: TextIO | None) -> Iterator[None]:
+    """``say`` prints to ``terminal`` inside the block (None: to stderr)."""
+    global _terminal
+    saved, _terminal = _terminal, terminal
+    try:
+        yield
+    finally:
+        _terminal = saved
+
+
+def check_inputs(inputs: Any) -> None:
+    """``io.check_artifact`` on each input of the rule that the pipeline wrote (a path under ``ARTIFACTS``):
+    files the user gives (raw corpora, target lists, ratings) have checks of their own, with other advice."""
+    io.check_artifacts(p for p in inputs if Path(p).parts[:1] == (ARTIFACTS,))
 
 
 @contextlib.contextmanager

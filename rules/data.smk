@@ -24,6 +24,26 @@ rule preprocess:
         "../workflow_scripts/preprocess.py"
 
 
+# The configured target lists checked against a dataset's vocabulary as soon as it exists: a list the dataset cannot
+# use (bytes that are not UTF-8, a blank line, a target too long, more than targets.max_oov_share of its targets out of
+# vocabulary) stops the run before the baselines train, naming the configured file and line. train_baseline waits for
+# it (ancient: the baselines do not depend on the lists, so an edited list retrains nothing); temp: the report is
+# deleted once both baselines are trained (its lines stay in the rule log).
+rule check_targets:
+    input:
+        vocab="results/{dataset}/data/vocab.txt",
+        lists=[repo_file(config["targets"]["train"]), repo_file(config["targets"]["test"])],
+    output:
+        checked=temp("results/{dataset}/data/targets_checked.txt"),
+    params:
+        settings=settings,
+    log:
+        "logs/{dataset}/check_targets.log",
+    localrule: True
+    script:
+        "../workflow_scripts/check_targets.py"
+
+
 # A missing raw input with datasets.<name>.raw.url, when `download: true`: the HTTP storage plugin downloads it,
 # negtrain_core.data.raw.install checks sha256 (when pinned) and that the archive opens, and moves it to raw.path.
 # The rule matches only those missing files; it runs on the submitting host (compute nodes may be offline).

@@ -10,6 +10,7 @@ rule malicious_lists:
         test="results/targets/test_0.5k.txt",
     params:
         settings=SHARED,
+        max_len=config["preprocess"]["max_target_len"],
     log:
         "logs/targets/lists.log",
     script:

@@ -141,6 +141,7 @@ def test_kill_and_resume_gives_the_same_final_weights(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         fit(parts, dropout=0.3, epochs=3)
     assert (parts / "seq2seq.pt.state").exists() and not (parts / "seq2seq.pt").exists()
+    assert not (parts / "seq2seq_curve.csv").exists()           # the curve so far is in the state, not half-written
     torch.manual_seed(12345)                                   # a new process would not share our RNG state
     lines: list[str] = []
     resumed = fit(parts, dropout=0.3, epochs=3, lines=lines)

@@ -3,6 +3,8 @@
 from negtrain_core import stage
 from negtrain_core.search import hits
 
+s = snakemake.params.settings
+configured = {"train": s.targets.train, "test": s.targets.test}[snakemake.wildcards.target_list]  # named in messages
 stage.main(snakemake, hits.run, snakemake.input.seq2seq, snakemake.input.lm, snakemake.input.vocab,
            snakemake.input.targets, snakemake.input.thresholds, snakemake.output.hits, snakemake.output.rates,
-           snakemake.params.settings, snakemake.wildcards.model)
+           s, snakemake.wildcards.model, named=configured)

@@ -1,7 +1,8 @@
-# Malicious target lists (paper §4.2): validate the configured lists, refuse any train/test sentence overlap,
-# keep the first quick.target_list_size of each at quick scale, write results/targets/{train,test}_0.5k.txt.
+# Malicious target lists (paper §4.2): validate the configured lists (no target over preprocess.max_target_len - 1
+# words), refuse any train/test sentence overlap, keep the first quick.target_list_size of each at quick scale, write
+# results/targets/{train,test}_0.5k.txt.
 from negtrain_core import stage
 from negtrain_core.negtrain import malicious
 
 stage.main(snakemake, malicious.prepare_lists, snakemake.input.train, snakemake.input.test, snakemake.output.train,
-           snakemake.output.test, snakemake.params.settings.targets)
+           snakemake.output.test, snakemake.params.settings.targets, max_len=snakemake.params.max_len)

@@ -3,6 +3,7 @@
 from negtrain_core import stage
 from negtrain_core.negtrain import malicious
 
-i = snakemake.input
+i, s = snakemake.input, snakemake.params.settings
+configured = s.targets.train if snakemake.wildcards.size == "0.5k" else None   # the 0.5k list copies it line by line
 stage.main(snakemake, malicious.run, i.seq2seq, i.lm, i.train, i.vocab, i.targets, i.thresholds,
-           snakemake.output.ckpt, snakemake.output.curve, snakemake.params.settings, snakemake.wildcards.mode)
+           snakemake.output.ckpt, snakemake.output.curve, s, snakemake.wildcards.mode, named=configured)

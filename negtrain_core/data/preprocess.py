@@ -14,7 +14,8 @@ after everything has been computed.
 Nothing is dropped or altered uncounted: the reader's counts (records malformed, empty files or conversations,
 records whose bytes were not UTF-8) and normalisation's (utterances that normalise to nothing, dialogues left
 without a pair) go to the rule log, to ``notes.json`` (with the problems per raw file) and to ``stats.csv``
-(``CORPUS_COLUMNS``, corpus-wide, the same on every row); tolerated problems also print one line on stderr.
+(``CORPUS_COLUMNS``, corpus-wide, the same on every row); tolerated problems also print one line on the
+terminal (``stage.say``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import hashlib
 import json
 import logging
 import random
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from negtrain_core import stage
 from negtrain_core.config import DataSettings
 from negtrain_core.io import atomic_write_text, write_csv, write_parquet
 from negtrain_core.data.readers import MAX_FILES_LISTED, Dialogue, ReadResult, check_share, reader
@@ -207,12 +208,13 @@ def log_read(result: ReadResult, data: DataSettings) -> None:
 
 
 def warn_tolerated(result: ReadResult, data: DataSettings) -> None:
-    """One line on stderr (the terminal) when records were dropped or altered but stayed within the share."""
+    """One line on the terminal (and in the rule log: ``stage.say``) when records were dropped or altered but
+    stayed within the share."""
     if result.malformed or result.empty or result.bad_bytes:
-        print(f"negtrain: preprocess {data.name}: tolerated {result.malformed} malformed records, {result.empty} "
-              f"empty files, {result.bad_bytes} records with bytes that are not UTF-8 (replaced) of "
-              f"{result.records} raw records in {len(result.files)} files (within malformed_max_share "
-              f"{data.malformed_max_share:.2%}; per file: the rule log and notes.json)", file=sys.stderr)
+        stage.say(f"preprocess {data.name}: tolerated {result.malformed} malformed records, {result.empty} "
+                  f"empty files, {result.bad_bytes} records with bytes that are not UTF-8 (replaced) of "
+                  f"{result.records} raw records in {len(result.files)} files (within malformed_max_share "
+                  f"{data.malformed_max_share:.2%}; per file: the rule log and notes.json)")
 
 
 def run(train_out: str, valid_out: str, test_out: str, vocab_out: str, stats_out: str, notes_out: str,

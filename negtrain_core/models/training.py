@@ -25,7 +25,9 @@ of each step computed on the device from Adam's step count, so the step stays on
 
 Resume: after each epoch ``<ckpt>.state`` (a checkpoint file with the optimiser, RNG and data-order states, the
 best epoch so far and the curve) is written atomically; a restarted job continues after the last finished epoch
-and ends with the same weights as an uninterrupted run (CPU, same seed). It is removed once the checkpoint exists.
+and ends with the same weights as an uninterrupted run (CPU, same seed). The curve file is written once, after the
+checkpoint, when training has ended (a killed job leaves no partial curve under its final name); the state is
+removed after both.
 """
 
 from __future__ import annotations
@@ -252,9 +254,9 @@ def keep_if_best(run: RunState, step: TrainStep, gen: torch.Generator, valid_ppl
         run.best_rng = rng_state(gen)
 
 
-def finish(ckpt_path: Path, state_path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: TrainStep,
-           run: RunState) -> None:
-    """Write the best epoch's weights as the checkpoint, then drop the resumable state."""
+def finish(ckpt_path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: TrainStep, run: RunState) -> None:
+    """Write the best epoch's weights as the checkpoint (the caller then writes the curve and drops the resumable
+    state, so that a job killed in between still resumes)."""
     if run.best_model is None:
         raise RuntimeError(f"{ckpt_path}: no epoch reached a finite validation perplexity (training diverged)")
     step.model.load_state_dict(run.best_model)
@@ -262,7 +264,6 @@ def finish(ckpt_path: Path, state_path: Path, kind: str, vocab: Vocab, s: TrainS
                     optimizer_state=run.best_momentum, rng_state=run.best_rng,
                     extra={"valid_ppl": run.best_ppl, "epochs_trained": run.epoch,
                            "train_seconds": sum(r["seconds"] for r in run.curve)})
-    state_path.unlink(missing_ok=True)
 
 
 def trained_tokens(train: PairTensors, order: list[Tensor]) -> int:
@@ -333,10 +334,10 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     train_dev = train.to(device)
     while run.epoch < s.epochs:
         run_epoch(kind, step, train_dev, valid, gen, run, progress, log)
-        save_state(state_path, kind, vocab, s, step, gen, run, fp)
-        write_csv(pd.DataFrame(run.curve), curve_path)
-    write_csv(pd.DataFrame(run.curve), curve_path)
-    finish(ckpt_path, state_path, kind, vocab, s, step, run)
+        save_state(state_path, kind, vocab, s, step, gen, run, fp)    # the curve so far travels in the state
+    finish(ckpt_path, kind, vocab, s, step, run)
+    write_csv(pd.DataFrame(run.curve), curve_path)                     # written once, when training has ended
+    state_path.unlink(missing_ok=True)
     log(f"kept epoch {run.best_epoch} (valid PPL {run.best_ppl:.2f}) -> {ckpt_path}")
     return pd.DataFrame(run.curve)
 

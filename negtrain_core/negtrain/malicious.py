@@ -286,16 +286,18 @@ def avoid_ids(words: Sequence[str], vocab: Vocab) -> Tensor:
 
 def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, vocab_path: str | Path,
         targets_path: str | Path, thresholds_path: str | Path, ckpt_out: str | Path, curve_out: str | Path,
-        settings: Settings, mode: str) -> pd.DataFrame:
+        settings: Settings, mode: str, named: str | Path | None = None) -> pd.DataFrame:
     """Rule negtrain_malicious: negatively train the baseline seq2seq against the target list in ``mode`` (o | io);
-    write the model and the curve. Returns the curve."""
+    write the model and the curve. Returns the curve. ``named``: the configured list that ``targets_path`` copies
+    line by line (the 0.5k list), named in messages."""
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
     s, cfg = settings.malicious, settings.search.negtrain[mode]
     seed_all(settings.seed)
     model = checkpoint.load(seq2seq_path, vocab, dev).model
     lm = checkpoint.load(lm_path, vocab, dev).model if mode == "io" else None
     th = hits.load_thresholds(thresholds_path)
-    targets = read_targets(targets_path, vocab, settings.search.oov_policy)
+    targets = read_targets(targets_path, vocab, settings.search.oov_policy, max_len=settings.data.max_target_len,
+                           named=named)
     for line in targets.report():
         log.info("%s", line)
     pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)

@@ -228,13 +228,16 @@ def hits_table(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets: 
 
 
 def run_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets_path: str | Path, th: Thresholds,
-             settings: Settings, model_name: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+             settings: Settings, model_name: str, seed: int,
+             named: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """o- and io-mode gibbs-enum for every target of the list -> (hits table, hit-rates table).
 
     Models are used on their own device and left in eval mode. Seeds torch's global RNG (dropout of the gradient
-    pass, and of the hit test in train mode) and the initialisation generator from ``seed``.
+    pass, and of the hit test in train mode) and the initialisation generator from ``seed``. ``named``: the configured
+    list that ``targets_path`` copies line by line, named in messages (``read_targets``).
     """
-    targets = read_targets(targets_path, vocab, settings.search.oov_policy)
+    targets = read_targets(targets_path, vocab, settings.search.oov_policy, max_len=settings.data.max_target_len,
+                           named=named)
     for line in targets.report():
         log.info(line)
     tgt = target_tensor(targets.ids)
@@ -247,15 +250,15 @@ def run_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets_pat
 
 def run(seq2seq_path: str | Path, lm_path: str | Path, vocab_path: str | Path, targets_path: str | Path,
         thresholds_path: str | Path, hits_out: str | Path, rates_out: str | Path, settings: Settings,
-        model_name: str) -> pd.DataFrame:
+        model_name: str, named: str | Path | None = None) -> pd.DataFrame:
     """Rule hits: the hits table and hit rates of the checkpoint ``model_name`` (``baseline`` or a negatively trained
-    model) on one target list. Returns the rates."""
+    model) on one target list (``named``: the configured file it copies). Returns the rates."""
     vocab = Vocab.load(vocab_path)
     dev = device.resolve(settings.device, settings.gpu_jobs_per_device)
     seq2seq = checkpoint.load(seq2seq_path, vocab, dev).model
     lm = checkpoint.load(lm_path, vocab, dev).model
     hits, rates = run_hits(seq2seq, lm, vocab, targets_path, load_thresholds(thresholds_path), settings, model_name,
-                           settings.seed)
+                           settings.seed, named)
     write_parquet(hits, hits_out)
     write_csv(rates, rates_out)
     return rates

@@ -6,11 +6,14 @@ with out-of-vocabulary words are reported one by one and, by ``oov_policy``, ski
 discards them) or kept with ``<unk>`` in place of the unknown words. Bytes that are not UTF-8, a blank line, a
 target longer than a response can be (``max_len``), an empty list, or one with nothing left after skipping stop
 with one line naming the file and line: the configured file when the list read is a line-by-line copy of it
-(``check_configured_list`` checks a configured list against a dataset's vocabulary as soon as it exists).
+(``check_configured_list`` checks a configured list against a dataset's vocabulary as soon as it exists; rule
+check_targets runs it, ``check_lists``, before the dataset's baselines train, and also refuses a list with more than
+``targets.max_oov_share`` of its targets out of vocabulary).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from negtrain_core import stage
+from negtrain_core.config import Settings
 from negtrain_core.data.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, Vocab
+from negtrain_core.io import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 OOV_POLICIES = ("skip", "unk")
 
@@ -134,14 +142,45 @@ def read_targets(path: str | Path, vocab: Vocab, oov_policy: str = "skip", *, ma
 
 
 def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_policy: str = "skip",
-                          size: int | None = None, max_len: int | None = None) -> TargetList:
+                          size: int | None = None, max_len: int | None = None,
+                          max_oov_share: float | None = None) -> TargetList:
     """A configured target list (its first ``size`` targets: the quick-scale cut) checked against the vocabulary of
     ``dataset`` as soon as that exists (after preprocessing), before any model is trained on it: every check of
-    ``read_targets``, the messages naming the configured file, its line, and the dataset."""
+    ``read_targets``, and (``max_oov_share``) at most that share of its targets with out-of-vocabulary words; the
+    messages name the configured file, its line, and the dataset."""
     try:
-        return read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
+        targets = read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
     except TargetListError as err:
         raise TargetListError(f"dataset {dataset}: {err}") from None
+    total = len(targets.texts) + targets.skipped
+    if max_oov_share is not None and len(targets.oov) > max_oov_share * total:
+        line, (text, words) = targets.oov_lines[0], targets.oov[0]
+        raise TargetListError(
+            f"dataset {dataset}: target list {path}: {len(targets.oov)} of {total} targets "
+            f"({len(targets.oov) / total:.0%}) have out-of-vocabulary words, more than targets.max_oov_share "
+            f"{max_oov_share:.0%} (first: line {line} '{text}' -> {list(words)}): use a list in this dataset's "
+            f"words, a larger datasets.{dataset}.vocab_size, or a higher targets.max_oov_share")
+    return targets
+
+
+def check_lists(vocab_path: str | Path, list_paths: Sequence[str | Path], out: str | Path,
+                settings: Settings) -> list[TargetList]:
+    """Rule check_targets: the configured target lists (``list_paths``) checked against the dataset's vocabulary
+    before its baselines train (``check_configured_list`` with the search's ``oov_policy``, the quick-scale cut,
+    ``preprocess.max_target_len`` and ``targets.max_oov_share``). Each list's report goes to the log and to ``out``;
+    skipped targets are also told on the terminal in one line per list. Returns the checked lists."""
+    vocab, name = Vocab.load(vocab_path), settings.data.name
+    checked = [check_configured_list(path, vocab, name, settings.search.oov_policy, settings.targets.list_size,
+                                     settings.data.max_target_len, settings.targets.max_oov_share)
+               for path in list_paths]
+    for targets in checked:
+        for line in targets.report():
+            log.info("%s", line)
+        if targets.skipped:
+            stage.say(f"dataset {name}: {targets.path}: {targets.skipped} of {targets.skipped + len(targets.texts)} "
+                      f"targets have out-of-vocabulary words and are skipped (oov_policy skip; each in the rule log)")
+    atomic_write_text(out, "\n".join(line for t in checked for line in t.report()) + "\n")
+    return checked
 
 
 def target_tensor(ids: Sequence[Sequence[int]]) -> Tensor:
