@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -296,8 +297,9 @@ def test_truncated_archive_stops_in_one_line_and_writes_nothing(tmp_path: Path) 
     tgz = tmp_path / "udc.tgz"
     with tarfile.open(tgz, "w:gz") as t:
         t.add(corpus / "dialogs", arcname="dialogs")
-    tgz.write_bytes(tgz.read_bytes()[:-200])
+    whole = tgz.read_bytes()
+    tgz.write_bytes(whole[:len(whole) // 2])                  # cut inside the members, not in the tar padding
     out = tmp_path / "out"
-    with pytest.raises(CorruptArchive, match=f"^{tgz}: truncated or corrupt archive"):
+    with pytest.raises(CorruptArchive, match=rf"^{re.escape(str(tgz))}( \(member [^)]+\))?: truncated or corrupt archive"):
         preprocess.run(*outputs(out).values(), data(raw={"path": str(tgz)}, malformed_max_share=0.5))
     assert not out.exists() or not any(out.iterdir())
