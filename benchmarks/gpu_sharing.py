@@ -23,7 +23,7 @@ captured on its own stream, ``--batches 400``, 2 runs, a model without dropout, 
     largest weight difference, interleaved run vs the run alone: 0.0; run alone vs the same run alone again: 0.0
 
 With 4 runs (``--r-thres 0.1 0.05 0.02 0.01 --batches 300 --ways streams``): 1.40x. The weight difference was 0.0,
-and 1.7e-3 with the graphs captured the old way, on torch's one default capture stream, in the same session (that
+and 1.7e-3 with the graphs captured the old way, on torch's one default capture stream, in the same sitting (that
 pass did not hang). Graphs captured on one stream share its cuBLAS workspace, and replayed side by side on different
 streams they race on it (``negtrain_core.models.steps``, the note at ``GRAPH_WARMUP``).
 
@@ -53,7 +53,7 @@ Streams of one process do run side by side.
 
 Under NVIDIA MPS it is the other way round. Start the daemon first (``nvidia-cuda-mps-control -d``; the benchmark
 does not); every CUDA process then runs as its client. Measured (same H100, 2026-11-25 01:08-01:10 UTC, one
-session, ``--batches 400`` for 2 runs and ``--batches 300 --r-thres 0.1 0.05 0.02 0.01`` for 4):
+sitting, ``--batches 400`` for 2 runs and ``--batches 300 --r-thres 0.1 0.05 0.02 0.01`` for 4):
 
     way                                      no MPS      MPS
     2 processes side by side                  0.98x    1.43x

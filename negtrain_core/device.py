@@ -10,7 +10,7 @@ def resolve(name: str = "auto", jobs_per_device: int = 1) -> torch.device:
 
     On a GPU shared by ``jobs_per_device`` jobs (config ``gpu_jobs_per_device``) this process may use that share of
     its memory: a job that wants more gets out-of-memory in its own process (the trigger search then halves its
-    chunks) instead of starving the others. On the H100, four jobs side by side, one search had reserved 50 GiB and
+    chunks) instead of starving the others. Four jobs side by side on one GPU, one search had reserved 50 GiB and
     a neighbour's 476 MiB allocation failed.
     """
     if name == "auto":

@@ -1,6 +1,6 @@
 """Tensorizing (context, response) pairs, and mini-batches.
 
-Source side (release, shared/REFERENCE_NOTES.md "Data"): the previous utterance + ``<eou>``, the LAST ``max_len``
+Source side (release, docs/release.md#data): the previous utterance + ``<eou>``, the LAST ``max_len``
 tokens kept, left-padded with ``<pad>`` to exactly ``max_len`` (S). Target side: ``<s>`` + the first ``max_len - 1``
 words + ``</s>`` (paper §2 footnote 1: ``</s>`` is one of the at most ``max_len`` output tokens), right-padded
 with ``<pad>`` to exactly ``max_len + 1`` (T). Every batch therefore has the static shape (B, S), (B, T).

@@ -1,6 +1,6 @@
 """Vocabulary: special tokens, top-K construction, ids, hashing.
 
-Special ids 0-4 follow the authors' release (shared/REFERENCE_NOTES.md): ``</s> <unk> <s> <pad> <eou>``.
+Special ids 0-4 follow the authors' release (docs/release.md#data): ``</s> <unk> <s> <pad> <eou>``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Perplexity and NLL are per word with ``</s>`` counted (paper §2 footnote 1), pooled over all test tokens (the
 teacher-forced scoring of models.scoring). The hit thresholds are the models' mean per-word log-likelihood on the
 test references, i.e. ``-NLL``
-(shared/REFERENCE_NOTES.md "Hit criteria": Switchboard -3.7569 / LM -3.7927, the NLLs of Table 8).
+(docs/release.md#hit-criteria: Switchboard -3.7569 / LM -3.7927, the NLLs of Table 8).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both models read their input through ``OneHotEmbedding``: token ids use a lookup, while a float tensor of one-hot
 rows (batch, length, V) goes through a matmul, so the gradient of any loss with respect to each one-hot input
-position is available directly (gibbs-enum, Appendix A, needs it; shared/REFERENCE_NOTES.md "Models").
+position is available directly (gibbs-enum, Appendix A, needs it; docs/release.md#models).
 
 ``forward`` returns per-token log-probs of the gold next tokens and the greedy (argmax) prediction, so the
 training loss, the hit criteria and the search share one code path. Both models implement the Protocols of

@@ -22,7 +22,7 @@ of parameters clipped on its own (the release clips its one-hot map, encoder and
 
 The steps. ``GraphedStep`` is a foreach ``Sgd`` on a fixed-shape loss that a subclass defines, run eagerly or
 replayed from a CUDA graph; ``WeightedStep`` is the weighted log-likelihood step of Algorithm 2 (models.training has
-the baseline's ``TrainStep``). A replay costs the step's GPU time, not its kernel launches: on an H100 the graphed
+the baseline's ``TrainStep``). A replay costs the step's GPU time, not its kernel launches: on a GPU the graphed
 baseline step gives the same losses as the eager one, bit for bit, at 2.3x its steps/s
 (benchmarks/train_throughput.py).
 
@@ -59,7 +59,7 @@ GRAPH_WARMUP = 3          # eager steps on a side stream before the capture (CUD
 # Every graph is warmed up and captured on a stream of its own, not on torch's one default capture stream: cuBLAS
 # keeps a workspace per stream and a graph keeps the one of the stream it was captured on, so graphs captured on one
 # shared stream share a workspace, and replayed side by side on different streams (interleaved Algorithm 2 runs) they
-# race on it. On an H100, with a shared capture stream, 4 interleaved runs ended 1.7e-3 away from the same runs alone;
+# race on it. With a shared capture stream, 4 interleaved runs ended 1.7e-3 away from the same runs alone;
 # with a stream per graph, 0.0 (benchmarks/gpu_sharing.py). Interleaved runs had also hung there twice before.
 
 
@@ -378,7 +378,7 @@ class RngSlot:
     kernels to read. Swapping values into the one default state instead (``set_rng_state``) left every run's graphs
     reading one shared pair of device tensors, which a replay on another stream could overwrite before this graph's
     dropout kernels read them: at paper scale the interleaved runs drew other dropout masks than alone (Switchboard
-    run 9, docs/reproduction/switchboard/README.md)."""
+    docs/reproduction/switchboard/README.md)."""
 
     def __init__(self, device: torch.device):
         self.cpu = torch.get_rng_state()

@@ -1,4 +1,4 @@
-"""Baseline training of the LSTM LM and the attention seq2seq (paper §4.1; shared/REFERENCE_NOTES.md).
+"""Baseline training of the LSTM LM and the attention seq2seq (paper §4.1; docs/release.md#baseline-training).
 
 SGD with momentum 0.9, weight decay 1e-5 and gradient-norm clipping 5; the loss is the mean NLL per real target
 token of the batch (``</s>`` counted). Learning rate: ``release`` multiplies it by 0.6 per epoch from epoch
@@ -15,7 +15,7 @@ The update is the toolkit's foreach SGD step (models.steps: ``clip_grad_norm_`` 
 ``clip_grad_norm_`` + ``torch.optim.SGD``; torch's fused SGD kernel where available) so that on a GPU the whole step
 (forward, backward, clipping, update) can be captured in one CUDA graph (``train.cuda_graph``): static (B, S), (B, T)
 input buffers, the learning rate as a device tensor, no host synchronisation. A smaller last batch runs the same
-step eagerly. On the CPU it always runs eagerly. On an H100 the graph gives the same losses as the eager loop, bit
+step eagerly. On the CPU it always runs eagerly. On a GPU the graph gives the same losses as the eager loop, bit
 for bit, at 2.3x its steps/s (seq2seq, V=10k, batch 64; 2.9x at batch 32): benchmarks/train_throughput.py.
 
 The Transformer (``model.arch: transformer``) trains by default with AdamW, a linear warm-up and an inverse-square-

@@ -1,6 +1,6 @@
 """Negative training for the frequent response problem (He & Glass 2020, §3.3, §4.3, Algorithm 2).
 
-Algorithm 2 (shared/REFERENCE_NOTES.md "Negative training, frequent responses"): for each training mini-batch the
+Algorithm 2 (docs/release.md#algorithm-2): for each training mini-batch the
 model's greedy responses are decoded; the frequency window is the greedy samples of the last ``window`` (200)
 mini-batches, the current one included; a sample is negative when its exact string (``</s>`` included, so a sample
 cut at the length limit differs from the same words ending in ``</s>``) has a ratio above ``r_thres`` in the
@@ -50,10 +50,10 @@ decoded alone in the last floating-point bits (other GEMM kernels); on the CPU t
 run, weights included (tests/test_frequent.py). Several r_thres can run interleaved in one process
 (``frequent.runs_per_job``, default 2), each on its own CUDA stream and random state (``FrequentRun``, ``RngSlot``):
 a graphed run leaves most of the GPU idle, and separate processes share it only by time slices. Each interleaved run
-gives, bit for bit, what it gives alone: on the CPU (tested), and on an H100 since each CUDA graph is captured on its
+gives, bit for bit, what it gives alone: on the CPU (tested), and on a GPU since each CUDA graph is captured on its
 own stream (steps.GRAPH_WARMUP's note) and each run's graphs hold a CUDA generator state of their own (``RngSlot``).
 Switchboard's two paper-scale runs, interleaved, reproduced the curves and test metrics of the same runs alone
-exactly, in 1,230 s against about 1,850 s one after another (docs/reproduction/switchboard/README.md, run 10).
+exactly, in 1,230 s against about 1,850 s one after another (docs/reproduction/switchboard/README.md).
 benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
 
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the

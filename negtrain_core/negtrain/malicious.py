@@ -1,6 +1,6 @@
 """Negative training against malicious targets (He & Glass 2020, §3.2, §4.2, Algorithm 1) and the target lists.
 
-Algorithm 1 as the authors' release runs it (shared/REFERENCE_NOTES.md "Negative training, malicious targets"):
+Algorithm 1 as the authors' release runs it (docs/release.md#algorithm-1):
 the target list is cut into batches of ``batch_targets``; gibbs-enum finds one trigger per target of a batch;
 then, WITHOUT searching again, up to ``max_rounds`` rounds run while any target of the batch is still hit under
 its trigger. A round is one negative step on sum(log p * mask * weight) / (number of target tokens), weight

@@ -6,7 +6,7 @@ one position at a time: the gradient of -L with respect to the one-hot x_t picks
 of them are scored (``score``) and the best is kept if it lowers L (``accept``); up to T sweeps over the positions,
 R restarts, the best restart kept (``search``).
 
-What the paper leaves unsaid follows the authors' release (shared/REFERENCE_NOTES.md "gibbs-enum"):
+What the paper leaves unsaid follows the authors' release (docs/release.md#gibbs-enum):
 - the trigger is ``trigger_len`` free tokens + ``<eou>``, left-padded to ``src_len`` like the data; R(x) scores
   ``<s> x_1 .. x_k </s>`` (n = k + 1 predictions), as the release's LM does for an input ending in ``<eou>``;
 - loss reweighting: in min mode each target token already at or above T_out gets weight ``reweight``; a sequence
