@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -48,3 +50,24 @@ class OneHotEmbedding(nn.Module):
         else:
             out = x @ self.weight
         return out if self.bias is None else out + self.bias
+
+
+def padded_output_copy(model: nn.Module, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
+    """An eval-mode copy of ``model`` in ``dtype`` whose output layer ``out`` (a Linear H -> V) has rows padded to
+    ``multiple``, the padded rows' bias -inf.
+
+    Padding keeps half-precision GEMMs on aligned tensor-core kernels (V = 10,005 is odd); the padded logits are
+    -inf, so log-softmax and the gold log-probs are the original's. A tied input embedding stays as it was.
+    """
+    m = copy.deepcopy(model).to(dtype).eval()
+    V, H = m.out.out_features, m.out.in_features
+    pad = -V % multiple
+    if pad:
+        out = nn.Linear(H, V + pad).to(device=m.out.weight.device, dtype=dtype)
+        with torch.no_grad():
+            out.weight.zero_()
+            out.weight[:V] = m.out.weight
+            out.bias.fill_(float("-inf"))
+            out.bias[:V] = m.out.bias
+        m.out = out
+    return m

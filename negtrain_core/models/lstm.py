@@ -13,7 +13,6 @@ H hidden, L layers, P prefix length, M selected rows.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -23,7 +22,7 @@ from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.vocab import PAD_ID
-from negtrain_core.models.layers import OneHotEmbedding
+from negtrain_core.models.layers import OneHotEmbedding, padded_output_copy
 from negtrain_core.models.interface import SeqOutput
 
 
@@ -93,23 +92,8 @@ class _LSTMModel(nn.Module):
         return [list(self.parameters())]
 
     def scoring_copy(self, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
-        """An eval-mode copy in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf).
-
-        Padding keeps half-precision GEMMs on aligned tensor-core kernels (V = 10,005 is odd); the padded logits
-        are -inf, so log-softmax and the gold log-probs are the original's.
-        """
-        m = copy.deepcopy(self).to(dtype).eval()
-        V, H = m.out.out_features, m.out.in_features
-        pad = -V % multiple
-        if pad:
-            out = nn.Linear(H, V + pad).to(device=m.out.weight.device, dtype=dtype)
-            with torch.no_grad():
-                out.weight.zero_()
-                out.weight[:V] = m.out.weight
-                out.bias.fill_(float("-inf"))
-                out.bias[:V] = m.out.bias
-            m.out = out
-        return m
+        """An eval-mode copy in ``dtype`` with the output layer padded to ``multiple`` rows (layers.padded_output_copy)."""
+        return padded_output_copy(self, dtype, multiple)
 
 
 class LSTMLM(_LSTMModel):

@@ -29,7 +29,6 @@ H heads, Dh = D / H, L layers, P prefix length, M selected rows.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -42,7 +41,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.vocab import PAD_ID
 from negtrain_core.models.interface import SeqOutput
-from negtrain_core.models.layers import OneHotEmbedding
+from negtrain_core.models.layers import OneHotEmbedding, padded_output_copy
 from negtrain_core.models.lstm import _ids, _score   # the LSTM's scoring: both architectures score alike
 
 KV = tuple[Tensor, Tensor]                            # keys, values: (B, H, length, Dh) each
@@ -280,20 +279,8 @@ class _TransformerModel(nn.Module):
         return nll.sum(), loss
 
     def scoring_copy(self, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
-        """An eval-mode copy in ``dtype`` whose output layer has rows padded to ``multiple`` (bias -inf), as the
-        LSTM's: the padded logits are -inf, so log-softmax and the gold log-probs are the original's."""
-        m = copy.deepcopy(self).to(dtype).eval()
-        V, D = m.out.out_features, m.out.in_features
-        pad = -V % multiple
-        if pad:
-            out = nn.Linear(D, V + pad).to(device=m.out.weight.device, dtype=dtype)
-            with torch.no_grad():
-                out.weight.zero_()
-                out.weight[:V] = m.out.weight
-                out.bias.fill_(float("-inf"))
-                out.bias[:V] = m.out.bias
-            m.out = out                                        # the copy's input embedding stays as it was
-        return m
+        """An eval-mode copy in ``dtype`` with the output layer padded to ``multiple`` rows (layers.padded_output_copy)."""
+        return padded_output_copy(self, dtype, multiple)
 
 
 class TransformerLM(_TransformerModel):
