@@ -679,7 +679,7 @@ def _list_file(path: str) -> Path | None:
 
 @functools.lru_cache(maxsize=16)
 def _list_lines(path: Path, mtime_ns: int) -> tuple[str, ...]:
-    """The non-empty lines of a target list, whitespace collapsed (``malicious.read_list`` validates them later);
+    """The non-empty lines of a target list, whitespace collapsed (``search.targets.read_list`` validates them later);
     cached per file version: ``settings`` runs once per job while Snakemake builds the DAG."""
     lines = (" ".join(raw.split()) for raw in path.read_text(encoding="utf-8", errors="replace").splitlines())
     return tuple(line for line in lines if line)

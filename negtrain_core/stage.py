@@ -163,7 +163,7 @@ def first_line(err: BaseException) -> str:
 
 
 def raised_on_purpose(err: BaseException) -> bool:
-    """A class the package defines (``ConfigError``, ``ListError``, ``FrequentAbort``...), or any exception whose
+    """A class the package defines (``ConfigError``, ``TargetListError``, ``FrequentAbort``...), or any exception whose
     innermost frame is a ``raise`` statement in the package (a reader's one-line ``ValueError``). A unicode error
     is never one: its message cannot name the file."""
     if type(err).__module__.split(".")[0] == PACKAGE.name:

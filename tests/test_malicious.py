@@ -11,7 +11,7 @@ import torch
 
 from negtrain_core.negtrain import malicious as mal
 from negtrain_core.models.steps import Sgd, positive_batches
-from negtrain_core.config import ModelSettings, NegTrainSettings, TargetsSettings
+from negtrain_core.config import ModelSettings, NegTrainSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 
@@ -188,71 +188,6 @@ def test_epoch_rates_count_round_zero_hits():
     rates = mal.epoch_rates(curve)
     assert rates["hit_rate"].tolist() == pytest.approx([2 / 3, 1 / 2])
     assert rates["rounds"].tolist() == [1, 1]
-
-
-# ---------------------------------------------------------------------------------------------- lists
-
-
-def test_lists_refused_on_overlap(tmp_path):
-    (tmp_path / "train.txt").write_text("you are bad\ni hate you\n")
-    (tmp_path / "test.txt").write_text("you are so bad\ni hate you\n")
-    with pytest.raises(mal.ListError, match="share 1 target"):
-        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b",
-                          TargetsSettings(given={}))
-    assert not (tmp_path / "a").exists()
-
-
-def test_lists_cut_to_size_and_overlap_checked_on_the_cut(tmp_path):
-    (tmp_path / "train.txt").write_text("you are bad\ni  hate you \ngo away\n")
-    (tmp_path / "test.txt").write_text("you are so bad\ni really hate you\ngo away\n")
-    counts = mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b",
-                               TargetsSettings(given={}, list_size=2))
-    assert counts == (2, 2)
-    assert (tmp_path / "a").read_text() == "you are bad\ni hate you\n"
-
-
-@pytest.mark.parametrize("text, message", [
-    ("you are bad\n\n", "empty target"),
-    ("You are bad\n", "tokenisation"),
-    ("i don't care\n", "tokenisation"),
-    ("go away\ngo away\n", "duplicate"),
-])
-def test_bad_lists_refused_with_the_line(tmp_path, text, message):
-    (tmp_path / "l.txt").write_text(text)
-    with pytest.raises(mal.ListError, match=message):
-        mal.read_list(tmp_path / "l.txt")
-
-
-def test_list_encoding_length_and_emptiness_refused_with_file_and_line(tmp_path):
-    path = tmp_path / "l.txt"
-    path.write_bytes("you are bad\nna\xefve fool\n".encode("latin-1"))
-    with pytest.raises(mal.ListError) as err:
-        mal.read_list(path)
-    assert str(err.value) == f"{path}:2: byte 0xef at column 3 is not UTF-8 (save the list as UTF-8)"
-    path.write_text("")
-    with pytest.raises(mal.ListError, match=f"^{path}: no targets \\(empty file\\)$"):
-        mal.read_list(path)
-    path.write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
-    assert len(mal.read_list(path)) == 2                              # no length given: not checked
-    with pytest.raises(mal.ListError, match=f"^{path}:2: target of 60 words is longer than the 19 a response can"):
-        mal.read_list(path, max_len=20)
-
-
-def test_prepare_lists_refuses_a_too_long_target_and_writes_nothing(tmp_path):
-    (tmp_path / "train.txt").write_text("you are bad\n")
-    (tmp_path / "test.txt").write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
-    with pytest.raises(mal.ListError, match=r"test.txt:2: target of 60 words"):
-        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "o" / "a", tmp_path / "o" / "b",
-                          TargetsSettings(given={}, list_size=1), max_len=20)
-    assert not (tmp_path / "o").exists()
-    with pytest.raises(mal.ListError, match="keeps no target"):
-        mal.prepare_lists(tmp_path / "train.txt", tmp_path / "train.txt", tmp_path / "a", tmp_path / "b",
-                          TargetsSettings(given={}, list_size=0))
-
-
-def test_unk_token_allowed_in_lists(tmp_path):
-    (tmp_path / "l.txt").write_text("you 're a <unk> fool\n")
-    assert mal.read_list(tmp_path / "l.txt") == ["you 're a <unk> fool"]
 
 
 # ---------------------------------------------------------------------------------------------- the stage

@@ -15,7 +15,7 @@ import torch
 
 from negtrain_core import stage
 from negtrain_core.data import preprocess
-from negtrain_core.negtrain.malicious import ListError
+from negtrain_core.search.targets import TargetListError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "workflow_scripts").glob("*.py"))
@@ -46,7 +46,7 @@ def _threads(monkeypatch):
 
 def _fails_after_writing(out: str) -> None:
     Path(out).write_text("half\n")
-    raise ListError("resources/targets/train_500.txt:3: duplicate target 'go away' (first on line 1)")
+    raise TargetListError("resources/targets/train_500.txt:3: duplicate target 'go away' (first on line 1)")
 
 
 def test_a_failing_stage_ends_in_one_stderr_line_with_the_traceback_in_the_log(tmp_path, capsys):

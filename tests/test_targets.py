@@ -2,7 +2,9 @@
 
 import pytest
 
-from negtrain_core.search.targets import TargetListError, parse_line, read_targets, target_tensor
+from negtrain_core.config import TargetsSettings
+from negtrain_core.search.targets import (TargetListError, parse_line, prepare_lists, read_list, read_targets,
+                                          target_tensor)
 from negtrain_core.data.vocab import SPECIALS, Vocab
 
 VOCAB = Vocab(SPECIALS + ("i", "hate", "you", "are", "bad"))   # ids 5..9
@@ -101,3 +103,68 @@ def test_configured_list_checked_against_a_dataset_vocabulary(tmp_path):
                                      f"words (oov_policy skip; first: line 1 'you stink' -> ['stink'])")
     with pytest.raises(TargetListError, match=f"^dataset chitchat: {path}:3: target of 3 words is longer"):
         check_configured_list(path, VOCAB, "chitchat", max_len=3)
+
+
+# ---------------------------------------------------------------------------------------------- the configured lists
+
+
+def test_lists_refused_on_overlap(tmp_path):
+    (tmp_path / "train.txt").write_text("you are bad\ni hate you\n")
+    (tmp_path / "test.txt").write_text("you are so bad\ni hate you\n")
+    with pytest.raises(TargetListError, match="share 1 target"):
+        prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b",
+                  TargetsSettings(given={}))
+    assert not (tmp_path / "a").exists()
+
+
+def test_lists_cut_to_size_and_overlap_checked_on_the_cut(tmp_path):
+    (tmp_path / "train.txt").write_text("you are bad\ni  hate you \ngo away\n")
+    (tmp_path / "test.txt").write_text("you are so bad\ni really hate you\ngo away\n")
+    counts = prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "a", tmp_path / "b",
+                       TargetsSettings(given={}, list_size=2))
+    assert counts == (2, 2)
+    assert (tmp_path / "a").read_text() == "you are bad\ni hate you\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("you are bad\n\n", "empty target"),
+    ("You are bad\n", "tokenisation"),
+    ("i don't care\n", "tokenisation"),
+    ("go away\ngo away\n", "duplicate"),
+])
+def test_bad_lists_refused_with_the_line(tmp_path, text, message):
+    (tmp_path / "l.txt").write_text(text)
+    with pytest.raises(TargetListError, match=message):
+        read_list(tmp_path / "l.txt")
+
+
+def test_list_encoding_length_and_emptiness_refused_with_file_and_line(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_bytes("you are bad\nna\xefve fool\n".encode("latin-1"))
+    with pytest.raises(TargetListError) as err:
+        read_list(path)
+    assert str(err.value) == f"{path}:2: byte 0xef at column 3 is not UTF-8 (save the list as UTF-8)"
+    path.write_text("")
+    with pytest.raises(TargetListError, match=f"^{path}: no targets \\(empty file\\)$"):
+        read_list(path)
+    path.write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
+    assert len(read_list(path)) == 2                              # no length given: not checked
+    with pytest.raises(TargetListError, match=f"^{path}:2: target of 60 words is longer than the 19 a response can"):
+        read_list(path, max_len=20)
+
+
+def test_prepare_lists_refuses_a_too_long_target_and_writes_nothing(tmp_path):
+    (tmp_path / "train.txt").write_text("you are bad\n")
+    (tmp_path / "test.txt").write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
+    with pytest.raises(TargetListError, match=r"test.txt:2: target of 60 words"):
+        prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "o" / "a", tmp_path / "o" / "b",
+                  TargetsSettings(given={}, list_size=1), max_len=20)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(TargetListError, match="keeps no target"):
+        prepare_lists(tmp_path / "train.txt", tmp_path / "train.txt", tmp_path / "a", tmp_path / "b",
+                  TargetsSettings(given={}, list_size=0))
+
+
+def test_unk_token_allowed_in_lists(tmp_path):
+    (tmp_path / "l.txt").write_text("you 're a <unk> fool\n")
+    assert read_list(tmp_path / "l.txt") == ["you 're a <unk> fool"]

@@ -33,12 +33,11 @@ from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device
-from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings, TargetsSettings
+from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings
 from negtrain_core.data.tensors import tensorize
 from negtrain_core.models.steps import Sgd, mle_loss, positive_batches, weighted_logp
-from negtrain_core.data.text import normalize
-from negtrain_core.data.vocab import UNK, Vocab
-from negtrain_core.io import atomic_write_text, write_csv
+from negtrain_core.data.vocab import Vocab
+from negtrain_core.io import write_csv
 from negtrain_core.models import checkpoint
 from negtrain_core.models.training import seed_all
 from negtrain_core.search import hits
@@ -48,68 +47,6 @@ from negtrain_core.search.targets import read_targets, target_tensor
 log = logging.getLogger(__name__)
 
 CURVE_COLUMNS = ["epoch", "batch", "targets", "round", "hits", "neg_loss", "pos_nll"]
-
-# ---------------------------------------------------------------------------------------------- target lists
-
-
-class ListError(ValueError):
-    """A malicious target list that cannot be used, stated in one line naming the file (and line)."""
-
-
-def read_list(path: str | Path, max_len: int | None = None) -> list[str]:
-    """Targets of a list file, one per line, in the paper's tokenisation, in UTF-8.
-
-    Runs of whitespace are collapsed; a line that ``text.normalize`` would change otherwise (case, punctuation,
-    clitics) is refused, as are bytes that are not UTF-8, empty lines, duplicates, an empty file and, with
-    ``max_len`` (preprocess.max_target_len), a target of more than ``max_len - 1`` words, which no response can
-    hold. Each refusal is one line naming the file and line. The literal ``<unk>`` token is allowed (the authors'
-    paraphrase lists contain it).
-    """
-    from negtrain_core.search.targets import check_length, list_lines
-
-    targets, seen = [], {}
-    for n, raw in enumerate(list_lines(path, ListError), start=1):
-        line = " ".join(raw.split())
-        if not line:
-            raise ListError(f"{path}:{n}: empty target line")
-        if any(tok != UNK and normalize(tok) != tok for tok in line.split()):
-            raise ListError(f"{path}:{n}: target '{line}' is not in the paper's tokenisation ('{normalize(line)}')")
-        check_length(line.split(), max_len, f"{path}:{n}", ListError)
-        if line in seen:
-            raise ListError(f"{path}:{n}: duplicate target '{line}' (first on line {seen[line]})")
-        seen[line] = n
-        targets.append(line)
-    if not targets:
-        raise ListError(f"{path}: no targets (empty file)")
-    return targets
-
-
-def check_no_overlap(train: Sequence[str], test: Sequence[str], train_name: str, test_name: str) -> None:
-    """Refuse lists that share a sentence (paper §4.2: no sequence-level overlap between training and test lists)."""
-    shared = sorted(set(train) & set(test))
-    if shared:
-        raise ListError(f"{train_name} and {test_name} share {len(shared)} target(s), e.g. '{shared[0]}'")
-
-
-def prepare_lists(train_path: str | Path, test_path: str | Path, train_out: str | Path, test_out: str | Path,
-                  s: TargetsSettings, max_len: int | None = None) -> tuple[int, int]:
-    """Rule malicious_lists: validate the configured lists (``read_list``; ``max_len``: preprocess.max_target_len),
-    keep the first ``s.list_size`` of each (quick scale), write them; return counts. Nothing is written when a list
-    is refused.
-
-    The copies keep the configured files' lines in order (line i of a copy is line i of its file), so a later
-    check against a dataset's vocabulary can name the configured file and line (``search.targets``).
-    """
-    size = s.list_size
-    if size is not None and size < 1:
-        raise ListError(f"quick.target_list_size {size}: keeps no target of {train_path} and {test_path}")
-    train, test = read_list(train_path, max_len)[:size], read_list(test_path, max_len)[:size]
-    check_no_overlap(train, test, str(train_path), str(test_path))
-    atomic_write_text(train_out, "\n".join(train) + "\n")
-    atomic_write_text(test_out, "\n".join(test) + "\n")
-    log.info("malicious lists: %d training targets, %d test targets, no shared sentence", len(train), len(test))
-    return len(train), len(test)
-
 
 # ---------------------------------------------------------------------------------------------- Algorithm 1
 

@@ -31,7 +31,7 @@ from negtrain_core.io import atomic_write_text
 from negtrain_core.models import checkpoint
 from negtrain_core.models.decoding import beam
 from negtrain_core.models.training import train_baseline
-from negtrain_core.negtrain.malicious import check_no_overlap, read_list
+from negtrain_core.search.targets import check_no_overlap, read_list
 
 log = logging.getLogger(__name__)
 

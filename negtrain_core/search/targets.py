@@ -1,4 +1,4 @@
-"""Malicious target lists, read defensively (paper §4.2; issue 4).
+"""Malicious target lists, read defensively (paper §4.2).
 
 A list holds one target per line in the paper's tokenisation (space-separated tokens, no special tokens; a
 leading ``<s>`` and a trailing ``</s>``, as in the release's files, are tolerated and dropped), in UTF-8. Targets
@@ -9,6 +9,10 @@ with one line naming the file and line: the configured file when the list read i
 (``check_configured_list`` checks a configured list against a dataset's vocabulary as soon as it exists; rule
 check_targets runs it, ``check_lists``, before the dataset's baselines train, and also refuses a list with more than
 ``targets.max_oov_share`` of its targets out of vocabulary).
+
+Rule malicious_lists validates the configured files themselves first (``read_list``: the paper's tokenisation, no
+duplicates; ``check_no_overlap``: no sentence shared by the training and test lists, paper §4.2) and writes the
+copies every later rule reads (``prepare_lists``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import torch
 from torch import Tensor
 
 from negtrain_core import stage
-from negtrain_core.config import Settings
-from negtrain_core.data.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, Vocab
+from negtrain_core.config import Settings, TargetsSettings
+from negtrain_core.data.text import normalize
+from negtrain_core.data.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, UNK, Vocab
 from negtrain_core.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,62 @@ class TargetList:
         lines.append(f"{self.path}: {len(self.texts)} targets kept, {self.skipped} skipped "
                      f"({len(self.oov)} with out-of-vocabulary words)")
         return lines
+
+
+# ---------------------------------------------------------------------------------------------- the configured lists
+
+
+def read_list(path: str | Path, max_len: int | None = None) -> list[str]:
+    """Targets of a list file, one per line, in the paper's tokenisation, in UTF-8.
+
+    Runs of whitespace are collapsed; a line that ``text.normalize`` would change otherwise (case, punctuation,
+    clitics) is refused, as are bytes that are not UTF-8, empty lines, duplicates, an empty file and, with
+    ``max_len`` (preprocess.max_target_len), a target of more than ``max_len - 1`` words, which no response can
+    hold. Each refusal is one line naming the file and line. The literal ``<unk>`` token is allowed (the authors'
+    paraphrase lists contain it).
+    """
+    targets, seen = [], {}
+    for n, raw in enumerate(list_lines(path), start=1):
+        line = " ".join(raw.split())
+        if not line:
+            raise TargetListError(f"{path}:{n}: empty target line")
+        if any(tok != UNK and normalize(tok) != tok for tok in line.split()):
+            raise TargetListError(f"{path}:{n}: target '{line}' is not in the paper's tokenisation ('{normalize(line)}')")
+        check_length(line.split(), max_len, f"{path}:{n}", TargetListError)
+        if line in seen:
+            raise TargetListError(f"{path}:{n}: duplicate target '{line}' (first on line {seen[line]})")
+        seen[line] = n
+        targets.append(line)
+    if not targets:
+        raise TargetListError(f"{path}: no targets (empty file)")
+    return targets
+
+
+def check_no_overlap(train: Sequence[str], test: Sequence[str], train_name: str, test_name: str) -> None:
+    """Refuse lists that share a sentence (paper §4.2: no sequence-level overlap between training and test lists)."""
+    shared = sorted(set(train) & set(test))
+    if shared:
+        raise TargetListError(f"{train_name} and {test_name} share {len(shared)} target(s), e.g. '{shared[0]}'")
+
+
+def prepare_lists(train_path: str | Path, test_path: str | Path, train_out: str | Path, test_out: str | Path,
+                  s: TargetsSettings, max_len: int | None = None) -> tuple[int, int]:
+    """Rule malicious_lists: validate the configured lists (``read_list``; ``max_len``: preprocess.max_target_len),
+    keep the first ``s.list_size`` of each (quick scale), write them; return counts. Nothing is written when a list
+    is refused.
+
+    The copies keep the configured files' lines in order (line i of a copy is line i of its file), so a later
+    check against a dataset's vocabulary can name the configured file and line (``search.targets``).
+    """
+    size = s.list_size
+    if size is not None and size < 1:
+        raise TargetListError(f"quick.target_list_size {size}: keeps no target of {train_path} and {test_path}")
+    train, test = read_list(train_path, max_len)[:size], read_list(test_path, max_len)[:size]
+    check_no_overlap(train, test, str(train_path), str(test_path))
+    atomic_write_text(train_out, "\n".join(train) + "\n")
+    atomic_write_text(test_out, "\n".join(test) + "\n")
+    log.info("malicious lists: %d training targets, %d test targets, no shared sentence", len(train), len(test))
+    return len(train), len(test)
 
 
 def parse_line(line: str) -> list[str]:
