@@ -426,6 +426,7 @@ def test_stages_write_tables_4_and_9(tmp_path):
     import pandas as pd
 
     from negtrain_core.comparisons import gan, mmi, unlikelihood
+    from negtrain_core.evaluate import responses
     from negtrain_core.tables import frequent as tables_frequent
 
     s = _world(tmp_path)
@@ -445,7 +446,7 @@ def test_stages_write_tables_4_and_9(tmp_path):
     assert len(pd.read_csv(p("mmi_sweep.csv"))) == 3
     for name, ckpt in (("baseline", "seq2seq"), ("gan", "gan"), ("ul", "ul"), ("freq-0.1", "freq-0.1"),
                        ("freq-0.01", "freq-0.01")):
-        m = tables_frequent.evaluate_model(p(f"{ckpt}.pt"), p("test.parquet"), *ev(name), s, name)
+        m = responses.evaluate_model(p(f"{ckpt}.pt"), p("test.parquet"), *ev(name), s, name)
         assert m["n"] == 21 and m["ppl"] > 1 and 0 < m["max_ratio"] <= 1
     assert json.loads(p("eval/mmi/metrics.json").read_text())["ppl"] is None
     names = ["baseline", "gan", "ul", "mmi", "freq-0.1", "freq-0.01"]

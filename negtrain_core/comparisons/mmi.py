@@ -35,7 +35,7 @@ from negtrain_core.data.tensors import load_pairs
 from negtrain_core.device import resolve
 from negtrain_core.io import write_csv
 from negtrain_core.models.interface import LanguageModel, Seq2SeqModel
-from negtrain_core.tables.frequent import evaluation_frame, summarize, write_evaluation
+from negtrain_core.evaluate.responses import evaluation_frame, summarize, write_evaluation
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
