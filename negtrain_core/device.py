@@ -31,7 +31,8 @@ def resolve(name: str = "auto", jobs_per_device: int = 1) -> torch.device:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError(f"config 'device: {name}' asks for a GPU but torch sees none (use 'auto' or 'cpu')")
-    device = torch.device("cuda", gpu(torch.device("cuda" if name == "auto" else name).index, jobs_per_device).index)
+    asked = torch.device("cuda" if name == "auto" else name)            # cuda:N, or cuda without an index: a slot
+    device = torch.device("cuda", gpu(asked.index, jobs_per_device).index)
     torch.cuda.set_device(device)
     if jobs_per_device > 1:
         torch.cuda.set_per_process_memory_fraction(1 / jobs_per_device, device)
