@@ -10,8 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "negtrain_core"
 # layer of each top-level module or subpackage, bottom first (docs/architecture.md, "Layering")
-LAYERS = {"config": 0, "io": 0, "stage": 0, "device": 0, "data": 1, "models": 2, "search": 3, "evaluate": 3,
-          "negtrain": 4, "comparisons": 4, "tables": 5}
+LAYERS = {"config": 0, "io": 0, "stage": 0, "device": 0, "gpu_slots": 0, "data": 1, "models": 2, "search": 3,
+          "evaluate": 3, "negtrain": 4, "comparisons": 4, "tables": 5}
 
 
 def unit(parts: tuple[str, ...]) -> str:

@@ -98,25 +98,6 @@ def test_the_release_overlay_validates_and_turns_the_search_and_hit_readings_on(
     assert {c.restarts for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {1}
 
 
-def test_a_shared_gpu_gives_each_job_its_share_of_memory(monkeypatch):
-    """gpu_jobs_per_device N: each process may use 1/N of the GPU's memory (a CPU machine: nothing to set)."""
-    from negtrain_core import device
-
-    calls = []
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    from torch.cuda._utils import _get_device_index                     # what torch makes of the device argument
-
-    def fraction(f, d=None):                                             # torch's own check of d, without a GPU
-        calls.append((f, None if d is None else _get_device_index(d)))
-
-    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", fraction)
-    assert device.resolve("cuda:1", 4).type == "cuda" and calls == [(0.25, 1)]
-    device.resolve("auto", 2)                     # torch.device("cuda") has no index: torch takes the current GPU
-    device.resolve("cuda", 1)
-    device.resolve("cpu", 4)
-    assert calls == [(0.25, 1), (0.5, None)]
-
-
 # ------------------------------------------------------------------------- the schema holds every default
 
 SCHEMA = yaml.safe_load(ncfg.SCHEMA_PATH.read_text())

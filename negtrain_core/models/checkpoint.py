@@ -3,8 +3,9 @@
 A checkpoint holds only tensors and primitive containers, so ``torch.load(..., weights_only=True)`` reads it:
 the model state, the model settings, the kind (``seq2seq`` | ``lm``), the architecture (``lstm`` |
 ``transformer``; a file without one is an LSTM's, as every file was before there was a choice), the vocabulary tokens and their sha256, the
-training settings, the epoch, and, where given, the optimiser state (momentum buffers), RNG states and any extra
-primitives. It is serialised in memory (so the archive's root folder has a fixed name, not the temporary file's,
+training settings, the epoch, the device the model was on when saved (``device.describe``: for a GPU its physical
+id, name and UUID; a file without one predates the field), and, where given, the optimiser state (momentum buffers),
+RNG states and any extra primitives. It is serialised in memory (so the archive's root folder has a fixed name, not the temporary file's,
 and identical saves give identical bytes) and written atomically. ``load`` rebuilds the model, refuses a
 vocabulary whose hash differs (and, asked for one, a model of another architecture), and turns a truncated or corrupt file into one line that says how to rebuild it.
 """
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from negtrain_core.device import describe as describe_device
 from negtrain_core.config import ModelSettings, TrainSettings, TransformerSettings
 from negtrain_core.io import atomic_write_bytes
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
@@ -79,7 +81,7 @@ def save(path: str | Path, model: nn.Module, *, kind: str, vocab: Vocab,
         "model_settings": dataclasses.asdict(model.cfg),
         "vocab_tokens": list(vocab.tokens), "vocab_sha256": vocab.sha256,
         "train_settings": dataclasses.asdict(train_settings) if train_settings is not None else None,
-        "epoch": epoch,
+        "epoch": epoch, "device": describe_device(next(model.parameters()).device),
         "optimizer_state": [t.detach().cpu() for t in optimizer_state] if optimizer_state is not None else None,
         "rng_state": rng_state, "extra": extra or {},
     }

@@ -143,22 +143,25 @@ def seed_all(seed: int) -> None:
 
 
 def rng_state(data_gen: torch.Generator) -> dict[str, Any]:
-    """torch, cuda, numpy, python and data-order RNG states as tensors and primitives (weights_only-safe)."""
+    """torch, cuda, numpy, python and data-order RNG states as tensors and primitives (weights_only-safe). The cuda
+    state is the current GPU's, the job's (``device.resolve``), as a one-element list: a run resumed on another GPU
+    of the host gets it there."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     version, internal, gauss_next = random.getstate()
     return {"torch": torch.get_rng_state(), "data": data_gen.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_available() else [],
             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
             "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
 
 
 def set_rng_state(state: dict[str, Any], data_gen: torch.Generator) -> None:
-    """Restore what ``rng_state`` recorded."""
+    """Restore what ``rng_state`` recorded; the cuda state goes to the current GPU. (A state file whose list holds
+    every visible GPU's state has its job's first: jobs that did not choose their GPU ran on the first.)"""
     torch.set_rng_state(state["torch"])
     data_gen.set_state(state["data"])
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state(state["cuda"][0])
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]

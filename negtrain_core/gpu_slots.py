@@ -1,0 +1,176 @@
+"""Which GPU a job runs on when several GPU jobs share the GPUs of one host.
+
+Snakemake bounds how many GPU jobs run at once (``--resources gpu_slots=N``, profiles/local) but not where: every job
+would otherwise take ``cuda``, the first visible GPU. So each job claims a slot: GPU ``g`` has ``jobs_per_device``
+slots (config ``gpu_jobs_per_device``), each a lock file ``.negtrain/gpu_slots/gpu-<id>.slot<k>`` in the working
+directory, held with ``fcntl.flock`` by the job's process until it ends. The kernel drops the lock when the process
+exits however it exits (``kill -9``, the OOM killer included), so no slot outlives its job and nothing needs cleaning
+up. A claim takes a free slot of the GPU with the most free slots (the lowest index on a tie): 8 jobs on 4 GPUs with 2
+slots each put one job on every GPU before a second on any. Claims are made one at a time (``.claim``, another flock),
+so the choice is consistent; two jobs can never hold one slot, so no GPU ever runs more than ``jobs_per_device`` jobs.
+
+When every slot is held (more jobs run than slots: ``gpu_slots`` set above GPUs x ``gpu_jobs_per_device``), the job
+waits for a slot, after telling the user once (``on_wait``). It does not squeeze onto the least-loaded GPU: each job
+may use 1/``jobs_per_device`` of its GPU's memory, and one job too many on a GPU could leave a neighbour out of memory.
+
+GPUs are named by their physical id, the entry of ``CUDA_VISIBLE_DEVICES`` (a number or a ``GPU-``/``MIG-`` UUID;
+the visible index itself when it is unset); torch's ``cuda:<index>`` is the index within the visible ones. Not
+claimed: an explicit ``cuda:N`` (the user chose), and a SLURM job that SLURM gave one GPU (SLURM_JOB_ID and
+CUDA_VISIBLE_DEVICES set: the GPU is the job's alone; SLURM's numbering is per job, so claims by jobs on other GPUs
+or nodes would clash). A SLURM allocation of several GPUs, shared by the jobs of a one-host run inside it, claims in
+a folder of its own (``slurm-<job id>``).
+
+No torch here: the device count is given, so tests run this with any count on a CPU.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+SLOTS_DIR = Path(".negtrain") / "gpu_slots"     # relative to the job's working directory (Snakemake's workdir)
+POLL_S = 2.0                                    # how often a waiting job looks for a free slot
+
+
+class Assignment(NamedTuple):
+    """The GPU of one job: torch's ``cuda:<index>``, its physical id, and how it was chosen."""
+
+    index: int                  # among the visible GPUs
+    physical: str               # as CUDA_VISIBLE_DEVICES names it (the index when unset)
+    how: str                    # "explicit" (device: cuda:N) | "slurm" (SLURM's GPU for the job) | "slot <k> of <n>"
+    lock: Path | None = None    # the slot's lock file, held by this process (None: nothing claimed)
+    fd: int | None = None       # its open descriptor, which holds the lock until the process ends
+
+
+def visible_gpus(count: int, env: Mapping[str, str] = os.environ) -> list[str]:
+    """The physical ids of ``cuda:0 .. cuda:count-1``: the first ``count`` entries of CUDA_VISIBLE_DEVICES (CUDA
+    drops an entry it cannot use and every one after it, so ``count`` may be shorter), or ``0 .. count-1``."""
+    listed = env.get("CUDA_VISIBLE_DEVICES")
+    ids = [p.strip() for p in listed.split(",")] if listed is not None else []
+    return [ids[i] if i < len(ids) and ids[i] else str(i) for i in range(count)]
+
+
+def slurm_job_gpu(count: int, env: Mapping[str, str] = os.environ) -> bool:
+    """True inside a SLURM job that SLURM gave exactly one visible GPU."""
+    return bool(env.get("SLURM_JOB_ID")) and env.get("CUDA_VISIBLE_DEVICES") is not None and count == 1
+
+
+def slots_dir(root: Path = SLOTS_DIR, env: Mapping[str, str] = os.environ) -> Path:
+    """Where this job's claims live: ``root``, or ``root/slurm-<id>`` inside a SLURM allocation."""
+    job = env.get("SLURM_JOB_ID")
+    return root / f"slurm-{_safe(job)}" if job and env.get("CUDA_VISIBLE_DEVICES") is not None else root
+
+
+def assign(index: int | None, count: int, jobs_per_device: int, env: Mapping[str, str] = os.environ,
+           root: Path = SLOTS_DIR, on_wait: Callable[[str], None] | None = None,
+           poll_s: float = POLL_S) -> Assignment:
+    """The GPU for this job among ``count`` visible ones. ``index``: the N of ``device: cuda:N`` (None for ``auto``
+    or ``cuda``: claim a slot, waiting while all are held; ``on_wait`` gets one line the first time)."""
+    gpus = visible_gpus(count, env)
+    if index is not None:
+        if not 0 <= index < count:
+            shown = env.get("CUDA_VISIBLE_DEVICES")
+            raise ValueError(f"config 'device: cuda:{index}' but torch sees {count} GPU(s)"
+                             f"{'' if shown is None else f' (CUDA_VISIBLE_DEVICES={shown})'}; use 'auto' or "
+                             f"cuda:0 .. cuda:{count - 1} (the index among the visible GPUs)")
+        return Assignment(index, gpus[index], "explicit")
+    if slurm_job_gpu(count, env):
+        return Assignment(0, gpus[0], "slurm")
+    return claim(gpus, jobs_per_device, slots_dir(root, env), on_wait, poll_s)
+
+
+def claim(gpus: Sequence[str], jobs_per_device: int, folder: Path,
+          on_wait: Callable[[str], None] | None = None, poll_s: float = POLL_S) -> Assignment:
+    """Hold a free slot of the least-loaded GPU of ``gpus`` (physical ids by visible index) until this process ends
+    (or ``release``); while every slot is held, say so once through ``on_wait`` and look again every ``poll_s``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    told = False
+    while True:
+        got = _try_claim(gpus, jobs_per_device, folder)
+        if got is not None:
+            return got
+        if on_wait is not None and not told:
+            holders = ", ".join(sorted({h for h in map(_holder, _slot_paths(gpus, jobs_per_device, folder)) if h}))
+            on_wait(f"all {len(gpus) * jobs_per_device} GPU slots ({len(gpus)} GPU(s) x gpu_jobs_per_device "
+                    f"{jobs_per_device}) are held by other jobs ({holders or 'unknown'}; {folder}), so this job "
+                    f"waits for one -- more GPU jobs run than slots: give --resources gpu_slots="
+                    f"{len(gpus) * jobs_per_device} at most (profiles/local)")
+            told = True
+        time.sleep(poll_s)
+
+
+def release(a: Assignment) -> None:
+    """Give the slot back before the process ends (tests; a job simply exits)."""
+    if a.fd is not None:
+        os.close(a.fd)
+
+
+def _try_claim(gpus: Sequence[str], jobs_per_device: int, folder: Path) -> Assignment | None:
+    """One look, under the folder's claim lock: lock every free slot, keep one of the GPU with most, free the rest."""
+    with _locked(folder / ".claim"):
+        free: dict[int, list[tuple[int, int]]] = {}             # visible index -> [(slot, fd)] locked just now
+        for i, gpu in enumerate(gpus):
+            for k in range(jobs_per_device):
+                fd = _try_lock(_slot_path(folder, gpu, k))
+                if fd is not None:
+                    free.setdefault(i, []).append((k, fd))
+        if not free:
+            return None
+        best = max(free, key=lambda i: (len(free[i]), -i))
+        (k, fd), others = free[best][0], [fd for i in free for _, fd in free[i]]
+        for other in others:
+            if other != fd:
+                os.close(other)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    return Assignment(best, gpus[best], f"slot {k + 1} of {jobs_per_device}", _slot_path(folder, gpus[best], k), fd)
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor holding ``path``'s exclusive flock, or None when another holds it. Opened afresh, so a
+    slot held by this same process through another descriptor counts as held."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)            # not inherited by programs the job starts
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _slot_path(folder: Path, gpu: str, k: int) -> Path:
+    return folder / f"gpu-{_safe(gpu)}.slot{k}"
+
+
+def _slot_paths(gpus: Sequence[str], jobs_per_device: int, folder: Path) -> list[Path]:
+    return [_slot_path(folder, g, k) for g in gpus for k in range(jobs_per_device)]
+
+
+def _holder(path: Path) -> str:
+    """What the holder of ``path`` wrote into it ("pid N on host"), '' when unreadable."""
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _safe(name: str) -> str:
+    """``name`` as one file-name component (an old-style MIG id holds slashes)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)

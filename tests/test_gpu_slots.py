@@ -1,0 +1,216 @@
+"""GPU slots: which GPU each job of a one-host run takes, with fake device counts (no GPU needed): spreading and
+the per-GPU share, CUDA_VISIBLE_DEVICES, explicit cuda:N and SLURM, several processes at once, a job killed with
+SIGKILL, and what ``device.resolve`` and checkpoints make of it."""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing as mp
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from negtrain_core import device, gpu_slots
+from negtrain_core.models import checkpoint
+from negtrain_core.config import ModelSettings
+from negtrain_core.data.vocab import Vocab
+from negtrain_core.models.lstm import LSTMLM
+from gpu_slot_jobs import claim_and_count, claim_and_hold
+
+NO_ENV: dict[str, str] = {}
+
+
+class Stop(Exception):
+    """Raised by an ``on_wait`` to end a claim that would wait."""
+
+
+def stop(line: str) -> None:
+    raise Stop(line)
+
+
+def held(path: Path) -> bool:
+    """Whether some process (this one included, through another descriptor) holds ``path``'s slot."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def claims():
+    """Assignments made in this process, released after the test."""
+    made: list[gpu_slots.Assignment] = []
+    yield made
+    for a in made:
+        gpu_slots.release(a)
+
+
+# ------------------------------------------------------------------------------------------------- in one process
+
+
+def test_jobs_spread_over_the_gpus_before_doubling_up_and_never_exceed_the_share(tmp_path, claims):
+    for _ in range(8):
+        claims.append(gpu_slots.assign(None, 4, 2, NO_ENV, tmp_path, on_wait=stop))
+    assert [a.index for a in claims] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert [a.how for a in claims] == ["slot 1 of 2"] * 4 + ["slot 2 of 2"] * 4
+    assert len({a.lock for a in claims}) == 8 and all(held(a.lock) for a in claims)
+    with pytest.raises(Stop, match=r"all 8 GPU slots \(4 GPU\(s\) x gpu_jobs_per_device 2\) are held .*"
+                                   rf"pid {os.getpid()} on .*gpu_slots=8 at most"):
+        gpu_slots.assign(None, 4, 2, NO_ENV, tmp_path, on_wait=stop)
+    gpu_slots.release(claims.pop(2))                                   # GPU 2's first job ends
+    claims.append(gpu_slots.assign(None, 4, 2, NO_ENV, tmp_path, on_wait=stop))
+    assert claims[-1].index == 2 and claims[-1].how == "slot 1 of 2"
+
+
+def test_indices_are_within_the_visible_gpus_and_locks_named_by_physical_id(tmp_path, claims):
+    env = {"CUDA_VISIBLE_DEVICES": "6, GPU-8f3c2a,2"}
+    for _ in range(3):
+        claims.append(gpu_slots.assign(None, 3, 1, env, tmp_path, on_wait=stop))
+    assert [(a.index, a.physical) for a in claims] == [(0, "6"), (1, "GPU-8f3c2a"), (2, "2")]
+    assert sorted(p.name for p in tmp_path.glob("gpu-*")) == ["gpu-2.slot0", "gpu-6.slot0", "gpu-GPU-8f3c2a.slot0"]
+    # CUDA stops at an entry it cannot use (torch then counts fewer GPUs); unset, the ids are the indices
+    assert gpu_slots.visible_gpus(2, {"CUDA_VISIBLE_DEVICES": "3,1,bogus,0"}) == ["3", "1"]
+    assert gpu_slots.visible_gpus(3, NO_ENV) == ["0", "1", "2"]
+
+
+def test_an_explicit_gpu_claims_nothing_and_must_be_visible(tmp_path, claims):
+    env = {"CUDA_VISIBLE_DEVICES": "4,5"}
+    claims.append(gpu_slots.assign(None, 2, 1, env, tmp_path, on_wait=stop))
+    claims.append(gpu_slots.assign(None, 2, 1, env, tmp_path, on_wait=stop))    # every slot now held
+    a = gpu_slots.assign(1, 2, 1, env, tmp_path, on_wait=stop)                   # no wait: cuda:1 asked for
+    assert (a.index, a.physical, a.how, a.lock, a.fd) == (1, "5", "explicit", None, None)
+    with pytest.raises(ValueError, match=r"^config 'device: cuda:2' but torch sees 2 GPU\(s\) "
+                                         r"\(CUDA_VISIBLE_DEVICES=4,5\); use 'auto' or cuda:0 .. cuda:1"):
+        gpu_slots.assign(2, 2, 1, env, tmp_path)
+
+
+def test_a_slurm_job_uses_the_gpu_slurm_gave_it(tmp_path, claims):
+    claims.append(gpu_slots.assign(None, 1, 1, NO_ENV, tmp_path, on_wait=stop))  # slot "0" held on this host
+    slurm = {"SLURM_JOB_ID": "77", "CUDA_VISIBLE_DEVICES": "0"}
+    assert gpu_slots.assign(None, 1, 1, slurm, tmp_path, on_wait=stop) == (0, "0", "slurm", None, None)
+    # an allocation of several GPUs, shared by a one-host run inside it: claims of its own
+    shared = {"SLURM_JOB_ID": "78", "CUDA_VISIBLE_DEVICES": "0,1"}
+    claims.append(gpu_slots.assign(None, 2, 1, shared, tmp_path, on_wait=stop))
+    assert claims[-1].index == 0 and claims[-1].lock.parent == tmp_path / "slurm-78"
+
+
+# ----------------------------------------------------------------------------------------------- across processes
+
+
+def test_simultaneous_jobs_fill_every_gpu_to_its_share_and_no_further(tmp_path):
+    ctx = mp.get_context("spawn")
+    out, end = ctx.Queue(), ctx.Event()
+    env = {"CUDA_VISIBLE_DEVICES": "1,3,5"}
+    jobs = [ctx.Process(target=claim_and_hold, args=(str(tmp_path), 3, 2, env, out, end)) for _ in range(6)]
+    for j in jobs:
+        j.start()
+    got = sorted(out.get(timeout=60)[1:] for _ in jobs)
+    end.set()
+    for j in jobs:
+        j.join(60)
+    assert got == [(0, "1"), (0, "1"), (1, "3"), (1, "3"), (2, "5"), (2, "5")]
+
+
+def test_more_jobs_than_slots_never_put_more_than_the_share_on_a_gpu(tmp_path):
+    ctx = mp.get_context("spawn")
+    tally, running, peaks = ctx.Array("i", 2), ctx.Array("i", 2), ctx.Array("i", 2)
+    jobs = [ctx.Process(target=claim_and_count, args=(str(tmp_path), 2, 2, 10, tally, running, peaks))
+            for _ in range(10)]
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join(120)
+    assert [j.exitcode for j in jobs] == [0] * 10 and list(tally[:]) == [10, 10]
+    assert list(peaks[:]) == [2, 2] and list(running[:]) == [0, 0]
+
+
+def test_a_job_killed_with_sigkill_frees_its_slot_for_the_waiting_one(tmp_path, claims):
+    ctx = mp.get_context("spawn")
+    out, end = ctx.Queue(), ctx.Event()
+    holder = ctx.Process(target=claim_and_hold, args=(str(tmp_path), 1, 1, NO_ENV, out, end))
+    holder.start()
+    pid, index, _ = out.get(timeout=60)
+    told: list[str] = []
+
+    def kill_holder(line: str) -> None:                                 # the waiting job's message, then the kill
+        told.append(line)
+        os.kill(pid, signal.SIGKILL)
+
+    claims.append(gpu_slots.assign(None, 1, 1, NO_ENV, tmp_path, on_wait=kill_holder, poll_s=0.05))
+    holder.join(60)
+    assert holder.exitcode == -signal.SIGKILL and index == 0
+    assert len(told) == 1 and f"pid {pid} on" in told[0] and claims[-1].index == 0
+    assert (tmp_path / "gpu-0.slot0").read_text().startswith(f"pid {os.getpid()} on")
+
+
+# ------------------------------------------------------------------------------------ device.resolve with fake GPUs
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch, tmp_path):
+    """torch sees 4 GPUs (CUDA_VISIBLE_DEVICES=4,5,6,7); what ``resolve`` asks of torch.cuda is recorded."""
+    calls: list[tuple] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", torch.device(d).index)))
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
+                        lambda f, d=None: calls.append(("fraction", f, torch.device(d).index)))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: type("P", (), {"name": "Fake H200",
+                                                                                    "uuid": f"GPU-fake-{i}"}))
+    monkeypatch.setattr(device, "_assigned", None)
+    yield calls
+    if device._assigned is not None:
+        gpu_slots.release(device._assigned)
+
+
+def test_resolve_claims_one_gpu_per_process_and_records_it(fake_gpus, tmp_path, caplog):
+    other = gpu_slots.assign(None, 4, 2, os.environ, tmp_path / gpu_slots.SLOTS_DIR)  # another job holds GPU 4
+    try:
+        with caplog.at_level("INFO", logger="negtrain_core.device"):
+            assert device.resolve("auto", 2) == torch.device("cuda", 1)
+        assert device.resolve("cuda", 2) == torch.device("cuda", 1)            # the same GPU for the whole job
+        assert fake_gpus == [("set_device", 1), ("fraction", 0.5, 1)] * 2
+        assert held(tmp_path / ".negtrain/gpu_slots/gpu-5.slot0")
+        assert "GPU job on cuda:1: GPU 5 (Fake H200, GPU-fake-1), slot 1 of 2" in caplog.text
+        assert device.describe(torch.device("cuda", 1)) == {"type": "cuda", "index": 1, "physical": "5",
+                                                           "assigned": "slot 1 of 2", "name": "Fake H200",
+                                                           "uuid": "GPU-fake-1"}
+    finally:
+        gpu_slots.release(other)
+
+
+def test_resolve_takes_an_explicit_gpu_and_cpu_without_a_claim(fake_gpus, tmp_path):
+    assert device.resolve("cuda:3", 4) == torch.device("cuda", 3)
+    assert device.resolve("cpu", 4) == torch.device("cpu")
+    assert fake_gpus == [("set_device", 3), ("fraction", 0.25, 3)]
+    assert not (tmp_path / ".negtrain").exists()
+    assert device.describe(torch.device("cuda", 3))["physical"] == "7"
+
+
+def test_a_cpu_only_torch_needs_no_slot(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.resolve("auto", 2) == torch.device("cpu") and not (tmp_path / ".negtrain").exists()
+    with pytest.raises(RuntimeError, match="asks for a GPU but torch sees none"):
+        device.resolve("cuda", 1)
+
+
+def test_a_checkpoint_records_its_device_and_old_files_still_load(tmp_path):
+    vocab = Vocab.build([["a", "b", "c"]], 3)
+    model = LSTMLM(ModelSettings(vocab_size=len(vocab), embedding_dim=4, hidden_dim=6, attention="release"))
+    checkpoint.save(tmp_path / "lm.pt", model, kind="lm", vocab=vocab)
+    payload = checkpoint.read(tmp_path / "lm.pt")
+    assert payload["device"] == {"type": "cpu"}
+    del payload["device"]                                               # a file written before the field
+    (tmp_path / "old.pt").write_bytes(checkpoint.serialise(payload))
+    assert "device" not in checkpoint.load(tmp_path / "old.pt", vocab).meta
