@@ -87,6 +87,19 @@ def gpu_resources(kind="gpu"):
     return res
 
 
+def baseline_threads():
+    """Threads of a baseline job: 2; at quick scale half of --cores, so that the LM and the seq2seq train side by
+    side (on 2 CPU cores, two 1-thread jobs outrun one 2-thread job after the other, and keep their speed when
+    another process takes a core)."""
+    return max(1, workflow.cores // 2) if config["scale"] == "quick" else 2
+
+
+def frequent_runs_per_job():
+    """How many of a dataset's r_thres one Algorithm 2 job runs: frequent.runs_per_job (quick.frequent_runs_per_job
+    at quick scale)."""
+    return config["quick"]["frequent_runs_per_job"] if config["scale"] == "quick" else config["frequent"]["runs_per_job"]
+
+
 def frequent_models(wildcards):
     s = ncfg.settings(config, wildcards.dataset)
     return [f"freq-{f.r_thres:g}" for f in s.frequent]
@@ -128,3 +141,4 @@ def report_targets(datasets):
                 f"results/{d}/rating/sheet.csv", f"results/{d}/rating/sheet.html"]
         out += [f"results/{d}/report/{v}.html" for v in views] + ([f"results/{d}/table6.csv"] if rated else [])
     return out
+

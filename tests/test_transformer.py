@@ -471,7 +471,7 @@ def test_config_keys_reach_the_model_and_training_settings():
     assert s.paraphrase.model.arch == "transformer"
     quick = ncfg.validate({**_config(arch="transformer"), "scale": "quick"})
     q = ncfg.settings(quick, "chitchat")
-    assert (q.model.transformer.layers, q.model.transformer.d_model, q.train.warmup_steps) == (2, 64, 40)
+    assert (q.model.transformer.layers, q.model.transformer.d_model, q.train.warmup_steps) == (2, 64, 200)
     assert q.paraphrase.model.transformer == q.model.transformer
     assert ncfg.settings(ncfg.validate(_config()), "chitchat").model.arch == "lstm"
 
