@@ -1,11 +1,13 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
 import sys
+import time
 from pathlib import Path
 
 from negtrain_core import config as ncfg
 from negtrain_core.data import raw as nraw
 from negtrain_core.tables import rating as nrating
 from negtrain_core.tables import report as nreport
+from negtrain_core.tables import summary as nsummary
 
 try:
     ncfg.validate(config)
@@ -13,6 +15,7 @@ try:
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
 
+STARTED = time.time()                                 # tables written after this are this run's (print_summary)
 DATASETS = ncfg.dataset_names(config)                 # any name with a block under datasets
 HIT_MODES = ("o", "io")
 LIST_SIZES = ("0.5k", "1k", "2.5k")
@@ -142,3 +145,9 @@ def report_targets(datasets):
         out += [f"results/{d}/report/{v}.html" for v in views] + ([f"results/{d}/table6.csv"] if rated else [])
     return out
 
+
+def print_summary():
+    """The headline numbers of the Tables 3 and 4 this run wrote, on the terminal (the Snakefile's onsuccess)."""
+    lines = nsummary.summary_lines(config["run_datasets"], STARTED)
+    if lines:
+        print("\n".join(lines), flush=True)
