@@ -94,13 +94,15 @@ def baseline_threads():
     """Threads of a baseline job: 2; at quick scale half of --cores, so that the LM and the seq2seq train side by
     side (on 2 CPU cores, two 1-thread jobs outrun one 2-thread job after the other, and keep their speed when
     another process takes a core)."""
-    return max(1, workflow.cores // 2) if config["scale"] == "quick" else 2
+    cores = workflow.resource_settings.cores            # None without --cores (--report, a cluster profile)
+    return max(1, (cores or 2) // 2) if config["scale"] == "quick" else 2
 
 
 def frequent_runs_per_job():
     """How many of a dataset's r_thres one Algorithm 2 job runs: frequent.runs_per_job (quick.frequent_runs_per_job
     at quick scale)."""
-    return config["quick"]["frequent_runs_per_job"] if config["scale"] == "quick" else config["frequent"]["runs_per_job"]
+    quick = config["scale"] == "quick"
+    return config["quick"]["frequent_runs_per_job"] if quick else config["frequent"]["runs_per_job"]
 
 
 def frequent_models(wildcards):

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from conftest import QUICK_SMALL
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings, TrainSettings, TransformerSettings
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
@@ -494,11 +495,12 @@ def test_bad_transformer_settings_are_refused_naming_the_key(model, train, messa
 
 @pytest.mark.slow
 def test_quick_pipeline_with_transformers(tmp_path: Path):
-    """``model.arch: transformer`` through the whole quick pipeline (``rule all``): every table is written."""
+    """``model.arch: transformer`` through the whole quick pipeline (``rule all``, tests/quick_small.yaml): every
+    table is written."""
     overlay = tmp_path / "transformer.yaml"
     overlay.write_text(yaml.safe_dump({"model": {"arch": "transformer"}}))
-    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu", overlays=[overlay],
-                    timeout=3600)
+    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu",
+                    overlays=[QUICK_SMALL, overlay], timeout=3600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     results = tmp_path / "results" / "chitchat"
     for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):
