@@ -27,3 +27,7 @@ rule all:
     input:
         expand("results/{dataset}/table{n}.csv", dataset=config["run_datasets"], n=[3, 4, 8, 9]),
         report_targets(config["run_datasets"]),
+
+
+onsuccess:
+    print_summary()

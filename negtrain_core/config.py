@@ -227,6 +227,7 @@ class FineTuning:
     clip_norm: float = 5.0                 # train.clip_norm
     max_len: int = 20                      # preprocess.max_target_len: the decoded responses' length
     seed: int = 1                          # seed
+    max_train_pairs: int | None = None     # not a config key: quick.finetune_pairs at quick scale, else all
 
 
 @dataclass(frozen=True)
@@ -483,7 +484,7 @@ def settings(config: dict[str, Any], dataset: str | None = None) -> SharedSettin
     if dataset not in config["datasets"]:
         raise ConfigError(f"dataset '{dataset}' has no block under 'datasets' in the config")
     ds = config["datasets"][dataset]
-    data, tuning = _data(config, ds, dataset, quick), _fine_tuning(config, ds)
+    data, tuning = _data(config, ds, dataset, quick), _fine_tuning(config, ds, quick)
     malicious = _malicious(config, ds, quick)
     m, metrics = config["mmi"], config["metrics"]
     return Settings(
@@ -515,11 +516,12 @@ def _data(config: dict[str, Any], ds: dict[str, Any], name: str, quick: dict[str
 
 def _model(config: dict[str, Any], ds: dict[str, Any], data: DataSettings, quick: dict[str, Any] | None
            ) -> ModelSettings:
-    """The model block's structure (quick: its sizes) over ``data``'s vocabulary and the five specials."""
+    """The model block's structure (quick: its sizes and dropout) over ``data``'s vocabulary and the five specials."""
     m = config["model"]
     return ModelSettings(
         vocab_size=data.vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
-        hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"], dropout=ds["train"]["dropout"],
+        hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
+        dropout=quick["dropout"] if quick else ds["train"]["dropout"],
         attention=m["attention"], mask_source_padding=m["mask_source_padding"], **_arch(config, quick),
         **_model_release_keys(m))
 
@@ -555,7 +557,7 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
     t, dt = config["train"], ds["train"]
     baseline_momentum = t["momentum"] if dt["momentum"] is None else dt["momentum"]
     return TrainSettings(
-        epochs=(quick or t)["epochs"], batch_size=dt["batch_size"], lr=dt["lr"],
+        epochs=(quick or t)["epochs"], batch_size=(quick or dt)["batch_size"], lr=dt["lr"],
         momentum=quick["baseline_momentum"] if quick else baseline_momentum, finetune_momentum=t["momentum"],
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
@@ -564,12 +566,15 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
 
 
 def _optimizer(config: dict[str, Any], t: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any]:
-    """The optimiser and learning-rate schedule keys of the ``train`` block (``quick.warmup_steps`` at quick
-    scale), kept as given (``auto`` too: the settings repeat the config); checked with ``train_recipe``."""
-    train_recipe(config["model"]["arch"], t["optimizer"], t["schedule"])
+    """The optimiser and learning-rate schedule keys of the ``train`` block (``quick.optimizer``, ``quick.adam_lr``
+    and ``quick.warmup_steps`` at quick scale), kept as given (``auto`` too: the settings repeat the config); checked
+    with ``train_recipe``."""
+    optimizer = quick["optimizer"] if quick else t["optimizer"]
+    train_recipe(config["model"]["arch"], optimizer, t["schedule"])
     a = t["adam"]
-    return dict(optimizer=t["optimizer"], schedule=t["schedule"],
-                warmup_steps=quick["warmup_steps"] if quick else t["warmup_steps"], adam_lr=a["lr"],
+    return dict(optimizer=optimizer, schedule=t["schedule"],
+                warmup_steps=quick["warmup_steps"] if quick else t["warmup_steps"],
+                adam_lr=quick["adam_lr"] if quick else a["lr"],
                 adam_betas=tuple(a["betas"]), adam_eps=a["eps"], adam_weight_decay=a["weight_decay"])
 
 
@@ -585,11 +590,12 @@ def train_recipe(arch: str, optimizer: str, schedule: str) -> tuple[str, str]:
     return optimizer, schedule
 
 
-def _fine_tuning(config: dict[str, Any], ds: dict[str, Any]) -> dict[str, Any]:
-    """The ``FineTuning`` fields, as keyword arguments of its subclasses."""
+def _fine_tuning(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``FineTuning`` fields, as keyword arguments of its subclasses (``quick.finetune_pairs`` at quick scale)."""
     t = config["train"]
     return dict(batch_size=ds["frequent"]["batch_size"], momentum=t["momentum"], weight_decay=t["weight_decay"],
-                clip_norm=t["clip_norm"], max_len=config["preprocess"]["max_target_len"], seed=config["seed"])
+                clip_norm=t["clip_norm"], max_len=config["preprocess"]["max_target_len"], seed=config["seed"],
+                max_train_pairs=quick["finetune_pairs"] if quick else None)
 
 
 def _frequent(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None,
@@ -713,7 +719,8 @@ def _check_given_lists(t: TargetsSettings) -> None:
 
 def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> ParaphraseSettings:
     """The paraphraser as a dataset of its own: the ``paraphrase`` block's vocabulary and recipe, the ``model``
-    block's structure; at quick scale the quick overlay's vocabulary cap, sizes, epochs and pair cap."""
+    block's structure; at quick scale the quick overlay's vocabulary cap, sizes, dropout, optimiser, batch size,
+    epochs and pair cap."""
     p, pre, m, t = (config[k] for k in ("paraphrase", "preprocess", "model", "train"))
     vocab_size = min(p["vocab_size"], quick["vocab_size"]) if quick else p["vocab_size"]
     data = DataSettings(name="paraphrase", reader="paraphrase", raw={}, split={}, vocab_size=vocab_size,
@@ -722,10 +729,10 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
                         max_train_pairs=quick["max_train_pairs"] if quick else None, seed=config["seed"])
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
-                          dropout=p["train"]["dropout"], attention=m["attention"],
+                          dropout=(quick or p["train"])["dropout"], attention=m["attention"],
                           mask_source_padding=m["mask_source_padding"], **_arch(config, quick),
                           **_model_release_keys(m))
-    train = TrainSettings(epochs=(quick or p["train"])["epochs"], batch_size=p["train"]["batch_size"],
+    train = TrainSettings(epochs=(quick or p["train"])["epochs"], batch_size=(quick or p["train"])["batch_size"],
                           lr=p["train"]["lr"], momentum=p["train"]["momentum"], finetune_momentum=t["momentum"],
                           weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
                           decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"],

@@ -17,7 +17,7 @@ rule train_baseline:
         "logs/{dataset}/train_{kind}.log",
     benchmark:
         "benchmarks_out/{dataset}/train_{kind}.tsv"
-    threads: 2
+    threads: baseline_threads()
     resources:
         **gpu_resources(),
     script:
@@ -39,6 +39,7 @@ rule evaluate_baselines:
     log:
         "logs/{dataset}/evaluate_baselines.log",
     threads: 2
+    priority: 1  # first among ready jobs: Algorithm 1 and its hit tests are the longest chain after the baselines
     resources:
         **gpu_resources(),
     script:

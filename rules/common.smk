@@ -1,11 +1,13 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
 import sys
+import time
 from pathlib import Path
 
 from negtrain_core import config as ncfg
 from negtrain_core.data import raw as nraw
 from negtrain_core.tables import rating as nrating
 from negtrain_core.tables import report as nreport
+from negtrain_core.tables import summary as nsummary
 
 try:
     ncfg.validate(config)
@@ -13,6 +15,7 @@ try:
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
 
+STARTED = time.time()                                 # tables written after this are this run's (print_summary)
 DATASETS = ncfg.dataset_names(config)                 # any name with a block under datasets
 HIT_MODES = ("o", "io")
 LIST_SIZES = ("0.5k", "1k", "2.5k")
@@ -87,6 +90,21 @@ def gpu_resources(kind="gpu"):
     return res
 
 
+def baseline_threads():
+    """Threads of a baseline job: 2; at quick scale half of --cores, so that the LM and the seq2seq train side by
+    side (on 2 CPU cores, two 1-thread jobs outrun one 2-thread job after the other, and keep their speed when
+    another process takes a core)."""
+    cores = workflow.resource_settings.cores            # None without --cores (--report, a cluster profile)
+    return max(1, (cores or 2) // 2) if config["scale"] == "quick" else 2
+
+
+def frequent_runs_per_job():
+    """How many of a dataset's r_thres one Algorithm 2 job runs: frequent.runs_per_job (quick.frequent_runs_per_job
+    at quick scale)."""
+    quick = config["scale"] == "quick"
+    return config["quick"]["frequent_runs_per_job"] if quick else config["frequent"]["runs_per_job"]
+
+
 def frequent_models(wildcards):
     s = ncfg.settings(config, wildcards.dataset)
     return [f"freq-{f.r_thres:g}" for f in s.frequent]
@@ -128,3 +146,10 @@ def report_targets(datasets):
                 f"results/{d}/rating/sheet.csv", f"results/{d}/rating/sheet.html"]
         out += [f"results/{d}/report/{v}.html" for v in views] + ([f"results/{d}/table6.csv"] if rated else [])
     return out
+
+
+def print_summary():
+    """The headline numbers of the Tables 3 and 4 this run wrote, on the terminal (the Snakefile's onsuccess)."""
+    lines = nsummary.summary_lines(config["run_datasets"], STARTED)
+    if lines:
+        print("\n".join(lines), flush=True)

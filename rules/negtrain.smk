@@ -18,6 +18,7 @@ rule negtrain_malicious:
         settings=settings,
     log:
         "logs/{dataset}/negtr-{mode}-{size}.log",
+    priority: 1  # first among ready jobs: Algorithm 1 and its hit tests are the longest chain after the baselines
     benchmark:
         "benchmarks_out/{dataset}/negtr-{mode}-{size}.tsv"
     resources:
@@ -31,7 +32,7 @@ rule negtrain_malicious:
 # defined per dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard can express.
 for _ds in DATASETS:
     _rs = [f.r_thres for f in ncfg.settings(config, _ds).frequent]
-    _per_job = config["frequent"]["runs_per_job"]
+    _per_job = frequent_runs_per_job()
     for _i, _group in enumerate(_rs[j:j + _per_job] for j in range(0, len(_rs), _per_job)):
 
         rule:

@@ -51,13 +51,21 @@ def test_paper_scale_settings_follow_the_dataset_block():
     assert s.malicious.lambda_pos == 1.0 and s.malicious.hit_type == "avg" and s.malicious.pos_batch == 100
 
 
-def test_quick_scale_overrides_sizes_but_not_the_recipe():
+def test_quick_scale_overrides_sizes_and_the_baseline_recipe_it_names():
+    paper = ncfg.settings(ncfg.validate(_config()), "ubuntu")
     cfg = _config()
     cfg["scale"] = "quick"
     s = ncfg.settings(ncfg.validate(cfg), "ubuntu")
-    assert (s.data.vocab_size, s.model.embedding_dim, s.model.hidden_dim, s.train.epochs) == (3000, 32, 64, 2)
-    assert s.data.max_train_pairs == 6000 and s.search.attack["io"].candidates == 10 and s.train.momentum == 0.9
-    assert (s.train.batch_size, s.train.lr) == (64, 1.0)
+    assert (s.data.vocab_size, s.model.embedding_dim, s.model.hidden_dim, s.train.epochs) == (3000, 64, 128, 3)
+    assert s.data.max_train_pairs == 40000 and s.search.attack["io"].candidates == 10 and s.train.momentum == 0.9
+    assert (paper.model.dropout, paper.train.optimizer, paper.train.batch_size) == (0.0, "auto", 64)
+    assert (s.model.dropout, s.train.optimizer, s.train.adam_lr, s.train.batch_size) == (0.0, "adamw", 6e-3, 32)
+    assert ncfg.train_recipe(s.model.arch, s.train.optimizer, s.train.schedule) == ("adamw", "epoch")
+    assert {f.max_train_pairs for f in (*s.frequent, s.gan, s.unlikelihood)} == {12800}
+    assert {f.max_train_pairs for f in (*paper.frequent, paper.gan, paper.unlikelihood)} == {None}
+    assert s.train.lr == 1.0 and s.frequent[0].batch_size == 64                # what the quick block leaves alone
+    switchboard = ncfg.settings(cfg, "switchboard")                          # dropout 0.3 at paper scale
+    assert (switchboard.model.dropout, switchboard.train.batch_size) == (0.0, 32)
 
 
 def test_augmentation_not_run_without_a_corpus_and_sizes_follow():
@@ -111,17 +119,17 @@ SOURCES = {
     ncfg.TrainSettings: (("#dataset_train", "train", ""),
                          {"momentum": "train.momentum", "finetune_momentum": "train.momentum",
                           **{f"adam_{k}": f"train.adam.{k}" for k in ("lr", "betas", "eps", "weight_decay")}}, set()),
-    ncfg.FineTuning: (FINE_TUNING, {"max_len": "preprocess.max_target_len"}, set()),
+    ncfg.FineTuning: (FINE_TUNING, {"max_len": "preprocess.max_target_len"}, {"max_train_pairs"}),
     ncfg.FrequentSettings: (("frequent", *FINE_TUNING), {"max_len": "preprocess.max_target_len"},
-                            {"eval_batch_size"}),
+                            {"eval_batch_size", "max_train_pairs"}),
     ncfg.NegTrainSettings: (("malicious", "#dataset_malicious"), {}, set()),
     ncfg.SearchSettings: (("search",), {"src_len": "preprocess.max_source_len",
                                         "hit_mode": "#dataset_malicious.hit_type",
                                         "stop_batch": "malicious.batch_targets"}, {"init", "early_stop"}),
     ncfg.SearchBlock: (("search",), {}, set()),
     ncfg.HitSettings: (("hits",), {}, set()),
-    ncfg.GanSettings: (("gan", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
-    ncfg.ULSettings: (("unlikelihood", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, set()),
+    ncfg.GanSettings: (("gan", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, {"max_train_pairs"}),
+    ncfg.ULSettings: (("unlikelihood", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, {"max_train_pairs"}),
     ncfg.MMISettings: (("mmi",), {"max_len": "preprocess.max_target_len"}, {"batch_size"}),
     ncfg.MetricSettings: (("metrics",), {"bleu_tokenize": "metrics.bleu.tokenize",
                                          "bleu_smooth_method": "metrics.bleu.smooth_method"}, set()),
@@ -211,8 +219,11 @@ def test_the_quick_overlay_applies_to_every_block_it_names():
     assert [f.epochs for f in s.frequent] == [q["frequent_epochs"]] * 2
     assert s.malicious.epochs == q["malicious_epochs"] and s.targets.list_size == q["target_list_size"]
     assert (s.gan.filters, s.gan.highway_hidden) == (q["gan"]["filters"], q["gan"]["highway_hidden"])
+    assert s.gan.g_lrs == tuple(q["gan"]["g_lrs"]) != tuple(cfg["gan"]["g_lrs"])
     assert s.unlikelihood.epochs == min(cfg["unlikelihood"]["epochs"], q["frequent_epochs"])
     assert all((c.candidates, c.sweeps) == (10, 2) for c in [*s.search.attack.values(), *s.search.negtrain.values()])
     assert s.search.attack["o"].restarts == q["search"]["restarts"]
-    assert s.paraphrase.model.hidden_dim == q["hidden_dim"] and s.paraphrase.data.max_train_pairs == 6000
+    assert s.paraphrase.model.hidden_dim == q["hidden_dim"] and s.paraphrase.data.max_train_pairs == 40000
+    assert (s.paraphrase.model.dropout, s.paraphrase.train.batch_size) == (q["dropout"], q["batch_size"])
+    assert (s.paraphrase.train.optimizer, s.paraphrase.train.adam_lr) == (q["optimizer"], q["adam_lr"])
     assert ncfg.settings(cfg).targets == s.targets                     # the shared blocks, without a dataset

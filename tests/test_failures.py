@@ -511,7 +511,7 @@ def test_temporaries_of_an_interrupted_attempt_are_removed(tmp_path):
 
 # a small workflow: 1,500 training pairs, 3 epochs; each baseline on one thread, so both train side by side on two
 # cores (and one-thread matrix products leave no room for thread scheduling in the numbers)
-SMALL = {"quick": {"max_train_pairs": 1500, "max_eval_pairs": 200, "epochs": 3}}
+SMALL = {"quick": {"max_train_pairs": 1500, "max_eval_pairs": 200, "epochs": 3, "embedding_dim": 32, "hidden_dim": 64}}
 TARGETS = ("results/chitchat/table8.csv", "results/chitchat/eval/baseline/greedy.parquet")
 TIMING = {"seconds", "tokens_per_s"}                  # curve columns that measure the machine, not the run
 

@@ -195,7 +195,7 @@ def test_snakemake_preprocess_chitchat_quick(tmp_path: Path) -> None:
     data_dir = tmp_path / "results" / "chitchat" / "data"
     stats = pd.read_csv(data_dir / "stats.csv")
     assert stats["split"].tolist() == ["train", "valid", "test"] and set(stats["scale"]) == {"quick"}
-    assert stats["pairs"].tolist() == [6000, 500, 500]                       # quick caps
+    assert stats["pairs"].tolist() == [40000, 500, 500]                      # quick caps
     assert stats["oov_rate"].between(0, 0.5).all() and (stats["vocab_size"] == 3005).all()
     assert (stats["target_tokens"] > stats["pairs"]).all()
     tables = {s: pd.read_parquet(data_dir / f"{s}.parquet") for s in ("train", "valid", "test")}

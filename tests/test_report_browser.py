@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import QUICK_SMALL
 from negtrain_core.tables import rating
 from snakemake_cli import ROOT, snakemake
 
@@ -137,7 +138,7 @@ def check_screenshot(path: Path, left: int = 700) -> None:
 @pytest.mark.slow
 def test_report_renders_tables_and_images(tmp_path: Path, chromium: str, quick_run: Path) -> None:
     work = quick_run
-    built = snakemake(work, "--config", "scale=quick", "--report", "report.html")
+    built = snakemake(work, "--config", "scale=quick", "--report", "report.html", overlays=[QUICK_SMALL])
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
     page = (work / "report.html").read_text()
     results, categories = embedded(page, "results"), embedded(page, "categories")

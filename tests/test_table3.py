@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import QUICK_SMALL_CONFIG
 from negtrain_core.tables import malicious as tm
 from negtrain_core.search.hits import COLUMNS as HIT_COLUMNS
 from negtrain_core.search.hits import HIT_TYPES
@@ -161,7 +162,8 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
 
 @pytest.mark.slow
 def test_snakemake_quick_chitchat_table3(quick_run):
-    """The whole quick pipeline to Table 3 on chitchat, from raw data, in a scratch directory (about 6 min, 2 cores)."""
+    """The whole quick pipeline (tests/quick_small.yaml) to Table 3 on chitchat, from raw data, in a scratch
+    directory."""
     res = quick_run / "results" / "chitchat"
     t = pd.read_csv(res / "table3.csv")
     assert list(t.columns) == tm.COLUMNS and t["training"].tolist() == ["Baseline", "+neg-tr(0.5k)",
@@ -172,11 +174,12 @@ def test_snakemake_quick_chitchat_table3(quick_run):
     assert ((rates >= 0) & (rates <= 1)).all().all()
     assert ((ran[["o_ppl", "io_ppl"]] > 1) & (ran[["o_ppl", "io_ppl"]] < 3005)).all().all()   # below uniform
     assert 0 <= ran.iloc[1]["o_beam_overlap"] <= 1 and 0 <= ran.iloc[1]["io_beam_overlap"] <= 1
-    quick = 20                                                   # quick.target_list_size
+    quick = QUICK_SMALL_CONFIG["target_list_size"]
     assert (ran["train_targets"] + ran["train_skipped"] == quick).all() and ran.iloc[1]["list_size"] == quick
     assert (ran["scale"] == "quick").all() and (ran["hit_type"] == "sample-avg").all()
     curve = pd.read_csv(res / "models" / "negtr-o-0.5k_curve.csv")
-    assert set(curve["epoch"]) == {1, 2} and (curve["hits"] <= curve["targets"]).all()
+    assert set(curve["epoch"]) == set(range(1, QUICK_SMALL_CONFIG["malicious_epochs"] + 1))
+    assert (curve["hits"] <= curve["targets"]).all()
     assert (res / "figure1.png").read_bytes()[:4] == b"\x89PNG"
     assert "Malicious Target:" in (res / "samples_malicious.txt").read_text() or \
         "no target" in (res / "samples_malicious.txt").read_text()

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from conftest import QUICK_SMALL
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings, TrainSettings, TransformerSettings
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
@@ -471,7 +472,7 @@ def test_config_keys_reach_the_model_and_training_settings():
     assert s.paraphrase.model.arch == "transformer"
     quick = ncfg.validate({**_config(arch="transformer"), "scale": "quick"})
     q = ncfg.settings(quick, "chitchat")
-    assert (q.model.transformer.layers, q.model.transformer.d_model, q.train.warmup_steps) == (2, 64, 40)
+    assert (q.model.transformer.layers, q.model.transformer.d_model, q.train.warmup_steps) == (2, 64, 200)
     assert q.paraphrase.model.transformer == q.model.transformer
     assert ncfg.settings(ncfg.validate(_config()), "chitchat").model.arch == "lstm"
 
@@ -494,11 +495,12 @@ def test_bad_transformer_settings_are_refused_naming_the_key(model, train, messa
 
 @pytest.mark.slow
 def test_quick_pipeline_with_transformers(tmp_path: Path):
-    """``model.arch: transformer`` through the whole quick pipeline (``rule all``): every table is written."""
+    """``model.arch: transformer`` through the whole quick pipeline (``rule all``, tests/quick_small.yaml): every
+    table is written."""
     overlay = tmp_path / "transformer.yaml"
     overlay.write_text(yaml.safe_dump({"model": {"arch": "transformer"}}))
-    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu", overlays=[overlay],
-                    timeout=3600)
+    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu",
+                    overlays=[QUICK_SMALL, overlay], timeout=3600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     results = tmp_path / "results" / "chitchat"
     for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):

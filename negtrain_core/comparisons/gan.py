@@ -190,7 +190,7 @@ def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | 
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
-    train = load_pairs(train_path, base.vocab, s.data, dev)
+    train = load_pairs(train_path, base.vocab, s.data, dev, cfg.max_train_pairs)
     valid = load_pairs(valid_path, base.vocab, s.data, dev)
     log.info("GAN on %d training pairs: %s", len(train), cfg)
     base_ppl = corpus_perplexity(base.model, *valid)

@@ -177,7 +177,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, ckpt_out: str | Path, 
     dev = resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(seq2seq_path, device=dev)
     cfg = s.unlikelihood
-    train = load_pairs(train_path, base.vocab, s.data, dev)
+    train = load_pairs(train_path, base.vocab, s.data, dev, cfg.max_train_pairs)
     log.info("unlikelihood training on %d pairs: %s", len(train), cfg)
     curve = train_unlikelihood(base.model, train, cfg)
     checkpoint.save(ckpt_out, base.model, kind="seq2seq", vocab=base.vocab,

@@ -78,6 +78,8 @@ def batches(tensors: PairTensors, batch_size: int, shuffle: bool = False,
         yield PairTensors(tensors.src[idx], tensors.tgt[idx])
 
 
-def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device | str) -> PairTensors:
-    """A pairs Parquet file tensorized with ``vocab`` and moved to ``device``."""
-    return tensorize(pd.read_parquet(path), vocab, data).to(device)
+def load_pairs(path: str | Path, vocab: Vocab, data: DataSettings, device: torch.device | str,
+               max_pairs: int | None = None) -> PairTensors:
+    """A pairs Parquet file (its first ``max_pairs`` rows; None: all) tensorized with ``vocab``, on ``device``."""
+    frame = pd.read_parquet(path)
+    return tensorize(frame if max_pairs is None else frame.head(max_pairs), vocab, data).to(device)

@@ -429,7 +429,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
     base = checkpoint.load(seq2seq_path, device=dev)
     models = [base.model] + [fresh_copy(base.model) for _ in r_thres[1:]]
     vocab = base.vocab
-    train = load_pairs(train_path, vocab, s.data, dev)
+    train = load_pairs(train_path, vocab, s.data, dev, cfgs[0].max_train_pairs)
     test = load_pairs(test_path, vocab, s.data, dev)
     log.info("Algorithm 2 on %d training pairs (%d test), r_thres %s: %s", len(train), len(test),
              ", ".join(f"{r:g}" for r in r_thres), cfgs[0])
