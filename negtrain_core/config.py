@@ -143,6 +143,7 @@ class DataSettings:
     max_source_len: int = 15
     max_target_len: int = 20
     source_eou: bool = True
+    target_cut: str = "paper"              # paper | release (preprocess.target_cut; data.tensors.encode_target)
     malformed_max_share: float = 0.01
     max_train_pairs: int | None = None     # not a config key: quick.max_train_pairs at quick scale
     max_eval_pairs: int | None = None      # not a config key: quick.max_eval_pairs at quick scale
@@ -509,7 +510,7 @@ def _data(config: dict[str, Any], ds: dict[str, Any], name: str, quick: dict[str
         name=name, reader=ds["reader"], raw=ds["raw"], split=ds["split"], csv=ds["csv"],
         vocab_size=min(ds["vocab_size"], quick["vocab_size"]) if quick else ds["vocab_size"],
         max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"], source_eou=pre["source_eou"],
-        malformed_max_share=pre["malformed_max_share"],
+        target_cut=pre["target_cut"], malformed_max_share=pre["malformed_max_share"],
         max_train_pairs=quick["max_train_pairs"] if quick else None,
         max_eval_pairs=quick["max_eval_pairs"] if quick else None, seed=config["seed"])
 
@@ -725,7 +726,8 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
     vocab_size = min(p["vocab_size"], quick["vocab_size"]) if quick else p["vocab_size"]
     data = DataSettings(name="paraphrase", reader="paraphrase", raw={}, split={}, vocab_size=vocab_size,
                         max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"],
-                        source_eou=pre["source_eou"], malformed_max_share=pre["malformed_max_share"],
+                        source_eou=pre["source_eou"], target_cut=pre["target_cut"],
+                        malformed_max_share=pre["malformed_max_share"],
                         max_train_pairs=quick["max_train_pairs"] if quick else None, seed=config["seed"])
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],

@@ -37,6 +37,20 @@ def test_encode_target_counts_eos_toward_max_len():
     assert encode_target([], VOCAB) == [BOS_ID, EOS_ID]
 
 
+def test_release_target_cut_counts_bos_and_drops_eos_of_long_responses():
+    """preprocess.target_cut: release (myutil.py L56-60): <s> y </s> cut to max_len ids, <s> included."""
+    assert encode_target(["a", "b"], VOCAB, max_len=20, cut="release") == [BOS_ID, A, B, EOS_ID]
+    assert encode_target(["c"] * 18, VOCAB, max_len=20, cut="release") == [BOS_ID] + [C] * 18 + [EOS_ID]
+    assert encode_target(["c"] * 19, VOCAB, max_len=20, cut="release") == [BOS_ID] + [C] * 19   # </s> lost
+    assert encode_target(["c"] * 25, VOCAB, max_len=20, cut="release") == [BOS_ID] + [C] * 19
+    df = pd.DataFrame({"source": ["a", "a"], "target": ["d " * 19, "a b"]})
+    paper, release = (tensorize(df, VOCAB, settings(target_cut=c)) for c in ("paper", "release"))
+    assert paper.tgt.shape == release.tgt.shape == (2, 21)                    # the static shape is the same
+    assert paper.tgt[0].tolist() == [BOS_ID] + [D] * 19 + [EOS_ID]
+    assert release.tgt[0].tolist() == [BOS_ID] + [D] * 19 + [PAD_ID]
+    assert paper.tgt[1].tolist() == release.tgt[1].tolist()
+
+
 def test_tensorize_static_shapes_and_values():
     df = pd.DataFrame({"source": ["a b", "", "d " * 30], "target": ["c", "a b zzz", ""]})
     t = tensorize(df, VOCAB, settings())

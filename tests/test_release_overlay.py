@@ -41,3 +41,4 @@ def test_the_release_overlay_reaches_the_models_and_baseline_training():
         assert (train.keep, train.shuffle, train.drop_last_batch, train.clip_scope,
                 train.reset_momentum_each_epoch) == ("last", False, True, "per_module", True)
     assert s.train.epochs == 21
+    assert s.data.target_cut == s.paraphrase.data.target_cut == "release"

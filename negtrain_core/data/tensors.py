@@ -4,6 +4,9 @@ Source side (release, docs/release.md#data): the previous utterance + ``<eou>``,
 tokens kept, left-padded with ``<pad>`` to exactly ``max_len`` (S). Target side: ``<s>`` + the first ``max_len - 1``
 words + ``</s>`` (paper §2 footnote 1: ``</s>`` is one of the at most ``max_len`` output tokens), right-padded
 with ``<pad>`` to exactly ``max_len + 1`` (T). Every batch therefore has the static shape (B, S), (B, T).
+With ``preprocess.target_cut: release`` the target is the release's instead (myutil.py L56-60,
+docs/release.md#data): ``<s>`` + words + ``</s>`` cut to ``max_len`` ids *including* ``<s>``, so at most
+``max_len - 1`` positions are scored and a response of ``max_len - 1`` words or more loses its ``</s>``.
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ def encode_source(tokens: Sequence[str], vocab: Vocab, max_len: int = 15, eou: b
     return [PAD_ID] * (max_len - len(ids)) + ids
 
 
-def encode_target(tokens: Sequence[str], vocab: Vocab, max_len: int = 20) -> list[int]:
-    """``<s>`` + the first ``max_len - 1`` ids + ``</s>`` (not padded; at most ``max_len + 1`` ids)."""
+def encode_target(tokens: Sequence[str], vocab: Vocab, max_len: int = 20, cut: str = "paper") -> list[int]:
+    """Not padded. ``cut`` paper: ``<s>`` + the first ``max_len - 1`` ids + ``</s>`` (at most ``max_len + 1`` ids);
+    release: ``<s>`` + ids + ``</s>`` cut to its first ``max_len`` ids (``</s>`` lost past ``max_len - 2`` words)."""
+    if cut == "release":
+        return ([BOS_ID] + vocab.encode(tokens[: max_len - 1]) + [EOS_ID])[:max_len]
     return [BOS_ID] + vocab.encode(tokens[: max_len - 1]) + [EOS_ID]
 
 
@@ -58,7 +64,7 @@ def tensorize(df: pd.DataFrame, vocab: Vocab, data_settings: DataSettings) -> Pa
     """
     s, t = data_settings.max_source_len, data_settings.max_target_len
     src = [encode_source(x.split(), vocab, s, data_settings.source_eou) for x in df["source"]]
-    tgt = [encode_target(y.split(), vocab, t) for y in df["target"]]
+    tgt = [encode_target(y.split(), vocab, t, data_settings.target_cut) for y in df["target"]]
     src_t = torch.tensor(src, dtype=torch.long).reshape(len(src), s)
     return PairTensors(src_t, pad_right(tgt, t + 1))
 
