@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
 
@@ -215,6 +215,13 @@ class TrainSettings:
     adam_betas: tuple[float, float] = (0.9, 0.98)   # train.adam.betas
     adam_eps: float = 1e-9                 # train.adam.eps
     adam_weight_decay: float = 0.01        # train.adam.weight_decay
+    lm_batch_size: int | None = None       # datasets.<name>.train.lm_batch_size: the LM's batch (None: batch_size)
+
+    def for_kind(self, kind: str) -> "TrainSettings":
+        """The settings a ``kind`` ("seq2seq" | "lm") baseline trains with: the LM takes ``lm_batch_size`` if set."""
+        if kind == "lm" and self.lm_batch_size is not None:
+            return replace(self, batch_size=self.lm_batch_size)
+        return self
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -560,6 +567,7 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
     return TrainSettings(
         epochs=(quick or t)["epochs"], batch_size=(quick or dt)["batch_size"], lr=dt["lr"],
         momentum=quick["baseline_momentum"] if quick else baseline_momentum, finetune_momentum=t["momentum"],
+        lm_batch_size=None if quick else dt["lm_batch_size"],
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
         seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],

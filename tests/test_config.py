@@ -19,7 +19,8 @@ def _config() -> dict:
 def test_defaults_are_filled_from_the_schema():
     cfg = ncfg.validate({"datasets": {"chitchat": {"reader": "chitchat", "vocab_size": 100}}})
     assert cfg["scale"] == "paper" and cfg["search"]["candidates"] == 100
-    assert cfg["datasets"]["chitchat"]["train"] == {"batch_size": 64, "lr": 1.0, "dropout": 0.0, "momentum": None}
+    assert cfg["datasets"]["chitchat"]["train"] == {"batch_size": 64, "lr": 1.0, "dropout": 0.0, "momentum": None,
+                                                  "lm_batch_size": None}
 
 
 @pytest.mark.parametrize("path, message", [
@@ -94,7 +95,8 @@ def test_overlays_deep_merge(tmp_path):
     overlay = tmp_path / "o.yaml"
     overlay.write_text("datasets: {switchboard: {train: {batch_size: 8}}}\n")
     cfg = ncfg.load(ROOT / "config.yaml", (overlay,))
-    assert cfg["datasets"]["switchboard"]["train"] == {"batch_size": 8, "lr": 1.0, "dropout": 0.3, "momentum": 0.0}
+    assert cfg["datasets"]["switchboard"]["train"] == {"batch_size": 8, "lr": 1.0, "dropout": 0.3, "momentum": 0.0,
+                                                       "lm_batch_size": None}
 
 
 def test_the_release_overlay_validates_and_turns_the_search_and_hit_readings_on():

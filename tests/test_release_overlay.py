@@ -42,3 +42,4 @@ def test_the_release_overlay_reaches_the_models_and_baseline_training():
                 train.reset_momentum_each_epoch) == ("last", False, True, "per_module", True)
     assert s.train.epochs == 21
     assert s.data.target_cut == s.paraphrase.data.target_cut == "release"
+    assert (s.train.for_kind("lm").batch_size, s.train.for_kind("seq2seq").batch_size) == (64, 32)

@@ -208,3 +208,23 @@ def test_graphed_train_steps_equal_eager_ones_with_the_release_options(attention
     (eager, w_eager), (graphed, w_graphed) = runs[False], runs[True]
     assert torch.equal(eager, graphed)
     assert all(torch.equal(a, b) for a, b in zip(w_eager, w_graphed))
+
+
+def test_the_lm_trains_with_its_own_batch_size(tmp_path, monkeypatch):
+    """datasets.X.train.lm_batch_size (the release's Switchboard LM: 64, seq2seq 32): rule train_baseline gives the
+    LM that batch and the seq2seq its own; unset, both take batch_size."""
+    import dataclasses
+
+    from negtrain_core import config as ncfg
+
+    corpus(4, 0).to_parquet(tmp_path / "train.parquet")
+    VOCAB.save(tmp_path / "vocab.txt")
+    seen = {}
+    monkeypatch.setattr(train, "train_baseline", lambda kind, *a, **k: seen.__setitem__(kind, a[4].batch_size))
+    base = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), "switchboard")
+    for lm_batch, expected in ((None, 32), (64, 64)):
+        s = dataclasses.replace(base, train=dataclasses.replace(base.train, lm_batch_size=lm_batch))
+        for kind in ("lm", "seq2seq"):
+            train.run(tmp_path / "train.parquet", tmp_path / "train.parquet", tmp_path / "vocab.txt",
+                      tmp_path / "m.pt", tmp_path / "c.csv", s, kind)
+        assert seen == {"lm": expected, "seq2seq": 32}

@@ -350,5 +350,5 @@ def run(train_path: str | Path, valid_path: str | Path, vocab_path: str | Path, 
     """Rule train_baseline: ``train_baseline`` of the dataset's LM or seq2seq (``kind``); the progress bar goes to
     stderr (the rule's log), the epoch lines to this module's logger."""
     return train_baseline(kind, pd.read_parquet(train_path), pd.read_parquet(valid_path), Vocab.load(vocab_path),
-                          s.model, s.train, ckpt_out, curve_out, logging.getLogger(__name__).info,
+                          s.model, s.train.for_kind(kind), ckpt_out, curve_out, logging.getLogger(__name__).info,
                           data_settings=s.data)
