@@ -347,6 +347,10 @@ class GanSettings(FineTuning):
     filters: int = 300
     highway_layers: int = 3
     highway_hidden: int = 2000
+    separate_convs: bool = False           # y's convolution bank its own (the release), else x's
+    dropout: float = 0.0                   # on [x_rep; y_rep] (the release: 0.3)
+    gate_bias: float | None = None         # highway gates' initial bias (the release: -2); None: PyTorch's init
+    align: str = "left"                    # left | right: y as decoded, or right-aligned (the release)
     d_steps: int = 3
     g_steps: int = 1
     d_lr: float = 0.01

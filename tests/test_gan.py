@@ -1,5 +1,6 @@
-"""The GAN of Appendix E (negtrain_core.comparisons.gan): discriminator shapes, a D step on separable data, the G step's sign,
-the generator-lr pick, and the per-lr jobs giving what the sequential sweep gave."""
+"""The GAN of Appendix E (negtrain_core.comparisons.gan): discriminator shapes, the release's discriminator options
+(separate banks, dropout, gate bias, right-aligned y), a D step on separable data, the G step's sign, the
+generator-lr pick, and the per-lr jobs giving what the sequential sweep gave."""
 
 import dataclasses
 
@@ -10,14 +11,14 @@ import torch
 from negtrain_core.models import checkpoint
 from negtrain_core.comparisons import gan
 from negtrain_core.evaluate import metrics
-from negtrain_core.config import ModelSettings, format_lr
+from negtrain_core.config import GanSettings, ModelSettings, format_lr
 from negtrain_core.data.tensors import load_pairs
 from negtrain_core.models.steps import as_targets
 from negtrain_core.models.decoding import greedy_responses
 from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.models.interface import fresh_copy
 from negtrain_core.models.lstm import Seq2Seq
-from negtrain_core.data.vocab import EOS_ID, PAD_ID
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 from test_frequent import _world
 
@@ -40,6 +41,95 @@ def test_discriminator_shapes_and_short_inputs():
     assert len(disc.highways) == 3 and disc.proj.out_features == 16
     onehot = torch.nn.functional.one_hot(y, V).float()
     assert torch.allclose(disc(x, onehot), disc(x, y), atol=1e-5)     # one-hot input = id lookup
+
+
+def _xy():
+    torch.manual_seed(1)
+    return torch.randint(5, V, (6, 9)), torch.tensor([[5, 6, 7, EOS_ID, PAD_ID, PAD_ID, PAD_ID]] * 3
+                                                     + [[8, 9, 10, 11, 5, 6, 7]] * 3)
+
+
+def test_default_discriminator_keeps_its_layout_and_is_deterministic_in_train_mode():
+    disc = _disc().train()
+    x, y = _xy()
+    assert disc.y_convs is None and not any("y_convs" in k for k in disc.state_dict())
+    assert torch.equal(disc(x, y), disc(x, y))                       # dropout 0: no dropout at all
+
+
+def test_separate_convs_give_y_a_bank_of_its_own():
+    shared, separate = _disc(), _disc(separate_convs=True)
+    x, y = _xy()
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(separate) - n(shared) == sum(p.numel() for p in shared.convs.parameters())
+    assert {id(p) for p in separate.convs.parameters()}.isdisjoint(id(p) for p in separate.y_convs.parameters())
+    assert not torch.allclose(separate.features(y, separate.y_convs), separate.features(y))
+    before, x_rep = separate(x, y), separate.features(x)
+    with torch.no_grad():
+        for conv in separate.y_convs:
+            conv.weight.add_(0.5)
+    assert torch.equal(separate.features(x), x_rep)                  # y's bank does not touch x's features
+    assert not torch.allclose(separate(x, y), before)                # but y's features go through it
+    separate.zero_grad()
+    separate(x, y).sum().backward()
+    assert all(conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0 for conv in separate.y_convs)
+    separate.zero_grad()
+    separate.features(y, separate.y_convs).sum().backward()          # y alone: x's bank gets no gradient
+    assert all(conv.weight.grad is None for conv in separate.convs)
+
+
+def test_dropout_acts_in_train_mode_only():
+    x, y = _xy()
+    plain, dropped = _disc(), _disc(dropout=0.5)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), dropped.state_dict().values()))
+    dropped.train()
+    torch.manual_seed(3)
+    first = dropped(x, y)
+    assert not torch.allclose(first, dropped(x, y))                  # a new mask each pass
+    assert not torch.allclose(first, plain.train()(x, y))
+    assert torch.equal(dropped.eval()(x, y), plain.eval()(x, y))    # eval: the network without dropout
+
+
+def test_gate_bias_initialises_every_highway_gate():
+    biased, default = _disc(gate_bias=-2.0), _disc()
+    assert all(torch.equal(h.t.bias, torch.full_like(h.t.bias, -2.0)) for h in biased.highways)
+    assert all(h.t.bias.std() > 0 for h in default.highways)          # PyTorch's uniform initialisation
+    assert all(torch.equal(a.h.weight, b.h.weight) for a, b in zip(biased.highways, default.highways))
+    highway = biased.highways[0]
+    x = torch.randn(4, 16)
+    with torch.no_grad():
+        gate = torch.sigmoid(highway.t(x))
+        out = highway(x)
+    assert torch.allclose(out, gate * torch.relu(highway.h(x).detach()) + (1 - gate) * x)
+    assert float(gate.mean()) < 0.3                                   # sigmoid(-2) = 0.12: mostly carried
+
+
+def test_right_align_is_the_release_sen_left2right():
+    y = torch.tensor([[5, 6, EOS_ID, PAD_ID, PAD_ID],     # a reference: words </s> <pad>
+                      [5, 6, 7, 8, EOS_ID],               # four words and </s>: <s> still fits
+                      [5, 6, 7, 8, 9],                    # ran out of length: </s> added, no room for <s>
+                      [EOS_ID, PAD_ID, PAD_ID, PAD_ID, PAD_ID]])
+    P, B, E = PAD_ID, BOS_ID, EOS_ID
+    assert gan.right_align(y).tolist() == [[P, P, B, 5, 6, E], [B, 5, 6, 7, 8, E], [5, 6, 7, 8, 9, E],
+                                           [P, P, P, P, B, E]]
+
+
+def test_align_right_feeds_y_right_aligned():
+    x, y = _xy()
+    left, right = _disc(), _disc(align="right")
+    assert torch.equal(right(x, y), left(x, gan.right_align(y)))
+    assert not torch.allclose(right(x, y), left(x, y))
+    with pytest.raises(ValueError):
+        _disc(align="center")
+
+
+def test_build_discriminator_takes_the_release_options_from_the_settings():
+    cfg = GanSettings(filter_widths=(2, 3), filters=4, highway_layers=2, highway_hidden=8, separate_convs=True,
+                      dropout=0.3, gate_bias=-2.0, align="right")
+    disc = gan.build_discriminator(V, 8, cfg)
+    assert disc.y_convs is not None and disc.dropout.p == 0.3 and disc.align == "right"
+    assert all(torch.equal(h.t.bias, torch.full((8,), -2.0)) for h in disc.highways)
+    plain = gan.build_discriminator(V, 8, GanSettings(filter_widths=(2, 3), filters=4, highway_hidden=8))
+    assert plain.y_convs is None and isinstance(plain.dropout, torch.nn.Identity) and plain.align == "left"
 
 
 def test_d_steps_raise_accuracy_on_separable_toy_data():

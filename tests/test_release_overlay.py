@@ -32,7 +32,7 @@ def test_the_release_overlay_validates_and_changes_every_key_it_sets():
     assert all(_leaves(cfg)[k] == v for k, v in overlay.items())
 
 
-def test_the_release_overlay_reaches_the_models_and_baseline_training():
+def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,)), "switchboard")
     for model in (s.model, s.paraphrase.model):
         assert (model.attention, model.decoder_init, model.dropout_sites, model.init) == (
@@ -43,3 +43,5 @@ def test_the_release_overlay_reaches_the_models_and_baseline_training():
     assert s.train.epochs == 21
     assert s.data.target_cut == s.paraphrase.data.target_cut == "release"
     assert (s.train.for_kind("lm").batch_size, s.train.for_kind("seq2seq").batch_size) == (64, 32)
+    assert (s.gan.separate_convs, s.gan.dropout, s.gan.gate_bias, s.gan.align, s.gan.highway_hidden,
+            s.gan.d_optimizer) == (True, 0.3, -2.0, "right", 2400, "sgd")

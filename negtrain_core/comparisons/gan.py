@@ -5,6 +5,10 @@ of Section 2, ``models.layers.OneHotEmbedding``); a 1D convolution with ``filter
 ``filter_widths`` (3/4/5/6), ReLU, max-over-time pooling; the SAME network ("the same network forward pass is also
 applied for y") encodes x and y; [x_rep; y_rep] goes through a linear map to ``highway_hidden`` units and
 ``highway_layers`` highway layers (Srivastava et al. 2015) of that size, then a linear output and a sigmoid.
+The authors' release (``CNN_KIM_TWOINPUT_D``, docs/release.md#gan) departs from this in four ways, each an option
+that is off by default: a convolution bank of y's own (``separate_convs``), dropout on [x_rep; y_rep]
+(``dropout``), highway gate biases starting at -2 (``gate_bias``) and right-aligned responses (``align: right``,
+its ``sen_left2right``). Its highway layers act on the 2,400-d concatenation itself, with no linear map before them.
 
 Training (Appendix E): the generator G is the baseline seq2seq. D and G alternate ``d_steps``:``g_steps`` (3:1)
 over the training mini-batches: a D step is one binary cross-entropy step (real (x, y_ref) = 1, sampled
@@ -21,7 +25,8 @@ training is bound by kernel launches on the CPU, so runs in separate processes s
 Samples are drawn in eval mode (no dropout).
 G's SGD uses the ``train`` block's momentum (0.9), weight decay and clipping, as all the release's optimisers do
 (so does D's when ``d_optimizer: sgd``). Sampled responses are padded to the references' width, so D cannot tell
-them apart by padding. D is not pre-trained (the paper does not say it is).
+them apart by padding. D is not pre-trained (the paper does not say it is; the release's 2,001 pre-training steps
+run only with a positive D ratio, 0 by default).
 
 Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then ``<pad>``), E embedding, F filters.
 """
@@ -48,55 +53,93 @@ from negtrain_core.io import atomic_copy, write_csv
 from negtrain_core.models.interface import Seq2SeqModel, fresh_copy
 from negtrain_core.models.layers import OneHotEmbedding
 from negtrain_core.models.scoring import corpus_perplexity
-from negtrain_core.data.vocab import PAD_ID
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 log = logging.getLogger(__name__)
 
 
 class Highway(nn.Module):
-    """y = t * relu(W_h x) + (1 - t) * x,  t = sigmoid(W_t x)  (Srivastava et al. 2015). x: (B, D) -> (B, D)."""
+    """y = t * relu(W_h x) + (1 - t) * x,  t = sigmoid(W_t x)  (Srivastava et al. 2015). x: (B, D) -> (B, D).
+    ``gate_bias``: the gate's bias starts at this value (the release's ``HighwayMLP``: -2, so the layer starts
+    close to carrying x through); None keeps PyTorch's default initialisation."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, gate_bias: float | None = None):
         super().__init__()
         self.h = nn.Linear(dim, dim)
         self.t = nn.Linear(dim, dim)
+        if gate_bias is not None:
+            with torch.no_grad():
+                self.t.bias.fill_(gate_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         gate = torch.sigmoid(self.t(x))
         return gate * F.relu(self.h(x)) + (1 - gate) * x
 
 
+def right_align(y: Tensor) -> Tensor:
+    """The release's ``sen_left2right``: (B, L) responses in the decoded layout (``words </s> <pad>..``, or words to
+    the end without ``</s>``) -> (B, L + 1) ``<pad>.. <s> words </s>``. Every row ends with ``</s>`` (a sample that
+    ran out of length gets one); ``<s>`` precedes the words where the row has room (not for L words)."""
+    batch, length = y.shape
+    width = length + 1
+    n = ((y != EOS_ID).long().cumprod(1) * (y != PAD_ID)).sum(1, keepdim=True)   # (B, 1) words before the </s>
+    pos = torch.arange(width, device=y.device).expand(batch, width)        # (B, W)
+    k = pos - (width - 1 - n)                                              # index into y of each output position
+    words = torch.gather(y, 1, k.clamp(0, length - 1))
+    out = torch.where((k >= 0) & (k < n), words, torch.full_like(words, PAD_ID))
+    out = torch.where(pos == width - 1, torch.full_like(out, EOS_ID), out)
+    return torch.where(pos == width - 2 - n, torch.full_like(out, BOS_ID), out)
+
+
 class Discriminator(nn.Module):
-    """CNN discriminator D(x, y) of Appendix E; ``forward`` returns logits (B,), D = sigmoid(logits)."""
+    """CNN discriminator D(x, y) of Appendix E; ``forward`` returns logits (B,), D = sigmoid(logits).
+
+    The release's choices (``CNN_KIM_TWOINPUT_D``), each off by default: ``separate_convs`` gives y a convolution
+    bank of its own (the embedding stays shared); ``dropout`` acts on [x_rep; y_rep] before the linear map;
+    ``gate_bias`` initialises every highway gate's bias; ``align="right"`` right-aligns y (``right_align``)."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, filter_widths: tuple[int, ...] = (3, 4, 5, 6),
-                 filters: int = 300, highway_layers: int = 3, highway_hidden: int = 2000):
+                 filters: int = 300, highway_layers: int = 3, highway_hidden: int = 2000, *,
+                 separate_convs: bool = False, dropout: float = 0.0, gate_bias: float | None = None,
+                 align: str = "left"):
         super().__init__()
+        if align not in ("left", "right"):
+            raise ValueError(f"align must be left or right, not {align!r}")
         self.min_len = max(filter_widths)
+        self.align = align
         self.embed = OneHotEmbedding(vocab_size, embedding_dim)
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, filters, w) for w in filter_widths)
+        self.y_convs = (nn.ModuleList(nn.Conv1d(embedding_dim, filters, w) for w in filter_widths)
+                        if separate_convs else None)                  # None: y goes through x's bank
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.proj = nn.Linear(2 * filters * len(filter_widths), highway_hidden)
-        self.highways = nn.Sequential(*(Highway(highway_hidden) for _ in range(highway_layers)))
+        self.highways = nn.Sequential(*(Highway(highway_hidden, gate_bias) for _ in range(highway_layers)))
         self.out = nn.Linear(highway_hidden, 1)
 
-    def features(self, tokens: Tensor) -> Tensor:
-        """tokens: (B, L) ids or (B, L, V) one-hot -> (B, F * len(widths)) max-over-time conv features."""
+    def features(self, tokens: Tensor, convs: nn.ModuleList | None = None) -> Tensor:
+        """tokens: (B, L) ids or (B, L, V) one-hot -> (B, F * len(widths)) max-over-time features of ``convs``
+        (x's bank by default)."""
         emb = self.embed(tokens)                                              # (B, L, E)
         if emb.size(1) < self.min_len:
             emb = torch.cat([emb, self.embed(torch.full((emb.size(0), self.min_len - emb.size(1)), PAD_ID,
                                                         dtype=torch.long, device=emb.device))], dim=1)
         emb = emb.transpose(1, 2)                                             # (B, E, L)
-        return torch.cat([F.relu(conv(emb)).amax(dim=2) for conv in self.convs], dim=1)
+        return torch.cat([F.relu(conv(emb)).amax(dim=2) for conv in (self.convs if convs is None else convs)], dim=1)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """x: (B, S) source, y: (B, L) response -> logits (B,)."""
-        rep = torch.cat([self.features(x), self.features(y)], dim=1)          # (B, 2 F len(widths))
-        return self.out(self.highways(F.relu(self.proj(rep)))).squeeze(1)
+        if self.align == "right":
+            if y.dim() != 2:
+                raise ValueError("align='right' takes responses as ids (B, L)")
+            y = right_align(y)
+        rep = torch.cat([self.features(x), self.features(y, self.y_convs)], dim=1)    # (B, 2 F len(widths))
+        return self.out(self.highways(F.relu(self.proj(self.dropout(rep))))).squeeze(1)
 
 
 def build_discriminator(vocab_size: int, embedding_dim: int, cfg: GanSettings) -> Discriminator:
     return Discriminator(vocab_size, embedding_dim, cfg.filter_widths, cfg.filters, cfg.highway_layers,
-                         cfg.highway_hidden)
+                         cfg.highway_hidden, separate_convs=cfg.separate_convs, dropout=cfg.dropout,
+                         gate_bias=cfg.gate_bias, align=cfg.align)
 
 
 def d_loss(disc: Discriminator, x: Tensor, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
