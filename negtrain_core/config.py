@@ -351,6 +351,7 @@ class GanSettings(FineTuning):
     dropout: float = 0.0                   # on [x_rep; y_rep] (the release: 0.3)
     gate_bias: float | None = None         # highway gates' initial bias (the release: -2); None: PyTorch's init
     align: str = "left"                    # left | right: y as decoded, or right-aligned (the release)
+    projection: bool = True                # a ReLU linear map to highway_hidden before the highways; the release: none
     d_steps: int = 3
     g_steps: int = 1
     d_lr: float = 0.01

@@ -103,6 +103,19 @@ def test_gate_bias_initialises_every_highway_gate():
     assert float(gate.mean()) < 0.3                                   # sigmoid(-2) = 0.12: mostly carried
 
 
+def test_without_projection_the_highways_act_on_the_concatenated_features():
+    """gan.projection: false (the release's CNN_KIM_TWOINPUT_D): no linear map before the highway layers, whose
+    width is [x_rep; y_rep]'s; highway_hidden is not used."""
+    x, y = _xy()
+    plain, release = _disc(), _disc(projection=False)
+    width = release.convs[0].out_channels * len(release.convs) * 2
+    assert release.proj is None and plain.proj is not None
+    assert all(h.t.in_features == width for h in release.highways) and release.out.in_features == width
+    with torch.no_grad():
+        rep = torch.cat([release.features(x), release.features(y)], dim=1)
+        assert torch.allclose(release(x, y), release.out(release.highways(rep)).squeeze(1))
+
+
 def test_right_align_is_the_release_sen_left2right():
     y = torch.tensor([[5, 6, EOS_ID, PAD_ID, PAD_ID],     # a reference: words </s> <pad>
                       [5, 6, 7, 8, EOS_ID],               # four words and </s>: <s> still fits
@@ -124,10 +137,10 @@ def test_align_right_feeds_y_right_aligned():
 
 def test_build_discriminator_takes_the_release_options_from_the_settings():
     cfg = GanSettings(filter_widths=(2, 3), filters=4, highway_layers=2, highway_hidden=8, separate_convs=True,
-                      dropout=0.3, gate_bias=-2.0, align="right")
+                      dropout=0.3, gate_bias=-2.0, align="right", projection=False)
     disc = gan.build_discriminator(V, 8, cfg)
-    assert disc.y_convs is not None and disc.dropout.p == 0.3 and disc.align == "right"
-    assert all(torch.equal(h.t.bias, torch.full((8,), -2.0)) for h in disc.highways)
+    assert disc.y_convs is not None and disc.dropout.p == 0.3 and disc.align == "right" and disc.proj is None
+    assert all(torch.equal(h.t.bias, torch.full((16,), -2.0)) for h in disc.highways)   # 2 x 4 x 2 features
     plain = gan.build_discriminator(V, 8, GanSettings(filter_widths=(2, 3), filters=4, highway_hidden=8))
     assert plain.y_convs is None and isinstance(plain.dropout, torch.nn.Identity) and plain.align == "left"
 

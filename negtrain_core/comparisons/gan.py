@@ -8,7 +8,8 @@ applied for y") encodes x and y; [x_rep; y_rep] goes through a linear map to ``h
 The authors' release (``CNN_KIM_TWOINPUT_D``, docs/release.md#gan) departs from this in four ways, each an option
 that is off by default: a convolution bank of y's own (``separate_convs``), dropout on [x_rep; y_rep]
 (``dropout``), highway gate biases starting at -2 (``gate_bias``) and right-aligned responses (``align: right``,
-its ``sen_left2right``). Its highway layers act on the 2,400-d concatenation itself, with no linear map before them.
+its ``sen_left2right``), and highway layers acting on the 2,400-d concatenation itself, with no linear map before
+them (``projection: false``).
 
 Training (Appendix E): the generator G is the baseline seq2seq. D and G alternate ``d_steps``:``g_steps`` (3:1)
 over the training mini-batches: a D step is one binary cross-entropy step (real (x, y_ref) = 1, sampled
@@ -101,7 +102,7 @@ class Discriminator(nn.Module):
     def __init__(self, vocab_size: int, embedding_dim: int, filter_widths: tuple[int, ...] = (3, 4, 5, 6),
                  filters: int = 300, highway_layers: int = 3, highway_hidden: int = 2000, *,
                  separate_convs: bool = False, dropout: float = 0.0, gate_bias: float | None = None,
-                 align: str = "left"):
+                 align: str = "left", projection: bool = True):
         super().__init__()
         if align not in ("left", "right"):
             raise ValueError(f"align must be left or right, not {align!r}")
@@ -112,9 +113,11 @@ class Discriminator(nn.Module):
         self.y_convs = (nn.ModuleList(nn.Conv1d(embedding_dim, filters, w) for w in filter_widths)
                         if separate_convs else None)                  # None: y goes through x's bank
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.proj = nn.Linear(2 * filters * len(filter_widths), highway_hidden)
-        self.highways = nn.Sequential(*(Highway(highway_hidden, gate_bias) for _ in range(highway_layers)))
-        self.out = nn.Linear(highway_hidden, 1)
+        width = 2 * filters * len(filter_widths)                            # [x_rep; y_rep]
+        self.proj = nn.Linear(width, highway_hidden) if projection else None   # None: highways on [x_rep; y_rep]
+        hidden = highway_hidden if projection else width
+        self.highways = nn.Sequential(*(Highway(hidden, gate_bias) for _ in range(highway_layers)))
+        self.out = nn.Linear(hidden, 1)
 
     def features(self, tokens: Tensor, convs: nn.ModuleList | None = None) -> Tensor:
         """tokens: (B, L) ids or (B, L, V) one-hot -> (B, F * len(widths)) max-over-time features of ``convs``
@@ -133,13 +136,16 @@ class Discriminator(nn.Module):
                 raise ValueError("align='right' takes responses as ids (B, L)")
             y = right_align(y)
         rep = torch.cat([self.features(x), self.features(y, self.y_convs)], dim=1)    # (B, 2 F len(widths))
-        return self.out(self.highways(F.relu(self.proj(self.dropout(rep))))).squeeze(1)
+        h = self.dropout(rep)
+        if self.proj is not None:
+            h = F.relu(self.proj(h))
+        return self.out(self.highways(h)).squeeze(1)
 
 
 def build_discriminator(vocab_size: int, embedding_dim: int, cfg: GanSettings) -> Discriminator:
     return Discriminator(vocab_size, embedding_dim, cfg.filter_widths, cfg.filters, cfg.highway_layers,
                          cfg.highway_hidden, separate_convs=cfg.separate_convs, dropout=cfg.dropout,
-                         gate_bias=cfg.gate_bias, align=cfg.align)
+                         gate_bias=cfg.gate_bias, align=cfg.align, projection=cfg.projection)
 
 
 def d_loss(disc: Discriminator, x: Tensor, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
