@@ -205,6 +205,7 @@ class TrainSettings:
     drop_last_batch: bool = False          # true: no partial last training batch (the release)
     clip_scope: str = "global"             # global | per_module (the release)
     reset_momentum_each_epoch: bool = False  # true: a fresh optimiser every epoch (the release)
+    lm_text: str = "responses"             # responses | utterances (+ each dialogue's first turn: the release's LM)
     seed: int = 1
     device: str = "auto"
     gpu_jobs_per_device: int = 1
@@ -563,7 +564,8 @@ def _model_release_keys(m: dict[str, Any]) -> dict[str, Any]:
 
 def _train_release_keys(t: dict[str, Any]) -> dict[str, Any]:
     """The ``train`` keys that expose the release's checkpoint, batch order, clipping and optimiser choices."""
-    return {k: t[k] for k in ("keep", "shuffle", "drop_last_batch", "clip_scope", "reset_momentum_each_epoch")}
+    return {k: t[k] for k in ("keep", "shuffle", "drop_last_batch", "clip_scope", "reset_momentum_each_epoch",
+                              "lm_text")}
 
 
 def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | None) -> TrainSettings:

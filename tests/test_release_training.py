@@ -228,3 +228,30 @@ def test_the_lm_trains_with_its_own_batch_size(tmp_path, monkeypatch):
             train.run(tmp_path / "train.parquet", tmp_path / "train.parquet", tmp_path / "vocab.txt",
                       tmp_path / "m.pt", tmp_path / "c.csv", s, kind)
         assert seen == {"lm": expected, "seq2seq": 32}
+
+
+def test_lm_text_utterances_adds_each_dialogues_first_turn(monkeypatch, tmp_path):
+    """train.lm_text: utterances (the release's LM data: every utterance): the LM also reads each dialogue's first
+    turn (its first pair's source); the seq2seq and the default LM read the pairs as they are."""
+    from negtrain_core.data.tensors import with_first_turns
+
+    pairs = pd.DataFrame({"dialogue_id": ["d1", "d1", "d2"], "turn": [2, 1, 1],
+                          "source": ["w1 w2", "w0", "w5"], "target": ["w3", "w1 w2", "w6"]})
+    got = with_first_turns(pairs)
+    assert got["target"].tolist()[:3] == pairs["target"].tolist()
+    assert sorted(got["target"].tolist()[3:]) == ["w0", "w5"] and (got["source"].iloc[3:] == "").all()
+    with pytest.raises(ValueError, match="dialogue_id and turn"):
+        with_first_turns(pairs.drop(columns="turn"))
+
+    class Seen(Exception):
+        pass
+
+    def tensorize(df, vocab, data):                                   # the first table the model would train on
+        raise Seen(len(df))
+
+    monkeypatch.setattr(train, "tensorize", tensorize)
+    for kind, lm_text, rows in (("lm", "utterances", 5), ("lm", "responses", 3), ("seq2seq", "utterances", 3)):
+        with pytest.raises(Seen) as e:
+            train.train_baseline(kind, pairs, pairs, VOCAB, ModelSettings(vocab_size=len(VOCAB)),
+                                 TrainSettings(lm_text=lm_text), tmp_path / "m.pt", tmp_path / "c.csv", print)
+        assert e.value.args == (rows,)

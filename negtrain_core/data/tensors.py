@@ -69,6 +69,20 @@ def tensorize(df: pd.DataFrame, vocab: Vocab, data_settings: DataSettings) -> Pa
     return PairTensors(src_t, pad_right(tgt, t + 1))
 
 
+def with_first_turns(df: pd.DataFrame) -> pd.DataFrame:
+    """A pairs table whose targets are every utterance of its dialogues: the rows of ``df``, then one row per
+    dialogue whose target is its first utterance (the source of its lowest-``turn`` pair; source empty). The LM of
+    ``train.lm_text: utterances`` trains on these, as the release's LM data holds every utterance."""
+    missing = {"dialogue_id", "turn"} - set(df.columns)
+    if missing:
+        raise ValueError(f"train.lm_text: utterances needs the pairs' dialogue_id and turn columns; "
+                         f"missing {sorted(missing)}")
+    first = df.sort_values(["dialogue_id", "turn"], kind="stable").drop_duplicates("dialogue_id")
+    extra = pd.DataFrame({"dialogue_id": first["dialogue_id"], "turn": first["turn"] - 1, "source": "",
+                          "target": first["source"]})
+    return pd.concat([df, extra[extra["target"].str.len() > 0]], ignore_index=True)
+
+
 def batch_order(n: int, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
                 device: torch.device | str | None = None) -> list[Tensor]:
     """Index tensors of the mini-batches of ``n`` rows (the last one may be smaller); one randperm when shuffled

@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 from negtrain_core.models import checkpoint
 from negtrain_core.config import DataSettings, ModelSettings, Settings, TrainSettings, train_recipe
-from negtrain_core.data.tensors import PairTensors, batch_order, tensorize
+from negtrain_core.data.tensors import PairTensors, batch_order, tensorize, with_first_turns
 from negtrain_core.device import resolve
 from negtrain_core.models.steps import AdamRule, GraphedStep, token_nll
 from negtrain_core.models.scoring import logp_total, model_output, perplexity, score_dataset
@@ -312,9 +312,10 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
                    progress: TextIO | None = None) -> pd.DataFrame:
     """Train a ``kind`` ("seq2seq" | "lm") baseline; write the best epoch's checkpoint and the per-epoch curve.
 
-    The LM reads the responses ``<s> target </s>`` only. ``data_settings`` gives the tensor lengths (default
-    15 / 20 with ``<eou>``); ``progress`` is where the progress bar goes (default stderr); ``log`` takes one line
-    per call (e.g. ``logger.info``). Resumes from ``<ckpt_path>.state`` when present. Returns the curve.
+    The LM reads the responses ``<s> target </s>`` only (``lm_text: utterances``: each dialogue's first turn too).
+    ``data_settings`` gives the tensor lengths (default 15 / 20 with ``<eou>``); ``progress`` is where the progress
+    bar goes (default stderr); ``log`` takes one line per call (e.g. ``logger.info``). Resumes from
+    ``<ckpt_path>.state`` when present. Returns the curve.
     """
     s, ckpt_path = train_settings, Path(ckpt_path)
     # The config's vocab_size caps the vocabulary; a corpus with fewer word types (the Ubuntu IRC substitute: 24,382
@@ -322,6 +323,8 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     model_settings = dataclasses.replace(model_settings, vocab_size=len(vocab))
     state_path = ckpt_path.with_name(ckpt_path.name + ".state")
     data = data_settings or DataSettings(name="", reader="", raw={}, split={}, vocab_size=len(vocab) - 5)
+    if kind == "lm" and s.lm_text == "utterances":                     # the release's LM: every utterance
+        train_df, valid_df = with_first_turns(train_df), with_first_turns(valid_df)
     train, valid = tensorize(train_df, vocab, data), tensorize(valid_df, vocab, data)
     device = resolve(s.device, s.gpu_jobs_per_device)
     seed_all(s.seed)
