@@ -5,7 +5,7 @@ of Section 2, ``models.layers.OneHotEmbedding``); a 1D convolution with ``filter
 ``filter_widths`` (3/4/5/6), ReLU, max-over-time pooling; the SAME network ("the same network forward pass is also
 applied for y") encodes x and y; [x_rep; y_rep] goes through a linear map to ``highway_hidden`` units and
 ``highway_layers`` highway layers (Srivastava et al. 2015) of that size, then a linear output and a sigmoid.
-The authors' release (``CNN_KIM_TWOINPUT_D``, docs/release.md#gan) departs from this in four ways, each an option
+The authors' release (``CNN_KIM_TWOINPUT_D``, docs/release.md#gan) departs from this in five ways, each an option
 that is off by default: a convolution bank of y's own (``separate_convs``), dropout on [x_rep; y_rep]
 (``dropout``), highway gate biases starting at -2 (``gate_bias``) and right-aligned responses (``align: right``,
 its ``sen_left2right``), and highway layers acting on the 2,400-d concatenation itself, with no linear map before
@@ -25,8 +25,8 @@ training is bound by kernel launches on the CPU, so runs in separate processes s
 ``run_select`` then picks. A run seeds itself, so it gives what it would give after the others in one process.
 Samples are drawn in eval mode (no dropout).
 G's SGD uses the ``train`` block's momentum (0.9), weight decay and clipping, as all the release's optimisers do;
-D's SGD (``d_optimizer: sgd``) takes the momentum and clipping but no weight decay (the release's has 1e-5). Sampled responses are padded to the references' width, so D cannot tell
-them apart by padding. D is not pre-trained (the paper does not say it is; the release's 2,001 pre-training steps
+D's SGD (``d_optimizer: sgd``) takes the momentum and clipping but no weight decay (the release's has 1e-5).
+Sampled responses are padded to the references' width, so D cannot tell them apart by padding. D is not pre-trained (the paper does not say it is; the release's 2,001 pre-training steps
 run only with a positive D ratio, 0 by default).
 
 Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then ``<pad>``), E embedding, F filters.
@@ -97,7 +97,8 @@ class Discriminator(nn.Module):
 
     The release's choices (``CNN_KIM_TWOINPUT_D``), each off by default: ``separate_convs`` gives y a convolution
     bank of its own (the embedding stays shared); ``dropout`` acts on [x_rep; y_rep] before the linear map;
-    ``gate_bias`` initialises every highway gate's bias; ``align="right"`` right-aligns y (``right_align``)."""
+    ``gate_bias`` initialises every highway gate's bias; ``align="right"`` right-aligns y (``right_align``);
+    ``projection=False`` drops the linear map, so the highway layers act on [x_rep; y_rep] itself."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, filter_widths: tuple[int, ...] = (3, 4, 5, 6),
                  filters: int = 300, highway_layers: int = 3, highway_hidden: int = 2000, *,
