@@ -25,9 +25,9 @@ training is bound by kernel launches on the CPU, so runs in separate processes s
 ``run_select`` then picks. A run seeds itself, so it gives what it would give after the others in one process.
 Samples are drawn in eval mode (no dropout).
 G's SGD uses the ``train`` block's momentum (0.9), weight decay and clipping, as all the release's optimisers do;
-D's SGD (``d_optimizer: sgd``) takes the momentum and clipping but no weight decay (the release's has 1e-5).
-Sampled responses are padded to the references' width, so D cannot tell them apart by padding. D is not pre-trained (the paper does not say it is; the release's 2,001 pre-training steps
-run only with a positive D ratio, 0 by default).
+D's SGD (``d_optimizer: sgd``) takes the momentum and clipping but no weight decay (the release's has 1e-5). Sampled
+responses are padded to the references' width, so D cannot tell them apart by padding. D is not pre-trained (the
+paper does not say it is; the release's 2,001 pre-training steps run only with a positive D ratio, 0 by default).
 
 Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then ``<pad>``), E embedding, F filters.
 """
