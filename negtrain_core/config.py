@@ -518,14 +518,16 @@ def settings(config: dict[str, Any], dataset: str | None = None) -> SharedSettin
 
 
 def _data(config: dict[str, Any], ds: dict[str, Any], name: str, quick: dict[str, Any] | None) -> DataSettings:
-    pre = config["preprocess"]
     return DataSettings(
         name=name, reader=ds["reader"], raw=ds["raw"], split=ds["split"], csv=ds["csv"],
         vocab_size=min(ds["vocab_size"], quick["vocab_size"]) if quick else ds["vocab_size"],
-        max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"], source_eou=pre["source_eou"],
-        target_cut=pre["target_cut"], malformed_max_share=pre["malformed_max_share"],
-        max_train_pairs=quick["max_train_pairs"] if quick else None,
+        **_preprocess_keys(config["preprocess"]), max_train_pairs=quick["max_train_pairs"] if quick else None,
         max_eval_pairs=quick["max_eval_pairs"] if quick else None, seed=config["seed"])
+
+
+def _preprocess_keys(pre: dict[str, Any]) -> dict[str, Any]:
+    """The ``preprocess`` keys every ``DataSettings`` takes (a dataset's and the paraphraser's alike)."""
+    return {k: pre[k] for k in ("max_source_len", "max_target_len", "source_eou", "target_cut", "malformed_max_share")}
 
 
 def _model(config: dict[str, Any], ds: dict[str, Any], data: DataSettings, quick: dict[str, Any] | None
@@ -740,10 +742,7 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
     p, pre, m, t = (config[k] for k in ("paraphrase", "preprocess", "model", "train"))
     vocab_size = min(p["vocab_size"], quick["vocab_size"]) if quick else p["vocab_size"]
     data = DataSettings(name="paraphrase", reader="paraphrase", raw={}, split={}, vocab_size=vocab_size,
-                        max_source_len=pre["max_source_len"], max_target_len=pre["max_target_len"],
-                        source_eou=pre["source_eou"], target_cut=pre["target_cut"],
-                        malformed_max_share=pre["malformed_max_share"],
-                        max_train_pairs=quick["max_train_pairs"] if quick else None, seed=config["seed"])
+                        **_preprocess_keys(pre), max_train_pairs=quick["max_train_pairs"] if quick else None, seed=config["seed"])
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
                           dropout=(quick or p["train"])["dropout"], attention=m["attention"],

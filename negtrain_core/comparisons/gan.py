@@ -128,7 +128,8 @@ class Discriminator(nn.Module):
             emb = torch.cat([emb, self.embed(torch.full((emb.size(0), self.min_len - emb.size(1)), PAD_ID,
                                                         dtype=torch.long, device=emb.device))], dim=1)
         emb = emb.transpose(1, 2)                                             # (B, E, L)
-        return torch.cat([F.relu(conv(emb)).amax(dim=2) for conv in (self.convs if convs is None else convs)], dim=1)
+        bank = self.convs if convs is None else convs
+        return torch.cat([F.relu(conv(emb)).amax(dim=2) for conv in bank], dim=1)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """x: (B, S) source, y: (B, L) response -> logits (B,)."""

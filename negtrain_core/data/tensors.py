@@ -46,9 +46,8 @@ def encode_source(tokens: Sequence[str], vocab: Vocab, max_len: int = 15, eou: b
 def encode_target(tokens: Sequence[str], vocab: Vocab, max_len: int = 20, cut: str = "paper") -> list[int]:
     """Not padded. ``cut`` paper: ``<s>`` + the first ``max_len - 1`` ids + ``</s>`` (at most ``max_len + 1`` ids);
     release: ``<s>`` + ids + ``</s>`` cut to its first ``max_len`` ids (``</s>`` lost past ``max_len - 2`` words)."""
-    if cut == "release":
-        return ([BOS_ID] + vocab.encode(tokens[: max_len - 1]) + [EOS_ID])[:max_len]
-    return [BOS_ID] + vocab.encode(tokens[: max_len - 1]) + [EOS_ID]
+    ids = [BOS_ID] + vocab.encode(tokens[: max_len - 1]) + [EOS_ID]
+    return ids[:max_len] if cut == "release" else ids
 
 
 def pad_right(rows: Sequence[Sequence[int]], width: int) -> Tensor:
