@@ -136,6 +136,21 @@ def _tar_members(path: Path, keep: Keep) -> Iterator[tuple[str, BinaryIO]]:
                 f = t.extractfile(m)
                 assert f is not None
                 yield m.name.removeprefix("./"), f  # type: ignore[misc]
+        _check_stream_end(t)
+
+
+def _check_stream_end(t: tarfile.TarFile) -> None:
+    """Raise ``tarfile.ReadError`` unless a streamed, compressed tar's compressed data ended with its end marker.
+
+    In stream mode tarfile takes a header cut short by the end of the data for the end of the archive, so a
+    download truncated near a member boundary would otherwise read as a smaller, whole archive. Only reached when
+    every member was read (a reader that stops early closes the generator before this)."""
+    stream = t.fileobj
+    while stream.read(1 << 20):                    # what follows the archive's last block (the record padding)
+        pass
+    decompressor = getattr(stream, "cmp", None)    # zlib / bz2 / lzma decompressor; None for a plain tar
+    if decompressor is not None and not getattr(decompressor, "eof", True):
+        raise tarfile.ReadError("the compressed data ends before its end marker")
 
 
 def _file_member(path: Path, keep: Keep) -> Iterator[tuple[str, BinaryIO]]:
@@ -154,7 +169,9 @@ def member_names(path: str | Path, keep: Keep = _keep_all) -> list[str]:
                 return [i.filename for i in z.infolist() if not i.is_dir() and keep(i.filename)]
         if k == "tar":
             with tarfile.open(path, mode="r|*") as t:
-                return [m.name.removeprefix("./") for m in t if m.isfile() and keep(m.name.removeprefix("./"))]
+                names = [m.name.removeprefix("./") for m in t if m.isfile() and keep(m.name.removeprefix("./"))]
+                _check_stream_end(t)
+                return names
     return [name for name, _ in iter_members(path, keep)]
 
 
