@@ -1,7 +1,7 @@
 """Training throughput at the paper's batch sizes: the textbook eager step vs the whole step in one CUDA graph.
 
     PYTHONPATH=. python benchmarks/train_throughput.py [--steps 300] [--check-train] [--csv out.csv]
-        [--arch lstm|transformer|both]
+        [--arch lstm|transformer|both] [--release-attention]
 
 Paths, on the same paper-size models (embedding 300, hidden 600, 1 layer) and the same synthetic batches
 (S = 15 source ids, T = 21 target ids, response lengths uniform in 1..19 words):
@@ -15,6 +15,9 @@ Timing lives here, never in the tests. ``--arch transformer`` (or ``both``) runs
 Transformer at its Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320) with its recipe
 (AdamW, warm-up + inverse square root): the eager reference is then ``torch.optim.AdamW``, and the agreement
 check compares the step run eagerly with the step replayed from the graph (AdamW differs from torch's by rounding).
+``--release-attention`` times the release's step-wise attention decoder (``model.attention: release`` with the
+release preset's model options) at Switchboard's batch 32 two ways, the model's fused LSTM cells against one
+``nn.LSTM`` call per position (the release's own loop, kept here as ``CellPerCall``), beside the default attention.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, CUDA 13.0, 2026-11-24 10:30 UTC; fp32 matmuls, cuDNN LSTMs
 with torch's default cudnn.allow_tf32 in every path; 300 timed steps after 20 warm-up steps):
@@ -63,6 +66,7 @@ from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings, TrainSettings
 from negtrain_core.models.checkpoint import build_model
+from negtrain_core.models.lstm import DecoderState, Seq2Seq
 from negtrain_core.models.scoring import model_output
 from negtrain_core.models.training import TrainStep
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
@@ -180,6 +184,46 @@ def throughput(kind: str, words: int, batch: int, steps: int, device: torch.devi
     return row
 
 
+class CellPerCall(Seq2Seq):
+    """The release's attention decoder as the release loops it: one ``nn.LSTM`` call (cuDNN on a GPU) per position."""
+
+    def _release_steps(self, emb: Tensor, state: DecoderState) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        hidden, memory, outs = state.hidden, state.memory, []
+        for t in range(emb.size(1)):
+            e = emb[:, t]
+            query = torch.relu(self.attn_q(torch.cat([e, hidden[0][0], hidden[1][0]], dim=-1)))
+            ctx = (torch.softmax(memory @ query.unsqueeze(-1), dim=1).transpose(1, 2) @ memory).squeeze(1)
+            out, hidden = self.decoder(torch.cat([ctx, e], dim=-1).unsqueeze(1), hidden)
+            outs.append(out)
+        return torch.cat(outs, dim=1), hidden
+
+
+def release_attention(steps: int, device: torch.device, batch: int = 32, words: int = 10_000) -> pd.DataFrame:
+    """Graph and eager steps/s of the release's attention decoder, fused cells vs one LSTM call per position, beside
+    the default attention; and the two release loops' losses over 20 steps from the same weights (dropout 0.3)."""
+    release = dict(attention="release", decoder_init="zero", dropout_sites="decoder", init="release")
+    s = TrainSettings(batch_size=batch, lr=0.1)
+    data = synthetic_batches(words, batch, 32, 0, device)
+
+    def model(cls: type, dropout: float, **kw) -> nn.Module:
+        torch.manual_seed(0)
+        return cls(ModelSettings(vocab_size=words + 5, embedding_dim=300, hidden_dim=600, dropout=dropout,
+                                 **kw)).to(device).train()
+
+    rows = []
+    for name, cls, kw in [("general", Seq2Seq, {}), ("release, fused cells", Seq2Seq, release),
+                          ("release, one LSTM call per position", CellPerCall, release)]:
+        rows.append({"attention": name, "V": words, "B": batch,
+                     **{f"{path}_steps_s": steps_per_s(ours(model(cls, 0.0, **kw), s, batch, graph), data, 20, steps)
+                        for path, graph in (("eager", False), ("graph", True))}})
+        torch.cuda.empty_cache()
+    out = pd.DataFrame(rows)
+    a, b = (losses(ours(model(cls, 0.3, **release), s, batch, True), data, 20) for cls in (Seq2Seq, CellPerCall))
+    print(f"release attention, fused cells vs one call per position: max |loss diff| over 20 graphed steps "
+          f"{float((a - b).abs().max()):.3g} (dropout 0.3; the two differ by summation order)")
+    return out.assign(graph_ratio=out["graph_steps_s"] / out["graph_steps_s"].iloc[2])
+
+
 def check_train(device: torch.device) -> pd.DataFrame:
     """train_baseline for 2 epochs on a synthetic reversal corpus, with and without the graph: the two curves."""
     from negtrain_core.models.training import train_baseline
@@ -229,6 +273,8 @@ def main() -> None:
     p.add_argument("--tf32", action="store_true", help="also the table with TF32 matmuls (numbers change)")
     p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
                    help="the models timed (both: one table with the LSTM's rows, then the Transformer's)")
+    p.add_argument("--release-attention", action="store_true",
+                   help="also the release's attention decoder: fused cells vs one LSTM call per position")
     args = p.parse_args()
     archs = ["lstm", "transformer"] if args.arch == "both" else [args.arch]
     if not torch.cuda.is_available():
@@ -255,6 +301,9 @@ def main() -> None:
         print(pd.DataFrame([throughput(k, v, b, args.steps, device, a) for a in archs for k, v, b in CONFIGS])
               .round(1).to_string(index=False))
         torch.backends.cuda.matmul.allow_tf32 = False
+    if args.release_attention:
+        print("the release's attention decoder, seq2seq, graph and eager steps/s (graph_ratio: over the per-call loop):")
+        print(release_attention(args.steps, device).round(2).to_string(index=False))
     if args.check_train:
         print("train_baseline, 2 epochs, synthetic corpus, eager vs graph:")
         print(check_train(device).to_string(index=False))

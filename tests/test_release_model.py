@@ -92,6 +92,30 @@ def test_release_attention_is_the_hand_written_forward(decoder_init: str, init: 
     torch.testing.assert_close(model(F.one_hot(src, V).double(), tgt).token_logp, want, rtol=1e-10, atol=1e-10)
 
 
+def test_release_attention_with_two_layers_steps_the_decoder_lstm_itself():
+    """With num_layers 2 the query still reads the first layer's state; the fused cells equal one call of the
+    decoder's own ``nn.LSTM`` per position (the release's loop), gradients included."""
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(attention="release", num_layers=2)).double().eval()
+    src, tgt = batch()
+    enc = model.encode(src)
+    hidden, outs = model.start_hidden(enc), []
+    emb = model.tgt_embed(tgt[:, :-1])
+    for t in range(emb.size(1)):
+        e = emb[:, t]
+        query = torch.relu(model.attn_q(torch.cat([e, hidden[0][0], hidden[1][0]], dim=-1)))
+        ctx = (torch.softmax(enc.out @ query.unsqueeze(-1), dim=1).transpose(1, 2) @ enc.out).squeeze(1)
+        out, hidden = model.decoder(torch.cat([ctx, e], dim=-1).unsqueeze(1), hidden)
+        outs.append(out)
+    want = model.out(torch.cat(outs, 1))
+    got, after = model.decode(tgt[:, :-1], enc)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    for a, b in zip(after, hidden):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    grads = [torch.autograd.grad(x.sum(), model.decoder.weight_hh_l1, retain_graph=True)[0] for x in (got, want)]
+    torch.testing.assert_close(*grads, rtol=1e-10, atol=1e-12)
+
+
 def test_release_attention_has_the_release_layers_and_reads_padding():
     model = Seq2Seq(cfg(attention="release"))
     assert model.attn_q.weight.shape == (H, E + 2 * H) and model.attn_q.bias is not None

@@ -207,16 +207,26 @@ class Seq2Seq(_LSTMModel):
 
         emb: (B, T, E) dropped-out input embeddings -> LSTM outputs (B, T, H) and the LSTM state after the block.
         The query reads the first layer's (h, c); the scores cover every source position, padding included.
+        ``self.decoder``'s weights run through ``torch.lstm_cell`` (one fused kernel per step on a GPU) rather than a
+        one-step cuDNN call per position, and the embeddings' share of every query is one matmul over all T steps
+        (the same function; ``benchmarks/train_throughput.py --release-attention`` times the two loops).
         """
-        hidden, memory, outs = state.hidden, state.memory, []
+        E, lstm = emb.size(-1), self.decoder
+        memory, (h0, c0) = state.memory, state.hidden
+        q_emb = F.linear(emb, self.attn_q.weight[:, :E], self.attn_q.bias)              # (B, T, H): W_e e_t + b
+        w_q = self.attn_q.weight[:, E:]                                                   # (H, 2H): on [h; c]
+        layers = [tuple(getattr(lstm, f"{k}_l{n}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                  for n in range(lstm.num_layers)]
+        hs, cs, outs = list(h0.unbind(0)), list(c0.unbind(0)), []
         for t in range(emb.size(1)):
-            e = emb[:, t]                                                               # (B, E)
-            query = torch.relu(self.attn_q(torch.cat([e, hidden[0][0], hidden[1][0]], dim=-1)))  # (B, H)
-            weights = torch.softmax(memory @ query.unsqueeze(-1), dim=1)               # (B, S, 1)
-            ctx = (weights.transpose(1, 2) @ memory).squeeze(1)                        # (B, H)
-            out, hidden = self.decoder(torch.cat([ctx, e], dim=-1).unsqueeze(1), hidden)  # (B, 1, H)
-            outs.append(out)
-        return torch.cat(outs, dim=1), hidden
+            query = torch.relu(torch.addmm(q_emb[:, t], torch.cat([hs[0], cs[0]], dim=-1), w_q.t()))  # (B, H)
+            weights = torch.softmax(torch.bmm(memory, query.unsqueeze(-1)), dim=1)     # (B, S, 1)
+            x = torch.cat([torch.bmm(weights.transpose(1, 2), memory).squeeze(1), emb[:, t]], dim=-1)  # [ctx; e_t]
+            for n, weights_n in enumerate(layers):
+                hs[n], cs[n] = torch.lstm_cell(x, (hs[n], cs[n]), *weights_n)
+                x = hs[n]
+            outs.append(x)
+        return torch.stack(outs, dim=1), (torch.stack(hs), torch.stack(cs))
 
     def decode(self, tgt_in: Tensor, enc: Encoded, state: tuple[Tensor, Tensor] | None = None
                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
