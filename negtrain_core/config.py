@@ -357,6 +357,7 @@ class GanSettings(FineTuning):
     g_steps: int = 1
     d_lr: float = 0.01
     d_optimizer: str = "adam"
+    d_weight_decay: float = 0.0            # D's L2 weight decay (the release's SGD: 1e-5)
     g_lrs: tuple[float, ...] = (0.01, 0.001, 0.0001)
     positive_training: bool = True
     epochs: int = 1

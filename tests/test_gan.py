@@ -161,6 +161,22 @@ def test_d_steps_raise_accuracy_on_separable_toy_data():
     assert acc0 <= 0.75 and acc1 >= 0.9 and float(loss1.detach()) < float(loss0.detach())
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_d_weight_decay_shrinks_the_discriminator_weights(optimizer: str):
+    """On a loss with no gradient, only the weight decay moves D: by lr x decay x w with SGD's first step."""
+    moved = {}
+    for decay in (0.0, 0.5):
+        disc = _disc()
+        before = [p.detach().clone() for p in disc.parameters()]
+        step = gan.discriminator_step(disc, GanSettings(d_optimizer=optimizer, d_lr=0.1, d_weight_decay=decay))
+        step.update(sum(p.sum() for p in disc.parameters()) * 0.0)
+        moved[decay] = max(float((p.detach() - b).abs().max()) for p, b in zip(disc.parameters(), before))
+        if optimizer == "sgd" and decay:
+            w, w0 = disc.out.weight.detach(), before[[n for n, _ in disc.named_parameters()].index("out.weight")]
+            torch.testing.assert_close(w, w0 * (1 - 0.1 * decay))
+    assert moved[0.0] == 0.0 and moved[0.5] > 0.0
+
+
 def test_g_step_raises_the_log_prob_of_samples_the_discriminator_believes():
     """Eq. (11)-(12): log(1 - D) < 0 scales grad log G positively, so G moves towards its own samples."""
     torch.manual_seed(0)

@@ -25,7 +25,8 @@ training is bound by kernel launches on the CPU, so runs in separate processes s
 ``run_select`` then picks. A run seeds itself, so it gives what it would give after the others in one process.
 Samples are drawn in eval mode (no dropout).
 G's SGD uses the ``train`` block's momentum (0.9), weight decay and clipping, as all the release's optimisers do;
-D's SGD (``d_optimizer: sgd``) takes the momentum and clipping but no weight decay (the release's has 1e-5). Sampled
+D's optimiser takes ``d_weight_decay`` (0; the release's SGD has 1e-5), and with ``d_optimizer: sgd`` the momentum and
+clipping. Sampled
 responses are padded to the references' width, so D cannot tell them apart by padding. D is not pre-trained (the
 paper does not say it is; the release's 2,001 pre-training steps run only with a positive D ratio, 0 by default).
 
@@ -183,16 +184,23 @@ class GanStats(NamedTuple):
     d_acc: float
 
 
+def discriminator_step(disc: nn.Module, cfg: GanSettings) -> OptimizerStep | Sgd:
+    """D's optimiser: Adam, or SGD with the ``train`` block's momentum (the release), at ``d_lr`` with
+    ``d_weight_decay`` (the release's 1e-5; torch's L2 term in either) and clipping. torch.optim's arithmetic for both
+    networks' steps: the one the comparison's results were made with."""
+    if cfg.d_optimizer == "adam":
+        adam = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, weight_decay=cfg.d_weight_decay)
+        return OptimizerStep(adam, cfg.clip_norm)
+    return Sgd(disc.parameters(), lr=cfg.d_lr, momentum=cfg.momentum, weight_decay=cfg.d_weight_decay,
+               clip_norm=cfg.clip_norm, arithmetic="torch")
+
+
 def train_gan(model: Seq2SeqModel, train: tuple[Tensor, Tensor], g_lr: float, cfg: GanSettings) -> GanStats:
     """Alternate D and G steps (``d_steps``:``g_steps``) over ``cfg.epochs`` passes of ``train``; G in place."""
     torch.manual_seed(cfg.seed)
     device = train[0].device
     disc = build_discriminator(model.vocab_size, model.embedding_dim, cfg).to(device)
-    # torch.optim's arithmetic for both networks' steps: the one the comparison's results were made with
-    d_step = (OptimizerStep(torch.optim.Adam(disc.parameters(), lr=cfg.d_lr), cfg.clip_norm)
-              if cfg.d_optimizer == "adam"
-              else Sgd(disc.parameters(), lr=cfg.d_lr, momentum=cfg.momentum, clip_norm=cfg.clip_norm,
-                       arithmetic="torch"))
+    d_step = discriminator_step(disc, cfg)
     g_step = Sgd(model.parameters(), lr=g_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                  clip_norm=cfg.clip_norm, arithmetic="torch")
     gen = torch.Generator().manual_seed(cfg.seed)
