@@ -1,0 +1,67 @@
+"""Writes run 15's files from its three working directories (see ../README.md#run-15).
+
+  PYTHONPATH=. python docs/reproduction/switchboard/run15/assemble.py RUNS_DIR
+
+RUNS_DIR holds the working directories release_preset, release_attention and transformer, each with the results/ and
+logs/ of its Snakemake run (the run ended before any hit test). Writes models.csv (per variant: seq2seq test PPL,
+Table 4's greedy max-ratio, Ent-2, Ent-3, both BLEU-4 definitions, training time; for the release preset its LM's
+test PPL) and one training curve per model, <variant>_<kind>_curve.csv, read from the logs where the run stopped
+mid-training (the curve file is written when training ends).
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from negtrain_core.evaluate import metrics
+
+VARIANTS = {"release_preset": "configs/release.yaml",
+            "release_attention": "model.attention: release, model.decoder_init: zero",
+            "transformer": "model.arch: transformer"}
+HERE = Path(__file__).resolve().parent
+EPOCH = re.compile(r"epoch (\d+)/\d+: train PPL ([\d.]+), valid PPL ([\d.]+), lr ([\d.e-]+), [\d,]+ tokens/s, ([\d.]+) s")
+
+
+def curve(run: Path, kind: str) -> pd.DataFrame | None:
+    """The training curve of ``kind``: the curve file if training ended, else the epochs its log reports."""
+    done = run / "results" / "switchboard" / "models" / f"{kind}_curve.csv"
+    if done.exists():
+        return pd.read_csv(done)[["epoch", "lr", "train_ppl", "valid_ppl", "seconds"]]
+    log = run / "logs" / "switchboard" / f"train_{kind}.log"
+    rows = [m.groups() for m in EPOCH.finditer(log.read_text().replace("\r", "\n"))] if log.exists() else []
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=["epoch", "train_ppl", "valid_ppl", "lr", "seconds"]).astype(float).astype(
+        {"epoch": int})[["epoch", "lr", "train_ppl", "valid_ppl", "seconds"]]
+
+
+def row(run: Path, variant: str) -> dict:
+    sw = run / "results" / "switchboard"
+    out = {"variant": variant, "setting": VARIANTS[variant]}
+    evaluated = sw / "eval" / "baseline" / "metrics.json"
+    if evaluated.exists():
+        m = json.loads(evaluated.read_text())
+        greedy = pd.read_parquet(sw / "eval" / "baseline" / "greedy.parquet")
+        sent = metrics.bleu4_sentence_avg([r.split() for r in greedy["response"]],
+                                          [t.split() for t in greedy["target"]])
+        out |= {"seq2seq_test_ppl": m["ppl"], "max_ratio": m["max_ratio"], "ent2": m["ent2"], "ent3": m["ent3"],
+                "top_response": m["top_response"], "bleu4_corpus": m["bleu4"], "bleu4_sentence_avg": sent}
+    if (sw / "table8.csv").exists():
+        out["lm_test_ppl"] = float(pd.read_csv(sw / "table8.csv").set_index("model").loc["LM", "test_ppl"])
+    bench = run / "benchmarks_out" / "switchboard" / "train_seq2seq.tsv"
+    if bench.exists():
+        out["train_seq2seq_s"] = float(pd.read_csv(bench, sep="\t")["s"][0])
+    return out
+
+
+if __name__ == "__main__":
+    runs = Path(sys.argv[1])
+    pd.DataFrame([row(runs / v, v) for v in VARIANTS]).to_csv(HERE / "models.csv", index=False)
+    for v in VARIANTS:
+        for kind in ("seq2seq", "lm"):
+            c = curve(runs / v, kind)
+            if c is not None:
+                c.to_csv(HERE / f"{v}_{kind}_curve.csv", index=False)
