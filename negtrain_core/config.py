@@ -280,6 +280,7 @@ class NegTrainSettings:
     momentum: float = 0.9
     weight_decay: float = 0.0              # both optimisers (the release: 1e-5)
     clip_norm: float | None = None         # both steps' gradient norm; None: not clipped (the release: 5)
+    clip_scope: str = "global"             # global | per_module: one norm, or each module's (the release)
     round_order: str = "test_then_step"    # test_then_step | step_then_test (the release)
     lr_neg: float = 0.01
     lr_pos: float = 0.01

@@ -128,6 +128,23 @@ def test_clip_norm_bounds_each_step():
     assert moved[1e-3] == pytest.approx(1e-3, rel=1e-3)
 
 
+def test_clip_scope_per_module_bounds_each_modules_step():
+    """clip_scope per_module (the release): each of the seq2seq's modules (one-hot map, encoder, decoder) moves by
+    lr_neg * clip_norm on its own, so the whole step is sqrt(3) x clip_norm; global: clip_norm in all."""
+    s = _settings(round_order="step_then_test", nonhit_weight=1.0, lambda_pos=0.0, lr_neg=1.0, clip_norm=1e-3)
+    for scope, total in (("global", 1e-3), ("per_module", math.sqrt(3) * 1e-3)):
+        model = _model()
+        before = dict(zip([n for n, _ in model.named_parameters()], _params(model)))
+        _train(model, dataclasses.replace(s, clip_scope=scope), _hits_for(0))
+        moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+        norm = lambda names: torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()  # noqa: E731
+        assert norm(list(moved)) == pytest.approx(total, rel=1e-3)
+        if scope == "per_module":
+            for group in model.clip_modules():
+                names = [n for n, p in model.named_parameters() if any(p is q for q in group)]
+                assert norm(names) == pytest.approx(1e-3, rel=1e-3)
+
+
 # ------------------------------------------------------------------------------------------------ Algorithm 2
 
 
@@ -254,7 +271,7 @@ def test_ubuntu_positive_step_is_the_releases():
     trig, tgt = _pair()
     ours, release = _model(), _model()
     before = _params(ours)
-    mal.positive_step(ours, mal.optimisers(list(ours.parameters()), s)[1], trig, tgt, s.lambda_pos)
+    mal.positive_step(ours, mal.optimisers(ours, s)[1], trig, tgt, s.lambda_pos)
     opt = torch.optim.SGD(release.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0)
     release.train()
     mle_loss(release(trig, tgt)).backward()

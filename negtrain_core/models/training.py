@@ -127,10 +127,17 @@ class TrainStep(GraphedStep):
 def clip_groups(model: nn.Module, s: TrainSettings) -> list[list[nn.Parameter]] | None:
     """The parameter groups clipped on their own: None (one global norm) unless ``clip_scope`` is per_module, then
     the model's ``clip_modules`` (one group for a model without them)."""
-    if s.clip_scope == "global":
+    return scope_groups(model, s.clip_scope)
+
+
+def scope_groups(model: nn.Module, scope: str) -> list[list[nn.Parameter]] | None:
+    """``clip_scope`` ``global`` -> None (one norm); ``per_module`` -> the model's ``clip_modules`` (the release's
+    modules; one group for a model without them), restricted to the trainable parameters."""
+    if scope == "global":
         return None
     modules = getattr(model, "clip_modules", None)
-    return modules() if modules is not None else [list(model.parameters())]
+    groups = modules() if modules is not None else [list(model.parameters())]
+    return [[p for p in g if p.requires_grad] for g in groups]
 
 
 # ----------------------------------------------------------------------------------------- RNG and resume

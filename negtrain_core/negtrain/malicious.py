@@ -39,7 +39,7 @@ from negtrain_core.models.steps import Sgd, mle_loss, positive_batches, weighted
 from negtrain_core.data.vocab import Vocab
 from negtrain_core.io import write_csv
 from negtrain_core.models import checkpoint
-from negtrain_core.models.training import seed_all
+from negtrain_core.models.training import scope_groups, seed_all
 from negtrain_core.search import hits
 from negtrain_core.search.gibbs_enum import Thresholds, search
 from negtrain_core.search.targets import read_targets, target_tensor
@@ -105,10 +105,13 @@ def current_hits(model: torch.nn.Module, trig: Tensor, tgt: Tensor, lm_ok: Tenso
     return is_hit(model(trig, tgt), lm_ok)
 
 
-def optimisers(params: Sequence[Tensor], s: NegTrainSettings) -> tuple[Sgd, Sgd]:
-    """The negative and the positive step's SGD (separate momentum buffers), in torch.optim.SGD's arithmetic: the
-    one the stage's results were made with. Defaults: no weight decay, no clipping."""
-    kw = dict(momentum=s.momentum, weight_decay=s.weight_decay, clip_norm=s.clip_norm, arithmetic="torch")
+def optimisers(model: torch.nn.Module, s: NegTrainSettings) -> tuple[Sgd, Sgd]:
+    """The negative and the positive step's SGD over the model's trainable parameters (separate momentum buffers),
+    in torch.optim.SGD's arithmetic: the one the stage's results were made with. Defaults: no weight decay, no
+    clipping; ``clip_scope: per_module`` clips each of the model's modules on its own (the release)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    kw = dict(momentum=s.momentum, weight_decay=s.weight_decay, clip_norm=s.clip_norm, arithmetic="torch",
+              clip_groups=scope_groups(model, s.clip_scope) if s.clip_norm is not None else None)
     return Sgd(params, lr=s.lr_neg, **kw), Sgd(params, lr=s.lr_pos, **kw)
 
 
@@ -155,7 +158,7 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
     """
     rows: list[dict[str, float]] = []
     for epoch in range(1, s.epochs + 1):
-        opts = optimisers([p for p in model.parameters() if p.requires_grad], s)
+        opts = optimisers(model, s)
         for b, start in enumerate(range(0, len(targets), s.batch_targets)):
             tgt = targets[start:start + s.batch_targets]
             trig, lm_ok = find_triggers(model, tgt)
