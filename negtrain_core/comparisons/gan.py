@@ -26,9 +26,9 @@ training is bound by kernel launches on the CPU, so runs in separate processes s
 Samples are drawn in eval mode (no dropout).
 G's SGD uses the ``train`` block's momentum (0.9), weight decay and clipping, as all the release's optimisers do;
 D's optimiser takes ``d_weight_decay`` (0; the release's SGD has 1e-5), and with ``d_optimizer: sgd`` the momentum and
-clipping. Sampled
-responses are padded to the references' width, so D cannot tell them apart by padding. D is not pre-trained (the
-paper does not say it is; the release's 2,001 pre-training steps run only with a positive D ratio, 0 by default).
+clipping. Sampled responses are padded to the references' width, so D cannot tell them apart by padding. D is not
+pre-trained (the paper does not say it is; the release's 2,001 pre-training steps run only with a positive D ratio,
+0 by default).
 
 Shapes: B batch, S source length, L response length (no ``<s>``; ``</s>`` then ``<pad>``), E embedding, F filters.
 """
