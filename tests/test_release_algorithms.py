@@ -338,7 +338,7 @@ def test_the_authors_augmented_lists_need_their_own_training_list():
 
 
 RELEASE = {"malicious": {"round_order": "step_then_test", "max_rounds": 21, "epochs": 21, "weight_decay": 1e-5,
-                         "clip_norm": 5.0},
+                         "clip_norm": 5.0, "clip_scope": "per_module"},
            "frequent": {"window_reset_each_epoch": True, "shuffle": False, "first_negative_batch": "after_full",
                         "positive_batch": "same", "eos_weight_on_last_position": True, "update_every_batch": True,
                         "negative_norm": "batch", "fresh_optimizers_each_epoch": True}}

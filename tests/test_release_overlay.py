@@ -44,4 +44,5 @@ def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
     assert s.data.target_cut == s.paraphrase.data.target_cut == "release"
     assert (s.train.for_kind("lm").batch_size, s.train.for_kind("seq2seq").batch_size) == (64, 32)
     assert (s.gan.separate_convs, s.gan.dropout, s.gan.gate_bias, s.gan.align, s.gan.highway_hidden,
-            s.gan.d_optimizer, s.gan.projection) == (True, 0.3, -2.0, "right", 2400, "sgd", False)
+            s.gan.d_optimizer, s.gan.d_weight_decay, s.gan.projection) == (True, 0.3, -2.0, "right", 2400, "sgd", 1e-5,
+                                                                           False)
