@@ -1,13 +1,19 @@
 """configs/release.yaml, the overlay that turns the release's readings on together: it validates against the schema
-over config.yaml, each of its keys changes config.yaml's value, and the settings the stages take carry them."""
+over config.yaml, each of its keys changes config.yaml's value, the settings the stages take carry them, and the
+whole quick pipeline runs under it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import pytest
 import yaml
 
+from conftest import QUICK_SMALL
 from negtrain_core import config as ncfg
+from negtrain_core.models import checkpoint
+from snakemake_cli import snakemake
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAY = ROOT / "configs" / "release.yaml"
@@ -46,3 +52,19 @@ def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
     assert (s.gan.separate_convs, s.gan.dropout, s.gan.gate_bias, s.gan.align, s.gan.highway_hidden,
             s.gan.d_optimizer, s.gan.d_weight_decay, s.gan.projection) == (True, 0.3, -2.0, "right", 2400, "sgd", 1e-5,
                                                                            False)
+
+
+@pytest.mark.slow
+def test_quick_pipeline_with_the_release_preset(tmp_path: Path):
+    """Every stage under every release reading at once (``rule all``, tests/quick_small.yaml): each table is written
+    and the models are the release's."""
+    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu",
+                    overlays=[QUICK_SMALL, OVERLAY], timeout=3600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    results = tmp_path / "results" / "chitchat"
+    for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):
+        assert (results / table).is_file(), table
+    cfg = checkpoint.load(results / "models" / "negtr-io-0.5k.pt").model.cfg
+    assert (cfg.attention, cfg.decoder_init, cfg.dropout_sites, cfg.init) == ("release", "zero", "decoder", "release")
+    table3 = pd.read_csv(results / "table3.csv").set_index("training")
+    assert table3.loc["+neg-tr(0.5k)", "status"] == "ok"
