@@ -16,7 +16,8 @@ but how many sweeps run before the per-row early stop does, so the number of can
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio).
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
-one after the other. Run from the repository root: ``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are
+one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
+decoder with the zero start, decoder-only dropout, PyTorch 0.4 initialisation). Run from the repository root: ``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are
 printed and, when $OUT is set, written to $OUT/gibbs_enum.json (one object per arch with ``both``).
 """
 
@@ -145,8 +146,9 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
 def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, device: torch.device) -> dict:
     """The whole benchmark on random models of ``arch``: the figures printed, and as a dict."""
     torch.manual_seed(0)
+    release = dict(attention="release", decoder_init="zero", dropout_sites="decoder", init="release")
     mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3,
-                         arch=arch)
+                         arch=arch, **(release if a.release_model and arch == "lstm" else {}))
     s2s, lm = build_model("seq2seq", mcfg).to(device).eval(), build_model("lm", mcfg).to(device).eval()
     th = S.Thresholds(out=-3.7569, inp=-3.7927)           # Switchboard's (docs/release.md#hit-criteria); random weights miss them
     cfg = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates,
@@ -154,7 +156,8 @@ def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, devic
                            score_dtype=a.score_dtype)
     gen = torch.Generator().manual_seed(0)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    sizes = f"E={a.embedding} H={a.hidden}" if arch == "lstm" else f"{mcfg.transformer}"
+    sizes = (f"E={a.embedding} H={a.hidden} attention {mcfg.attention}" if arch == "lstm"
+             else f"{mcfg.transformer}")
     print(f"device {name}; torch {torch.__version__}; {arch} V={len(vocab)} {sizes}, "
           f"{sum(p.numel() for p in s2s.parameters()):,} seq2seq parameters; {tgt.size(0)} targets (mean length "
           f"{float((tgt != 3).sum(1).float().mean() - 2):.2f} words); T={a.sweeps} G={a.candidates} "
@@ -183,6 +186,8 @@ def main() -> None:
     p.add_argument("--max-chunk", type=int, default=65536)
     p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
                    help="the models searched (both: the LSTM's run, then the Transformer's)")
+    p.add_argument("--release-model", action="store_true",
+                   help="the LSTM with the release's model options (model.attention: release and the rest)")
     a = p.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
