@@ -125,8 +125,8 @@ def test_per_module_clipping_bounds_each_modules_norm(arithmetic: str, monkeypat
     would leave every module below 5 and the total at 5."""
     torch.manual_seed(0)
     model = Seq2Seq(model_settings())
-    modules = train.clip_groups(model, settings(clip_scope="per_module"))
-    assert [len(g) for g in modules] == [1, 4, 10] and train.clip_groups(model, settings()) is None
+    modules = train.scope_groups(model, settings(clip_scope="per_module").clip_scope)
+    assert [len(g) for g in modules] == [1, 4, 10] and train.scope_groups(model, settings().clip_scope) is None
     clipped: list[torch.Tensor] = []
     real = steps.sgd_momentum_
     monkeypatch.setattr(steps, "sgd_momentum_", lambda p, g, *a, **k: (clipped.extend(x.clone() for x in g),

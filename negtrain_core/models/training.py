@@ -101,7 +101,7 @@ class TrainStep(GraphedStep):
                                                         decoupled=optimizer == "adamw")
         super().__init__(model, clip_norm=s.clip_norm, momentum=s.momentum, weight_decay=s.weight_decay, lr=0.0,
                          batch_size=batch_size, use_graph=use_graph, adam=adam,
-                         clip_groups=clip_groups(model, s))
+                         clip_groups=scope_groups(model, s.clip_scope))
         self.s, self.total_steps = s, total_steps
         self.base_lr = s.lr if adam is None else s.adam_lr
         self.smoothing = model.cfg.transformer.label_smoothing if model.cfg.arch == "transformer" else 0.0
@@ -124,15 +124,10 @@ class TrainStep(GraphedStep):
         return epoch_lr if self.schedule == "epoch" else float(self.lr)
 
 
-def clip_groups(model: nn.Module, s: TrainSettings) -> list[list[nn.Parameter]] | None:
-    """The parameter groups clipped on their own: None (one global norm) unless ``clip_scope`` is per_module, then
-    the model's ``clip_modules`` (one group for a model without them)."""
-    return scope_groups(model, s.clip_scope)
-
-
 def scope_groups(model: nn.Module, scope: str) -> list[list[nn.Parameter]] | None:
-    """``clip_scope`` ``global`` -> None (one norm); ``per_module`` -> the model's ``clip_modules`` (the release's
-    modules; one group for a model without them), restricted to the trainable parameters."""
+    """The parameter groups clipped on their own for a ``clip_scope`` (``train``'s, ``malicious``'s): None for
+    ``global`` (one norm); for ``per_module`` the model's ``clip_modules`` (the release's modules; one group for a
+    model without them), restricted to the trainable parameters."""
     if scope == "global":
         return None
     modules = getattr(model, "clip_modules", None)
