@@ -6,7 +6,8 @@ RUNS_DIR holds the working directories release_preset, release_attention and tra
 logs/ of its Snakemake run (the run ended before any hit test). Writes models.csv (per variant: seq2seq test PPL,
 Table 4's greedy max-ratio, Ent-2, Ent-3, both BLEU-4 definitions, training time; for the release preset its LM's
 test PPL) and one training curve per model, <variant>_<kind>_curve.csv, read from the logs where the run stopped
-mid-training (the curve file is written when training ends).
+mid-training (the curve file is written when training ends); then curves.png, the seq2seq validation PPL by epoch
+beside the default LSTM's (../seq2seq_curve.csv).
 """
 
 import json
@@ -14,9 +15,12 @@ import re
 import sys
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 
 from negtrain_core.evaluate import metrics
+
+matplotlib.use("Agg")
 
 VARIANTS = {"release_preset": "configs/release.yaml",
             "release_attention": "model.attention: release, model.decoder_init: zero",
@@ -57,6 +61,25 @@ def row(run: Path, variant: str) -> dict:
     return out
 
 
+def plot() -> None:
+    """Validation and training PPL of each seq2seq by epoch, the default LSTM's beside them."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    curves = {"default LSTM (runs 2-13)": HERE.parent / "seq2seq_curve.csv",
+              **{VARIANTS[v]: HERE / f"{v}_seq2seq_curve.csv" for v in VARIANTS}}
+    for (label, path), color in zip(curves.items(), ("black", "tab:blue", "tab:orange", "tab:green")):
+        c = pd.read_csv(path)
+        ax.plot(c["epoch"], c["valid_ppl"], color=color, label=label)
+        ax.plot(c["epoch"], c["train_ppl"], color=color, linestyle=":", linewidth=1)
+    ax.axhline(42.81, color="grey", linewidth=0.8, linestyle="--", label="paper's test PPL (42.81)")
+    ax.set(xlabel="epoch", ylabel="PPL (solid: validation, dotted: training with dropout)", ylim=(28, 70),
+           title="Switchboard seq2seq baselines (run 15)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(HERE / "curves.png", dpi=120)
+
+
 if __name__ == "__main__":
     runs = Path(sys.argv[1])
     pd.DataFrame([row(runs / v, v) for v in VARIANTS]).to_csv(HERE / "models.csv", index=False)
@@ -65,3 +88,4 @@ if __name__ == "__main__":
             c = curve(runs / v, kind)
             if c is not None:
                 c.to_csv(HERE / f"{v}_{kind}_curve.csv", index=False)
+    plot()
