@@ -17,8 +17,9 @@ but how many sweeps run before the per-row early stop does, so the number of can
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
 one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
-decoder with the zero start, decoder-only dropout, PyTorch 0.4 initialisation). Run from the repository root: ``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are
-printed and, when $OUT is set, written to $OUT/gibbs_enum.json (one object per arch with ``both``).
+decoder with the zero start, decoder-only dropout, PyTorch 0.4 initialisation). Run from the repository root:
+``PYTHONPATH=. python benchmarks/gibbs_enum.py``; figures are printed and, when $OUT is set, written to
+$OUT/gibbs_enum.json (one object per arch with ``both``).
 """
 
 from __future__ import annotations
