@@ -313,7 +313,7 @@ def main() -> None:
               .round(1).to_string(index=False))
         torch.backends.cuda.matmul.allow_tf32 = False
     if args.release_attention:
-        print("the release's attention decoder, seq2seq, graph and eager steps/s (graph_ratio: over the per-call loop):")
+        print("the release's attention decoder, seq2seq steps/s (graph_ratio: over the per-call loop's graph):")
         print(release_attention(args.steps, device).round(2).to_string(index=False))
     if args.check_train:
         print("train_baseline, 2 epochs, synthetic corpus, eager vs graph:")

@@ -137,7 +137,10 @@ def test_clip_scope_per_module_bounds_each_modules_step():
         before = dict(zip([n for n, _ in model.named_parameters()], _params(model)))
         _train(model, dataclasses.replace(s, clip_scope=scope), _hits_for(0))
         moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
-        norm = lambda names: torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()  # noqa: E731
+
+        def norm(names: list[str]) -> float:
+            return torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()
+
         assert norm(list(moved)) == pytest.approx(total, rel=1e-3)
         if scope == "per_module":
             for group in model.clip_modules():

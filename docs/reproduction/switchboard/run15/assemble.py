@@ -26,7 +26,8 @@ VARIANTS = {"release_preset": "configs/release.yaml",
             "release_attention": "model.attention: release, model.decoder_init: zero",
             "transformer": "model.arch: transformer"}
 HERE = Path(__file__).resolve().parent
-EPOCH = re.compile(r"epoch (\d+)/\d+: train PPL ([\d.]+), valid PPL ([\d.]+), lr ([\d.e-]+), [\d,]+ tokens/s, ([\d.]+) s")
+EPOCH = re.compile(r"epoch (\d+)/\d+: train PPL ([\d.]+), valid PPL ([\d.]+), lr ([\d.e-]+), [\d,]+ tokens/s, "
+                   r"([\d.]+) s")
 
 
 def curve(run: Path, kind: str) -> pd.DataFrame | None:
