@@ -744,7 +744,8 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
     p, pre, m, t = (config[k] for k in ("paraphrase", "preprocess", "model", "train"))
     vocab_size = min(p["vocab_size"], quick["vocab_size"]) if quick else p["vocab_size"]
     data = DataSettings(name="paraphrase", reader="paraphrase", raw={}, split={}, vocab_size=vocab_size,
-                        **_preprocess_keys(pre), max_train_pairs=quick["max_train_pairs"] if quick else None, seed=config["seed"])
+                        **_preprocess_keys(pre), max_train_pairs=quick["max_train_pairs"] if quick else None,
+                        seed=config["seed"])
     model = ModelSettings(vocab_size=vocab_size + 5, embedding_dim=(quick or m)["embedding_dim"],
                           hidden_dim=(quick or m)["hidden_dim"], num_layers=m["num_layers"],
                           dropout=(quick or p["train"])["dropout"], attention=m["attention"],

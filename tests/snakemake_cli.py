@@ -28,6 +28,18 @@ def snakemake(
 
 
 
+def quick_pipeline(workdir: Path, overlay: Path) -> Path:
+    """``rule all`` at quick scale on chitchat with tests/quick_small.yaml and ``overlay``; asserts that it succeeds
+    and writes Tables 3, 4, 8 and 9, and returns its results/chitchat."""
+    run = snakemake(workdir, "--cores", "2", "--config", "scale=quick", "device=cpu",
+                    overlays=[ROOT / "tests" / "quick_small.yaml", overlay], timeout=3600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    results = workdir / "results" / "chitchat"
+    for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):
+        assert (results / table).is_file(), table
+    return results
+
+
 def stderr_lines(stderr: str) -> list[str]:
     """The non-empty lines of a captured stderr (Snakemake 9 logs its banner and progress to stdout here)."""
     return [line for line in stderr.splitlines() if line.strip()]

@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import QUICK_SMALL
 from negtrain_core import config as ncfg
 from negtrain_core.models import checkpoint
-from snakemake_cli import snakemake
+from snakemake_cli import quick_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAY = ROOT / "configs" / "release.yaml"
@@ -58,12 +57,7 @@ def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
 def test_quick_pipeline_with_the_release_preset(tmp_path: Path):
     """Every stage under every release reading at once (``rule all``, tests/quick_small.yaml): each table is written
     and the models are the release's."""
-    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu",
-                    overlays=[QUICK_SMALL, OVERLAY], timeout=3600)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    results = tmp_path / "results" / "chitchat"
-    for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):
-        assert (results / table).is_file(), table
+    results = quick_pipeline(tmp_path, OVERLAY)
     cfg = checkpoint.load(results / "models" / "negtr-io-0.5k.pt").model.cfg
     assert (cfg.attention, cfg.decoder_init, cfg.dropout_sites, cfg.init) == ("release", "zero", "decoder", "release")
     table3 = pd.read_csv(results / "table3.csv").set_index("training")

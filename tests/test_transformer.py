@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from conftest import QUICK_SMALL
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings, TrainSettings, TransformerSettings
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
@@ -28,7 +27,7 @@ from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.models.transformer import Attention, TransformerLM, TransformerSeq2Seq
 from negtrain_core.search import gibbs_enum as S
 
-from snakemake_cli import snakemake
+from snakemake_cli import quick_pipeline
 
 V = 11
 
@@ -499,12 +498,7 @@ def test_quick_pipeline_with_transformers(tmp_path: Path):
     table is written."""
     overlay = tmp_path / "transformer.yaml"
     overlay.write_text(yaml.safe_dump({"model": {"arch": "transformer"}}))
-    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu",
-                    overlays=[QUICK_SMALL, overlay], timeout=3600)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    results = tmp_path / "results" / "chitchat"
-    for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):
-        assert (results / table).is_file(), table
+    results = quick_pipeline(tmp_path, overlay)
     ck = checkpoint.load(results / "models" / "seq2seq.pt", arch="transformer")
     assert isinstance(ck.model, TransformerSeq2Seq)
     assert isinstance(checkpoint.load(results / "models" / "lm.pt", arch="transformer").model, TransformerLM)
