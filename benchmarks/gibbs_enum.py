@@ -13,7 +13,8 @@ but how many sweeps run before the per-row early stop does, so the number of can
     alone) and in float32 (the release's precision).
 (b) ``negtrain_core.search.gibbs_enum.search``: targets x restarts x candidates in chunked batched forwards, shared
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
-    all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio).
+    all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio), then all
+    sweeps once more with the target log-probs from torch's log-softmax instead of the fused kernel.
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
 one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
@@ -121,7 +122,9 @@ def time_release(s2s, tgt, th, cfg, gen, positions: int, out: dict) -> None:
 def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
     """(b) with early stop and with all sweeps (o-mode), then io-mode when asked."""
     cuda = tgt.device.type == "cuda"
-    for label, c in (("early stop", cfg), ("all sweeps", replace(cfg, early_stop=False))):
+    runs = (("early stop", cfg), ("all sweeps", replace(cfg, early_stop=False)),
+            ("all sweeps, torch log-softmax", replace(cfg, early_stop=False, fused_logp=False)))
+    for label, c in runs:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         sec, res = timed(lambda: S.search(s2s, None, tgt, th, c, gen))
@@ -133,9 +136,11 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
         for ref in (cfg.score_dtype, "float32"):
             print(f"    vs (a) scoring in {ref}: wall time {out[f'release_{ref}_s'] / sec:.1f}x, "
                   f"candidates/s {cps / out[f'release_{ref}_cps']:.1f}x", flush=True)
-        key = "batched" if c.early_stop else "batched_all_sweeps"
+        key = "batched" if c.early_stop else "batched_all_sweeps" if c.fused_logp else "batched_all_sweeps_torch_logp"
         out.update({f"{key}_s": sec, f"{key}_candidates": res.candidates_scored, f"{key}_mean_sweeps": sweeps,
                     f"{key}_peak_gib": peak})
+    print(f"    fused log p(gold) (models/gold_logp.py) against torch's log-softmax, all sweeps: "
+          f"{out['batched_all_sweeps_torch_logp_s'] / out['batched_all_sweeps_s']:.2f}x", flush=True)
     if io:
         sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, replace(cfg, lambda_in=1.0, init="lm"), gen))
         print(f"(b) io mode (LM term scored too, LM-sample init, early stop): {sec:.2f} s, {rio.candidates_scored} "
@@ -151,7 +156,7 @@ def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, devic
     mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3,
                          arch=arch, **(release if a.release_model and arch == "lstm" else {}))
     s2s, lm = build_model("seq2seq", mcfg).to(device).eval(), build_model("lm", mcfg).to(device).eval()
-    th = S.Thresholds(out=-3.7569, inp=-3.7927)           # Switchboard's (docs/release.md#hit-criteria); random weights miss them
+    th = S.Thresholds(out=-3.7569, inp=-3.7927)   # Switchboard's (docs/release.md#hit-criteria); random weights miss them
     cfg = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates,
                            restarts=a.restarts, lambda_in=0.0, hit_mode="avg", max_chunk=a.max_chunk,
                            score_dtype=a.score_dtype)

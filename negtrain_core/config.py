@@ -311,6 +311,7 @@ class SearchSettings:
     stop_batch: int = 100                  # malicious.batch_targets: targets per batch_mean group (release: 100)
     lm_train_mode: bool = True             # the LM drops out in the gradient pass too (with grad_train_mode)
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
+    fused_logp: bool = True                # not a config key: benchmarks turn it off to time torch's log-softmax
 
     def free_positions(self) -> range:
         """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""

@@ -30,9 +30,10 @@ rows (halved on CUDA out-of-memory), rows sorted by target length so a chunk car
 candidates of a row differ at one position only, so the encoder and the LM run the shared prefix once per row and
 only the remaining steps per candidate (the models' prefix methods, models/interface.py); the decoder is the model's
 own ``decode_block``. On CUDA the scoring runs on the models' ``scoring_copy`` in ``score_dtype`` (float16 by
-default; the output layer padded to a multiple of 64 rows so the big GEMMs stay on aligned tensor-core kernels),
-log-softmax in float32; the gradient pass uses TF32 matmuls; the final ``evaluate`` (hit criteria, reported
-losses) runs the original models in float32.
+default; the output layer padded to a multiple of 64 rows so the big GEMMs stay on aligned tensor-core kernels);
+the target tokens' log-probabilities come from one fused kernel that accumulates the log-normaliser in float32
+without writing the log-softmax (models/gold_logp.py; ``fused_logp``); the gradient pass uses TF32 matmuls; the final
+``evaluate`` (hit criteria, reported losses) runs the original models in float32.
 
 Shapes: N targets, R restarts, B rows being searched (target x restart), G candidates, S encoder input length,
 K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 scored positions, V vocabulary.
@@ -49,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from negtrain_core.models.gold_logp import gold_logp
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
 from negtrain_core.config import SearchSettings
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
@@ -139,7 +141,7 @@ def objective(token_logp: Tensor, mask: Tensor, lm_logp: Tensor | None, th: Thre
     return loss
 
 
-def lm_trigger_logp(lm: LanguageModel, free: Tensor) -> Tensor:
+def lm_trigger_logp(lm: LanguageModel, free: Tensor, fused: bool = True) -> Tensor:
     """Mean LM log-prob (B,) of ``<s> x_1 .. x_K </s>`` over its K + 1 predictions (R(x) = minus this).
 
     free: (B, K) ids, or (B, K, V) float one-hot rows; then the gradient reaches x_t both as the LM's input and
@@ -149,20 +151,13 @@ def lm_trigger_logp(lm: LanguageModel, free: Tensor) -> Tensor:
     if free.dtype in (torch.int64, torch.int32):
         tokens = torch.cat([free.new_full((B, 1), BOS_ID), free, free.new_full((B, 1), EOS_ID)], dim=1)
         logits, _ = lm.decode_block(tokens[:, :-1], lm.initial_state(tokens))         # (B, K+1, V)
-        return _gold_logp(logits, tokens[:, 1:]).mean(-1)
+        return gold_logp(logits, tokens[:, 1:], fused).mean(-1)
     bos = F.one_hot(free.new_full((B, 1), BOS_ID, dtype=torch.long), V).to(free.dtype)
     eos = F.one_hot(free.new_full((B, 1), EOS_ID, dtype=torch.long), V).to(free.dtype)
     inputs = torch.cat([bos, free], dim=1)                                            # (B, K+1, V) one-hot
     logits, _ = lm.decode_block(inputs, lm.initial_state(inputs))                     # (B, K+1, V)
     logp = torch.log_softmax(_upcast(logits), dim=-1)
     return (logp * torch.cat([free, eos], dim=1)).sum(-1).mean(-1)
-
-
-def _gold_logp(logits: Tensor, gold: Tensor) -> Tensor:
-    """logits: (B, L, V) in any float dtype; gold: (B, L) -> log p(gold) (B, L) in float32 or better."""
-    half = logits.dtype in (torch.float16, torch.bfloat16)
-    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32 if half else None)   # half in, float out
-    return logp.gather(-1, gold.unsqueeze(-1)).squeeze(-1)
 
 
 def _upcast(x: Tensor) -> Tensor:
@@ -302,9 +297,9 @@ def rows_loss(sc: Scorer, src: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchS
     tgt = trim(tgt)
     with torch.inference_mode():
         logits, _ = sc.seq2seq.decode_block(tgt[:, :-1], sc.seq2seq.initial_state(src))
-        token_logp = _gold_logp(logits, tgt[:, 1:])
+        token_logp = gold_logp(logits, tgt[:, 1:], cfg.fused_logp)
         free = cfg.free_positions()
-        lm_logp = lm_trigger_logp(sc.lm, src[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
+        lm_logp = lm_trigger_logp(sc.lm, src[:, free.start:free.stop], cfg.fused_logp) if cfg.lambda_in > 0 else None
         return objective(token_logp, tgt[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
 
@@ -354,7 +349,7 @@ def _lm_from(lm: LanguageModel, pre: Prefix, rows: Tensor, pos: int, base: Tenso
     tokens = torch.cat([rows[:, pos:free.stop], rows.new_full((rows.size(0), 1), EOS_ID)], dim=1)  # cand .. </s>
     logits, _ = lm.decode_block(tokens[:, :-1], state)                                  # (M, K - j, V)
     cand = pre.lm_next[base, rows[:, pos]]                                              # (M,)
-    return (pre.lm_sum[base] + cand + _gold_logp(logits, tokens[:, 1:]).sum(-1)) / (cfg.trigger_len + 1)
+    return (pre.lm_sum[base] + cand + gold_logp(logits, tokens[:, 1:], cfg.fused_logp).sum(-1)) / (cfg.trigger_len + 1)
 
 
 def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings,
@@ -377,7 +372,8 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
         with torch.inference_mode():
             s2s = sc.seq2seq
             enc = s2s.encode_from(s2s.select_prefix(pre.enc, base), rows)               # encoder from pos on
-            token_logp = _gold_logp(s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0], t[:, 1:])  # logits freed
+            logits = s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0]
+            token_logp = gold_logp(logits, t[:, 1:], cfg.fused_logp)
             lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
             return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
