@@ -156,7 +156,8 @@ def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, devic
     mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3,
                          arch=arch, **(release if a.release_model and arch == "lstm" else {}))
     s2s, lm = build_model("seq2seq", mcfg).to(device).eval(), build_model("lm", mcfg).to(device).eval()
-    th = S.Thresholds(out=-3.7569, inp=-3.7927)   # Switchboard's (docs/release.md#hit-criteria); random weights miss them
+    # Switchboard's thresholds (docs/release.md#hit-criteria); random weights miss them
+    th = S.Thresholds(out=-3.7569, inp=-3.7927)
     cfg = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates,
                            restarts=a.restarts, lambda_in=0.0, hit_mode="avg", max_chunk=a.max_chunk,
                            score_dtype=a.score_dtype)
