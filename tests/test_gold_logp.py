@@ -35,13 +35,18 @@ CHECKS = textwrap.dedent('''
         err = float((got - want).abs().max())
         assert err <= tol, (x.dtype, x.shape, err)
 
-    # one block (V < 4,096), several blocks with the scoring copy's -inf padding, a block boundary + 1, bf16, fp32
+    # whole rows in one block: small, with the scoring copy's -inf padding, bf16, fp32
     check(torch.randn(3, 5, 37).half() * 4, torch.randint(0, 37, (3, 5)), 2e-6)
     x = (torch.randn(4, 3, 5056) * 5).half()
     x[..., 5000:] = float("-inf")
     check(x, torch.randint(0, 5000, (4, 3)), 2e-6)
     check(torch.randn(2, 4097).bfloat16() * 3, torch.randint(0, 4097, (2,)), 2e-6)
     check(torch.randn(6, 10), torch.randint(0, 10, (6,)), 2e-6)
+    # rows longer than ROW_BLOCK_MAX take the blocked loop: a padded block at the end, and a whole block of -inf
+    n = G.ROW_BLOCK_MAX + 4096 + 7
+    x = (torch.randn(3, n) * 5).half()
+    x[:, n - 4100:] = float("-inf")
+    check(x, torch.randint(0, n - 4100, (3,)), 2e-6)
     # extreme half logits (exp overflows without the running maximum) and rows read through a stride
     ext = torch.tensor([[60000.0, -60000.0, 0.0, 59000.0]]).half()
     check(ext, torch.tensor([3]), 1e-3)

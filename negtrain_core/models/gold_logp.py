@@ -3,9 +3,10 @@
 Candidate scoring (gibbs-enum) needs only each target token's log-probability: its logit minus the row's
 log-normaliser. ``torch.log_softmax(logits, dtype=float32)`` followed by a gather reads the half-precision logits
 once, writes a float32 copy twice their size and reads it again; on an H200 it was the largest kernel of a scoring
-pass (19% of it, ahead of the output layer's GEMM). ``gold_logp`` runs one Triton program per row instead: an online
-log-sum-exp over the row in float32 (the running maximum and sum per lane, one read of the logits), then the gold
-logit minus it. The result equals the two-step form's to float32 rounding (``tests/test_gold_logp.py``).
+pass (19% of it, ahead of the output layer's GEMM). ``gold_logp`` runs one Triton program per row instead, reading
+the logits once: the row's maximum and log-sum-exp in float32, then the gold logit minus it; a row of up to
+``ROW_BLOCK_MAX`` columns is held whole in registers, a longer one is read in blocks with a running maximum and sum
+per lane (online log-sum-exp). The result equals the two-step form's to float32 rounding (``tests/test_gold_logp.py``).
 
 Where Triton cannot run (no Triton, tensors on the CPU, float64 logits, logits that need a gradient) the two-step
 torch form runs. Setting ``TRITON_INTERPRET=1`` before the import runs the kernel in Triton's CPU interpreter, which
@@ -27,6 +28,7 @@ except ImportError:                                    # pragma: no cover - depe
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 _KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+ROW_BLOCK_MAX = 16384                                  # vocabularies up to this size: one block per row
 
 
 def reference_gold_logp(logits: Tensor, gold: Tensor) -> Tensor:
@@ -54,6 +56,18 @@ def _kernel_applies(logits: Tensor) -> bool:
 
 if triton is not None:
     @triton.jit
+    def _gold_logp_row_kernel(logits_ptr, gold_ptr, out_ptr, n_cols, row_stride, BLOCK: tl.constexpr):
+        """One row in one block (BLOCK >= n_cols): out = logits[gold] - logsumexp(logits) in float32."""
+        row = tl.program_id(0).to(tl.int64)
+        base = logits_ptr + row * row_stride
+        cols = tl.arange(0, BLOCK)
+        x = tl.load(base + cols, mask=cols < n_cols, other=float("-inf")).to(tl.float32)
+        m = tl.max(x, 0)
+        lse = m + tl.log(tl.sum(tl.exp(x - m), 0))
+        gold = tl.load(gold_ptr + row)
+        tl.store(out_ptr + row, tl.load(base + gold).to(tl.float32) - lse)
+
+    @triton.jit
     def _gold_logp_kernel(logits_ptr, gold_ptr, out_ptr, n_cols, row_stride, BLOCK: tl.constexpr):
         """One row: out = logits[gold] - logsumexp(logits), accumulated in float32 over blocks of BLOCK columns.
 
@@ -77,15 +91,24 @@ if triton is not None:
         tl.store(out_ptr + row, tl.load(base + gold).to(tl.float32) - lse)
 
 
-def _triton_gold_logp(logits: Tensor, gold: Tensor) -> Tensor:
-    """The kernel over every row of logits (..., V); rows must have unit column stride (copied if not)."""
+def _triton_gold_logp(logits: Tensor, gold: Tensor, blocked: bool | None = None) -> Tensor:
+    """The kernel over every row of logits (..., V); rows must have unit column stride (copied if not).
+
+    ``blocked`` None picks the whole-row kernel up to ``ROW_BLOCK_MAX`` columns, the blocked loop beyond
+    (benchmarks/gold_logp.py times both).
+    """
     V = logits.size(-1)
     rows = logits.reshape(-1, V)
     if rows.stride(-1) != 1:
         rows = rows.contiguous()
     out = torch.empty(rows.size(0), dtype=torch.float32, device=logits.device)
-    # at most 4,096 columns a block: each lane's running state stays in registers for any vocabulary size
-    block = min(4096, triton.next_power_of_2(V))
-    _gold_logp_kernel[(rows.size(0),)](rows, gold.reshape(-1).contiguous(), out, V, rows.stride(0),
-                                       BLOCK=block, num_warps=8 if block >= 2048 else 4)
+    args = (rows, gold.reshape(-1).contiguous(), out, V, rows.stride(0))
+    if not (V > ROW_BLOCK_MAX if blocked is None else blocked):
+        # the whole row in registers, 8 warps: on an H200, 2.8 ms for 65,536 x 6 rows of V = 10,048 where torch's
+        # log-softmax + gather took 9.7 ms; the blocked loop took 4.8 ms a chunk of a search (docs/benchmarks.md)
+        block = triton.next_power_of_2(V)
+        _gold_logp_row_kernel[(rows.size(0),)](*args, BLOCK=block, num_warps=8 if block >= 2048 else 4)
+    else:
+        # 4,096 columns a block: each lane's running state stays in registers for any vocabulary size
+        _gold_logp_kernel[(rows.size(0),)](*args, BLOCK=4096, num_warps=8)
     return out.view(gold.shape)
