@@ -217,6 +217,8 @@ class TrainSettings:
     adam_eps: float = 1e-9                 # train.adam.eps
     adam_weight_decay: float = 0.01        # train.adam.weight_decay
     lm_batch_size: int | None = None       # datasets.<name>.train.lm_batch_size: the LM's batch (None: batch_size)
+    plateau_factor: float | None = None    # lr x this after plateau_patience + 1 epochs without a better valid PPL
+    plateau_patience: int = 0
 
     def for_kind(self, kind: str) -> "TrainSettings":
         """The settings a ``kind`` ("seq2seq" | "lm") baseline trains with: the LM takes ``lm_batch_size`` if set."""
@@ -583,6 +585,7 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
         seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],
+        plateau_factor=t["plateau_factor"], plateau_patience=t["plateau_patience"],
         **_optimizer(config, t, quick), **_train_release_keys(t))
 
 

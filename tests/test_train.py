@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ import torch
 
 from negtrain_core.models import checkpoint, training as train
 from negtrain_core.evaluate import baselines as evaluate
-from negtrain_core.config import DataSettings, ModelSettings, TrainSettings
+from negtrain_core.config import DataSettings, ModelSettings, TrainSettings, TransformerSettings
 from negtrain_core.data.tensors import tensorize
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import Vocab
@@ -66,6 +67,21 @@ def test_paper_schedule_is_ten_fixed_then_halving():
     assert train.lr_at(0, TrainSettings(lr=1.0, lr_schedule="paper", decay_start_epoch=0)) == 0.5
 
 
+def test_plateau_rule_by_hand():
+    """Validation PPLs 10, 9, 9.5, 9.6, 8, 8.1, 8.2: with patience 0 every epoch that is not a new best decays the
+    lr; with patience 1 only the second bad epoch in a row does, and the count starts afresh after a decay."""
+    ppls = [10, 9, 9.5, 9.6, 8, 8.1, 8.2]
+    for patience, scales in ((0, [1, 1, 0.5, 0.25, 0.25, 0.125, 0.0625]), (1, [1, 1, 1, 0.5, 0.5, 0.5, 0.25])):
+        run, s = train.RunState(), TrainSettings(plateau_factor=0.5, plateau_patience=patience)
+        got = []
+        for p in ppls:
+            train.plateau(run, p, s)
+            got.append(run.lr_scale)
+        assert got == scales, patience
+    run = train.RunState()
+    assert not any(train.plateau(run, p, TrainSettings()) for p in ppls) and run.lr_scale == 1.0     # off by default
+
+
 # ------------------------------------------------------------------------------------------------ the step
 
 
@@ -107,6 +123,32 @@ def test_training_learns_the_toy_task_and_keeps_the_best_epoch(tmp_path):
     assert ck.meta["epoch"] == best and ck.meta["extra"]["valid_ppl"] == pytest.approx(curve["valid_ppl"].min())
     assert pd.read_csv(tmp_path / "seq2seq_curve.csv")["valid_ppl"].tolist() == pytest.approx(list(curve["valid_ppl"]))
     assert not (tmp_path / "seq2seq.pt.state").exists()
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_plateau_factor_lowers_the_lr_of_the_epochs_after_validation_stops_improving(tmp_path, arch, monkeypatch):
+    """With validation PPLs scripted as 10, 11, 12, 9, 9.5 the rule halves the lr after epochs 2, 3 and 5; each
+    epoch's reported lr, the one its updates used, is the schedule's times the factors of the decays before it (the
+    LSTM's per-epoch schedule; the Transformer's per-step one, reported at its last step)."""
+    scripted = iter([10.0, 11.0, 12.0, 9.0, 9.5])
+    monkeypatch.setattr(train, "perplexity", lambda *_: next(scripted))
+    kw = dict(epochs=5, plateau_factor=0.5, decay_start_epoch=100)
+    if arch == "transformer":
+        kw |= dict(optimizer="adamw", schedule="inverse_sqrt", warmup_steps=4, adam_lr=1e-2)
+    ms = replace(model_settings(), arch=arch,
+                 transformer=TransformerSettings(layers=1, d_model=16, heads=2, ff=32, dropout=0.0))
+    lines: list[str] = []
+    with open(os.devnull, "w") as quiet:
+        curve = train.train_baseline("seq2seq", corpus(120, 0), corpus(40, 1), VOCAB, ms, settings(**kw),
+                                     tmp_path / "s.pt", tmp_path / "c.csv", lines.append, progress=quiet)
+    scales = [1.0, 1.0, 0.5, 0.25, 0.25]
+    steps = -(-120 // 16)                                      # updates per epoch
+    for e, scale in enumerate(scales):
+        base = 1.0 if arch == "lstm" else float(
+            train.scheduled_lr(torch.tensor(float(steps * (e + 1))), 1e-2, 4, "inverse_sqrt", 5 * steps))
+        assert curve["lr"][e] == pytest.approx(base * scale, rel=1e-5), e
+    assert [line.split("lr x")[1] for line in lines if "lr x" in line] == ["0.5 from now on", "0.25 from now on",
+                                                                          "0.125 from now on"]
 
 
 def test_the_model_has_exactly_the_vocabulary_ids_when_the_corpus_has_fewer_types_than_the_cap(tmp_path):
@@ -154,6 +196,26 @@ def test_kill_and_resume_gives_the_same_final_weights(tmp_path, monkeypatch):
     cols = ["epoch", "lr", "train_ppl", "valid_ppl"]
     written = pd.read_csv(whole / "seq2seq_curve.csv")          # pandas 3 parses floats exactly (round trip)
     pd.testing.assert_frame_equal(written[cols], resumed[cols])
+
+
+def test_a_resumed_run_keeps_the_plateau_rules_state(tmp_path, monkeypatch):
+    """Validation PPLs 10, 11, then the run is killed: the decay after epoch 2 still applies to epoch 3 on resume."""
+    scripted = iter([10.0, 11.0, 12.0])
+    monkeypatch.setattr(train, "perplexity", lambda *_: next(scripted))
+    real_save = train.save_state
+
+    def killed_after_second_epoch(path, kind, vocab, s, step, gen, run, fp):
+        real_save(path, kind, vocab, s, step, gen, run, fp)
+        if run.epoch == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(train, "save_state", killed_after_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, epochs=3, plateau_factor=0.5, decay_start_epoch=100)
+    lines: list[str] = []
+    curve = fit(tmp_path, epochs=3, plateau_factor=0.5, decay_start_epoch=100, lines=lines)
+    assert any("after epoch 2" in line for line in lines)
+    assert list(curve["lr"]) == [1.0, 1.0, 0.5]
 
 
 def test_a_state_from_other_settings_is_not_resumed(tmp_path):

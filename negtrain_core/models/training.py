@@ -22,6 +22,8 @@ The Transformer (``model.arch: transformer``) trains by default with AdamW, a li
 root decay per step (``train.optimizer``, ``train.schedule``, ``train.warmup_steps``, ``train.adam``; ``auto`` picks
 them by arch, ``config.train_recipe``): the same step, the toolkit's Adam update instead of SGD's, the learning rate
 of each step computed on the device from Adam's step count, so the step stays one CUDA graph and resumes exactly.
+``train.plateau_factor`` multiplies either schedule's learning rate by a factor each time validation PPL has not
+improved for ``plateau_patience`` + 1 epochs (``plateau``); the factor reaches the graphed step as a device tensor.
 
 Resume: after each epoch ``<ckpt>.state`` (a checkpoint file with the optimiser, RNG and data-order states, the
 best epoch so far and the curve) is written atomically; a restarted job continues after the last finished epoch
@@ -104,6 +106,7 @@ class TrainStep(GraphedStep):
                          clip_groups=scope_groups(model, s.clip_scope))
         self.s, self.total_steps = s, total_steps
         self.base_lr = s.lr if adam is None else s.adam_lr
+        self.scale = torch.ones((), device=self.lr.device)   # the plateau rule's factor on the scheduled lr
         self.smoothing = model.cfg.transformer.label_smoothing if model.cfg.arch == "transformer" else 0.0
 
     def loss(self, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
@@ -116,7 +119,7 @@ class TrainStep(GraphedStep):
     def eager(self, src: Tensor, tgt: Tensor) -> Tensor:
         if self.schedule != "epoch":                          # this update's lr, from Adam's step count (bufs[-1])
             self.lr.copy_(scheduled_lr(self.bufs[-1] + 1, self.base_lr, self.s.warmup_steps, self.schedule,
-                                       self.total_steps))
+                                       self.total_steps) * self.scale)
         return super().eager(src, tgt)
 
     def last_lr(self, epoch_lr: float) -> float:
@@ -192,6 +195,9 @@ class RunState:
     best_model: dict[str, Tensor] | None = None
     best_momentum: list[Tensor] | None = None
     best_rng: dict[str, Any] | None = None
+    lr_scale: float = 1.0                 # the plateau rule's state (train.plateau_factor)
+    plateau_best: float = math.inf
+    plateau_bad: int = 0
 
 
 def save_state(path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: TrainStep, gen: torch.Generator,
@@ -279,6 +285,23 @@ def trained_tokens(train: PairTensors, order: list[Tensor]) -> int:
     return n_tokens
 
 
+def plateau(run: RunState, valid_ppl: float, s: TrainSettings) -> bool:
+    """The plateau rule after an epoch of validation PPL ``valid_ppl``: count it as bad unless it is below the best
+    so far; after ``plateau_patience`` + 1 bad epochs in a row, multiply ``run.lr_scale`` by ``plateau_factor`` and
+    count afresh (torch's ReduceLROnPlateau, mode min, threshold 0, no cooldown). Returns whether it decayed."""
+    if s.plateau_factor is None:
+        return False
+    if valid_ppl < run.plateau_best:
+        run.plateau_best, run.plateau_bad = valid_ppl, 0
+        return False
+    run.plateau_bad += 1
+    if run.plateau_bad <= s.plateau_patience:
+        return False
+    run.lr_scale *= s.plateau_factor
+    run.plateau_bad = 0
+    return True
+
+
 def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors, gen: torch.Generator,
               run: RunState, progress: TextIO | None, log: Callable[[str], None]) -> None:
     """Train epoch ``run.epoch + 1`` with its learning rate, score the validation set, log and record it in ``run``.
@@ -286,8 +309,9 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     train: on the model's device; valid: anywhere (moved per batch).
     """
     s, device = step.s, step.lr.device
-    lr = lr_at(run.epoch, s, step.base_lr)
+    lr = lr_at(run.epoch, s, step.base_lr) * run.lr_scale
     step.set_lr(lr)
+    step.scale.fill_(run.lr_scale)
     if s.reset_momentum_each_epoch:
         step.reset()                                          # a fresh optimiser, as the release builds every epoch
     order = epoch_batches(len(train), step.batch_size, s, gen, train.src.device)
@@ -303,9 +327,12 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
     keep_if_best(run, step, gen, valid_ppl)
+    decayed = plateau(run, valid_ppl, s)
     r = run.curve[-1]
     log(f"epoch {run.epoch}/{s.epochs}: train PPL {r['train_ppl']:.2f}, valid PPL {valid_ppl:.2f}, lr {lr:.4g}, "
-        f"{r['tokens_per_s']:,.0f} tokens/s, {seconds:.1f} s (best: epoch {run.best_epoch})")
+        f"{r['tokens_per_s']:,.0f} tokens/s, {seconds:.1f} s (best: epoch {run.best_epoch})"
+        + (f"; no better validation PPL for {s.plateau_patience + 1} epochs: lr x{run.lr_scale:.4g} from now on"
+           if decayed else ""))
 
 
 def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vocab: Vocab,
