@@ -141,8 +141,11 @@ def objective(token_logp: Tensor, mask: Tensor, lm_logp: Tensor | None, th: Thre
     return loss
 
 
-def lm_trigger_logp(lm: LanguageModel, free: Tensor, fused: bool = True) -> Tensor:
+def lm_trigger_logp(lm: LanguageModel, free: Tensor, fused: bool = False) -> Tensor:
     """Mean LM log-prob (B,) of ``<s> x_1 .. x_K </s>`` over its K + 1 predictions (R(x) = minus this).
+
+    ``fused``: ids' log-probs by the fused kernel (candidate scoring); off, torch's log-softmax, as the hit test and
+    the thresholds score.
 
     free: (B, K) ids, or (B, K, V) float one-hot rows; then the gradient reaches x_t both as the LM's input and
     as its predicted token (log p_LM(. | x_<t) dotted with the one-hot), as in the release.
