@@ -14,7 +14,8 @@ but how many sweeps run before the per-row early stop does, so the number of can
 (b) ``negtrain_core.search.gibbs_enum.search``: targets x restarts x candidates in chunked batched forwards, shared
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio), then all
-    sweeps once more with the target log-probs from torch's log-softmax instead of the fused kernel.
+    sweeps once more with the target log-probs from torch's log-softmax instead of the fused kernel. ``--io`` adds
+    the io mode (the LM term scored for every candidate too), all sweeps, with and without the fused kernel.
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
 one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
@@ -141,12 +142,17 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
                     f"{key}_peak_gib": peak})
     print(f"    fused log p(gold) (models/gold_logp.py) against torch's log-softmax, all sweeps: "
           f"{out['batched_all_sweeps_torch_logp_s'] / out['batched_all_sweeps_s']:.2f}x", flush=True)
-    if io:
-        sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, replace(cfg, lambda_in=1.0, init="lm"), gen))
-        print(f"(b) io mode (LM term scored too, LM-sample init, early stop): {sec:.2f} s, {rio.candidates_scored} "
-              f"candidates ({rio.sweeps_run.float().mean().item():.2f} sweeps per row), "
-              f"{rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
-        out.update(batched_io_s=sec, batched_io_candidates=rio.candidates_scored)
+    if not io:
+        return
+    io_cfg = replace(cfg, lambda_in=1.0, init="lm", early_stop=False)
+    for label, c, key in (("fused log p(gold)", io_cfg, "batched_io"),
+                          ("torch log-softmax", replace(io_cfg, fused_logp=False), "batched_io_torch_logp")):
+        sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, c, torch.Generator().manual_seed(1)))
+        print(f"(b) io mode (LM term scored too, LM-sample init, all sweeps), {label}: {sec:.2f} s, "
+              f"{rio.candidates_scored} candidates, {rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
+        out.update({f"{key}_s": sec, f"{key}_candidates": rio.candidates_scored})
+    print(f"    fused log p(gold) against torch's log-softmax, io mode: "
+          f"{out['batched_io_torch_logp_s'] / out['batched_io_s']:.2f}x", flush=True)
 
 
 def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, device: torch.device) -> dict:
@@ -189,7 +195,8 @@ def main() -> None:
     p.add_argument("--restarts", type=int, default=5)
     p.add_argument("--release-positions", type=int, default=2)
     p.add_argument("--score-dtype", default="float16", choices=["float16", "bfloat16", "float32"])
-    p.add_argument("--io", action="store_true", help="time (b) once more in io mode (lambda_in 1, LM init)")
+    p.add_argument("--io", action="store_true",
+                   help="time (b) in io mode too (lambda_in 1, LM init, all sweeps), with and without the fused kernel")
     p.add_argument("--max-chunk", type=int, default=65536)
     p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
                    help="the models searched (both: the LSTM's run, then the Transformer's)")
