@@ -324,7 +324,8 @@ def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSi
     """The shared part of the candidates at ``pos`` for base rows src (B, S): encoder and LM up to pos.
 
     The LM runs over the base rows in chunks of ``size`` (halved on out-of-memory, as the candidates are): its
-    log-softmax over the vocabulary is (B, pos + 1, V), gigabytes for the Ubuntu vocabulary and 2,000 base rows.
+    logits are (B, pos + 1, V), gigabytes for the Ubuntu vocabulary and 2,000 base rows. Of them only the free tokens'
+    log-probs (``gold_logp``) and the last position's whole log-softmax are kept.
     """
     lm, B = sc.lm, src.size(0)
     with torch.inference_mode():
@@ -336,9 +337,8 @@ def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSi
 
         def lm_rows(a: int, b: int) -> tuple[Tensor, Tensor, State]:
             logits, state = lm.decode_block(tokens[a:b], lm.initial_state(tokens[a:b]))  # (b - a, j + 1, V)
-            logp = torch.log_softmax(_upcast(logits), dim=-1)
-            lm_sum = logp[:, :-1].gather(-1, tokens[a:b, 1:].unsqueeze(-1)).sum((1, 2))
-            return lm_sum, logp[:, -1], state
+            lm_sum = gold_logp(logits[:, :-1], tokens[a:b, 1:], cfg.fused_logp).sum(-1)  # x_1 .. x_j
+            return lm_sum, torch.log_softmax(_upcast(logits[:, -1]), dim=-1), state     # the whole next position
 
         parts = chunks(lm_rows, B, size or ChunkSize(cfg.max_chunk))
         lm_sum, lm_next = (torch.cat([p[i] for p in parts]) for i in (0, 1))
