@@ -24,7 +24,7 @@ CHECKS = textwrap.dedent('''
     from negtrain_core.models import gold_logp as G
     from negtrain_core.search import gibbs_enum as S
     from negtrain_core.config import ModelSettings
-    from negtrain_core.models.lstm import Seq2Seq
+    from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 
     assert G._kernel_applies(torch.zeros(2, 3)), "the interpreter did not take the kernel path"
     torch.manual_seed(0)
@@ -65,6 +65,13 @@ CHECKS = textwrap.dedent('''
     th = S.Thresholds(out=-3.0, inp=-4.0)
     a = S.search(s2s, None, tgt, th, cfg, torch.Generator().manual_seed(0))
     b = S.search(s2s, None, tgt, th, replace(cfg, fused_logp=False), torch.Generator().manual_seed(0))
+    assert torch.equal(a.triggers, b.triggers), (a.triggers, b.triggers)
+    assert torch.allclose(a.objective, b.objective, atol=1e-5)
+    # io mode: the LM term's log-probs too (whole rows, the shared prefix, each candidate's continuation)
+    lm = LSTMLM(ModelSettings(vocab_size=40, embedding_dim=8, hidden_dim=16)).eval()
+    io = replace(cfg, lambda_in=1.0, init="lm")
+    a = S.search(s2s, lm, tgt, th, io, torch.Generator().manual_seed(0))
+    b = S.search(s2s, lm, tgt, th, replace(io, fused_logp=False), torch.Generator().manual_seed(0))
     assert torch.equal(a.triggers, b.triggers), (a.triggers, b.triggers)
     assert torch.allclose(a.objective, b.objective, atol=1e-5)
     print("ok")
