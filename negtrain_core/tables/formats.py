@@ -31,6 +31,7 @@ KINDS: dict[str, Kind] = {
     "entropy": Kind(1.0, 2),              # Ent-2, Ent-3 (nats)
     "bleu": Kind(1.0, 3),                 # BLEU-4 on the paper's 0-1 scale
     "count": Kind(1.0, 0),                # list sizes, targets, items (floats in the CSVs where a row has none)
+    "seconds": Kind(1.0, 1),              # wall times (Snakemake's benchmark files)
 }
 
 
