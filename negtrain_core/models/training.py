@@ -331,7 +331,7 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     r = run.curve[-1]
     log(f"epoch {run.epoch}/{s.epochs}: train PPL {r['train_ppl']:.2f}, valid PPL {valid_ppl:.2f}, lr {lr:.4g}, "
         f"{r['tokens_per_s']:,.0f} tokens/s, {seconds:.1f} s (best: epoch {run.best_epoch})"
-        + (f"; no better validation PPL for {s.plateau_patience + 1} epochs: lr x{run.lr_scale:.4g} from now on"
+        + (f"; no better validation PPL in {s.plateau_patience + 1} epoch(s): lr x{run.lr_scale:.4g} from now on"
            if decayed else ""))
 
 
