@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from negtrain_core.models import gold_logp as G
 from negtrain_core.models.gold_logp import gold_logp, reference_gold_logp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,40 @@ def test_without_the_kernel_it_is_the_log_softmax_and_keeps_float64_and_gradient
     assert torch.equal(got, torch.log_softmax(x, -1).gather(-1, gold[..., None]).squeeze(-1))
     got.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_a_kernel_that_fails_falls_back_to_torch_once_with_one_warning(monkeypatch, caplog):
+    calls = []
+
+    def broken(logits, gold):
+        calls.append(1)
+        raise RuntimeError("Failed to find C compiler\nmore lines")
+
+    monkeypatch.setattr(G, "triton", object())                 # as if Triton were installed ...
+    monkeypatch.setattr(G, "_INTERPRET", True)                 # ... and could run here
+    monkeypatch.setattr(G, "_kernel_failed", False)
+    monkeypatch.setattr(G, "_triton_gold_logp", broken)
+    x, gold = torch.randn(4, 9), torch.randint(0, 9, (4,))
+    with caplog.at_level("WARNING", logger=G.__name__):
+        first, second = gold_logp(x, gold), gold_logp(x, gold)
+    assert torch.equal(first, reference_gold_logp(x, gold)) and torch.equal(second, first)
+    assert len(calls) == 1                                     # not tried again
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "RuntimeError: Failed to find C compiler" in warnings[0]
+    assert "more lines" not in warnings[0]
+
+
+def test_out_of_memory_in_the_kernel_reaches_the_caller(monkeypatch):
+    def oom(logits, gold):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(G, "triton", object())
+    monkeypatch.setattr(G, "_INTERPRET", True)
+    monkeypatch.setattr(G, "_kernel_failed", False)
+    monkeypatch.setattr(G, "_triton_gold_logp", oom)
+    with pytest.raises(torch.OutOfMemoryError):
+        gold_logp(torch.randn(2, 5), torch.tensor([0, 1]))
+    assert not G._kernel_failed
 
 
 def test_the_kernel_in_the_triton_interpreter_matches_log_softmax_and_the_search():

@@ -9,12 +9,14 @@ the logits once: the row's maximum and log-sum-exp in float32, then the gold log
 per lane (online log-sum-exp). The result equals the two-step form's to float32 rounding (``tests/test_gold_logp.py``).
 
 Where Triton cannot run (no Triton, tensors on the CPU, float64 logits, logits that need a gradient) the two-step
-torch form runs. Setting ``TRITON_INTERPRET=1`` before the import runs the kernel in Triton's CPU interpreter, which
-the tests use.
+torch form runs; so it does, with one warning in the log, for the rest of the process once the kernel has failed to
+compile or launch (a GPU host without a C compiler, an unsupported GPU): the values are the same, only slower.
+Setting ``TRITON_INTERPRET=1`` before the import runs the kernel in Triton's CPU interpreter, which the tests use.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -26,7 +28,9 @@ try:                                                   # ships with CUDA builds 
 except ImportError:                                    # pragma: no cover - depends on the install
     triton = None
 
+log = logging.getLogger(__name__)
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+_kernel_failed = False                                 # set once the kernel failed: torch's form from then on
 _KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 ROW_BLOCK_MAX = 16384                                  # vocabularies up to this size: one block per row
 
@@ -44,14 +48,24 @@ def gold_logp(logits: Tensor, gold: Tensor, fused: bool = True) -> Tensor:
 
     ``fused`` runs the Triton kernel where it can run (see the module docstring); the values are the same.
     """
+    global _kernel_failed
     if fused and _kernel_applies(logits):
-        return _triton_gold_logp(logits, gold)
+        try:
+            return _triton_gold_logp(logits, gold)
+        except torch.OutOfMemoryError:
+            raise                                      # the callers halve their chunks on it
+        except Exception as e:                        # compiling or launching: Triton raises many kinds
+            _kernel_failed = True
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            log.warning("gold_logp: the Triton kernel failed (%s: %s); torch's log-softmax is used from now on",
+                        type(e).__name__, first[:300])
     return reference_gold_logp(logits, gold)
 
 
 def _kernel_applies(logits: Tensor) -> bool:
-    return (triton is not None and (logits.is_cuda or _INTERPRET) and logits.dtype in _KERNEL_DTYPES
-            and logits.numel() > 0 and not (logits.requires_grad and torch.is_grad_enabled()))
+    return (triton is not None and not _kernel_failed and (logits.is_cuda or _INTERPRET)
+            and logits.dtype in _KERNEL_DTYPES and logits.numel() > 0
+            and not (logits.requires_grad and torch.is_grad_enabled()))
 
 
 if triton is not None:
