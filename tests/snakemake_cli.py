@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conftest import QUICK_SMALL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,7 +34,7 @@ def quick_pipeline(workdir: Path, overlay: Path) -> Path:
     """``rule all`` at quick scale on chitchat with tests/quick_small.yaml and ``overlay``; asserts that it succeeds
     and writes Tables 3, 4, 8 and 9, and returns its results/chitchat."""
     run = snakemake(workdir, "--cores", "2", "--config", "scale=quick", "device=cpu",
-                    overlays=[ROOT / "tests" / "quick_small.yaml", overlay], timeout=3600)
+                    overlays=[QUICK_SMALL, overlay], timeout=3600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     results = workdir / "results" / "chitchat"
     for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):

@@ -375,8 +375,8 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
         with torch.inference_mode():
             s2s = sc.seq2seq
             enc = s2s.encode_from(s2s.select_prefix(pre.enc, base), rows)               # encoder from pos on
-            logits = s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0]
-            token_logp = gold_logp(logits, t[:, 1:], cfg.fused_logp)
+            # the logits are freed before the LM's continuation allocates its own
+            token_logp = gold_logp(s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0], t[:, 1:], cfg.fused_logp)
             lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
             return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
