@@ -384,3 +384,42 @@ def test_lm_train_mode_off_keeps_the_lm_without_dropout_in_the_gradient_pass():
     torch.manual_seed(1)
     assert not torch.allclose(S.trigger_gradient(s2s, lm, SRC, TGT, 2, th, cfg), no_dropout)   # the LM dropped out
     assert not lm.training and not s2s.training                                   # modes restored
+
+
+def test_models_in_eval_mode_take_their_gradient_off_cudnn(monkeypatch):
+    """cuDNN's RNN backward refuses eval mode ("cudnn RNN backward can only be called in training mode"): a model
+    left in eval mode by lm_train_mode / grad_train_mode off must run its forward with cuDNN off; in train mode
+    cuDNN stays on, and the flag is restored after."""
+    torch.manual_seed(0)
+    s2s = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.0)).double().eval()
+    lm = LSTMLM(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.5)).double().eval()
+    th = _thresholds(s2s, lm)
+    seen: dict[str, bool] = {}
+
+    def spy(name, forward):
+        def wrapped(*a, **kw):
+            seen[name] = torch.backends.cudnn.enabled
+            return forward(*a, **kw)
+        return wrapped
+
+    monkeypatch.setattr(s2s, "score", spy("seq2seq", s2s.score))
+    monkeypatch.setattr(lm, "decode_block", spy("lm", lm.decode_block))
+    monkeypatch.setattr(torch.backends.cudnn, "enabled", True)
+    for cfg, want in [(_cfg(grad_train_mode=True), {"seq2seq": True, "lm": True}),
+                      (_cfg(grad_train_mode=True, lm_train_mode=False), {"seq2seq": True, "lm": False}),
+                      (_cfg(grad_train_mode=False), {"seq2seq": False, "lm": False})]:
+        seen.clear()
+        S.trigger_gradient(s2s, lm, SRC, TGT, 2, th, cfg)
+        assert seen == want, cfg
+        assert torch.backends.cudnn.enabled
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: cuDNN's RNN backward only exists there")
+def test_gradient_pass_with_the_lm_in_eval_mode_runs_on_cuda():
+    torch.manual_seed(0)
+    s2s = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.3)).cuda().eval()
+    lm = LSTMLM(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.3)).cuda().eval()
+    th = _thresholds(s2s, lm)
+    for cfg in [_cfg(lm_train_mode=False), _cfg(grad_train_mode=False)]:
+        grad = S.trigger_gradient(s2s, lm, SRC.cuda(), TGT.cuda(), 2, th, cfg)
+        assert torch.isfinite(grad).all()

@@ -14,7 +14,8 @@ What the paper leaves unsaid follows the authors' release (docs/release.md#gibbs
   ``sequence_reweight`` io_only, as the release, only when the LM term is on); the LM term gets ``reweight`` once
   R's log-prob is above T_in. Final losses are reported without reweighting;
 - the gradient pass runs in train mode (dropout active) when ``grad_train_mode``, the LM too unless
-  ``lm_train_mode`` is off (the release's LM has no dropout there); scoring runs in eval mode;
+  ``lm_train_mode`` is off (the release's LM has no dropout there; a model in eval mode takes its gradient on
+  torch's own RNN kernels, as cuDNN's RNN backward needs train mode); scoring runs in eval mode;
 - special tokens are never candidates (``<unk>`` is when ``allow_unk``); the current token is not re-tried, except
   while a row's best loss is unset (``first_position`` best, below);
 - initialisation uniform over non-special ids, or an LM sample (io-hits).
@@ -242,6 +243,22 @@ def _tf32() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
+@contextlib.contextmanager
+def _differentiable_rnn(model: SequenceModel | None) -> Iterator[None]:
+    """Run ``model``'s forward on torch's own RNN kernels if it is in eval mode (cuDNN's RNN backward needs training
+    mode; ``lm_train_mode`` or ``grad_train_mode`` off leaves a model in eval mode in the gradient pass). The kernel
+    is chosen when the forward runs, so the backward follows it. Eval mode is train mode without dropout, which is
+    how the release runs its LM there (rebuilt with dropout 0)."""
+    if model is None or model.training or not torch.backends.cudnn.enabled:
+        yield
+        return
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = True
+
+
 # ------------------------------------------------------------------------------------- gradient, score, accept
 
 
@@ -260,8 +277,10 @@ def trigger_gradient(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tenso
         t = trim(tgt[a:b])
         with torch.enable_grad(), _modes([seq2seq], cfg.grad_train_mode), \
                 _modes([lm], cfg.grad_train_mode and cfg.lm_train_mode), _tf32():
-            out = seq2seq.score(onehot, t)
-            lm_logp = lm_trigger_logp(lm, onehot[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
+            with _differentiable_rnn(seq2seq):
+                out = seq2seq.score(onehot, t)
+            with _differentiable_rnn(lm):
+                lm_logp = lm_trigger_logp(lm, onehot[:, free.start:free.stop]) if cfg.lambda_in > 0 else None
             loss = objective(out.token_logp, out.mask, lm_logp, th, cfg).sum()
             (grad,) = torch.autograd.grad(loss, onehot)
         return grad[:, pos]
