@@ -30,11 +30,11 @@ def snakemake(
 
 
 
-def quick_pipeline(workdir: Path, overlay: Path) -> Path:
-    """``rule all`` at quick scale on chitchat with tests/quick_small.yaml and ``overlay``; asserts that it succeeds
-    and writes Tables 3, 4, 8 and 9, and returns its results/chitchat."""
-    run = snakemake(workdir, "--cores", "2", "--config", "scale=quick", "device=cpu",
-                    overlays=[QUICK_SMALL, overlay], timeout=3600)
+def quick_pipeline(workdir: Path, overlay: Path | None, device: str = "cpu") -> Path:
+    """``rule all`` at quick scale on chitchat with tests/quick_small.yaml and ``overlay`` on ``device``; asserts
+    that it succeeds and writes Tables 3, 4, 8 and 9, and returns its results/chitchat."""
+    run = snakemake(workdir, "--cores", "2", "--config", "scale=quick", f"device={device}",
+                    overlays=[QUICK_SMALL, *([overlay] if overlay else [])], timeout=3600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     results = workdir / "results" / "chitchat"
     for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):
