@@ -1,4 +1,5 @@
-"""Shared test fixtures: one CPU thread per test process, and the workplace's real corpora when present."""
+"""Shared test fixtures: one CPU thread per test process, cuDNN's eval-mode rule for LSTMs on any device, and the
+real corpora at ../shared/data when present."""
 
 from __future__ import annotations
 
@@ -14,6 +15,31 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 torch.set_num_threads(1)
+
+_lstm_forward = torch.nn.LSTM.forward
+
+
+def _lstm_forward_under_cudnn_rule(self: torch.nn.LSTM, *args, **kwargs):
+    """``nn.LSTM.forward`` with cuDNN's rule on every device: a backward through an LSTM run in eval mode is refused
+    unless cuDNN was off for its forward. cuDNN refuses it on a GPU ("cudnn RNN backward can only be called in
+    training mode"); the CPU's kernels do not, so without this a search or training step that only fails on a GPU
+    would pass the suite."""
+    out = _lstm_forward(self, *args, **kwargs)
+    if self.training or not torch.is_grad_enabled() or not torch.backends.cudnn.enabled:
+        return out
+
+    def refuse(grad: torch.Tensor) -> None:
+        raise RuntimeError("cudnn RNN backward can only be called in training mode (cuDNN's rule, applied on the "
+                           "CPU by tests/conftest.py)")
+
+    output, (h, c) = out
+    for t in (getattr(output, "data", output), h, c):
+        if t.requires_grad:
+            t.register_hook(refuse)
+    return out
+
+
+torch.nn.LSTM.forward = _lstm_forward_under_cudnn_rule
 
 
 @pytest.fixture
