@@ -191,7 +191,7 @@ def test_g_step_raises_the_log_prob_of_samples_the_discriminator_believes():
             return model.eval()(x, as_targets(samples)).token_logp.sum(1)
 
     before = logp()
-    loss = gan.g_loss(model, disc, x, samples)
+    loss = gan.g_loss(model.train(), disc, x, samples)                # train mode, as gan.train_gan's G step
     assert float(loss.detach()) > 0                                   # (log(1-D) < 0) x (log G < 0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     opt.zero_grad()
