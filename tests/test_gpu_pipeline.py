@@ -1,8 +1,8 @@
 """The quick pipeline on a GPU, under the default config, the release preset and the Transformer.
 
 The rest of the suite runs on the CPU, where cuDNN's RNNs, CUDA graphs, the fused Triton kernel, half-precision
-scoring and the GPU slots are never reached. A failure that only the GPU path has (cuDNN's RNN backward refuses eval
-mode, which the release preset's search once hit) fails here. Skipped without CUDA; on a GPU host:
+scoring and the GPU slots are never reached. A failure that only the GPU path has (e.g. cuDNN's RNN backward, which
+refuses eval mode, in the release preset's search) fails here. Skipped without CUDA; on a GPU host:
     python -m pytest tests/test_gpu_pipeline.py
 """
 
