@@ -98,17 +98,18 @@ def test_release_attention_with_two_layers_steps_the_decoder_lstm_itself():
     torch.manual_seed(0)
     model = Seq2Seq(cfg(attention="release", num_layers=2)).double().eval()
     src, tgt = batch()
-    enc = model.encode(src)
-    hidden, outs = model.start_hidden(enc), []
-    emb = model.tgt_embed(tgt[:, :-1])
-    for t in range(emb.size(1)):
-        e = emb[:, t]
-        query = torch.relu(model.attn_q(torch.cat([e, hidden[0][0], hidden[1][0]], dim=-1)))
-        ctx = (torch.softmax(enc.out @ query.unsqueeze(-1), dim=1).transpose(1, 2) @ enc.out).squeeze(1)
-        out, hidden = model.decoder(torch.cat([ctx, e], dim=-1).unsqueeze(1), hidden)
-        outs.append(out)
-    want = model.out(torch.cat(outs, 1))
-    got, after = model.decode(tgt[:, :-1], enc)
+    with torch.backends.cudnn.flags(enabled=False):           # gradients in eval mode: off cuDNN, as a GPU needs
+        enc = model.encode(src)
+        hidden, outs = model.start_hidden(enc), []
+        emb = model.tgt_embed(tgt[:, :-1])
+        for t in range(emb.size(1)):
+            e = emb[:, t]
+            query = torch.relu(model.attn_q(torch.cat([e, hidden[0][0], hidden[1][0]], dim=-1)))
+            ctx = (torch.softmax(enc.out @ query.unsqueeze(-1), dim=1).transpose(1, 2) @ enc.out).squeeze(1)
+            out, hidden = model.decoder(torch.cat([ctx, e], dim=-1).unsqueeze(1), hidden)
+            outs.append(out)
+        want = model.out(torch.cat(outs, 1))
+        got, after = model.decode(tgt[:, :-1], enc)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     for a, b in zip(after, hidden):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
