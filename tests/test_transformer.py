@@ -463,6 +463,21 @@ def _config(**model) -> dict:
             "model": model}
 
 
+def test_config_yaml_transformer_dropout_is_its_own_at_paper_scale_and_the_quick_one_at_quick_scale():
+    """config.yaml: the Transformer drops out at model.transformer.dropout (0.1) at paper scale, where the LSTM takes
+    the dataset's 0.3; at quick scale it takes quick.dropout (0.0), as the LSTMs do."""
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
+    config["model"]["arch"] = "transformer"
+
+    def dropouts(scale: str) -> set[float]:
+        m = ncfg.settings(ncfg.validate({**config, "scale": scale}), "switchboard").model
+        model = TransformerSeq2Seq(replace(m, vocab_size=V))
+        return {mod.p for mod in model.modules() if isinstance(mod, torch.nn.Dropout)}
+
+    assert dropouts("paper") == {0.1}
+    assert dropouts("quick") == {0.0}
+
+
 def test_config_keys_reach_the_model_and_training_settings():
     s = ncfg.settings(ncfg.validate(_config(arch="transformer", transformer={"positions": "sinusoidal"})), "chitchat")
     assert s.model.arch == "transformer" and s.model.transformer.positions == "sinusoidal"
