@@ -417,9 +417,10 @@ def test_models_in_eval_mode_take_their_gradient_off_cudnn(monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: cuDNN's RNN backward only exists there")
 def test_gradient_pass_with_the_lm_in_eval_mode_runs_on_cuda():
     torch.manual_seed(0)
-    s2s = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.3)).cuda().eval()
-    lm = LSTMLM(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.3)).cuda().eval()
-    th = _thresholds(s2s, lm)
+    s2s = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.3)).eval()
+    lm = LSTMLM(ModelSettings(vocab_size=V, embedding_dim=6, hidden_dim=8, dropout=0.3)).eval()
+    th = _thresholds(s2s, lm)                                 # on the CPU, where SRC and TGT live
+    s2s, lm = s2s.cuda(), lm.cuda()
     for cfg in [_cfg(lm_train_mode=False), _cfg(grad_train_mode=False)]:
         grad = S.trigger_gradient(s2s, lm, SRC.cuda(), TGT.cuda(), 2, th, cfg)
         assert torch.isfinite(grad).all()
