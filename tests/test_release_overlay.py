@@ -62,3 +62,18 @@ def test_quick_pipeline_with_the_release_preset(tmp_path: Path):
     assert (cfg.attention, cfg.decoder_init, cfg.dropout_sites, cfg.init) == ("release", "zero", "decoder", "release")
     table3 = pd.read_csv(results / "table3.csv").set_index("training")
     assert table3.loc["+neg-tr(0.5k)", "status"] == "ok"
+
+
+def test_the_paper_levels_overlay_is_a_valid_part_of_the_release_preset():
+    """configs/paper_levels.yaml (the release attention and hit test alone): every key it sets changes config.yaml's
+    value and carries the release preset's value, so the two overlays cannot drift apart."""
+    part = ROOT / "configs" / "paper_levels.yaml"
+    ncfg.load(ROOT / "config.yaml", overlays=(part,))                  # raises ConfigError on a bad key or value
+    default, release = _leaves(ncfg.load(ROOT / "config.yaml")), _leaves(yaml.safe_load(OVERLAY.read_text()))
+    keys = _leaves(yaml.safe_load(part.read_text()))
+    assert set(keys) == {"model.attention", "model.decoder_init", "hits.model_mode", "hits.lm_check", "hits.strict",
+                         "hits.baseline_restarts"}
+    assert all(default[k] != v and release[k] == v for k, v in keys.items())
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(part,)), "switchboard")
+    assert (s.model.attention, s.model.decoder_init, s.model.dropout_sites, s.model.init) == (
+        "release", "zero", "all", "torch")
