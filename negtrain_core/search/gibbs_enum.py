@@ -243,20 +243,14 @@ def _tf32() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
-@contextlib.contextmanager
-def _differentiable_rnn(model: SequenceModel | None) -> Iterator[None]:
+def _differentiable_rnn(model: SequenceModel | None) -> contextlib.AbstractContextManager:
     """Run ``model``'s forward on torch's own RNN kernels if it is in eval mode (cuDNN's RNN backward needs training
     mode; ``lm_train_mode`` or ``grad_train_mode`` off leaves a model in eval mode in the gradient pass). The kernel
     is chosen when the forward runs, so the backward follows it. Eval mode is train mode without dropout, which is
     how the release runs its LM there (rebuilt with dropout 0)."""
-    if model is None or model.training or not torch.backends.cudnn.enabled:
-        yield
-        return
-    torch.backends.cudnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.enabled = True
+    if model is None or model.training:
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(enabled=False)
 
 
 # ------------------------------------------------------------------------------------- gradient, score, accept
