@@ -18,9 +18,9 @@ from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 V = 12
 
 
-def _model(seed: int = 0) -> Seq2Seq:
+def _model(seed: int = 0, **model_kw) -> Seq2Seq:
     torch.manual_seed(seed)
-    return Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.0))
+    return Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.0, **model_kw))
 
 
 def _pair() -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,8 +66,10 @@ def test_fwa_keep_masks_avoided_ids():
     assert keep.tolist() == [[True, False, True], [False, False, True]]
 
 
-def test_negative_step_lowers_the_targets_log_prob_under_its_trigger():
-    model, (trig, tgt) = _model(), _pair()
+@pytest.mark.parametrize("model_kw", [{}, {"attention": "release", "decoder_init": "zero"}],
+                         ids=["general", "release_attention"])          # the latter: configs/paper_levels.yaml's
+def test_negative_step_lowers_the_targets_log_prob_under_its_trigger(model_kw):
+    model, (trig, tgt) = _model(**model_kw), _pair()
     before = _logp(model, trig, tgt)
     mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.tensor([EOS_ID]),
                       _settings())
