@@ -52,6 +52,7 @@ def evaluate(model, valid, vocab: Vocab, max_len: int) -> dict[str, float]:
 
 def probe(base_path: str | Path, vocab: Vocab, data: Path, config: dict[str, Any], release: dict[str, Any],
           dataset: str, seeds: list[int]) -> pd.DataFrame:
+    """The baseline's row, then one row per reading, seed and generator lr, each GAN trained from the baseline."""
     s = ncfg.settings(config, dataset)
     dev = device.resolve(s.device, s.gpu_jobs_per_device)
     base = checkpoint.load(base_path, vocab, dev).model
