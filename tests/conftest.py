@@ -16,6 +16,13 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 torch.set_num_threads(1)
 
+@pytest.fixture(params=[{}, {"attention": "release", "decoder_init": "zero"}], ids=["general", "release_attention"])
+def attention_kw(request) -> dict:
+    """ModelSettings keywords of the seq2seq's two attention forms: the paper's, and the release's with its zero
+    decoder start (configs/paper_levels.yaml's model)."""
+    return request.param
+
+
 _lstm_forward = torch.nn.LSTM.forward
 
 

@@ -17,10 +17,6 @@ from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
 V = 12
 
 
-RELEASE_ATTENTION = {"attention": "release", "decoder_init": "zero"}   # configs/paper_levels.yaml's model
-MODELS = pytest.mark.parametrize("model_kw", [{}, RELEASE_ATTENTION], ids=["general", "release_attention"])
-
-
 def _model(seed: int = 0, **model_kw) -> Seq2Seq:
     torch.manual_seed(seed)
     return Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=16, **model_kw))
@@ -209,9 +205,8 @@ def _logp(model, src, samples) -> torch.Tensor:
         return model(src, as_targets(samples)).token_logp.sum(1)
 
 
-@MODELS
-def test_negative_step_lowers_the_log_prob_of_a_frequent_response(model_kw):
-    model, src = _model(**model_kw), torch.randint(5, V, (4, 6))
+def test_negative_step_lowers_the_log_prob_of_a_frequent_response(attention_kw):
+    model, src = _model(**attention_kw), torch.randint(5, V, (4, 6))
     tgt = torch.cat([torch.full((4, 1), BOS_ID), torch.randint(5, V, (4, 3)), torch.full((4, 1), EOS_ID)], 1)
     samples = torch.tensor([[7, 8, EOS_ID]] * 4)                         # every input answered the same way
     before = _logp(model, src, samples)
@@ -246,15 +241,14 @@ def test_no_update_before_the_window_fills():
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
-@MODELS
-def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone(model_kw):
+def test_full_batch_negative_step_equals_the_step_on_the_negative_rows_alone(attention_kw):
     """The fixed-shape negative step (all rows, weight 0 off the negatives) moves the weights exactly as one
     torch.optim.SGD step on the negative rows alone (dropout 0: both see the same network)."""
     src = torch.randint(5, V, (4, 6))
     tgt = torch.cat([torch.full((4, 1), BOS_ID), torch.randint(5, V, (4, 3)), torch.full((4, 1), EOS_ID)], 1)
     samples = torch.tensor([[7, 8, EOS_ID], [9, EOS_ID, PAD_ID], [7, 8, EOS_ID], [5, 6, 10]])
     cfg = _cfg(r_thres=0.3, lambda_pos=0.0, momentum=0.9, weight_decay=1e-3, clip_norm=0.5, max_len=3)
-    ours, ref = _model(**model_kw), _model(**model_kw)
+    ours, ref = _model(**attention_kw), _model(**attention_kw)
     stats = _step(ours, cfg, src, tgt, samples)
     assert int(stats.negatives) == 2                                     # "7 8 </s>" is half of the batch
     neg = torch.tensor([True, False, True, False])

@@ -66,10 +66,8 @@ def test_fwa_keep_masks_avoided_ids():
     assert keep.tolist() == [[True, False, True], [False, False, True]]
 
 
-@pytest.mark.parametrize("model_kw", [{}, {"attention": "release", "decoder_init": "zero"}],
-                         ids=["general", "release_attention"])          # the latter: configs/paper_levels.yaml's
-def test_negative_step_lowers_the_targets_log_prob_under_its_trigger(model_kw):
-    model, (trig, tgt) = _model(**model_kw), _pair()
+def test_negative_step_lowers_the_targets_log_prob_under_its_trigger(attention_kw):
+    model, (trig, tgt) = _model(**attention_kw), _pair()
     before = _logp(model, trig, tgt)
     mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.tensor([EOS_ID]),
                       _settings())

@@ -24,11 +24,6 @@ def _models(seed: int = 0, dtype=torch.float64, **model_kw) -> tuple[Seq2Seq, LS
     return Seq2Seq(cfg).to(dtype).eval(), LSTMLM(cfg).to(dtype).eval()
 
 
-# the seq2seq's attention forms: the paper's, and the release's with its zero decoder start (configs/paper_levels.yaml)
-MODELS = pytest.mark.parametrize("model_kw", [{}, {"attention": "release", "decoder_init": "zero"}],
-                                 ids=["general", "release_attention"])
-
-
 def _cfg(**kw) -> S.SearchSettings:
     base = S.SearchSettings(trigger_len=K, src_len=K + 2, sweeps=3, candidates=4, restarts=2, lambda_in=1.0,
                             hit_mode="min", grad_train_mode=False, max_chunk=1000)
@@ -104,9 +99,8 @@ def test_lm_gradient_reaches_the_predicted_token():
     assert torch.allclose(grad, logp[:, :K] / (K + 1))
 
 
-@MODELS
-def test_candidates_by_gradient_match_finite_differences(model_kw):
-    s2s, lm = _models(**model_kw)
+def test_candidates_by_gradient_match_finite_differences(attention_kw):
+    s2s, lm = _models(**attention_kw)
     cfg = _cfg()
     th = _thresholds(s2s, lm)
     pos, eps = 2, 1e-6
@@ -208,11 +202,10 @@ def test_the_prefix_lm_backs_off_on_oom_too(monkeypatch):
                                                     (ref.lm_sum, ref.lm_next, *ref.lm_state)))
 
 
-@MODELS
 @pytest.mark.parametrize("src_len,pos", [(K + 2, 1), (K + 2, 3), (K + 1, 0), (K + 1, 2)])
-def test_prefix_scoring_equals_whole_rows(src_len, pos, model_kw):
+def test_prefix_scoring_equals_whole_rows(src_len, pos, attention_kw):
     """Encoder and LM continued from the shared prefix give the whole-row objective (pads or none, any pos)."""
-    s2s, lm = _models(**model_kw)
+    s2s, lm = _models(**attention_kw)
     cfg = _cfg(src_len=src_len)
     src = S.layout(SRC[:, 1:4], src_len)
     cands = torch.tensor([[5, 6, 1], [9, 10, 11]])

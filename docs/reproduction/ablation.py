@@ -87,18 +87,27 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dataset", required=True, help="the config's dataset block (hit type, search sizes)")
     for name in ("seq2seq", "lm", "vocab", "thresholds", "targets"):
         p.add_argument(f"--{name}", required=True)
-    p.add_argument("--config", default=str(ROOT / "config.yaml"))
-    p.add_argument("--overlay", action="append", default=[], help="config overlays, in order (repeatable)")
-    p.add_argument("--release", default=str(ROOT / "configs" / "release.yaml"), help="the release overlay")
+    config_arguments(p)
     p.add_argument("--out", help="also write the table as CSV (rates as fractions)")
     return p.parse_args(argv)
 
 
+def config_arguments(p: argparse.ArgumentParser) -> None:
+    """--config, --overlay and --release, read back by ``load_configs``."""
+    p.add_argument("--config", default=str(ROOT / "config.yaml"))
+    p.add_argument("--overlay", action="append", default=[], help="config overlays, in order (repeatable)")
+    p.add_argument("--release", default=str(ROOT / "configs" / "release.yaml"), help="the release overlay")
+
+
+def load_configs(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The configuration with its overlays (validated), and the release overlay as written; logging set up."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return ncfg.load(a.config, tuple(a.overlay)), yaml.safe_load(Path(a.release).read_text()) or {}
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     a = _args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    config = ncfg.load(a.config, tuple(a.overlay))
-    release = yaml.safe_load(Path(a.release).read_text()) or {}
+    config, release = load_configs(a)
     s = ncfg.settings(config, a.dataset)
     vocab, dev = Vocab.load(a.vocab), device.resolve(s.device, s.gpu_jobs_per_device)
     seq2seq = checkpoint.load(a.seq2seq, vocab, dev).model

@@ -20,18 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from ablation import ROOT, settings_for
+from ablation import config_arguments, load_configs, settings_for
 
 from negtrain_core import config as ncfg
 from negtrain_core import device
 from negtrain_core.comparisons import gan
 from negtrain_core.data.tensors import load_pairs
 from negtrain_core.data.vocab import Vocab
-from negtrain_core.evaluate import metrics
-from negtrain_core.models import checkpoint, decoding
+from negtrain_core.models import checkpoint
 from negtrain_core.models.interface import fresh_copy
-from negtrain_core.models.scoring import corpus_perplexity
 
 log = logging.getLogger("gan_probe")
 COLUMNS = ["reading", "g_lr", "seed", "valid_ppl", "max_ratio", "ent2", "d_acc"]
@@ -43,13 +40,6 @@ def readings(release: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [("paper", {}), ("release", block), ("release, adam", {**block, "d_optimizer": "adam"})]
 
 
-def evaluate(model, valid, vocab: Vocab, max_len: int) -> dict[str, float]:
-    """Validation PPL, greedy max-ratio and Ent-2, as ``gan.run_one`` measures them."""
-    responses = decoding.greedy_responses(model, valid[0], vocab, max_len)
-    return {"valid_ppl": corpus_perplexity(model, *valid), "max_ratio": metrics.max_ratio(responses),
-            "ent2": metrics.entropy(responses, 2)}
-
-
 def probe(base_path: str | Path, vocab: Vocab, data: Path, config: dict[str, Any], release: dict[str, Any],
           dataset: str, seeds: list[int]) -> pd.DataFrame:
     """The baseline's row, then one row per reading, seed and generator lr, each GAN trained from the baseline."""
@@ -58,15 +48,15 @@ def probe(base_path: str | Path, vocab: Vocab, data: Path, config: dict[str, Any
     base = checkpoint.load(base_path, vocab, dev).model
     train = load_pairs(data / "train.parquet", vocab, s.data, dev, s.gan.max_train_pairs)
     valid = load_pairs(data / "valid.parquet", vocab, s.data, dev)
-    rows = [{"reading": "baseline", **evaluate(base, valid, vocab, s.gan.max_len)}]
+    rows = [{"reading": "baseline", **gan.validation_scores(base, valid, vocab, s.gan.max_len)}]
     for label, block in readings(release):
         for seed in seeds:
             cfg = settings_for(config, {"gan": block, "seed": seed}, dataset).gan
             for g_lr in cfg.g_lrs:
                 model = fresh_copy(base)
                 stats = gan.train_gan(model, train, g_lr, cfg)
-                rows.append({"reading": label, "g_lr": g_lr, "seed": seed, **evaluate(model, valid, vocab, cfg.max_len),
-                             "d_acc": stats.d_acc})
+                rows.append({"reading": label, "g_lr": g_lr, "seed": seed,
+                             **gan.validation_scores(model, valid, vocab, cfg.max_len), "d_acc": stats.d_acc})
                 log.info("%s", rows[-1])
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -77,9 +67,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seq2seq", required=True)
     p.add_argument("--vocab", required=True)
     p.add_argument("--data", required=True, help="the folder with the dataset's train.parquet and valid.parquet")
-    p.add_argument("--config", default=str(ROOT / "config.yaml"))
-    p.add_argument("--overlay", action="append", default=[], help="config overlays, in order (repeatable)")
-    p.add_argument("--release", default=str(ROOT / "configs" / "release.yaml"), help="the release overlay")
+    config_arguments(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[1])
     p.add_argument("--out", help="also write the table as CSV")
     return p.parse_args(argv)
@@ -87,9 +75,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     a = _args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    config = ncfg.load(a.config, tuple(a.overlay))
-    release = yaml.safe_load(Path(a.release).read_text()) or {}
+    config, release = load_configs(a)
     table = probe(a.seq2seq, Vocab.load(a.vocab), Path(a.data), config, release, a.dataset, a.seeds)
     print(table.to_string(index=False))
     if a.out:

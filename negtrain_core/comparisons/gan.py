@@ -55,7 +55,7 @@ from negtrain_core.io import atomic_copy, write_csv
 from negtrain_core.models.interface import Seq2SeqModel, fresh_copy
 from negtrain_core.models.layers import OneHotEmbedding
 from negtrain_core.models.scoring import corpus_perplexity
-from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,14 @@ def select(sweep: pd.DataFrame, tolerance: float) -> int:
     return int(ok.sort_values(["max_ratio", "valid_ppl"], kind="stable").index[0])
 
 
+def validation_scores(model: Seq2SeqModel, valid: tuple[Tensor, Tensor], vocab: Vocab, max_len: int
+                      ) -> dict[str, float]:
+    """What the generator-lr pick reads of a model: validation PPL, and greedy max-ratio and Ent-2."""
+    responses = decoding.greedy_responses(model, valid[0], vocab, max_len)
+    return {"valid_ppl": corpus_perplexity(model, *valid), "max_ratio": metrics.max_ratio(responses),
+            "ent2": metrics.entropy(responses, 2)}
+
+
 def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | Path, ckpt_out: str | Path,
             row_out: str | Path, s: Settings, g_lr: float | str) -> pd.DataFrame:
     """Rule train_gan_lr: one GAN run at generator lr ``g_lr`` (one of ``g_lrs``; a string as paths spell it) from
@@ -255,9 +263,9 @@ def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | 
     base_ppl = corpus_perplexity(base.model, *valid)
     model = fresh_copy(base.model)                  # as the sequential sweep trained: cuDNN-packed LSTM weights
     stats = train_gan(model, train, g_lr, cfg)
-    responses = decoding.greedy_responses(model, valid[0], base.vocab, cfg.max_len)
-    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": corpus_perplexity(model, *valid), "baseline_valid_ppl": base_ppl,
-                         "max_ratio": metrics.max_ratio(responses), "ent2": metrics.entropy(responses, 2),
+    scores = validation_scores(model, valid, base.vocab, cfg.max_len)
+    row = pd.DataFrame([{"g_lr": g_lr, "valid_ppl": scores["valid_ppl"], "baseline_valid_ppl": base_ppl,
+                         "max_ratio": scores["max_ratio"], "ent2": scores["ent2"],
                          "d_acc": stats.d_acc, "d_steps": stats.d_steps, "g_steps": stats.g_steps,
                          "dataset": s.data.name, "scale": s.scale}])
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=base.vocab,

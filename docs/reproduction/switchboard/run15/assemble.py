@@ -43,17 +43,21 @@ def curve(run: Path, kind: str) -> pd.DataFrame | None:
         {"epoch": int})[["epoch", "lr", "train_ppl", "valid_ppl", "seconds"]]
 
 
+def evaluated(eval_dir: Path) -> dict:
+    """One model's evaluation (eval/<model>/): test PPL, Table 4's metrics and both BLEU-4 definitions."""
+    m = json.loads((eval_dir / "metrics.json").read_text())
+    greedy = pd.read_parquet(eval_dir / "greedy.parquet")
+    sent = metrics.bleu4_sentence_avg([r.split() for r in greedy["response"]], [t.split() for t in greedy["target"]])
+    return {"test_ppl": m["ppl"], "max_ratio": m["max_ratio"], "ent2": m["ent2"], "ent3": m["ent3"],
+            "top_response": m["top_response"], "bleu4_corpus": m["bleu4"], "bleu4_sentence_avg": sent}
+
+
 def row(run: Path, variant: str) -> dict:
     sw = run / "results" / "switchboard"
     out = {"variant": variant, "setting": VARIANTS[variant]}
-    evaluated = sw / "eval" / "baseline" / "metrics.json"
-    if evaluated.exists():
-        m = json.loads(evaluated.read_text())
-        greedy = pd.read_parquet(sw / "eval" / "baseline" / "greedy.parquet")
-        sent = metrics.bleu4_sentence_avg([r.split() for r in greedy["response"]],
-                                          [t.split() for t in greedy["target"]])
-        out |= {"seq2seq_test_ppl": m["ppl"], "max_ratio": m["max_ratio"], "ent2": m["ent2"], "ent3": m["ent3"],
-                "top_response": m["top_response"], "bleu4_corpus": m["bleu4"], "bleu4_sentence_avg": sent}
+    if (sw / "eval" / "baseline" / "metrics.json").exists():
+        scores = evaluated(sw / "eval" / "baseline")
+        out |= {"seq2seq_test_ppl": scores.pop("test_ppl"), **scores}
     if (sw / "table8.csv").exists():
         out["lm_test_ppl"] = float(pd.read_csv(sw / "table8.csv").set_index("model").loc["LM", "test_ppl"])
     bench = run / "benchmarks_out" / "switchboard" / "train_seq2seq.tsv"

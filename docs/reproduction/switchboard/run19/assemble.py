@@ -12,14 +12,11 @@ whether the seq2seq's curve equals run 17's.
 """
 
 import importlib.util
-import json
 import shutil
 import sys
 from pathlib import Path
 
 import pandas as pd
-
-from negtrain_core.evaluate import metrics
 
 HERE = Path(__file__).resolve().parent
 SW = Path("results") / "switchboard"
@@ -43,16 +40,8 @@ def hits(run: Path) -> pd.DataFrame:
 
 
 def models(run: Path) -> pd.DataFrame:
-    rows = []
-    for evaluated in sorted((run / SW / "eval").glob("*/metrics.json")):
-        m = json.loads(evaluated.read_text())
-        greedy = pd.read_parquet(evaluated.parent / "greedy.parquet")
-        sent = metrics.bleu4_sentence_avg([r.split() for r in greedy["response"]],
-                                          [t.split() for t in greedy["target"]])
-        rows.append({"model": m["model"], "test_ppl": m["ppl"], "max_ratio": m["max_ratio"], "ent2": m["ent2"],
-                     "ent3": m["ent3"], "top_response": m["top_response"], "bleu4_corpus": m["bleu4"],
-                     "bleu4_sentence_avg": sent})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"model": m.parent.name, **run15.evaluated(m.parent)}
+                         for m in sorted((run / SW / "eval").glob("*/metrics.json"))])
 
 
 def wall_times(run: Path) -> pd.DataFrame:
