@@ -47,6 +47,7 @@ rule augment_targets:
         aug4="results/targets/train_2.5k.txt",
     params:
         settings=SHARED,
+        max_len=config["preprocess"]["max_target_len"],
     log:
         "logs/paraphrase/augment.log",
     resources:

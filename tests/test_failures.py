@@ -163,7 +163,7 @@ S = {"settings": SETTINGS}
 RULES = {
     "augment_targets": job({**LISTS, "ckpt": "results/paraphrase/models/paraphraser.pt", "given": []},
                            {"aug1": "results/targets/train_1k.txt", "aug4": "results/targets/train_2.5k.txt"},
-                           {"settings": SHARED}),
+                           {"settings": SHARED, "max_len": 20}),
     "beam_overlap": job({"baseline": f"{D}/models/seq2seq.pt", "negtrained": [f"{D}/models/negtr-o-0.5k.pt"],
                          "test": DATA["test"], "vocab": VOCAB}, {"csv": f"{D}/eval/beam_overlap.csv"}, S),
     "check_targets": job({"vocab": VOCAB, "lists": [str(ROOT / SETTINGS.targets.train)]},

@@ -77,6 +77,42 @@ def test_given_list_refused_when_it_shares_a_test_target(tmp_path, caplog):
     assert len(said) == 1 and "1 line(s) left out" in said[0] and "'leave'" in said[0]
 
 
+def test_given_list_line_too_long_for_a_response_refused_or_left_out(tmp_path, caplog):
+    long_line = " ".join(["suffer"] * 6)                      # 6 words: a response of max_len 6 holds 5 + </s>
+    (tmp_path / "aug.txt").write_text(f"you are bad\nyou 're bad\n{long_line}\ngo away\n")
+    (tmp_path / "test.txt").write_text("leave\n")
+    with pytest.raises(ValueError, match=r"aug\.txt:3: target of 6 words is longer than the 5"):
+        para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1, max_len=6)
+    with caplog.at_level(logging.INFO, logger=para.__name__):
+        kept = para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1, max_len=6,
+                               too_long="drop")
+    assert kept == ["you are bad", "you 're bad", "go away"]
+    assert len(caplog.messages) == 1 and "1 line(s) left out that have more than 5 words" in caplog.messages[0]
+    assert para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1, max_len=7) == [
+        "you are bad", "you 're bad", long_line, "go away"]
+
+
+@pytest.mark.parametrize("too_long", ["refuse", "drop"])
+def test_build_lists_reads_too_long_from_the_config(tmp_path, too_long):
+    (tmp_path / "train.txt").write_text("you are bad\n")
+    (tmp_path / "test.txt").write_text("leave\n")
+    (tmp_path / "cp2.txt").write_text("you are bad\n" + " ".join(["on"] * 20) + "\n")
+    (tmp_path / "cp5.txt").write_text("you are bad\nyou 're bad\n")
+    s = settings(_config(**{"targets.train": str(tmp_path / "train.txt"), "targets.test": str(tmp_path / "test.txt"),
+                            "targets.augmented.given": {"1k": str(tmp_path / "cp2.txt"),
+                                                        "2.5k": str(tmp_path / "cp5.txt")},
+                            "targets.augmented.too_long": too_long}))
+    outs = [tmp_path / "1k.txt", tmp_path / "2.5k.txt"]
+    args = (tmp_path / "train.txt", tmp_path / "test.txt", None, outs, s)
+    if too_long == "refuse":
+        with pytest.raises(ValueError, match=r"cp2\.txt:2: target of 20 words"):
+            para.build_lists(*args, max_len=20)
+        assert not any(p.exists() for p in outs)
+    else:
+        assert para.build_lists(*args, max_len=20) == [1, 2]
+        assert outs[0].read_text() == "you are bad\n"
+
+
 def test_quick_scale_shrinks_the_paraphraser():
     p = settings(_config(scale="quick")).paraphrase
     data, model, train = p.data, p.model, p.train

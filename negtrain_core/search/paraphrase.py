@@ -89,15 +89,22 @@ def augmented_list(train: Sequence[str], paraphrases: Sequence[Sequence[str]], c
     return [s for target, paras in zip(train, paraphrases, strict=True) for s in (target, *paras[:copies])]
 
 
-def given_list(path: str | Path, test_path: str | Path, size: int | None, copies: int, test_overlap: str = "refuse"
-               ) -> list[str]:
+def given_list(path: str | Path, test_path: str | Path, size: int | None, copies: int, test_overlap: str = "refuse",
+               *, max_len: int | None = None, too_long: str = "refuse") -> list[str]:
     """A given augmented list (``targets.augmented.given``), validated like the configured lists.
 
     At quick scale (``size`` targets) its first size * (1 + copies) lines are kept (the authors' cp2/cp5 files
     list each target followed by its copies). A sentence shared with the test list refuses the list
-    (``test_overlap: refuse``) or is left out of it (``drop``, logged).
+    (``test_overlap: refuse``) or is left out of it (``drop``, logged). So does a line of more words than a response
+    can have (``max_len``: preprocess.max_target_len, ``</s>`` counted; ``too_long``), named by its line in ``path``.
     """
-    targets = read_list(path)
+    targets = read_list(path, max_len if too_long == "refuse" else None)
+    if too_long == "drop" and max_len is not None:
+        long_lines = [t for t in targets if len(t.split()) > max_len - 1]
+        if long_lines:
+            log.info("%s: %d line(s) left out that have more than %d words (targets.augmented.too_long: drop), "
+                     "e.g. '%s'", path, len(long_lines), max_len - 1, long_lines[0])
+        targets = [t for t in targets if len(t.split()) <= max_len - 1]
     targets = targets if size is None else targets[: size * (1 + copies)]
     test = read_list(test_path)[:size]
     if test_overlap == "drop":
@@ -159,14 +166,15 @@ def nbest(model: torch.nn.Module, vocab: Vocab, sentences: Sequence[str], data: 
 
 
 def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | Path | None,
-                outs: Sequence[str | Path], s: SharedSettings) -> list[int]:
+                outs: Sequence[str | Path], s: SharedSettings, max_len: int | None = None) -> list[int]:
     """Rule augment_targets: write the augmented lists (1k, 2.5k: ``outs`` in ``AUGMENTED_SIZES`` order); returns
-    their lengths. From ``targets.augmented.given`` files when set, else from the paraphraser's n-best lists."""
+    their lengths. From ``targets.augmented.given`` files when set (``max_len``: preprocess.max_target_len, which
+    their lines are checked against), else from the paraphraser's n-best lists."""
     t = s.targets
     train, test = read_list(train_path), read_list(test_path)
     if t.given.get(AUGMENTED_SIZES[0]):
-        lists = [given_list(t.given[name], test_path, t.list_size, c, t.test_overlap)
-                 for name, c in zip(AUGMENTED_SIZES, t.copies)]
+        lists = [given_list(t.given[name], test_path, t.list_size, c, t.test_overlap, max_len=max_len,
+                            too_long=t.too_long) for name, c in zip(AUGMENTED_SIZES, t.copies)]
     else:
         ck = checkpoint.load(ckpt_path, device=device.resolve(s.device, s.gpu_jobs_per_device))
         chosen = choose_paraphrases(nbest(ck.model, ck.vocab, train, s.paraphrase.data, s.paraphrase.beam), train,
