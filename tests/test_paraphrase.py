@@ -90,6 +90,9 @@ def test_given_list_line_too_long_for_a_response_refused_or_left_out(tmp_path, c
     assert len(caplog.messages) == 1 and "1 line(s) left out that have more than 5 words" in caplog.messages[0]
     assert para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=None, copies=1, max_len=7) == [
         "you are bad", "you 're bad", long_line, "go away"]
+    (tmp_path / "aug.txt").write_text(f"you are bad\n{long_line}\ngo away\n")   # quick scale: the file's first
+    assert para.given_list(tmp_path / "aug.txt", tmp_path / "test.txt", size=1, copies=1, max_len=6,  # 2 lines,
+                           too_long="drop") == ["you are bad"]                                 # less the long one
 
 
 @pytest.mark.parametrize("too_long", ["refuse", "drop"])

@@ -99,13 +99,13 @@ def given_list(path: str | Path, test_path: str | Path, size: int | None, copies
     can have (``max_len``: preprocess.max_target_len, ``</s>`` counted; ``too_long``), named by its line in ``path``.
     """
     targets = read_list(path, max_len if too_long == "refuse" else None)
+    targets = targets if size is None else targets[: size * (1 + copies)]
     if too_long == "drop" and max_len is not None:
         long_lines = [t for t in targets if len(t.split()) > max_len - 1]
         if long_lines:
             log.info("%s: %d line(s) left out that have more than %d words (targets.augmented.too_long: drop), "
                      "e.g. '%s'", path, len(long_lines), max_len - 1, long_lines[0])
         targets = [t for t in targets if len(t.split()) <= max_len - 1]
-    targets = targets if size is None else targets[: size * (1 + copies)]
     test = read_list(test_path)[:size]
     if test_overlap == "drop":
         shared = set(targets) & set(test)
