@@ -31,7 +31,7 @@ from negtrain_core.io import atomic_write_text
 from negtrain_core.models import checkpoint
 from negtrain_core.models.decoding import beam
 from negtrain_core.models.training import train_baseline
-from negtrain_core.search.targets import check_no_overlap, read_list
+from negtrain_core.search.targets import check_no_overlap, over_length, read_list
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,14 @@ def given_list(path: str | Path, test_path: str | Path, size: int | None, copies
     """
     targets = read_list(path, max_len if too_long == "refuse" else None)
     targets = targets if size is None else targets[: size * (1 + copies)]
-    if too_long == "drop" and max_len is not None:
-        long_lines = [t for t in targets if len(t.split()) > max_len - 1]
+    if too_long == "drop":
+        kept, long_lines = [], []
+        for t in targets:
+            (long_lines if over_length(t.split(), max_len) else kept).append(t)
         if long_lines:
             log.info("%s: %d line(s) left out that have more than %d words (targets.augmented.too_long: drop), "
                      "e.g. '%s'", path, len(long_lines), max_len - 1, long_lines[0])
-        targets = [t for t in targets if len(t.split()) <= max_len - 1]
+        targets = kept
     test = read_list(test_path)[:size]
     if test_overlap == "drop":
         shared = set(targets) & set(test)

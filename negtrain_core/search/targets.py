@@ -53,11 +53,16 @@ def list_lines(path: str | Path, error: type[ValueError] = TargetListError) -> l
                     f"(save the list as UTF-8)") from None
 
 
+def over_length(tokens: Sequence[str], max_len: int | None) -> bool:
+    """Whether a target is longer than a response can be: ``max_len`` (preprocess.max_target_len) counts ``</s>``,
+    so a target has at most ``max_len - 1`` words; a longer one could never be emitted, yet its search would score."""
+    return max_len is not None and len(tokens) > max_len - 1
+
+
 def check_length(tokens: Sequence[str], max_len: int | None, where: str,
                  error: type[ValueError] = TargetListError) -> None:
-    """Refuse a target longer than a response can be: ``max_len`` (preprocess.max_target_len) counts ``</s>``, so
-    a target has at most ``max_len - 1`` words; a longer one could never be emitted, yet its search would score."""
-    if max_len is not None and len(tokens) > max_len - 1:
+    """Refuse a target that is ``over_length``."""
+    if over_length(tokens, max_len):
         raise error(f"{where}: target of {len(tokens)} words is longer than the {max_len - 1} a response can have "
                     f"(preprocess.max_target_len {max_len}, </s> included): shorten it or remove it")
 
