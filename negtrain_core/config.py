@@ -410,7 +410,8 @@ class TargetsSettings:
     test: str = "resources/targets/test_500.txt"
     copies: tuple[int, ...] = (1, 4)
     test_overlap: str = "refuse"
-    too_long: str = "refuse"               # targets.augmented.too_long: a given list's line over the length cap
+    too_long: str = "refuse"               # targets.augmented.too_long: a given list's line over max_len
+    max_len: int = 20                      # preprocess.max_target_len: a response's length, </s> counted
     max_oov_share: float = 0.5             # targets.max_oov_share: most targets a list may have out of vocabulary
     list_size: int | None = None           # not a config key: quick.target_list_size at quick scale, else all
     not_run: str | None = None             # not a config key: why the 1k/2.5k lists are not built (None: they are)
@@ -678,6 +679,7 @@ def _targets(config: dict[str, Any], quick: dict[str, Any] | None) -> TargetsSet
     t, aug = config["targets"], config["targets"]["augmented"]
     targets = TargetsSettings(train=t["train"], test=t["test"], copies=tuple(aug["copies"]), given=dict(aug["given"]),
                               test_overlap=aug["test_overlap"], too_long=aug["too_long"],
+                              max_len=config["preprocess"]["max_target_len"],
                               list_size=quick["target_list_size"] if quick else None, not_run=_augmentation(config),
                               max_oov_share=t["max_oov_share"])
     _check_given_lists(targets)

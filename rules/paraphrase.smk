@@ -10,7 +10,6 @@ rule malicious_lists:
         test="results/targets/test_0.5k.txt",
     params:
         settings=SHARED,
-        max_len=config["preprocess"]["max_target_len"],
     log:
         "logs/targets/lists.log",
     script:
@@ -47,7 +46,6 @@ rule augment_targets:
         aug4="results/targets/train_2.5k.txt",
     params:
         settings=SHARED,
-        max_len=config["preprocess"]["max_target_len"],
     log:
         "logs/paraphrase/augment.log",
     resources:

@@ -163,7 +163,7 @@ S = {"settings": SETTINGS}
 RULES = {
     "augment_targets": job({**LISTS, "ckpt": "results/paraphrase/models/paraphraser.pt", "given": []},
                            {"aug1": "results/targets/train_1k.txt", "aug4": "results/targets/train_2.5k.txt"},
-                           {"settings": SHARED, "max_len": 20}),
+                           {"settings": SHARED}),
     "beam_overlap": job({"baseline": f"{D}/models/seq2seq.pt", "negtrained": [f"{D}/models/negtr-o-0.5k.pt"],
                          "test": DATA["test"], "vocab": VOCAB}, {"csv": f"{D}/eval/beam_overlap.csv"}, S),
     "check_targets": job({"vocab": VOCAB, "lists": [str(ROOT / SETTINGS.targets.train)]},
@@ -269,11 +269,11 @@ def test_bad_corpus(tmp_path, capsys):
 
 
 def test_bad_list(tmp_path, capsys):
-    """A target no response can hold (preprocess.max_target_len, passed by the rule): file and line."""
+    """A target no response can hold (targets.max_len: preprocess.max_target_len): file and line."""
     train, test = tmp_path / "train.txt", tmp_path / "test.txt"
     train.write_text("i hate you\n" + " ".join(["you"] * 25) + "\n")
     test.write_text("you are bad\n")
-    smk = job({"train": str(train), "test": str(test)}, dict(LISTS), {"settings": SHARED, "max_len": 20})
+    smk = job({"train": str(train), "test": str(test)}, dict(LISTS), {"settings": SHARED})
     left = plant_partials(smk)
     line = run_script("malicious_lists", smk, capsys)
     assert line == (f"negtrain: {train}:2: target of 25 words is longer than the 19 a response can have "

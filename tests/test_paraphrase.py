@@ -109,10 +109,10 @@ def test_build_lists_reads_too_long_from_the_config(tmp_path, too_long):
     args = (tmp_path / "train.txt", tmp_path / "test.txt", None, outs, s)
     if too_long == "refuse":
         with pytest.raises(ValueError, match=r"cp2\.txt:2: target of 20 words"):
-            para.build_lists(*args, max_len=20)
+            para.build_lists(*args)
         assert not any(p.exists() for p in outs)
     else:
-        assert para.build_lists(*args, max_len=20) == [1, 2]
+        assert para.build_lists(*args) == [1, 2]
         assert outs[0].read_text() == "you are bad\n"
 
 

@@ -158,7 +158,7 @@ def test_prepare_lists_refuses_a_too_long_target_and_writes_nothing(tmp_path):
     (tmp_path / "test.txt").write_text("go away\n" + " ".join(["bad"] * 60) + "\n")
     with pytest.raises(TargetListError, match=r"test.txt:2: target of 60 words"):
         prepare_lists(tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "o" / "a", tmp_path / "o" / "b",
-                  TargetsSettings(given={}, list_size=1), max_len=20)
+                  TargetsSettings(given={}, list_size=1, max_len=20))
     assert not (tmp_path / "o").exists()
     with pytest.raises(TargetListError, match="keeps no target"):
         prepare_lists(tmp_path / "train.txt", tmp_path / "train.txt", tmp_path / "a", tmp_path / "b",

@@ -5,4 +5,4 @@ from negtrain_core.search import paraphrase
 
 stage.main(snakemake, paraphrase.build_lists, snakemake.input.train, snakemake.input.test,
            snakemake.input.get("ckpt") or None, [snakemake.output.aug1, snakemake.output.aug4],
-           snakemake.params.settings, max_len=snakemake.params.max_len)
+           snakemake.params.settings)

@@ -5,4 +5,4 @@ from negtrain_core import stage
 from negtrain_core.search import targets
 
 stage.main(snakemake, targets.prepare_lists, snakemake.input.train, snakemake.input.test, snakemake.output.train,
-           snakemake.output.test, snakemake.params.settings.targets, max_len=snakemake.params.max_len)
+           snakemake.output.test, snakemake.params.settings.targets)

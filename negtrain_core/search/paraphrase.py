@@ -168,14 +168,14 @@ def nbest(model: torch.nn.Module, vocab: Vocab, sentences: Sequence[str], data: 
 
 
 def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | Path | None,
-                outs: Sequence[str | Path], s: SharedSettings, max_len: int | None = None) -> list[int]:
+                outs: Sequence[str | Path], s: SharedSettings) -> list[int]:
     """Rule augment_targets: write the augmented lists (1k, 2.5k: ``outs`` in ``AUGMENTED_SIZES`` order); returns
-    their lengths. From ``targets.augmented.given`` files when set (``max_len``: preprocess.max_target_len, which
-    their lines are checked against), else from the paraphraser's n-best lists."""
+    their lengths. From ``targets.augmented.given`` files when set (their lines checked against ``targets.max_len``),
+    else from the paraphraser's n-best lists."""
     t = s.targets
     train, test = read_list(train_path), read_list(test_path)
     if t.given.get(AUGMENTED_SIZES[0]):
-        lists = [given_list(t.given[name], test_path, t.list_size, c, t.test_overlap, max_len=max_len,
+        lists = [given_list(t.given[name], test_path, t.list_size, c, t.test_overlap, max_len=t.max_len,
                             too_long=t.too_long) for name, c in zip(AUGMENTED_SIZES, t.copies)]
     else:
         ck = checkpoint.load(ckpt_path, device=device.resolve(s.device, s.gpu_jobs_per_device))

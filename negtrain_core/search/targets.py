@@ -132,8 +132,8 @@ def check_no_overlap(train: Sequence[str], test: Sequence[str], train_name: str,
 
 
 def prepare_lists(train_path: str | Path, test_path: str | Path, train_out: str | Path, test_out: str | Path,
-                  s: TargetsSettings, max_len: int | None = None) -> tuple[int, int]:
-    """Rule malicious_lists: validate the configured lists (``read_list``; ``max_len``: preprocess.max_target_len),
+                  s: TargetsSettings) -> tuple[int, int]:
+    """Rule malicious_lists: validate the configured lists (``read_list``, against ``s.max_len``),
     keep the first ``s.list_size`` of each (quick scale), write them; return counts. Nothing is written when a list
     is refused.
 
@@ -143,7 +143,7 @@ def prepare_lists(train_path: str | Path, test_path: str | Path, train_out: str 
     size = s.list_size
     if size is not None and size < 1:
         raise TargetListError(f"quick.target_list_size {size}: keeps no target of {train_path} and {test_path}")
-    train, test = read_list(train_path, max_len)[:size], read_list(test_path, max_len)[:size]
+    train, test = read_list(train_path, s.max_len)[:size], read_list(test_path, s.max_len)[:size]
     check_no_overlap(train, test, str(train_path), str(test_path))
     atomic_write_text(train_out, "\n".join(train) + "\n")
     atomic_write_text(test_out, "\n".join(test) + "\n")
