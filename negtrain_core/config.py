@@ -163,6 +163,7 @@ class TransformerSettings:
     dropout: float | None = None           # None: the dataset's train.dropout (ModelSettings.dropout)
     positions: str = "learned"             # learned | sinusoidal
     tie_embeddings: bool = True
+    share_source_embedding: bool = False   # the encoder's token table is the decoder's (one vocabulary)
     label_smoothing: float = 0.0           # baseline training's loss only
     max_positions: int = 64
 

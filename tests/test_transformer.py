@@ -240,6 +240,29 @@ def test_tied_embeddings_share_one_weight_or_none():
     assert lm.out.weight is lm.embed.tokens.weight
 
 
+def test_a_shared_source_embedding_is_the_decoders_table_through_training_and_checkpoints(tmp_path):
+    """model.transformer.share_source_embedding: one (V, D) table for encoder and decoder (and, tied, the output
+    layer); a gradient step moves it once, for both sides; a checkpoint keeps the sharing."""
+    own, shared = TransformerSeq2Seq(cfg()), TransformerSeq2Seq(cfg(share_source_embedding=True))
+    assert own.src_embed.tokens.weight is not own.tgt_embed.tokens.weight
+    assert shared.src_embed.tokens.weight is shared.tgt_embed.tokens.weight is shared.out.weight
+    count = lambda m: sum(p.numel() for p in m.parameters())            # noqa: E731
+    assert count(own) - count(shared) == V * 8
+    src, tgt = batch()
+    opt = torch.optim.SGD(shared.parameters(), lr=0.5)
+    (-shared(src, tgt).token_logp.sum()).backward()
+    grad = shared.tgt_embed.tokens.weight.grad.clone()
+    assert grad[src.unique()].abs().sum() > 0 and grad[tgt.unique()].abs().sum() > 0   # reached from both sides
+    opt.step()
+    assert torch.equal(shared.src_embed.tokens.weight, shared.tgt_embed.tokens.weight)
+    vocab = Vocab(SPECIALS + tuple(f"t{i}" for i in range(V - 5)))
+    checkpoint.save(tmp_path / "s.pt", shared, kind="seq2seq", vocab=vocab)
+    back = checkpoint.load(tmp_path / "s.pt", vocab, arch="transformer").model
+    assert back.cfg.transformer.share_source_embedding
+    assert back.src_embed.tokens.weight is back.tgt_embed.tokens.weight
+    assert torch.equal(back.src_embed.tokens.weight, shared.src_embed.tokens.weight)
+
+
 def test_positions_past_the_learned_table_are_refused():
     s2s, _ = models(max_positions=4)
     src, tgt = batch()
@@ -489,6 +512,9 @@ def test_config_keys_reach_the_model_and_training_settings():
     assert (q.model.transformer.layers, q.model.transformer.d_model, q.train.warmup_steps) == (2, 64, 200)
     assert q.paraphrase.model.transformer == q.model.transformer
     assert ncfg.settings(ncfg.validate(_config()), "chitchat").model.arch == "lstm"
+    shared = ncfg.validate(_config(arch="transformer", transformer={"share_source_embedding": True}))
+    assert ncfg.settings(shared, "chitchat").model.transformer.share_source_embedding
+    assert not s.model.transformer.share_source_embedding
 
 
 @pytest.mark.parametrize("model, train, message", [

@@ -14,7 +14,8 @@ forced block (T > 1, ``score``) is the same code with a causal mask over the blo
   positions, and a source's positions count from its first real token (so the padding width moves nothing); a
   row with no real token attends to all of its positions rather than to none. Targets are right-padded: the causal
   mask alone keeps every real position off the padding after it.
-- ``tie_embeddings``: the output layer's weight is the decoder's (the LM's) input embedding.
+- ``tie_embeddings``: the output layer's weight is the decoder's (the LM's) input embedding;
+  ``share_source_embedding``: the encoder's token table is the decoder's as well (its position table stays its own).
 - States are the key-value caches: ``LMState`` for the LM, ``DecoderState`` (the cross-attention keys and values
   of the encoder output, computed once, and the self-attention cache) for the seq2seq; ``select_rows`` and
   ``cat_rows`` index and concatenate every cached tensor along the rows. ``decode_block`` has no host
@@ -331,8 +332,8 @@ class TransformerLM(_TransformerModel):
 
 
 class TransformerSeq2Seq(_TransformerModel):
-    """A pre-LN Transformer encoder-decoder. The source embedding is its own; the decoder's input embedding may be
-    tied to the output layer. Its encoder output is an ``Encoded``, its decoding state a ``DecoderState``, its
+    """A pre-LN Transformer encoder-decoder. The source token embedding is its own or the decoder's
+    (``share_source_embedding``); the decoder's input embedding may be tied to the output layer. Its encoder output is an ``Encoded``, its decoding state a ``DecoderState``, its
     prefix an ``EncoderPrefix``."""
 
     def __init__(self, cfg: ModelSettings):
@@ -340,6 +341,8 @@ class TransformerSeq2Seq(_TransformerModel):
         self.cfg, D = cfg, cfg.transformer.d_model
         self.src_embed = Embedder(cfg.vocab_size, cfg, _dropout(cfg))
         self.tgt_embed = Embedder(cfg.vocab_size, cfg, _dropout(cfg))
+        if cfg.transformer.share_source_embedding:
+            self.src_embed.tokens.weight = self.tgt_embed.tokens.weight     # (V, D), one table for both sides
         self.encoder, self.enc_norm = _stack(cfg, cross=False), nn.LayerNorm(D)
         self.decoder, self.dec_norm = _stack(cfg, cross=True), nn.LayerNorm(D)
         self._output_layer(self.tgt_embed)
