@@ -220,6 +220,7 @@ class TrainSettings:
     lm_batch_size: int | None = None       # datasets.<name>.train.lm_batch_size: the LM's batch (None: batch_size)
     plateau_factor: float | None = None    # lr x this after plateau_patience + 1 epochs without a better valid PPL
     plateau_patience: int = 0
+    stop_patience: int | None = None       # end after this many epochs in a row without a better valid PPL
 
     def for_kind(self, kind: str) -> "TrainSettings":
         """The settings a ``kind`` ("seq2seq" | "lm") baseline trains with: the LM takes ``lm_batch_size`` if set."""
@@ -588,7 +589,7 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
         weight_decay=t["weight_decay"], clip_norm=t["clip_norm"], lr_schedule=t["lr_schedule"],
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
         seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],
-        plateau_factor=t["plateau_factor"], plateau_patience=t["plateau_patience"],
+        plateau_factor=t["plateau_factor"], plateau_patience=t["plateau_patience"], stop_patience=t["stop_patience"],
         **_optimizer(config, t, quick), **_train_release_keys(t))
 
 

@@ -44,6 +44,16 @@ def test_bad_values_name_the_key():
         ncfg.validate(cfg)
 
 
+def test_stop_patience_reaches_the_training_settings_and_zero_is_refused():
+    cfg = _config()
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.stop_patience is None      # all epochs by default
+    cfg["train"]["stop_patience"] = 3
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.stop_patience == 3
+    cfg["train"]["stop_patience"] = 0
+    with pytest.raises(ncfg.ConfigError, match=r"^config key 'train.stop_patience': 0 is less than the minimum of 1"):
+        ncfg.validate(cfg)
+
+
 def test_paper_scale_settings_follow_the_dataset_block():
     s = ncfg.settings(ncfg.validate(_config()), "switchboard")
     assert (s.data.vocab_size, s.model.vocab_size, s.model.hidden_dim, s.model.dropout) == (10000, 10005, 600, 0.3)

@@ -82,6 +82,20 @@ def test_plateau_rule_by_hand():
     assert not any(train.plateau(run, p, TrainSettings()) for p in ppls) and run.lr_scale == 1.0     # off by default
 
 
+def test_stop_rule_by_hand():
+    """Validation PPLs 10, 9, 9.5, 9.6, 8: with patience 2 the rule fires after epoch 4 (two epochs past epoch 2's
+    9), not before; a NaN is no improvement; off without stop_patience."""
+    ppls, s = [10, 9, 9.5, 9.6, 8], TrainSettings(stop_patience=2)
+    run, got = train.RunState(), []
+    for p in ppls:
+        run.curve.append({"valid_ppl": p})
+        got.append(train.stopped(run, s))
+    assert got == [None, None, None, 2, None]
+    run.curve = [{"valid_ppl": 5.0}, {"valid_ppl": float("nan")}, {"valid_ppl": float("nan")}]
+    assert train.stopped(run, s) == 1 and train.stopped(run, TrainSettings()) is None
+    assert train.stopped(train.RunState(), s) is None
+
+
 # ------------------------------------------------------------------------------------------------ the step
 
 
@@ -216,6 +230,45 @@ def test_a_resumed_run_keeps_the_plateau_rules_state(tmp_path, monkeypatch):
     curve = fit(tmp_path, epochs=3, plateau_factor=0.5, decay_start_epoch=100, lines=lines)
     assert any("after epoch 2" in line for line in lines)
     assert list(curve["lr"]) == [1.0, 1.0, 0.5]
+
+
+def test_stop_patience_ends_training_after_the_epochs_without_a_better_validation_ppl(tmp_path, monkeypatch):
+    """Scripted validation PPLs 10, 9, 9.5, 9.6, 8, 7 over 6 epochs: with stop_patience 2 training ends after epoch 4
+    and keeps epoch 2; its curve equals the first 4 epochs of the run without the rule. A run killed after epoch 3
+    resumes (stop_patience is not fingerprinted) and ends after epoch 4 too."""
+    def script(monkey):
+        values = iter([10.0, 9.0, 9.5, 9.6, 8.0, 7.0])
+        monkey.setattr(train, "perplexity", lambda *_: next(values))
+
+    script(monkeypatch)
+    full = fit(tmp_path / "full", epochs=6)
+    script(monkeypatch)
+    lines: list[str] = []
+    early = fit(tmp_path / "early", epochs=6, stop_patience=2, lines=lines)
+    assert list(early["epoch"]) == [1, 2, 3, 4]
+    pd.testing.assert_frame_equal(early[["epoch", "lr", "train_ppl", "valid_ppl"]],
+                                  full[["epoch", "lr", "train_ppl", "valid_ppl"]].head(4))
+    ck = checkpoint.load(tmp_path / "early" / "seq2seq.pt", VOCAB)
+    assert ck.meta["epoch"] == 2 and ck.meta["extra"]["epochs_trained"] == 4
+    assert any("training ends after epoch 4 of 6 (train.stop_patience)" in line and "epoch 2's" in line
+               for line in lines)
+
+    real_save = train.save_state
+
+    def killed_after_third_epoch(path, kind, vocab, s, step, gen, run, fp):
+        real_save(path, kind, vocab, s, step, gen, run, fp)
+        if run.epoch == 3:
+            raise KeyboardInterrupt("killed")
+
+    script(monkeypatch)
+    monkeypatch.setattr(train, "save_state", killed_after_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "killed", epochs=6)                       # killed without the rule
+    values = iter([9.6, 8.0])                                  # epoch 4's onwards
+    monkeypatch.setattr(train, "perplexity", lambda *_: next(values))
+    lines = []
+    resumed = fit(tmp_path / "killed", epochs=6, stop_patience=2, lines=lines)
+    assert any("after epoch 3" in line for line in lines) and list(resumed["epoch"]) == [1, 2, 3, 4]
 
 
 def test_a_state_from_other_settings_is_not_resumed(tmp_path):

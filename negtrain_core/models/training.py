@@ -24,6 +24,8 @@ them by arch, ``config.train_recipe``): the same step, the toolkit's Adam update
 of each step computed on the device from Adam's step count, so the step stays one CUDA graph and resumes exactly.
 ``train.plateau_factor`` multiplies either schedule's learning rate by a factor each time validation PPL has not
 improved for ``plateau_patience`` + 1 epochs (``plateau``); the factor reaches the graphed step as a device tensor.
+``train.stop_patience`` ends training early once that many epochs in a row have not lowered the best validation
+perplexity (``stopped``); the epochs run are the same as without it, so a resumable state serves either.
 
 Resume: after each epoch ``<ckpt>.state`` (a checkpoint file with the optimiser, RNG and data-order states, the
 best epoch so far and the curve) is written atomically; a restarted job continues after the last finished epoch
@@ -64,8 +66,9 @@ from negtrain_core.data.vocab import PAD_ID, Vocab
 DECAY = {"release": 0.6, "paper": 0.5}
 EVAL_BATCH = 256
 
-# settings that do not change the numbers a run produces, so a state written under other values still resumes
-_NOT_FINGERPRINTED = ("device", "cuda_graph", "log_every")
+# settings that do not change the numbers any epoch produces (stop_patience only how many epochs run), so a state
+# written under other values still resumes
+_NOT_FINGERPRINTED = ("device", "cuda_graph", "log_every", "stop_patience")
 
 
 def lr_at(epoch: int, s: TrainSettings, base: float | None = None) -> float:
@@ -302,6 +305,16 @@ def plateau(run: RunState, valid_ppl: float, s: TrainSettings) -> bool:
     return True
 
 
+def stopped(run: RunState, s: TrainSettings) -> int | None:
+    """With ``stop_patience`` n: the best epoch (1-based) once the n epochs after it have not lowered its validation
+    PPL (a NaN counts as no improvement), else None; always None without ``stop_patience``."""
+    if s.stop_patience is None or not run.curve:
+        return None
+    ppl = [r["valid_ppl"] if r["valid_ppl"] == r["valid_ppl"] else math.inf for r in run.curve]
+    best = ppl.index(min(ppl)) + 1
+    return best if len(ppl) - best >= s.stop_patience else None
+
+
 def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors, gen: torch.Generator,
               run: RunState, progress: TextIO | None, log: Callable[[str], None]) -> None:
     """Train epoch ``run.epoch + 1`` with its learning rate, score the validation set, log and record it in ``run``.
@@ -367,9 +380,12 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
         f"{sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
         f"{'one CUDA graph per step' if step.use_graph else 'eager steps'}")
     train_dev = train.to(device)
-    while run.epoch < s.epochs:
+    while run.epoch < s.epochs and stopped(run, s) is None:
         run_epoch(kind, step, train_dev, valid, gen, run, progress, log)
         save_state(state_path, kind, vocab, s, step, gen, run, fp)    # the curve so far travels in the state
+    if (best := stopped(run, s)) is not None and run.epoch < s.epochs:
+        log(f"no validation PPL below epoch {best}'s in the {s.stop_patience} epoch(s) after it: training ends "
+            f"after epoch {run.epoch} of {s.epochs} (train.stop_patience)")
     finish(ckpt_path, kind, vocab, s, step, run)
     write_csv(pd.DataFrame(run.curve), curve_path)                     # written once, when training has ended
     state_path.unlink(missing_ok=True)
