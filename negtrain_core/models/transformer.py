@@ -333,8 +333,8 @@ class TransformerLM(_TransformerModel):
 
 class TransformerSeq2Seq(_TransformerModel):
     """A pre-LN Transformer encoder-decoder. The source token embedding is its own or the decoder's
-    (``share_source_embedding``); the decoder's input embedding may be tied to the output layer. Its encoder output is an ``Encoded``, its decoding state a ``DecoderState``, its
-    prefix an ``EncoderPrefix``."""
+    (``share_source_embedding``); the decoder's input embedding may be tied to the output layer. Its encoder output
+    is an ``Encoded``, its decoding state a ``DecoderState``, its prefix an ``EncoderPrefix``."""
 
     def __init__(self, cfg: ModelSettings):
         super().__init__()
