@@ -161,6 +161,7 @@ class TransformerSettings:
     heads: int = 5
     ff: int = 1280
     dropout: float | None = None           # None: the dataset's train.dropout (ModelSettings.dropout)
+    attention_dropout: float | None = None  # on the attention weights; None: the same as dropout
     positions: str = "learned"             # learned | sinusoidal
     tie_embeddings: bool = True
     share_source_embedding: bool = False   # the encoder's token table is the decoder's (one vocabulary)

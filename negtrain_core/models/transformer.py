@@ -169,13 +169,15 @@ class Attention(nn.Module):
 
 class Block(nn.Module):
     """One pre-LN layer: x + SelfAttn(LN(x)), [x + CrossAttn(LN(x), memory)], x + FF(LN(x)); dropout on each
-    residual branch and on the attention weights."""
+    residual branch, and on the attention weights (``attention_dropout``, None: the same ``dropout``)."""
 
-    def __init__(self, dim: int, heads: int, ff: int, dropout: float, cross: bool):
+    def __init__(self, dim: int, heads: int, ff: int, dropout: float, cross: bool,
+                 attention_dropout: float | None = None):
         super().__init__()
-        self.self_norm, self.self_attn = nn.LayerNorm(dim), Attention(dim, heads, dropout)
+        p_attn = dropout if attention_dropout is None else attention_dropout
+        self.self_norm, self.self_attn = nn.LayerNorm(dim), Attention(dim, heads, p_attn)
         self.cross_norm = nn.LayerNorm(dim) if cross else None
-        self.cross_attn = Attention(dim, heads, dropout) if cross else None
+        self.cross_attn = Attention(dim, heads, p_attn) if cross else None
         self.ff_norm = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Linear(ff, dim))
         self.drop = nn.Dropout(dropout)
@@ -232,7 +234,8 @@ def _dropout(cfg: ModelSettings) -> float:
 
 def _stack(cfg: ModelSettings, cross: bool) -> nn.ModuleList:
     t = cfg.transformer
-    return nn.ModuleList(Block(t.d_model, t.heads, t.ff, _dropout(cfg), cross) for _ in range(t.layers))
+    return nn.ModuleList(Block(t.d_model, t.heads, t.ff, _dropout(cfg), cross, t.attention_dropout)
+                         for _ in range(t.layers))
 
 
 def _empty_cache(cfg: ModelSettings, rows: int, like: Tensor) -> tuple[KV, ...]:
