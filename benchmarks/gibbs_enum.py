@@ -14,7 +14,9 @@ but how many sweeps run before the per-row early stop does, so the number of can
 (b) ``negtrain_core.search.gibbs_enum.search``: targets x restarts x candidates in chunked batched forwards, shared
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio), then all
-    sweeps once more with the target log-probs from torch's log-softmax instead of the fused kernel. ``--io`` adds
+    sweeps with the LSTM's prefix encoder outputs repeated per candidate instead of kept once per base row
+    (``--memory-only``: these two runs alone), then all sweeps with the target log-probs from torch's log-softmax
+    instead of the fused kernel. ``--io`` adds
     the io mode (the LM term scored for every candidate too), all sweeps, with and without the fused kernel.
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
@@ -27,9 +29,11 @@ $OUT/gibbs_enum.json (one object per arch with ``both``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,26 +124,59 @@ def time_release(s2s, tgt, th, cfg, gen, positions: int, out: dict) -> None:
     out["release_candidates"] = rel_c
 
 
-def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict) -> None:
-    """(b) with early stop and with all sweeps (o-mode), then io-mode when asked."""
+@contextlib.contextmanager
+def without_shared_prefix_memory(model) -> Iterator[None]:
+    """Hide the seq2seq's ``expand_prefix`` for the block: gibbs-enum then repeats the prefix's encoder outputs per
+    candidate (``select_prefix``), as before the shared-prefix memory."""
+    cls = type(model)
+    before = cls.__dict__["expand_prefix"]
+    cls.expand_prefix = None
+    try:
+        yield
+    finally:
+        cls.expand_prefix = before
+
+
+def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict, memory_only: bool = False) -> None:
+    """(b) with early stop and with all sweeps (o-mode), all sweeps without the shared-prefix memory (a model with
+    ``expand_prefix``), all sweeps with torch's log-softmax, then io-mode when asked. ``memory_only``: the two runs
+    the shared-prefix memory's ratio needs, nothing else."""
     cuda = tgt.device.type == "cuda"
-    runs = (("early stop", cfg), ("all sweeps", replace(cfg, early_stop=False)),
-            ("all sweeps, torch log-softmax", replace(cfg, early_stop=False, fused_logp=False)))
-    for label, c in runs:
+    shares = hasattr(s2s, "expand_prefix")
+    plain = without_shared_prefix_memory(s2s) if shares else contextlib.nullcontext()
+    runs = [("early stop", cfg, contextlib.nullcontext(), "batched"),
+            ("all sweeps", replace(cfg, early_stop=False), contextlib.nullcontext(), "batched_all_sweeps"),
+            ("all sweeps, prefix outputs repeated per candidate", replace(cfg, early_stop=False), plain,
+             "batched_all_sweeps_plain_memory"),
+            ("all sweeps, torch log-softmax", replace(cfg, early_stop=False, fused_logp=False),
+             contextlib.nullcontext(), "batched_all_sweeps_torch_logp")]
+    keep = {"batched_all_sweeps", "batched_all_sweeps_plain_memory"} if memory_only else {key for *_, key in runs}
+    if not shares:
+        keep.discard("batched_all_sweeps_plain_memory")
+    for label, c, ctx, key in runs:
+        if key not in keep:
+            continue
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        sec, res = timed(lambda: S.search(s2s, None, tgt, th, c, gen))
+        with ctx:
+            sec, res = timed(lambda: S.search(s2s, None, tgt, th, c, gen))
         peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
         sweeps, cps = res.sweeps_run.float().mean().item(), res.candidates_scored / sec
         print(f"(b) batched search ({label}): {sec:.2f} s, {res.candidates_scored} candidates ({sweeps:.2f} sweeps "
               f"per row), {cps:,.0f} candidates/s, peak GPU memory {peak:.1f} GiB; mean loss "
               f"{res.trajectory[0].mean().item():.4f} -> {res.losses.mean().item():.4f}", flush=True)
         for ref in (cfg.score_dtype, "float32"):
-            print(f"    vs (a) scoring in {ref}: wall time {out[f'release_{ref}_s'] / sec:.1f}x, "
-                  f"candidates/s {cps / out[f'release_{ref}_cps']:.1f}x", flush=True)
-        key = "batched" if c.early_stop else "batched_all_sweeps" if c.fused_logp else "batched_all_sweeps_torch_logp"
+            if f"release_{ref}_s" in out:
+                print(f"    vs (a) scoring in {ref}: wall time {out[f'release_{ref}_s'] / sec:.1f}x, "
+                      f"candidates/s {cps / out[f'release_{ref}_cps']:.1f}x", flush=True)
         out.update({f"{key}_s": sec, f"{key}_candidates": res.candidates_scored, f"{key}_mean_sweeps": sweeps,
                     f"{key}_peak_gib": peak})
+    if "batched_all_sweeps_plain_memory_s" in out:
+        print(f"    shared-prefix memory (the prefix's encoder outputs once per base row) against repeating them per "
+              f"candidate, all sweeps: {out['batched_all_sweeps_plain_memory_s'] / out['batched_all_sweeps_s']:.2f}x",
+              flush=True)
+    if memory_only:
+        return
     print(f"    fused log p(gold) (models/gold_logp.py) against torch's log-softmax, all sweeps: "
           f"{out['batched_all_sweeps_torch_logp_s'] / out['batched_all_sweeps_s']:.2f}x", flush=True)
     if not io:
@@ -178,9 +215,10 @@ def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, devic
     out = {"arch": arch, "device": name, "torch": torch.__version__, "targets": tgt.size(0), "vocab": len(vocab),
            "score_dtype": a.score_dtype}
     S.search(s2s, None, tgt[:20], th, replace(cfg, sweeps=1, restarts=1), gen)           # warm-up
-    profile_scoring(s2s, tgt, th, cfg, gen, a.restarts)
-    time_release(s2s, tgt, th, cfg, gen, a.release_positions, out)
-    time_batched(s2s, lm, tgt, th, cfg, gen, a.io, out)
+    if not a.memory_only:
+        profile_scoring(s2s, tgt, th, cfg, gen, a.restarts)
+        time_release(s2s, tgt, th, cfg, gen, a.release_positions, out)
+    time_batched(s2s, lm, tgt, th, cfg, gen, a.io, out, a.memory_only)
     return out
 
 
@@ -200,6 +238,8 @@ def main() -> None:
     p.add_argument("--max-chunk", type=int, default=65536)
     p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
                    help="the models searched (both: the LSTM's run, then the Transformer's)")
+    p.add_argument("--memory-only", action="store_true",
+                   help="only (b) all sweeps with and without the LSTM's shared-prefix memory (a short run)")
     p.add_argument("--release-model", action="store_true",
                    help="the LSTM with the release's model options (model.attention: release and the rest)")
     a = p.parse_args()

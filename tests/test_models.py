@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from negtrain_core.config import ModelSettings
 from negtrain_core.models.interface import LanguageModel, Seq2SeqModel, SequenceModel
-from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq, SharedPrefixMemory
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
 
 from fake_models import BagLM, BagSeq2Seq
@@ -150,6 +150,33 @@ def test_lm_interface_state_continues_a_block_and_can_be_picked():
     torch.testing.assert_close(rest, full[rows, 2:])
     whole = lm.cat_rows([lm.decode_block(tgt[:1, :2], None)[1], lm.decode_block(tgt[1:, :2], None)[1]])
     torch.testing.assert_close(lm.decode_block(tgt[:, 2:], whole)[0], full[:, 2:])
+
+
+@pytest.mark.parametrize("pos", [0, 2, 4])
+def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_whole_rows(pos: int, attention_kw):
+    """expand_prefix(prefix, base, G) + encode_from: the prefix's encoder outputs once per base row (a
+    SharedPrefixMemory), the same logits as encoding the whole rows, with either attention; selecting or
+    concatenating the rows of such a state gives plain memories of the same rows."""
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(**attention_kw)).double().eval()
+    src, tgt = batch()
+    first, G = torch.tensor([2, 0]), 3
+    base = first.repeat_interleave(G)
+    rows = src[base]
+    rows[:, pos] = torch.tensor([5, 6, 7, 8, 9, 10])                   # G candidates per base row, at pos only
+    enc = model.encode_from(model.expand_prefix(model.encode_prefix(src[:, :pos]), first, G), rows)
+    assert isinstance(enc.out, SharedPrefixMemory) == (pos > 0)
+    if pos:
+        assert enc.out.prefix.shape == (2, pos, 8) and enc.out.suffix.shape == (6, 5 - pos, 8)
+    want, _ = model.decode(tgt[base, :-1], model.encode(rows))
+    state = model.state_from(enc)
+    got, _ = model.decode_block(tgt[base, :-1], state)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    picked = model.select_rows(state, torch.tensor([4, 0]))
+    torch.testing.assert_close(model.decode_block(tgt[base[[4, 0]], :-1], picked)[0], want[[4, 0]],
+                               rtol=1e-12, atol=1e-12)
+    both = model.cat_rows([state, model.state_from(model.encode(rows))])
+    assert both.memory.shape == (12, 5, 8)
 
 
 @pytest.mark.parametrize("pos", [0, 2, 4])

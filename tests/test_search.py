@@ -216,6 +216,24 @@ def test_prefix_scoring_equals_whole_rows(src_len, pos, attention_kw):
     assert torch.allclose(S.score(S.Scorer(s2s, lm), src, pos, cands, TGT, th, cfg), whole, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_search_with_the_shared_prefix_memory_finds_what_the_plain_one_does(mode, attention_kw, monkeypatch):
+    """The LSTM's expand_prefix (the prefix's encoder outputs once per base row) against select_prefix (repeated
+    per candidate): the same triggers, objective and trajectory on fixed seeds, float64 on the CPU."""
+    s2s, lm = _models(**attention_kw)
+    cfg = _cfg(sweeps=3, candidates=5, restarts=3, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", max_chunk=7)         # chunks of one base row
+    th = _thresholds(s2s, lm)
+    targets = torch.cat([TGT, TGT.flip(0)])
+    shared = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
+    monkeypatch.delattr(Seq2Seq, "expand_prefix")
+    plain = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
+    assert torch.equal(shared.triggers, plain.triggers)
+    torch.testing.assert_close(shared.trajectory, plain.trajectory, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(shared.objective, plain.objective, rtol=1e-12, atol=1e-12)
+    assert shared.candidates_scored == plain.candidates_scored
+
+
 def test_scoring_copy_pads_the_output_layer_without_changing_log_probs():
     s2s, lm = _models()
     copy = s2s.scoring_copy(torch.float64, multiple=8)

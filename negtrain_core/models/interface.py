@@ -16,8 +16,11 @@ to the model that made them and never looks inside; the model alone knows their 
 - Prefix reuse (seq2seq): the G candidates of a gibbs-enum row differ at one source position only, so the encoder
   runs the shared prefix once (``encode_prefix``), base rows are picked (``select_prefix``) and the encoder is
   continued over the rest of each candidate row (``encode_from``). An encoder that cannot continue (a
-  bidirectional one) may keep the prefix tokens and encode whole rows there. The LM reuses its prefix with
-  ``decode_block`` and ``select_rows``.
+  bidirectional one) may keep the prefix tokens and encode whole rows there. Optional: ``expand_prefix(prefix,
+  base, group)``, the prefix of rows ``base`` each repeated ``group`` times consecutively, equal to
+  ``select_prefix(prefix, base.repeat_interleave(group))`` but free to keep the shared part once per group (the
+  LSTM's attention then reads it once per base row); gibbs-enum uses it where a model has it. The LM reuses its
+  prefix with ``decode_block`` and ``select_rows``.
 - ``scoring_copy``: an eval-mode copy in a half-precision dtype for gibbs-enum's candidate scoring on CUDA.
 
 Implementations are ``torch.nn.Module``s: callers also use ``parameters``, ``train``, ``eval`` and ``training``.

@@ -26,28 +26,50 @@ from negtrain_core.models.layers import OneHotEmbedding, padded_output_copy
 from negtrain_core.models.interface import SeqOutput
 
 
-class Encoded(NamedTuple):
-    """Encoder output. out: (B, S, H); src_mask: (B, S) True on real tokens; state: ((L,B,H), (L,B,H))."""
+class SharedPrefixMemory(NamedTuple):
+    """Encoder outputs (M, S, H) of rows that come in groups sharing their first P positions (gibbs-enum's
+    candidates of one base row), kept without repeating the shared part: prefix (B, P, H) once per group, suffix
+    (M, S - P, H) per row, row m in group m // ``group`` (M = B x group). Attention over it (``_scores``,
+    ``_context``) reads the prefix once per group instead of once per row; ``full`` builds the plain tensor."""
 
-    out: Tensor
+    prefix: Tensor
+    suffix: Tensor
+    group: int
+
+    def full(self) -> Tensor:
+        return torch.cat([self.prefix.repeat_interleave(self.group, dim=0), self.suffix], dim=1)
+
+
+Memory = Tensor | SharedPrefixMemory
+
+
+class Encoded(NamedTuple):
+    """Encoder output. out: (B, S, H) (or a ``SharedPrefixMemory``); src_mask: (B, S) True on real tokens; state:
+    ((L,B,H), (L,B,H))."""
+
+    out: Memory
     src_mask: Tensor
     state: tuple[Tensor, Tensor]
 
 
 class DecoderState(NamedTuple):
-    """The seq2seq's decoding state: memory (B, S, H) encoder outputs, src_mask (B, S), hidden ((L,B,H), (L,B,H))
-    the decoder LSTM's state after the tokens decoded so far."""
+    """The seq2seq's decoding state: memory (B, S, H) encoder outputs (or a ``SharedPrefixMemory``), src_mask
+    (B, S), hidden ((L,B,H), (L,B,H)) the decoder LSTM's state after the tokens decoded so far."""
 
-    memory: Tensor
+    memory: Memory
     src_mask: Tensor
     hidden: tuple[Tensor, Tensor]
 
 
 class EncoderPrefix(NamedTuple):
-    """The encoder over the first P source positions: out (B, P, H); state ((L,B,H), (L,B,H)), None when P is 0."""
+    """The encoder over the first P source positions: out (B, P, H); state ((L,B,H), (L,B,H)), None when P is 0.
+
+    ``group`` None: one row per prefix row. An int (``expand_prefix``): each of the B rows of ``out`` stands for
+    ``group`` consecutive rows, whose states ``state`` already holds ((L, B x group, H) each)."""
 
     out: Tensor
     state: tuple[Tensor, Tensor] | None
+    group: int | None = None
 
 
 def _score(logits: Tensor, gold: Tensor) -> SeqOutput:
@@ -61,6 +83,28 @@ def _score(logits: Tensor, gold: Tensor) -> SeqOutput:
 def _ids(x: Tensor) -> Tensor:
     """Token ids of an id tensor or of one-hot rows (argmax)."""
     return x if x.dtype in (torch.int64, torch.int32) else x.argmax(-1)
+
+
+def _full(memory: Memory) -> Tensor:
+    return memory.full() if isinstance(memory, SharedPrefixMemory) else memory
+
+
+def _scores(query: Tensor, memory: Memory) -> Tensor:
+    """query: (M, T, H) -> attention scores (M, T, S) = query . memory over every source position."""
+    if not isinstance(memory, SharedPrefixMemory):
+        return query @ memory.transpose(1, 2)
+    (B, P, H), (M, T, _) = memory.prefix.shape, query.shape
+    shared = (query.reshape(B, memory.group * T, H) @ memory.prefix.transpose(1, 2)).view(M, T, P)
+    return torch.cat([shared, query @ memory.suffix.transpose(1, 2)], dim=-1)
+
+
+def _context(weights: Tensor, memory: Memory) -> Tensor:
+    """weights: (M, T, S) -> the weighted sum of the memory (M, T, H)."""
+    if not isinstance(memory, SharedPrefixMemory):
+        return weights @ memory
+    (B, P, H), (M, T, _) = memory.prefix.shape, weights.shape
+    shared = weights[..., :P].reshape(B, memory.group * T, P) @ memory.prefix                 # (B, group x T, H)
+    return torch.baddbmm(shared.view(M, T, H), weights[..., P:], memory.suffix)
 
 
 def _select_hidden(hidden: tuple[Tensor, Tensor], rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -184,12 +228,12 @@ class Seq2Seq(_LSTMModel):
         out, state = self.encoder(self.embed_source(src))  # (B, S, H)
         return Encoded(out, _ids(src) != PAD_ID, state)
 
-    def _attend(self, query: Tensor, memory: Tensor, src_mask: Tensor) -> Tensor:
-        """query: (B, T, H); memory: (B, S, H); src_mask: (B, S) -> context (B, T, H)."""
-        scores = query @ memory.transpose(1, 2)  # (B, T, S)
+    def _attend(self, query: Tensor, memory: Memory, src_mask: Tensor) -> Tensor:
+        """query: (B, T, H); memory: (B, S, H) or shared-prefix; src_mask: (B, S) -> context (B, T, H)."""
+        scores = _scores(query, memory)  # (B, T, S)
         if self.cfg.mask_source_padding:
             scores = scores.masked_fill(~src_mask.unsqueeze(1), float("-inf"))
-        return torch.softmax(scores, dim=-1) @ memory
+        return _context(torch.softmax(scores, dim=-1), memory)
 
     def decode_block(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """tokens: (B, T) ids -> logits (B, T, V) and the decoding state after the last step."""
@@ -211,10 +255,12 @@ class Seq2Seq(_LSTMModel):
         one-step cuDNN call per position, and the embeddings' share of every query is one matmul over all T steps.
         The same function; on an H200 (``benchmarks/train_throughput.py --release-attention``, batch 32) a training
         step runs 1.45x the per-call loop's rate eagerly, where the search and Algorithm 1 run it, and 0.91x as one
-        CUDA graph, where baseline training runs it.
+        CUDA graph, where baseline training runs it. A ``SharedPrefixMemory`` (gibbs-enum's candidates) is read
+        through ``_scores`` and ``_context``, a plain memory through the two bmm calls as before.
         """
         E, lstm = emb.size(-1), self.decoder
         memory, (h0, c0) = state.memory, state.hidden
+        shared = isinstance(memory, SharedPrefixMemory)
         q_emb = F.linear(emb, self.attn_q.weight[:, :E], self.attn_q.bias)              # (B, T, H): W_e e_t + b
         w_q = self.attn_q.weight[:, E:]                                                   # (H, 2H): on [h; c]
         layers = [tuple(getattr(lstm, f"{k}_l{n}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
@@ -222,8 +268,12 @@ class Seq2Seq(_LSTMModel):
         hs, cs, outs = list(h0.unbind(0)), list(c0.unbind(0)), []
         for t in range(emb.size(1)):
             query = torch.relu(torch.addmm(q_emb[:, t], torch.cat([hs[0], cs[0]], dim=-1), w_q.t()))  # (B, H)
-            weights = torch.softmax(torch.bmm(memory, query.unsqueeze(-1)), dim=1)     # (B, S, 1)
-            x = torch.cat([torch.bmm(weights.transpose(1, 2), memory).squeeze(1), emb[:, t]], dim=-1)  # [ctx; e_t]
+            if shared:
+                ctx = _context(torch.softmax(_scores(query.unsqueeze(1), memory), dim=-1), memory).squeeze(1)
+            else:
+                weights = torch.softmax(torch.bmm(memory, query.unsqueeze(-1)), dim=1)  # (B, S, 1)
+                ctx = torch.bmm(weights.transpose(1, 2), memory).squeeze(1)             # (B, H)
+            x = torch.cat([ctx, emb[:, t]], dim=-1)                                      # [ctx; e_t]
             for n, weights_n in enumerate(layers):
                 hs[n], cs[n] = torch.lstm_cell(x, (hs[n], cs[n]), *weights_n)
                 x = hs[n]
@@ -274,11 +324,11 @@ class Seq2Seq(_LSTMModel):
         return self.state_from(self.encode(src))
 
     def select_rows(self, state: DecoderState, rows: Tensor) -> DecoderState:
-        return DecoderState(state.memory.index_select(0, rows), state.src_mask.index_select(0, rows),
+        return DecoderState(_full(state.memory).index_select(0, rows), state.src_mask.index_select(0, rows),
                             _select_hidden(state.hidden, rows))
 
     def cat_rows(self, states: Sequence[DecoderState]) -> DecoderState:
-        return DecoderState(torch.cat([s.memory for s in states]), torch.cat([s.src_mask for s in states]),
+        return DecoderState(torch.cat([_full(s.memory) for s in states]), torch.cat([s.src_mask for s in states]),
                             _cat_hidden([s.hidden for s in states]))
 
     def encode_prefix(self, src: Tensor) -> EncoderPrefix:
@@ -292,7 +342,19 @@ class Seq2Seq(_LSTMModel):
         state = None if prefix.state is None else tuple(x[:, rows].contiguous() for x in prefix.state)
         return EncoderPrefix(prefix.out[rows], state)
 
+    def expand_prefix(self, prefix: EncoderPrefix, base: Tensor, group: int) -> EncoderPrefix:
+        """``select_prefix`` of rows ``base`` (n,) each repeated ``group`` times consecutively, without repeating the
+        prefix outputs: ``encode_from`` then gives a ``SharedPrefixMemory`` (the optional interface method
+        gibbs-enum's scoring uses; models/interface.py)."""
+        state = None if prefix.state is None else tuple(x[:, base].repeat_interleave(group, dim=1)
+                                                         for x in prefix.state)
+        return EncoderPrefix(prefix.out[base], state, group)
+
     def encode_from(self, prefix: EncoderPrefix, src: Tensor) -> Encoded:
         """``encode`` of src (M, S) ids continued from ``prefix`` (M rows, P positions): steps P.. only."""
-        out, state = self.encoder(self.embed_source(src[:, prefix.out.size(1):]), prefix.state)  # (M, S-P, H)
-        return Encoded(torch.cat([prefix.out, out], dim=1), src != PAD_ID, state)
+        P = prefix.out.size(1)
+        out, state = self.encoder(self.embed_source(src[:, P:]), prefix.state)  # (M, S-P, H)
+        if prefix.group is None:
+            return Encoded(torch.cat([prefix.out, out], dim=1), src != PAD_ID, state)
+        memory = SharedPrefixMemory(prefix.out, out, prefix.group) if P else out
+        return Encoded(memory, src != PAD_ID, state)

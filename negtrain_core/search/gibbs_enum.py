@@ -372,28 +372,35 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
           size: ChunkSize | None = None) -> Tensor:
     """Objective (B, G) of src (B, S) with position ``pos`` set to each of cands (B, G); tgt (B, T).
 
-    The B x G rows are built chunk by chunk (row r: base r // G, candidate r % G) and scored in batched
-    forwards; the encoder and the LM run the shared prefix once per base row and only the rest per candidate.
+    The B x G rows are built chunk by chunk, whole base rows at a time (row r: base r // G, candidate r % G), and
+    scored in batched forwards; the encoder and the LM run the shared prefix once per base row and only the rest
+    per candidate; a model with ``expand_prefix`` (the LSTM) also keeps the prefix's encoder outputs once per base
+    row for the attention to read.
     """
     G = cands.size(1)
     size = size or ChunkSize(cfg.max_chunk)
     pre = prefix(sc, src, pos, cfg, size)
+    s2s = sc.seq2seq
+    expand = getattr(s2s, "expand_prefix", None)
+    groups = ChunkSize(max(1, size.rows // G))                  # chunks of whole base rows, G candidate rows each
 
     def chunk(a: int, b: int) -> Tensor:
-        r = torch.arange(a, b, device=src.device)
-        base = r // G
+        first = torch.arange(a, b, device=src.device)                                   # base rows of the chunk
+        base = first.repeat_interleave(G)                                               # (M,): row r, base r // G
         rows = src[base]
-        rows[:, pos] = cands[base, r % G]
+        rows[:, pos] = cands[a:b].reshape(-1)
         t = trim(tgt[base])
         with torch.inference_mode():
-            s2s = sc.seq2seq
-            enc = s2s.encode_from(s2s.select_prefix(pre.enc, base), rows)               # encoder from pos on
+            pre_rows = expand(pre.enc, first, G) if expand is not None else s2s.select_prefix(pre.enc, base)
+            enc = s2s.encode_from(pre_rows, rows)                                       # encoder from pos on
             # the logits are freed before the LM's continuation allocates its own
             token_logp = gold_logp(s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0], t[:, 1:], cfg.fused_logp)
             lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
             return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
-    return run_chunked(chunk, src.size(0) * G, size).view(-1, G)
+    out = run_chunked(chunk, src.size(0), groups).view(-1, G)
+    size.rows = min(size.rows, groups.rows * G)                 # an out-of-memory halving holds for later calls
+    return out
 
 
 def accept(best: Tensor, cand_loss: Tensor, cands: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
