@@ -16,8 +16,8 @@ but how many sweeps run before the per-row early stop does, so the number of can
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio), then all
     sweeps with the LSTM's prefix encoder outputs repeated per candidate instead of kept once per base row
     (``--memory-only``: these two runs alone), then all sweeps with the target log-probs from torch's log-softmax
-    instead of the fused kernel. ``--io`` adds
-    the io mode (the LM term scored for every candidate too), all sweeps, with and without the fused kernel.
+    instead of the fused kernel. ``--io`` adds the io mode (the LM term scored for every candidate too), all sweeps,
+    with and without the fused kernel.
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
 one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
