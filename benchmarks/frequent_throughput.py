@@ -22,6 +22,11 @@ with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it use
 synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
 shows the update path alone. Timing lives here, never in the tests.
 
+On a GPU it then prints the graphed loop's floor: the decode graph and both update graphs of one mini-batch, each
+replayed ``--floor-reps`` times back to back (GPU-bound: no host work between replays), in ms per mini-batch, beside
+the release/graphs loop's ms per mini-batch. Their ratio is the most that taking the host out of the loop (the
+window, flags and weights between the replays; one graph per mini-batch) could still gain.
+
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 14:27 UTC, GPU otherwise idle; random seq2seq
 V=10,005, 400 mini-batches of 32, ``--batches 400 --r-thres 0.01``), with the frequency window on the device (commit
 2bf253c):
@@ -55,7 +60,9 @@ from negtrain_core.models import checkpoint
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.tensors import load_pairs
-from negtrain_core.negtrain.frequent import train_frequent
+from negtrain_core.models import decoding
+from negtrain_core.models.steps import GRAPH_WARMUP, with_bos
+from negtrain_core.negtrain.frequent import Updates, position_weights, response_rows, train_frequent
 from negtrain_core.models.interface import fresh_copy
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
@@ -81,6 +88,36 @@ def synthetic(words: int, n: int, device: torch.device,
     return model, vocab, (src, tgt)
 
 
+def graph_floor(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor], cfg, reps: int) -> dict[str, float]:
+    """ms per replay of Algorithm 2's three CUDA graphs (greedy decode, negative step, positive step) on the first
+    mini-batch of ``train``, each replayed ``reps`` times back to back on a copy of ``model``."""
+    model = fresh_copy(model)
+    src, tgt = train[0][:cfg.batch_size], train[1][:cfg.batch_size]
+    decode = decoding.GraphedGreedy(model, cfg.max_len)
+    updates = Updates(model, cfg, cfg.batch_size, use_graph=True)
+    model.eval()
+    neg_tgt = with_bos(response_rows(decode(src), cfg.max_len))
+    weights = position_weights(neg_tgt, cfg.eos_weight)                   # every sample a negative
+    norm = (weights > 0).sum()
+    real = (tgt[:, 1:] != PAD_ID).float()
+    model.train()
+    calls = {"decode": lambda: decode(src), "negative step": lambda: updates.negative(src, neg_tgt, weights, norm),
+             "positive step": lambda: updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum())}
+    for _ in range(GRAPH_WARMUP + 2):                                     # warm-up, capture, first replay
+        calls["negative step"](), calls["positive step"]()
+    out = {}
+    for name, call in calls.items():
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            call()
+        end.record()
+        torch.cuda.synchronize()
+        out[name] = start.elapsed_time(end) / reps
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path)
@@ -90,6 +127,7 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
     ap.add_argument("--csv", type=Path)
+    ap.add_argument("--floor-reps", type=int, default=200, help="replays per graph for the GPU floor (0: skip it)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -128,6 +166,13 @@ def main() -> None:
             rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
             print(f"r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s", flush=True)
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
+    if device.type == "cuda" and args.floor_reps:
+        floor = graph_floor(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]), args.floor_reps)
+        total = sum(floor.values())
+        loop = [1000 / r["batches_per_s"] for r in rows if r["path"] == "release/graphs"][-1]
+        print("graphs replayed back to back, ms per mini-batch: " + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
+              + f"; together {total:.3f} against {loop:.3f} per mini-batch in the release/graphs loop "
+              f"(r_thres {args.r_thres[-1]:g}): the loop is at most {loop / total:.2f}x above its graphs' GPU time")
     if args.csv:
         pd.DataFrame(rows).to_csv(args.csv, index=False)
 
