@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -135,6 +136,7 @@ def test_training_learns_the_toy_task_and_keeps_the_best_epoch(tmp_path):
     ck = checkpoint.load(tmp_path / "seq2seq.pt", VOCAB)
     best = int(curve["valid_ppl"].idxmin()) + 1
     assert ck.meta["epoch"] == best and ck.meta["extra"]["valid_ppl"] == pytest.approx(curve["valid_ppl"].min())
+    assert ck.meta["optimizer_state"] is None and ck.meta["rng_state"] is None    # the weights alone are kept
     assert pd.read_csv(tmp_path / "seq2seq_curve.csv")["valid_ppl"].tolist() == pytest.approx(list(curve["valid_ppl"]))
     assert not (tmp_path / "seq2seq.pt.state").exists()
 
@@ -269,6 +271,27 @@ def test_stop_patience_ends_training_after_the_epochs_without_a_better_validatio
     lines = []
     resumed = fit(tmp_path / "killed", epochs=6, stop_patience=2, lines=lines)
     assert any("after epoch 3" in line for line in lines) and list(resumed["epoch"]) == [1, 2, 3, 4]
+
+
+def test_a_state_that_still_holds_the_best_epochs_momentum_resumes(tmp_path, monkeypatch):
+    """State files written while the kept checkpoint carried the best epoch's momentum and RNG state have those two
+    fields in their run record too; they resume."""
+    def old_layout(path, kind, vocab, s, step, gen, run, fp):
+        record = {k: v for k, v in dataclasses.asdict(run).items() if k != "epoch"}
+        record.update(best_momentum=[b.detach().cpu().clone() for b in step.bufs], best_rng=train.rng_state(gen))
+        checkpoint.save(path, step.model, kind=kind, vocab=vocab, train_settings=s, epoch=run.epoch,
+                        optimizer_state=step.bufs, rng_state=train.rng_state(gen),
+                        extra={"fingerprint": fp, "run": record})
+        raise KeyboardInterrupt("killed")
+
+    real_save = train.save_state
+    monkeypatch.setattr(train, "save_state", old_layout)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, epochs=2)
+    monkeypatch.setattr(train, "save_state", real_save)
+    lines: list[str] = []
+    curve = fit(tmp_path, epochs=2, lines=lines)
+    assert any("after epoch 1" in line for line in lines) and list(curve["epoch"]) == [1, 2]
 
 
 def test_a_state_from_other_settings_is_not_resumed(tmp_path):

@@ -189,15 +189,13 @@ def fingerprint(kind: str, m: ModelSettings, s: TrainSettings, vocab: Vocab, *te
 
 @dataclasses.dataclass
 class RunState:
-    """What a run has done so far: epochs finished, the curve, and the best epoch's weights, momentum, RNG."""
+    """What a run has done so far: epochs finished, the curve, and the best epoch's weights."""
 
     epoch: int = 0
     curve: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     best_epoch: int = 0
     best_ppl: float = math.inf
     best_model: dict[str, Tensor] | None = None
-    best_momentum: list[Tensor] | None = None
-    best_rng: dict[str, Any] | None = None
     lr_scale: float = 1.0                 # the plateau rule's state (train.plateau_factor)
     plateau_best: float = math.inf
     plateau_bad: int = 0
@@ -224,7 +222,9 @@ def resume(path: Path, fp: str, step: TrainStep, gen: torch.Generator, log: Call
         torch._foreach_copy_(step.bufs, [b.to(step.bufs[0].device) for b in payload["optimizer_state"]])
     set_rng_state(payload["rng_state"], gen)
     log(f"resuming from {path} after epoch {payload['epoch']}")
-    return RunState(epoch=payload["epoch"], **payload["extra"]["run"])
+    # a state written before the kept checkpoint became weights-only also holds the best epoch's momentum and RNG
+    fields = {f.name for f in dataclasses.fields(RunState)}
+    return RunState(epoch=payload["epoch"], **{k: v for k, v in payload["extra"]["run"].items() if k in fields})
 
 
 # ------------------------------------------------------------------------------------------------ the loop
@@ -258,24 +258,23 @@ def epoch_row(epoch: int, lr: float, train_nll: float, n_tokens: int, seconds: f
             "tokens_per_s": n_tokens / seconds, "seconds": seconds}
 
 
-def keep_if_best(run: RunState, step: TrainStep, gen: torch.Generator, valid_ppl: float) -> None:
+def keep_if_best(run: RunState, step: TrainStep, valid_ppl: float) -> None:
     """Record the epoch just finished as the one to keep ("best_*") when its validation perplexity is the lowest so
     far, or always with ``keep: last``."""
     if valid_ppl < run.best_ppl or step.s.keep == "last":
         run.best_epoch, run.best_ppl = run.epoch, valid_ppl
         run.best_model = {k: v.detach().cpu().clone() for k, v in step.model.state_dict().items()}
-        run.best_momentum = [b.detach().cpu().clone() for b in step.bufs]
-        run.best_rng = rng_state(gen)
 
 
 def finish(ckpt_path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: TrainStep, run: RunState) -> None:
     """Write the best epoch's weights as the checkpoint (the caller then writes the curve and drops the resumable
-    state, so that a job killed in between still resumes)."""
+    state, so that a job killed in between still resumes). Weights and settings only: every later stage reads the
+    model alone, and the optimiser's state (Adam's two moments: twice the weights) would triple the file that each
+    of them loads; resuming reads the ``.state`` file."""
     if run.best_model is None:
         raise RuntimeError(f"{ckpt_path}: no epoch reached a finite validation perplexity (training diverged)")
     step.model.load_state_dict(run.best_model)
     checkpoint.save(ckpt_path, step.model, kind=kind, vocab=vocab, train_settings=s, epoch=run.best_epoch,
-                    optimizer_state=run.best_momentum, rng_state=run.best_rng,
                     extra={"valid_ppl": run.best_ppl, "epochs_trained": run.epoch,
                            "train_seconds": sum(r["seconds"] for r in run.curve)})
 
@@ -339,7 +338,7 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     valid_ppl = perplexity(*logp_total(score_dataset(step.model, valid, EVAL_BATCH, device)))
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
-    keep_if_best(run, step, gen, valid_ppl)
+    keep_if_best(run, step, valid_ppl)
     decayed = plateau(run, valid_ppl, s)
     r = run.curve[-1]
     log(f"epoch {run.epoch}/{s.epochs}: train PPL {r['train_ppl']:.2f}, valid PPL {valid_ppl:.2f}, lr {lr:.4g}, "
