@@ -222,7 +222,7 @@ def resume(path: Path, fp: str, step: TrainStep, gen: torch.Generator, log: Call
         torch._foreach_copy_(step.bufs, [b.to(step.bufs[0].device) for b in payload["optimizer_state"]])
     set_rng_state(payload["rng_state"], gen)
     log(f"resuming from {path} after epoch {payload['epoch']}")
-    # a state written before the kept checkpoint became weights-only also holds the best epoch's momentum and RNG
+    # run fields that RunState does not have (an older state layout's best-epoch momentum and RNG) are ignored
     fields = {f.name for f in dataclasses.fields(RunState)}
     return RunState(epoch=payload["epoch"], **{k: v for k, v in payload["extra"]["run"].items() if k in fields})
 
