@@ -33,7 +33,7 @@ Eager and graph losses over the first 50 steps: identical (max |diff| 0.0), drop
 for 2 epochs gives the same curve with and without the graph, 0.75 s instead of 2.6 s per epoch. The graph is
 GPU-bound: the kernels of one seq2seq step (V=10k, B=64) sum to 3.18 ms and the graph runs at 3.33 ms/step, so
 3x the eager rate (2.5 ms) needs less arithmetic, not fewer launches: the output layer's three fp32 GEMMs take
-0.98 ms, the cuDNN recurrence about 0.9 ms. With TF32 matmuls (``--tf32``; numbers change, not used in training)
+0.98 ms, the cuDNN recurrence about 0.9 ms. With TF32 matmuls (``--tf32``, ``train.matmul_precision: tf32``; numbers change)
 the graph reaches 385 steps/s there (2.9x the fp32 eager loop, 3.6x the TF32 eager loop).
 
 The Transformer (``--arch both``, NVIDIA H200, torch 2.11.0+cu130, CUDA 13.0, 2026-12-02 18:59 UTC; 100 timed steps
@@ -76,6 +76,7 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core.config import ModelSettings, TrainSettings
+from negtrain_core.device import tf32_matmul
 from negtrain_core.models.checkpoint import build_model
 from negtrain_core.models.lstm import DecoderState, Seq2Seq
 from negtrain_core.models.scoring import model_output
@@ -307,11 +308,11 @@ def main() -> None:
         for words in (10_000, 30_000):
             profile("seq2seq", words, 64, device)
     if args.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        print("with TF32 matmuls (not the default: results change):")
-        print(pd.DataFrame([throughput(k, v, b, args.steps, device, a) for a in archs for k, v, b in CONFIGS])
-              .round(1).to_string(index=False))
-        torch.backends.cuda.matmul.allow_tf32 = False
+        with tf32_matmul():
+            tf32 = pd.DataFrame([throughput(k, v, b, args.steps, device, a) for a in archs for k, v, b in CONFIGS])
+        tf32["graph_vs_ieee"] = tf32["graph_steps_s"] / rows["graph_steps_s"]
+        print("with TF32 matmuls (train.matmul_precision: tf32; results change), graph_vs_ieee: over the table above:")
+        print(tf32.round(2).to_string(index=False))
     if args.release_attention:
         print("the release's attention decoder, seq2seq steps/s (graph_ratio: over the per-call loop's graph):")
         print(release_attention(args.steps, device).round(2).to_string(index=False))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -37,6 +39,20 @@ def resolve(name: str = "auto", jobs_per_device: int = 1) -> torch.device:
     if jobs_per_device > 1:
         torch.cuda.set_per_process_memory_fraction(1 / jobs_per_device, device)
     return device
+
+
+@contextlib.contextmanager
+def tf32_matmul(enabled: bool = True) -> Iterator[None]:
+    """float32 matrix products (cuBLAS) on TensorFloat-32 tensor cores inside the block when ``enabled``: inputs
+    rounded to a 10-bit mantissa, float32 accumulation; GPU only, the CPU ignores the flag. A CUDA graph captured
+    inside keeps the kernels chosen then. Uses torch's ``allow_tf32`` flag, the one setting of it in this package:
+    torch refuses to read that flag once its newer ``fp32_precision`` API has set it too."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def gpu(index: int | None, jobs_per_device: int) -> gpu_slots.Assignment:

@@ -54,6 +54,16 @@ def test_stop_patience_reaches_the_training_settings_and_zero_is_refused():
         ncfg.validate(cfg)
 
 
+def test_matmul_precision_reaches_the_training_settings_and_other_values_are_refused():
+    cfg = _config()
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.matmul_precision == "ieee"     # the committed runs'
+    cfg["train"]["matmul_precision"] = "tf32"
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.for_kind("lm").matmul_precision == "tf32"
+    cfg["train"]["matmul_precision"] = "bf16"
+    with pytest.raises(ncfg.ConfigError, match=r"^config key 'train.matmul_precision': 'bf16' is not one of"):
+        ncfg.validate(cfg)
+
+
 def test_paper_scale_settings_follow_the_dataset_block():
     s = ncfg.settings(ncfg.validate(_config()), "switchboard")
     assert (s.data.vocab_size, s.model.vocab_size, s.model.hidden_dim, s.model.dropout) == (10000, 10005, 600, 0.3)

@@ -294,6 +294,31 @@ def test_a_state_that_still_holds_the_best_epochs_momentum_resumes(tmp_path, mon
     assert any("after epoch 1" in line for line in lines) and list(curve["epoch"]) == [1, 2]
 
 
+@pytest.mark.parametrize("precision", ["ieee", "tf32"])
+def test_matmul_precision_holds_for_the_training_steps_and_validation_then_is_restored(tmp_path, monkeypatch,
+                                                                                        precision):
+    """torch's TF32 flag as every step and every validation pass of the run see it (the CPU ignores the flag, a
+    GPU's cuBLAS reads it, and CUDA graphs keep what it was at their capture)."""
+    seen: list[tuple[str, bool]] = []
+    real_loss, real_score = train.TrainStep.loss, train.score_dataset
+
+    def loss(self, *a):
+        seen.append(("step", torch.backends.cuda.matmul.allow_tf32))
+        return real_loss(self, *a)
+
+    def score(*a, **kw):
+        seen.append(("valid", torch.backends.cuda.matmul.allow_tf32))
+        return real_score(*a, **kw)
+
+    monkeypatch.setattr(train.TrainStep, "loss", loss)
+    monkeypatch.setattr(train, "score_dataset", score)
+    before = torch.backends.cuda.matmul.allow_tf32
+    fit(tmp_path, epochs=2, matmul_precision=precision)
+    assert {kind for kind, _ in seen} == {"step", "valid"}
+    assert all(flag == (precision == "tf32") for _, flag in seen)
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+
+
 def test_a_state_from_other_settings_is_not_resumed(tmp_path):
     step = train.TrainStep(Seq2Seq(model_settings()), settings(), 16, use_graph=False)
     train.save_state(tmp_path / "seq2seq.pt.state", "seq2seq", VOCAB, settings(), step, torch.Generator(),

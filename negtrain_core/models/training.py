@@ -57,7 +57,7 @@ from tqdm import tqdm
 from negtrain_core.models import checkpoint
 from negtrain_core.config import DataSettings, ModelSettings, Settings, TrainSettings, train_recipe
 from negtrain_core.data.tensors import PairTensors, batch_order, tensorize, with_first_turns
-from negtrain_core.device import resolve
+from negtrain_core.device import resolve, tf32_matmul
 from negtrain_core.models.steps import AdamRule, GraphedStep, token_nll
 from negtrain_core.models.scoring import logp_total, model_output, perplexity, score_dataset
 from negtrain_core.io import write_csv
@@ -377,10 +377,12 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     run = resume(state_path, fp, step, gen, log)
     log(f"{kind}: {len(train)} training pairs, {len(valid)} validation pairs, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, device {device}, "
-        f"{'one CUDA graph per step' if step.use_graph else 'eager steps'}")
+        f"{'one CUDA graph per step' if step.use_graph else 'eager steps'}"
+        f"{', TF32 matmuls' if s.matmul_precision == 'tf32' and device.type == 'cuda' else ''}")
     train_dev = train.to(device)
     while run.epoch < s.epochs and stopped(run, s) is None:
-        run_epoch(kind, step, train_dev, valid, gen, run, progress, log)
+        with tf32_matmul(s.matmul_precision == "tf32"):               # CUDA graphs captured here keep it
+            run_epoch(kind, step, train_dev, valid, gen, run, progress, log)
         save_state(state_path, kind, vocab, s, step, gen, run, fp)    # the curve so far travels in the state
     if (best := stopped(run, s)) is not None and run.epoch < s.epochs:
         log(f"no validation PPL below epoch {best}'s in the {s.stop_patience} epoch(s) after it: training ends "

@@ -54,6 +54,7 @@ from torch import Tensor
 from negtrain_core.models.gold_logp import gold_logp
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
 from negtrain_core.config import SearchSettings
+from negtrain_core.device import tf32_matmul
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -232,17 +233,6 @@ def _modes(models: list[SequenceModel | None], train: bool) -> Iterator[None]:
             m.train(was)
 
 
-@contextlib.contextmanager
-def _tf32() -> Iterator[None]:
-    """TF32 matmuls for the block (the gradient only ranks candidates; cuDNN's LSTMs use TF32 by default)."""
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
-
-
 def _differentiable_rnn(model: SequenceModel | None) -> contextlib.AbstractContextManager:
     """Run ``model``'s forward on torch's own RNN kernels if it is in eval mode (cuDNN's RNN backward needs training
     mode; ``lm_train_mode`` or ``grad_train_mode`` off leaves a model in eval mode in the gradient pass). The kernel
@@ -269,8 +259,9 @@ def trigger_gradient(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tenso
     def chunk(a: int, b: int) -> Tensor:
         onehot = _one_hot(src[a:b], seq2seq.vocab_size, dtype).requires_grad_()         # (b-a, S, V)
         t = trim(tgt[a:b])
+        # TF32 matmuls: the gradient only ranks candidates (cuDNN's LSTMs use TF32 by default anyway)
         with torch.enable_grad(), _modes([seq2seq], cfg.grad_train_mode), \
-                _modes([lm], cfg.grad_train_mode and cfg.lm_train_mode), _tf32():
+                _modes([lm], cfg.grad_train_mode and cfg.lm_train_mode), tf32_matmul():
             with _differentiable_rnn(seq2seq):
                 out = seq2seq.score(onehot, t)
             with _differentiable_rnn(lm):
