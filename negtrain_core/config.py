@@ -223,6 +223,7 @@ class TrainSettings:
     plateau_patience: int = 0
     stop_patience: int | None = None       # end after this many epochs in a row without a better valid PPL
     matmul_precision: str = "ieee"         # ieee | tf32: the float32 matrix products of training and validation
+    average_last: int = 1                  # keep the mean of the last n epochs' weights if it validates better
 
     def for_kind(self, kind: str) -> "TrainSettings":
         """The settings a ``kind`` ("seq2seq" | "lm") baseline trains with: the LM takes ``lm_batch_size`` if set."""
@@ -592,7 +593,7 @@ def _train(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] | N
         decay_start_epoch=t["decay_start_epoch"], cuda_graph=t["cuda_graph"], log_every=t["log_every"],
         seed=config["seed"], device=config["device"], gpu_jobs_per_device=config["gpu_jobs_per_device"],
         plateau_factor=t["plateau_factor"], plateau_patience=t["plateau_patience"], stop_patience=t["stop_patience"],
-        matmul_precision=t["matmul_precision"],
+        matmul_precision=t["matmul_precision"], average_last=t["average_last"],
         **_optimizer(config, t, quick), **_train_release_keys(t))
 
 

@@ -64,6 +64,16 @@ def test_matmul_precision_reaches_the_training_settings_and_other_values_are_ref
         ncfg.validate(cfg)
 
 
+def test_average_last_reaches_the_training_settings_and_zero_is_refused():
+    cfg = _config()
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.average_last == 1
+    cfg["train"]["average_last"] = 3
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.average_last == 3
+    cfg["train"]["average_last"] = 0
+    with pytest.raises(ncfg.ConfigError, match=r"^config key 'train.average_last': 0 is less than the minimum of 1"):
+        ncfg.validate(cfg)
+
+
 def test_paper_scale_settings_follow_the_dataset_block():
     s = ncfg.settings(ncfg.validate(_config()), "switchboard")
     assert (s.data.vocab_size, s.model.vocab_size, s.model.hidden_dim, s.model.dropout) == (10000, 10005, 600, 0.3)

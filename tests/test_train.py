@@ -319,6 +319,80 @@ def test_matmul_precision_holds_for_the_training_steps_and_validation_then_is_re
     assert torch.backends.cuda.matmul.allow_tf32 == before
 
 
+def _epoch_weights(monkeypatch) -> list[dict[str, torch.Tensor]]:
+    """Records the model's weights after each epoch's training (before any averaging)."""
+    seen: list[dict[str, torch.Tensor]] = []
+    real = train.keep_if_best
+
+    def keep(run, step, valid_ppl):
+        seen.append({k: v.detach().clone() for k, v in step.model.state_dict().items()})
+        real(run, step, valid_ppl)
+
+    monkeypatch.setattr(train, "keep_if_best", keep)
+    return seen
+
+
+@pytest.mark.parametrize("average_ppl, averaged", [(0.0, True), (math.inf, False)])
+def test_average_last_keeps_the_mean_of_the_last_epochs_only_when_it_validates_better(tmp_path, monkeypatch,
+                                                                                       average_ppl, averaged):
+    """The validation PPL of the averaged weights (the call after the last epoch's) is scripted either way."""
+    weights = _epoch_weights(monkeypatch)
+    real_ppl, calls = train.validation_ppl, []
+
+    def ppl(*a):
+        calls.append(1)
+        return average_ppl if len(calls) == 4 else real_ppl(*a)
+
+    monkeypatch.setattr(train, "validation_ppl", ppl)
+    lines: list[str] = []
+    curve = fit(tmp_path, epochs=3, average_last=2, lines=lines)
+    assert len(calls) == 4 and any(line.startswith("mean of the weights of epochs 2-3") for line in lines)
+    ck = checkpoint.load(tmp_path / "seq2seq.pt", VOCAB)
+    best = int(curve["valid_ppl"].idxmin())
+    if averaged:
+        assert ck.meta["extra"]["averaged_epochs"] == [2, 3] and ck.meta["epoch"] == 3
+        expected = {k: (weights[1][k] + weights[2][k]) / 2 for k in weights[2]}
+    else:
+        assert ck.meta["extra"]["averaged_epochs"] is None and ck.meta["epoch"] == best + 1
+        expected = weights[best]
+    for k, v in ck.model.state_dict().items():
+        torch.testing.assert_close(v, expected[k], rtol=1e-6, atol=1e-7)
+
+
+def test_average_last_one_scores_no_average(tmp_path, monkeypatch):
+    real_ppl, calls = train.validation_ppl, []
+    monkeypatch.setattr(train, "validation_ppl", lambda *a: calls.append(1) or real_ppl(*a))
+    lines: list[str] = []
+    fit(tmp_path, epochs=2, lines=lines)
+    assert len(calls) == 2 and not any("mean of the weights" in line for line in lines)
+
+
+def test_kill_and_resume_keeps_the_epochs_to_average(tmp_path, monkeypatch):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    whole_lines: list[str] = []
+    fit(whole, dropout=0.3, epochs=3, average_last=3, lines=whole_lines)
+    real_save, calls = train.save_state, []
+
+    def killed_after_second_epoch(*args, **kw):
+        real_save(*args, **kw)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(train, "save_state", killed_after_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(parts, dropout=0.3, epochs=3, average_last=3)
+    monkeypatch.setattr(train, "save_state", real_save)
+    lines: list[str] = []
+    fit(parts, dropout=0.3, epochs=3, average_last=3, lines=lines)
+    averaged = [line for line in lines if line.startswith("mean of the weights of epochs 1-3")]
+    assert averaged and averaged == [line for line in whole_lines if line.startswith("mean of the weights")]
+    a, b = checkpoint.load(whole / "seq2seq.pt"), checkpoint.load(parts / "seq2seq.pt")
+    assert a.meta["extra"]["averaged_epochs"] == b.meta["extra"]["averaged_epochs"]
+    for (k, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(x, y), k
+
+
 def test_a_state_from_other_settings_is_not_resumed(tmp_path):
     step = train.TrainStep(Seq2Seq(model_settings()), settings(), 16, use_graph=False)
     train.save_state(tmp_path / "seq2seq.pt.state", "seq2seq", VOCAB, settings(), step, torch.Generator(),

@@ -196,6 +196,8 @@ class RunState:
     best_epoch: int = 0
     best_ppl: float = math.inf
     best_model: dict[str, Tensor] | None = None
+    averaged: list[int] | None = None     # [first, last] epoch when the kept weights are their mean (average_last)
+    recent: list[dict[str, Tensor]] = dataclasses.field(default_factory=list)  # the last average_last epochs' weights
     lr_scale: float = 1.0                 # the plateau rule's state (train.plateau_factor)
     plateau_best: float = math.inf
     plateau_bad: int = 0
@@ -275,8 +277,35 @@ def finish(ckpt_path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: Tra
         raise RuntimeError(f"{ckpt_path}: no epoch reached a finite validation perplexity (training diverged)")
     step.model.load_state_dict(run.best_model)
     checkpoint.save(ckpt_path, step.model, kind=kind, vocab=vocab, train_settings=s, epoch=run.best_epoch,
-                    extra={"valid_ppl": run.best_ppl, "epochs_trained": run.epoch,
+                    extra={"valid_ppl": run.best_ppl, "epochs_trained": run.epoch, "averaged_epochs": run.averaged,
                            "train_seconds": sum(r["seconds"] for r in run.curve)})
+
+
+def validation_ppl(model: nn.Module, valid: PairTensors, device: torch.device) -> float:
+    """The model's perplexity on the validation pairs (eval mode)."""
+    return perplexity(*logp_total(score_dataset(model, valid, EVAL_BATCH, device)))
+
+
+def mean_weights(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The element-wise mean of state dicts' floating-point tensors (others: the last state's)."""
+    return {k: torch.stack([st[k] for st in states]).mean(0) if v.is_floating_point() else v.clone()
+            for k, v in states[-1].items()}
+
+
+def consider_average(run: RunState, step: TrainStep, valid: PairTensors, log: Callable[[str], None]) -> None:
+    """With ``train.average_last`` n > 1: score the mean of the weights of the last n epochs trained (fewer if
+    training ran fewer) on the validation set and make it the kept model when its perplexity is below the best
+    epoch's; log the comparison either way."""
+    if step.s.average_last < 2 or len(run.recent) < 2:
+        return
+    first, mean = run.epoch - len(run.recent) + 1, mean_weights(run.recent)
+    step.model.load_state_dict(mean)
+    ppl = validation_ppl(step.model, valid, step.lr.device)
+    verdict = "kept" if ppl < run.best_ppl else f"not kept, epoch {run.best_epoch} is"
+    log(f"mean of the weights of epochs {first}-{run.epoch}: valid PPL {ppl:.2f} against epoch {run.best_epoch}'s "
+        f"{run.best_ppl:.2f}: {verdict} (train.average_last)")
+    if ppl < run.best_ppl:
+        run.best_model, run.best_ppl, run.best_epoch, run.averaged = mean, ppl, run.epoch, [first, run.epoch]
 
 
 def trained_tokens(train: PairTensors, order: list[Tensor]) -> int:
@@ -335,10 +364,13 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
         train_nll = train_epoch(step, train, order, bar)
         seconds = time.perf_counter() - start
     lr = step.last_lr(lr)
-    valid_ppl = perplexity(*logp_total(score_dataset(step.model, valid, EVAL_BATCH, device)))
+    valid_ppl = validation_ppl(step.model, valid, device)
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
     keep_if_best(run, step, valid_ppl)
+    if s.average_last > 1:
+        run.recent = run.recent[1 - s.average_last:] + [{k: v.detach().cpu().clone()
+                                                         for k, v in step.model.state_dict().items()}]
     decayed = plateau(run, valid_ppl, s)
     r = run.curve[-1]
     log(f"epoch {run.epoch}/{s.epochs}: train PPL {r['train_ppl']:.2f}, valid PPL {valid_ppl:.2f}, lr {lr:.4g}, "
@@ -387,10 +419,13 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
     if (best := stopped(run, s)) is not None and run.epoch < s.epochs:
         log(f"no validation PPL below epoch {best}'s in the {s.stop_patience} epoch(s) after it: training ends "
             f"after epoch {run.epoch} of {s.epochs} (train.stop_patience)")
+    with tf32_matmul(s.matmul_precision == "tf32"):
+        consider_average(run, step, valid, log)
     finish(ckpt_path, kind, vocab, s, step, run)
     write_csv(pd.DataFrame(run.curve), curve_path)                     # written once, when training has ended
     state_path.unlink(missing_ok=True)
-    log(f"kept epoch {run.best_epoch} (valid PPL {run.best_ppl:.2f}) -> {ckpt_path}")
+    kept = f"the mean of epochs {run.averaged[0]}-{run.averaged[1]}" if run.averaged else f"epoch {run.best_epoch}"
+    log(f"kept {kept} (valid PPL {run.best_ppl:.2f}) -> {ckpt_path}")
     return pd.DataFrame(run.curve)
 
 
