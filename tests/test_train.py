@@ -183,19 +183,25 @@ def test_lm_trains_on_responses(tmp_path):
     assert checkpoint.load(tmp_path / "lm.pt", VOCAB).kind == "lm"
 
 
+def kill_after_epoch(monkeypatch, epoch: int) -> list[int]:
+    """Training runs from now on stop like a killed job right after writing the resumable state of ``epoch``;
+    returns the list of the epochs whose state was written, filled as they are."""
+    real_save, saved = train.save_state, []
+
+    def killed(path, kind, vocab, s, step, gen, run, fp):
+        real_save(path, kind, vocab, s, step, gen, run, fp)
+        saved.append(run.epoch)
+        if run.epoch == epoch:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(train, "save_state", killed)
+    return saved
+
+
 def test_kill_and_resume_gives_the_same_final_weights(tmp_path, monkeypatch):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     fit(whole, dropout=0.3, epochs=3)
-
-    real_save, calls = train.save_state, []
-
-    def killed_after_first_epoch(*args, **kw):
-        real_save(*args, **kw)
-        calls.append(1)
-        if len(calls) == 1:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(train, "save_state", killed_after_first_epoch)
+    saved = kill_after_epoch(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         fit(parts, dropout=0.3, epochs=3)
     assert (parts / "seq2seq.pt.state").exists() and not (parts / "seq2seq.pt").exists()
@@ -204,7 +210,7 @@ def test_kill_and_resume_gives_the_same_final_weights(tmp_path, monkeypatch):
     lines: list[str] = []
     resumed = fit(parts, dropout=0.3, epochs=3, lines=lines)
     assert any(line.startswith("resuming from") and "after epoch 1" in line for line in lines)
-    assert len(calls) == 3                                     # epochs 2 and 3 only were trained again
+    assert len(saved) == 3                                     # epochs 2 and 3 only were trained again
     a, b = checkpoint.load(whole / "seq2seq.pt"), checkpoint.load(parts / "seq2seq.pt")
     assert a.meta["epoch"] == b.meta["epoch"]
     for (k, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
@@ -218,14 +224,7 @@ def test_a_resumed_run_keeps_the_plateau_rules_state(tmp_path, monkeypatch):
     """Validation PPLs 10, 11, then the run is killed: the decay after epoch 2 still applies to epoch 3 on resume."""
     scripted = iter([10.0, 11.0, 12.0])
     monkeypatch.setattr(train, "perplexity", lambda *_: next(scripted))
-    real_save = train.save_state
-
-    def killed_after_second_epoch(path, kind, vocab, s, step, gen, run, fp):
-        real_save(path, kind, vocab, s, step, gen, run, fp)
-        if run.epoch == 2:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(train, "save_state", killed_after_second_epoch)
+    kill_after_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         fit(tmp_path, epochs=3, plateau_factor=0.5, decay_start_epoch=100)
     lines: list[str] = []
@@ -255,15 +254,8 @@ def test_stop_patience_ends_training_after_the_epochs_without_a_better_validatio
     assert any("training ends after epoch 4 of 6 (train.stop_patience)" in line and "epoch 2's" in line
                for line in lines)
 
-    real_save = train.save_state
-
-    def killed_after_third_epoch(path, kind, vocab, s, step, gen, run, fp):
-        real_save(path, kind, vocab, s, step, gen, run, fp)
-        if run.epoch == 3:
-            raise KeyboardInterrupt("killed")
-
     script(monkeypatch)
-    monkeypatch.setattr(train, "save_state", killed_after_third_epoch)
+    kill_after_epoch(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         fit(tmp_path / "killed", epochs=6)                       # killed without the rule
     values = iter([9.6, 8.0])                                  # epoch 4's onwards
@@ -371,18 +363,9 @@ def test_kill_and_resume_keeps_the_epochs_to_average(tmp_path, monkeypatch):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     whole_lines: list[str] = []
     fit(whole, dropout=0.3, epochs=3, average_last=3, lines=whole_lines)
-    real_save, calls = train.save_state, []
-
-    def killed_after_second_epoch(*args, **kw):
-        real_save(*args, **kw)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(train, "save_state", killed_after_second_epoch)
+    kill_after_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         fit(parts, dropout=0.3, epochs=3, average_last=3)
-    monkeypatch.setattr(train, "save_state", real_save)
     lines: list[str] = []
     fit(parts, dropout=0.3, epochs=3, average_last=3, lines=lines)
     averaged = [line for line in lines if line.startswith("mean of the weights of epochs 1-3")]
