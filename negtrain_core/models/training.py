@@ -296,7 +296,7 @@ def consider_average(run: RunState, step: TrainStep, valid: PairTensors, log: Ca
     """With ``train.average_last`` n > 1: score the mean of the weights of the last n epochs trained (fewer if
     training ran fewer) on the validation set and make it the kept model when its perplexity is below the best
     epoch's; log the comparison either way."""
-    if step.s.average_last < 2 or len(run.recent) < 2:
+    if len(run.recent) < 2:                                   # run_epoch keeps them only with average_last > 1
         return
     first, mean = run.epoch - len(run.recent) + 1, mean_weights(run.recent)
     step.model.load_state_dict(mean)
@@ -412,14 +412,13 @@ def train_baseline(kind: str, train_df: pd.DataFrame, valid_df: pd.DataFrame, vo
         f"{'one CUDA graph per step' if step.use_graph else 'eager steps'}"
         f"{', TF32 matmuls' if s.matmul_precision == 'tf32' and device.type == 'cuda' else ''}")
     train_dev = train.to(device)
-    while run.epoch < s.epochs and stopped(run, s) is None:
-        with tf32_matmul(s.matmul_precision == "tf32"):               # CUDA graphs captured here keep it
+    with tf32_matmul(s.matmul_precision == "tf32"):                   # CUDA graphs captured here keep it
+        while run.epoch < s.epochs and stopped(run, s) is None:
             run_epoch(kind, step, train_dev, valid, gen, run, progress, log)
-        save_state(state_path, kind, vocab, s, step, gen, run, fp)    # the curve so far travels in the state
-    if (best := stopped(run, s)) is not None and run.epoch < s.epochs:
-        log(f"no validation PPL below epoch {best}'s in the {s.stop_patience} epoch(s) after it: training ends "
-            f"after epoch {run.epoch} of {s.epochs} (train.stop_patience)")
-    with tf32_matmul(s.matmul_precision == "tf32"):
+            save_state(state_path, kind, vocab, s, step, gen, run, fp)  # the curve so far travels in the state
+        if (best := stopped(run, s)) is not None and run.epoch < s.epochs:
+            log(f"no validation PPL below epoch {best}'s in the {s.stop_patience} epoch(s) after it: training ends "
+                f"after epoch {run.epoch} of {s.epochs} (train.stop_patience)")
         consider_average(run, step, valid, log)
     finish(ckpt_path, kind, vocab, s, step, run)
     write_csv(pd.DataFrame(run.curve), curve_path)                     # written once, when training has ended
