@@ -193,7 +193,7 @@ def test_epoch_rates_count_round_zero_hits():
 # ---------------------------------------------------------------------------------------------- the stage
 
 
-def _stage_inputs(tmp_path, lm_threshold: float = -100.0) -> tuple[dict[str, str], "object"]:
+def _stage_inputs(tmp_path, lm_threshold: float = -100.0, dropout: float = 0.0) -> tuple[dict[str, str], "object"]:
     """Tiny vocabulary, random seq2seq and LM checkpoints, training pairs, a 3-target list, thresholds."""
     import dataclasses
     import json
@@ -208,7 +208,7 @@ def _stage_inputs(tmp_path, lm_threshold: float = -100.0) -> tuple[dict[str, str
     words = "you are bad i hate go away me to do the a cat dog sat".split()
     vocab = Vocab(SPECIALS + tuple(words))
     vocab.save(tmp_path / "vocab.txt")
-    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, dropout=0.0)
+    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, dropout=dropout)
     torch.manual_seed(0)
     checkpoint.save(tmp_path / "s2s.pt", Seq2Seq(ms), kind="seq2seq", vocab=vocab)
     checkpoint.save(tmp_path / "lm.pt", LSTMLM(ms), kind="lm", vocab=vocab)
@@ -279,3 +279,73 @@ def test_the_stage_tests_hits_as_config_hits_says(tmp_path, monkeypatch):
     curve = _run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", dataclasses.replace(s, hits=hs), "io")
     assert curve["round"].tolist() == [0, 1, 2, 3] * 2 and (curve["hits"] == 2).all()
     assert tests and all(t.strict and t.train for t in tests)
+
+
+def _kill_after_epoch(monkeypatch, epoch: int) -> list[int]:
+    """Algorithm 1 stages from now on stop like a killed job right after writing the resumable state of ``epoch``;
+    returns the epochs whose state was written."""
+    real_save, saved = mal.save_state, []
+
+    def killed(path, model, vocab, e, *rest):
+        real_save(path, model, vocab, e, *rest)
+        saved.append(e)
+        if e == epoch:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(mal, "save_state", killed)
+    return saved
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    from negtrain_core.models import checkpoint
+
+    return checkpoint.read(path)["model_state"]
+
+
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_a_killed_stage_resumes_after_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, mode):
+    """Dropout, the search's random restarts and the positive stream (3 rounds per epoch take 3 of the 2 batches a
+    pass holds) all draw across the kill: each must continue where it stood."""
+    import pandas as pd
+
+    inputs, s = _stage_inputs(tmp_path, dropout=0.3)
+    s = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, epochs=3))
+    whole = _run(inputs, tmp_path / "whole.pt", tmp_path / "whole.csv", s, mode)
+    saved = _kill_after_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _run(inputs, tmp_path / "neg.pt", tmp_path / "neg.csv", s, mode)
+    assert saved == [1, 2] and (tmp_path / "neg.pt.state").exists()
+    assert not (tmp_path / "neg.pt").exists() and not (tmp_path / "neg.csv").exists()
+    torch.manual_seed(12345)                                   # a new process would not share our RNG state
+    resumed = _run(inputs, tmp_path / "neg.pt", tmp_path / "neg.csv", s, mode)
+    assert saved == [1, 2, 3]                                  # only the third epoch ran again
+    pd.testing.assert_frame_equal(resumed, whole)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "neg.csv"), pd.read_csv(tmp_path / "whole.csv"))
+    a, b = _weights(tmp_path / "neg.pt"), _weights(tmp_path / "whole.pt")
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    assert not (tmp_path / "neg.pt.state").exists()            # removed once the model and curve are written
+
+
+def test_a_state_from_other_settings_is_not_resumed(tmp_path, monkeypatch, capsys):
+    inputs, s = _stage_inputs(tmp_path, dropout=0.3)
+    _kill_after_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        _run(inputs, tmp_path / "neg.pt", tmp_path / "neg.csv", s, "o")
+    monkeypatch.undo()
+    other = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, lr_neg=0.25))
+    afresh = _run(inputs, tmp_path / "neg.pt", tmp_path / "neg.csv", other, "o")
+    assert "other settings or inputs; starting afresh" in capsys.readouterr().err
+    fresh = _run(inputs, tmp_path / "fresh.pt", tmp_path / "fresh.csv", other, "o")
+    import pandas as pd
+    pd.testing.assert_frame_equal(afresh, fresh)
+
+
+def test_positive_batches_resume_where_their_state_stood():
+    src = torch.arange(10).unsqueeze(1)
+    a = positive_batches(src, src, 3, torch.Generator().manual_seed(0), full_only=True)
+    for _ in range(4):                                        # into the second pass (3 full batches per pass)
+        next(a)
+    b = positive_batches(src, src, 3, torch.Generator().manual_seed(99), full_only=True)
+    b.load_state(a.state())
+    for _ in range(5):
+        assert torch.equal(next(a)[0], next(b)[0])

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -353,18 +353,53 @@ def as_targets(samples: Tensor) -> Tensor:
 # -------------------------------------------------------------------------------------------------- streams
 
 
-def positive_batches(src: Tensor, tgt: Tensor, batch_size: int, generator: torch.Generator,
-                     full_only: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
+class PositiveBatches(Iterator[tuple[Tensor, Tensor]]):
     """Endless mini-batches (src (b, S), tgt (b, T)) of the training pairs src (N, S), tgt (N, T): each pass a new
     permutation from the CPU ``generator``, moved to the pairs' device and cut into ``batch_size`` rows, so each
     pair comes once per pass. A pass's short last batch is kept (Algorithm 2's ``positive_batch: stream``)
-    or, with ``full_only``, dropped unless it is the pass's only one (Algorithm 1)."""
-    while True:
-        chunks = torch.randperm(len(src), generator=generator).to(src.device).split(batch_size)
-        if full_only and len(chunks) > 1 and len(chunks[-1]) < batch_size:
+    or, with ``full_only``, dropped unless it is the pass's only one (Algorithm 1).
+
+    ``state()`` is where the stream stands (the generator's state before the current pass's permutation, and the
+    next batch's index in it), ``load_state`` returns to it: a resumed run draws the batches it would have drawn.
+    """
+
+    def __init__(self, src: Tensor, tgt: Tensor, batch_size: int, generator: torch.Generator,
+                 full_only: bool = False):
+        self.src, self.tgt, self.batch_size, self.generator, self.full_only = src, tgt, batch_size, generator, full_only
+        self._chunks: tuple[Tensor, ...] = ()
+        self._next = 0
+        self._pass_start: Tensor | None = None       # the generator's state before the current pass's permutation
+
+    def _new_pass(self) -> None:
+        self._pass_start = self.generator.get_state()
+        chunks = torch.randperm(len(self.src), generator=self.generator).to(self.src.device).split(self.batch_size)
+        if self.full_only and len(chunks) > 1 and len(chunks[-1]) < self.batch_size:
             chunks = chunks[:-1]
-        for idx in chunks:
-            yield src[idx], tgt[idx]
+        self._chunks, self._next = chunks, 0
+
+    def __next__(self) -> tuple[Tensor, Tensor]:
+        if self._next >= len(self._chunks):
+            self._new_pass()
+        idx = self._chunks[self._next]
+        self._next += 1
+        return self.src[idx], self.tgt[idx]
+
+    def state(self) -> dict[str, Any]:
+        """Where the stream stands: tensors and ints (a checkpoint's weights_only-safe contents)."""
+        return {"pass_start": self._pass_start, "next": self._next}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if state["pass_start"] is None:               # no batch drawn yet
+            return
+        self.generator.set_state(state["pass_start"])
+        self._new_pass()
+        self._next = state["next"]
+
+
+def positive_batches(src: Tensor, tgt: Tensor, batch_size: int, generator: torch.Generator,
+                     full_only: bool = False) -> PositiveBatches:
+    """``PositiveBatches`` over src (N, S), tgt (N, T)."""
+    return PositiveBatches(src, tgt, batch_size, generator, full_only)
 
 
 class RngSlot:

@@ -21,6 +21,9 @@ T' = T - 1 scored positions.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -32,14 +35,14 @@ import torch
 from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
-from negtrain_core import device
+from negtrain_core import device, stage
 from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings
 from negtrain_core.data.tensors import tensorize
-from negtrain_core.models.steps import Sgd, mle_loss, positive_batches, weighted_logp
+from negtrain_core.models.steps import PositiveBatches, Sgd, mle_loss, positive_batches, weighted_logp
 from negtrain_core.data.vocab import Vocab
 from negtrain_core.io import write_csv
 from negtrain_core.models import checkpoint
-from negtrain_core.models.training import scope_groups, seed_all
+from negtrain_core.models.training import rng_state, scope_groups, seed_all, set_rng_state
 from negtrain_core.search import hits
 from negtrain_core.search.gibbs_enum import Thresholds, search
 from negtrain_core.search.targets import read_targets, target_tensor
@@ -149,15 +152,19 @@ def batch_rounds(model: torch.nn.Module, opts: tuple[Sgd, Sgd], trig: Tensor, tg
 
 
 def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[Tensor, Tensor]],
-                   find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings
+                   find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings,
+                   done: list[dict[str, float]] | None = None,
+                   after_epoch: Callable[[int, list[dict[str, float]]], None] | None = None
                    ) -> list[dict[str, float]]:
     """Algorithm 1 over ``targets`` (N, T) for ``s.epochs`` epochs; returns the curve rows.
 
     Each row: epoch (1-based), batch, targets in the batch, round (0 = right after gibbs-enum), hits, losses.
     The hit rate of an epoch is the round-0 hits summed over its batches divided by N (``epoch_rates``).
+    ``done``: the rows of the epochs a resumed run has already trained (the model and the random streams as they
+    left them); ``after_epoch(epoch, rows)`` runs after each epoch (the stage writes its resumable state there).
     """
-    rows: list[dict[str, float]] = []
-    for epoch in range(1, s.epochs + 1):
+    rows: list[dict[str, float]] = list(done or [])
+    for epoch in range(int(max((r["epoch"] for r in rows), default=0)) + 1, s.epochs + 1):
         opts = optimisers(model, s)
         for b, start in enumerate(range(0, len(targets), s.batch_targets)):
             tgt = targets[start:start + s.batch_targets]
@@ -167,6 +174,8 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
         first = [r for r in rows if r["epoch"] == epoch and r["round"] == 0]
         log.info("epoch %d: %d/%d targets hit after gibbs-enum, %d rounds", epoch, sum(r["hits"] for r in first),
                  len(targets), sum(1 for r in rows if r["epoch"] == epoch and r["neg_loss"] == r["neg_loss"]))
+        if after_epoch is not None:
+            after_epoch(epoch, rows)
     return rows
 
 
@@ -229,7 +238,7 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
         settings: Settings, mode: str, named: str | Path | None = None) -> pd.DataFrame:
     """Rule negtrain_malicious: negatively train the baseline seq2seq against the target list in ``mode`` (o | io);
     write the model and the curve. Returns the curve. ``named``: the configured list that ``targets_path`` copies
-    line by line (the 0.5k list), named in messages."""
+    line by line (the 0.5k list), named in messages. Resumes from ``<ckpt_out>.state`` (below) after a kill."""
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
     s, cfg = settings.malicious, settings.search.negtrain[mode]
     seed_all(settings.seed)
@@ -243,14 +252,71 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)
     pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1),
                            full_only=True)
+    search_gen = torch.Generator().manual_seed(settings.seed)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
+    state_path = Path(ckpt_out).with_name(Path(ckpt_out).name + ".state")
+    inputs = [seq2seq_path, train_path, vocab_path, targets_path, thresholds_path] + ([lm_path] if lm is not None else [])
+    fp = state_fingerprint(settings, mode, inputs)
+    done = resume(state_path, fp, model, search_gen, pos)
+
+    def save(epoch: int, rows: list[dict[str, float]]) -> None:
+        save_state(state_path, model, vocab, epoch, rows, search_gen, pos, fp)
+
     rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
-                          searcher(lm, th, cfg, torch.Generator().manual_seed(settings.seed), settings.hits),
-                          hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s)
+                          searcher(lm, th, cfg, search_gen, settings.hits),
+                          hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s,
+                          done, save)
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
                     extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),
                            "targets_used": len(targets.texts), "targets_skipped": targets.skipped})
     write_csv(curve, curve_out)
+    state_path.unlink(missing_ok=True)
     log.info("negtr-%s: hit rate per epoch %s", mode, epoch_rates(curve)["hit_rate"].round(3).tolist())
     return curve
+
+
+# ------------------------------------------------------------------------------------- resume after a kill
+# After each epoch the stage writes ``<ckpt>.state`` (atomically): the model, the curve so far, and every random
+# stream the next epochs draw from (torch's CPU and CUDA generators: dropout; the search's generator; where the
+# positive mini-batches stand). A job killed mid-run (a cluster's time limit, a lost node) resumes after its last
+# whole epoch and ends with the model and curve an uninterrupted run gives. The file is removed once the model and
+# curve are written, and ignored (the run starts afresh) when its fingerprint differs: other settings or inputs.
+
+
+def state_fingerprint(settings: Settings, mode: str, inputs: Sequence[str | Path]) -> str:
+    """sha256 of what decides the run's numbers: the settings it reads and the bytes of its input files."""
+    h = hashlib.sha256()
+    read = {"mode": mode, "seed": settings.seed, "malicious": dataclasses.asdict(settings.malicious),
+            "search": dataclasses.asdict(settings.search), "hits": dataclasses.asdict(settings.hits),
+            "data": dataclasses.asdict(settings.data)}
+    h.update(json.dumps(read, sort_keys=True, default=str).encode())
+    for path in inputs:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def save_state(path: Path, model: torch.nn.Module, vocab: Vocab, epoch: int, rows: list[dict[str, float]],
+               search_gen: torch.Generator, pos: PositiveBatches, fp: str) -> None:
+    """The resumable state after ``epoch`` epochs, as one checkpoint file (atomic)."""
+    checkpoint.save(path, model, kind="seq2seq", vocab=vocab, epoch=epoch, rng_state=rng_state(search_gen),
+                    extra={"fingerprint": fp, "curve": rows, "positive": pos.state()})
+
+
+def resume(path: Path, fp: str, model: torch.nn.Module, search_gen: torch.Generator, pos: PositiveBatches
+           ) -> list[dict[str, float]]:
+    """The curve rows of the epochs ``path`` holds, with the model and the random streams restored; none (and
+    nothing restored) without a file or with a stale one."""
+    if not path.is_file():
+        return []
+    payload = checkpoint.read(path)
+    if payload["extra"].get("fingerprint") != fp:
+        stage.say(f"{path}: written by a run with other settings or inputs; starting afresh")
+        return []
+    model.load_state_dict(payload["model_state"])
+    set_rng_state(payload["rng_state"], search_gen)
+    pos.load_state(payload["extra"]["positive"])
+    stage.say(f"resuming from {path} after epoch {payload['epoch']}")
+    return list(payload["extra"]["curve"])
