@@ -420,6 +420,73 @@ def test_interleaved_runs_give_what_each_gives_alone(tmp_path):
     assert not joint[0]["test_ppl"].equals(joint[1]["test_ppl"])        # two different runs, not one run twice
 
 
+def _noisy_world(tmp_path, epochs: int, **cfg):
+    """``_world`` with dropout in the baseline (random draws in every update) and ``epochs`` epochs per run."""
+    import dataclasses
+
+    from negtrain_core.models import checkpoint
+
+    s = _world(tmp_path)
+    base = checkpoint.load(tmp_path / "seq2seq.pt")
+    noisy = Seq2Seq(ModelSettings(vocab_size=len(base.vocab), embedding_dim=8, hidden_dim=16, dropout=0.3))
+    noisy.load_state_dict(base.model.state_dict())
+    checkpoint.save(tmp_path / "seq2seq.pt", noisy, kind="seq2seq", vocab=base.vocab)
+    return dataclasses.replace(s, frequent=[dataclasses.replace(c, epochs=epochs, **cfg) for c in s.frequent])
+
+
+@pytest.mark.parametrize("r_thres, cfg", [([0.1, 0.01], {}),
+                                          ([0.01], {"fresh_optimizers_each_epoch": False, "positive_batch": "stream"})])
+def test_a_killed_job_resumes_after_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, r_thres,
+                                                                                     cfg):
+    """Interleaved runs (each its own random slot) and a single one whose momentum outlives the epoch: the
+    weights, momentum, window, data order, positive stream and random states all carry across the kill."""
+    from negtrain_core.models import checkpoint
+
+    s = _noisy_world(tmp_path, epochs=3, **cfg)
+    p = lambda name: tmp_path / name  # noqa: E731
+    inputs = (p("seq2seq.pt"), p("train.parquet"), p("test.parquet"))
+    whole = F.run(*inputs, [p(f"w-{r}.pt") for r in r_thres], [p(f"w-{r}.csv") for r in r_thres], s, r_thres)
+    real_save, saved = F.StateFiles.save, []
+
+    def killed(self, runs, epoch):
+        real_save(self, runs, epoch)
+        saved.append(epoch)
+        if epoch == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(F.StateFiles, "save", killed)
+    outs = ([p(f"k-{r}.pt") for r in r_thres], [p(f"k-{r}.csv") for r in r_thres])
+    with pytest.raises(KeyboardInterrupt):
+        F.run(*inputs, *outs, s, r_thres)
+    assert all(p(f"k-{r}.pt.state").exists() and not p(f"k-{r}.pt").exists() for r in r_thres)
+    torch.manual_seed(12345)                                   # a new process would not share our RNG state
+    resumed = F.run(*inputs, *outs, s, r_thres)
+    assert saved == [1, 2, 3]
+    for r, a, b in zip(r_thres, resumed, whole):
+        pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+        w_kill, w_whole = (checkpoint.read(p(f"{k}-{r}.pt"))["model_state"] for k in ("k", "w"))
+        assert all(torch.equal(w_kill[k], w_whole[k]) for k in w_whole)
+        assert not p(f"k-{r}.pt.state").exists()
+
+
+def test_a_job_whose_runs_stopped_after_different_epochs_starts_afresh(tmp_path, capsys):
+    s = _noisy_world(tmp_path, epochs=2)
+    p = lambda name: tmp_path / name  # noqa: E731
+    inputs, r_thres = (p("seq2seq.pt"), p("train.parquet"), p("test.parquet")), [0.1, 0.01]
+    outs = ([p(f"k-{r}.pt") for r in r_thres], [p(f"k-{r}.csv") for r in r_thres])
+    whole = F.run(*inputs, *outs, s, r_thres)
+    from negtrain_core.models import checkpoint
+    vocab = checkpoint.load(p("seq2seq.pt")).vocab
+    model = checkpoint.load(p("seq2seq.pt")).model
+    fp = F.state_fingerprint(s, [F.settings_at(s, r) for r in r_thres], list(inputs))
+    checkpoint.save(p("k-0.1.pt.state"), model, kind="seq2seq", vocab=vocab, epoch=1, extra={"fingerprint": fp})
+    again = F.run(*inputs, *outs, s, r_thres)
+    assert "not every run of the job has a state" in capsys.readouterr().err
+    for a, b in zip(again, whole):
+        pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+    assert not p("k-0.1.pt.state").exists()
+
+
 def test_stages_write_tables_4_and_9(tmp_path):
     import json
 

@@ -437,3 +437,12 @@ class RngSlot:
             torch.set_rng_state(saved_cpu)
             if self.gen is not None:
                 self.gen.graphsafe_set_state(saved_cuda)
+
+    def state(self) -> dict[str, Any]:
+        """The slot's random state (its CPU state, its CUDA state object's seed and offset), for a resumable run."""
+        return {"cpu": self.cpu.clone(), "cuda": self.cuda.get_state() if self.cuda is not None else None}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.cpu = state["cpu"].clone()
+        if self.cuda is not None and state["cuda"] is not None:
+            self.cuda.set_state(state["cuda"])

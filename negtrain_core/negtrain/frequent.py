@@ -56,6 +56,9 @@ Switchboard's two paper-scale runs, interleaved, reproduced the curves and test 
 exactly, in 1,230 s against about 1,850 s one after another (docs/reproduction/switchboard/README.md).
 benchmarks/frequent_throughput.py and benchmarks/gpu_sharing.py measure the gains.
 
+A killed job resumes after its last finished epoch (``StateFiles``: one ``<ckpt>.state`` per run, written after each
+epoch) and ends as an uninterrupted one would (tests/test_frequent.py, on the CPU).
+
 Greedy samples are decoded with the model in eval mode (the behaviour that max-ratio measures at test time); the
 updates run in train mode (dropout on). Shapes: B batch, S source length, T target length ``<s> y </s> <pad>..``,
 L decoded length.
@@ -64,23 +67,28 @@ L decoded length.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from negtrain_core import stage
 from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import ConfigError, FrequentSettings, Settings
 from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.device import resolve
 from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, positive_batches, with_bos
+from negtrain_core.models.training import rng_state, set_rng_state
 from negtrain_core.io import write_csv
 from negtrain_core.models.interface import fresh_copy
 from negtrain_core.models.scoring import corpus_perplexity
@@ -150,6 +158,15 @@ class FrequencyWindow:
         if not self.full:
             return torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
         return self.counts(rows).to(torch.float64) / self.total > r_thres
+
+    def state(self) -> dict[str, Any]:
+        """The window's contents, for a resumable run."""
+        return {"rows": self.rows.cpu(), "sizes": list(self.sizes), "pushed": self.pushed, "total": self.total}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.rows.copy_(state["rows"])
+        self.sizes = deque(state["sizes"])
+        self.pushed, self.total = state["pushed"], state["total"]
 
     def max_ratio(self) -> float:
         """The most frequent response's share of the window (a host synchronisation: for logging)."""
@@ -335,6 +352,39 @@ class FrequentRun:
         if epoch:
             _check_ppl(row, self.cfg)
 
+    def state(self) -> dict[str, Any]:
+        """Everything the run's next epochs depend on besides the weights: the curve, counters, momentum buffers,
+        window, data order, positive stream and random states (tensors and primitives, weights_only-safe). Reads
+        the device: call between epochs."""
+        return {"curve": self.curve, "counters": dict(self.counters),
+                "device_counters": {k: int(v) for k, v in self.device_counters.items()},
+                "bufs": {"negative": [b.cpu() for b in self.updates.negative.bufs],
+                         "positive": [b.cpu() for b in self.updates.positive.bufs]},
+                "window": self.window.state(), "rng": rng_state(self.gen),
+                "slot": self.rng.state() if self.rng is not None else None,
+                "positive": self.pos_stream.state() if self.pos_stream is not None else None}
+
+    def load_state(self, model_state: dict[str, Tensor], state: dict[str, Any]) -> None:
+        """Return the run to what ``state`` (and the weights ``model_state``) recorded. Outside ``active``: that
+        would put the global random state back into the run's slot on leaving."""
+        self.model.load_state_dict(model_state)
+        with torch.no_grad():
+            for step, bufs in ((self.updates.negative, state["bufs"]["negative"]),
+                               (self.updates.positive, state["bufs"]["positive"])):
+                torch._foreach_copy_(step.bufs, [b.to(step.bufs[0].device) for b in bufs])
+        self.window.load_state(state["window"])
+        set_rng_state(state["rng"], self.gen)
+        if self.rng is not None:
+            self.rng.load_state(state["slot"])
+        if self.pos_stream is not None:
+            self.pos_stream.load_state(state["positive"])
+        self.counters = dict(state["counters"])
+        for k, v in state["device_counters"].items():
+            self.device_counters[k].fill_(v)
+        self.curve = list(state["curve"])
+        if self.stream is not None:                  # the copies above ran on the current stream
+            self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
+
     def epoch(self, epoch: int) -> Iterator[None]:
         """One pass over the training data; yields after each mini-batch's update."""
         cfg, train, updates, window = self.cfg, self.train, self.updates, self.window
@@ -375,8 +425,47 @@ class FrequentRun:
             i, k = i + used, next_lookahead(used, self.lookahead)
 
 
+class StateFiles:
+    """The resumable states of a job's runs, one ``<ckpt>.state`` beside each run's checkpoint, written after each
+    epoch (atomically, each a checkpoint file: the weights, ``FrequentRun.state`` and ``fingerprint``). A job
+    resumes only when every run has a state of the same epoch and fingerprint; otherwise it starts afresh (one line
+    says why when a state was there)."""
+
+    def __init__(self, ckpt_paths: list[str | Path], fingerprint: str, vocab: Vocab):
+        self.paths = [Path(p).with_name(Path(p).name + ".state") for p in ckpt_paths]
+        self.fingerprint, self.vocab = fingerprint, vocab
+
+    def save(self, runs: list[FrequentRun], epoch: int) -> None:
+        for run, path in zip(runs, self.paths):
+            checkpoint.save(path, run.model, kind="seq2seq", vocab=self.vocab, epoch=epoch,
+                            extra={"fingerprint": self.fingerprint, "run": run.state()})
+
+    def load(self, runs: list[FrequentRun]) -> int:
+        """The epochs the states hold, with every run restored; 0 (nothing restored) when they cannot resume."""
+        if not any(p.is_file() for p in self.paths):
+            return 0
+        payloads = [checkpoint.read(p) if p.is_file() else None for p in self.paths]
+        if any(p is None or p["extra"].get("fingerprint") != self.fingerprint for p in payloads):
+            stage.say(f"{self.paths[0]}: not every run of the job has a state of these settings and inputs; "
+                      f"starting afresh")
+            return 0
+        if len({p["epoch"] for p in payloads}) != 1:
+            stage.say(f"{self.paths[0]}: the job's runs stopped after different epochs; starting afresh")
+            return 0
+        for run, p in zip(runs, payloads):
+            run.load_state(p["model_state"], p["extra"]["run"])
+        others = " (and the job's other runs from theirs)" if len(runs) > 1 else ""
+        stage.say(f"resuming from {self.paths[0]}{others} after epoch {payloads[0]['epoch']}")
+        return int(payloads[0]["epoch"])
+
+    def remove(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
 def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                   vocab: Vocab, cfgs: list[FrequentSettings], log_every: int = 200) -> list[pd.DataFrame]:
+                   vocab: Vocab, cfgs: list[FrequentSettings], log_every: int = 200,
+                   states: StateFiles | None = None) -> list[pd.DataFrame]:
     """Run Algorithm 2 on each of ``models`` in place, with the settings ``cfgs`` alike; return their per-epoch
     curves (epoch 0 = before training).
 
@@ -386,15 +475,18 @@ def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: 
 
     Several runs (several r_thres on the same data, the same number of epochs) are interleaved mini-batch by
     mini-batch, each on its own CUDA stream and random state (``FrequentRun``): on a GPU their kernels overlap, and
-    each run gives what it gives alone.
+    each run gives what it gives alone. With ``states`` each epoch's end is written there, and a killed job resumes
+    from it.
     """
     if len({c.epochs for c in cfgs}) != 1:
         raise ValueError(f"interleaved Algorithm 2 runs need one number of epochs, got {[c.epochs for c in cfgs]}")
     runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1) for m, c in zip(models, cfgs)]
-    for run in runs:
-        with run.active():
-            run.evaluate(0)
-    for epoch in range(1, cfgs[0].epochs + 1):
+    done = states.load(runs) if states is not None else 0
+    if not done:
+        for run in runs:
+            with run.active():
+                run.evaluate(0)
+    for epoch in range(done + 1, cfgs[0].epochs + 1):
         passes = {run: run.epoch(epoch) for run in runs}
         while passes:
             for run, steps in list(passes.items()):
@@ -402,6 +494,8 @@ def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: 
                     if next(steps, StopIteration) is StopIteration:
                         del passes[run]
                         run.evaluate(epoch)
+        if states is not None:
+            states.save(runs, epoch)
     return [pd.DataFrame(run.curve) for run in runs]
 
 
@@ -433,9 +527,24 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
     test = load_pairs(test_path, vocab, s.data, dev)
     log.info("Algorithm 2 on %d training pairs (%d test), r_thres %s: %s", len(train), len(test),
              ", ".join(f"{r:g}" for r in r_thres), cfgs[0])
-    curves = train_frequent(models, train, test, vocab, cfgs, s.train.log_every)
+    states = StateFiles(ckpt_outs, state_fingerprint(s, cfgs, [seq2seq_path, train_path, test_path]), vocab)
+    curves = train_frequent(models, train, test, vocab, cfgs, s.train.log_every, states)
     for r, model, curve, ckpt_out, curve_out in zip(r_thres, models, curves, ckpt_outs, curve_outs):
         checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab,
                         extra={"stage": "negtrain_frequent", "r_thres": r, "base": str(seq2seq_path)})
         write_csv(curve.assign(r_thres=r, dataset=s.data.name, scale=s.scale), curve_out)
+    states.remove()
     return curves
+
+
+def state_fingerprint(s: Settings, cfgs: list[FrequentSettings], inputs: list[str | Path]) -> str:
+    """sha256 of what decides the job's numbers: its runs' settings, the data settings, the seed and the bytes of
+    its input files."""
+    h = hashlib.sha256()
+    read = {"seed": s.seed, "data": dataclasses.asdict(s.data), "runs": [dataclasses.asdict(c) for c in cfgs]}
+    h.update(json.dumps(read, sort_keys=True, default=str).encode())
+    for path in inputs:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()
