@@ -358,8 +358,10 @@ class FrequentRun:
         the device: call between epochs."""
         return {"curve": self.curve, "counters": dict(self.counters),
                 "device_counters": {k: int(v) for k, v in self.device_counters.items()},
-                "bufs": {"negative": [b.cpu() for b in self.updates.negative.bufs],
-                         "positive": [b.cpu() for b in self.updates.positive.bufs]},
+                # momentum buffers are zeroed at each epoch's start with fresh_optimizers_each_epoch: not kept
+                "bufs": None if self.cfg.fresh_optimizers_each_epoch else
+                {"negative": [b.cpu() for b in self.updates.negative.bufs],
+                 "positive": [b.cpu() for b in self.updates.positive.bufs]},
                 "window": self.window.state(), "rng": rng_state(self.gen),
                 "slot": self.rng.state() if self.rng is not None else None,
                 "positive": self.pos_stream.state() if self.pos_stream is not None else None}
@@ -368,10 +370,11 @@ class FrequentRun:
         """Return the run to what ``state`` (and the weights ``model_state``) recorded. Outside ``active``: that
         would put the global random state back into the run's slot on leaving."""
         self.model.load_state_dict(model_state)
-        with torch.no_grad():
-            for step, bufs in ((self.updates.negative, state["bufs"]["negative"]),
-                               (self.updates.positive, state["bufs"]["positive"])):
-                torch._foreach_copy_(step.bufs, [b.to(step.bufs[0].device) for b in bufs])
+        if state["bufs"] is not None:
+            with torch.no_grad():
+                for step, bufs in ((self.updates.negative, state["bufs"]["negative"]),
+                                   (self.updates.positive, state["bufs"]["positive"])):
+                    torch._foreach_copy_(step.bufs, [b.to(step.bufs[0].device) for b in bufs])
         self.window.load_state(state["window"])
         set_rng_state(state["rng"], self.gen)
         if self.rng is not None:
