@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -90,6 +91,17 @@ def remove_temporaries(path: str | Path) -> list[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return found
+
+
+def fingerprint(settings: dict, inputs: Iterable[str | Path]) -> str:
+    """sha256 of a run's settings (JSON, keys sorted) and the bytes of its input files: a resumable state written
+    under another fingerprint belongs to another run."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in inputs:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------- artifacts read back

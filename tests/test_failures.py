@@ -508,6 +508,18 @@ def test_temporaries_of_an_interrupted_attempt_are_removed(tmp_path):
     assert [p.exists() for p in stale + keep] == [False, False, True, True]
 
 
+def test_a_run_fingerprint_follows_its_settings_and_every_byte_of_its_inputs(tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"x" * 100)
+    b.write_bytes(b"y")
+    base = nio.fingerprint({"lr": 0.1, "mode": "o"}, [a, b])
+    assert nio.fingerprint({"mode": "o", "lr": 0.1}, [a, b]) == base            # key order does not matter
+    assert nio.fingerprint({"lr": 0.2, "mode": "o"}, [a, b]) != base
+    assert nio.fingerprint({"lr": 0.1, "mode": "o"}, [b, a]) != base
+    a.write_bytes(b"x" * 99 + b"z")
+    assert nio.fingerprint({"lr": 0.1, "mode": "o"}, [a, b]) != base
+
+
 # ---------------------------------------------------------------------------------------------- kill -9 and recovery
 
 # a small workflow: 1,500 training pairs, 3 epochs; each baseline on one thread, so both train side by side on two

@@ -68,8 +68,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from collections import deque
@@ -89,7 +87,7 @@ from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.device import resolve
 from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, positive_batches, with_bos
 from negtrain_core.models.training import rng_state, set_rng_state
-from negtrain_core.io import write_csv
+from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models.interface import fresh_copy
 from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.data.vocab import EOS_ID, PAD_ID, Vocab
@@ -541,13 +539,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
 
 
 def state_fingerprint(s: Settings, cfgs: list[FrequentSettings], inputs: list[str | Path]) -> str:
-    """sha256 of what decides the job's numbers: its runs' settings, the data settings, the seed and the bytes of
-    its input files."""
-    h = hashlib.sha256()
-    read = {"seed": s.seed, "data": dataclasses.asdict(s.data), "runs": [dataclasses.asdict(c) for c in cfgs]}
-    h.update(json.dumps(read, sort_keys=True, default=str).encode())
-    for path in inputs:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                h.update(block)
-    return h.hexdigest()
+    """What decides the job's numbers: its runs' settings, the data settings, the seed and its input files
+    (``io.fingerprint``)."""
+    return fingerprint({"seed": s.seed, "data": dataclasses.asdict(s.data),
+                        "runs": [dataclasses.asdict(c) for c in cfgs]}, inputs)

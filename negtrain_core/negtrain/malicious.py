@@ -22,8 +22,6 @@ T' = T - 1 scored positions.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +38,7 @@ from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, 
 from negtrain_core.data.tensors import tensorize
 from negtrain_core.models.steps import PositiveBatches, Sgd, mle_loss, positive_batches, weighted_logp
 from negtrain_core.data.vocab import Vocab
-from negtrain_core.io import write_csv
+from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models import checkpoint
 from negtrain_core.models.training import rng_state, scope_groups, seed_all, set_rng_state
 from negtrain_core.search import hits
@@ -285,17 +283,10 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
 
 
 def state_fingerprint(settings: Settings, mode: str, inputs: Sequence[str | Path]) -> str:
-    """sha256 of what decides the run's numbers: the settings it reads and the bytes of its input files."""
-    h = hashlib.sha256()
-    read = {"mode": mode, "seed": settings.seed, "malicious": dataclasses.asdict(settings.malicious),
-            "search": dataclasses.asdict(settings.search), "hits": dataclasses.asdict(settings.hits),
-            "data": dataclasses.asdict(settings.data)}
-    h.update(json.dumps(read, sort_keys=True, default=str).encode())
-    for path in inputs:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                h.update(block)
-    return h.hexdigest()
+    """What decides the run's numbers: the settings it reads and its input files (``io.fingerprint``)."""
+    return fingerprint({"mode": mode, "seed": settings.seed, "malicious": dataclasses.asdict(settings.malicious),
+                        "search": dataclasses.asdict(settings.search), "hits": dataclasses.asdict(settings.hits),
+                        "data": dataclasses.asdict(settings.data)}, inputs)
 
 
 def save_state(path: Path, model: torch.nn.Module, vocab: Vocab, epoch: int, rows: list[dict[str, float]],
