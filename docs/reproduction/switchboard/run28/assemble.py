@@ -9,14 +9,17 @@ max-ratio, Ent-2, Ent-3, its most frequent response, both BLEU-4 definitions) an
 Table 3's and Table 4's Transformer rows beside the baseline's (run25/hits.csv, run25/metrics.json).
 """
 
+import importlib.util
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "run15"))
-from assemble import evaluated  # noqa: E402  -- run 15's reader of one model's eval/ folder
+_spec = importlib.util.spec_from_file_location("run15_assemble", HERE.parent / "run15" / "assemble.py")
+run15 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run15)
+evaluated = run15.evaluated          # run 15's reader of one model's eval/ folder
 
 NEGTR = ("negtr-o-0.5k", "negtr-io-0.5k")
 FREQ = ("freq-0.1", "freq-0.01")
