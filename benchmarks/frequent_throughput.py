@@ -3,7 +3,8 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.freque
 
     PYTHONPATH=. python benchmarks/frequent_throughput.py \\
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
-        [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv]
+        [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv] \\
+        [--arch lstm|transformer]
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
@@ -57,6 +58,7 @@ import pandas as pd
 import torch
 
 from negtrain_core.models import checkpoint
+from negtrain_core.models.checkpoint import build_model
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.tensors import load_pairs
@@ -64,7 +66,6 @@ from negtrain_core.models import decoding
 from negtrain_core.models.steps import GRAPH_WARMUP, with_bos
 from negtrain_core.negtrain.frequent import Updates, position_weights, response_rows, train_frequent
 from negtrain_core.models.interface import fresh_copy
-from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
 # name: (update_every_batch, negative_norm, lookahead, CUDA graphs)
@@ -72,12 +73,13 @@ PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "b
          "listing/eager": (False, "negatives", 1, False), "listing/lookahead+graphs": (False, "negatives", 64, True)}
 
 
-def synthetic(words: int, n: int, device: torch.device,
-              dropout: float = 0.0) -> tuple[Seq2Seq, Vocab, tuple[torch.Tensor, torch.Tensor]]:
-    """A random paper-size seq2seq over ``words`` + specials and ``n`` pairs: src (n, 15), tgt (n, 22)."""
+def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0,
+              arch: str = "lstm") -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
+    """A random paper-size seq2seq of ``arch`` (the Transformer at config.yaml's model.transformer sizes) over
+    ``words`` + specials and ``n`` pairs: src (n, 15), tgt (n, 22)."""
     torch.manual_seed(0)
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(words)))
-    model = Seq2Seq(ModelSettings(vocab_size=len(vocab), dropout=dropout)).to(device)
+    model = build_model("seq2seq", ModelSettings(vocab_size=len(vocab), dropout=dropout, arch=arch)).to(device)
     src = torch.randint(5, len(vocab), (n, 15), device=device)
     src[:, -1] = EOU_ID
     lengths = torch.randint(1, 20, (n, 1), device=device)
@@ -128,6 +130,8 @@ def main() -> None:
     ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
     ap.add_argument("--csv", type=Path)
     ap.add_argument("--floor-reps", type=int, default=200, help="replays per graph for the GPU floor (0: skip it)")
+    ap.add_argument("--arch", choices=["lstm", "transformer"], default="lstm",
+                    help="the random model's architecture (without --checkpoint)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -141,8 +145,8 @@ def main() -> None:
         train = (pairs.src[:n], pairs.tgt[:n])
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
-        model, vocab, train = synthetic(10_000, n, device)
-        source = f"random seq2seq (V={len(vocab):,}) on {n:,} synthetic pairs"
+        model, vocab, train = synthetic(10_000, n, device, arch=args.arch)
+        source = f"random {args.arch} seq2seq (V={len(vocab):,}) on {n:,} synthetic pairs"
     test = (train[0][:256], train[1][:256])
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {source}; batch "
