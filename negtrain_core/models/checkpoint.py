@@ -16,6 +16,7 @@ import dataclasses
 import io
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -122,6 +123,19 @@ def read(path: str | Path) -> dict[str, Any]:
                               f"workflow to rebuild it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a negtrain checkpoint (expected format '{FORMAT}')")
+    return payload
+
+
+def read_state(path: Path, fingerprint: str, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The contents of the resumable state ``path`` (written after an epoch, its ``extra["fingerprint"]`` naming
+    the run) when it belongs to the run of ``fingerprint``; None without the file, or, said in one line, for a
+    state of another run (other settings or inputs), which is then not resumed."""
+    if not path.is_file():
+        return None
+    payload = read(path)
+    if payload["extra"].get("fingerprint") != fingerprint:
+        say(f"{path}: written by a run with other settings or inputs; starting afresh")
+        return None
     return payload
 
 

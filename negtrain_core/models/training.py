@@ -213,11 +213,7 @@ def save_state(path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: Trai
 
 def resume(path: Path, fp: str, step: TrainStep, gen: torch.Generator, log: Callable[[str], None]) -> RunState:
     """The RunState of ``path`` with model, momentum and RNGs restored, or a fresh one (no or a stale file)."""
-    if not path.is_file():
-        return RunState()
-    payload = checkpoint.read(path)
-    if payload["extra"].get("fingerprint") != fp:
-        log(f"{path}: written by a run with other settings or data; starting afresh")
+    if (payload := checkpoint.read_state(path, fp, log)) is None:
         return RunState()
     step.model.load_state_dict(payload["model_state"])
     with torch.no_grad():
@@ -265,7 +261,12 @@ def keep_if_best(run: RunState, step: TrainStep, valid_ppl: float) -> None:
     far, or always with ``keep: last``."""
     if valid_ppl < run.best_ppl or step.s.keep == "last":
         run.best_epoch, run.best_ppl = run.epoch, valid_ppl
-        run.best_model = {k: v.detach().cpu().clone() for k, v in step.model.state_dict().items()}
+        run.best_model = cpu_weights(step.model)
+
+
+def cpu_weights(model: nn.Module) -> dict[str, Tensor]:
+    """A copy of the model's state dict on the CPU."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def finish(ckpt_path: Path, kind: str, vocab: Vocab, s: TrainSettings, step: TrainStep, run: RunState) -> None:
@@ -368,9 +369,9 @@ def run_epoch(kind: str, step: TrainStep, train: PairTensors, valid: PairTensors
     run.epoch += 1
     run.curve.append(epoch_row(run.epoch, lr, train_nll, n_tokens, seconds, valid_ppl))
     keep_if_best(run, step, valid_ppl)
-    if s.average_last > 1:
-        run.recent = run.recent[1 - s.average_last:] + [{k: v.detach().cpu().clone()
-                                                         for k, v in step.model.state_dict().items()}]
+    if s.average_last > 1:                                   # the epoch's copy, shared with best_model if just kept
+        latest = run.best_model if run.best_epoch == run.epoch else cpu_weights(step.model)
+        run.recent = run.recent[1 - s.average_last:] + [latest]
     decayed = plateau(run, valid_ppl, s)
     r = run.curve[-1]
     log(f"epoch {run.epoch}/{s.epochs}: train PPL {r['train_ppl']:.2f}, valid PPL {valid_ppl:.2f}, lr {lr:.4g}, "

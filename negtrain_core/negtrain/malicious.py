@@ -300,11 +300,7 @@ def resume(path: Path, fp: str, model: torch.nn.Module, search_gen: torch.Genera
            ) -> list[dict[str, float]]:
     """The curve rows of the epochs ``path`` holds, with the model and the random streams restored; none (and
     nothing restored) without a file or with a stale one."""
-    if not path.is_file():
-        return []
-    payload = checkpoint.read(path)
-    if payload["extra"].get("fingerprint") != fp:
-        stage.say(f"{path}: written by a run with other settings or inputs; starting afresh")
+    if (payload := checkpoint.read_state(path, fp, stage.say)) is None:
         return []
     model.load_state_dict(payload["model_state"])
     set_rng_state(payload["rng_state"], search_gen)
