@@ -21,6 +21,9 @@ CSV_FORMAT = {"id_column": "dialogue_id", "text_column": "text", "speaker_column
 # Dataset names the workflow's own results/ folders take (the target lists, the paraphraser).
 RESERVED_DATASET_NAMES = ("targets", "paraphrase")
 AUGMENTED_SIZES = ("1k", "2.5k")   # the paper's names of the lists with copies[0] and copies[1] paraphrases
+# ``model`` keys only the LSTM reads (models/lstm.py); set away from their defaults with arch: transformer they stop
+# the run
+LSTM_ONLY_MODEL_KEYS = ("attention", "mask_source_padding", "decoder_init", "dropout_sites", "init")
 
 
 class ConfigError(ValueError):
@@ -568,6 +571,15 @@ def _arch(config: dict[str, Any], quick: dict[str, Any] | None) -> dict[str, Any
     if t["max_positions"] < longest:
         raise ConfigError(f"config key 'model.transformer.max_positions': {t['max_positions']} is less than the "
                           f"longest source or decoded target ({longest} positions)")
+    if config["model"]["arch"] == "transformer":
+        # the LSTM's attention, decoder start, dropout sites and initialisation have no Transformer counterpart:
+        # a release reading of them (configs/release.yaml, configs/paper_levels.yaml) would be silently ignored
+        for key in LSTM_ONLY_MODEL_KEYS:
+            value, default = config["model"][key], ModelSettings.__dataclass_fields__[key].default
+            if value != default:
+                raise ConfigError(f"config key 'model.{key}': {value!r} is an LSTM setting, which model.arch: "
+                                  f"transformer does not read (its own are under model.transformer); leave it at "
+                                  f"{default!r} or set model.arch: lstm")
     return dict(arch=config["model"]["arch"], transformer=TransformerSettings(**t))
 
 

@@ -74,6 +74,21 @@ def test_average_last_reaches_the_training_settings_and_zero_is_refused():
         ncfg.validate(cfg)
 
 
+@pytest.mark.parametrize("key, value", [("attention", "release"), ("mask_source_padding", False),
+                                        ("decoder_init", "zero"), ("dropout_sites", "decoder"), ("init", "release")])
+def test_an_lstm_only_model_key_is_refused_with_the_transformer(key, value):
+    """The LSTM's attention, decoder start, dropout sites and initialisation have no Transformer counterpart: set with
+    arch: transformer they stop the run in one line naming the key, rather than being ignored; the LSTM takes them."""
+    cfg = _config()
+    cfg["model"][key] = value
+    assert getattr(ncfg.settings(ncfg.validate(cfg), "switchboard").model, key) == value
+    cfg["model"]["arch"] = "transformer"
+    with pytest.raises(ncfg.ConfigError, match=rf"^config key 'model.{key}': {value!r} is an LSTM setting"):
+        ncfg.settings(ncfg.validate(cfg))
+    cfg["model"][key] = getattr(ncfg.ModelSettings, key)                # the default: the Transformer runs
+    assert ncfg.settings(ncfg.validate(cfg), "switchboard").model.arch == "transformer"
+
+
 def test_paper_scale_settings_follow_the_dataset_block():
     s = ncfg.settings(ncfg.validate(_config()), "switchboard")
     assert (s.data.vocab_size, s.model.vocab_size, s.model.hidden_dim, s.model.dropout) == (10000, 10005, 600, 0.3)
