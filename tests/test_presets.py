@@ -1,6 +1,8 @@
-"""configs/release.yaml, the overlay that turns the release's readings on together: it validates against the schema
-over config.yaml, each of its keys changes config.yaml's value, the settings the stages take carry them, and the
-whole quick pipeline runs under it."""
+"""The presets of configs/. release.yaml, the overlay that turns the release's readings on together: it validates
+against the schema over config.yaml, each of its keys changes config.yaml's value, the settings the stages take carry
+them, and the whole quick pipeline runs under it. paper_levels.yaml, a part of it. transformer.yaml, the Transformer
+recipe measured at paper scale: valid, every key a change, carried to every model, and exactly the overlays of the
+committed Switchboard runs."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from snakemake_cli import quick_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAY = ROOT / "configs" / "release.yaml"
+TRANSFORMER = ROOT / "configs" / "transformer.yaml"
+RUNS = ROOT / "docs" / "reproduction" / "switchboard"
 
 
 def _leaves(block: dict, prefix: str = "") -> dict[str, object]:
@@ -77,3 +81,43 @@ def test_the_paper_levels_overlay_is_a_valid_part_of_the_release_preset():
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(part,)), "switchboard")
     assert (s.model.attention, s.model.decoder_init, s.model.dropout_sites, s.model.init) == (
         "release", "zero", "all", "torch")
+
+
+def test_the_transformer_preset_validates_and_changes_every_key_it_sets():
+    ncfg.load(ROOT / "config.yaml", overlays=(TRANSFORMER,))          # raises ConfigError on a bad key or value
+    default = _leaves(ncfg.load(ROOT / "config.yaml"))
+    preset = _leaves(yaml.safe_load(TRANSFORMER.read_text()))
+    assert preset and all(default[k] != v for k, v in preset.items()), "a key that restates the default"
+
+
+def test_the_transformer_preset_reaches_every_model_of_the_study():
+    cfg = ncfg.load(ROOT / "config.yaml", overlays=(TRANSFORMER,))
+    s = ncfg.settings(cfg, "switchboard")
+    for model in (s.model, s.paraphrase.model):
+        assert model.arch == "transformer"
+    assert s.model.transformer.share_source_embedding
+    assert (s.train.epochs, s.train.plateau_factor, s.train.stop_patience, s.train.average_last) == (12, 0.5, 2, 3)
+    assert s.train.for_kind("seq2seq").batch_size == 128
+    other = ncfg.settings(cfg, "chitchat")                           # the batch size is Switchboard's alone
+    assert other.train.for_kind("seq2seq").batch_size == ncfg.settings(
+        ncfg.load(ROOT / "config.yaml"), "chitchat").train.for_kind("seq2seq").batch_size
+
+
+def test_the_transformer_preset_is_the_committed_runs_configuration():
+    """The preset's merged config equals run 25's overlay with run 31's on top, so the figures the preset's comment
+    quotes came from exactly this configuration."""
+    runs = ncfg.load(ROOT / "config.yaml", overlays=(RUNS / "run25" / "transformer.yaml",
+                                                     RUNS / "run31" / "average_last3.yaml"))
+    assert ncfg.load(ROOT / "config.yaml", overlays=(TRANSFORMER,)) == runs
+
+
+def test_the_transformer_preset_takes_the_release_hit_test_and_refuses_its_lstm_readings():
+    """docs/presets.md: the release's hit test combines with the Transformer; the presets that set the LSTM's
+    attention stop the run in one line instead of running a Transformer that ignores it."""
+    hits_only = RUNS / "run14" / "release_hits.yaml"
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(TRANSFORMER, hits_only)), "switchboard")
+    assert (s.model.arch, s.hits.model_mode, s.hits.baseline_restarts) == ("transformer", "train", 1)
+    for overlay in (OVERLAY, ROOT / "configs" / "paper_levels.yaml"):
+        cfg = ncfg.load(ROOT / "config.yaml", overlays=(TRANSFORMER, overlay))
+        with pytest.raises(ncfg.ConfigError, match=r"^config key 'model.attention': 'release' is an LSTM setting"):
+            ncfg.settings(cfg)
