@@ -6,8 +6,9 @@ LSTM_DIR: config.yaml's LSTM on the coherent base (../run20/overlay.yaml): Table
 on the authors' 1k list in o- and io-mode, their hit tests and evaluations. TRANSFORMER_DIR: run 25's Transformer with
 average_last3.yaml: Table 8, the baseline's hit tests and evaluation. Writes hits.csv (every hit test of both, in
 run25/hits.csv's layout with an `arch` column), models.csv (per model: test PPL, Table 4's greedy max-ratio, Ent-2,
-Ent-3, its most frequent response, both BLEU-4 definitions), table8.csv and the curves; then prints Table 3's
-sample-avg rows of the LSTM on the coherent base and the Transformer baseline beside run 25's.
+Ent-3, its most frequent response, both BLEU-4 definitions), table8.csv, the curves and the LSTM's rows of
+../wall_times.csv (each stage's seconds from Snakemake's benchmark files); then prints Table 3's sample-avg rows of
+the LSTM on the coherent base and the Transformer baseline beside run 25's.
 """
 
 import importlib.util
@@ -45,6 +46,13 @@ def main(lstm: Path, transformer: Path) -> None:
     for name in ("seq2seq", "lm"):
         src = dirs["transformer"] / "models" / f"{name}_curve.csv"
         (HERE / f"transformer_{name}_curve.csv").write_text(src.read_text())
+
+    seconds = {f.stem: pd.read_csv(f, sep="\t")["s"].iloc[-1]
+               for f in sorted((lstm / "benchmarks_out" / "switchboard").glob("*.tsv"))}
+    walls = [f"run31,{stage},{s:.2f}" for stage, s in seconds.items()]
+    table = HERE.parent / "wall_times.csv"          # other runs' rows kept as written
+    kept = [line for line in table.read_text().splitlines() if not line.startswith("run31,")]
+    table.write_text("\n".join(kept + walls) + "\n")
 
     avg = hits[hits["hit_type"].str.endswith("sample_avg")]
     table3 = avg.pivot_table(index=["arch", "model"], columns=["list", "hit_type"], values="rate")
