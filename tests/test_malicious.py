@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from negtrain_core.negtrain import malicious as mal
-from negtrain_core.models.steps import Sgd, positive_batches
+from negtrain_core.models.steps import PositiveBatches, Sgd
 from negtrain_core.config import ModelSettings, NegTrainSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
@@ -111,7 +111,7 @@ def test_loop_stops_once_nothing_is_hit():
     model, (trig, tgt) = _model(), _pair()
     threshold = _logp(model, trig, tgt).min().item() - 0.05        # both targets hit at the start
     s = _settings(max_rounds=50)
-    pos = positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+    pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), _avg_hit(threshold), torch.tensor([PAD_ID]), s)
     assert rows[0]["round"] == 0 and rows[0]["hits"] == 2
     assert rows[-1]["hits"] == 0 and 1 <= rows[-1]["round"] < 50
@@ -123,7 +123,7 @@ def test_loop_stops_once_nothing_is_hit():
 def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit():
     model, (trig, tgt) = _model(), _pair()
     ref = copy.deepcopy(model)
-    pos = positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+    pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     never = lambda out, ok: torch.zeros(len(ok), dtype=torch.bool)   # noqa: E731
     rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), never, torch.tensor([PAD_ID]),
                               _settings(epochs=2))
@@ -342,10 +342,10 @@ def test_a_state_from_other_settings_is_not_resumed(tmp_path, monkeypatch, capsy
 
 def test_positive_batches_resume_where_their_state_stood():
     src = torch.arange(10).unsqueeze(1)
-    a = positive_batches(src, src, 3, torch.Generator().manual_seed(0), full_only=True)
+    a = PositiveBatches(src, src, 3, torch.Generator().manual_seed(0), full_only=True)
     for _ in range(4):                                        # into the second pass (3 full batches per pass)
         next(a)
-    b = positive_batches(src, src, 3, torch.Generator().manual_seed(99), full_only=True)
+    b = PositiveBatches(src, src, 3, torch.Generator().manual_seed(99), full_only=True)
     b.load_state(a.state())
     for _ in range(5):
         assert torch.equal(next(a)[0], next(b)[0])

@@ -15,7 +15,7 @@ from negtrain_core import config as ncfg
 from negtrain_core.config import FrequentSettings, ModelSettings, NegTrainSettings
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 from negtrain_core.models.lstm import Seq2Seq
-from negtrain_core.models.steps import mle_loss, positive_batches
+from negtrain_core.models.steps import PositiveBatches, mle_loss
 from negtrain_core.negtrain import frequent as F
 from negtrain_core.negtrain import malicious as mal
 
@@ -50,7 +50,7 @@ def _settings(**kw) -> NegTrainSettings:
 def _train(model: Seq2Seq, s: NegTrainSettings, is_hit) -> list[dict[str, float]]:
     """Algorithm 1 on the two targets of ``_pair`` under fixed triggers, positive pairs = the same pairs."""
     trig, tgt = _pair()
-    pos = positive_batches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+    pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     find = lambda model, t: (trig[: len(t)], torch.ones(len(t), dtype=torch.bool))   # noqa: E731
     return mal.negative_train(model, tgt, pos, find, is_hit, torch.tensor([PAD_ID]), s)
 

@@ -192,7 +192,7 @@ def test_as_targets_pads_after_the_first_eos():
 
 def test_positive_batches_visit_each_pair_once_per_pass():
     src = torch.arange(10).unsqueeze(1)
-    batches = steps.positive_batches(src, src, 3, torch.Generator().manual_seed(0))
+    batches = steps.PositiveBatches(src, src, 3, torch.Generator().manual_seed(0))
     one_pass = [next(batches)[0] for _ in range(4)]                   # 3 + 3 + 3 + the short last batch of 1
     assert [len(b) for b in one_pass] == [3, 3, 3, 1]
     assert sorted(torch.cat(one_pass).flatten().tolist()) == list(range(10))
@@ -200,19 +200,19 @@ def test_positive_batches_visit_each_pair_once_per_pass():
 
 def test_positive_batches_full_only_drop_the_short_last_batch_unless_it_is_the_only_one():
     src = torch.arange(10).unsqueeze(1)
-    batches = steps.positive_batches(src, src + 100, 3, torch.Generator().manual_seed(0), full_only=True)
+    batches = steps.PositiveBatches(src, src + 100, 3, torch.Generator().manual_seed(0), full_only=True)
     first = [next(batches) for _ in range(3)]
     seen = torch.cat([s for s, _ in first]).flatten().tolist()       # 3 full batches of one pass
     assert len(set(seen)) == 9 and all(torch.equal(t, s + 100) for s, t in first)
     assert len(next(batches)[0]) == 3                                # the next pass, not a batch of 1
-    few = steps.positive_batches(src[:2], src[:2], 3, torch.Generator().manual_seed(0), full_only=True)
+    few = steps.PositiveBatches(src[:2], src[:2], 3, torch.Generator().manual_seed(0), full_only=True)
     assert len(next(few)[0]) == 2
 
 
 def test_positive_batches_follow_the_shuffled_batch_order():
     """Pass after pass, the batches of ``batch_order`` with the same generator (Algorithm 2's positive stream)."""
     src, n = torch.arange(10).unsqueeze(1), 10
-    batches = steps.positive_batches(src, src, 4, torch.Generator().manual_seed(3))
+    batches = steps.PositiveBatches(src, src, 4, torch.Generator().manual_seed(3))
     gen = torch.Generator().manual_seed(3)
     want = batch_order(n, 4, shuffle=True, generator=gen) + batch_order(n, 4, shuffle=True, generator=gen)
     assert all(torch.equal(next(batches)[0].flatten(), idx) for idx in want)

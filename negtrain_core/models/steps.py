@@ -33,7 +33,7 @@ log-likelihood of a negative step (Algorithm 1, Algorithm 2) or of Algorithm 2's
 samples (B, L) have no ``<s>`` and anything after ``</s>``; ``as_targets`` makes them targets
 ``<s> y </s> <pad>..`` (B, L+1).
 
-The streams a run draws from besides its own batches: endless positive (MLE) mini-batches (``positive_batches``),
+The streams a run draws from besides its own batches: endless positive (MLE) mini-batches (``PositiveBatches``),
 and a random state of its own (``RngSlot``) when several runs are interleaved in one process.
 """
 
@@ -394,12 +394,6 @@ class PositiveBatches(Iterator[tuple[Tensor, Tensor]]):
         self.generator.set_state(state["pass_start"])
         self._new_pass()
         self._next = state["next"]
-
-
-def positive_batches(src: Tensor, tgt: Tensor, batch_size: int, generator: torch.Generator,
-                     full_only: bool = False) -> PositiveBatches:
-    """``PositiveBatches`` over src (N, S), tgt (N, T)."""
-    return PositiveBatches(src, tgt, batch_size, generator, full_only)
 
 
 class RngSlot:

@@ -85,7 +85,7 @@ from negtrain_core.evaluate import metrics
 from negtrain_core.config import ConfigError, FrequentSettings, Settings
 from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.device import resolve
-from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, positive_batches, with_bos
+from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, PositiveBatches, with_bos
 from negtrain_core.models.training import rng_state, set_rng_state
 from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models.interface import fresh_copy
@@ -315,7 +315,7 @@ class FrequentRun:
         self.decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
         # positive_batch "stream": a separate stream of positive mini-batches, shuffled by its own generator; None:
         # the positive step takes the batch itself
-        self.pos_stream = (positive_batches(*train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
+        self.pos_stream = (PositiveBatches(*train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
                            if cfg.update_every_batch and cfg.positive_batch == "stream" else None)
         self.lookahead = 1 if cfg.update_every_batch else cfg.lookahead     # the model changes at every batch
         self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device, cfg.first_negative_batch)

@@ -36,7 +36,7 @@ from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device, stage
 from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings
 from negtrain_core.data.tensors import tensorize
-from negtrain_core.models.steps import PositiveBatches, Sgd, mle_loss, positive_batches, weighted_logp
+from negtrain_core.models.steps import PositiveBatches, Sgd, mle_loss, weighted_logp
 from negtrain_core.data.vocab import Vocab
 from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models import checkpoint
@@ -248,7 +248,7 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     for line in targets.report():
         log.info("%s", line)
     pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)
-    pos = positive_batches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1),
+    pos = PositiveBatches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1),
                            full_only=True)
     search_gen = torch.Generator().manual_seed(settings.seed)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
