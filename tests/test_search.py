@@ -234,6 +234,30 @@ def test_search_with_the_shared_prefix_memory_finds_what_the_plain_one_does(mode
     assert shared.candidates_scored == plain.candidates_scored
 
 
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_a_sweep_reads_target_lengths_back_once_and_finds_what_per_chunk_trimming_does(mode, monkeypatch):
+    """On a GPU every ``trim`` is a host synchronisation. A sweep trims its rows' targets once; the gradient and
+    scoring passes of its positions take them as they are when a chunk holds every row. The search equals the one
+    that trims every chunk (the earlier path)."""
+    s2s, lm = _models()
+    cfg = _cfg(sweeps=2, candidates=4, restarts=2, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", early_stop=False)
+    th = _thresholds(s2s, lm)
+    targets = torch.cat([TGT, TGT.flip(0)])
+    calls = []
+    trim = S.trim
+    monkeypatch.setattr(S, "trim", lambda t: calls.append(t.shape) or trim(t))
+    once = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
+    positions = cfg.sweeps * len(cfg.free_positions())
+    assert len(calls) == 2 + cfg.sweeps             # the search's targets, its initial losses, then one per sweep
+    monkeypatch.setattr(S, "_chunk_targets", lambda t, whole, trimmed: S.trim(t))
+    calls.clear()
+    every = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
+    assert len(calls) == 2 + cfg.sweeps + 2 * positions     # and two per position, one per pass
+    assert torch.equal(once.triggers, every.triggers)
+    torch.testing.assert_close(once.trajectory, every.trajectory, rtol=0, atol=0)
+
+
 def test_scoring_copy_pads_the_output_layer_without_changing_log_probs():
     s2s, lm = _models()
     copy = s2s.scoring_copy(torch.float64, multiple=8)

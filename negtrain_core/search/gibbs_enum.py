@@ -176,8 +176,15 @@ def _one_hot(ids: Tensor, vocab_size: int, dtype: torch.dtype) -> Tensor:
 
 
 def trim(tgt: Tensor) -> Tensor:
-    """tgt: (B, T) right-padded -> (B, T_real) without the all-``<pad>`` tail columns."""
+    """tgt: (B, T) right-padded -> (B, T_real) without the all-``<pad>`` tail columns. Reads the length back: on a GPU
+    a host synchronisation, after which the GPU idles until the host has queued new work."""
     return tgt[:, : int((tgt != PAD_ID).sum(1).max())]
+
+
+def _chunk_targets(tgt: Tensor, whole: bool, trimmed: bool) -> Tensor:
+    """A chunk's targets (b, T) without all-``<pad>`` tail columns: as given when the chunk holds every row of targets
+    the caller has trimmed (``trimmed``), so the passes of a sweep make no host synchronisation; else ``trim``."""
+    return tgt if whole and trimmed else trim(tgt)
 
 
 # ------------------------------------------------------------------------------------------------------ chunking
@@ -247,10 +254,12 @@ def _differentiable_rnn(model: SequenceModel | None) -> contextlib.AbstractConte
 
 
 def trigger_gradient(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: Tensor, pos: int,
-                     th: Thresholds, cfg: SearchSettings, size: ChunkSize | None = None) -> Tensor:
+                     th: Thresholds, cfg: SearchSettings, size: ChunkSize | None = None, trimmed: bool = False
+                     ) -> Tensor:
     """d L / d one-hot x_pos: (B, V) for src (B, S), tgt (B, T); one forward/backward per chunk of rows.
 
     Each row's loss depends on its own trigger only, so the gradient of the summed loss is every row's own.
+    ``trimmed``: tgt has no all-``<pad>`` tail column (``trim``), so a chunk of all rows needs no trimming.
     """
     free = cfg.free_positions()
     size = size or ChunkSize(max(1, cfg.max_chunk // 16))
@@ -258,7 +267,7 @@ def trigger_gradient(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tenso
 
     def chunk(a: int, b: int) -> Tensor:
         onehot = _one_hot(src[a:b], seq2seq.vocab_size, dtype).requires_grad_()         # (b-a, S, V)
-        t = trim(tgt[a:b])
+        t = _chunk_targets(tgt[a:b], (a, b) == (0, src.size(0)), trimmed)
         # TF32 matmuls: the gradient only ranks candidates (cuDNN's LSTMs use TF32 by default anyway)
         with torch.enable_grad(), _modes([seq2seq], cfg.grad_train_mode), \
                 _modes([lm], cfg.grad_train_mode and cfg.lm_train_mode), tf32_matmul():
@@ -360,8 +369,9 @@ def _lm_from(lm: LanguageModel, pre: Prefix, rows: Tensor, pos: int, base: Tenso
 
 
 def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thresholds, cfg: SearchSettings,
-          size: ChunkSize | None = None) -> Tensor:
-    """Objective (B, G) of src (B, S) with position ``pos`` set to each of cands (B, G); tgt (B, T).
+          size: ChunkSize | None = None, trimmed: bool = False) -> Tensor:
+    """Objective (B, G) of src (B, S) with position ``pos`` set to each of cands (B, G); tgt (B, T) (``trimmed``: as
+    ``trigger_gradient``'s).
 
     The B x G rows are built chunk by chunk, whole base rows at a time (row r: base r // G, candidate r % G), and
     scored in batched forwards; the encoder and the LM run the shared prefix once per base row and only the rest
@@ -380,7 +390,7 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
         base = first.repeat_interleave(G)                                               # (M,): row r, base r // G
         rows = src[base]
         rows[:, pos] = cands[a:b].reshape(-1)
-        t = trim(tgt[base])
+        t = _chunk_targets(tgt[base], (a, b) == (0, src.size(0)), trimmed)
         with torch.inference_mode():
             pre_rows = expand(pre.enc, first, G) if expand is not None else s2s.select_prefix(pre.enc, base)
             enc = s2s.encode_from(pre_rows, rows)                                       # encoder from pos on
@@ -489,14 +499,15 @@ def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Ten
     Returns the number of candidate rows scored.
     """
     rows = active.nonzero().squeeze(1)
+    t = trim(tgt[rows])                   # once a sweep: a position's passes then make no host synchronisation
     scored = 0
     for pos in cfg.free_positions():
-        s, t = src[rows], tgt[rows]
-        grad = trigger_gradient(seq2seq, lm, s, t, pos, th, cfg, sizes[0])             # (b, V)
+        s = src[rows]
+        grad = trigger_gradient(seq2seq, lm, s, t, pos, th, cfg, sizes[0], trimmed=True)  # (b, V)
         cands, valid = propose(grad, s[:, pos], banned, cfg.candidates)                 # (b, G)
         if cfg.first_position == "best":      # a row whose best is unset (+inf) may keep its current id, as any other
             valid |= loss[rows].isinf().unsqueeze(1) & ~banned[cands]
-        cand_loss = score(sc, s, pos, cands, t, th, cfg, sizes[1])
+        cand_loss = score(sc, s, pos, cands, t, th, cfg, sizes[1], trimmed=True)
         chosen, new_loss, improved = accept(loss[rows], cand_loss, cands, valid)
         src[rows, pos] = torch.where(improved, chosen, s[:, pos])
         loss[rows] = new_loss

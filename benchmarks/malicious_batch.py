@@ -1,0 +1,167 @@
+"""Algorithm 1's time per batch of targets: gibbs-enum's search and the rounds, host time against GPU time.
+
+    PYTHONPATH=. python benchmarks/malicious_batch.py [--arch lstm|transformer] [--batch 100] [--reps 2]
+
+Algorithm 1 (negtrain_core.negtrain.malicious) searches one trigger per target for a batch of ``batch_targets``
+(100) targets with one restart, then runs up to 20 rounds of hit test + negative step + positive step on that batch;
+the batches follow each other, since each search needs the model the previous rounds left. At paper scale the
+search dominates: on the authors' 2.5k list an io-mode epoch took 68-75 s alone on an H200 (23 batches; run 11),
+about 3 s a batch, where the search benchmark's throughput (benchmarks/gibbs_enum.py, 2,500 rows a call) would take
+well under one. This benchmark shows where a batch's time goes, on paper-size models with random weights (V =
+10,005; the timing does not depend on the weights once every sweep runs) and the dataset's Algorithm 1 settings
+(T = 5 sweeps, all run, G = 100, R = 1, 14 free tokens), o- and io-mode:
+
+- the search of one batch (``--batch`` targets), and of five batches' targets in one call (the rows a hit test's
+  search scores at once): wall seconds, seconds per position, and on a GPU the time its kernels ran (torch.profiler,
+  summed over kernels): wall over kernel time is what a host-free search (e.g. one CUDA graph per position) could gain
+  at most;
+- on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode): each one lets the GPU run
+  dry until the host has queued the next work;
+- one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100).
+
+Figures are printed and, when $OUT is set, written to $OUT/malicious_batch.json. Timing lives here, never in the
+tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from negtrain_core.config import ModelSettings, NegTrainSettings
+from negtrain_core.data.vocab import SPECIALS, Vocab
+from negtrain_core.models.checkpoint import build_model
+from negtrain_core.negtrain import malicious as M
+from negtrain_core.search import gibbs_enum as S
+from negtrain_core.search.targets import read_targets, target_tensor
+
+TARGETS = Path(__file__).resolve().parent.parent / "resources" / "targets" / "train_500.txt"
+
+
+def _vocab(words: int) -> Vocab:
+    """The target list's words, then filler words, up to ``words`` ordinary words."""
+    listed = sorted({w for line in TARGETS.read_text().split("\n") for w in line.split()})
+    return Vocab(SPECIALS + tuple(listed) + tuple(f"w{i}" for i in range(words - len(listed))))
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn) -> tuple[float, float | None]:
+    """Wall seconds of fn(), and on a GPU the seconds its CUDA kernels ran (None on the CPU)."""
+    fn()                                                                 # warm-up: cuDNN plans, allocator
+    _sync()
+    t0 = time.perf_counter()
+    fn()
+    _sync()
+    wall = time.perf_counter() - t0
+    if not torch.cuda.is_available():
+        return wall, None
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        _sync()
+    events = prof.key_averages()                      # as benchmarks/train_throughput.py sums a step's kernels
+    key = "self_device_time_total" if hasattr(events[0], "self_device_time_total") else "self_cuda_time_total"
+    return wall, sum(getattr(e, key) for e in events) / 1e6
+
+
+def host_syncs(fn) -> int | None:
+    """Host synchronisations fn() makes on the GPU (None on the CPU)."""
+    if not torch.cuda.is_available():
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def line(label: str, wall: float, kernels: float | None, positions: int) -> str:
+    gpu = (f", kernels {kernels:.3f} s ({100 * kernels / wall:.0f}% of wall; a host-free path at most "
+           f"{wall / kernels:.1f}x)" if kernels else "")
+    return f"  {label}: {wall:.3f} s, {1000 * wall / positions:.1f} ms per position{gpu}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", choices=("lstm", "transformer"), default="lstm")
+    p.add_argument("--batch", type=int, default=100, help="targets per batch (malicious.batch_targets)")
+    p.add_argument("--words", type=int, default=10000)
+    p.add_argument("--embedding", type=int, default=300)
+    p.add_argument("--hidden", type=int, default=600)
+    p.add_argument("--sweeps", type=int, default=5)
+    p.add_argument("--candidates", type=int, default=100)
+    a = p.parse_args()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    vocab = _vocab(a.words)
+    targets = read_targets(TARGETS, vocab, "skip", max_len=20)
+    tgt_all = target_tensor(targets.ids).to(device)
+    mcfg = ModelSettings(vocab_size=len(vocab), embedding_dim=a.embedding, hidden_dim=a.hidden, dropout=0.3,
+                         arch=a.arch)
+    s2s, lm = build_model("seq2seq", mcfg).to(device), build_model("lm", mcfg).to(device).eval()
+    th = S.Thresholds(out=-3.7569, inp=-3.7927)        # Switchboard's (docs/release.md#hit-criteria)
+    base = S.SearchSettings(trigger_len=14, src_len=15, sweeps=a.sweeps, candidates=a.candidates, restarts=1,
+                            hit_mode="avg", early_stop=False)
+    modes = {"o": replace(base, lambda_in=0.0), "io": replace(base, lambda_in=1.0, init="lm")}
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device {name}; torch {torch.__version__}; {a.arch} V={len(vocab)}, "
+          f"{sum(p.numel() for p in s2s.parameters()):,} seq2seq parameters; T={a.sweeps} G={a.candidates} R=1, "
+          f"all sweeps", flush=True)
+    out: dict = {"arch": a.arch, "device": name, "torch": torch.__version__, "batch": a.batch}
+    positions = a.sweeps * base.trigger_len
+    gen = torch.Generator().manual_seed(0)
+    for mode, cfg in modes.items():
+        use_lm = lm if mode == "io" else None
+        print(f"{mode}-mode search", flush=True)
+        for rows in (a.batch, 5 * a.batch):
+            tgt = tgt_all[:rows]
+            wall, kernels = timed(lambda: S.search(s2s, use_lm, tgt, th, cfg, gen))
+            print(line(f"{rows} targets in one call", wall, kernels, positions), flush=True)
+            out[f"{mode}_search_{rows}_s"], out[f"{mode}_search_{rows}_kernels_s"] = wall, kernels
+        syncs = host_syncs(lambda: S.search(s2s, use_lm, tgt_all[:a.batch], th, replace(cfg, sweeps=1), gen))
+        if syncs is not None:
+            print(f"  host synchronisations in a one-sweep search of {a.batch} targets ({base.trigger_len} "
+                  f"positions, initialisation and final evaluation included): {syncs}", flush=True)
+            out[f"{mode}_syncs_one_sweep"] = syncs
+
+    s = NegTrainSettings(hit_type="avg")
+    opts = M.optimisers(s2s, s)
+    tgt = tgt_all[:a.batch]
+    trig = S.layout(S.init_free(a.batch, base, len(vocab), None, gen, device), base.src_len)
+    pos_src = S.layout(S.init_free(s.pos_batch, base, len(vocab), None, gen, device), base.src_len)
+    pos_tgt = tgt_all[a.batch:a.batch + s.pos_batch]
+    lm_ok = torch.ones(a.batch, dtype=torch.bool, device=device)
+    is_hit = M.hit_test("avg", th)
+    avoid = M.avoid_ids(s.avoid_words, vocab).to(device)
+    hit = torch.zeros(a.batch, dtype=torch.bool, device=device)
+    hit[::3] = True
+    parts = {"hit test": lambda: M.current_hits(s2s, trig, tgt, lm_ok, is_hit),
+             "negative step": lambda: M.negative_step(s2s, opts[0], trig, tgt, hit, avoid, s),
+             "positive step": lambda: M.positive_step(s2s, opts[1], pos_src, pos_tgt, s.lambda_pos)}
+    print(f"one round ({a.batch} targets, positive batch {s.pos_batch})", flush=True)
+    for label, fn in parts.items():
+        wall, kernels = timed(fn)
+        gpu = f", kernels {1000 * kernels:.2f} ms" if kernels else ""
+        print(f"  {label}: {1000 * wall:.2f} ms{gpu}", flush=True)
+        out[f"round_{label.replace(' ', '_')}_s"], out[f"round_{label.replace(' ', '_')}_kernels_s"] = wall, kernels
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "malicious_batch.json").write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
