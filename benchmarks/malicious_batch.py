@@ -15,8 +15,8 @@ well under one. This benchmark shows where a batch's time goes, on paper-size mo
   search scores at once): wall seconds, seconds per position, and on a GPU the time its kernels ran (torch.profiler,
   summed over kernels): wall over kernel time is what a host-free search (e.g. one CUDA graph per position) could gain
   at most;
-- on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode): each one lets the GPU run
-  dry until the host has queued the next work;
+- on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode), by the line that made them:
+  each one lets the GPU run dry until the host has queued the next work;
 - one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100).
 
 Figures are printed and, when $OUT is set, written to $OUT/malicious_batch.json. Timing lives here, never in the
@@ -30,6 +30,7 @@ import json
 import os
 import time
 import warnings
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,8 +76,8 @@ def timed(fn) -> tuple[float, float | None]:
     return wall, sum(getattr(e, key) for e in events) / 1e6
 
 
-def host_syncs(fn) -> int | None:
-    """Host synchronisations fn() makes on the GPU (None on the CPU)."""
+def host_syncs(fn) -> Counter | None:
+    """Host synchronisations fn() makes on the GPU, counted by the Python line that made each (None on the CPU)."""
     if not torch.cuda.is_available():
         return None
     with warnings.catch_warnings(record=True) as caught:
@@ -86,7 +87,8 @@ def host_syncs(fn) -> int | None:
             fn()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught)
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    return Counter(f"{w.filename.replace(root, '')}:{w.lineno}" for w in caught if "synchroniz" in str(w.message))
 
 
 def line(label: str, wall: float, kernels: float | None, positions: int) -> str:
@@ -136,8 +138,9 @@ def main() -> None:
         syncs = host_syncs(lambda: S.search(s2s, use_lm, tgt_all[:a.batch], th, replace(cfg, sweeps=1), gen))
         if syncs is not None:
             print(f"  host synchronisations in a one-sweep search of {a.batch} targets ({base.trigger_len} "
-                  f"positions, initialisation and final evaluation included): {syncs}", flush=True)
-            out[f"{mode}_syncs_one_sweep"] = syncs
+                  f"positions, initialisation and final evaluation included): {sum(syncs.values())}; by line: "
+                  + ", ".join(f"{site} x{n}" for site, n in syncs.most_common()), flush=True)
+            out[f"{mode}_syncs_one_sweep"] = dict(syncs)
 
     s = NegTrainSettings(hit_type="avg")
     opts = M.optimisers(s2s, s)
