@@ -13,8 +13,9 @@ well under one. This benchmark shows where a batch's time goes, on paper-size mo
 
 - the search of one batch (``--batch`` targets), and of five batches' targets in one call (the rows a hit test's
   search scores at once): wall seconds, seconds per position, and on a GPU the time its kernels ran (torch.profiler,
-  summed over kernels): wall over kernel time is what a host-free search (e.g. one CUDA graph per position) could gain
-  at most;
+  summed over kernels): wall over kernel time is what a host-free search could gain at most;
+- on a GPU, the batch's search with ``search.cuda_graph`` (``SearchGraphs``: each position over all rows one CUDA
+  graph, captured in a first search and replayed in the timed one), against the plain search of the same run;
 - on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode), by the line that made them:
   each one lets the GPU run dry until the host has queued the next work;
 - one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100).
@@ -135,6 +136,14 @@ def main() -> None:
             wall, kernels = timed(lambda: S.search(s2s, use_lm, tgt, th, cfg, gen))
             print(line(f"{rows} targets in one call", wall, kernels, positions), flush=True)
             out[f"{mode}_search_{rows}_s"], out[f"{mode}_search_{rows}_kernels_s"] = wall, kernels
+        if device.type == "cuda":
+            graphs = S.SearchGraphs()
+            tgt = tgt_all[:a.batch]
+            wall, kernels = timed(lambda: S.search(s2s, use_lm, tgt, th, cfg, gen, graphs))
+            plain = out[f"{mode}_search_{a.batch}_s"]
+            print(line(f"{a.batch} targets, search.cuda_graph", wall, kernels, positions)
+                  + f"; {plain / wall:.2f}x the plain search", flush=True)
+            out[f"{mode}_search_graphs_s"], out[f"{mode}_search_graphs_kernels_s"] = wall, kernels
         syncs = host_syncs(lambda: S.search(s2s, use_lm, tgt_all[:a.batch], th, replace(cfg, sweeps=1), gen))
         if syncs is not None:
             print(f"  host synchronisations in a one-sweep search of {a.batch} targets ({base.trigger_len} "

@@ -322,6 +322,7 @@ class SearchSettings:
     lm_train_mode: bool = True             # the LM drops out in the gradient pass too (with grad_train_mode)
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
     fused_logp: bool = True                # not a config key: benchmarks turn it off to time torch's log-softmax
+    cuda_graph: bool = False               # Algorithm 1's searches: each position one CUDA graph (SearchGraphs)
 
     def free_positions(self) -> range:
         """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""
@@ -678,7 +679,8 @@ def _search(config: dict[str, Any], data: DataSettings, hit_type: str, quick: di
                   grad_train_mode=s["grad_train_mode"], allow_unk=s["allow_unk"], max_chunk=s["max_chunk"],
                   score_dtype=s["score_dtype"], sequence_reweight=s["sequence_reweight"],
                   first_position=s["first_position"], stop_rule=s["stop_rule"],
-                  stop_batch=config["malicious"]["batch_targets"], lm_train_mode=s["lm_train_mode"])
+                  stop_batch=config["malicious"]["batch_targets"], lm_train_mode=s["lm_train_mode"],
+                  cuda_graph=s["cuda_graph"])
     modes = {"o": dict(lambda_in=0.0, init="uniform"), "io": dict(lambda_in=s["lambda_in"], init="lm")}
     baseline = config["hits"]["baseline_restarts"]
     attack_restarts = s["restarts"] if baseline is None else baseline

@@ -466,3 +466,140 @@ def test_gradient_pass_with_the_lm_in_eval_mode_runs_on_cuda():
     for cfg in [_cfg(lm_train_mode=False), _cfg(grad_train_mode=False)]:
         grad = S.trigger_gradient(s2s, lm, SRC.cuda(), TGT.cuda(), 2, th, cfg)
         assert torch.isfinite(grad).all()
+
+
+# ------------------------------------------------------------------------------- fixed rows and CUDA graphs
+
+
+def _targets_of_three_lengths() -> torch.Tensor:
+    """Six targets: rows of one search stop at different sweeps, and the longest decides the trimmed length."""
+    return torch.cat([TGT, TGT.flip(0), torch.tensor([[2, 9, 3, 0, 0], [2, 7, 8, 6, 0]])]).masked_fill(
+        torch.tensor([[False] * 4 + [True]] * 6), PAD_ID)
+
+
+@pytest.mark.parametrize("mode,first", [("o", "improve"), ("io", "improve"), ("o", "best")])
+def test_the_fixed_row_search_finds_what_the_plain_one_does(mode, first, attention_kw):
+    """``search`` with ``SearchGraphs`` runs every position over all rows (the shapes a CUDA graph needs); with every
+    row searching every sweep the plain search runs the same batches: the same triggers, losses, trajectory and
+    counts to the last bit (float64 on the CPU, the graphs' eager form), in two searches that reuse one set of
+    buffers, the model changed between them as Algorithm 1's steps change it."""
+    s2s, lm = _models(seed=2, **attention_kw)
+    cfg = _cfg(sweeps=3, candidates=2, restarts=3, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", first_position=first, early_stop=False)
+    th = _thresholds(s2s, lm)
+    targets = _targets_of_three_lengths()
+    graphs = S.SearchGraphs(capture=False)
+    for seed in (4, 5):
+        plain = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed))
+        fixed = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), graphs)
+        assert torch.equal(plain.triggers, fixed.triggers) and torch.equal(plain.sweeps_run, fixed.sweeps_run)
+        for a, b in [(plain.trajectory, fixed.trajectory), (plain.losses, fixed.losses),
+                     (plain.objective, fixed.objective)]:
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert plain.candidates_scored == fixed.candidates_scored
+        with torch.no_grad():
+            for p in s2s.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    assert len(graphs.fixed) == 1
+
+
+def test_a_masked_position_leaves_the_stopped_rows_and_updates_the_others_as_the_plain_one():
+    s2s, lm = _models(seed=2)
+    cfg = _cfg(candidates=3)
+    th = _thresholds(s2s, lm)
+    src = torch.cat([SRC, SRC.flip(0), SRC])
+    tgt = torch.cat([TGT, TGT, TGT.flip(0)])
+    loss = S.rows_loss(S.Scorer(s2s, lm), src, tgt, th, cfg)
+    active = torch.tensor([True, False, True, False, True, True])
+    banned, sizes = S.banned_ids(V, True), (S.ChunkSize(1000), S.ChunkSize(1000))
+    sc = S.Scorer(s2s, lm)
+    rows = active.nonzero().squeeze(1)
+    ids, new_loss, _ = S.position_update(s2s, lm, sc, src[rows], tgt[rows], loss[rows], 2, th, cfg, banned, sizes)
+    fixed_src, fixed_loss = src.clone(), loss.clone()
+    S.masked_position_update(s2s, lm, sc, fixed_src, tgt, fixed_loss, active, 2, th, cfg, banned, sizes)
+    assert torch.equal(fixed_src[~active], src[~active]) and torch.equal(fixed_loss[~active], loss[~active])
+    assert torch.equal(fixed_src[rows, 2], ids) and torch.equal(fixed_src[rows][:, [0, 1, 3, 4]], src[rows][:, [0, 1, 3, 4]])
+    torch.testing.assert_close(fixed_loss[rows], new_loss, rtol=1e-12, atol=0)
+    assert (fixed_loss[rows] < loss[rows]).any()                        # some row moved
+
+
+def test_the_fixed_row_search_stops_each_row_after_a_sweep_without_progress():
+    """With the per-row early stop a stopped row keeps its trigger and loss through the remaining sweeps."""
+    s2s, lm = _models(seed=2)
+    cfg = _cfg(sweeps=4, candidates=2, restarts=3, lambda_in=0.0, init="uniform")
+    res = S.search(s2s, lm, _targets_of_three_lengths(), _thresholds(s2s, lm), cfg,
+                   torch.Generator().manual_seed(4), S.SearchGraphs(capture=False))
+    traj = res.trajectory                                                 # (sweeps + 1, N, R)
+    assert len(set(res.sweeps_run.flatten().tolist())) > 1
+    for n, r in itertools.product(range(traj.size(1)), range(traj.size(2))):
+        ran = int(res.sweeps_run[n, r])
+        curve = traj[:, n, r]
+        assert (curve[1:ran] < curve[: ran - 1]).all()                   # progress in every sweep but the last run
+        assert ran == cfg.sweeps or curve[ran] == curve[ran - 1]          # the last one ran without progress
+        assert (curve[ran:] == curve[ran]).all()                          # and nothing moved after it
+
+
+def test_refresh_copy_writes_the_models_weights_into_its_padded_scoring_copy(attention_kw):
+    s2s, lm = _models(**attention_kw)
+    copies = [m.scoring_copy(torch.float32, multiple=8) for m in (s2s, lm)]
+    with torch.no_grad():
+        for m in (s2s, lm):
+            for p in m.parameters():
+                p.mul_(1.5).add_(0.1)
+    for copy, m in zip(copies, (s2s, lm)):
+        S.refresh_copy(copy, m)
+        fresh = m.scoring_copy(torch.float32, multiple=8).state_dict()
+        for name, w in copy.state_dict().items():
+            assert torch.equal(w.isinf(), fresh[name].isinf()) and torch.equal(w.nan_to_num(), fresh[name].nan_to_num()), name
+
+
+def test_refresh_copy_keeps_the_transformers_tied_and_padded_output_layer():
+    from negtrain_core.config import TransformerSettings
+    from negtrain_core.models.transformer import TransformerSeq2Seq
+    torch.manual_seed(0)
+    m = TransformerSeq2Seq(ModelSettings(vocab_size=V, arch="transformer", transformer=TransformerSettings(
+        layers=1, d_model=8, heads=2, ff=16, max_positions=16))).double().eval()
+    copy = m.scoring_copy(torch.float64, multiple=8)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.3)
+    S.refresh_copy(copy, m)
+    src, tgt = SRC, TGT
+    with torch.no_grad():
+        torch.testing.assert_close(copy(src, tgt).token_logp, m(src, tgt).token_logp)
+
+
+def test_the_fixed_rows_fall_back_to_the_plain_search_when_a_pass_needs_chunks():
+    s2s, lm = _models()
+    cfg = _cfg(max_chunk=7)                              # 2 restarts x 2 targets x 4 candidates do not fit
+    graphs = S.SearchGraphs(capture=False)
+    th = _thresholds(s2s, lm)
+    plain = S.search(s2s, lm, TGT, th, cfg, torch.Generator().manual_seed(1))
+    assert torch.equal(S.search(s2s, lm, TGT, th, cfg, torch.Generator().manual_seed(1), graphs).triggers,
+                       plain.triggers)
+    assert not graphs.fixed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
+@pytest.mark.parametrize("mode,dtype", [("o", "float32"), ("io", "float32"), ("io", "float16")])
+def test_graphed_positions_find_what_the_eager_fixed_rows_do_on_cuda(mode, dtype):
+    """Captured after GRAPH_WARMUP eager runs and replayed in the next searches: the same triggers as the fixed-row
+    path run eagerly, without dropout (the graphs' dropout masks are their own), weights changed between searches
+    (float16: through the scoring copies, refreshed in place)."""
+    torch.manual_seed(0)
+    s2s, lm = (m.float().cuda() for m in _models(dtype=torch.float32, dropout=0.0))
+    cfg = _cfg(sweeps=3, candidates=4, restarts=2, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", grad_train_mode=False, score_dtype=dtype)
+    th = _thresholds(*(m.double().cpu() for m in _models(dtype=torch.float64, dropout=0.0)))
+    targets = _targets_of_three_lengths().cuda()
+    graphed, eager = S.SearchGraphs(), S.SearchGraphs(capture=False)
+    for seed in range(4):
+        a = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), graphed)
+        b = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), eager)
+        assert torch.equal(a.triggers, b.triggers)
+        torch.testing.assert_close(a.trajectory, b.trajectory)
+        with torch.no_grad():
+            for p in s2s.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    (fixed,) = graphed.fixed.values()
+    assert fixed.graphs and max(fixed.calls.values()) > S.GRAPH_WARMUP

@@ -42,7 +42,7 @@ from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models import checkpoint
 from negtrain_core.models.training import rng_state, scope_groups, seed_all, set_rng_state
 from negtrain_core.search import hits
-from negtrain_core.search.gibbs_enum import Thresholds, search
+from negtrain_core.search.gibbs_enum import SearchGraphs, Thresholds, search
 from negtrain_core.search.targets import read_targets, target_tensor
 
 log = logging.getLogger(__name__)
@@ -190,12 +190,13 @@ def epoch_rates(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 def searcher(lm: torch.nn.Module | None, th: Thresholds, cfg: SearchSettings, generator: torch.Generator,
-             hs: HitSettings = HitSettings()) -> Searcher:
+             hs: HitSettings = HitSettings(), graphs: SearchGraphs | None = None) -> Searcher:
     """gibbs-enum (``search.search``) as Algorithm 1's trigger finder. With ``lm`` (io-mode) the trigger must also
     pass the LM threshold T_in (``hits.lm_pass``: not checked without ``hs.lm_check``, as the release's Algorithm 1
-    script; ``>`` with ``hs.strict``); without (o-mode) every trigger passes."""
+    script; ``>`` with ``hs.strict``); without (o-mode) every trigger passes. ``graphs``: one ``SearchGraphs`` for
+    every search of the run (``search.cuda_graph``)."""
     def find(model: torch.nn.Module, tgt: Tensor) -> tuple[Tensor, Tensor]:
-        res = search(model, lm, tgt, th, cfg, generator)
+        res = search(model, lm, tgt, th, cfg, generator, graphs)
         if lm is not None:
             return res.triggers, hits.lm_pass(res.evaluation.lm_logp, th.inp, hs.strict, hs.lm_check)
         return res.triggers, torch.ones(len(tgt), dtype=torch.bool, device=tgt.device)
@@ -261,7 +262,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
         save_state(state_path, model, vocab, epoch, rows, search_gen, pos, fp)
 
     rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
-                          searcher(lm, th, cfg, search_gen, settings.hits),
+                          searcher(lm, th, cfg, search_gen, settings.hits,
+                                   SearchGraphs() if cfg.cuda_graph and dev.type == "cuda" else None),
                           hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s,
                           done, save)
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)

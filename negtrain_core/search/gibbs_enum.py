@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from torch import nn
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -55,6 +57,7 @@ from negtrain_core.models.gold_logp import gold_logp
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
 from negtrain_core.config import SearchSettings
 from negtrain_core.device import tf32_matmul
+from negtrain_core.models.steps import GRAPH_WARMUP
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -491,6 +494,32 @@ def progressed(loss: Tensor, before: Tensor, groups: Tensor | None) -> Tensor:
     return (mean(loss) < mean(before))[groups]
 
 
+def position_update(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Tensor, tgt: Tensor,
+                    loss: Tensor, pos: int, th: Thresholds, cfg: SearchSettings, banned: Tensor,
+                    sizes: tuple[ChunkSize, ChunkSize]) -> tuple[Tensor, Tensor, Tensor]:
+    """One position of Algorithm 3 for rows src (b, S), tgt (b, T) (``trim``-med), loss (b,): the gradient, the
+    top-G proposal, scoring and acceptance. -> (the position's ids after it (b,), the rows' losses after it (b,),
+    improved (b,)). Makes no host synchronisation when each pass is one chunk."""
+    grad = trigger_gradient(seq2seq, lm, src, tgt, pos, th, cfg, sizes[0], trimmed=True)   # (b, V)
+    cands, valid = propose(grad, src[:, pos], banned, cfg.candidates)                        # (b, G)
+    if cfg.first_position == "best":          # a row whose best is unset (+inf) may keep its current id, as any other
+        valid |= loss.isinf().unsqueeze(1) & ~banned[cands]
+    cand_loss = score(sc, src, pos, cands, tgt, th, cfg, sizes[1], trimmed=True)
+    chosen, new_loss, improved = accept(loss, cand_loss, cands, valid)
+    return torch.where(improved, chosen, src[:, pos]), new_loss, improved
+
+
+def masked_position_update(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Tensor, tgt: Tensor,
+                           loss: Tensor, active: Tensor, pos: int, th: Thresholds, cfg: SearchSettings,
+                           banned: Tensor, sizes: tuple[ChunkSize, ChunkSize]) -> None:
+    """``position_update`` over every row, kept only where ``active`` (B,): src (B, S) and loss (B,) in place. The
+    shapes do not depend on which rows are still searching, so one CUDA graph serves every sweep (``SearchGraphs``)."""
+    ids, new_loss, improved = position_update(seq2seq, lm, sc, src, tgt, loss, pos, th, cfg, banned, sizes)
+    keep = improved & active
+    src[:, pos] = torch.where(keep, ids, src[:, pos])
+    loss.copy_(torch.where(keep, new_loss, loss))
+
+
 def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Tensor, tgt: Tensor, loss: Tensor,
            active: Tensor, th: Thresholds, cfg: SearchSettings, banned: Tensor,
            sizes: tuple[ChunkSize, ChunkSize]) -> int:
@@ -500,28 +529,23 @@ def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Ten
     """
     rows = active.nonzero().squeeze(1)
     t = trim(tgt[rows])                   # once a sweep: a position's passes then make no host synchronisation
-    scored = 0
     for pos in cfg.free_positions():
-        s = src[rows]
-        grad = trigger_gradient(seq2seq, lm, s, t, pos, th, cfg, sizes[0], trimmed=True)  # (b, V)
-        cands, valid = propose(grad, s[:, pos], banned, cfg.candidates)                 # (b, G)
-        if cfg.first_position == "best":      # a row whose best is unset (+inf) may keep its current id, as any other
-            valid |= loss[rows].isinf().unsqueeze(1) & ~banned[cands]
-        cand_loss = score(sc, s, pos, cands, t, th, cfg, sizes[1], trimmed=True)
-        chosen, new_loss, improved = accept(loss[rows], cand_loss, cands, valid)
-        src[rows, pos] = torch.where(improved, chosen, s[:, pos])
-        loss[rows] = new_loss
-        scored += cands.numel()
-    return scored
+        src[rows, pos], loss[rows], _ = position_update(seq2seq, lm, sc, src[rows], t, loss[rows], pos, th, cfg,
+                                                        banned, sizes)
+    return rows.numel() * min(cfg.candidates, seq2seq.vocab_size) * len(cfg.free_positions())
 
 
 def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thresholds: Thresholds,
-           cfg: SearchSettings, generator: torch.Generator) -> SearchResult:
+           cfg: SearchSettings, generator: torch.Generator, graphs: SearchGraphs | None = None) -> SearchResult:
     """gibbs-enum for every target row of targets (N, T) ``<s> y </s> <pad>..`` (Algorithm 3).
 
     The N x R (target, restart) rows are searched together; ``generator`` (a CPU generator) draws the
     initialisations; dropout in the gradient pass uses torch's global RNG (seed it at the entry point).
     ``lm`` may be None for o-mode (lambda_in 0, uniform init); when given, ``evaluation.lm_logp`` is filled.
+    ``graphs``: run every position over all rows with the rows that stopped masked out (``masked_position_update``),
+    each position one CUDA graph kept across the calls that share it (``SearchGraphs``); the plain path searches the
+    active rows only. Both find the same triggers where the per-row computations do not depend on the batch's other
+    rows (tests/test_search.py, float64 on the CPU); on a GPU the dropout masks of the gradient pass differ.
     """
     device = next(seq2seq.parameters()).device
     V, (N, R) = seq2seq.vocab_size, (targets.size(0), cfg.restarts)
@@ -530,17 +554,29 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
     src = layout(init_free(N * R, cfg, V, lm, generator, device), cfg.src_len)        # (B, S)
     banned = banned_ids(V, cfg.allow_unk, device)
     sizes = (ChunkSize(max(1, cfg.max_chunk // 16)), ChunkSize(cfg.max_chunk))
-    sc = scorer(seq2seq, lm, cfg)
+    sc = graphs.scorer(seq2seq, lm, cfg) if graphs is not None else scorer(seq2seq, lm, cfg)
     groups = stop_groups(order, R, cfg.stop_batch).to(device) if cfg.stop_rule == "batch_mean" else None
     with _modes([seq2seq, lm], False):
         loss = run_chunked(lambda a, b: rows_loss(sc, src[a:b], tgt[a:b], thresholds, cfg), N * R, sizes[1])
+        fixed = graphs.rows(src, tgt, loss, cfg, sizes) if graphs is not None else None
+        if fixed is not None:                         # the group's buffers are the search's tensors from here on
+            src, tgt, loss = fixed.src, fixed.tgt, fixed.loss
         active, sweeps_run = torch.ones_like(loss, dtype=torch.bool), torch.zeros_like(loss, dtype=torch.long)
         trajectory, scored = [loss.clone()], 0
         if cfg.first_position == "best":
             loss.fill_(float("inf"))                      # each restart's best starts unset (release: -1000)
         for _ in range(cfg.sweeps):
             before = loss.clone()
-            if active.any():
+            if fixed is not None:
+                searching = int(active.sum())
+                if searching:
+                    fixed.active.copy_(active)
+                    for pos in cfg.free_positions():
+                        graphs.run(fixed, pos, lambda pos=pos: masked_position_update(
+                            seq2seq, lm, sc, fixed.src, fixed.tgt, fixed.loss, fixed.active, pos, thresholds, cfg,
+                            banned, sizes))
+                    scored += searching * min(cfg.candidates, V) * len(cfg.free_positions())
+            elif active.any():
                 scored += _sweep(seq2seq, lm, sc, src, tgt, loss, active, thresholds, cfg, banned, sizes)
             sweeps_run += active
             if cfg.early_stop:
@@ -554,3 +590,105 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
     losses = objective(ev.token_logp, ev.mask, ev.lm_logp, thresholds, cfg, reweight=1.0)
     traj = torch.stack(trajectory).view(-1, N, R)[:, inv]
     return SearchResult(triggers, losses, loss[rows], ev, traj, sweeps_run.view(N, R)[inv], scored)
+
+
+# ------------------------------------------------------------------------------------------------- CUDA graphs
+
+
+@dataclass
+class FixedRows:
+    """The buffers of a search whose rows have one shape (B rows, S source and T target positions, loss dtype): the
+    search works on them in place, and each position's CUDA graph reads and writes them. ``graphs``: pos -> graph;
+    ``calls``: pos -> runs so far (the first ``GRAPH_WARMUP`` run eagerly)."""
+
+    src: Tensor
+    tgt: Tensor
+    loss: Tensor
+    active: Tensor
+    graphs: dict[int, Any]
+    calls: dict[int, int]
+
+
+def refresh_copy(copy: nn.Module, model: nn.Module) -> None:
+    """Write ``model``'s weights into its ``scoring_copy`` in place (cast to the copy's dtype; a padded output layer
+    takes them in its first rows, its padding untouched), so that graphs that read the copy see the new weights."""
+    with torch.no_grad():
+        weights = model.state_dict()
+        for name, dst in copy.state_dict().items():
+            w = weights[name]
+            (dst if dst.shape == w.shape else dst[: w.size(0)]).copy_(w)
+
+
+class SearchGraphs:
+    """gibbs-enum's positions as CUDA graphs, kept across the searches of one run: Algorithm 1 searches one batch
+    of targets after another, with the same shapes and models that change between the searches (``search.cuda_graph``).
+
+    At Algorithm 1's batch of 100 targets the plain search is host-bound (docs/benchmarks.md, malicious_batch.py):
+    each position's passes launch a few hundred small kernels. Here each position over all B rows
+    (``masked_position_update``) is, after ``GRAPH_WARMUP`` eager runs on a side stream, one graph replay. The graphs
+    read the searched model's own weights, which the training steps update in place, and scoring copies made once
+    and refreshed in place at each search (``refresh_copy``). Graphs of every shape share one memory pool: they run
+    one after the other, and write only the rows' buffers, which live outside it. Dropout in the gradient pass draws
+    from the default CUDA generator, as the eager path's does, but not the same masks.
+
+    ``capture`` False runs the same fixed-row path eagerly (the CPU tests); ``search`` falls back to its plain path
+    where a pass would not fit one chunk (the graphs cannot halve a chunk on out-of-memory).
+    """
+
+    def __init__(self, capture: bool = True):
+        self.capture = capture and torch.cuda.is_available()
+        self.copies: Scorer | None = None
+        self.fixed: dict[tuple, FixedRows] = {}
+        self.pool: Any = None
+        self.stream: torch.cuda.Stream | None = None
+
+    def scorer(self, seq2seq: Seq2SeqModel, lm: LanguageModel | None, cfg: SearchSettings) -> Scorer:
+        """``scorer``'s models, made on the first call and refreshed from the models' weights on the next ones."""
+        if self.copies is None:
+            self.copies = scorer(seq2seq, lm, cfg)
+        for copy, model in zip(self.copies, (seq2seq, lm)):
+            if copy is not None and copy is not model:
+                refresh_copy(copy, model)
+        return self.copies
+
+    def rows(self, src: Tensor, tgt: Tensor, loss: Tensor, cfg: SearchSettings,
+             sizes: tuple[ChunkSize, ChunkSize]) -> FixedRows | None:
+        """The buffers for rows src (B, S), tgt (B, T), loss (B,), filled with them; None where a pass over the B
+        rows (their B x G candidates) would take more than one chunk."""
+        B = src.size(0)
+        if B > sizes[0].rows or B * cfg.candidates > sizes[1].rows:
+            return None
+        key = (tuple(src.shape), tuple(tgt.shape), loss.dtype, src.device)
+        if key not in self.fixed:
+            self.fixed[key] = FixedRows(src.clone(), tgt.clone(), loss.clone(),
+                                        torch.ones(B, dtype=torch.bool, device=src.device), {}, {})
+        fixed = self.fixed[key]
+        fixed.src.copy_(src)
+        fixed.tgt.copy_(tgt)
+        fixed.loss.copy_(loss)
+        return fixed
+
+    def run(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> None:
+        """``step`` (one position over the rows of ``fixed``): eagerly on a side stream for its first
+        ``GRAPH_WARMUP`` runs, then captured once and replayed."""
+        if not self.capture:
+            step()
+            return
+        if self.stream is None:
+            self.stream = torch.cuda.Stream()
+        fixed.calls[pos] = fixed.calls.get(pos, 0) + 1
+        if fixed.calls[pos] <= GRAPH_WARMUP:
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):
+                step()
+            torch.cuda.current_stream().wait_stream(self.stream)
+            return
+        if pos not in fixed.graphs:
+            torch.cuda.synchronize()
+            if self.pool is None:
+                self.pool = torch.cuda.graph_pool_handle()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
+                step()
+            fixed.graphs[pos] = graph
+        fixed.graphs[pos].replay()
