@@ -34,7 +34,9 @@ own ``decode_block``. On CUDA the scoring runs on the models' ``scoring_copy`` i
 default; the output layer padded to a multiple of 64 rows so the big GEMMs stay on aligned tensor-core kernels);
 the target tokens' log-probabilities come from one fused kernel that accumulates the log-normaliser in float32
 without writing the log-softmax (models/gold_logp.py; ``fused_logp``); the gradient pass uses TF32 matmuls; the final
-``evaluate`` (hit criteria, reported losses) runs the original models in float32.
+``evaluate`` (hit criteria, reported losses) runs the original models in float32. With ``search.cuda_graph``
+Algorithm 1's searches run each position over all rows of a batch, stopped rows masked out, as one CUDA graph
+(``SearchGraphs``): at its batch of 100 targets the plain search is host-bound.
 
 Shapes: N targets, R restarts, B rows being searched (target x restart), G candidates, S encoder input length,
 K = trigger_len free tokens, T target length ``<s> y </s> <pad>..``, T' = T - 1 scored positions, V vocabulary.
@@ -47,11 +49,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from torch import nn
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from negtrain_core.models.gold_logp import gold_logp
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
@@ -544,8 +544,9 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
     ``lm`` may be None for o-mode (lambda_in 0, uniform init); when given, ``evaluation.lm_logp`` is filled.
     ``graphs``: run every position over all rows with the rows that stopped masked out (``masked_position_update``),
     each position one CUDA graph kept across the calls that share it (``SearchGraphs``); the plain path searches the
-    active rows only. Both find the same triggers where the per-row computations do not depend on the batch's other
-    rows (tests/test_search.py, float64 on the CPU); on a GPU the dropout masks of the gradient pass differ.
+    active rows only. While every row searches both run the same batches and find the same triggers
+    (tests/test_search.py, float64 on the CPU); once rows have stopped, the plain path's smaller batches may round
+    otherwise, and on a GPU the graphs' dropout masks in the gradient pass are their own.
     """
     device = next(seq2seq.parameters()).device
     V, (N, R) = seq2seq.vocab_size, (targets.size(0), cfg.restarts)
