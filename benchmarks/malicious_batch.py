@@ -73,6 +73,8 @@ def timed(fn) -> tuple[float, float | None]:
         fn()
         _sync()
     events = prof.key_averages()                      # as benchmarks/train_throughput.py sums a step's kernels
+    if not events:                                    # a profiler that does not see into graph replays
+        return wall, None
     key = "self_device_time_total" if hasattr(events[0], "self_device_time_total") else "self_cuda_time_total"
     return wall, sum(getattr(e, key) for e in events) / 1e6
 
