@@ -603,3 +603,22 @@ def test_graphed_positions_find_what_the_eager_fixed_rows_do_on_cuda(mode, dtype
                 p.add_(0.05 * torch.randn_like(p))
     (fixed,) = graphed.fixed.values()
     assert fixed.graphs and max(fixed.calls.values()) > S.GRAPH_WARMUP
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
+def test_graphed_positions_run_with_dropout_in_the_gradient_pass_on_cuda():
+    """The production reading (grad_train_mode, dropout 0.3, float16 scoring, io-mode): the graphs capture the
+    dropout of the gradient pass and every search still ends with valid triggers and no loss above its start."""
+    s2s, lm = (m.float().cuda() for m in _models(dtype=torch.float32, dropout=0.3))
+    cfg = _cfg(sweeps=4, candidates=4, restarts=2, lambda_in=1.0, init="lm", grad_train_mode=True,
+               early_stop=False)                          # 4 sweeps a search: the graphs are captured in the first
+    th = _thresholds(*(m.double().cpu() for m in _models(dtype=torch.float64, dropout=0.3)))
+    graphs = S.SearchGraphs()
+    for seed in range(3):
+        res = S.search(s2s, lm, _targets_of_three_lengths().cuda(), th, cfg, torch.Generator().manual_seed(seed),
+                       graphs)
+        assert not S.banned_ids(V, True, "cuda")[res.triggers[:, 1:-1]].any()
+        assert torch.isfinite(res.losses).all()
+        assert (res.trajectory[1:] <= res.trajectory[:-1]).all()
+    (fixed,) = graphs.fixed.values()
+    assert fixed.graphs
