@@ -18,7 +18,8 @@ well under one. This benchmark shows where a batch's time goes, on paper-size mo
   graph, captured in a first search and replayed in the timed one), against the plain search of the same run;
 - on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode), by the line that made them:
   each one lets the GPU run dry until the host has queued the next work;
-- one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100).
+- one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100), and on
+  a GPU both steps with ``malicious.cuda_graph`` (``GraphedSteps``: each one CUDA graph).
 
 Figures are printed and, when $OUT is set, written to $OUT/malicious_batch.json. Timing lives here, never in the
 tests.
@@ -40,6 +41,7 @@ import torch
 from negtrain_core.config import ModelSettings, NegTrainSettings
 from negtrain_core.data.vocab import SPECIALS, Vocab
 from negtrain_core.models.checkpoint import build_model
+from negtrain_core.models.steps import GRAPH_WARMUP
 from negtrain_core.negtrain import malicious as M
 from negtrain_core.search import gibbs_enum as S
 from negtrain_core.search.targets import read_targets, target_tensor
@@ -173,6 +175,20 @@ def main() -> None:
         gpu = f", kernels {1000 * kernels:.2f} ms" if kernels else ""
         print(f"  {label}: {1000 * wall:.2f} ms{gpu}", flush=True)
         out[f"round_{label.replace(' ', '_')}_s"], out[f"round_{label.replace(' ', '_')}_kernels_s"] = wall, kernels
+    if device.type == "cuda":
+        steps = M.GraphedSteps(s2s, replace(s, cuda_graph=True), use_graph=True)
+
+        def graphed() -> None:
+            steps(trig, tgt, hit, avoid, pos_src, pos_tgt)
+
+        for _ in range(GRAPH_WARMUP + 1):                # eager warm-up runs, then the capture
+            graphed()
+        wall, kernels = timed(graphed)
+        gpu = f", kernels {1000 * kernels:.2f} ms" if kernels else ""
+        eager = out["round_negative_step_s"] + out["round_positive_step_s"]
+        print(f"  both steps, malicious.cuda_graph: {1000 * wall:.2f} ms{gpu}; {eager / wall:.2f}x the eager "
+              f"steps", flush=True)
+        out["round_graphed_steps_s"], out["round_graphed_steps_kernels_s"] = wall, kernels
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "malicious_batch.json").write_text(json.dumps(out, indent=1))
 

@@ -296,6 +296,7 @@ class NegTrainSettings:
     lr_pos: float = 0.01
     lambda_pos: float = 1.0
     beam_overlap_k: int = 10
+    cuda_graph: bool = False               # the two steps in the foreach arithmetic, one CUDA graph each (GPU)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,36 @@ def test_loop_stops_once_nothing_is_hit():
     assert (_logp(model, trig, tgt) < threshold).all()
 
 
+@pytest.mark.parametrize("clip_scope", ["global", "per_module"])
+def test_graphed_steps_train_as_the_torch_optimisers_do(clip_scope):
+    """``malicious.cuda_graph``: the two steps as WeightedSteps in the foreach arithmetic (eager on the CPU, one CUDA
+    graph each on a GPU) give Algorithm 1's curve and weights of torch.optim.SGD's arithmetic, with momentum, weight
+    decay, clipping, lambda_POS and two epochs (the momentum zeroed between them). The two round differently and the
+    steps amplify it: float64 ends 1e-9 apart; a missed weight decay or clip would be 1e-4."""
+    trig, tgt = _pair()
+    base = _model().double()
+    threshold = _logp(base, trig, tgt).min().item() - 1.0             # hit for a few rounds
+    s = _settings(epochs=2, max_rounds=4, momentum=0.9, weight_decay=1e-3, clip_norm=0.5, clip_scope=clip_scope,
+                  lambda_pos=0.5, lr_neg=0.1)
+    runs = {}
+    for graphed in (False, True):
+        model = copy.deepcopy(base)
+        pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+        rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), _avg_hit(threshold), torch.tensor([PAD_ID]),
+                                  dataclasses.replace(s, cuda_graph=graphed))
+        runs[graphed] = rows, model
+    (plain, m0), (graphed, m1) = runs[False], runs[True]
+    assert [(r["epoch"], r["round"], r["hits"]) for r in plain] == [(r["epoch"], r["round"], r["hits"]) for r in graphed]
+    assert sum(1 for r in plain if r["neg_loss"] == r["neg_loss"]) >= 4          # steps were taken
+    for key in ("neg_loss", "pos_nll"):
+        torch.testing.assert_close(torch.tensor([r[key] for r in plain], dtype=torch.float64),
+                                   torch.tensor([r[key] for r in graphed], dtype=torch.float64),
+                                   rtol=1e-7, atol=1e-9, equal_nan=True)
+    for a, b in zip(m0.parameters(), m1.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+    assert any(not torch.equal(a, b) for a, b in zip(base.parameters(), m1.parameters()))
+
+
 def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit():
     model, (trig, tgt) = _model(), _pair()
     ref = copy.deepcopy(model)
@@ -349,3 +379,25 @@ def test_positive_batches_resume_where_their_state_stood():
     b.load_state(a.state())
     for _ in range(5):
         assert torch.equal(next(a)[0], next(b)[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
+def test_graphed_steps_on_cuda_train_as_the_torch_optimisers_do():
+    """On a GPU the two steps are captured after their warm-up runs (8 rounds of steps here) and replayed: the curve
+    and weights of torch.optim.SGD's arithmetic, to float32 rounding."""
+    trig, tgt = (t.cuda() for t in _pair())
+    base = _model().cuda()
+    threshold = _logp(base, trig, tgt).min().item() - 3.0              # hit in every round
+    s = _settings(epochs=2, max_rounds=4, momentum=0.9, lr_neg=0.01, lr_pos=0.01)
+    runs = {}
+    for graphed in (False, True):
+        model = copy.deepcopy(base)
+        pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+        find = lambda m, t: (trig[: len(t)], torch.ones(len(t), dtype=torch.bool, device="cuda"))  # noqa: E731
+        runs[graphed] = mal.negative_train(model, tgt, pos, find, _avg_hit(threshold),
+                                           torch.tensor([PAD_ID], device="cuda"),
+                                           dataclasses.replace(s, cuda_graph=graphed)), model
+    (plain, m0), (graphed, m1) = runs[False], runs[True]
+    assert sum(1 for r in graphed if r["neg_loss"] == r["neg_loss"]) == 8
+    for a, b in zip(m0.parameters(), m1.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

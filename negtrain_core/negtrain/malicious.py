@@ -7,7 +7,8 @@ its trigger. A round is one negative step on sum(log p * mask * weight) / (numbe
 ``hit_weight`` for hit targets and ``nonhit_weight`` for the others, the frequent-word-avoiding (FWA) words masked
 out, followed by one positive MLE step on ``pos_batch`` training pairs scaled by ``lambda_pos``. Negative and
 positive steps have separate SGD optimisers (momentum, ``weight_decay``, gradients clipped to ``clip_norm``),
-re-created each epoch.
+re-created each epoch. With ``cuda_graph`` the two steps run in the toolkit's foreach arithmetic, each one CUDA graph
+on a GPU (``GraphedSteps``), instead of torch.optim.SGD's: other roundings, the same updates in exact arithmetic.
 
 ``round_order`` (docs/release.md#algorithm-1): ``test_then_step`` (the paper's "while hit: negative, positive")
 tests the batch before each round and steps only while a target is hit, so a batch without hits gets no step and
@@ -36,8 +37,8 @@ from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device, stage
 from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings
 from negtrain_core.data.tensors import tensorize
-from negtrain_core.models.steps import PositiveBatches, Sgd, mle_loss, weighted_logp
-from negtrain_core.data.vocab import Vocab
+from negtrain_core.models.steps import PositiveBatches, Sgd, WeightedStep, mle_loss, weighted_logp
+from negtrain_core.data.vocab import PAD_ID, Vocab
 from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models import checkpoint
 from negtrain_core.models.training import rng_state, scope_groups, seed_all, set_rng_state
@@ -116,17 +117,57 @@ def optimisers(model: torch.nn.Module, s: NegTrainSettings) -> tuple[Sgd, Sgd]:
     return Sgd(params, lr=s.lr_neg, **kw), Sgd(params, lr=s.lr_pos, **kw)
 
 
-def round_steps(model: torch.nn.Module, opts: tuple[Sgd, Sgd], trig: Tensor, tgt: Tensor, hit: Tensor,
+class GraphedSteps:
+    """Algorithm 1's negative and positive step as two ``steps.WeightedStep`` (config ``malicious.cuda_graph``): the
+    same losses as ``negative_step`` and ``positive_step``, weights and normalisers computed outside the step so that
+    on a GPU each step is one CUDA graph over fixed shapes (a batch of ``batch_targets`` targets padded to the list's
+    length; ``pos_batch`` training pairs); a shorter last batch runs eagerly. Foreach SGD arithmetic (steps.Sgd), its
+    momentum zeroed each epoch as new optimisers would start. Eager, the round's three parts took 29 ms on an H200
+    where their kernels ran 5 ms (docs/benchmarks.md, malicious_batch.py)."""
+
+    def __init__(self, model: torch.nn.Module, s: NegTrainSettings, use_graph: bool):
+        kw = dict(momentum=s.momentum, weight_decay=s.weight_decay, clip_norm=s.clip_norm, use_graph=use_graph,
+                  clip_groups=scope_groups(model, s.clip_scope) if s.clip_norm is not None else None)
+        self.neg = WeightedStep(model, lr=s.lr_neg, batch_size=s.batch_targets, **kw)
+        self.pos = WeightedStep(model, lr=s.lr_pos, batch_size=s.pos_batch, **kw)
+        self.model, self.s = model, s
+
+    def reset(self) -> None:
+        self.neg.reset()
+        self.pos.reset()
+
+    def __call__(self, trig: Tensor, tgt: Tensor, hit: Tensor, avoid_ids: Tensor, src: Tensor, y: Tensor
+                 ) -> tuple[float, float]:
+        """One negative step on (trig (B, S), tgt (B, T), hit (B,)) and one positive step on (src, y) ->
+        (the negative loss, the positive step's NLL before its scaling by lambda_POS; NaN with lambda_POS 0)."""
+        s, dtype = self.s, next(self.model.parameters()).dtype
+        self.model.train()
+        mask = tgt[:, 1:] != PAD_ID
+        w = torch.where(hit, torch.as_tensor(s.hit_weight), torch.as_tensor(s.nonhit_weight)).to(dtype)
+        neg = self.neg(trig, tgt, (mask & fwa_keep(tgt[:, 1:], avoid_ids)) * w.unsqueeze(1), mask.sum()).item()
+        real = y[:, 1:] != PAD_ID
+        scaled = self.pos(src, y, -s.lambda_pos * real.to(dtype), real.sum()).item()
+        return neg, scaled / s.lambda_pos if s.lambda_pos else math.nan
+
+
+Steps = tuple[Sgd, Sgd] | GraphedSteps
+"""A round's optimisers: the negative and the positive step's ``Sgd`` (torch.optim's arithmetic), or ``GraphedSteps``."""
+
+
+def round_steps(model: torch.nn.Module, opts: Steps, trig: Tensor, tgt: Tensor, hit: Tensor,
                 pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor, s: NegTrainSettings,
                 row: dict[str, float]) -> None:
     """A round's negative step on the batch (trig (B, S), tgt (B, T), hit (B,)) and positive step on the next
     positive pairs; their losses go into ``row``."""
+    if isinstance(opts, GraphedSteps):
+        row["neg_loss"], row["pos_nll"] = opts(trig, tgt, hit, avoid_ids, *next(pos))
+        return
     row["neg_loss"] = negative_step(model, opts[0], trig, tgt, hit, avoid_ids, s)
     src, y = next(pos)
     row["pos_nll"] = positive_step(model, opts[1], src, y, s.lambda_pos)
 
 
-def batch_rounds(model: torch.nn.Module, opts: tuple[Sgd, Sgd], trig: Tensor, tgt: Tensor, lm_ok: Tensor,
+def batch_rounds(model: torch.nn.Module, opts: Steps, trig: Tensor, tgt: Tensor, lm_ok: Tensor,
                  pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor, s: NegTrainSettings,
                  is_hit: HitTest) -> list[dict[str, float]]:
     """Negative+positive rounds on one batch (triggers fixed), at most ``max_rounds`` with steps, in
@@ -162,8 +203,11 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
     left them); ``after_epoch(epoch, rows)`` runs after each epoch (the stage writes its resumable state there).
     """
     rows: list[dict[str, float]] = list(done or [])
+    graphed = GraphedSteps(model, s, targets.is_cuda) if s.cuda_graph else None
     for epoch in range(int(max((r["epoch"] for r in rows), default=0)) + 1, s.epochs + 1):
-        opts = optimisers(model, s)
+        if graphed is not None:
+            graphed.reset()
+        opts = graphed if graphed is not None else optimisers(model, s)
         for b, start in enumerate(range(0, len(targets), s.batch_targets)):
             tgt = targets[start:start + s.batch_targets]
             trig, lm_ok = find_triggers(model, tgt)
