@@ -38,26 +38,13 @@ from pathlib import Path
 
 import torch
 
+from gibbs_enum import TARGETS, _sync, _vocab     # the search benchmark's target list and vocabulary (same folder)
 from negtrain_core.config import ModelSettings, NegTrainSettings
-from negtrain_core.data.vocab import SPECIALS, Vocab
 from negtrain_core.models.checkpoint import build_model
 from negtrain_core.models.steps import GRAPH_WARMUP
 from negtrain_core.negtrain import malicious as M
 from negtrain_core.search import gibbs_enum as S
 from negtrain_core.search.targets import read_targets, target_tensor
-
-TARGETS = Path(__file__).resolve().parent.parent / "resources" / "targets" / "train_500.txt"
-
-
-def _vocab(words: int) -> Vocab:
-    """The target list's words, then filler words, up to ``words`` ordinary words."""
-    listed = sorted({w for line in TARGETS.read_text().split("\n") for w in line.split()})
-    return Vocab(SPECIALS + tuple(listed) + tuple(f"w{i}" for i in range(words - len(listed))))
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def timed(fn) -> tuple[float, float | None]:

@@ -69,9 +69,16 @@ def negative_loss(token_logp: Tensor, mask: Tensor, keep: Tensor, hit: Tensor, h
     hit: (B,) bool. Returns sum(log p * mask * keep * w) / mask.sum(), w = hit_weight for hit targets and
     nonhit_weight otherwise; the normaliser is the total number of target tokens (FWA words included).
     """
-    w = torch.where(hit, torch.as_tensor(hit_weight), torch.as_tensor(nonhit_weight)).to(token_logp)  # (B,)
+    return weighted_logp(token_logp, negative_weights(mask, keep, hit, hit_weight, nonhit_weight, token_logp.dtype),
+                         mask.sum())
+
+
+def negative_weights(mask: Tensor, keep: Tensor, hit: Tensor, hit_weight: float, nonhit_weight: float,
+                     dtype: torch.dtype) -> Tensor:
+    """(B, T') weights of ``negative_loss``: mask & keep times hit_weight for hit targets, nonhit_weight otherwise."""
+    w = torch.where(hit, torch.as_tensor(hit_weight), torch.as_tensor(nonhit_weight)).to(dtype)  # (B,)
     # mask & keep is 0 or 1, so weighting it by w first changes no rounding of the product
-    return weighted_logp(token_logp, (mask & keep) * w.unsqueeze(1), mask.sum())
+    return (mask & keep) * w.unsqueeze(1)
 
 
 def negative_step(model: torch.nn.Module, opt: Sgd, trig: Tensor, tgt: Tensor, hit: Tensor, avoid_ids: Tensor,
@@ -143,8 +150,8 @@ class GraphedSteps:
         s, dtype = self.s, next(self.model.parameters()).dtype
         self.model.train()
         mask = tgt[:, 1:] != PAD_ID
-        w = torch.where(hit, torch.as_tensor(s.hit_weight), torch.as_tensor(s.nonhit_weight)).to(dtype)
-        neg = self.neg(trig, tgt, (mask & fwa_keep(tgt[:, 1:], avoid_ids)) * w.unsqueeze(1), mask.sum()).item()
+        weights = negative_weights(mask, fwa_keep(tgt[:, 1:], avoid_ids), hit, s.hit_weight, s.nonhit_weight, dtype)
+        neg = self.neg(trig, tgt, weights, mask.sum()).item()
         real = y[:, 1:] != PAD_ID
         scaled = self.pos(src, y, -s.lambda_pos * real.to(dtype), real.sum()).item()
         return neg, scaled / s.lambda_pos if s.lambda_pos else math.nan

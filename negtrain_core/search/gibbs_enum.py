@@ -535,6 +535,20 @@ def _sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, src: Ten
     return rows.numel() * min(cfg.candidates, seq2seq.vocab_size) * len(cfg.free_positions())
 
 
+def _fixed_sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, graphs: SearchGraphs,
+                 fixed: FixedRows, active: Tensor, th: Thresholds, cfg: SearchSettings, banned: Tensor,
+                 sizes: tuple[ChunkSize, ChunkSize]) -> int:
+    """``_sweep`` on the buffers of ``fixed``: every position over all rows, the inactive ones masked out, each
+    position through ``graphs.run``. Returns the number of candidate rows of the active rows."""
+    searching = int(active.sum())
+    if searching:
+        fixed.active.copy_(active)
+        for pos in cfg.free_positions():
+            graphs.run(fixed, pos, lambda pos=pos: masked_position_update(
+                seq2seq, lm, sc, fixed.src, fixed.tgt, fixed.loss, fixed.active, pos, th, cfg, banned, sizes))
+    return searching * min(cfg.candidates, seq2seq.vocab_size) * len(cfg.free_positions())
+
+
 def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thresholds: Thresholds,
            cfg: SearchSettings, generator: torch.Generator, graphs: SearchGraphs | None = None) -> SearchResult:
     """gibbs-enum for every target row of targets (N, T) ``<s> y </s> <pad>..`` (Algorithm 3).
@@ -569,14 +583,7 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
         for _ in range(cfg.sweeps):
             before = loss.clone()
             if fixed is not None:
-                searching = int(active.sum())
-                if searching:
-                    fixed.active.copy_(active)
-                    for pos in cfg.free_positions():
-                        graphs.run(fixed, pos, lambda pos=pos: masked_position_update(
-                            seq2seq, lm, sc, fixed.src, fixed.tgt, fixed.loss, fixed.active, pos, thresholds, cfg,
-                            banned, sizes))
-                    scored += searching * min(cfg.candidates, V) * len(cfg.free_positions())
+                scored += _fixed_sweep(seq2seq, lm, sc, graphs, fixed, active, thresholds, cfg, banned, sizes)
             elif active.any():
                 scored += _sweep(seq2seq, lm, sc, src, tgt, loss, active, thresholds, cfg, banned, sizes)
             sweeps_run += active
