@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from negtrain_core.search import gibbs_enum as S
-from negtrain_core.config import ModelSettings
+from negtrain_core.config import ModelSettings, TransformerSettings
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
+from negtrain_core.models.transformer import TransformerLM, TransformerSeq2Seq
 from negtrain_core.data.vocab import EOU_ID, PAD_ID, UNK_ID
 
 from fake_models import BagLM, BagSeq2Seq
+from host_syncs import HostSyncs
 
 V, K = 12, 3  # 7 ordinary words (ids 5..11), 3 free trigger tokens
 
@@ -578,6 +580,54 @@ def test_the_fixed_rows_fall_back_to_the_plain_search_when_a_pass_needs_chunks()
     assert torch.equal(S.search(s2s, lm, TGT, th, cfg, torch.Generator().manual_seed(1), graphs).triggers,
                        plain.triggers)
     assert not graphs.fixed
+
+
+def _transformers(dtype=torch.float64, dropout: float = 0.0):
+    torch.manual_seed(0)
+    t = TransformerSettings(layers=2, d_model=8, heads=2, ff=16, max_positions=16)
+    cfg = ModelSettings(vocab_size=V, dropout=dropout, arch="transformer", transformer=t)
+    return TransformerSeq2Seq(cfg).to(dtype).eval(), TransformerLM(cfg).to(dtype).eval()
+
+
+@pytest.mark.parametrize("arch", ["lstm", "lstm_release_attention", "transformer"])
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_a_position_over_fixed_rows_reads_nothing_back_to_the_host(arch, mode):
+    """What ``SearchGraphs`` captures (``masked_position_update``: gradient pass with dropout, proposal, prefix,
+    scoring, acceptance) must not read a value back: on a GPU that is a host synchronisation, and inside a CUDA graph
+    capture an error. tests/host_syncs.py finds such reads on the CPU (it found F.one_hot's range check)."""
+    if arch == "transformer":
+        s2s, lm = _transformers(torch.float32, dropout=0.1)
+    else:
+        kw = {"attention": "release", "decoder_init": "zero"} if arch == "lstm_release_attention" else {}
+        s2s, lm = _models(dtype=torch.float32, dropout=0.1, **kw)
+    cfg = _cfg(candidates=3, lambda_in=1.0 if mode == "io" else 0.0, grad_train_mode=True)
+    th = S.Thresholds(-2.0, -2.5)
+    src = torch.cat([SRC, SRC.flip(0), SRC])
+    tgt = S.trim(torch.cat([TGT, TGT, TGT.flip(0)]))
+    loss = S.rows_loss(S.Scorer(s2s, lm), src, tgt, th, cfg).clone()
+    active = torch.tensor([True, False, True, True, False, True])
+    sizes = (S.ChunkSize(1000), S.ChunkSize(1000))
+    before = src.clone()
+    with HostSyncs() as syncs:
+        for pos in cfg.free_positions():
+            S.masked_position_update(s2s, lm, S.Scorer(s2s, lm), src, tgt, loss, active, pos, th, cfg,
+                                     S.banned_ids(V, True), sizes)
+    assert syncs.total == 0, dict(syncs.lines)
+    assert not torch.equal(src, before) and torch.equal(src[~active], before[~active])       # it ran
+
+
+def test_a_plain_search_reads_back_per_sweep_only():
+    """The plain search reads lengths and active rows back once per sweep, never per position (o-mode; io-mode adds
+    the LM initialisation's draws, one per trigger token, on the CPU generator)."""
+    s2s, lm = _models(dtype=torch.float32)
+    counts = {}
+    for sweeps in (1, 3):
+        with HostSyncs() as syncs:
+            S.search(s2s, lm, _targets_of_three_lengths(), S.Thresholds(-2.0, -2.5),
+                     _cfg(sweeps=sweeps, lambda_in=0.0, init="uniform", early_stop=False),
+                     torch.Generator().manual_seed(0))
+        counts[sweeps] = syncs.total
+    assert counts[3] - counts[1] == 2 * 3, counts          # each sweep: whether any row, which rows, their length
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")

@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from negtrain_core.models.gold_logp import gold_logp
@@ -160,8 +159,9 @@ def lm_trigger_logp(lm: LanguageModel, free: Tensor, fused: bool = False) -> Ten
         tokens = torch.cat([free.new_full((B, 1), BOS_ID), free, free.new_full((B, 1), EOS_ID)], dim=1)
         logits, _ = lm.decode_block(tokens[:, :-1], lm.initial_state(tokens))         # (B, K+1, V)
         return gold_logp(logits, tokens[:, 1:], fused).mean(-1)
-    bos = F.one_hot(free.new_full((B, 1), BOS_ID, dtype=torch.long), V).to(free.dtype)
-    eos = F.one_hot(free.new_full((B, 1), EOS_ID, dtype=torch.long), V).to(free.dtype)
+    # scattered one-hot rows: F.one_hot reads the ids' range back to the host on the CPU (tests/host_syncs.py)
+    bos = _one_hot(free.new_full((B, 1), BOS_ID, dtype=torch.long), V, free.dtype)
+    eos = _one_hot(free.new_full((B, 1), EOS_ID, dtype=torch.long), V, free.dtype)
     inputs = torch.cat([bos, free], dim=1)                                            # (B, K+1, V) one-hot
     logits, _ = lm.decode_block(inputs, lm.initial_state(inputs))                     # (B, K+1, V)
     logp = torch.log_softmax(_upcast(logits), dim=-1)
