@@ -19,7 +19,9 @@ well under one. This benchmark shows where a batch's time goes, on paper-size mo
 - on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode), by the line that made them:
   each one lets the GPU run dry until the host has queued the next work;
 - one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100), and on
-  a GPU both steps with ``malicious.cuda_graph`` (``GraphedSteps``: each one CUDA graph).
+  a GPU both steps with ``malicious.cuda_graph`` (``GraphedSteps``: each one CUDA graph); then whole rounds as
+  ``batch_rounds`` runs them (one read-back a round, so the host queues a round's work while the GPU runs the last),
+  eager and graphed.
 
 Figures are printed and, when $OUT is set, written to $OUT/malicious_batch.json. Timing lives here, never in the
 tests.
@@ -41,7 +43,7 @@ import torch
 from gibbs_enum import TARGETS, _sync, _vocab     # the search benchmark's target list and vocabulary (same folder)
 from negtrain_core.config import ModelSettings, NegTrainSettings
 from negtrain_core.models.checkpoint import build_model
-from negtrain_core.models.steps import GRAPH_WARMUP
+from negtrain_core.models.steps import GRAPH_WARMUP, PositiveBatches
 from negtrain_core.negtrain import malicious as M
 from negtrain_core.search import gibbs_enum as S
 from negtrain_core.search.targets import read_targets, target_tensor
@@ -176,6 +178,20 @@ def main() -> None:
         print(f"  both steps, malicious.cuda_graph: {1000 * wall:.2f} ms{gpu}; {eager / wall:.2f}x the eager "
               f"steps", flush=True)
         out["round_graphed_steps_s"], out["round_graphed_steps_kernels_s"] = wall, kernels
+    # whole rounds as Algorithm 1 runs them (batch_rounds: one read-back a round, the losses read at the batch's end),
+    # every target hit so that all max_rounds rounds run
+    always = M.SampleHit("avg", float("-inf"))
+    rounds = replace(s, round_order="step_then_test")
+    variants = {"eager": lambda: M.optimisers(s2s, s)}
+    if device.type == "cuda":
+        variants["malicious.cuda_graph"] = lambda: M.GraphedSteps(s2s, replace(s, cuda_graph=True), use_graph=True)
+    for label, make in variants.items():
+        opts_r, pairs = make(), PositiveBatches(pos_src, pos_tgt, s.pos_batch, torch.Generator().manual_seed(0))
+        wall, kernels = timed(lambda: M.batch_rounds(s2s, opts_r, trig, tgt, lm_ok, pairs, avoid, rounds, always))
+        gpu = f", kernels {1000 * kernels / s.max_rounds:.2f} ms" if kernels else ""
+        print(f"  a round inside batch_rounds ({s.max_rounds} rounds), {label}: "
+              f"{1000 * wall / s.max_rounds:.2f} ms{gpu}", flush=True)
+        out[f"round_in_batch_{label}_s"] = wall / s.max_rounds
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "malicious_batch.json").write_text(json.dumps(out, indent=1))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -14,6 +15,8 @@ from negtrain_core.models.steps import PositiveBatches, Sgd
 from negtrain_core.config import ModelSettings, NegTrainSettings
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+
+from host_syncs import HostSyncs
 
 V = 12
 
@@ -148,6 +151,33 @@ def test_graphed_steps_train_as_the_torch_optimisers_do(clip_scope):
     for a, b in zip(m0.parameters(), m1.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
     assert any(not torch.equal(a, b) for a, b in zip(base.parameters(), m1.parameters()))
+
+
+@pytest.mark.parametrize("graphed", [False, True])
+@pytest.mark.parametrize("order", ["test_then_step", "step_then_test"])
+def test_a_round_reads_the_gpu_once_and_a_batch_its_losses_once(graphed, order):
+    """The hit count decides whether the loop goes on: one read a round. The steps' losses stay on the device until
+    the batch ends (one read), so on a GPU the host queues a round's steps and the next test while they run
+    (tests/host_syncs.py counts on the CPU what would synchronise there). The curve is the one read at once."""
+    trig, tgt = _pair()
+    base = _model().double()
+    threshold = _logp(base, trig, tgt).min().item() - 1.0             # hit for a few rounds
+    s = _settings(epochs=1, max_rounds=4, round_order=order, cuda_graph=graphed, batch_targets=1)
+    pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
+    with HostSyncs() as syncs:
+        rows = mal.negative_train(copy.deepcopy(base), tgt, pos, _fixed_triggers(trig), _avg_hit(threshold),
+                                  torch.tensor([PAD_ID]), s)
+    ops = Counter(line.split(" ")[1] for line in syncs.lines.elements())
+    assert ops == Counter({"_local_scalar_dense": len(rows), "tolist": 2}), dict(syncs.lines)      # two batches
+    stepped = [r for r in rows if r["neg_loss"] == r["neg_loss"]]
+    assert len(stepped) >= 2 and all(isinstance(r[k], float) for r in rows for k in ("neg_loss", "pos_nll"))
+    model = copy.deepcopy(base)                                       # the first step's losses, read at once
+    hit = mal.current_hits(model, trig[:1], tgt[:1], torch.ones(1, dtype=torch.bool), _avg_hit(threshold))
+    opts = mal.GraphedSteps(model, s, False) if graphed else mal.optimisers(model, s)
+    row = {}
+    mal.round_steps(model, opts, trig[:1], tgt[:1], hit, PositiveBatches(
+        trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True), torch.tensor([PAD_ID]), s, row)
+    assert (rows[0]["neg_loss"], rows[0]["pos_nll"]) == (row["neg_loss"].item(), row["pos_nll"].item())
 
 
 def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit():

@@ -82,21 +82,23 @@ def negative_weights(mask: Tensor, keep: Tensor, hit: Tensor, hit_weight: float,
 
 
 def negative_step(model: torch.nn.Module, opt: Sgd, trig: Tensor, tgt: Tensor, hit: Tensor, avoid_ids: Tensor,
-                  s: NegTrainSettings) -> float:
-    """One negative update on (trigger, target) pairs. trig: (B, S); tgt: (B, T); hit: (B,) -> loss value."""
+                  s: NegTrainSettings) -> Tensor:
+    """One negative update on (trigger, target) pairs. trig: (B, S); tgt: (B, T); hit: (B,) -> the loss (0-d,
+    detached, on the model's device: not read back here)."""
     model.train()
     out = model(trig, tgt)
     loss = negative_loss(out.token_logp, out.mask, fwa_keep(tgt[:, 1:], avoid_ids), hit, s.hit_weight,
                          s.nonhit_weight)
-    return opt.update(loss).item()
+    return opt.update(loss)
 
 
-def positive_step(model: torch.nn.Module, opt: Sgd, src: Tensor, tgt: Tensor, lambda_pos: float) -> float:
-    """One MLE update on training pairs, scaled by lambda_POS. src: (B, S); tgt: (B, T) -> the unscaled NLL."""
+def positive_step(model: torch.nn.Module, opt: Sgd, src: Tensor, tgt: Tensor, lambda_pos: float) -> Tensor:
+    """One MLE update on training pairs, scaled by lambda_POS. src: (B, S); tgt: (B, T) -> the unscaled NLL (0-d,
+    detached, not read back)."""
     model.train()
     loss = mle_loss(model(src, tgt))
     opt.update(lambda_pos * loss)
-    return loss.item()
+    return loss.detach()
 
 
 Searcher = Callable[[torch.nn.Module, Tensor], tuple[Tensor, Tensor]]
@@ -144,17 +146,18 @@ class GraphedSteps:
         self.pos.reset()
 
     def __call__(self, trig: Tensor, tgt: Tensor, hit: Tensor, avoid_ids: Tensor, src: Tensor, y: Tensor
-                 ) -> tuple[float, float]:
+                 ) -> tuple[Tensor, Tensor]:
         """One negative step on (trig (B, S), tgt (B, T), hit (B,)) and one positive step on (src, y) ->
-        (the negative loss, the positive step's NLL before its scaling by lambda_POS; NaN with lambda_POS 0)."""
+        (the negative loss, the positive step's NLL before its scaling by lambda_POS; NaN with lambda_POS 0), 0-d
+        copies on the device: a replayed graph overwrites its outputs."""
         s, dtype = self.s, next(self.model.parameters()).dtype
         self.model.train()
         mask = tgt[:, 1:] != PAD_ID
         weights = negative_weights(mask, fwa_keep(tgt[:, 1:], avoid_ids), hit, s.hit_weight, s.nonhit_weight, dtype)
-        neg = self.neg(trig, tgt, weights, mask.sum()).item()
+        neg = self.neg(trig, tgt, weights, mask.sum()).clone()
         real = y[:, 1:] != PAD_ID
-        scaled = self.pos(src, y, -s.lambda_pos * real.to(dtype), real.sum()).item()
-        return neg, scaled / s.lambda_pos if s.lambda_pos else math.nan
+        scaled = self.pos(src, y, -s.lambda_pos * real.to(dtype), real.sum())
+        return neg, scaled / s.lambda_pos if s.lambda_pos else torch.full_like(scaled, math.nan)
 
 
 Steps = tuple[Sgd, Sgd] | GraphedSteps
@@ -163,9 +166,9 @@ Steps = tuple[Sgd, Sgd] | GraphedSteps
 
 def round_steps(model: torch.nn.Module, opts: Steps, trig: Tensor, tgt: Tensor, hit: Tensor,
                 pos: Iterator[tuple[Tensor, Tensor]], avoid_ids: Tensor, s: NegTrainSettings,
-                row: dict[str, float]) -> None:
+                row: dict[str, float | Tensor]) -> None:
     """A round's negative step on the batch (trig (B, S), tgt (B, T), hit (B,)) and positive step on the next
-    positive pairs; their losses go into ``row``."""
+    positive pairs; their losses (0-d tensors on the device) go into ``row``."""
     if isinstance(opts, GraphedSteps):
         row["neg_loss"], row["pos_nll"] = opts(trig, tgt, hit, avoid_ids, *next(pos))
         return
@@ -182,18 +185,30 @@ def batch_rounds(model: torch.nn.Module, opts: Steps, trig: Tensor, tgt: Tensor,
     step_then_test steps after every test and stops after a test without hits.
 
     Returns one row per round: hits before the round's steps, and the steps' losses (NaN when none was taken).
+    A round reads the GPU once, for its hit count (the loop's condition); the losses stay on the device until the
+    batch ends, so the host queues a round's steps and the next test while the GPU runs them.
     """
     step_first = s.round_order == "step_then_test"
-    rows: list[dict[str, float]] = []
+    rows: list[dict[str, float | Tensor]] = []
     for r in range(s.max_rounds if step_first else s.max_rounds + 1):
         hit = current_hits(model, trig, tgt, lm_ok, is_hit)
-        row = {"round": r, "hits": int(hit.sum()), "neg_loss": math.nan, "pos_nll": math.nan}
+        hits = int(hit.sum())
+        row = {"round": r, "hits": hits, "neg_loss": math.nan, "pos_nll": math.nan}
         rows.append(row)
-        if not step_first and (r == s.max_rounds or not bool(hit.any())):
+        if not step_first and (r == s.max_rounds or hits == 0):
             break
         round_steps(model, opts, trig, tgt, hit, pos, avoid_ids, s, row)
-        if step_first and not bool(hit.any()):
+        if step_first and hits == 0:
             break
+    return _read_losses(rows)
+
+
+def _read_losses(rows: list[dict[str, float | Tensor]]) -> list[dict[str, float]]:
+    """``rows`` with their 0-d loss tensors read back to floats, all in one device-to-host copy."""
+    at = [(row, key) for row in rows for key in ("neg_loss", "pos_nll") if isinstance(row[key], Tensor)]
+    if at:
+        for (row, key), value in zip(at, torch.stack([row[key] for row, key in at]).tolist()):
+            row[key] = value
     return rows
 
 
