@@ -297,6 +297,7 @@ class NegTrainSettings:
     lambda_pos: float = 1.0
     beam_overlap_k: int = 10
     cuda_graph: bool = False               # the two steps in the foreach arithmetic, one CUDA graph each (GPU)
+    average_last: int = 1                  # the model written: the mean of its weights after the last n epochs
 
 
 @dataclass(frozen=True)

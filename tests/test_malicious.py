@@ -362,14 +362,16 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return checkpoint.read(path)["model_state"]
 
 
-@pytest.mark.parametrize("mode", ["o", "io"])
-def test_a_killed_stage_resumes_after_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, mode):
+@pytest.mark.parametrize("mode,average", [("o", 1), ("io", 1), ("o", 2)])
+def test_a_killed_stage_resumes_after_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, mode,
+                                                                                      average):
     """Dropout, the search's random restarts and the positive stream (3 rounds per epoch take 3 of the 2 batches a
-    pass holds) all draw across the kill: each must continue where it stood."""
+    pass holds) all draw across the kill: each must continue where it stood; with ``average_last`` 2 the weight sum
+    of epoch 2, written into the state, too."""
     import pandas as pd
 
     inputs, s = _stage_inputs(tmp_path, dropout=0.3)
-    s = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, epochs=3))
+    s = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, epochs=3, average_last=average))
     whole = _run(inputs, tmp_path / "whole.pt", tmp_path / "whole.csv", s, mode)
     saved = _kill_after_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
@@ -384,6 +386,39 @@ def test_a_killed_stage_resumes_after_its_last_epoch_and_ends_as_an_uninterrupte
     a, b = _weights(tmp_path / "neg.pt"), _weights(tmp_path / "whole.pt")
     assert all(torch.equal(a[k], b[k]) for k in b)
     assert not (tmp_path / "neg.pt.state").exists()            # removed once the model and curve are written
+
+
+def test_average_last_writes_the_mean_of_the_last_epochs_weights(tmp_path):
+    """malicious.average_last 2 of 3 epochs: the model written is the mean of the weights after epochs 2 and 3 (as
+    the epochs left them: the curve is the plain run's), named in the checkpoint; 1 leaves the last epoch's."""
+    import pandas as pd
+
+    from negtrain_core.models import checkpoint
+
+    inputs, s = _stage_inputs(tmp_path)
+    after: dict[int, dict[str, torch.Tensor]] = {}
+    real_save = mal.save_state
+
+    def spy(path, model, vocab, epoch, *rest):
+        after[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        real_save(path, model, vocab, epoch, *rest)
+
+    curves = {}
+    for n in (1, 2):
+        cfg = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, epochs=3, average_last=n))
+        mal.save_state = spy
+        try:
+            curves[n] = _run(inputs, tmp_path / f"avg{n}.pt", tmp_path / f"avg{n}.csv", cfg, "o")
+        finally:
+            mal.save_state = real_save
+        payload = checkpoint.read(tmp_path / f"avg{n}.pt")
+        expected = after[3] if n == 1 else {k: ((after[2][k].double() + after[3][k].double()) / 2).to(v.dtype)
+                                            for k, v in after[3].items()}
+        for k, v in payload["model_state"].items():
+            torch.testing.assert_close(v, expected[k], rtol=0, atol=0)
+        assert payload["extra"]["averaged_epochs"] == (None if n == 1 else [2, 3])
+    assert any(not torch.equal(after[2][k], after[3][k]) for k in after[3])          # the epochs differ
+    pd.testing.assert_frame_equal(curves[1], curves[2])
 
 
 def test_a_state_from_other_settings_is_not_resumed(tmp_path, monkeypatch, capsys):

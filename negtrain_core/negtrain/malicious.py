@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -212,19 +213,64 @@ def _read_losses(rows: list[dict[str, float | Tensor]]) -> list[dict[str, float]
     return rows
 
 
+class WeightMean:
+    """The mean of a model's weights after each of the last ``n`` of ``epochs`` epochs (``malicious.average_last``):
+    float64 sums of its floating-point state entries, added after each such epoch and written into the model at the
+    end. Its ``state`` goes into the stage's resumable state, so a resumed run averages the same epochs."""
+
+    def __init__(self, n: int, epochs: int):
+        self.first = max(1, epochs - n + 1)
+        self.sums: dict[str, Tensor] = {}
+        self.epochs: list[int] = []
+
+    def add(self, model: torch.nn.Module, epoch: int) -> None:
+        if epoch < self.first:
+            return
+        with torch.no_grad():
+            for name, w in model.state_dict().items():
+                if w.is_floating_point():
+                    if name in self.sums:
+                        self.sums[name] += w.double()
+                    else:
+                        self.sums[name] = w.double().clone()
+        self.epochs.append(epoch)
+
+    def apply(self, model: torch.nn.Module) -> list[int] | None:
+        """Write the mean into ``model``; -> [first, last] epoch averaged, or None (fewer than two epochs added)."""
+        if len(self.epochs) < 2:
+            return None
+        state = model.state_dict()
+        with torch.no_grad():
+            for name, total in self.sums.items():
+                state[name].copy_(total / len(self.epochs))
+        return [self.epochs[0], self.epochs[-1]]
+
+    def state(self) -> dict[str, Any]:
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "epochs": list(self.epochs)}
+
+    def load_state(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.epochs = list(state["epochs"])
+
+
 def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[Tensor, Tensor]],
                    find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings,
                    done: list[dict[str, float]] | None = None,
-                   after_epoch: Callable[[int, list[dict[str, float]]], None] | None = None
-                   ) -> list[dict[str, float]]:
+                   after_epoch: Callable[[int, list[dict[str, float]]], None] | None = None,
+                   mean: WeightMean | None = None) -> list[dict[str, float]]:
     """Algorithm 1 over ``targets`` (N, T) for ``s.epochs`` epochs; returns the curve rows.
 
     Each row: epoch (1-based), batch, targets in the batch, round (0 = right after gibbs-enum), hits, losses.
     The hit rate of an epoch is the round-0 hits summed over its batches divided by N (``epoch_rates``).
     ``done``: the rows of the epochs a resumed run has already trained (the model and the random streams as they
     left them); ``after_epoch(epoch, rows)`` runs after each epoch (the stage writes its resumable state there).
+    With ``s.average_last`` > 1 the model ends as the mean of its weights after the last epochs (``mean``: the
+    stage's, restored with a resumed run; one is made here otherwise). The curve's hit counts are the trained
+    model's, before the averaging.
     """
     rows: list[dict[str, float]] = list(done or [])
+    if mean is None and s.average_last > 1:
+        mean = WeightMean(s.average_last, s.epochs)
     graphed = GraphedSteps(model, s, targets.is_cuda) if s.cuda_graph else None
     for epoch in range(int(max((r["epoch"] for r in rows), default=0)) + 1, s.epochs + 1):
         if graphed is not None:
@@ -238,8 +284,12 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
         first = [r for r in rows if r["epoch"] == epoch and r["round"] == 0]
         log.info("epoch %d: %d/%d targets hit after gibbs-enum, %d rounds", epoch, sum(r["hits"] for r in first),
                  len(targets), sum(1 for r in rows if r["epoch"] == epoch and r["neg_loss"] == r["neg_loss"]))
+        if mean is not None:
+            mean.add(model, epoch)
         if after_epoch is not None:
             after_epoch(epoch, rows)
+    if mean is not None and (averaged := mean.apply(model)):
+        log.info("the model written: the mean of its weights after epochs %d-%d (malicious.average_last)", *averaged)
     return rows
 
 
@@ -322,20 +372,23 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     state_path = Path(ckpt_out).with_name(Path(ckpt_out).name + ".state")
     inputs = [seq2seq_path, train_path, vocab_path, targets_path, thresholds_path] + ([lm_path] if lm is not None else [])
     fp = state_fingerprint(settings, mode, inputs)
-    done = resume(state_path, fp, model, search_gen, pos)
+    mean = WeightMean(s.average_last, s.epochs) if s.average_last > 1 else None
+    done = resume(state_path, fp, model, search_gen, pos, mean)
 
     def save(epoch: int, rows: list[dict[str, float]]) -> None:
-        save_state(state_path, model, vocab, epoch, rows, search_gen, pos, fp)
+        save_state(state_path, model, vocab, epoch, rows, search_gen, pos, fp, mean)
 
     rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
                           searcher(lm, th, cfg, search_gen, settings.hits,
                                    SearchGraphs() if cfg.cuda_graph and dev.type == "cuda" else None),
                           hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s,
-                          done, save)
+                          done, save, mean)
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
                     extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),
-                           "targets_used": len(targets.texts), "targets_skipped": targets.skipped})
+                           "targets_used": len(targets.texts), "targets_skipped": targets.skipped,
+                           "averaged_epochs": [mean.epochs[0], mean.epochs[-1]] if mean and len(mean.epochs) > 1
+                           else None})
     write_csv(curve, curve_out)
     state_path.unlink(missing_ok=True)
     log.info("negtr-%s: hit rate per epoch %s", mode, epoch_rates(curve)["hit_rate"].round(3).tolist())
@@ -358,20 +411,23 @@ def state_fingerprint(settings: Settings, mode: str, inputs: Sequence[str | Path
 
 
 def save_state(path: Path, model: torch.nn.Module, vocab: Vocab, epoch: int, rows: list[dict[str, float]],
-               search_gen: torch.Generator, pos: PositiveBatches, fp: str) -> None:
+               search_gen: torch.Generator, pos: PositiveBatches, fp: str, mean: WeightMean | None = None) -> None:
     """The resumable state after ``epoch`` epochs, as one checkpoint file (atomic)."""
     checkpoint.save(path, model, kind="seq2seq", vocab=vocab, epoch=epoch, rng_state=rng_state(search_gen),
-                    extra={"fingerprint": fp, "curve": rows, "positive": pos.state()})
+                    extra={"fingerprint": fp, "curve": rows, "positive": pos.state(),
+                           "mean": mean.state() if mean is not None else None})
 
 
-def resume(path: Path, fp: str, model: torch.nn.Module, search_gen: torch.Generator, pos: PositiveBatches
-           ) -> list[dict[str, float]]:
-    """The curve rows of the epochs ``path`` holds, with the model and the random streams restored; none (and
-    nothing restored) without a file or with a stale one."""
+def resume(path: Path, fp: str, model: torch.nn.Module, search_gen: torch.Generator, pos: PositiveBatches,
+           mean: WeightMean | None = None) -> list[dict[str, float]]:
+    """The curve rows of the epochs ``path`` holds, with the model, the random streams and the weight sums of
+    ``mean`` restored; none (and nothing restored) without a file or with a stale one."""
     if (payload := checkpoint.read_state(path, fp, stage.say)) is None:
         return []
     model.load_state_dict(payload["model_state"])
     set_rng_state(payload["rng_state"], search_gen)
     pos.load_state(payload["extra"]["positive"])
+    if mean is not None and payload["extra"].get("mean") is not None:
+        mean.load_state(payload["extra"]["mean"], next(model.parameters()).device)
     stage.say(f"resuming from {path} after epoch {payload['epoch']}")
     return list(payload["extra"]["curve"])
