@@ -9,10 +9,12 @@ quick-scale overlay (``scale: quick``, config block ``quick:``) is applied.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
 import yaml
 
@@ -789,6 +791,98 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
                           **_train_release_keys(t))
     corpora = tuple(ParaphraseCorpus(c["format"], c["path"], c.get("path2")) for c in p["corpora"])
     return ParaphraseSettings(corpora=corpora, data=data, model=model, train=train, beam=p["beam"])
+
+
+# ------------------------------------------------------------------------------ what decides each rule's results
+# Snakemake records a rule's params with its outputs and reruns the rule when they change (rerun trigger ``params``,
+# on by default), but only plain values: the typed settings the rules pass their scripts are not recorded, so a
+# changed config key would leave every result as it was. Each rule therefore also passes ``rule_key``: the settings
+# fields its results depend on (``RULE_READS``), as one string; a change to any of them reruns the rule, and the
+# rules after it through their inputs. ``RecordedSettings`` checks the table: run with ``NEGTRAIN_SETTINGS_READS``
+# set, every job writes the fields it read (tests/test_workflow.py compares them with ``RULE_READS``).
+
+RULE_READS: dict[str, tuple[str, ...]] = {
+    "preprocess": ("scale", "data"),
+    "check_targets": ("scale", "data", "targets", "search"),
+    "malicious_lists": ("scale", "targets"),
+    "train_paraphraser": ("scale", "seed", "paraphrase"),
+    "augment_targets": ("scale", "seed", "targets", "paraphrase"),
+    "train_baseline": ("scale", "seed", "data", "model", "train"),
+    "evaluate_baselines": ("scale", "seed", "data"),
+    "hits": ("scale", "seed", "data", "targets", "search", "hits"),
+    "negtrain_malicious": ("scale", "seed", "data", "targets", "search", "hits", "malicious"),
+    "negtrain_frequent": ("scale", "seed", "data", "train", "frequent"),
+    "train_gan_lr": ("scale", "seed", "data", "gan"),
+    "train_gan": ("scale", "seed", "data", "gan"),
+    "train_unlikelihood": ("scale", "seed", "data", "unlikelihood"),
+    "evaluate_model": ("scale", "seed", "data", "metrics"),
+    "evaluate_mmi": ("scale", "seed", "data", "metrics", "mmi"),
+    "beam_overlap": ("scale", "seed", "data", "malicious"),
+}
+"""Settings fields each rule's results depend on; rules not named here (tables, report) take every field."""
+READS_ENV = "NEGTRAIN_SETTINGS_READS"  # a folder: each job writes there the settings fields it read (stage.main)
+# where and how fast a job runs, not what it computes: left out of the keys at any depth
+RESOURCE_KEYS = frozenset({"device", "gpu_jobs_per_device", "log_every", "max_chunk"})
+
+
+def rule_key(s: SharedSettings, rule: str) -> str:
+    """The settings that decide ``rule``'s results (``RULE_READS``; every field for other rules) as sorted JSON,
+    without ``RESOURCE_KEYS``. ``rule``: the rule's name (``negtrain_frequent_<dataset>..`` reads as
+    ``negtrain_frequent``)."""
+    names = next((v for k, v in RULE_READS.items() if rule == k or rule.startswith(k + "_")),
+                 [f.name for f in dataclasses.fields(s)])
+    return json.dumps({n: _plain(getattr(s, n)) for n in names if hasattr(s, n) and n not in RESOURCE_KEYS},
+                      sort_keys=True, default=str)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, mappings and sequences as dicts and lists, without ``RESOURCE_KEYS``."""
+    if dataclasses.is_dataclass(value):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if k not in RESOURCE_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):                  # in a fixed order: str hashes vary by process
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+class _RecordsReads:
+    """Adds every settings field read (by name, through any copy) to ``READ``, the process's record."""
+
+    READ: ClassVar[set[str]] = set()
+    _FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in type(self)._FIELDS:
+            _RecordsReads.READ.add(name)
+        return super().__getattribute__(name)
+
+
+@dataclass(frozen=True)
+class RecordedShared(_RecordsReads, SharedSettings):
+    """``SharedSettings`` that records its reads."""
+
+
+@dataclass(frozen=True)
+class RecordedSettings(_RecordsReads, Settings):
+    """``Settings`` that records its reads."""
+
+
+RecordedShared._FIELDS = frozenset(f.name for f in dataclasses.fields(SharedSettings))
+RecordedSettings._FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
+
+
+def recorded(s: SharedSettings) -> SharedSettings:
+    """``s`` as a ``Recorded*`` copy: equal fields, every read recorded in ``_RecordsReads.READ``."""
+    cls = RecordedSettings if isinstance(s, Settings) else RecordedShared
+    return cls(**{f.name: getattr(s, f.name) for f in dataclasses.fields(s)})
+
+
+def settings_read() -> list[str]:
+    """The settings fields read so far in this process through ``recorded`` settings."""
+    return sorted(_RecordsReads.READ)
 
 
 def format_lr(g_lr: float) -> str:

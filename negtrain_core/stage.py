@@ -24,6 +24,7 @@ the terminal, which stderr no longer reaches inside ``main``, and the same line 
 from __future__ import annotations
 
 import contextlib
+import json
 import linecache
 import logging
 import os
@@ -34,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
-from negtrain_core import io
+from negtrain_core import config, io
 
 PACKAGE = Path(__file__).resolve().parent
 PREFIX = "negtrain: "
@@ -57,7 +58,9 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             for path in smk.output:
                 io.remove_temporaries(path)
             check_inputs(smk.input)
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            record_reads(smk)
+            return result
         except Exception as err:                      # noqa: BLE001 -- every error ends in one line
             line = error_line(err, log_path)
             log.error("%s", line, exc_info=err)
@@ -90,6 +93,16 @@ def _saying_to(terminal: TextIO | None) -> Iterator[None]:
         yield
     finally:
         _terminal = saved
+
+
+def record_reads(smk: Any) -> None:
+    """With ``NEGTRAIN_SETTINGS_READS`` set (a folder): write there the settings fields this job read
+    (``config.settings_read``, from the recorded settings the rules pass when it is set), one JSON file a job."""
+    folder = os.environ.get(config.READS_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        record = {"rule": smk.rule, "read": config.settings_read(), "output": [str(p) for p in smk.output]}
+        io.atomic_write_text(Path(folder) / f"{smk.rule}.{os.getpid()}.json", json.dumps(record))
 
 
 def check_inputs(inputs: Any) -> None:

@@ -13,6 +13,7 @@ rule train_baseline:
                      category="{dataset}", subcategory=nreport.BASELINES),
     params:
         settings=settings,
+        settings_key=settings_key("train_baseline"),
     log:
         "logs/{dataset}/train_{kind}.log",
     benchmark:
@@ -36,6 +37,7 @@ rule evaluate_baselines:
         thresholds="results/{dataset}/thresholds.json",
     params:
         settings=settings,
+        settings_key=settings_key("evaluate_baselines"),
     log:
         "logs/{dataset}/evaluate_baselines.log",
     threads: 2

@@ -1,4 +1,5 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ try:
     SHARED = ncfg.settings(config)                      # the settings of the rules without a dataset
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
+RECORD_READS = bool(os.environ.get(ncfg.READS_ENV))    # jobs record the settings they read (tests/test_workflow.py)
+SHARED_SETTINGS = ncfg.recorded(SHARED) if RECORD_READS else SHARED   # what those rules pass their scripts
 
 STARTED = time.time()                                 # tables written after this are this run's (print_summary)
 DATASETS = ncfg.dataset_names(config)                 # any name with a block under datasets
@@ -57,7 +60,25 @@ def given_lists(wildcards):
 
 def settings(wildcards):
     """The validated config seen from this rule's dataset (quick scale applied)."""
-    return ncfg.settings(config, wildcards.dataset)
+    return dataset_settings(wildcards.dataset)
+
+
+def dataset_settings(dataset):
+    """ncfg.settings of `dataset`, recording its reads when NEGTRAIN_SETTINGS_READS is set (ncfg.recorded)."""
+    s = ncfg.settings(config, dataset)
+    return ncfg.recorded(s) if RECORD_READS else s
+
+
+def settings_key(rule_name):
+    """params.settings_key of rule `rule_name`: the settings its results depend on, as a string (ncfg.rule_key),
+    which Snakemake records with the outputs and compares on the next run: a changed config key reruns the rules
+    that read it (the typed `settings` param itself is not recorded)."""
+    return lambda wildcards: ncfg.rule_key(ncfg.settings(config, wildcards.dataset), rule_name)
+
+
+def shared_key(rule_name):
+    """settings_key for the rules without a dataset (target lists, paraphraser)."""
+    return lambda wildcards: ncfg.rule_key(SHARED, rule_name)
 
 
 def raw_input(wildcards):

@@ -14,6 +14,7 @@ rule preprocess:
         notes="results/{dataset}/data/notes.json",
     params:
         settings=settings,
+        settings_key=settings_key("preprocess"),
     log:
         "logs/{dataset}/preprocess.log",
     benchmark:
@@ -37,6 +38,7 @@ rule check_targets:
         checked=temp("results/{dataset}/data/targets_checked.txt"),
     params:
         settings=settings,
+        settings_key=settings_key("check_targets"),
     log:
         "logs/{dataset}/check_targets.log",
     localrule: True

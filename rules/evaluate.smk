@@ -10,6 +10,7 @@ rule evaluate_model:
         metrics="results/{dataset}/eval/{model}/metrics.json",
     params:
         settings=settings,
+        settings_key=settings_key("evaluate_model"),
     log:
         "logs/{dataset}/evaluate_{model}.log",
     resources:
@@ -31,6 +32,7 @@ rule evaluate_mmi:
                      subcategory=nreport.FREQUENT),
     params:
         settings=settings,
+        settings_key=settings_key("evaluate_mmi"),
     log:
         "logs/{dataset}/evaluate_mmi.log",
     benchmark:
@@ -52,6 +54,7 @@ rule beam_overlap:
                subcategory=nreport.MALICIOUS),
     params:
         settings=settings,
+        settings_key=settings_key("beam_overlap"),
     log:
         "logs/{dataset}/beam_overlap.log",
     benchmark:

@@ -16,6 +16,7 @@ rule negtrain_malicious:
                      category="{dataset}", subcategory=nreport.MALICIOUS),
     params:
         settings=settings,
+        settings_key=settings_key("negtrain_malicious"),
     log:
         "logs/{dataset}/negtr-{mode}-{size}.log",
     priority: 1  # first among ready jobs: Algorithm 1 and its hit tests are the longest chain after the baselines
@@ -47,7 +48,8 @@ for _ds in DATASETS:
                 curve=[report(f"results/{_ds}/models/freq-{r:g}_curve.csv", caption="../report/captions/freq_curve.rst",
                               category=_ds, subcategory=nreport.FREQUENT) for r in _group],
             params:
-                settings=lambda w, ds=_ds: ncfg.settings(config, ds),
+                settings=lambda w, ds=_ds: dataset_settings(ds),
+                settings_key=lambda w, ds=_ds: ncfg.rule_key(ncfg.settings(config, ds), "negtrain_frequent"),
                 r_thres=list(_group),
             log:
                 f"logs/{_ds}/freq-{'_'.join(f'{r:g}' for r in _group)}.log",
@@ -71,6 +73,7 @@ rule train_gan_lr:
         g_lr="[0-9.e-]+",
     params:
         settings=settings,
+        settings_key=settings_key("train_gan_lr"),
     log:
         "logs/{dataset}/gan/g_lr-{g_lr}.log",
     benchmark:
@@ -93,6 +96,7 @@ rule train_gan:
                      subcategory=nreport.FREQUENT),
     params:
         settings=settings,
+        settings_key=settings_key("train_gan"),
     log:
         "logs/{dataset}/gan.log",
     localrule: True
@@ -110,6 +114,7 @@ rule train_unlikelihood:
                      subcategory=nreport.FREQUENT),
     params:
         settings=settings,
+        settings_key=settings_key("train_unlikelihood"),
     log:
         "logs/{dataset}/ul.log",
     benchmark:

@@ -9,7 +9,8 @@ rule malicious_lists:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",
     params:
-        settings=SHARED,
+        settings=SHARED_SETTINGS,
+        settings_key=shared_key("malicious_lists"),
     log:
         "logs/targets/lists.log",
     script:
@@ -23,7 +24,8 @@ rule train_paraphraser:
         ckpt="results/paraphrase/models/paraphraser.pt",
         curve="results/paraphrase/models/paraphraser_curve.csv",
     params:
-        settings=SHARED,
+        settings=SHARED_SETTINGS,
+        settings_key=shared_key("train_paraphraser"),
     log:
         "logs/paraphrase/train.log",
     benchmark:
@@ -45,7 +47,8 @@ rule augment_targets:
         aug1="results/targets/train_1k.txt",
         aug4="results/targets/train_2.5k.txt",
     params:
-        settings=SHARED,
+        settings=SHARED_SETTINGS,
+        settings_key=shared_key("augment_targets"),
     log:
         "logs/paraphrase/augment.log",
     resources:

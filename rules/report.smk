@@ -19,6 +19,7 @@ rule paper_comparison:
                    category="{dataset}", subcategory=nreport.COMPARISON),
     params:
         settings=settings,
+        settings_key=settings_key("paper_comparison"),
     log:
         "logs/{dataset}/paper_comparison.log",
     localrule: True
@@ -40,6 +41,7 @@ rule curves:
                    category="{dataset}", subcategory=nreport.CURVES),
     params:
         settings=settings,
+        settings_key=settings_key("curves"),
     log:
         "logs/{dataset}/curves.log",
     localrule: True
@@ -59,6 +61,7 @@ rule rating_sheet:
         key="results/{dataset}/rating_key.csv",
     params:
         settings=settings,
+        settings_key=settings_key("rating_sheet"),
     log:
         "logs/{dataset}/rating_sheet.log",
     localrule: True
@@ -75,6 +78,7 @@ rule table6:
                      subcategory=nreport.HUMAN),
     params:
         settings=settings,
+        settings_key=settings_key("table6"),
     log:
         "logs/{dataset}/table6.log",
     localrule: True

@@ -14,6 +14,7 @@ rule hits:
                      category="{dataset}", subcategory=nreport.MALICIOUS),
     params:
         settings=settings,
+        settings_key=settings_key("hits"),
     log:
         "logs/{dataset}/hits_{model}_{target_list}.log",
     benchmark:

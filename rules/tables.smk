@@ -23,6 +23,7 @@ rule table3:
         samples="results/{dataset}/samples_malicious.txt",
     params:
         settings=settings,
+        settings_key=settings_key("table3"),
         not_run=AUGMENTATION,
     log:
         "logs/{dataset}/table3.log",
@@ -53,6 +54,7 @@ rule table4_table9:
         samples="results/{dataset}/samples_frequent.txt",
     params:
         settings=settings,
+        settings_key=settings_key("table4_table9"),
     log:
         "logs/{dataset}/table4.log",
     script:

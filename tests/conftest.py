@@ -3,6 +3,7 @@ real corpora at ../shared/data when present."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+
+from negtrain_core import config as ncfg
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -67,9 +70,10 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     8, 9, comparison, curves, rating sheet) with tests/quick_small.yaml, made once per test session and shared by
     the golden tests; the run's terminal output is kept in ``snakemake_output.txt``."""
     work = tmp_path_factory.mktemp("quick_run")
+    env = {**os.environ, ncfg.READS_ENV: str(work / "settings_reads")}   # tests/test_caching.py reads them
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
            "--cores", "2", "--configfile", str(QUICK_SMALL), "--config", "scale=quick", "device=cpu"]
-    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600)
+    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600, env=env)
     if run.returncode:
         pytest.fail("quick pipeline failed:\n" + (run.stdout + run.stderr)[-4000:])
     (work / "snakemake_output.txt").write_text(run.stdout + run.stderr)

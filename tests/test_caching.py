@@ -1,0 +1,111 @@
+"""A changed config key reruns exactly the rules whose results it decides (config.rule_key, config.RULE_READS).
+
+Snakemake reruns a rule when its recorded params change, but records only plain values: the typed settings the rules
+pass their scripts are invisible to it. Each rule also passes ``settings_key``, the JSON of the settings fields it
+reads; these tests check the keys, that every job of the quick pipeline read no field its rule does not declare
+(``NEGTRAIN_SETTINGS_READS``, set by the ``quick_run`` fixture), and what a dry run on that pipeline's results
+schedules after a config change."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from negtrain_core import config as ncfg
+
+from snakemake_cli import snakemake
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings(**changes: dict) -> ncfg.Settings:
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for block, values in changes.items():
+        if isinstance(values, dict):
+            cfg[block].update(values)
+        else:
+            cfg[block] = values
+    return ncfg.settings(ncfg.validate(cfg), "switchboard")
+
+
+@pytest.mark.parametrize("change, changes, same", [
+    ({"malicious": {"nonhit_weight": 0.02}}, ["negtrain_malicious", "table3"], ["train_baseline", "hits", "preprocess",
+                                                                        "negtrain_frequent_switchboard"]),
+    ({"search": {"candidates": 50}}, ["hits", "negtrain_malicious", "check_targets"],
+     ["train_baseline", "negtrain_frequent"]),
+    ({"train": {"clip_norm": 1.0}}, ["train_baseline", "negtrain_frequent"], ["negtrain_malicious", "hits",
+                                                                              "evaluate_model"]),
+    ({"frequent": {"eos_weight": 0.2}}, ["negtrain_frequent_switchboard_0", "table4_table9"],
+     ["negtrain_malicious", "train_baseline", "evaluate_model"]),
+    ({"device": "cpu", "gpu_jobs_per_device": 3, "search": {"max_chunk": 1024}, "train": {"log_every": 7}}, [],
+     ["train_baseline", "hits", "negtrain_malicious", "negtrain_frequent", "table3"]),
+])
+def test_a_rules_key_changes_with_the_settings_it_reads_and_no_others(change, changes, same):
+    base, changed = _settings(), _settings(**change)
+    for rule in changes:
+        assert ncfg.rule_key(base, rule) != ncfg.rule_key(changed, rule), rule
+    for rule in same:
+        assert ncfg.rule_key(base, rule) == ncfg.rule_key(changed, rule), rule
+
+
+def test_a_key_is_plain_sorted_json_and_the_same_for_equal_settings():
+    key = ncfg.rule_key(_settings(), "negtrain_malicious")
+    assert key == ncfg.rule_key(_settings(), "negtrain_malicious")
+    fields = json.loads(key)
+    assert sorted(fields) == sorted(ncfg.RULE_READS["negtrain_malicious"])
+    assert "max_chunk" not in fields["search"]["negtrain"]["io"] and fields["malicious"]["epochs"] == 20
+
+
+def test_recorded_settings_equal_the_settings_and_record_each_field_read():
+    s = _settings()
+    r = ncfg.recorded(s)
+    before = set(ncfg.settings_read())
+    assert r.malicious == s.malicious and r.train.lr == s.train.lr
+    assert {"malicious", "train"} <= set(ncfg.settings_read()) and "gan" not in set(ncfg.settings_read()) - before
+
+
+def test_every_job_read_only_the_settings_its_rule_declares(quick_run):
+    """Every job of the quick pipeline wrote the fields it read (stage.record_reads): a field a rule reads but does
+    not declare would leave that rule's results stale when the field changes."""
+    records = [json.loads(p.read_text()) for p in sorted((quick_run / "settings_reads").glob("*.json"))]
+    rules = {r["rule"] for r in records}
+    assert {"preprocess", "train_baseline", "hits", "negtrain_malicious", "table3"} <= rules, rules
+    for r in records:
+        declared = next((v for k, v in ncfg.RULE_READS.items() if r["rule"] == k or r["rule"].startswith(k + "_")),
+                        None)
+        if declared is not None:
+            undeclared = set(r["read"]) - set(declared) - ncfg.RESOURCE_KEYS
+            assert not undeclared, f"rule {r['rule']} read {sorted(undeclared)}, not in RULE_READS"
+
+
+def _scheduled(workdir: Path, overlay: dict, tmp_path: Path) -> set[str]:
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    quick = ROOT / "tests" / "quick_small.yaml"
+    run = snakemake(workdir, "-n", "--cores", "2", "--config", "scale=quick", "device=cpu",
+                    overlays=[quick, path], timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    names = re.findall(r"^(?:local)?rule (\w+):", run.stdout, flags=re.M)
+    return {re.sub(r"^negtrain_frequent_\w+$", "negtrain_frequent", n) for n in names}   # one rule per dataset, job
+
+
+@pytest.mark.parametrize("overlay, reruns, keeps", [
+    ({}, set(), {"preprocess", "train_baseline"}),
+    ({"gpu_jobs_per_device": 3}, set(), {"preprocess", "train_baseline"}),
+    ({"malicious": {"nonhit_weight": 0.02}}, {"negtrain_malicious", "hits", "table3"},
+     {"preprocess", "train_baseline", "evaluate_baselines", "negtrain_frequent"}),
+    ({"frequent": {"eos_weight": 0.2}}, {"negtrain_frequent", "table4_table9"},
+     {"preprocess", "train_baseline", "negtrain_malicious"}),
+])
+def test_a_changed_config_key_reruns_the_rules_that_read_it(quick_run, tmp_path, overlay, reruns, keeps):
+    """A dry run on the quick pipeline's finished results: nothing to do without a change, or with a change to where
+    jobs run; a changed Algorithm 1 or 2 key schedules that algorithm and what follows from it, not the baselines."""
+    scheduled = _scheduled(quick_run, overlay, tmp_path)
+    assert reruns <= scheduled, scheduled
+    assert not (keeps & scheduled), scheduled
+    if not reruns:
+        assert not scheduled, scheduled
