@@ -799,7 +799,7 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
 # changed config key would leave every result as it was. Each rule therefore also passes ``rule_key``: the settings
 # fields its results depend on (``RULE_READS``), as one string; a change to any of them reruns the rule, and the
 # rules after it through their inputs. ``RecordedSettings`` checks the table: run with ``NEGTRAIN_SETTINGS_READS``
-# set, every job writes the fields it read (tests/test_workflow.py compares them with ``RULE_READS``).
+# set, every job writes the fields it read (tests/test_caching.py compares them with ``RULE_READS``).
 
 RULE_READS: dict[str, tuple[str, ...]] = {
     "preprocess": ("scale", "data"),

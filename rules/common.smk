@@ -15,7 +15,7 @@ try:
     SHARED = ncfg.settings(config)                      # the settings of the rules without a dataset
 except ncfg.ConfigError as err:
     sys.exit(f"negtrain: {err}")
-RECORD_READS = bool(os.environ.get(ncfg.READS_ENV))    # jobs record the settings they read (tests/test_workflow.py)
+RECORD_READS = bool(os.environ.get(ncfg.READS_ENV))    # jobs record the settings they read (tests/test_caching.py)
 SHARED_SETTINGS = ncfg.recorded(SHARED) if RECORD_READS else SHARED   # what those rules pass their scripts
 
 STARTED = time.time()                                 # tables written after this are this run's (print_summary)
