@@ -1,6 +1,6 @@
 """Algorithm 1's time per batch of targets: gibbs-enum's search and the rounds, host time against GPU time.
 
-    PYTHONPATH=. python benchmarks/malicious_batch.py [--arch lstm|transformer] [--batch 100] [--reps 2]
+    PYTHONPATH=. python benchmarks/malicious_batch.py [--arch lstm|transformer] [--batch 100]
 
 Algorithm 1 (negtrain_core.negtrain.malicious) searches one trigger per target for a batch of ``batch_targets``
 (100) targets with one restart, then runs up to 20 rounds of hit test + negative step + positive step on that batch;

@@ -1,0 +1,39 @@
+"""The benchmarks run: each CPU-capable script of benchmarks/ at toy sizes ends without error and prints its figures.
+No timing is asserted (timing lives in the benchmarks); a benchmark that crashes would otherwise be found only on the
+GPU machine it was meant for."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TOY_LSTM = ["--words", "300", "--embedding", "16", "--hidden", "16", "--sweeps", "1", "--candidates", "4"]
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("gibbs_enum.py", ["--targets", "6", "--restarts", "2", "--release-positions", "1", *TOY_LSTM],
+     ["(b) batched search (all sweeps", "shared-prefix memory", "fused log p(gold)"]),
+    ("gibbs_enum.py", ["--io", "--targets", "6", "--restarts", "2", "--release-positions", "1", *TOY_LSTM],
+     ["(b) batched search (all sweeps"]),
+    ("malicious_batch.py", ["--batch", "8", *TOY_LSTM],
+     ["o-mode search", "io-mode search", "hit test:", "a round inside batch_rounds (20 rounds), eager:"]),
+    ("frequent_throughput.py", ["--batches", "4", "--window", "2", "--r-thres", "0.5", "--floor-reps", "0"],
+     ["release/eager", "listing/eager"]),
+    ("gold_logp.py", ["--rows", "64", "--positions", "2", "--vocab", "300", "--repeats", "1"],
+     ["torch log-softmax + gather"]),
+], ids=["gibbs_enum", "gibbs_enum_io", "malicious_batch", "frequent_throughput", "gold_logp"])
+def test_a_benchmark_runs_at_toy_size_on_the_cpu(tmp_path, script, args, expected):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]),
+           "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("OUT", None)                                   # no JSON written into a caller's folder
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    for line in expected:
+        assert line in run.stdout, f"{script}: no '{line}' in\n{run.stdout[-2000:]}"
