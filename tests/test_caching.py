@@ -33,12 +33,12 @@ def _settings(**changes: dict) -> ncfg.Settings:
 
 
 @pytest.mark.parametrize("change, changes, same", [
-    ({"malicious": {"nonhit_weight": 0.02}}, ["negtrain_malicious", "table3"], ["train_baseline", "hits", "preprocess",
-                                                                        "negtrain_frequent_switchboard"]),
+    ({"malicious": {"nonhit_weight": 0.02}}, ["negtrain_malicious", "table3"],
+     ["train_baseline", "hits", "preprocess", "negtrain_frequent_switchboard"]),
     ({"search": {"candidates": 50}}, ["hits", "negtrain_malicious", "check_targets"],
      ["train_baseline", "negtrain_frequent"]),
-    ({"train": {"clip_norm": 1.0}}, ["train_baseline", "negtrain_frequent"], ["negtrain_malicious", "hits",
-                                                                              "evaluate_model"]),
+    ({"train": {"clip_norm": 1.0}}, ["train_baseline", "negtrain_frequent"],
+     ["negtrain_malicious", "hits", "evaluate_model"]),
     ({"frequent": {"eos_weight": 0.2}}, ["negtrain_frequent_switchboard_0", "table4_table9"],
      ["negtrain_malicious", "train_baseline", "evaluate_model"]),
     ({"device": "cpu", "gpu_jobs_per_device": 3, "search": {"max_chunk": 1024}, "train": {"log_every": 7}}, [],
