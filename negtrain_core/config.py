@@ -825,12 +825,18 @@ READS_ENV = "NEGTRAIN_SETTINGS_READS"  # a folder: each job writes there the set
 RESOURCE_KEYS = frozenset({"device", "gpu_jobs_per_device", "log_every", "max_chunk"})
 
 
+def rule_reads(rule: str) -> tuple[str, ...] | None:
+    """``RULE_READS`` of a rule by its name (``negtrain_frequent_<dataset>[_<i>]``, one rule per dataset and job,
+    reads as ``negtrain_frequent``); None for a rule not in the table."""
+    if rule.startswith("negtrain_frequent_"):
+        rule = "negtrain_frequent"
+    return RULE_READS.get(rule)
+
+
 def rule_key(s: SharedSettings, rule: str) -> str:
-    """The settings that decide ``rule``'s results (``RULE_READS``; every field for other rules) as sorted JSON,
-    without ``RESOURCE_KEYS``. ``rule``: the rule's name (``negtrain_frequent_<dataset>..`` reads as
-    ``negtrain_frequent``)."""
-    names = next((v for k, v in RULE_READS.items() if rule == k or rule.startswith(k + "_")),
-                 [f.name for f in dataclasses.fields(s)])
+    """The settings that decide ``rule``'s results (``rule_reads``; every field for other rules) as sorted JSON,
+    without ``RESOURCE_KEYS``."""
+    names = rule_reads(rule) or [f.name for f in dataclasses.fields(s)]
     return json.dumps({n: _plain(getattr(s, n)) for n in names if hasattr(s, n) and n not in RESOURCE_KEYS},
                       sort_keys=True, default=str)
 

@@ -75,8 +75,7 @@ def test_every_job_read_only_the_settings_its_rule_declares(quick_run):
     rules = {r["rule"] for r in records}
     assert {"preprocess", "train_baseline", "hits", "negtrain_malicious", "table3"} <= rules, rules
     for r in records:
-        declared = next((v for k, v in ncfg.RULE_READS.items() if r["rule"] == k or r["rule"].startswith(k + "_")),
-                        None)
+        declared = ncfg.rule_reads(r["rule"])
         if declared is not None:
             undeclared = set(r["read"]) - set(declared) - ncfg.RESOURCE_KEYS
             assert not undeclared, f"rule {r['rule']} read {sorted(undeclared)}, not in RULE_READS"
