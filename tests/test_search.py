@@ -323,6 +323,37 @@ def test_search_io_mode_uses_lm_init_and_reports_lm_logp():
         S.search(s2s, None, TGT, th, cfg, torch.Generator())
 
 
+def _multinomial_lm_sample(lm, n, length, banned, generator):
+    """The LM initialisation as torch.multinomial draws it (the form ``lm_sample`` must equal)."""
+    tok, out = torch.full((n, 1), 2), []
+    state = lm.initial_state(tok)
+    with torch.no_grad():
+        for _ in range(length):
+            logits, state = lm.decode_block(tok, state)
+            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned, 0.0)
+            tok = torch.multinomial(probs, 1, generator=generator)
+            out.append(tok)
+    return torch.cat(out, dim=1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lm_sample_draws_what_torch_multinomial_draws_without_reading_back(dtype):
+    """The LM initialisation takes torch.multinomial's samples from the same CPU generator (same generator state
+    after), but on the model's device: no ``.cpu()`` of the probabilities each step (on a GPU three synchronisations
+    a trigger token)."""
+    _, lm = _models(dtype=dtype)
+    banned = S.banned_ids(V, allow_unk=False)
+    for seed in range(5):
+        g_ours, g_torch = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        with HostSyncs() as syncs:
+            ours = S.lm_sample(lm, 40, K, banned, g_ours)
+        expected = _multinomial_lm_sample(lm, 40, K, banned, g_torch)
+        assert torch.equal(ours, expected)
+        assert torch.equal(g_ours.get_state(), g_torch.get_state())
+        assert syncs.total == 0, dict(syncs.lines)
+        assert not banned[ours].any()
+
+
 @pytest.mark.parametrize("mode", ["o", "io"])
 def test_search_runs_on_models_with_only_the_interface(mode):
     """gibbs-enum with tests/fake_models.py (no LSTM): gradient, prefix reuse, LM init and prefix, evaluation."""
@@ -617,17 +648,19 @@ def test_a_position_over_fixed_rows_reads_nothing_back_to_the_host(arch, mode):
 
 
 def test_a_plain_search_reads_back_per_sweep_only():
-    """The plain search reads lengths and active rows back once per sweep, never per position (o-mode; io-mode adds
-    the LM initialisation's draws, one per trigger token, on the CPU generator)."""
+    """The plain search reads lengths and active rows back once per sweep, never per position, and io-mode (LM term,
+    LM-sample initialisation) reads no more than o-mode."""
     s2s, lm = _models(dtype=torch.float32)
     counts = {}
-    for sweeps in (1, 3):
+    for mode, sweeps in itertools.product(("o", "io"), (1, 3)):
+        cfg = _cfg(sweeps=sweeps, lambda_in=1.0 if mode == "io" else 0.0, init="lm" if mode == "io" else "uniform",
+                   early_stop=False)
         with HostSyncs() as syncs:
-            S.search(s2s, lm, _targets_of_three_lengths(), S.Thresholds(-2.0, -2.5),
-                     _cfg(sweeps=sweeps, lambda_in=0.0, init="uniform", early_stop=False),
+            S.search(s2s, lm, _targets_of_three_lengths(), S.Thresholds(-2.0, -2.5), cfg,
                      torch.Generator().manual_seed(0))
-        counts[sweeps] = syncs.total
-    assert counts[3] - counts[1] == 2 * 3, counts          # each sweep: whether any row, which rows, their length
+        counts[mode, sweeps] = syncs.total
+    assert counts["o", 3] - counts["o", 1] == 2 * 3, counts   # each sweep: whether any row, which rows, their length
+    assert counts["io", 1] == counts["o", 1] and counts["io", 3] == counts["o", 3], counts
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")

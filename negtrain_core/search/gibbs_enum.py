@@ -423,16 +423,32 @@ def accept(best: Tensor, cand_loss: Tensor, cands: Tensor, valid: Tensor) -> tup
 # ------------------------------------------------------------------------------------------- init, evaluation
 
 
+def _exponential(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> Tensor:
+    """float32 draws of Exp(1) of ``shape`` from the CPU ``generator``, on ``device``. For CUDA they are drawn into
+    page-locked memory and copied without blocking, so the host goes on queueing work (a copy from ordinary memory
+    synchronises with the GPU; torch's caching host allocator keeps the block until the copy has run)."""
+    cuda = device.type == "cuda"
+    host = torch.empty(shape, dtype=torch.float32, pin_memory=cuda).exponential_(generator=generator)
+    return host.to(device, non_blocking=True) if cuda else host
+
+
 def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
-    """n ancestral samples of ``length`` tokens after ``<s>`` (banned ids never drawn) -> (n, length)."""
+    """n ancestral samples of ``length`` tokens after ``<s>`` (banned ids never drawn) -> (n, length).
+
+    The draws are ``torch.multinomial(probs.cpu(), 1, generator=generator)``'s, made without reading the GPU: torch's
+    multinomial draws one sample as argmax(p / q) with q ~ Exp(1) filled in a tensor like p from the generator
+    (Gumbel-max); q is drawn on the CPU and the argmax taken on the model's device (tests/test_search.py checks the
+    equality against torch.multinomial). Each step then only copies q to the device.
+    """
     device = next(lm.parameters()).device
     tok, out = torch.full((n, 1), BOS_ID, device=device), []
+    banned = banned.to(device)
     state = lm.initial_state(tok)
     with torch.inference_mode(), _modes([lm], False):
         for _ in range(length):
             logits, state = lm.decode_block(tok, state)                                 # (n, 1, V)
-            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned.to(device), 0.0)
-            tok = torch.multinomial(probs.cpu(), 1, generator=generator).to(device)    # (n, 1)
+            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned, 0.0)
+            tok = (probs / _exponential(tuple(probs.shape), generator, device)).argmax(-1, keepdim=True)  # (n, 1)
             out.append(tok)
     return torch.cat(out, dim=1)
 
@@ -444,7 +460,9 @@ def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: LanguageModel | 
         if lm is None:
             raise ValueError("gibbs-enum: init 'lm' (io-hits) needs the input LM")
         return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk), generator).to(device)
-    return torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len), generator=generator).to(device)
+    ids = torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len), generator=generator,
+                        pin_memory=torch.device(device).type == "cuda")
+    return ids.to(device, non_blocking=True)
 
 
 def evaluate(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: Tensor, cfg: SearchSettings,
