@@ -324,14 +324,15 @@ def test_search_io_mode_uses_lm_init_and_reports_lm_logp():
 
 
 def _multinomial_lm_sample(lm, n, length, banned, generator):
-    """The LM initialisation as torch.multinomial draws it (the form ``lm_sample`` must equal)."""
-    tok, out = torch.full((n, 1), 2), []
+    """The LM initialisation as torch.multinomial draws it on the CPU generator (the form ``lm_sample`` must equal)."""
+    device = next(lm.parameters()).device
+    tok, out = torch.full((n, 1), 2, device=device), []
     state = lm.initial_state(tok)
     with torch.no_grad():
         for _ in range(length):
             logits, state = lm.decode_block(tok, state)
-            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned, 0.0)
-            tok = torch.multinomial(probs, 1, generator=generator)
+            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned.to(device), 0.0)
+            tok = torch.multinomial(probs.cpu(), 1, generator=generator).to(device)
             out.append(tok)
     return torch.cat(out, dim=1)
 
@@ -352,6 +353,18 @@ def test_lm_sample_draws_what_torch_multinomial_draws_without_reading_back(dtype
         assert torch.equal(g_ours.get_state(), g_torch.get_state())
         assert syncs.total == 0, dict(syncs.lines)
         assert not banned[ours].any()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the draws' argmax on the GPU")
+def test_lm_sample_on_cuda_draws_what_torch_multinomial_draws():
+    """On a GPU the argmax of p / q runs there, on q copied without blocking from page-locked memory: the same
+    tokens as torch.multinomial on the probabilities copied to the CPU."""
+    _, lm = _models(dtype=torch.float32)
+    lm = lm.cuda()
+    banned = S.banned_ids(V, allow_unk=False)
+    for seed in range(5):
+        ours = S.lm_sample(lm, 300, K, banned, torch.Generator().manual_seed(seed))
+        assert torch.equal(ours, _multinomial_lm_sample(lm, 300, K, banned, torch.Generator().manual_seed(seed)))
 
 
 @pytest.mark.parametrize("mode", ["o", "io"])

@@ -22,6 +22,7 @@ the bound): minutes for a few dozen targets.
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 import torch
 
@@ -31,9 +32,14 @@ from negtrain_core.search import gibbs_enum as S
 from negtrain_core.search.hits import load_thresholds
 from negtrain_core.search.targets import read_targets, target_tensor
 
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
-def main(results: str, targets: str, dataset: str, restarts: int, hit_mode: str | None) -> None:
-    searches = config.settings(config.load("config.yaml"), dataset).search.negtrain
+
+def measure(results: str, targets: str, dataset: str, restarts: int = 1, hit_mode: str | None = None
+            ) -> dict[str, dict[str, int]]:
+    """Per mode, the counts: candidates, those below their row's loss, and (o) target positions scored and those
+    still decoded with the bound, (io) LM suffixes still run with it. Checks that each bound is below the loss."""
+    searches = config.settings(config.load(CONFIG), dataset).search.negtrain
     s2s = checkpoint.load(f"{results}/models/seq2seq.pt").model
     lm_ck = checkpoint.load(f"{results}/models/lm.pt")
     th = load_thresholds(f"{results}/thresholds.json")
@@ -60,7 +66,9 @@ def main(results: str, targets: str, dataset: str, restarts: int, hit_mode: str 
             # factor 1 with final <= T_in, -final >= -T_in
             lm_bound = torch.where(part <= th_.inp, -part,
                                    torch.minimum(cfg.reweight * -part, torch.full_like(part, -th_.inp)))
-            count["lm_suffix"] += int((target + cfg.lambda_in * lm_bound < row_best).sum())
+            bound = target + cfg.lambda_in * lm_bound
+            assert (bound <= full + 1e-4).all(), "the io bound exceeds a candidate's loss"
+            count["lm_suffix"] += int((bound < row_best).sum())
             return full
         rows = src.repeat_interleave(G, 0)                                              # o: token by token
         rows[:, pos] = cands.reshape(-1)
@@ -74,20 +82,32 @@ def main(results: str, targets: str, dataset: str, restarts: int, hit_mode: str 
             factor_one = ((lp < th_.out) & mask).cummax(1).values
         else:
             factor_one = (lp * mask).cumsum(1) / m <= th_.out
-        reached = (torch.where(factor_one, 1.0, cfg.reweight) * partial >= row_best.repeat_interleave(G, 0)) & mask
+        bound = torch.where(factor_one, 1.0, cfg.reweight) * partial                     # (B G, T')
+        assert (bound[:, -1] <= full.reshape(-1) + 1e-4).all(), "the o bound exceeds a candidate's loss"
+        reached = (bound >= row_best.repeat_interleave(G, 0)) & mask
         decoded = torch.where(reached.any(1), reached.float().argmax(1) + 1, mask.sum(1))
         count["positions"] += int(mask.sum())
         count["decoded"] += int(decoded.sum())
         return full
 
+    out = {}
     S.position_update, S.score = keep_best, bounded
-    for mode in ("o", "io"):
-        for k in count:
-            count[k] = 0
-        cfg = dataclasses.replace(searches[mode], restarts=restarts, hit_mode=hit_mode or searches[mode].hit_mode)
-        torch.manual_seed(0)
-        S.search(s2s, lm_ck.model, tgt, th, cfg, torch.Generator().manual_seed(0))
-        head = f"{mode}-mode ({cfg.hit_mode}), {len(tgt)} targets, R={restarts}: {count['cands']} candidates, " \
+    try:
+        for mode in ("o", "io"):
+            for k in count:
+                count[k] = 0
+            cfg = dataclasses.replace(searches[mode], restarts=restarts, hit_mode=hit_mode or searches[mode].hit_mode)
+            torch.manual_seed(0)
+            S.search(s2s, lm_ck.model, tgt, th, cfg, torch.Generator().manual_seed(0))
+            out[mode] = {"hit_mode": cfg.hit_mode, **count}
+    finally:
+        S.position_update, S.score = position_update, score
+    return out
+
+
+def main(results: str, targets: str, dataset: str, restarts: int, hit_mode: str | None) -> None:
+    for mode, count in measure(results, targets, dataset, restarts, hit_mode).items():
+        head = f"{mode}-mode ({count['hit_mode']}), R={restarts}: {count['cands']} candidates, " \
                f"{count['below'] / count['cands']:.1%} below their row's loss; "
         if mode == "o":
             print(head + f"target positions still decoded with the bound {count['decoded']}/{count['positions']} "
