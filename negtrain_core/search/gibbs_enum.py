@@ -429,7 +429,7 @@ def _exponential(shape: tuple[int, ...], generator: torch.Generator, device: tor
     synchronises with the GPU; torch's caching host allocator keeps the block until the copy has run)."""
     cuda = device.type == "cuda"
     host = torch.empty(shape, dtype=torch.float32, pin_memory=cuda).exponential_(generator=generator)
-    return host.to(device, non_blocking=True) if cuda else host
+    return host.to(device, non_blocking=cuda)
 
 
 def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
