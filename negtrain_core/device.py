@@ -55,6 +55,26 @@ def tf32_matmul(enabled: bool = True) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
+class GraphCaptureError(RuntimeError):
+    """A CUDA graph that a config key asked for could not be captured; the message names the key."""
+
+
+@contextlib.contextmanager
+def capture_graph(graph: "torch.cuda.CUDAGraph", option: str, **kwargs: Any) -> Iterator[None]:
+    """``torch.cuda.graph(graph, **kwargs)``, with an error while capturing (an operation a graph cannot hold, a
+    driver that refuses) turned into one line naming the config key ``option`` that turns the graph off. Out of
+    memory passes unchanged: callers halve their batches on it."""
+    try:
+        with torch.cuda.graph(graph, **kwargs):
+            yield
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as err:                          # capture errors come as RuntimeError and others from CUDA
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise GraphCaptureError(f"capturing a CUDA graph failed ({type(err).__name__}: {first}); "
+                                f"config '{option}: false' runs this step without graphs") from err
+
+
 def gpu(index: int | None, jobs_per_device: int) -> gpu_slots.Assignment:
     """This process's GPU: chosen (and, for ``index`` None, its slot claimed) on the first call, then the same."""
     global _assigned

@@ -169,6 +169,48 @@ def test_graph_replays_give_the_eager_steps():
     assert all(torch.equal(a, b) for a, b in zip(w_eager, w_graphed))
 
 
+class _FailingCapture:
+    """Stands in for ``torch.cuda.graph``: the body runs, then ending the capture fails, as CUDA reports an operation
+    a graph cannot hold (a host read inside the step, say)."""
+
+    def __init__(self, graph, **kwargs):
+        self.kwargs = kwargs
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+
+
+@pytest.mark.parametrize("option", ["train.cuda_graph", "malicious.cuda_graph"])
+def test_a_failed_capture_is_one_line_naming_the_config_key(monkeypatch, option):
+    """A capture that fails ends the job with one line that names the key turning the graph off (the stage keeps a
+    package error's message); out of memory passes unchanged, for the callers that halve their batches on it."""
+    from negtrain_core import device, stage
+
+    monkeypatch.setattr(torch.cuda, "graph", _FailingCapture)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(steps.GraphedStep, "_own_stream", lambda self: None)
+    step = steps.WeightedStep(_model(), clip_norm=0.5, momentum=0.9, weight_decay=0.0, lr=0.1, batch_size=4,
+                              use_graph=True, graph_option=option)
+    src, tgt = _batch()
+    with pytest.raises(device.GraphCaptureError) as err:
+        step._capture(src, tgt, -(tgt[:, 1:] != PAD_ID).float(), torch.tensor(4))
+    message = str(err.value)
+    assert "\n" not in message and f"'{option}: false'" in message and "not permitted when stream is capturing" in message
+    assert stage.error_line(err.value) == "negtrain: " + message
+
+    def out_of_memory(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(torch.cuda, "graph", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        with device.capture_graph(object(), option):
+            pass
+
+
 # --------------------------------------------------------------------------------------------------- losses
 
 

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from negtrain_core.models.interface import SequenceModel, State
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.device import capture_graph
 
 if TYPE_CHECKING:
     from negtrain_core.data.vocab import Vocab
@@ -128,7 +129,7 @@ class GraphedGreedy:
         torch.cuda.current_stream().wait_stream(stream)
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=stream):                # its own stream: steps.GRAPH_WARMUP's note
+        with capture_graph(self.graph, "train.cuda_graph", stream=stream):   # own stream: steps.GRAPH_WARMUP's note
             self.static_out = greedy(self.model, self.static_src, self.max_len, early_stop=False)
 
 

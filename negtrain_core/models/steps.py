@@ -48,6 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from negtrain_core.device import capture_graph
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core.models.scoring import model_output
 
@@ -248,10 +249,11 @@ class GraphedStep(Sgd):
 
     def __init__(self, model: nn.Module, *, clip_norm: float, momentum: float, weight_decay: float, lr: float,
                  batch_size: int, use_graph: bool, adam: AdamRule | None = None,
-                 clip_groups: Sequence[Sequence[Tensor]] | None = None):
+                 clip_groups: Sequence[Sequence[Tensor]] | None = None, graph_option: str = "train.cuda_graph"):
         super().__init__(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
                          clip_norm=clip_norm, adam=adam, clip_groups=clip_groups)
         self.model, self.batch_size, self.use_graph = model, batch_size, use_graph
+        self.graph_option = graph_option                     # the config key named if the capture fails
         self.graph: torch.cuda.CUDAGraph | None = None
         self.stream: torch.cuda.Stream | None = None       # warm-up and capture stream, made on the first graphed call
         self.calls = 0
@@ -296,7 +298,7 @@ class GraphedStep(Sgd):
         self.static_inputs = [x.clone() for x in inputs]
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=self._own_stream()):
+        with capture_graph(self.graph, self.graph_option, stream=self._own_stream()):
             self.static_report = self.eager(*self.static_inputs)
 
 

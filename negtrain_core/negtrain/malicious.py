@@ -137,6 +137,7 @@ class GraphedSteps:
 
     def __init__(self, model: torch.nn.Module, s: NegTrainSettings, use_graph: bool):
         kw = dict(momentum=s.momentum, weight_decay=s.weight_decay, clip_norm=s.clip_norm, use_graph=use_graph,
+                  graph_option="malicious.cuda_graph",
                   clip_groups=scope_groups(model, s.clip_scope) if s.clip_norm is not None else None)
         self.neg = WeightedStep(model, lr=s.lr_neg, batch_size=s.batch_targets, **kw)
         self.pos = WeightedStep(model, lr=s.lr_pos, batch_size=s.pos_batch, **kw)

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 from negtrain_core.models.gold_logp import gold_logp
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
 from negtrain_core.config import SearchSettings
-from negtrain_core.device import tf32_matmul
+from negtrain_core.device import capture_graph, tf32_matmul
 from negtrain_core.models.steps import GRAPH_WARMUP
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, UNK_ID
 
@@ -714,7 +714,7 @@ class SearchGraphs:
             if self.pool is None:
                 self.pool = torch.cuda.graph_pool_handle()
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
+            with capture_graph(graph, "search.cuda_graph", pool=self.pool, stream=self.stream):
                 step()
             fixed.graphs[pos] = graph
         fixed.graphs[pos].replay()
