@@ -16,8 +16,8 @@ parts of the loss bound it from below before they are complete:
 
 RESULTS_DIR holds models/seq2seq.pt, models/lm.pt and thresholds.json (e.g. results/chitchat of a quick run). The
 search takes config.yaml's paper-scale settings of Algorithm 1's searches for DATASET (G 100, 5 sweeps, its hit
-type unless --hit-mode), with R restarts (default 1), and runs on the CPU, scoring every candidate twice (plain, and again for
-the bound): minutes for a few dozen targets.
+type unless --hit-mode), with R restarts (default 1), and runs on the CPU, scoring every candidate twice (plain,
+and again for the bound): minutes for a few dozen targets.
 """
 
 import argparse
