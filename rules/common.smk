@@ -73,7 +73,12 @@ def settings_key(rule_name):
     """params.settings_key of rule `rule_name`: the settings its results depend on, as a string (ncfg.rule_key),
     which Snakemake records with the outputs and compares on the next run: a changed config key reruns the rules
     that read it (the typed `settings` param itself is not recorded)."""
-    return lambda wildcards: ncfg.rule_key(ncfg.settings(config, wildcards.dataset), rule_name)
+    return lambda wildcards: dataset_key(wildcards.dataset, rule_name)
+
+
+def dataset_key(dataset, rule_name):
+    """settings_key's value for `dataset`, for rules made per dataset (no wildcard)."""
+    return ncfg.rule_key(ncfg.settings(config, dataset), rule_name)
 
 
 def shared_key(rule_name):

@@ -49,7 +49,7 @@ for _ds in DATASETS:
                               category=_ds, subcategory=nreport.FREQUENT) for r in _group],
             params:
                 settings=lambda w, ds=_ds: dataset_settings(ds),
-                settings_key=lambda w, ds=_ds: ncfg.rule_key(ncfg.settings(config, ds), "negtrain_frequent"),
+                settings_key=lambda w, ds=_ds: dataset_key(ds, "negtrain_frequent"),
                 r_thres=list(_group),
             log:
                 f"logs/{_ds}/freq-{'_'.join(f'{r:g}' for r in _group)}.log",

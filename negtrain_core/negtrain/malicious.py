@@ -236,15 +236,19 @@ class WeightMean:
                         self.sums[name] = w.double().clone()
         self.epochs.append(epoch)
 
+    @property
+    def averaged(self) -> list[int] | None:
+        """[first, last] epoch of the mean, or None with fewer than two epochs added (nothing to average)."""
+        return [self.epochs[0], self.epochs[-1]] if len(self.epochs) > 1 else None
+
     def apply(self, model: torch.nn.Module) -> list[int] | None:
-        """Write the mean into ``model``; -> [first, last] epoch averaged, or None (fewer than two epochs added)."""
-        if len(self.epochs) < 2:
-            return None
-        state = model.state_dict()
-        with torch.no_grad():
-            for name, total in self.sums.items():
-                state[name].copy_(total / len(self.epochs))
-        return [self.epochs[0], self.epochs[-1]]
+        """Write the mean into ``model`` (where two or more epochs were added) -> ``averaged``."""
+        if self.averaged is not None:
+            state = model.state_dict()
+            with torch.no_grad():
+                for name, total in self.sums.items():
+                    state[name].copy_(total / len(self.epochs))
+        return self.averaged
 
     def state(self) -> dict[str, Any]:
         return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "epochs": list(self.epochs)}
@@ -388,8 +392,7 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
                     extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),
                            "targets_used": len(targets.texts), "targets_skipped": targets.skipped,
-                           "averaged_epochs": [mean.epochs[0], mean.epochs[-1]] if mean and len(mean.epochs) > 1
-                           else None})
+                           "averaged_epochs": mean.averaged if mean is not None else None})
     write_csv(curve, curve_out)
     state_path.unlink(missing_ok=True)
     log.info("negtr-%s: hit rate per epoch %s", mode, epoch_rates(curve)["hit_rate"].round(3).tolist())

@@ -423,13 +423,12 @@ def accept(best: Tensor, cand_loss: Tensor, cands: Tensor, valid: Tensor) -> tup
 # ------------------------------------------------------------------------------------------- init, evaluation
 
 
-def _exponential(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> Tensor:
-    """float32 draws of Exp(1) of ``shape`` from the CPU ``generator``, on ``device``. For CUDA they are drawn into
+def _drawn_on_cpu(draw: Callable[[bool], Tensor], device: torch.device | str) -> Tensor:
+    """``draw(pin_memory)``'s CPU tensor (drawn from a CPU generator) on ``device``. For CUDA it is drawn into
     page-locked memory and copied without blocking, so the host goes on queueing work (a copy from ordinary memory
     synchronises with the GPU; torch's caching host allocator keeps the block until the copy has run)."""
-    cuda = device.type == "cuda"
-    host = torch.empty(shape, dtype=torch.float32, pin_memory=cuda).exponential_(generator=generator)
-    return host.to(device, non_blocking=cuda)
+    cuda = torch.device(device).type == "cuda"
+    return draw(cuda).to(device, non_blocking=cuda)
 
 
 def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
@@ -448,7 +447,9 @@ def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator:
         for _ in range(length):
             logits, state = lm.decode_block(tok, state)                                 # (n, 1, V)
             probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned, 0.0)
-            tok = (probs / _exponential(tuple(probs.shape), generator, device)).argmax(-1, keepdim=True)  # (n, 1)
+            q = _drawn_on_cpu(lambda pin, shape=probs.shape: torch.empty(shape, dtype=torch.float32, pin_memory=pin)
+                              .exponential_(generator=generator), device)                    # (n, V) ~ Exp(1)
+            tok = (probs / q).argmax(-1, keepdim=True)                                  # (n, 1)
             out.append(tok)
     return torch.cat(out, dim=1)
 
@@ -460,9 +461,8 @@ def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: LanguageModel | 
         if lm is None:
             raise ValueError("gibbs-enum: init 'lm' (io-hits) needs the input LM")
         return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk), generator).to(device)
-    ids = torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len), generator=generator,
-                        pin_memory=torch.device(device).type == "cuda")
-    return ids.to(device, non_blocking=True)
+    return _drawn_on_cpu(lambda pin: torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len),
+                                                   generator=generator, pin_memory=pin), device)
 
 
 def evaluate(seq2seq: Seq2SeqModel, lm: LanguageModel | None, src: Tensor, tgt: Tensor, cfg: SearchSettings,
