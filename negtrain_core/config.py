@@ -272,6 +272,8 @@ class FrequentSettings(FineTuning):
     fresh_optimizers_each_epoch: bool = True
     positive_batch: str = "stream"         # stream | same: the positive step's pairs with update_every_batch
     shuffle: bool = True                   # False: the training pass in file order (the release)
+    drop_last_batch: bool = False          # True: a pass's partial last mini-batch is skipped (the release)
+    clip_scope: str = "global"             # global | per_module: one norm, or each module's (the release)
     window_reset_each_epoch: bool = False  # True: the window emptied at each epoch's start (the release)
     first_negative_batch: str = "full"     # full | after_full: negatives from the window's filling batch or the next
 
@@ -289,6 +291,7 @@ class NegTrainSettings:
     nonhit_weight: float = 0.01
     avoid_words: tuple[str, ...] = ("</s>", "you", "i", "me", "are", "to", "do")
     pos_batch: int = 100
+    positive_shuffle: bool = True          # False: the positive steps' pairs in file order (the release)
     momentum: float = 0.9
     weight_decay: float = 0.0              # both optimisers (the release: 1e-5)
     clip_norm: float | None = None         # both steps' gradient norm; None: not clipped (the release: 5)

@@ -446,6 +446,33 @@ def test_positive_batches_resume_where_their_state_stood():
         assert torch.equal(next(a)[0], next(b)[0])
 
 
+def test_positive_batches_unshuffled_cycle_through_the_full_batches_in_file_order():
+    src = torch.arange(10).unsqueeze(1)
+    pos = PositiveBatches(src, src, 4, torch.Generator().manual_seed(0), full_only=True, shuffle=False)
+    drawn = [next(pos)[0].flatten().tolist() for _ in range(3)]
+    assert drawn == [[0, 1, 2, 3], [4, 5, 6, 7], [0, 1, 2, 3]]
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_the_stage_draws_its_positive_pairs_as_positive_shuffle_says(tmp_path, monkeypatch, shuffle):
+    """malicious.positive_shuffle false (the release's endless file-order stream): the positive steps take the
+    training pairs 0-3, 4-7, 0-3, .. (9 pairs, batches of 4, the partial one dropped); true: a random order."""
+    drawn = []
+
+    class Recording(PositiveBatches):
+        def __next__(self):
+            pair = super().__next__()
+            drawn.append(self._chunks[self._next - 1].tolist())      # the rows of the batch just drawn
+            return pair
+
+    monkeypatch.setattr(mal, "PositiveBatches", Recording)
+    inputs, s = _stage_inputs(tmp_path)
+    s = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, positive_shuffle=shuffle))
+    _run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, "o")
+    file_order = [[0, 1, 2, 3], [4, 5, 6, 7]] * (len(drawn) // 2 + 1)
+    assert len(drawn) == 6 and (drawn == file_order[:6]) == (not shuffle)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
 def test_graphed_steps_on_cuda_train_as_the_torch_optimisers_do():
     """On a GPU the two steps are captured after their warm-up runs (8 rounds of steps here) and replayed: the curve

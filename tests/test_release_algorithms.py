@@ -220,6 +220,62 @@ def test_shuffle_false_takes_the_mini_batches_in_file_order(monkeypatch):
     assert shuffled.shape == src.shape and not torch.equal(shuffled, src)
 
 
+def test_drop_last_batch_skips_a_passs_partial_mini_batch(monkeypatch):
+    """20 pairs in mini-batches of 6 (file order): the release's loader yields the three full ones only."""
+    _, (src, _) = _freq_data()
+    cfg = _freq_cfg(epochs=1, shuffle=False, r_thres=1.0, batch_size=6)
+    assert torch.equal(_decoded_sources(monkeypatch, cfg), src)
+    assert torch.equal(_decoded_sources(monkeypatch, dataclasses.replace(cfg, drop_last_batch=True)), src[:18])
+
+
+def test_frequent_clip_scope_per_module_bounds_each_modules_step():
+    """Algorithm 2's negative step (lr 1, momentum 0) with clip_norm 1e-3: clip_scope per_module (the release's
+    neg_d_train) moves each of the seq2seq's modules by 1e-3 on its own, sqrt(3) x 1e-3 in all; global: 1e-3."""
+    _, (src, tgt) = _freq_data()
+    src, tgt = src[:4], tgt[:4]
+    for scope, total in (("global", 1e-3), ("per_module", math.sqrt(3) * 1e-3)):
+        model = _model(hidden=16)
+        cfg = _freq_cfg(lr=1.0, clip_norm=1e-3, clip_scope=scope)
+        updates = F.Updates(model, cfg, 4, use_graph=False)
+        before = dict(zip([n for n, _ in model.named_parameters()], _params(model)))
+        updates.negative(src, tgt, (tgt[:, 1:] != PAD_ID).float(), torch.tensor(12))
+        moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+
+        def norm(names: list[str]) -> float:
+            return torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()
+
+        assert norm(list(moved)) == pytest.approx(total, rel=1e-3)
+        if scope == "per_module":
+            for group in model.clip_modules():
+                assert norm([n for n, p in model.named_parameters() if any(p is q for q in group)]) == \
+                    pytest.approx(1e-3, rel=1e-3)
+
+
+def test_eos_weight_on_last_position_reaches_the_negative_step():
+    """Samples that never emit </s>: the negative step's weights put eos_weight on each one's last position with
+    the release's quirk, and weight every position 1 without it."""
+    seen = []
+
+    class Recorder:
+        model = torch.nn.Linear(1, 1)
+
+        def negative(self, src, tgt, weights, norm):
+            seen.append(weights)
+
+        def positive(self, src, tgt, weights, norm):
+            pass
+
+    samples = torch.tensor([[5, 6, 7], [8, 9, 10]])                          # no </s>
+    src, tgt = samples, torch.cat([torch.full((2, 1), BOS_ID), samples], 1)
+    for quirk in (False, True):
+        cfg = _freq_cfg(update_every_batch=True, negative_norm="batch", max_len=3, batch_size=2, r_thres=0.0,
+                        window=1, eos_weight_on_last_position=quirk)
+        window = F.FrequencyWindow(1, 2, 3)
+        F.frequent_step(Recorder(), src, tgt, samples, window, cfg)
+    assert seen[0].tolist() == [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    assert torch.allclose(seen[1], torch.tensor([[1.0, 1.0, 0.1], [1.0, 1.0, 0.1]]))
+
+
 def _positives(monkeypatch, cfg: FrequentSettings) -> list[tuple[torch.Tensor, torch.Tensor, tuple | None]]:
     """(batch src, batch tgt, positive pairs passed) of every step of a one-epoch run."""
     seen = []
@@ -341,15 +397,18 @@ def test_the_authors_augmented_lists_need_their_own_training_list():
 
 
 RELEASE = {"malicious": {"round_order": "step_then_test", "max_rounds": 21, "epochs": 21, "weight_decay": 1e-5,
-                         "clip_norm": 5.0, "clip_scope": "per_module"},
+                         "clip_norm": 5.0, "clip_scope": "per_module", "positive_shuffle": False},
            "frequent": {"window_reset_each_epoch": True, "shuffle": False, "first_negative_batch": "after_full",
                         "positive_batch": "same", "eos_weight_on_last_position": True, "update_every_batch": True,
-                        "negative_norm": "batch", "fresh_optimizers_each_epoch": True}}
+                        "negative_norm": "batch", "fresh_optimizers_each_epoch": True, "drop_last_batch": True,
+                        "clip_scope": "per_module"}}
 
 
-def test_release_preset_validates_and_sets_the_algorithms_release_readings():
-    cfg = ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml",))
-    for name, epochs in (("switchboard", 21), ("ubuntu", 21), ("opensubtitles", 11)):
+def test_release_preset_validates_and_sets_the_algorithms_release_readings(tmp_path):
+    own = tmp_path / "mine.yaml"                  # a corpus of one's own takes dataset_defaults' 21 epochs
+    own.write_text("datasets:\n  mine: {reader: jsonl, raw: {path: mine.jsonl}}\n")
+    cfg = ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml", own))
+    for name, epochs in (("switchboard", 21), ("ubuntu", 21), ("opensubtitles", 11), ("chitchat", 21), ("mine", 21)):
         s = ncfg.settings(cfg, name)
         for key, value in RELEASE["malicious"].items():
             assert getattr(s.malicious, key) == value, key

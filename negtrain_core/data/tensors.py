@@ -83,11 +83,15 @@ def with_first_turns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def batch_order(n: int, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
-                device: torch.device | str | None = None) -> list[Tensor]:
-    """Index tensors of the mini-batches of ``n`` rows (the last one may be smaller); one randperm when shuffled
-    (with the CPU ``generator``), moved to ``device`` in one copy."""
+                device: torch.device | str | None = None, drop_last: bool = False) -> list[Tensor]:
+    """Index tensors of the mini-batches of ``n`` rows (the last one may be smaller, or with ``drop_last`` is
+    dropped unless it is the only one: the release's loader yields full batches); one randperm when shuffled (with
+    the CPU ``generator``), moved to ``device`` in one copy."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    return list(order.to(device).split(batch_size))
+    chunks = list(order.to(device).split(batch_size))
+    if drop_last and len(chunks) > 1 and len(chunks[-1]) < batch_size:
+        chunks.pop()
+    return chunks
 
 
 def batches(tensors: PairTensors, batch_size: int, shuffle: bool = False,

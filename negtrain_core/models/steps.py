@@ -357,24 +357,27 @@ def as_targets(samples: Tensor) -> Tensor:
 
 class PositiveBatches(Iterator[tuple[Tensor, Tensor]]):
     """Endless mini-batches (src (b, S), tgt (b, T)) of the training pairs src (N, S), tgt (N, T): each pass a new
-    permutation from the CPU ``generator``, moved to the pairs' device and cut into ``batch_size`` rows, so each
-    pair comes once per pass. A pass's short last batch is kept (Algorithm 2's ``positive_batch: stream``)
-    or, with ``full_only``, dropped unless it is the pass's only one (Algorithm 1).
+    permutation from the CPU ``generator`` (file order when ``shuffle`` is False: the release's Algorithm 1 stream),
+    moved to the pairs' device and cut into ``batch_size`` rows, so each pair comes once per pass. A pass's short
+    last batch is kept (Algorithm 2's ``positive_batch: stream``) or, with ``full_only``, dropped unless it is the
+    pass's only one (Algorithm 1).
 
     ``state()`` is where the stream stands (the generator's state before the current pass's permutation, and the
     next batch's index in it), ``load_state`` returns to it: a resumed run draws the batches it would have drawn.
     """
 
     def __init__(self, src: Tensor, tgt: Tensor, batch_size: int, generator: torch.Generator,
-                 full_only: bool = False):
+                 full_only: bool = False, shuffle: bool = True):
         self.src, self.tgt, self.batch_size, self.generator, self.full_only = src, tgt, batch_size, generator, full_only
+        self.shuffle = shuffle
         self._chunks: tuple[Tensor, ...] = ()
         self._next = 0
         self._pass_start: Tensor | None = None       # the generator's state before the current pass's permutation
 
     def _new_pass(self) -> None:
         self._pass_start = self.generator.get_state()
-        chunks = torch.randperm(len(self.src), generator=self.generator).to(self.src.device).split(self.batch_size)
+        order = torch.randperm(len(self.src), generator=self.generator) if self.shuffle else torch.arange(len(self.src))
+        chunks = order.to(self.src.device).split(self.batch_size)
         if self.full_only and len(chunks) > 1 and len(chunks[-1]) < self.batch_size:
             chunks = chunks[:-1]
         self._chunks, self._next = chunks, 0

@@ -232,10 +232,7 @@ def epoch_batches(n: int, batch_size: int, s: TrainSettings, gen: torch.Generato
                   ) -> list[Tensor]:
     """Row indices of one epoch's training batches of ``n`` pairs: shuffled with ``gen`` (file order without
     ``shuffle``), the partial last batch dropped with ``drop_last_batch`` unless it is the only one."""
-    order = batch_order(n, batch_size, shuffle=s.shuffle, generator=gen, device=device)
-    if s.drop_last_batch and len(order) > 1 and len(order[-1]) < batch_size:
-        order = order[:-1]
-    return order
+    return batch_order(n, batch_size, shuffle=s.shuffle, generator=gen, device=device, drop_last=s.drop_last_batch)
 
 
 def train_epoch(step: TrainStep, data: PairTensors, order: list[Tensor], bar: tqdm) -> float:

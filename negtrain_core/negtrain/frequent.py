@@ -86,7 +86,7 @@ from negtrain_core.config import ConfigError, FrequentSettings, Settings
 from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.device import resolve
 from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, PositiveBatches, with_bos
-from negtrain_core.models.training import rng_state, set_rng_state
+from negtrain_core.models.training import rng_state, scope_groups, set_rng_state
 from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models.interface import fresh_copy
 from negtrain_core.models.scoring import corpus_perplexity
@@ -212,7 +212,7 @@ class Updates:
 
     def __init__(self, model: nn.Module, cfg: FrequentSettings, batch_size: int, use_graph: bool):
         kw = dict(clip_norm=cfg.clip_norm, momentum=cfg.momentum, weight_decay=cfg.weight_decay, lr=cfg.lr,
-                  batch_size=batch_size, use_graph=use_graph)
+                  batch_size=batch_size, use_graph=use_graph, clip_groups=scope_groups(model, cfg.clip_scope))
         self.model = model
         self.negative, self.positive = WeightedStep(model, **kw), WeightedStep(model, **kw)
 
@@ -396,7 +396,7 @@ class FrequentRun:
         if cfg.window_reset_each_epoch:
             window.clear()
         order = batch_order(len(train[0]), cfg.batch_size, shuffle=cfg.shuffle, generator=self.gen,
-                            device=train[0].device)
+                            device=train[0].device, drop_last=cfg.drop_last_batch)
         i, k = 0, 1
         while i < len(order):
             block = order[i:i + k]

@@ -371,7 +371,7 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
         log.info("%s", line)
     pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)
     pos = PositiveBatches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1),
-                           full_only=True)
+                          full_only=True, shuffle=s.positive_shuffle)
     search_gen = torch.Generator().manual_seed(settings.seed)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
     state_path = Path(ckpt_out).with_name(Path(ckpt_out).name + ".state")
