@@ -38,7 +38,7 @@ from negtrain_core.data import preprocess
 from negtrain_core.data.raw import RawSource
 from negtrain_core.data.vocab import Vocab
 from negtrain_core.models import checkpoint
-from negtrain_core.models.lstm import Seq2Seq
+from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "workflow_scripts"
@@ -322,22 +322,49 @@ def write_data(vocab_words: list[str]) -> Vocab:
     return vocab
 
 
-def tiny_checkpoint(path: str, vocab: Vocab) -> None:
-    model = Seq2Seq(ModelSettings(vocab_size=len(vocab), embedding_dim=4, hidden_dim=4))
-    checkpoint.save(path, model, kind="seq2seq", vocab=vocab)
+def tiny_checkpoint(path: str, vocab: Vocab, kind: str = "seq2seq") -> None:
+    settings = ModelSettings(vocab_size=len(vocab), embedding_dim=4, hidden_dim=4)
+    checkpoint.save(path, Seq2Seq(settings) if kind == "seq2seq" else LSTMLM(settings), kind=kind, vocab=vocab)
 
 
 def test_checkpoint_of_another_vocabulary(capsys):
     vocab = write_data(["i", "hate", "you", "are", "bad"])
     other = Vocab.build([["you", "are", "nice"]], 3)
     for name in ("seq2seq", "lm"):
-        tiny_checkpoint(f"{D}/models/{name}.pt", other)
+        tiny_checkpoint(f"{D}/models/{name}.pt", other, name)
     smk = RULES["evaluate_baselines"]
     left = plant_partials(smk)
     line = run_script("evaluate_baselines", smk, capsys)
     assert line == (f"negtrain: {D}/models/lm.pt: vocabulary mismatch: the checkpoint was trained with vocabulary "
                     f"sha256 {other.sha256[:12]} (8 tokens), the dataset's is {vocab.sha256[:12]} (10 tokens); "
                     f"retrain it on this dataset's vocab.txt")
+    assert_clean_failure(smk, left, line)
+
+
+def test_checkpoint_of_another_kind(capsys):
+    """A seq2seq checkpoint where the LM should be (results copied by hand, or kept by --rerun-triggers mtime)."""
+    vocab = write_data(["i", "hate", "you", "are", "bad"])
+    for name in ("seq2seq", "lm"):
+        tiny_checkpoint(f"{D}/models/{name}.pt", vocab)
+    smk = RULES["evaluate_baselines"]
+    left = plant_partials(smk)
+    line = run_script("evaluate_baselines", smk, capsys)
+    assert line == (f"negtrain: {D}/models/lm.pt: a seq2seq checkpoint where an LM is expected; delete it and rerun "
+                    f"the workflow to rebuild it")
+    assert_clean_failure(smk, left, line)
+
+
+def test_checkpoint_of_another_architecture(capsys):
+    """An LSTM's checkpoint read by a stage whose settings say model.arch: transformer."""
+    vocab = write_data(["i", "hate", "you", "are", "bad"])
+    tiny_checkpoint(f"{D}/models/seq2seq.pt", vocab)
+    settings = ncfg.settings(quick_config(model={**quick_config()["model"], "arch": "transformer"}), "chitchat")
+    smk = job(dict(RULES["evaluate_model"].input._named), dict(RULES["evaluate_model"].output._named),
+              {"settings": settings}, {"model": "baseline"})
+    left = plant_partials(smk)
+    line = run_script("evaluate_model", smk, capsys)
+    assert line == (f"negtrain: {D}/models/seq2seq.pt: an LSTM checkpoint, but model.arch is transformer; delete it "
+                    f"and rerun the workflow to retrain it as a Transformer, or set model.arch: lstm")
     assert_clean_failure(smk, left, line)
 
 

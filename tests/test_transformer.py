@@ -494,7 +494,7 @@ def test_checkpoint_round_trip_and_the_wrong_arch_in_one_line(tmp_path):
     assert "\n" not in msg and str(tmp_path / "seq2seq.pt") in msg and "transformer" in msg and "lstm" in msg
     lstm = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=4, hidden_dim=6))
     checkpoint.save(tmp_path / "lstm.pt", lstm, kind="seq2seq", vocab=vocab)
-    with pytest.raises(checkpoint.CheckpointError, match="a lstm checkpoint, but model.arch is transformer"):
+    with pytest.raises(checkpoint.CheckpointError, match="an LSTM checkpoint, but model.arch is transformer"):
         checkpoint.load(tmp_path / "lstm.pt", arch="transformer")
     with pytest.raises(checkpoint.CheckpointError, match="does not match"):
         checkpoint.save(tmp_path / "x.pt", lm, kind="seq2seq", vocab=vocab)

@@ -256,7 +256,7 @@ def run_one(seq2seq_path: str | Path, train_path: str | Path, valid_path: str | 
                          f"trains each configured lr")
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
-    base = checkpoint.load(seq2seq_path, device=dev)
+    base = checkpoint.load(seq2seq_path, device=dev, arch=s.model.arch, kind="seq2seq")
     train = load_pairs(train_path, base.vocab, s.data, dev, cfg.max_train_pairs)
     valid = load_pairs(valid_path, base.vocab, s.data, dev)
     log.info("GAN on %d training pairs: %s", len(train), cfg)

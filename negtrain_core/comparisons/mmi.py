@@ -119,8 +119,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, valid_path: str | Path, t
         responses_out: str | Path, metrics_out: str | Path, sweep_out: str | Path, s: Settings) -> dict[str, Any]:
     """Rule evaluate_mmi: sweep (lambda, gamma) on validation, decode the test inputs with the chosen setting."""
     dev = resolve(s.device, s.gpu_jobs_per_device)
-    s2s = checkpoint.load(seq2seq_path, device=dev)
-    lm = checkpoint.load(lm_path, vocab=s2s.vocab, device=dev)
+    s2s = checkpoint.load(seq2seq_path, device=dev, arch=s.model.arch, kind="seq2seq")
+    lm = checkpoint.load(lm_path, vocab=s2s.vocab, device=dev, arch=s.model.arch, kind="lm")
     cfg = s.mmi
     table = sweep(s2s.model, lm.model, load_pairs(valid_path, s2s.vocab, s.data, dev).src, s2s.vocab, cfg)
     write_csv(table.assign(dataset=s.data.name, scale=s.scale), sweep_out)

@@ -175,7 +175,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, ckpt_out: str | Path, 
     """Rule train_unlikelihood: fine-tune the baseline with vocabulary unlikelihood; checkpoint and curve."""
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
-    base = checkpoint.load(seq2seq_path, device=dev)
+    base = checkpoint.load(seq2seq_path, device=dev, arch=s.model.arch, kind="seq2seq")
     cfg = s.unlikelihood
     train = load_pairs(train_path, base.vocab, s.data, dev, cfg.max_train_pairs)
     log.info("unlikelihood training on %d pairs: %s", len(train), cfg)

@@ -57,7 +57,7 @@ def evaluate_model(ckpt_path: str | Path, test_path: str | Path, responses_out: 
     """Rule evaluate_model: test PPL and the greedy test responses of one seq2seq checkpoint, with their metrics."""
     torch.manual_seed(s.seed)
     dev = resolve(s.device, s.gpu_jobs_per_device)
-    ck = checkpoint.load(ckpt_path, device=dev)
+    ck = checkpoint.load(ckpt_path, device=dev, arch=s.model.arch, kind="seq2seq")
     test = pd.read_parquet(test_path)
     pairs = load_pairs(test_path, ck.vocab, s.data, dev)
     ppl = corpus_perplexity(ck.model, pairs.src, pairs.tgt)

@@ -148,19 +148,33 @@ def check_vocab(path: str | Path, payload: dict[str, Any], vocab: Vocab) -> None
             f"{vocab.sha256[:12]} ({len(vocab)} tokens); retrain it on this dataset's vocab.txt")
 
 
+_A = {"lstm": "an LSTM", "transformer": "a Transformer", "lm": "an LM", "seq2seq": "a seq2seq"}
+
+
 def check_arch(path: str | Path, payload: dict[str, Any], arch: str) -> None:
     """Refuse a checkpoint of another architecture than ``arch``, in one line naming the file and both."""
-    if payload.get("arch", "lstm") != arch:
-        raise CheckpointError(f"{path}: a {payload.get('arch', 'lstm')} checkpoint, but model.arch is {arch}; "
-                              f"delete it and rerun the workflow to retrain it as a {arch}, or set model.arch: "
-                              f"{payload.get('arch', 'lstm')}")
+    found = payload.get("arch", "lstm")
+    if found != arch:
+        raise CheckpointError(f"{path}: {_A.get(found, found)} checkpoint, but model.arch is {arch}; delete it and "
+                              f"rerun the workflow to retrain it as {_A.get(arch, arch)}, or set model.arch: {found}")
+
+
+def check_kind(path: str | Path, payload: dict[str, Any], kind: str) -> None:
+    """Refuse a checkpoint of another kind than ``kind`` (an LM where a seq2seq is read, or the reverse)."""
+    if payload["kind"] != kind:
+        raise CheckpointError(f"{path}: {_A.get(payload['kind'], payload['kind'])} checkpoint where "
+                              f"{_A.get(kind, kind)} is expected; delete it and rerun the workflow to rebuild it")
 
 
 def load(path: str | Path, vocab: Vocab | None = None, device: torch.device | str = "cpu",
-         arch: str | None = None) -> Checkpoint:
+         arch: str | None = None, kind: str | None = None) -> Checkpoint:
     """Rebuild the model of ``path`` in eval mode on ``device``; with ``vocab``, refuse a different vocabulary, with
-    ``arch``, a model of another architecture."""
+    ``arch``, a model of another architecture, with ``kind``, a model of another kind. The stages pass all that
+    their settings fix: a checkpoint that Snakemake does not rebuild (copied results, ``--rerun-triggers mtime``)
+    is refused in one line rather than used."""
     payload = read(path)
+    if kind is not None:
+        check_kind(path, payload, kind)
     if vocab is not None:
         check_vocab(path, payload, vocab)
     if arch is not None:

@@ -521,7 +521,7 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
     dev = resolve(s.device, s.gpu_jobs_per_device)
     # one load, then copies: building a model draws random numbers, and each run must start from the state it has
     # alone
-    base = checkpoint.load(seq2seq_path, device=dev)
+    base = checkpoint.load(seq2seq_path, device=dev, arch=s.model.arch, kind="seq2seq")
     models = [base.model] + [fresh_copy(base.model) for _ in r_thres[1:]]
     vocab = base.vocab
     train = load_pairs(train_path, vocab, s.data, dev, cfgs[0].max_train_pairs)

@@ -362,8 +362,9 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
     s, cfg = settings.malicious, settings.search.negtrain[mode]
     seed_all(settings.seed)
-    model = checkpoint.load(seq2seq_path, vocab, dev).model
-    lm = checkpoint.load(lm_path, vocab, dev).model if mode == "io" else None
+    arch = settings.model.arch
+    model = checkpoint.load(seq2seq_path, vocab, dev, arch, "seq2seq").model
+    lm = checkpoint.load(lm_path, vocab, dev, arch, "lm").model if mode == "io" else None
     th = hits.load_thresholds(thresholds_path)
     targets = read_targets(targets_path, vocab, settings.search.oov_policy, max_len=settings.data.max_target_len,
                            named=named)

@@ -178,7 +178,8 @@ def build_lists(train_path: str | Path, test_path: str | Path, ckpt_path: str | 
         lists = [given_list(t.given[name], test_path, t.list_size, c, t.test_overlap, max_len=t.max_len,
                             too_long=t.too_long) for name, c in zip(AUGMENTED_SIZES, t.copies)]
     else:
-        ck = checkpoint.load(ckpt_path, device=device.resolve(s.device, s.gpu_jobs_per_device))
+        ck = checkpoint.load(ckpt_path, device=device.resolve(s.device, s.gpu_jobs_per_device),
+                             arch=s.paraphrase.model.arch, kind="seq2seq")
         chosen = choose_paraphrases(nbest(ck.model, ck.vocab, train, s.paraphrase.data, s.paraphrase.beam), train,
                                     test, max(t.copies))
         short = sum(len(c) < max(t.copies) for c in chosen)
