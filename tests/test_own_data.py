@@ -212,6 +212,23 @@ def test_too_many_malformed_lines_stop_preprocessing_in_one_line(tmp_path: Path)
         check_share(reader("csv")(settings("csv", bad)), 0.1, "x")
 
 
+def test_with_fractions_too_many_malformed_lines_still_stop_on_the_share(tmp_path: Path) -> None:
+    """Fractions make the reader split: the share check comes first, so a file of junk is named as such rather
+    than as too small for the split."""
+    path = write(tmp_path / "junk.jsonl", *["this is not json"] * 30)
+    with pytest.raises(MalformedRecords, match=rf"^{path}: 30 of 30 raw records malformed"):
+        reader("jsonl")(settings("jsonl", path, valid_dialogues=0.1, test_dialogues=0.1))
+
+
+def test_too_few_dialogues_with_a_pair_name_the_corpus_and_the_split_key(tmp_path: Path) -> None:
+    path = write(tmp_path / "alone.jsonl", *[f'["only turn {i}"]' for i in range(20)], '["q", "a"]')
+    with pytest.raises(ValueError) as err:
+        reader("jsonl")(settings("jsonl", path, valid_dialogues=0.1, test_dialogues=0.1))
+    assert str(err.value) == (f"{path}: 1 dialogues with two or more non-empty utterances, too few for "
+                              "datasets.mydata.split: valid 1 + test 1 leave none for training; add dialogues or "
+                              "lower datasets.mydata.split.valid_dialogues / test_dialogues")
+
+
 def test_fractions_fix_a_seeded_split_of_the_usable_dialogues() -> None:
     def split(seed: int) -> dict[str, str]:
         d = replace(settings("jsonl", FIXTURES / "dialogues.jsonl", valid_dialogues=0.1, test_dialogues=0.2,

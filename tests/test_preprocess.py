@@ -50,10 +50,18 @@ def test_split_with_train_count_takes_first_train_then_valid_then_test() -> None
 
 
 def test_split_too_small_is_refused() -> None:
-    with pytest.raises(ValueError, match="10 dialogues read, fewer than the split needs"):
-        preprocess.split_ids(IDS, {"train_dialogues": 8, "valid_dialogues": 2, "test_dialogues": 1}, 1)
-    with pytest.raises(ValueError, match="fewer than the split needs"):
-        preprocess.split_ids(IDS, {"train_dialogues": None, "valid_dialogues": 5, "test_dialogues": 5}, 1)
+    with pytest.raises(ValueError) as err:
+        preprocess.split_ids(IDS, {"train_dialogues": 8, "valid_dialogues": 2, "test_dialogues": 1}, 1, "d.jsonl",
+                             "datasets.d.split")
+    assert str(err.value) == ("d.jsonl: 10 dialogues with two or more non-empty utterances, fewer than "
+                              "datasets.d.split asks for (train 8 + valid 2 + test 1); lower "
+                              "datasets.d.split.train_dialogues or set it to null")
+    with pytest.raises(ValueError) as err:
+        preprocess.split_ids(IDS, {"train_dialogues": None, "valid_dialogues": 5, "test_dialogues": 5}, 1, "d.jsonl",
+                             "datasets.d.split")
+    assert str(err.value) == ("d.jsonl: 10 dialogues with two or more non-empty utterances, too few for "
+                              "datasets.d.split: valid 5 + test 5 leave none for training; add dialogues or lower "
+                              "datasets.d.split.valid_dialogues / test_dialogues")
 
 
 def test_orders() -> None:

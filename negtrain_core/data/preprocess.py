@@ -62,21 +62,26 @@ def order_ids(ids: Sequence[str], order: str, seed: int) -> list[str]:
     raise ValueError(f"unknown split order '{order}' (file | sorted_id_hash | random)")
 
 
-def split_ids(ids: Sequence[str], split: Mapping, seed: int) -> dict[str, str]:
+def split_ids(ids: Sequence[str], split: Mapping, seed: int, source: str = "the corpus",
+              key: str = "split") -> dict[str, str]:
     """``{dialogue id: split}`` from the config counts, after ``order_ids``.
 
     With ``train_dialogues`` set (the paper's Ubuntu rule): train = the first n_train, valid = the next n_valid,
     test = the next n_test; the rest is unused. With ``train_dialogues: null``: valid and test are the last
-    n_valid + n_test dialogues (valid first) and train is everything before them.
+    n_valid + n_test dialogues (valid first) and train is everything before them. Too few ``ids`` for the counts:
+    one line naming ``source`` (the raw corpus) and ``key`` (its config block).
     """
     ordered = order_ids(ids, split.get("order", "file"), seed)
     n_valid, n_test, n_train = split["valid_dialogues"], split["test_dialogues"], split.get("train_dialogues")
+    have = f"{source}: {len(ordered)} dialogues with two or more non-empty utterances"
+    if n_train is None and len(ordered) - n_valid - n_test < 1:
+        raise ValueError(f"{have}, too few for {key}: valid {n_valid} + test {n_test} leave none for training; add "
+                         f"dialogues or lower {key}.valid_dialogues / test_dialogues")
     if n_train is None:
         n_train = len(ordered) - n_valid - n_test
     if n_train < 1 or n_train + n_valid + n_test > len(ordered):
-        raise ValueError(f"{len(ordered)} dialogues read, fewer than the split needs (train "
-                         f"{split.get('train_dialogues')}, valid {n_valid}, test {n_test}): set split.train_dialogues "
-                         f"to null or lower the counts")
+        raise ValueError(f"{have}, fewer than {key} asks for (train {n_train} + valid {n_valid} + test {n_test}); "
+                         f"lower {key}.train_dialogues or set it to null")
     names = ["train"] * n_train + ["valid"] * n_valid + ["test"] * n_test
     return dict(zip(ordered, names))
 
@@ -85,7 +90,7 @@ def check_malformed(result: ReadResult, data: DataSettings) -> None:
     """Raise ``MalformedRecords`` when the records dropped (malformed, empty) or altered (bytes that are not UTF-8)
     exceed ``data.malformed_max_share`` of the records read: one line naming the raw corpus and the first bad
     records (``readers.check_share``)."""
-    check_share(result, data.malformed_max_share, data.raw.get("path") or data.name)
+    check_share(result, data.malformed_max_share, source(data))
 
 
 def normalized_dialogues(dialogues: Sequence[Dialogue], dropped: Counter | None = None) -> list[Dialogue]:
@@ -128,12 +133,17 @@ def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue],
     ids = [d.id for d in dialogues]
     dup = [i for i, n in Counter(ids).items() if n > 1]
     if dup:
-        raise ValueError(f"{data.raw.get('path') or data.name}: dialogue id '{dup[0]}' appears more than once")
+        raise ValueError(f"{source(data)}: dialogue id '{dup[0]}' appears more than once")
     if result.split is not None:
         unassigned = sum(1 for i in ids if i not in result.split)
         log.info("split fixed by the reader (config split counts not used); %d dialogues in no split", unassigned)
         return result.split
-    return split_ids(ids, data.split, data.seed)
+    return split_ids(ids, data.split, data.seed, source(data), f"datasets.{data.name}.split")
+
+
+def source(data: DataSettings) -> str:
+    """How messages name a dataset's raw corpus: its path, else the dataset's name."""
+    return data.raw.get("path") or data.name
 
 
 def split_frames(dialogues: Sequence[Dialogue], assigned: Mapping[str, str],
