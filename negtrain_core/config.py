@@ -97,8 +97,9 @@ def _fill_missing(base: dict[str, Any], defaults: dict[str, Any]) -> None:
 
 
 def _check_dataset_names(config: dict[str, Any]) -> None:
-    """Refuse a dataset name the workflow's own results take, and a ``run_datasets`` name without a block; give
-    every dataset a ``human_eval.ratings`` entry (None: no ratings)."""
+    """Refuse a dataset name the workflow's own results take; a ``run_datasets`` name, or a ``human_eval.ratings``
+    name given a file, without a block; r_thres values that name one Algorithm 2 run twice. Give every dataset a ``human_eval.ratings``
+    entry (None: no ratings)."""
     names = dataset_names(config)
     for name in names:
         if name in RESERVED_DATASET_NAMES:
@@ -107,7 +108,16 @@ def _check_dataset_names(config: dict[str, Any]) -> None:
     for name in config["run_datasets"]:
         if name not in names:
             raise ConfigError(f"config key 'run_datasets': '{name}' has no block under 'datasets'")
+    for name in names:
+        r_thres = config["datasets"][name].get("frequent", {}).get("r_thres", [])
+        runs = [f"{r:g}" for r in r_thres]                                 # each run's files: freq-<r:g>.pt
+        if len(set(runs)) < len(runs):
+            raise ConfigError(f"config key 'datasets.{name}.frequent.r_thres': {r_thres} names one Algorithm 2 run "
+                              f"twice (its files are freq-<r_thres>.pt); give distinct values")
     ratings = config["human_eval"]["ratings"]
+    for name, path in ratings.items():
+        if path is not None and name not in names:
+            raise ConfigError(f"config key 'human_eval.ratings.{name}': '{name}' has no block under 'datasets'")
     for name in names:
         ratings.setdefault(name, None)
 

@@ -287,6 +287,11 @@ def test_a_dataset_of_any_name_takes_what_it_leaves_out_from_dataset_defaults() 
      "config key 'datasets.targets': the name 'targets' is taken by the workflow's results/targets/; choose "
      "another dataset name"),
     (lambda c: c.update(run_datasets=["mydata"]), "config key 'run_datasets': 'mydata' has no block under 'datasets'"),
+    (lambda c: c["human_eval"].update(ratings={"chitcat": "filled.csv"}),
+     "config key 'human_eval.ratings.chitcat': 'chitcat' has no block under 'datasets'"),
+    (lambda c: c["datasets"]["my_data2"].update(frequent={"r_thres": [0.1, 0.1000001]}),
+     "config key 'datasets.my_data2.frequent.r_thres': [0.1, 0.1000001] names one Algorithm 2 run twice (its files "
+     "are freq-<r_thres>.pt); give distinct values"),
     (lambda c: c["datasets"]["my_data2"].update(raw={}),
      "config key 'datasets.my_data2.raw.path': None is not of type 'string'"),
     (lambda c: c["datasets"]["ubuntu"]["split"].update(valid_dialogues=0.1),

@@ -113,6 +113,14 @@ def test_malformed_ratings_are_refused_with_file_and_line(tmp_path: Path, text: 
     assert str(err.value) == line.format(p=path)
 
 
+def test_a_ratings_file_that_is_not_utf8_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "filled.csv"
+    path.write_bytes("item,rating\n1,A\n2,B\n3,égal\n".encode("cp1252"))        # a spreadsheet's legacy encoding
+    with pytest.raises(rating.RatingError) as err:
+        rating.read_ratings(path, set(KEY["item"]))
+    assert str(err.value) == f"{path}: not UTF-8 (a byte 0xe9); save it as CSV UTF-8"
+
+
 def test_no_rated_item_is_refused(tmp_path: Path) -> None:
     key = tmp_path / "key.csv"
     KEY.to_csv(key, index=False)

@@ -216,8 +216,16 @@ def read_ratings(path: str | Path, items: set[int]) -> pd.DataFrame:
     """The rated items of a filled-in sheet: columns item (int), rating (A | B | tie), line (in the file).
 
     Blank ratings are items not rated yet and are skipped. Refused, in one line ``path:line: why``: an unknown or
-    repeated item, a rating other than A / B / tie, a missing column.
+    repeated item, a rating other than A / B / tie, a missing column; a file that is not UTF-8 (a spreadsheet's
+    legacy encoding), naming the file.
     """
+    try:
+        return _read_ratings(path, items)
+    except UnicodeDecodeError as err:
+        raise RatingError(f"{path}: not UTF-8 (a byte 0x{err.object[err.start]:02x}); save it as CSV UTF-8") from None
+
+
+def _read_ratings(path: str | Path, items: set[int]) -> pd.DataFrame:
     out, seen = [], {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
