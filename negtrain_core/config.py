@@ -98,8 +98,8 @@ def _fill_missing(base: dict[str, Any], defaults: dict[str, Any]) -> None:
 
 def _check_dataset_names(config: dict[str, Any]) -> None:
     """Refuse a dataset name the workflow's own results take; a ``run_datasets`` name, or a ``human_eval.ratings``
-    name given a file, without a block; r_thres values that name one Algorithm 2 run twice. Give every dataset a ``human_eval.ratings``
-    entry (None: no ratings)."""
+    name given a file, without a block; r_thres values that name one Algorithm 2 run twice. Give every dataset a
+    ``human_eval.ratings`` entry (None: no ratings)."""
     names = dataset_names(config)
     for name in names:
         if name in RESERVED_DATASET_NAMES:

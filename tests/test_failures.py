@@ -295,6 +295,28 @@ def test_bad_paraphrase_tsv(tmp_path, capsys):
     assert_clean_failure(smk, left, line)
 
 
+@pytest.mark.parametrize("lines, expected", [
+    ("", "{tsv}: no paraphrase pairs in it (0 lines read)"),
+    ("i do n't know .\ti have no idea .\t0.9\n",
+     "config key 'paraphrase.corpora': 1 pairs in {tsv} leave 0 training and 2 validation rows (sentences of at most "
+     "{n} words); the paraphraser needs a larger corpus"),
+])
+def test_paraphrase_corpus_too_small(tmp_path, capsys, lines, expected):
+    """An empty ParaNMT file, and one whose single pair the validation split takes: one line, nothing written."""
+    tsv = tmp_path / "paranmt.tsv"
+    tsv.write_text(lines)
+    shared = dataclasses.replace(SHARED, paraphrase=dataclasses.replace(
+        SHARED.paraphrase, corpora=(ParaphraseCorpus(format="paranmt", path=str(tsv)),)))
+    data = shared.paraphrase.data
+    smk = job({}, {"ckpt": "results/paraphrase/models/paraphraser.pt",
+                   "curve": "results/paraphrase/models/paraphraser_curve.csv"}, {"settings": shared})
+    left = plant_partials(smk)
+    line = run_script("train_paraphraser", smk, capsys)
+    n = min(data.max_source_len - int(data.source_eou), data.max_target_len - 1)
+    assert line == "negtrain: " + expected.format(tsv=tsv, n=n)
+    assert_clean_failure(smk, left, line)
+
+
 def test_bad_download(tmp_path, capsys):
     """A download whose sha256 is not the pinned one: the destination named, nothing installed."""
     got = tmp_path / "download.zip"

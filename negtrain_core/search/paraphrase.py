@@ -142,6 +142,12 @@ def train_paraphraser(ckpt_out: str | Path, curve_out: str | Path, s: SharedSett
     pairs = [p for c in corpora for p in read_pairs(c.format, c.path, c.path2)]
     train_pairs, valid_pairs = split_pairs(pairs, s.seed)
     train_df, valid_df = pairs_frame(train_pairs, data), pairs_frame(valid_pairs, data)
+    if train_df.empty or valid_df.empty:
+        files = ", ".join(str(c.path) for c in corpora)
+        words = min(data.max_source_len - int(data.source_eou), data.max_target_len - 1)
+        raise ConfigError(f"config key 'paraphrase.corpora': {len(pairs)} pairs in {files} leave {len(train_df)} "
+                          f"training and {len(valid_df)} validation rows (sentences of at most {words} words); the "
+                          f"paraphraser needs a larger corpus")
     if data.max_train_pairs is not None:
         train_df = train_df.sample(n=min(len(train_df), data.max_train_pairs), random_state=s.seed)
     log.info("paraphraser: %d pairs read from %d corpora -> %d training and %d validation rows (both directions, "

@@ -152,4 +152,6 @@ def read_pairs(format: str, path: str | Path, path2: str | Path | None = None,
     if got.records and got.bad_bytes / got.records > max_malformed_share:
         raise ValueError(f"{path}: {got.bad_bytes} of {got.records} lines hold bytes that are not UTF-8 "
                          f"(more than {max_malformed_share:.2%}); first: {got.bad_byte_examples[0]}")
+    if not got.pairs:
+        raise ValueError(f"{path}: no paraphrase pairs in it ({got.records} lines read)")
     return got.pairs
