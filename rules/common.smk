@@ -43,6 +43,20 @@ def repo_file(path):
     return path if Path(path).is_absolute() or Path(path).exists() else str(Path(workflow.basedir) / path)
 
 
+def existing(path, key):
+    """`repo_file(path)` of the file that config key `key` names; missing: one line naming both, and exit (called
+    from input functions, so only when a job needs the file)."""
+    found = repo_file(path)
+    if not Path(found).is_file():
+        sys.exit(f"negtrain: config key '{key}': {path}: no such file")
+    return found
+
+
+def target_lists(wildcards):
+    """The configured training and test target lists (targets.train, targets.test)."""
+    return {k: existing(config["targets"][k], f"targets.{k}") for k in ("train", "test")}
+
+
 def paraphraser_ckpt(wildcards):
     """The paraphraser checkpoint, unless targets.augmented.given names existing 1k/2.5k lists."""
     return [] if config["targets"]["augmented"]["given"]["1k"] else "results/paraphrase/models/paraphraser.pt"
@@ -50,12 +64,13 @@ def paraphraser_ckpt(wildcards):
 
 def paraphrase_files(wildcards):
     """The files of paraphrase.corpora (none by default)."""
-    return [c[k] for c in config["paraphrase"]["corpora"] for k in ("path", "path2") if c.get(k)]
+    return [existing(c[k], f"paraphrase.corpora[{i}].{k}") for i, c in enumerate(config["paraphrase"]["corpora"])
+            for k in ("path", "path2") if c.get(k)]
 
 
 def given_lists(wildcards):
-    """The existing 1k/2.5k lists of targets.augmented.given (none by default)."""
-    return [p for p in config["targets"]["augmented"]["given"].values() if p]
+    """The given 1k/2.5k lists of targets.augmented.given (none by default)."""
+    return [existing(p, f"targets.augmented.given.{k}") for k, p in config["targets"]["augmented"]["given"].items() if p]
 
 
 def settings(wildcards):
@@ -158,7 +173,7 @@ def ratings_file(wildcards):
     if not path:
         sys.exit(f"negtrain: no ratings for '{wildcards.dataset}': fill in results/{wildcards.dataset}/rating/"
                  f"sheet.html (or sheet.csv) and set human_eval.ratings.{wildcards.dataset} to the file")
-    return path
+    return existing(path, f"human_eval.ratings.{wildcards.dataset}")
 
 
 def report_targets(datasets):

@@ -33,7 +33,7 @@ rule preprocess:
 rule check_targets:
     input:
         vocab="results/{dataset}/data/vocab.txt",
-        lists=[repo_file(config["targets"]["train"]), repo_file(config["targets"]["test"])],
+        lists=lambda wildcards: list(target_lists(wildcards).values()),
     output:
         checked=temp("results/{dataset}/data/targets_checked.txt"),
     params:

@@ -3,8 +3,7 @@
 
 rule malicious_lists:
     input:
-        train=repo_file(config["targets"]["train"]),
-        test=repo_file(config["targets"]["test"]),
+        unpack(target_lists),
     output:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",

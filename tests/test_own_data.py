@@ -330,6 +330,20 @@ def test_snakemake_names_a_missing_own_file_in_one_line(tmp_path: Path) -> None:
         "the config"]
 
 
+@pytest.mark.parametrize("overlay, target, line", [
+    ({"targets": {"train": "my_targets.txt"}}, "results/chitchat/table3.csv",
+     "negtrain: config key 'targets.train': my_targets.txt: no such file"),
+    ({"human_eval": {"ratings": {"chitchat": "filled.csv"}}}, "results/chitchat/table6.csv",
+     "negtrain: config key 'human_eval.ratings.chitchat': filled.csv: no such file"),
+])
+def test_snakemake_names_a_missing_configured_file_and_its_key_in_one_line(tmp_path: Path, overlay: dict,
+                                                                            target: str, line: str) -> None:
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    run = snakemake(tmp_path, "-n", "--config", "scale=quick", "--", target, overlays=[tmp_path / "overlay.yaml"])
+    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
+    assert stderr_lines(run.stderr) == [line]
+
+
 # ---------------------------------------------------------------------------------------------- end to end
 
 
