@@ -54,6 +54,10 @@ def _describe(err: "jsonschema.ValidationError") -> str:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         return f"unknown config key '{where}.{extra[0]}'" if where != "<top level>" else f"unknown config key '{extra[0]}'"
+    if err.validator in ("anyOf", "oneOf") and "description" in err.schema:      # say which forms are allowed
+        return f"config key '{where}': {err.instance!r} is not {err.schema['description']}"
+    if err.validator == "type" and err.validator_value == "boolean" and str(err.instance).lower() in ("true", "false"):
+        return f"config key '{where}': {err.message} (with --config, write {str(err.instance).capitalize()})"
     return f"config key '{where}': {err.message}"
 
 

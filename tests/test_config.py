@@ -44,6 +44,21 @@ def test_bad_values_name_the_key():
         ncfg.validate(cfg)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["datasets"]["chitchat"]["split"].update(valid_dialogues=1.5),
+     "config key 'datasets.chitchat.split.valid_dialogues': 1.5 is not a count of dialogues, or (readers jsonl and "
+     "csv only) a fraction below 1 of the usable dialogues"),
+    (lambda c: c.update(download="true"),
+     "config key 'download': 'true' is not of type 'boolean' (with --config, write True)"),
+])
+def test_refusals_say_what_is_allowed(change, message):
+    cfg = _config()
+    change(cfg)
+    with pytest.raises(ncfg.ConfigError) as err:
+        ncfg.validate(cfg)
+    assert str(err.value) == message
+
+
 def test_stop_patience_reaches_the_training_settings_and_zero_is_refused():
     cfg = _config()
     assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.stop_patience is None      # all epochs by default
