@@ -48,6 +48,16 @@ def test_both_tables_give_the_headline_numbers(tmp_path: Path) -> None:
         "    io-hits: train list 37.1% -> 11.4%, test list 62.9% -> 60.0%"]
 
 
+def test_the_tables_web_pages_are_named_when_the_run_wrote_them(tmp_path: Path) -> None:
+    write(tmp_path / "chitchat", table3(), table4())
+    (tmp_path / "chitchat" / "report").mkdir()
+    for name in ("table4.html", "table3.html"):
+        (tmp_path / "chitchat" / "report" / name).write_text("<html></html>")
+    lines = summary.summary_lines(["chitchat"], since=0, results=tmp_path)
+    assert lines[-1] == (f"  every table beside the paper's, to open in a browser: {tmp_path}/chitchat/report/ "
+                         "(table3.html, table4.html)")
+
+
 def test_missing_tables_and_rows_print_nothing_or_less(tmp_path: Path) -> None:
     assert summary.summary_lines(["chitchat"], since=0, results=tmp_path) == []        # no results at all
     write(tmp_path / "a", None, table4())                                              # Table 4 only
@@ -74,7 +84,7 @@ def test_quick_run_ends_with_the_summary_of_its_tables(quick_run: Path) -> None:
     """The golden quick run (tests/quick_small.yaml) prints, when it ends, the lines of the tables it wrote."""
     printed = (quick_run / "snakemake_output.txt").read_text()
     expected = summary.summary_lines(["chitchat"], since=0, results=quick_run / "results")
-    assert len(expected) == 6 and expected[0].startswith(f"negtrain: {quick_run / 'results'}/chitchat/ (quick scale")
-    body = expected[1:]                       # the run prints results/ relative to its working directory
+    assert len(expected) == 7 and "report/ (" in expected[-1] and expected[0].startswith(f"negtrain: {quick_run / 'results'}/chitchat/ (quick scale")
+    body = expected[1:-1]                     # the run prints results/ relative to its working directory
     assert "negtrain: results/chitchat/ (quick scale; all rows in table3.csv, table4.csv):" in printed
     assert all(line in printed for line in body)
