@@ -6,7 +6,7 @@
 # The config is written to STATE_DIR and linked from /etc/slurm/{slurm,gres}.conf (refused if those are real files),
 # so sbatch / squeue / scontrol / `snakemake --profile profiles/slurm` and srun inside jobs all find it.
 #   .ci/slurm_down.sh [STATE_DIR]   stops the three daemons by PID
-# Facts used (../shared/CLUSTER_NOTES.md): DefMemPerCPU or jobs serialize; count-only gres makes the node INVALID;
+# SLURM facts this relies on: DefMemPerCPU or jobs serialize; count-only gres makes the node INVALID;
 # no accounting storage, so Snakemake polls with squeue and MinJobAge keeps finished jobs in `scontrol show job`.
 set -euo pipefail
 STATE=$(realpath -m "${1:-${NEGTRAIN_SLURM_STATE:-/tmp/negtrain-slurm}}")

@@ -378,18 +378,17 @@ def test_given_lists_checked_on_the_quick_cut(tmp_path):
         ncfg.settings(cfg)
 
 
-AUTHORS = Path("/work/shared/data/malicious_targets/res_500")
-
-
-@pytest.mark.skipif(not AUTHORS.is_dir(), reason="the authors' target lists are not here")
-def test_the_authors_augmented_lists_need_their_own_training_list():
+def test_the_authors_augmented_lists_need_their_own_training_list(shared_data):
+    authors = shared_data / "malicious_targets" / "res_500"
+    if not authors.is_dir():
+        pytest.skip(f"the authors' target lists are not here: {authors} is absent")
     cfg = _config()
-    cfg["targets"]["augmented"]["given"] = {"1k": str(AUTHORS / "train_500_cp2.txt"),
-                                            "2.5k": str(AUTHORS / "train_500_cp5.txt")}
+    cfg["targets"]["augmented"]["given"] = {"1k": str(authors / "train_500_cp2.txt"),
+                                            "2.5k": str(authors / "train_500_cp5.txt")}
     with pytest.raises(ncfg.ConfigError, match="lacks 474 of the 500 targets of targets.train "
                                                "resources/targets/train_500.txt"):
         ncfg.settings(cfg)
-    cfg["targets"]["train"] = str(AUTHORS / "train_500_cp1.txt")
+    cfg["targets"]["train"] = str(authors / "train_500_cp1.txt")
     assert ncfg.settings(cfg).targets.not_run is None
 
 

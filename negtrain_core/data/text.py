@@ -1,7 +1,7 @@
 """Text normalisation and tokenisation shared by every reader.
 
-The paper (Appendix B) lower-cases text and removes punctuation; the authors' processed files (shared/data/swda/
-he_glass_processed) show PTB-style clitic splitting: ``do n't``, ``we 're``, ``i 'm``, ``ca n't``.
+The paper (Appendix B) lower-cases text and removes punctuation; the authors' processed Switchboard files
+(docs/data.md) show PTB-style clitic splitting: ``do n't``, ``we 're``, ``i 'm``, ``ca n't``.
 """
 
 from __future__ import annotations
