@@ -57,7 +57,10 @@ def _describe(err: "jsonschema.ValidationError") -> str:
     if err.validator in ("anyOf", "oneOf") and "description" in err.schema:      # say which forms are allowed
         return f"config key '{where}': {err.instance!r} is not {err.schema['description']}"
     if err.validator == "type" and err.validator_value == "boolean" and str(err.instance).lower() in ("true", "false"):
-        return f"config key '{where}': {err.message} (with --config, write {str(err.instance).capitalize()})"
+        # Snakemake's --config parses top-level values (True) but keeps nested ones as text
+        hint = ("set it in a --configfile: nested --config values stay text" if "." in where
+                else f"with --config, write {str(err.instance).capitalize()}")
+        return f"config key '{where}': {err.message} ({hint})"
     return f"config key '{where}': {err.message}"
 
 
@@ -72,7 +75,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> d
     errors = sorted(validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_describe(errors[0]))
-    _check_dataset_names(config)
+    _check_datasets(config)
     return config
 
 
@@ -100,7 +103,7 @@ def _fill_missing(base: dict[str, Any], defaults: dict[str, Any]) -> None:
             _fill_missing(base[key], value)
 
 
-def _check_dataset_names(config: dict[str, Any]) -> None:
+def _check_datasets(config: dict[str, Any]) -> None:
     """Refuse a dataset name the workflow's own results take; a ``run_datasets`` name, or a ``human_eval.ratings``
     name given a file, without a block; r_thres values that name one Algorithm 2 run twice. Give every dataset a
     ``human_eval.ratings`` entry (None: no ratings)."""

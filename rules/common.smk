@@ -43,10 +43,11 @@ def repo_file(path):
     return path if Path(path).is_absolute() or Path(path).exists() else str(Path(workflow.basedir) / path)
 
 
-def existing(path, key):
-    """`repo_file(path)` of the file that config key `key` names; missing: one line naming both, and exit (called
-    from input functions, so only when a job needs the file)."""
-    found = repo_file(path)
+def existing(path, key, in_repo=False):
+    """The file that config key `key` names (with `in_repo`, `repo_file(path)`: for the target lists, which their
+    rules read from the input); missing: one line naming both, and exit. Called from input functions, so only when
+    a job needs the file."""
+    found = repo_file(path) if in_repo else path
     if not Path(found).is_file():
         sys.exit(f"negtrain: config key '{key}': {path}: no such file")
     return found
@@ -54,7 +55,7 @@ def existing(path, key):
 
 def target_lists(wildcards):
     """The configured training and test target lists (targets.train, targets.test)."""
-    return {k: existing(config["targets"][k], f"targets.{k}") for k in ("train", "test")}
+    return {k: existing(config["targets"][k], f"targets.{k}", in_repo=True) for k in ("train", "test")}
 
 
 def paraphraser_ckpt(wildcards):
@@ -70,7 +71,8 @@ def paraphrase_files(wildcards):
 
 def given_lists(wildcards):
     """The given 1k/2.5k lists of targets.augmented.given (none by default)."""
-    return [existing(p, f"targets.augmented.given.{k}") for k, p in config["targets"]["augmented"]["given"].items() if p]
+    given = config["targets"]["augmented"]["given"]
+    return [existing(p, f"targets.augmented.given.{k}") for k, p in given.items() if p]
 
 
 def settings(wildcards):

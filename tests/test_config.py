@@ -50,6 +50,9 @@ def test_bad_values_name_the_key():
      "csv only) a fraction below 1 of the usable dialogues"),
     (lambda c: c.update(download="true"),
      "config key 'download': 'true' is not of type 'boolean' (with --config, write True)"),
+    (lambda c: c["frequent"].update(shuffle="True"),
+     "config key 'frequent.shuffle': 'True' is not of type 'boolean' (set it in a --configfile: nested --config "
+     "values stay text)"),
 ])
 def test_refusals_say_what_is_allowed(change, message):
     cfg = _config()

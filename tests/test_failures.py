@@ -298,7 +298,7 @@ def test_bad_paraphrase_tsv(tmp_path, capsys):
 @pytest.mark.parametrize("lines, expected", [
     ("", "{tsv}: no paraphrase pairs in it (0 lines read)"),
     ("i do n't know .\ti have no idea .\t0.9\n",
-     "config key 'paraphrase.corpora': 1 pairs in {tsv} leave 0 training and 2 validation rows (sentences of at most "
+     "config key 'paraphrase.corpora': 1 pair(s) in {tsv} leave 0 training and 2 validation rows (sentences of at most "
      "{n} words); the paraphraser needs a larger corpus"),
 ])
 def test_paraphrase_corpus_too_small(tmp_path, capsys, lines, expected):

@@ -228,6 +228,16 @@ def test_drop_last_batch_skips_a_passs_partial_mini_batch(monkeypatch):
     assert torch.equal(_decoded_sources(monkeypatch, dataclasses.replace(cfg, drop_last_batch=True)), src[:18])
 
 
+def test_drop_last_batch_keeps_the_positive_streams_batches_full_too(monkeypatch):
+    """positive_batch "stream", 20 pairs in batches of 6, two epochs: the stream's 4th batch would be the 2 pairs left
+    of its first pass; with drop_last_batch it starts its second pass instead."""
+    cfg = _freq_cfg(epochs=2, update_every_batch=True, negative_norm="batch", batch_size=6)
+    sizes = [len(pos[0]) for _, _, pos in _positives(monkeypatch, cfg)]
+    assert sizes == [6, 6, 6, 2, 6, 6, 6, 2]
+    sizes = [len(pos[0]) for _, _, pos in _positives(monkeypatch, dataclasses.replace(cfg, drop_last_batch=True))]
+    assert sizes == [6] * 6
+
+
 def test_frequent_clip_scope_per_module_bounds_each_modules_step():
     """Algorithm 2's negative step (lr 1, momentum 0) with clip_norm 1e-3: clip_scope per_module (the release's
     neg_d_train) moves each of the seq2seq's modules by 1e-3 on its own, sqrt(3) x 1e-3 in all; global: 1e-3."""

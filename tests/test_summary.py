@@ -51,9 +51,10 @@ def test_both_tables_give_the_headline_numbers(tmp_path: Path) -> None:
 def test_the_tables_web_pages_are_named_when_the_run_wrote_them(tmp_path: Path) -> None:
     write(tmp_path / "chitchat", table3(), table4())
     (tmp_path / "chitchat" / "report").mkdir()
-    for name in ("table4.html", "table3.html"):
+    for name in ("table4.html", "table3.html", "table8.html"):
         (tmp_path / "chitchat" / "report" / name).write_text("<html></html>")
-    lines = summary.summary_lines(["chitchat"], since=0, results=tmp_path)
+    os.utime(tmp_path / "chitchat" / "report" / "table8.html", (1000, 1000))         # an older run's page
+    lines = summary.summary_lines(["chitchat"], since=2000, results=tmp_path)
     assert lines[-1] == (f"  every table beside the paper's, to open in a browser: {tmp_path}/chitchat/report/ "
                          "(table3.html, table4.html)")
 
@@ -84,7 +85,8 @@ def test_quick_run_ends_with_the_summary_of_its_tables(quick_run: Path) -> None:
     """The golden quick run (tests/quick_small.yaml) prints, when it ends, the lines of the tables it wrote."""
     printed = (quick_run / "snakemake_output.txt").read_text()
     expected = summary.summary_lines(["chitchat"], since=0, results=quick_run / "results")
-    assert len(expected) == 7 and "report/ (" in expected[-1] and expected[0].startswith(f"negtrain: {quick_run / 'results'}/chitchat/ (quick scale")
+    assert len(expected) == 7 and "report/ (" in expected[-1]
+    assert expected[0].startswith(f"negtrain: {quick_run / 'results'}/chitchat/ (quick scale")
     body = expected[1:-1]                     # the run prints results/ relative to its working directory
     assert "negtrain: results/chitchat/ (quick scale; all rows in table3.csv, table4.csv):" in printed
     assert all(line in printed for line in body)

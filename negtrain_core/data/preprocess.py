@@ -75,8 +75,9 @@ def split_ids(ids: Sequence[str], split: Mapping, seed: int, source: str = "the 
     n_valid, n_test, n_train = split["valid_dialogues"], split["test_dialogues"], split.get("train_dialogues")
     have = f"{source}: {len(ordered)} dialogues with two or more non-empty utterances"
     if n_train is None and len(ordered) - n_valid - n_test < 1:
+        lower = f" or lower {key}.valid_dialogues / test_dialogues" if max(n_valid, n_test) > 1 else ""
         raise ValueError(f"{have}, too few for {key}: valid {n_valid} + test {n_test} leave none for training; add "
-                         f"dialogues or lower {key}.valid_dialogues / test_dialogues")
+                         f"dialogues{lower}")
     if n_train is None:
         n_train = len(ordered) - n_valid - n_test
     if n_train < 1 or n_train + n_valid + n_test > len(ordered):

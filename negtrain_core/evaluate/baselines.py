@@ -56,7 +56,7 @@ def evaluate_baselines(test_path: str | Path, vocab_path: str | Path, seq2seq_pa
     tensors = tensorize(pd.read_parquet(test_path), vocab, s.data)
     nll = {}
     for name, path, kind in (("LM", lm_path, "lm"), ("Seq2seq", seq2seq_path, "seq2seq")):
-        model = checkpoint.load(path, vocab, device, s.model.arch, kind).model
+        model = checkpoint.load(path, vocab, device, arch=s.model.arch, kind=kind).model
         nll[name] = scoring.nll(*scoring.logp_total(scoring.score_dataset(model, tensors, batch_size, device)))
         log.info("%s: test PPL %.2f, NLL %.4f on %d pairs", name, math.exp(nll[name]), nll[name], len(tensors))
     table = table8(nll, s.data.name, s.scale)

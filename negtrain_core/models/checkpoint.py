@@ -148,22 +148,27 @@ def check_vocab(path: str | Path, payload: dict[str, Any], vocab: Vocab) -> None
             f"{vocab.sha256[:12]} ({len(vocab)} tokens); retrain it on this dataset's vocab.txt")
 
 
-_A = {"lstm": "an LSTM", "transformer": "a Transformer", "lm": "an LM", "seq2seq": "a seq2seq"}
+_WITH_ARTICLE = {"lstm": "an LSTM", "transformer": "a Transformer", "lm": "an LM", "seq2seq": "a seq2seq"}
+
+
+def _named(what: str) -> str:
+    """An architecture or kind as messages name it, with its article."""
+    return _WITH_ARTICLE.get(what, what)
 
 
 def check_arch(path: str | Path, payload: dict[str, Any], arch: str) -> None:
     """Refuse a checkpoint of another architecture than ``arch``, in one line naming the file and both."""
     found = payload.get("arch", "lstm")
     if found != arch:
-        raise CheckpointError(f"{path}: {_A.get(found, found)} checkpoint, but model.arch is {arch}; delete it and "
-                              f"rerun the workflow to retrain it as {_A.get(arch, arch)}, or set model.arch: {found}")
+        raise CheckpointError(f"{path}: {_named(found)} checkpoint, but model.arch is {arch}; delete it and rerun the "
+                              f"workflow to retrain it as {_named(arch)}, or set model.arch: {found}")
 
 
 def check_kind(path: str | Path, payload: dict[str, Any], kind: str) -> None:
     """Refuse a checkpoint of another kind than ``kind`` (an LM where a seq2seq is read, or the reverse)."""
     if payload["kind"] != kind:
-        raise CheckpointError(f"{path}: {_A.get(payload['kind'], payload['kind'])} checkpoint where "
-                              f"{_A.get(kind, kind)} is expected; delete it and rerun the workflow to rebuild it")
+        raise CheckpointError(f"{path}: {_named(payload['kind'])} checkpoint where {_named(kind)} is expected; delete "
+                              f"it and rerun the workflow to rebuild it")
 
 
 def load(path: str | Path, vocab: Vocab | None = None, device: torch.device | str = "cpu",

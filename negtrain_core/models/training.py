@@ -131,9 +131,9 @@ class TrainStep(GraphedStep):
 
 
 def scope_groups(model: nn.Module, scope: str) -> list[list[nn.Parameter]] | None:
-    """The parameter groups clipped on their own for a ``clip_scope`` (``train``'s, ``malicious``'s): None for
-    ``global`` (one norm); for ``per_module`` the model's ``clip_modules`` (the release's modules; one group for a
-    model without them), restricted to the trainable parameters."""
+    """The parameter groups clipped on their own for a ``clip_scope`` (``train``'s, ``malicious``'s, ``frequent``'s):
+    None for ``global`` (one norm); for ``per_module`` the model's ``clip_modules`` (the release's modules; one group
+    for a model without them), restricted to the trainable parameters."""
     if scope == "global":
         return None
     modules = getattr(model, "clip_modules", None)

@@ -22,7 +22,9 @@ reading:
   mini-batch of a separate stream of the training pairs, shuffled by its own generator; ``same`` on the mini-batch
   whose samples were just penalised, as the paper's listing and the release do (the release draws it from a second
   file-order generator over the same file, which stays aligned with the training pass).
-- ``shuffle``: the training pass in a new random order each epoch (ours) or in file order (the release).
+- ``shuffle``: the training pass in a new random order each epoch (ours) or in file order (the release);
+  ``drop_last_batch``: a pass's partial last mini-batch trained (ours) or skipped (the release's loader), the
+  positive stream's too.
 - ``window_reset_each_epoch``: the window persists across epochs (ours) or is emptied at each epoch's start (the
   release's window is local to its per-epoch function), so each epoch's first mini-batches have no negatives.
 - ``first_negative_batch``: negatives from the mini-batch that fills the window (``full``, the ``window``-th) or
@@ -30,9 +32,10 @@ reading:
   mini-batches and has dropped the oldest). Both count over exactly ``window`` mini-batches, the current one
   included.
 
-Optimiser: SGD, lr 0.001 (paper §4.3), momentum 0.9, weight decay and gradient clipping from the ``train`` block:
-the release uses SGD with momentum 0.9 for every optimiser it builds (baseline training and both steps of
-Algorithm 1), so Algorithm 2 keeps it. As in Algorithm 1, negative and positive steps have separate optimisers
+Optimiser: SGD, lr 0.001 (paper §4.3), momentum 0.9, weight decay and gradient-norm clipping from the ``train``
+block, the norm over all parameters or (``clip_scope: per_module``, the release) over each module on its own: the
+release uses SGD with momentum 0.9 for every optimiser it builds (baseline training and both steps of Algorithm 1),
+so Algorithm 2 keeps it. As in Algorithm 1, negative and positive steps have separate optimisers
 (their momentum buffers would otherwise mix the two directions); the release re-creates both every iteration
 (``fresh_optimizers_each_epoch``).
 
@@ -315,7 +318,8 @@ class FrequentRun:
         self.decode_one = decoding.GraphedGreedy(model, cfg.max_len) if use_graph else None
         # positive_batch "stream": a separate stream of positive mini-batches, shuffled by its own generator; None:
         # the positive step takes the batch itself
-        self.pos_stream = (PositiveBatches(*train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
+        self.pos_stream = (PositiveBatches(*train, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1),
+                                           full_only=cfg.drop_last_batch)
                            if cfg.update_every_batch and cfg.positive_batch == "stream" else None)
         self.lookahead = 1 if cfg.update_every_batch else cfg.lookahead     # the model changes at every batch
         self.window = FrequencyWindow(cfg.window, cfg.batch_size, cfg.max_len, device, cfg.first_negative_batch)

@@ -363,8 +363,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     s, cfg = settings.malicious, settings.search.negtrain[mode]
     seed_all(settings.seed)
     arch = settings.model.arch
-    model = checkpoint.load(seq2seq_path, vocab, dev, arch, "seq2seq").model
-    lm = checkpoint.load(lm_path, vocab, dev, arch, "lm").model if mode == "io" else None
+    model = checkpoint.load(seq2seq_path, vocab, dev, arch=arch, kind="seq2seq").model
+    lm = checkpoint.load(lm_path, vocab, dev, arch=arch, kind="lm").model if mode == "io" else None
     th = hits.load_thresholds(thresholds_path)
     targets = read_targets(targets_path, vocab, settings.search.oov_policy, max_len=settings.data.max_target_len,
                            named=named)

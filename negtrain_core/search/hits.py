@@ -256,8 +256,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, vocab_path: str | Path, t
     vocab = Vocab.load(vocab_path)
     dev = device.resolve(settings.device, settings.gpu_jobs_per_device)
     arch = settings.model.arch
-    seq2seq = checkpoint.load(seq2seq_path, vocab, dev, arch, "seq2seq").model
-    lm = checkpoint.load(lm_path, vocab, dev, arch, "lm").model
+    seq2seq = checkpoint.load(seq2seq_path, vocab, dev, arch=arch, kind="seq2seq").model
+    lm = checkpoint.load(lm_path, vocab, dev, arch=arch, kind="lm").model
     hits, rates = run_hits(seq2seq, lm, vocab, targets_path, load_thresholds(thresholds_path), settings, model_name,
                            settings.seed, named)
     write_parquet(hits, hits_out)

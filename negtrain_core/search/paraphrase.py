@@ -143,9 +143,9 @@ def train_paraphraser(ckpt_out: str | Path, curve_out: str | Path, s: SharedSett
     train_pairs, valid_pairs = split_pairs(pairs, s.seed)
     train_df, valid_df = pairs_frame(train_pairs, data), pairs_frame(valid_pairs, data)
     if train_df.empty or valid_df.empty:
-        files = ", ".join(str(c.path) for c in corpora)
+        files = ", ".join(str(p) for c in corpora for p in (c.path, c.path2) if p)
         words = min(data.max_source_len - int(data.source_eou), data.max_target_len - 1)
-        raise ConfigError(f"config key 'paraphrase.corpora': {len(pairs)} pairs in {files} leave {len(train_df)} "
+        raise ConfigError(f"config key 'paraphrase.corpora': {len(pairs)} pair(s) in {files} leave {len(train_df)} "
                           f"training and {len(valid_df)} validation rows (sentences of at most {words} words); the "
                           f"paraphraser needs a larger corpus")
     if data.max_train_pairs is not None:

@@ -130,14 +130,14 @@ def beam_overlap(baseline_path: str | Path, negtrained_paths: list[str], test_pa
     sets are equal). The paper reports "larger than 90%" for its negatively trained models (§4.2).
     """
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
-    seq2seq = (settings.model.arch, "seq2seq")                       # what checkpoint.load checks
+    seq2seq = dict(arch=settings.model.arch, kind="seq2seq")          # what checkpoint.load checks
     k = settings.malicious.beam_overlap_k
     src = tensorize(pd.read_parquet(test_path), vocab, settings.data).src.to(dev)
     max_len = settings.data.max_target_len
-    ref = kbest_strings(checkpoint.load(baseline_path, vocab, dev, *seq2seq).model, src, vocab, k, max_len)
+    ref = kbest_strings(checkpoint.load(baseline_path, vocab, dev, **seq2seq).model, src, vocab, k, max_len)
     rows = []
     for path in negtrained_paths:
-        ov = overlaps(ref, kbest_strings(checkpoint.load(path, vocab, dev, *seq2seq).model, src, vocab, k, max_len), k)
+        ov = overlaps(ref, kbest_strings(checkpoint.load(path, vocab, dev, **seq2seq).model, src, vocab, k, max_len), k)
         rows.append({"model": Path(path).stem, "k": k, "inputs": len(ov), "overlap": sum(ov) / len(ov),
                      "overlap_min": min(ov), "identical": sum(o == 1.0 for o in ov) / len(ov)})
         log.info("%s: mean %d-best overlap with the baseline %.3f on %d test inputs", rows[-1]["model"], k,
@@ -258,9 +258,9 @@ def write_table3(hit_paths: list[str], metric_paths: list[str], list_paths: list
     write_csv(table, table_out)
     log.info("table 3:\n%s", table.to_string(index=False))
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
-    seq2seq = (settings.model.arch, "seq2seq")                       # what checkpoint.load checks
-    models = {"Baseline": checkpoint.load(seq2seq_path, vocab, dev, *seq2seq).model,
-              "Neg-train": checkpoint.load(negtr_path, vocab, dev, *seq2seq).model}
+    seq2seq = dict(arch=settings.model.arch, kind="seq2seq")          # what checkpoint.load checks
+    models = {"Baseline": checkpoint.load(seq2seq_path, vocab, dev, **seq2seq).model,
+              "Neg-train": checkpoint.load(negtr_path, vocab, dev, **seq2seq).model}
     test = pd.read_parquet(test_path)
     after = model_name(FIGURE_MODE, "0.5k")
     targets = top_targets(hits[("baseline", "test")], FIGURE_MODE, FIGURE_SENTENCES)

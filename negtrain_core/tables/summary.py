@@ -86,7 +86,8 @@ def summary_lines(datasets: Iterable[str], since: float, results: str | Path = "
         if body:
             scale = next((t["scale"].iloc[0] for t in (t4, t3) if t is not None and "scale" in t and len(t)), "")
             lines += [f"negtrain: {folder}/ ({scale} scale; all rows in table3.csv, table4.csv):", *body]
-            pages = sorted(p.name for p in (folder / "report").glob("*.html"))   # rule table_view's
+            pages = sorted(p.name for p in (folder / "report").glob("*.html")    # rule table_view's, this run's
+                           if p.stat().st_mtime >= since)
             if pages:
                 lines.append(f"  every table beside the paper's, to open in a browser: {folder}/report/ "
                              f"({', '.join(pages)})")
