@@ -193,6 +193,6 @@ def report_targets(datasets):
 
 def print_summary():
     """The headline numbers of the Tables 3 and 4 this run wrote, on the terminal (the Snakefile's onsuccess)."""
-    lines = nsummary.summary_lines(config["run_datasets"], STARTED)
+    lines = nsummary.summary_lines(DATASETS, STARTED)
     if lines:
         print("\n".join(lines), flush=True)
