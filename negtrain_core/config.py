@@ -828,17 +828,18 @@ RULE_READS: dict[str, tuple[str, ...]] = {
     "train_paraphraser": ("scale", "seed", "paraphrase"),
     "augment_targets": ("scale", "seed", "targets", "paraphrase"),
     "train_baseline": ("scale", "seed", "data", "model", "train"),
-    "evaluate_baselines": ("scale", "seed", "data"),
-    "hits": ("scale", "seed", "data", "targets", "search", "hits"),
-    "negtrain_malicious": ("scale", "seed", "data", "targets", "search", "hits", "malicious"),
-    "negtrain_frequent": ("scale", "seed", "data", "train", "frequent"),
-    "train_gan_lr": ("scale", "seed", "data", "gan"),
-    "train_gan": ("scale", "seed", "data", "gan"),
-    "train_unlikelihood": ("scale", "seed", "data", "unlikelihood"),
-    "evaluate_model": ("scale", "seed", "data", "metrics"),
-    "evaluate_mmi": ("scale", "seed", "data", "metrics", "mmi"),
-    "beam_overlap": ("scale", "seed", "data", "malicious"),
+    "evaluate_baselines": ("scale", "seed", "data", "model"),
+    "hits": ("scale", "seed", "data", "model", "targets", "search", "hits"),
+    "negtrain_malicious": ("scale", "seed", "data", "model", "targets", "search", "hits", "malicious"),
+    "negtrain_frequent": ("scale", "seed", "data", "model", "train", "frequent"),
+    "train_gan_lr": ("scale", "seed", "data", "model", "gan"),
+    "train_gan": ("scale", "seed", "data", "model", "gan"),
+    "train_unlikelihood": ("scale", "seed", "data", "model", "unlikelihood"),
+    "evaluate_model": ("scale", "seed", "data", "model", "metrics"),
+    "evaluate_mmi": ("scale", "seed", "data", "model", "metrics", "mmi"),
+    "beam_overlap": ("scale", "seed", "data", "model", "malicious"),
 }
+# "model" in every rule that loads a checkpoint: the stage checks the file's architecture against model.arch
 """Settings fields each rule's results depend on; rules not named here (tables, report) take every field."""
 READS_ENV = "NEGTRAIN_SETTINGS_READS"  # a folder: each job writes there the settings fields it read (stage.main)
 # where and how fast a job runs, not what it computes: left out of the keys at any depth
