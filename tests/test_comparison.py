@@ -156,7 +156,7 @@ def same(a: float, b: float) -> bool:
                                              ("opensubtitles", "OpenSub o-sample-min-hit")])
 def test_table3_numbers_match_the_paper_text(dataset: str, header: str) -> None:
     lines = block(paper_text(), header, 4)
-    for line, (label, typed) in zip(lines, cmp.PAPER_TABLE3[dataset].items()):
+    for line, (label, typed) in zip(lines, cmp.PAPER_TABLE3[dataset].items(), strict=True):
         assert line.split()[0] == label, (line, label)
         assert all(same(a, b) for a, b in zip(numbers(line), typed, strict=True)), (line, typed)
 
@@ -165,7 +165,7 @@ def test_table3_numbers_match_the_paper_text(dataset: str, header: str) -> None:
                                              ("opensubtitles", "OpenSubtitles rthres")])
 def test_table4_numbers_used_match_the_paper_text(dataset: str, header: str) -> None:
     lines = block(paper_text(), header, 6)
-    for line, (label, typed) in zip(lines, PAPER_TABLE4[dataset].items()):
+    for line, (label, typed) in zip(lines, PAPER_TABLE4[dataset].items(), strict=True):
         assert line.split()[0] == label.split()[0]
         assert all(same(a, b) for a, b in zip(numbers(line), typed, strict=True)), (line, typed)
 
@@ -181,4 +181,6 @@ def test_tables_8_and_9_numbers_used_match_the_paper_text() -> None:
                       ("opensubtitles", "OpenSubtitles PPL BLEU-4")):
         base, neg = (numbers(line) for line in block(text, header, 2))
         (b_label, b), (n_label, n) = PAPER_TABLE9[d].items()
-        assert all(same(x, y) for x, y in zip(base, b)) and all(same(x, y) for x, y in zip(neg, n)), d
+        assert len(b) == len(n) == 3, d                                 # PPL, BLEU-4, M-ratio
+        assert all(same(x, y) for x, y in zip(base, b, strict=True)), d
+        assert all(same(x, y) for x, y in zip(neg, n, strict=True)), d

@@ -131,12 +131,14 @@ def test_sampling_follows_the_model_distribution_and_the_generator():
 
 def test_bos_and_pad_are_never_emitted_even_when_most_likely():
     model, src = seq2seq(), source()
-    with torch.no_grad():
-        model.out.bias[PAD_ID] = 50.0
-    beam = decoding.beam(model, src, 3, 3, 6).tokens
-    for out in (decoding.greedy(model, src, 6), decoding.sample(model, src, 6), beam):
-        check_layout(out, 6)                                           # <pad> only ever after </s>
-    assert torch.isfinite(decoding.beam(model, src, 3, 3, 6).scores).all()
+    for most_likely in (PAD_ID, BOS_ID):
+        with torch.no_grad():
+            model.out.bias[most_likely] = 50.0
+        beam = decoding.beam(model, src, 3, 3, 6).tokens
+        for out in (decoding.greedy(model, src, 6), decoding.sample(model, src, 6), beam):
+            check_layout(out, 6)                                       # <pad> only ever after </s>
+            assert not (out == BOS_ID).any()
+        assert torch.isfinite(decoding.beam(model, src, 3, 3, 6).scores).all()
 
 
 def test_decoding_restores_train_mode_and_checks_n_best():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from negtrain_core.evaluate import metrics
 from negtrain_core.models import decoding
 from negtrain_core.negtrain import frequent as F
 from negtrain_core.models.steps import Sgd, as_targets, mle_loss
@@ -524,7 +525,9 @@ def test_stages_write_tables_4_and_9(tmp_path):
     assert t9[["BLEU-4 corpus", "BLEU-4 sent-avg"]].stack().between(0, 1).all()
     base_responses, base_metrics = ev("baseline")
     assert t9["BLEU-4 corpus"].iloc[0] == pytest.approx(json.loads(base_metrics.read_text())["bleu4"])
-    assert t9["BLEU-4 sent-avg"].iloc[0] == pytest.approx(tables_frequent.sentence_bleu([base_responses])["baseline"])
+    greedy = pd.read_parquet(base_responses)                          # the responses against their references
+    by_hand = metrics.bleu4_sentence_avg([r.split() for r in greedy["response"]], [t.split() for t in greedy["target"]])
+    assert t9["BLEU-4 sent-avg"].iloc[0] == pytest.approx(by_hand)
     text = p("samples.txt").read_text()
     assert text.count("Input:") == 7 and text.count("Baseline:") == 7 and "Neg-train (r_thres 0.01):" in text
 

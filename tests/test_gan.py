@@ -2,6 +2,7 @@
 (separate banks, dropout, gate bias, right-aligned y), a D step on separable data, the G step's sign, the
 generator-lr pick, and the per-lr jobs giving what the sequential sweep gave."""
 
+import copy
 import dataclasses
 
 import pandas as pd
@@ -12,7 +13,8 @@ from negtrain_core.models import checkpoint
 from negtrain_core.comparisons import gan
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import GanSettings, ModelSettings, format_lr
-from negtrain_core.data.tensors import load_pairs
+from negtrain_core.data.tensors import batch_order, load_pairs
+from negtrain_core.models import decoding
 from negtrain_core.models.steps import as_targets
 from negtrain_core.models.decoding import greedy_responses
 from negtrain_core.models.scoring import corpus_perplexity
@@ -131,7 +133,7 @@ def test_align_right_feeds_y_right_aligned():
     left, right = _disc(), _disc(align="right")
     assert torch.equal(right(x, y), left(x, gan.right_align(y)))
     assert not torch.allclose(right(x, y), left(x, y))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="align must be left or right, not .center."):
         _disc(align="center")
 
 
@@ -199,6 +201,50 @@ def test_g_step_raises_the_log_prob_of_samples_the_discriminator_believes():
     assert all(p.grad is None for p in disc.parameters())             # the reward is detached from D
     opt.step()
     assert (logp() > before).all()
+
+
+def _loop_world(**cfg) -> tuple[Seq2Seq, tuple[torch.Tensor, torch.Tensor], GanSettings]:
+    """A small seq2seq whose samples are random, 16 pairs whose references all read '5 6 7', a small D."""
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=16, dropout=0.0))
+    src = torch.randint(5, V, (16, 6))
+    tgt = torch.tensor([[BOS_ID, 5, 6, 7, EOS_ID]] * 16)
+    base = dict(filter_widths=(2, 3), filters=4, highway_layers=1, highway_hidden=8, batch_size=16, max_len=4,
+                momentum=0.0, weight_decay=0.0, clip_norm=1e9, positive_training=False)
+    return model, (src, tgt), GanSettings(**{**base, **cfg})
+
+
+def test_train_gan_teaches_d_the_references_as_real_and_the_samples_as_fake(monkeypatch):
+    """D steps only (g_steps 0): the D that train_gan built scores the references above G's samples."""
+    built, build = [], gan.build_discriminator
+    monkeypatch.setattr(gan, "build_discriminator", lambda *a, **k: built.append(build(*a, **k)) or built[-1])
+    model, (src, tgt), cfg = _loop_world(d_steps=1, g_steps=0, epochs=40, d_lr=0.01)
+    stats = gan.train_gan(model, (src, tgt), 0.0, cfg)
+    assert (stats.d_steps, stats.g_steps) == (40, 0) and stats.d_acc >= 0.9
+    samples = decoding.pad_samples(decoding.sample(model, src, max_len=cfg.max_len), tgt.size(1) - 1)
+    with torch.no_grad():
+        real, fake = built[0].eval()(src, gan.references(tgt)), built[0](src, samples)
+    assert real.mean() > fake.mean() + 1.0
+
+
+def test_a_train_gan_g_step_is_sgd_on_eq_11_over_its_own_samples(monkeypatch):
+    """One G step (d_steps 0, one batch): train_gan moves G as plain SGD on g_loss over the samples it draws with
+    its seeded generator, its rows in the seeded batch order, built here by hand."""
+    disc = _disc(filter_widths=(2, 3), filters=4, highway_layers=1, highway_hidden=8)
+    monkeypatch.setattr(gan, "build_discriminator", lambda *a, **k: copy.deepcopy(disc))
+    model, (src, tgt), cfg = _loop_world(d_steps=0, g_steps=1, epochs=1)
+    twin, before = copy.deepcopy(model), copy.deepcopy(model)
+    assert gan.train_gan(model, (src, tgt), 0.5, cfg).g_steps == 1
+    idx = batch_order(len(src), cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))[0]
+    samples = decoding.sample(twin, src[idx], max_len=cfg.max_len, generator=torch.Generator().manual_seed(cfg.seed))
+    samples = decoding.pad_samples(samples, tgt.size(1) - 1)
+    sgd = torch.optim.SGD(twin.parameters(), lr=0.5)
+    sgd.zero_grad()
+    gan.g_loss(twin.train(), disc, src[idx], samples).backward()
+    sgd.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert max(float((a - b).detach().abs().max()) for a, b in zip(model.parameters(), before.parameters())) > 1e-4
 
 
 def test_lr_selection_respects_the_ppl_tolerance():

@@ -51,7 +51,12 @@ def test_criteria_bundle_matches_the_single_functions():
     ev = Evaluation(LP, gold.clone(), MASK, LM_LP)
     crit = H.criteria(ev, gold, TH)
     assert list(crit) == list(H.HIT_TYPES)
-    assert crit["o_greedy"].all() and crit["io_sample_avg"].tolist() == [True, False, True]
+    single = {"o_greedy": H.o_greedy(gold, gold, MASK), "o_sample_min": H.o_sample_min(LP, MASK, TH.out),
+              "o_sample_avg": H.o_sample_avg(LP, MASK, TH.out), "io_sample_min": H.io_sample_min(LP, MASK, LM_LP, TH),
+              "io_sample_avg": H.io_sample_avg(LP, MASK, LM_LP, TH)}
+    assert {h: c.tolist() for h, c in crit.items()} == {h: c.tolist() for h, c in single.items()} == {
+        "o_greedy": [True] * 3, "o_sample_min": [False] * 3, "o_sample_avg": [True] * 3,
+        "io_sample_min": [False] * 3, "io_sample_avg": [True, False, True]}     # each type tells from the others
 
 
 def test_load_thresholds(tmp_path):

@@ -96,4 +96,11 @@ def test_response_metrics_bundle():
     out = M.response_metrics(_r("a", "a", "b c"), _r("a", "a", "b c"), M.MetricSettings())
     assert out["n"] == 3 and out["max_ratio"] == pytest.approx(2 / 3)
     assert out["mean_len"] == pytest.approx(4 / 3) and out["top_response"] == "a"
-    assert 0.0 <= out["bleu4"] <= 1.0
+    # bigrams with </s>: "a </s>" x2, "b c", "c </s>"; the one trigram "b c </s>"; unigrams a a b c, one bigram "b c"
+    assert out["ent2"] == pytest.approx(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))) and out["ent3"] == 0.0
+    assert (out["distinct1"], out["distinct2"]) == (0.75, 1.0)
+    hyps, refs = _r("the cat sat on the mat", "a dog ran"), _r("the cat sat on a mat today", "a dog ran off")
+    s = M.MetricSettings()
+    bleu = M.response_metrics(hyps, refs, s)["bleu4"]
+    assert bleu == M.bleu4(hyps, refs, s.bleu_tokenize, s.bleu_smooth_method) > 0.1
+    assert bleu != M.bleu4(refs, hyps, s.bleu_tokenize, s.bleu_smooth_method)       # responses vs references

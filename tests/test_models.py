@@ -177,6 +177,8 @@ def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_
                                rtol=1e-12, atol=1e-12)
     both = model.cat_rows([state, model.state_from(model.encode(rows))])
     assert both.memory.shape == (12, 5, 8)
+    torch.testing.assert_close(model.decode_block(torch.cat([tgt[base, :-1]] * 2), both)[0], torch.cat([want, want]),
+                               rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("pos", [0, 2, 4])

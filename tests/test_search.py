@@ -307,12 +307,17 @@ def test_search_finds_the_planted_trigger():
     assert 1 <= int(res.sweeps_run.min()) and int(res.sweeps_run.max()) <= 5
 
 
-def test_search_io_mode_uses_lm_init_and_reports_lm_logp():
+def test_search_io_mode_uses_lm_init_and_reports_lm_logp(monkeypatch):
     s2s, lm = _models(dtype=torch.float32)
     cfg = _cfg(init="lm", restarts=2, sweeps=2)
     th = _thresholds(s2s.double(), lm.double())
     s2s, lm = s2s.float(), lm.float()
+    drawn, lm_sample = [], S.lm_sample
+    monkeypatch.setattr(S, "lm_sample", lambda *a: drawn.append(a[1:3]) or lm_sample(*a))
+    S.search(s2s, lm, TGT, th, _cfg(restarts=2, sweeps=2), torch.Generator().manual_seed(1))
+    assert drawn == []                                        # o-mode's uniform start draws no LM sample
     res = S.search(s2s, lm, TGT, th, cfg, torch.Generator().manual_seed(1))
+    assert drawn == [(len(TGT) * 2, K)]                       # one LM sample per (target, restart) row
     assert res.triggers.shape == (2, K + 2)
     assert (res.triggers[:, 0] == PAD_ID).all() and (res.triggers[:, -1] == EOU_ID).all()
     assert not S.banned_ids(V, True)[res.triggers[:, 1:4]].any()

@@ -1,6 +1,7 @@
 """Vocabulary unlikelihood (negtrain_core.comparisons.unlikelihood): penalties (by hand and against a Python-loop reference),
 the loss by hand, the token history's window, a step, and a short run's curve."""
 
+import copy
 import math
 
 import pytest
@@ -109,7 +110,7 @@ def test_token_history_window():
 
 def test_ul_step_lowers_an_overused_token_and_waits_for_the_window():
     torch.manual_seed(0)
-    model = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=16))
+    model = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=16, dropout=0.0))
     src = torch.randint(5, V, (4, 6))
     tgt = torch.tensor([[BOS_ID, 6, 7, EOS_ID]] * 4)
     samples = torch.tensor([[5, 5, EOS_ID]] * 4)                               # the model over-uses token 5
@@ -128,13 +129,21 @@ def test_ul_step_lowers_an_overused_token_and_waits_for_the_window():
         with torch.no_grad():
             return model.eval()(src, as_targets(samples)).token_logp[:, 0].exp()
 
-    before = p5()
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    ul = U.unlikelihood_loss(model.train()(src, as_targets(samples)).token_logp,
-                             U.penalty_weights(as_targets(samples), U.vocab_penalties(history.gen, history.hum, 0.0)))
-    opt.zero_grad()
-    ul.backward()
-    opt.step()
+    # a step at lr 1 moves the weights as plain SGD on MLE + alpha x UL built by hand, and makes 5 less likely
+    before, twin, twin_history = p5(), copy.deepcopy(model), copy.deepcopy(history)
+    step = Sgd(model.parameters(), lr=1.0, momentum=0.0, clip_norm=cfg.clip_norm, arithmetic="torch")
+    assert U.ul_step(model, step, src, tgt, samples, history, cfg).row()["candidates"] >= 1
+    twin_history.push(U.token_counts(samples, V), U.token_counts(tgt[:, 1:], V))
+    gen_tgt = as_targets(samples)
+    weights = U.penalty_weights(gen_tgt, U.vocab_penalties(twin_history.gen, twin_history.hum, cfg.threshold))
+    twin.train()
+    loss = mle_loss(twin(src, tgt)) + cfg.alpha * U.unlikelihood_loss(twin(src, gen_tgt).token_logp, weights)
+    sgd = torch.optim.SGD(twin.parameters(), lr=1.0)
+    sgd.zero_grad()
+    loss.backward()
+    sgd.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
     assert (p5() < before).all()
 
 
