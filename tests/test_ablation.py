@@ -63,8 +63,10 @@ def test_ablation_prints_one_row_per_reading(inputs, tmp_path, monkeypatch, caps
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ablation.csv"), table, check_dtype=False)
     printed = capsys.readouterr().out
     assert all(r in printed for r in table["reading"])
-    # each distinct search ran once; the hit-scoring readings re-tested the default row's triggers
-    assert len(searches) == len(set(searches)) < 2 * len(table)
+    # each distinct search ran once, in o- and io-mode: the default's, each search reading's and all of them
+    # together; the hit-scoring readings re-tested the default row's triggers
+    assert len(searches) == len(set(searches)) == 2 * (1 + len(release["search"]) + 1)
+    assert {x.stop_rule for x in searches} == {"per_row", "batch_mean"}
     # the default row is what the hits rule writes
     config = ncfg.load(ROOT / "config.yaml", (inputs["overlay"],))
     s = ncfg.settings(config, "chitchat")

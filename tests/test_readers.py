@@ -133,12 +133,11 @@ def test_udc_flattened_csv(tmp_path: Path, container: str) -> None:
 
 
 def test_udc_reader_stops_after_the_configured_dialogues() -> None:
-    r = reader("udc_v1")(settings("udc_v1", FIXTURES / "ubuntu" / "udc_v1", train_dialogues=1, valid_dialogues=1,
-                                  test_dialogues=1))
-    assert len(r.dialogues) == 3
-    r = reader("udc_v1")(settings("udc_v1", FIXTURES / "ubuntu" / "udc_csv" / "dialogueText.csv",
-                                  train_dialogues=1, valid_dialogues=1, test_dialogues=1))
-    assert [d.id for d in r.dialogues] == ["3/10.tsv", "3/11.tsv", "4/2.tsv"]
+    """Both fixtures hold three dialogues; a split of 1 + 1 + 0 reads the first two and stops there."""
+    for path in (FIXTURES / "ubuntu" / "udc_v1", FIXTURES / "ubuntu" / "udc_csv" / "dialogueText.csv"):
+        r = reader("udc_v1")(settings("udc_v1", path, train_dialogues=1, valid_dialogues=1, test_dialogues=0))
+        assert [d.id for d in r.dialogues] == ["3/10.tsv", "3/11.tsv"] and r.notes["stopped_after"] == 2
+    assert (r.records, r.malformed) == (8, 1)            # the CSV's late row of 3/10.tsv (line 13) is never read
 
 
 def test_udc_bad_csv_header_names_the_file(tmp_path: Path) -> None:

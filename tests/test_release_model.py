@@ -245,6 +245,11 @@ def test_decoding_and_gibbs_enum_run_on_the_release_model():
     assert torch.equal(tf.greedy[tf.mask], out[tf.mask])
     beams = decoding.beam(model, src, k=2, max_len=5)
     assert beams.tokens.shape[0] == 3
+    best = beams.tokens[:, 0]                                          # its score: the teacher-forced log-prob
+    scored = model_output(model, src, torch.cat([torch.full((3, 1), BOS_ID), best], 1))
+    torch.testing.assert_close(beams.scores[:, 0], scored.token_logp.sum(1))
+    one = decoding.beam(model, src, k=1, max_len=6).tokens[:, 0]       # k = 1 is greedy decoding
+    assert torch.equal(one[:, :out.size(1)], out)
     copy = model.scoring_copy(torch.float64, multiple=8)
     torch.testing.assert_close(copy(src, tgt).token_logp, model.double()(src, tgt).token_logp)
     model.float()

@@ -53,7 +53,7 @@ def test_write_curves_reads_files_by_model_name_and_plots(tmp_path: Path) -> Non
     f = curves.write_curves([paths["negtr-io-1k"]], [paths["freq-0.01"]], [paths["lm"]], tmp_path / "c.png",
                             tmp_path / "c.csv", "chitchat", "quick")
     assert set(f["model"]) == {"negtr-io-1k", "freq-0.01", "lm"}
-    assert pd.read_csv(tmp_path / "c.csv").shape == f.shape
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), f, check_dtype=False)
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 

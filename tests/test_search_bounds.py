@@ -42,4 +42,5 @@ def test_bounds_pass_every_candidate_below_its_row(tmp_path, hit_mode):
     o, io = counts["o"], counts["io"]
     assert o["hit_mode"] == io["hit_mode"] == hit_mode
     assert 0 < o["decoded"] <= o["positions"] and o["cands"] > 0 and o["below"] > 0
+    assert o["below_in_full"] == o["below"]                   # a candidate that could be accepted is decoded whole
     assert 0 < io["below"] <= io["lm_suffix"] <= io["cands"]

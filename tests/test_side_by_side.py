@@ -81,3 +81,4 @@ def test_cli_prints_markdown_and_writes_csv(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("| section | quantity | a | b |")
     written = pd.read_csv(tmp_path / "out" / "sbs.csv")
     assert list(written.columns) == ["section", "quantity", "a", "b"] and len(written) > 20
+    pd.testing.assert_frame_equal(written, sbs.side_by_side([a, b], ["a", "b"], "switchboard"), check_dtype=False)

@@ -153,6 +153,11 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
                     outputs["samples"], s, "not run: no corpus")
     table = pd.read_csv(outputs["table"])
     assert table.shape == (4, len(tm.COLUMNS)) and table["status"].tolist()[2:] == ["not run: no corpus"] * 2
+    base, neg = table.iloc[0], table.iloc[1]                # the values test_table3_layout_and_values derives
+    assert base.hit_type == "sample-avg"                    # chitchat's hit type, read from the settings
+    assert (base.o_train, base.o_test, base.io_train, base.io_test) == pytest.approx((2 / 3, 1 / 3, 1 / 3, 0.0))
+    assert (neg.o_train, neg.o_test, neg.io_train, neg.io_test) == pytest.approx((0.0, 1 / 3, 0.0, 1 / 3))
+    assert (base.o_ppl, neg.o_ppl, neg.io_ppl) == (42.0, 43.0, 44.0)
     assert open(outputs["figure"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     lines = open(outputs["samples"]).read().splitlines()
     starts = [line.split(": ")[0] for line in lines if ": " in line]

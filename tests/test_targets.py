@@ -127,15 +127,16 @@ def test_lists_cut_to_size_and_overlap_checked_on_the_cut(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("you are bad\n\n", "empty target"),
-    ("You are bad\n", "tokenisation"),
-    ("i don't care\n", "tokenisation"),
-    ("go away\ngo away\n", "duplicate"),
+    ("you are bad\n\n", "2: empty target line"),
+    ("You are bad\n", "1: target 'You are bad' is not in the paper's tokenisation ('you are bad')"),
+    ("i don't care\n", "1: target 'i don't care' is not in the paper's tokenisation ('i do n't care')"),
+    ("go away\ngo away\n", "2: duplicate target 'go away' (first on line 1)"),
 ])
 def test_bad_lists_refused_with_the_line(tmp_path, text, message):
     (tmp_path / "l.txt").write_text(text)
-    with pytest.raises(TargetListError, match=message):
+    with pytest.raises(TargetListError) as err:
         read_list(tmp_path / "l.txt")
+    assert str(err.value) == f"{tmp_path / 'l.txt'}:{message}"
 
 
 def test_list_encoding_length_and_emptiness_refused_with_file_and_line(tmp_path):

@@ -78,6 +78,11 @@ def test_the_cli_writes_the_table_and_prints_the_path(tmp_path, capsys):
     assert tl.main([str(run), "-o", str(tmp_path / "timeline.csv")]) == 0
     table = pd.read_csv(tmp_path / "timeline.csv")
     assert list(table.columns) == tl.COLUMNS and len(table) == 5
+    want = tl.timeline(tl.read_jobs(run))                              # what the library builds from the metadata
+    pd.testing.assert_frame_equal(table, want.reset_index(drop=True), check_dtype=False)
+    since = pd.Timestamp(T0 + 11, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S")
+    assert tl.main([str(run), "--since", since, "-o", str(tmp_path / "later.csv")]) == 0
+    assert sorted(pd.read_csv(tmp_path / "later.csv")["rule"]) == ["make_c", "make_e", "make_yz"]   # from 12 s on
     assert "critical path" in capsys.readouterr().out
     assert tl.main([str(tmp_path / "nowhere")]) == 1
     assert capsys.readouterr().err.startswith("negtrain: ")

@@ -181,6 +181,12 @@ def test_lm_trains_on_responses(tmp_path):
     curve = fit(tmp_path, kind="lm", epochs=2)
     assert curve["valid_ppl"].iloc[-1] < len(VOCAB)
     assert checkpoint.load(tmp_path / "lm.pt", VOCAB).kind == "lm"
+    # responses all 'w7 w7', contexts random: an LM of the responses is near certain, one of the contexts is not
+    pairs = lambda n, seed: corpus(n, seed).assign(target="w7 w7")  # noqa: E731
+    with open(os.devnull, "w") as quiet:
+        curve = train.train_baseline("lm", pairs(120, 0), pairs(40, 1), VOCAB, model_settings(), settings(epochs=3),
+                                     tmp_path / "r.pt", tmp_path / "r_curve.csv", lambda line: None, progress=quiet)
+    assert curve["valid_ppl"].iloc[-1] < 1.5
 
 
 def kill_after_epoch(monkeypatch, epoch: int) -> list[int]:
@@ -411,6 +417,17 @@ def test_quick_baseline_stage_on_chitchat(quick_run):
     assert list(table["model"]) == ["LM", "Seq2seq"] and set(table["scale"]) == {"quick"}
     assert table["test_ppl"].between(5, 3005).all()
     assert (table["test_nll"] - table["test_ppl"].map(math.log)).abs().max() < 1e-9
+    # the table's seq2seq PPL is the checkpoint's teacher-forced PPL on the test split, recomputed here
+    from conftest import QUICK_SMALL
+    from negtrain_core import config as ncfg
+    from negtrain_core.models.scoring import corpus_perplexity
+    config = ncfg.load(ROOT / "config.yaml", (QUICK_SMALL,))
+    config.update(scale="quick", device="cpu")
+    data = ncfg.settings(config, "chitchat").data
+    ck = checkpoint.load(work / "results/chitchat/models/seq2seq.pt")
+    test = tensorize(pd.read_parquet(work / "results/chitchat/data/test.parquet"), ck.vocab, data)
+    assert table.set_index("model").loc["Seq2seq", "test_ppl"] == pytest.approx(
+        corpus_perplexity(ck.model, test.src, test.tgt), rel=1e-6)
     thr = json.loads((work / "results/chitchat/thresholds.json").read_text())
     assert thr["seq2seq"] == pytest.approx(-table.set_index("model").loc["Seq2seq", "test_nll"])
     assert -8.1 < thr["lm"] < -1.6

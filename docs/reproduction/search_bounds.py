@@ -38,14 +38,15 @@ CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 def measure(results: str, targets: str, dataset: str, restarts: int = 1, hit_mode: str | None = None
             ) -> dict[str, dict[str, int]]:
     """Per mode, the counts: candidates, those below their row's loss, and (o) target positions scored and those
-    still decoded with the bound, (io) LM suffixes still run with it. Checks that each bound is below the loss."""
+    still decoded with the bound (and of the candidates below their row, those decoded whole), (io) LM suffixes still
+    run with it. Checks that each bound is below the loss."""
     searches = config.settings(config.load(CONFIG), dataset).search.negtrain
     s2s = checkpoint.load(f"{results}/models/seq2seq.pt").model
     lm_ck = checkpoint.load(f"{results}/models/lm.pt")
     th = load_thresholds(f"{results}/thresholds.json")
     tgt = target_tensor(read_targets(targets, lm_ck.vocab).ids)
     best: dict[str, torch.Tensor] = {}
-    count = dict.fromkeys(("cands", "below", "positions", "decoded", "lm_suffix"), 0)
+    count = dict.fromkeys(("cands", "below", "positions", "decoded", "below_in_full", "lm_suffix"), 0)
     position_update, score = S.position_update, S.score
 
     def keep_best(seq2seq, lm, sc, src, t, loss, *a, **k):
@@ -88,6 +89,8 @@ def measure(results: str, targets: str, dataset: str, restarts: int = 1, hit_mod
         decoded = torch.where(reached.any(1), reached.float().argmax(1) + 1, mask.sum(1))
         count["positions"] += int(mask.sum())
         count["decoded"] += int(decoded.sum())
+        below = full.reshape(-1) < row_best.repeat_interleave(G, 0).reshape(-1)
+        count["below_in_full"] += int((below & (decoded == mask.sum(1))).sum())   # the bound never cuts these
         return full
 
     out = {}
