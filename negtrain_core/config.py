@@ -839,8 +839,8 @@ RULE_READS: dict[str, tuple[str, ...]] = {
     "evaluate_mmi": ("scale", "seed", "data", "model", "metrics", "mmi"),
     "beam_overlap": ("scale", "seed", "data", "model", "malicious"),
 }
-# "model" in every rule that loads a checkpoint: the stage checks the file's architecture against model.arch
-"""Settings fields each rule's results depend on; rules not named here (tables, report) take every field."""
+"""Settings fields each rule's results depend on; rules not named here (tables, report) take every field. "model"
+is in every rule that loads a checkpoint: the stage checks the file's architecture against model.arch."""
 READS_ENV = "NEGTRAIN_SETTINGS_READS"  # a folder: each job writes there the settings fields it read (stage.main)
 # where and how fast a job runs, not what it computes: left out of the keys at any depth
 RESOURCE_KEYS = frozenset({"device", "gpu_jobs_per_device", "log_every", "max_chunk"})

@@ -360,7 +360,7 @@ class PositiveBatches(Iterator[tuple[Tensor, Tensor]]):
     permutation from the CPU ``generator`` (file order when ``shuffle`` is False: the release's Algorithm 1 stream),
     moved to the pairs' device and cut into ``batch_size`` rows, so each pair comes once per pass. A pass's short
     last batch is kept (Algorithm 2's ``positive_batch: stream``) or, with ``full_only``, dropped unless it is the
-    pass's only one (Algorithm 1).
+    pass's only one (Algorithm 1; Algorithm 2 with ``drop_last_batch``).
 
     ``state()`` is where the stream stands (the generator's state before the current pass's permutation, and the
     next batch's index in it), ``load_state`` returns to it: a resumed run draws the batches it would have drawn.
