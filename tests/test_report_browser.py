@@ -280,6 +280,7 @@ def test_rating_form_downloads_what_was_clicked(tmp_path: Path, chromium: str) -
                          "response": [f"base {i}" for i in range(n)]})
     sheet, key = rating.ab_sheet(base, base.assign(response=[f"neg {i}" for i in range(n)]), n, 4, 3,
                                  ("baseline", "freq-0.01"))
+    assert (sheet["response_a"].str.startswith("base") == (key["a"] == "baseline")).all()    # the key unblinds it
     form = tmp_path / "sheet.html"
     form.write_text(with_script(rating.sheet_html(sheet, "Which response is better? (test)", "k"), CLICKER))
     dom = browse(chromium, form, tmp_path / "profile", "--dump-dom")
