@@ -128,24 +128,31 @@ def test_clip_norm_bounds_each_step():
     assert moved[1e-3] == pytest.approx(1e-3, rel=1e-3)
 
 
+def assert_clipped_step(model: Seq2Seq, step, scope: str, clip: float = 1e-3) -> None:
+    """Run ``step()``, one lr-1 step of ``model`` whose gradient is far above ``clip``, and check how far it moved:
+    ``clip`` in all with clip_scope global; with per_module each of the seq2seq's modules (one-hot map, encoder,
+    decoder) by ``clip`` on its own, so sqrt(3) x ``clip`` in all."""
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    step()
+    moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+
+    def norm(names: list[str]) -> float:
+        return torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()
+
+    assert norm(list(moved)) == pytest.approx(clip * (math.sqrt(3) if scope == "per_module" else 1.0), rel=1e-3)
+    if scope == "per_module":
+        for group in model.clip_modules():
+            names = [n for n, p in model.named_parameters() if any(p is q for q in group)]
+            assert norm(names) == pytest.approx(clip, rel=1e-3)
+
+
 def test_clip_scope_per_module_bounds_each_modules_step():
-    """clip_scope per_module (the release): each of the seq2seq's modules (one-hot map, encoder, decoder) moves by
-    lr_neg * clip_norm on its own, so the whole step is sqrt(3) x clip_norm; global: clip_norm in all."""
+    """Algorithm 1's negative step (lambda_POS 0, lr_neg 1) under clip_norm 1e-3, either clip_scope."""
     s = _settings(round_order="step_then_test", nonhit_weight=1.0, lambda_pos=0.0, lr_neg=1.0, clip_norm=1e-3)
-    for scope, total in (("global", 1e-3), ("per_module", math.sqrt(3) * 1e-3)):
+    for scope in ("global", "per_module"):
         model = _model()
-        before = dict(zip([n for n, _ in model.named_parameters()], _params(model)))
-        _train(model, dataclasses.replace(s, clip_scope=scope), _hits_for(0))
-        moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
-
-        def norm(names: list[str]) -> float:
-            return torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()
-
-        assert norm(list(moved)) == pytest.approx(total, rel=1e-3)
-        if scope == "per_module":
-            for group in model.clip_modules():
-                names = [n for n, p in model.named_parameters() if any(p is q for q in group)]
-                assert norm(names) == pytest.approx(1e-3, rel=1e-3)
+        assert_clipped_step(model, lambda: _train(model, dataclasses.replace(s, clip_scope=scope), _hits_for(0)),
+                            scope)
 
 
 # ------------------------------------------------------------------------------------------------ Algorithm 2
@@ -243,22 +250,11 @@ def test_frequent_clip_scope_per_module_bounds_each_modules_step():
     neg_d_train) moves each of the seq2seq's modules by 1e-3 on its own, sqrt(3) x 1e-3 in all; global: 1e-3."""
     _, (src, tgt) = _freq_data()
     src, tgt = src[:4], tgt[:4]
-    for scope, total in (("global", 1e-3), ("per_module", math.sqrt(3) * 1e-3)):
+    for scope in ("global", "per_module"):
         model = _model(hidden=16)
-        cfg = _freq_cfg(lr=1.0, clip_norm=1e-3, clip_scope=scope)
-        updates = F.Updates(model, cfg, 4, use_graph=False)
-        before = dict(zip([n for n, _ in model.named_parameters()], _params(model)))
-        updates.negative(src, tgt, (tgt[:, 1:] != PAD_ID).float(), torch.tensor(12))
-        moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
-
-        def norm(names: list[str]) -> float:
-            return torch.linalg.vector_norm(torch.cat([moved[n].flatten() for n in names])).item()
-
-        assert norm(list(moved)) == pytest.approx(total, rel=1e-3)
-        if scope == "per_module":
-            for group in model.clip_modules():
-                assert norm([n for n, p in model.named_parameters() if any(p is q for q in group)]) == \
-                    pytest.approx(1e-3, rel=1e-3)
+        updates = F.Updates(model, _freq_cfg(lr=1.0, clip_norm=1e-3, clip_scope=scope), 4, use_graph=False)
+        assert_clipped_step(model, lambda: updates.negative(src, tgt, (tgt[:, 1:] != PAD_ID).float(),
+                                                            torch.tensor(12)), scope)
 
 
 def test_eos_weight_on_last_position_reaches_the_negative_step():
