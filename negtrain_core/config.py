@@ -758,7 +758,7 @@ def _list_file(path: str) -> Path | None:
 def _list_lines(path: Path, mtime_ns: int) -> tuple[str, ...]:
     """The non-empty lines of a target list, whitespace collapsed (``search.targets.read_list`` validates them later);
     cached per file version: ``settings`` runs once per job while Snakemake builds the DAG."""
-    lines = (" ".join(raw.split()) for raw in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    lines = (" ".join(raw.split()) for raw in path.read_text(encoding="utf-8-sig", errors="replace").splitlines())
     return tuple(line for line in lines if line)
 
 

@@ -70,6 +70,19 @@ def test_latin1_list_names_file_line_and_column(tmp_path):
     assert _one_line(err) == f"{path}:2: byte 0xe9 at column 12 is not UTF-8 (save the list as UTF-8)"
 
 
+def test_list_saved_with_a_byte_order_mark_and_crlf_reads_as_a_plain_one(tmp_path):
+    # Windows editors start a UTF-8 file with a BOM, which would cling to the first target's first word
+    plain, windows = tmp_path / "plain.txt", tmp_path / "windows.txt"
+    plain.write_text("i hate you\nyou are bad\n")
+    windows.write_bytes(b"\xef\xbb\xbf" + b"i hate you\r\nyou are bad\r\n")
+    assert read_list(windows) == read_list(plain) == ["i hate you", "you are bad"]
+    assert read_targets(windows, VOCAB).ids == read_targets(plain, VOCAB).ids == ((5, 6, 7), (7, 8, 9))
+    windows.write_bytes(b"\xef\xbb\xbf" + "i hate you\nyou are caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TargetListError) as err:
+        read_list(windows)
+    assert _one_line(err) == f"{windows}:2: byte 0xe9 at column 12 is not UTF-8 (save the list as UTF-8)"
+
+
 def test_blank_line_and_too_long_target_are_refused_with_file_and_line(tmp_path):
     with pytest.raises(TargetListError, match=r"list\.txt:2: blank line"):
         read_targets(_write(tmp_path, "i hate you\n\nyou are bad\n"), VOCAB)

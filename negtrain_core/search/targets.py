@@ -17,6 +17,7 @@ copies every later rule reads (``prepare_lists``).
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ class TargetListError(ValueError):
 
 def list_lines(path: str | Path, error: type[ValueError] = TargetListError) -> list[str]:
     """The lines of a target list file, which must be UTF-8: else ``error`` names the file, line and column of the
-    first byte that is not (a list saved in latin-1, say, would otherwise lose its accented words)."""
-    data = Path(path).read_bytes()
+    first byte that is not (a list saved in latin-1, say, would otherwise lose its accented words). A byte-order mark
+    at the start (Windows editors write one) is dropped: it would otherwise cling to the first target's first word."""
+    data = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
         return data.decode("utf-8").splitlines()
     except UnicodeDecodeError as err:
