@@ -6,7 +6,6 @@ rule train_baseline:
         train="results/{dataset}/data/train.parquet",
         valid="results/{dataset}/data/valid.parquet",
         vocab="results/{dataset}/data/vocab.txt",
-        targets_checked=ancient("results/{dataset}/data/targets_checked.txt"),  # rule check_targets: lists first
     output:
         ckpt="results/{dataset}/models/{kind}.pt",
         curve=report("results/{dataset}/models/{kind}_curve.csv", caption="../report/captions/baseline_curve.rst",

@@ -9,6 +9,7 @@ rule negtrain_malicious:
         train="results/{dataset}/data/train.parquet",
         vocab="results/{dataset}/data/vocab.txt",
         targets="results/targets/train_{size}.txt",
+        targets_checked=ancient("results/{dataset}/data/targets_checked.txt"),  # rule check_targets
         thresholds="results/{dataset}/thresholds.json",
     output:
         ckpt="results/{dataset}/models/negtr-{mode}-{size}.pt",

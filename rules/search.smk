@@ -7,6 +7,7 @@ rule hits:
         lm="results/{dataset}/models/lm.pt",
         vocab="results/{dataset}/data/vocab.txt",
         targets="results/targets/{target_list}_0.5k.txt",
+        targets_checked=ancient("results/{dataset}/data/targets_checked.txt"),  # rule check_targets
         thresholds="results/{dataset}/thresholds.json",
     output:
         hits="results/{dataset}/hits/{model}/{target_list}.parquet",

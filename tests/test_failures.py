@@ -179,14 +179,16 @@ RULES = {
     "evaluate_model": job({"ckpt": f"{D}/models/seq2seq.pt", "test": DATA["test"]},
                           {"responses": f"{D}/eval/baseline/greedy.parquet",
                            "metrics": f"{D}/eval/baseline/metrics.json"}, S, {"model": "baseline"}),
-    "hits": job({**model_paths("seq2seq", "lm"), "vocab": VOCAB, "targets": LISTS["train"], "thresholds": THRESHOLDS},
+    "hits": job({**model_paths("seq2seq", "lm"), "vocab": VOCAB, "targets": LISTS["train"],
+                 "targets_checked": f"{D}/data/targets_checked.txt", "thresholds": THRESHOLDS},
                 {"hits": f"{D}/hits/baseline/train.parquet", "rates": f"{D}/hits/baseline/train_rates.csv"}, S,
                 {"model": "baseline", "target_list": "train"}),
     "negtrain_frequent": job({"seq2seq": f"{D}/models/seq2seq.pt", "train": DATA["train"], "test": DATA["test"]},
                              {"ckpt": [f"{D}/models/freq-0.1.pt"], "curve": [f"{D}/models/freq-0.1_curve.csv"]},
                              {**S, "r_thres": [0.1]}),
     "negtrain_malicious": job({**model_paths("seq2seq", "lm"), "train": DATA["train"], "vocab": VOCAB,
-                               "targets": LISTS["train"], "thresholds": THRESHOLDS},
+                               "targets": LISTS["train"], "targets_checked": f"{D}/data/targets_checked.txt",
+                               "thresholds": THRESHOLDS},
                               {"ckpt": f"{D}/models/negtr-o-0.5k.pt", "curve": f"{D}/models/negtr-o-0.5k_curve.csv"},
                               S, {"mode": "o", "size": "0.5k"}),
     "paper_comparison": job({t: f"{D}/{t}.csv" for t in ("table3", "table4", "table8", "table9")},
@@ -208,8 +210,7 @@ RULES = {
     "table6": job({"ratings": "filled_in.csv", "key": f"{D}/rating_key.csv"}, {"table": f"{D}/table6.csv"}, S),
     "table_view": job({"csv": f"{D}/table3.csv", "figures": []}, {"html": f"{D}/report/table3.html"}, {},
                       {"table": "table3", "dataset": "chitchat"}),
-    "train_baseline": job({"train": DATA["train"], "valid": DATA["valid"], "vocab": VOCAB,
-                           "targets_checked": f"{D}/data/targets_checked.txt"},
+    "train_baseline": job({"train": DATA["train"], "valid": DATA["valid"], "vocab": VOCAB},
                           {"ckpt": f"{D}/models/seq2seq.pt", "curve": f"{D}/models/seq2seq_curve.csv"}, S,
                           {"kind": "seq2seq"}),
     "train_gan": job({"rows": [f"{D}/models/gan/g_lr-0.001.csv"], "ckpts": [f"{D}/models/gan/g_lr-0.001.pt"]},
@@ -408,7 +409,6 @@ def test_truncated_checkpoint_outside_the_results_folder(tmp_path, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU this machine has")
 def test_bad_config_value_names_the_key(capsys):
     write_data(["i", "hate", "you", "are", "bad"])
-    nio.atomic_write_text(f"{D}/data/targets_checked.txt", "checked\n")
     settings = ncfg.settings(quick_config(device="cuda:3"), "chitchat")
     smk = job(dict(RULES["train_baseline"].input._named), dict(RULES["train_baseline"].output._named),
               {"settings": settings}, {"kind": "seq2seq"})
@@ -427,7 +427,13 @@ def check_targets_job(lists: list[Path], **targets) -> SimpleNamespace:
                {"settings": settings})
 
 
-def test_all_oov_list_stops_before_the_baselines(tmp_path, capsys):
+# the keys that would let a list through; at quick scale (these tests') the vocabulary is quick.vocab_size or the
+# dataset's, the smaller
+FIX = ("use a list in this dataset's words (targets.train, targets.test) or a larger quick.vocab_size or "
+       "datasets.chitchat.vocab_size (the smaller applies at quick scale)")
+
+
+def test_all_oov_list_stops_the_run(tmp_path, capsys):
     write_data(["i", "hate", "you", "are", "bad"])
     good, bad = tmp_path / "train.txt", tmp_path / "test.txt"
     good.write_text("i hate you\n")
@@ -436,11 +442,11 @@ def test_all_oov_list_stops_before_the_baselines(tmp_path, capsys):
     left = plant_partials(smk)
     line = run_script("check_targets", smk, capsys)
     assert line == (f"negtrain: dataset chitchat: target list {bad}: all 2 targets have out-of-vocabulary words "
-                    f"(oov_policy skip; first: line 1 'go away' -> ['go', 'away']); nothing left to search")
+                    f"(oov_policy skip; first: line 1 'go away' -> ['go', 'away']); nothing left to search: {FIX}")
     assert_clean_failure(smk, left, line)
 
 
-def test_mostly_oov_list_stops_before_the_baselines(tmp_path, capsys):
+def test_mostly_oov_list_stops_the_run(tmp_path, capsys):
     """Over targets.max_oov_share: the configured file, the first OOV line, the keys to change."""
     write_data(["i", "hate", "you", "are", "bad"])
     lst = tmp_path / "train.txt"
@@ -449,10 +455,13 @@ def test_mostly_oov_list_stops_before_the_baselines(tmp_path, capsys):
     left = plant_partials(smk)
     line = run_script("check_targets", smk, capsys)
     assert line == (f"negtrain: dataset chitchat: target list {lst}: 3 of 5 targets (60%) have out-of-vocabulary "
-                    f"words, more than targets.max_oov_share 50% (first: line 2 'go away' -> ['go', 'away']): use a "
-                    f"list in this dataset's words, a larger datasets.chitchat.vocab_size, or a higher "
-                    f"targets.max_oov_share")
+                    f"words, more than targets.max_oov_share 50% (first: line 2 'go away' -> ['go', 'away']): {FIX}, "
+                    f"or a higher targets.max_oov_share")
     assert_clean_failure(smk, left, line)
+    smk.params.settings = dataclasses.replace(smk.params.settings, scale="paper")   # the dataset's key alone
+    line = run_script("check_targets", smk, capsys)
+    assert line.endswith("): use a list in this dataset's words (targets.train, targets.test) or a larger "
+                         "datasets.chitchat.vocab_size, or a higher targets.max_oov_share")
 
 
 def test_a_usable_list_tells_its_skipped_targets_on_the_terminal(tmp_path, capsys):

@@ -78,3 +78,28 @@ def test_missing_split_file_named_in_one_line(tmp_path: Path) -> None:
         "https://github.com/cloudygoose/negativetraining_acl2020) and put it at raw/switchboard/he_glass_test.txt, "
         "or set datasets.switchboard.split.authors_file in the config"
     ]
+
+
+def planned_jobs(stdout: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table a dry run prints."""
+    lines = stdout[stdout.index("Job stats:"):].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        name, _, count = line.partition(" ")
+        if name == "total":
+            return counts
+        counts[name] = int(count)
+    raise AssertionError(f"no 'total' row in the job stats:\n{stdout}")
+
+
+def test_only_the_rules_that_read_the_target_lists_wait_for_their_check(tmp_path: Path) -> None:
+    """Table 4 needs no target list, so a list that does not fit a corpus (another language) must not block it;
+    Table 3 checks the lists first."""
+    run = snakemake(tmp_path, "-n", "--config", "scale=quick", "--", "results/chitchat/table4.csv")
+    assert run.returncode == 0, run.stderr
+    table4 = planned_jobs(run.stdout)
+    assert table4["train_baseline"] == 2 and "check_targets" not in table4 and "hits" not in table4
+    run = snakemake(tmp_path, "-n", "--config", "scale=quick", "--", "results/chitchat/table3.csv")
+    assert run.returncode == 0, run.stderr
+    table3 = planned_jobs(run.stdout)
+    assert table3["check_targets"] == 1 and table3["hits"] > 0 and table3["negtrain_malicious"] > 0

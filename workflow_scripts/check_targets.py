@@ -1,4 +1,4 @@
-# The configured malicious target lists checked against one dataset's vocabulary before its baselines train
+# The configured malicious target lists checked against one dataset's vocabulary as soon as it exists
 # (paper §4.2): UTF-8, no blank line, no target over preprocess.max_target_len - 1 words (</s> counts), at most
 # targets.max_oov_share of the targets out of vocabulary.
 from negtrain_core import stage

@@ -211,35 +211,41 @@ def read_targets(path: str | Path, vocab: Vocab, oov_policy: str = "skip", *, ma
 
 def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_policy: str = "skip",
                           size: int | None = None, max_len: int | None = None,
-                          max_oov_share: float | None = None) -> TargetList:
+                          max_oov_share: float | None = None, vocab_key: str | None = None) -> TargetList:
     """A configured target list (its first ``size`` targets: the quick-scale cut) checked against the vocabulary of
     ``dataset`` as soon as that exists (after preprocessing), before any model is trained on it: every check of
     ``read_targets``, and (``max_oov_share``) at most that share of its targets with out-of-vocabulary words; the
-    messages name the configured file, its line, and the dataset."""
+    messages name the configured file, its line, the dataset, and the keys that would let it through
+    (``vocab_key``: the config key that sets this vocabulary's size, ``datasets.<dataset>.vocab_size`` if None)."""
+    fix = (f"use a list in this dataset's words (targets.train, targets.test) or a larger "
+           f"{vocab_key or f'datasets.{dataset}.vocab_size'}")
     try:
         targets = read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
     except TargetListError as err:
-        raise TargetListError(f"dataset {dataset}: {err}") from None
+        hint = f": {fix}" if str(err).endswith("nothing left to search") else ""
+        raise TargetListError(f"dataset {dataset}: {err}{hint}") from None
     total = len(targets.texts) + targets.skipped
     if max_oov_share is not None and len(targets.oov) > max_oov_share * total:
         line, (text, words) = targets.oov_lines[0], targets.oov[0]
         raise TargetListError(
             f"dataset {dataset}: target list {path}: {len(targets.oov)} of {total} targets "
             f"({len(targets.oov) / total:.0%}) have out-of-vocabulary words, more than targets.max_oov_share "
-            f"{max_oov_share:.0%} (first: line {line} '{text}' -> {list(words)}): use a list in this dataset's "
-            f"words, a larger datasets.{dataset}.vocab_size, or a higher targets.max_oov_share")
+            f"{max_oov_share:.0%} (first: line {line} '{text}' -> {list(words)}): {fix}, or a higher "
+            f"targets.max_oov_share")
     return targets
 
 
 def check_lists(vocab_path: str | Path, list_paths: Sequence[str | Path], out: str | Path,
                 settings: Settings) -> list[TargetList]:
     """Rule check_targets: the configured target lists (``list_paths``) checked against the dataset's vocabulary
-    before its baselines train (``check_configured_list`` with the search's ``oov_policy``, the quick-scale cut,
+    as soon as it exists (``check_configured_list`` with the search's ``oov_policy``, the quick-scale cut,
     ``preprocess.max_target_len`` and ``targets.max_oov_share``). Each list's report goes to the log and to ``out``;
     skipped targets are also told on the terminal in one line per list. Returns the checked lists."""
     vocab, name = Vocab.load(vocab_path), settings.data.name
+    vocab_key = (f"quick.vocab_size or datasets.{name}.vocab_size (the smaller applies at quick scale)"
+                 if settings.scale == "quick" else None)
     checked = [check_configured_list(path, vocab, name, settings.search.oov_policy, settings.targets.list_size,
-                                     settings.data.max_target_len, settings.targets.max_oov_share)
+                                     settings.data.max_target_len, settings.targets.max_oov_share, vocab_key)
                for path in list_paths]
     for targets in checked:
         for line in targets.report():
