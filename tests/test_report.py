@@ -149,6 +149,14 @@ def test_table3_view_sets_ours_beside_the_paper_with_the_difference() -> None:
     assert cells(details, "negative-training list size") == ["N/A", "not run"]
 
 
+def test_a_dataset_of_ones_own_is_set_beside_switchboard_as_chitchat_is() -> None:
+    """As in paper_comparison.csv (docs/data.md): the paper's Switchboard numbers, and a line saying so."""
+    page = report.table_page("table3", table3_frame(), "mychat", "results/mychat/table3.csv")
+    assert cells(page, "Baseline")[:3] == ["53.8%", "27.8%", "+26.0 pp"]
+    assert "the paper&#x27;s Switchboard numbers (mychat is not in the paper" in page
+    assert "the paper has no mychat numbers" not in page
+
+
 def test_table4_view_says_na_no_paper_row_and_lists_the_papers_rows_not_run() -> None:
     page = report.table_page("table4", table4_frame(), "switchboard", "t4.csv")
     assert cells(page, "Test-set")[:4] == ["N/A", "N/A", "N/A", ""]         # r_thres, PPL ours/paper: N/A

@@ -151,8 +151,8 @@ class Paper:
 
 
 def paper_side(table: str, frame: pd.DataFrame, dataset: str) -> Paper:
-    """Tables 3, 4, 8, 9: the paper's numbers as the comparison table sets them beside this dataset's (chitchat:
-    Switchboard's); Table 6: its own ``paper_*`` columns."""
+    """Tables 3, 4, 8, 9: the paper's numbers as the comparison table sets them beside this dataset's (chitchat
+    and a dataset of one's own: Switchboard's); Table 6: its own ``paper_*`` columns."""
     label = VIEWS[table].label.name
     if table not in comparison.TABLES:
         values = {(str(rec[label]), c.name): rec.get(f"paper_{c.name}", float("nan"))
@@ -160,9 +160,7 @@ def paper_side(table: str, frame: pd.DataFrame, dataset: str) -> Paper:
         known = any(not is_missing(v) for v in values.values())
         return Paper(values if known else {}, {}, f"the paper's {name(dataset)} numbers" if known
                      else f"none (the paper has no {dataset} numbers)")
-    paper_dataset = comparison.PAPER_DATASET.get(dataset)
-    if paper_dataset is None:
-        return Paper({}, {}, f"none (the paper has no {dataset} numbers)")
+    paper_dataset = comparison.paper_dataset_of(dataset)       # as in paper_comparison.csv: Switchboard's for others
     cells = comparison.compare({table: frame}, dataset, "")
     produced = set(frame[label].astype(str))
     missing = {r: s for r, s in zip(cells["row"], cells["status"]) if r not in produced}
@@ -354,7 +352,7 @@ def table_page(table: str, frame: pd.DataFrame, dataset: str, source: str,
     """The view of one paper table (``VIEWS[table]``): the paper's columns beside the paper's values, the run's
     own columns, notes and plots."""
     view, paper = VIEWS[table], paper_side(table, frame, dataset)
-    paper_type = comparison.PAPER_HIT_TYPE.get(comparison.PAPER_DATASET.get(dataset, ""), "sample")
+    paper_type = comparison.PAPER_HIT_TYPE[comparison.paper_dataset_of(dataset)]
     hit_type = first(frame, "hit_type", paper_type)
     extra = [f"Hit rates measured as {hit_type}-hits; the paper's columns are {paper_type}-hits."] \
         if table == "table3" and hit_type != paper_type else []
