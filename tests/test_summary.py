@@ -64,6 +64,7 @@ def test_missing_tables_and_rows_print_nothing_or_less(tmp_path: Path) -> None:
     write(tmp_path / "a", None, table4())                                              # Table 4 only
     only4 = summary.summary_lines(["a"], since=0, results=tmp_path)
     assert len(only4) == 3 and "Algorithm 1" not in "".join(only4)
+    assert only4[0] == f"negtrain: {tmp_path}/a/ (quick scale; all rows in table4.csv):"   # the table it read alone
     write(tmp_path / "b", table3().iloc[[0]], table4()[table4()["row"] != "Baseline"])  # rows missing
     assert summary.summary_lines(["b"], since=0, results=tmp_path) == []
     (tmp_path / "c").mkdir()

@@ -85,7 +85,8 @@ def summary_lines(datasets: Iterable[str], since: float, results: str | Path = "
         body = (table4_lines(t4) if t4 is not None else []) + (table3_lines(t3) if t3 is not None else [])
         if body:
             scale = next((t["scale"].iloc[0] for t in (t4, t3) if t is not None and "scale" in t and len(t)), "")
-            lines += [f"negtrain: {folder}/ ({scale} scale; all rows in table3.csv, table4.csv):", *body]
+            tables = ", ".join(name for name, t in (("table3.csv", t3), ("table4.csv", t4)) if t is not None)
+            lines += [f"negtrain: {folder}/ ({scale} scale; all rows in {tables}):", *body]
             pages = sorted(p.name for p in (folder / "report").glob("*.html")    # rule table_view's, this run's
                            if p.stat().st_mtime >= since)
             if pages:
