@@ -173,6 +173,14 @@ def test_csv_header_without_the_configured_column_stops_in_one_line() -> None:
                               "'text', 'timestamp']; name the column in datasets.mydata.csv.text_column")
 
 
+def test_csv_read_with_the_wrong_delimiter_names_the_delimiter_key(tmp_path: Path) -> None:
+    path = write(tmp_path / "chat.csv", "dialogue_id;text", "1;Hello", "1;Hi, you")       # ';' but read with ','
+    with pytest.raises(raw.RawInputError) as err:
+        reader("csv")(settings("csv", path))
+    assert str(err.value) == ("chat.csv:1: no column 'dialogue_id' in the header ['dialogue_id;text']; the header is "
+                              "one field: if the file is separated by ';', set datasets.mydata.csv.delimiter")
+
+
 def test_csv_malformed_rows_bad_bytes_and_empty_files_are_counted_per_file(tmp_path: Path) -> None:
     folder = tmp_path / "chats"
     folder.mkdir()

@@ -173,8 +173,12 @@ def csv_columns(name: str, header: list[str], options: dict[str, Any], dataset: 
     for key in ("id_column", "text_column", "speaker_column"):
         column = options[key]
         if column is not None and column not in header:
-            raise RawInputError(f"{name}:1: no column '{column}' in the header {header}; name the column in "
-                                f"datasets.{dataset}.csv.{key}")
+            # a header read as one field holding another separator: the delimiter is what is wrong, not the name
+            other = next((c for c in ",;\t|" if len(header) == 1 and c in header[0]), None)
+            fix = (f"the header is one field: if the file is separated by {other!r}, set "
+                   f"datasets.{dataset}.csv.delimiter" if other
+                   else f"name the column in datasets.{dataset}.csv.{key}")
+            raise RawInputError(f"{name}:1: no column '{column}' in the header {header}; {fix}")
         out.append(None if column is None else header.index(column))
     return out
 
