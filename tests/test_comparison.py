@@ -71,6 +71,13 @@ def test_not_run_rows_stay_with_their_reason() -> None:
     assert list(rows["paper"]) == [0.013, 0.026, 43.51, 0.015, 0.016, 43.24]
 
 
+def test_a_missing_number_beside_a_paper_value_is_not_run_not_compared() -> None:
+    t = tables()
+    t["table8"].loc[1, "test_nll"] = NAN                # Seq2seq ran ('ok') but wrote no NLL; the paper has 3.75
+    c = get(cmp.compare(t, "switchboard", "quick"), "table8", "Seq2seq", "test_nll")
+    assert c["status"] == "not run: no reproduced number" and c["paper"] == 3.75 and math.isnan(c["value"])
+
+
 def test_paper_rows_this_run_lacks_and_rows_the_paper_lacks() -> None:
     f = cmp.compare(tables(), "switchboard", "quick")
     gan = f[(f["table"] == "table4") & (f["row"] == "+GAN")]         # in the paper, not produced here

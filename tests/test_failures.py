@@ -566,6 +566,27 @@ def test_temporaries_of_an_interrupted_attempt_are_removed(tmp_path):
     assert [p.exists() for p in stale + keep] == [False, False, True, True]
 
 
+def test_a_failed_atomic_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
+    out = tmp_path / "tables" / "table3.csv"
+    with pytest.raises(RuntimeError):
+        with nio.atomic_path(out) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_atomic_outputs_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        nio.atomic_write_text(tmp_path / "a.txt", "x\n")
+        os.umask(0o027)
+        nio.write_csv(pd.DataFrame({"a": [1]}), tmp_path / "b.csv")
+    finally:
+        os.umask(old)
+    assert [(tmp_path / n).stat().st_mode & 0o777 for n in ("a.txt", "b.csv")] == [0o644, 0o640]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.csv"]
+
+
 def test_a_run_fingerprint_follows_its_settings_and_every_byte_of_its_inputs(tmp_path):
     a, b = tmp_path / "a.bin", tmp_path / "b.bin"
     a.write_bytes(b"x" * 100)

@@ -8,6 +8,7 @@ import fcntl
 import multiprocessing as mp
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,23 @@ def test_a_slurm_job_uses_the_gpu_slurm_gave_it(tmp_path, claims):
 
 
 # ----------------------------------------------------------------------------------------------- across processes
+
+
+def test_a_claim_waits_while_another_job_holds_the_claim_lock(tmp_path, claims):
+    """Claims are made one at a time: while the folder's ``.claim`` is held, a claim does not even look."""
+    fd = os.open(tmp_path / ".claim", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    got: list[gpu_slots.Assignment] = []
+    job = threading.Thread(target=lambda: got.append(gpu_slots.claim(["0"], 1, tmp_path, on_wait=stop)), daemon=True)
+    try:
+        job.start()
+        job.join(0.5)
+        assert job.is_alive() and not got
+    finally:
+        os.close(fd)                                               # the other job's claim is made
+    job.join(30)
+    claims.extend(got)
+    assert not job.is_alive() and [a.physical for a in got] == ["0"]
 
 
 def test_simultaneous_jobs_fill_every_gpu_to_its_share_and_no_further(tmp_path):

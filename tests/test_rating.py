@@ -50,6 +50,24 @@ def test_items_are_dealt_to_raters_evenly_and_capped_by_the_test_set() -> None:
     assert len(small) == 12 and sorted(small["input"]) == sorted(f"input {i}" for i in range(12))
 
 
+def test_write_sheet_takes_items_and_raters_from_config_human_eval(tmp_path: Path) -> None:
+    """human_eval items 10, raters 3 (not the paper's 300 and 4): 10 of the 25 inputs, dealt to raters 1, 2, 3."""
+    import dataclasses
+
+    from negtrain_core import config as ncfg
+
+    s = ncfg.settings({**ncfg.load("config.yaml"), "scale": "quick"}, "chitchat")
+    s = dataclasses.replace(s, human_eval=dataclasses.replace(s.human_eval, items=10, raters=3))
+    for model, prefix in (("baseline", "base"), ("neg", "neg")):
+        greedy(25, prefix).to_parquet(tmp_path / f"{model}.parquet", index=False)
+    out = {k: tmp_path / f"sheet.{k}" for k in ("csv", "html", "key")}
+    rating.write_sheet(tmp_path / "baseline.parquet", tmp_path / "neg.parquet", out["csv"], out["html"], out["key"], s)
+    sheet = pd.read_csv(out["csv"], keep_default_na=False)
+    assert list(sheet["item"]) == list(range(1, 11)) and len(pd.read_csv(out["key"])) == 10
+    assert list(sheet["rater"]) == [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]
+    assert out["html"].read_text().count('<option value="') == 1 + 3          # all raters, then raters 1..3
+
+
 def test_misaligned_responses_are_refused() -> None:
     with pytest.raises(ValueError, match="different test inputs"):
         rating.ab_sheet(greedy(10, "b"), greedy(9, "n"), 5, 4, 1, ("baseline", "freq-0.01"))
@@ -97,6 +115,13 @@ def test_table6_shares_by_hand(tmp_path: Path) -> None:
     assert (t["tie"], t["baseline"], t["neg-train"]) == (0.2, 0.4, 0.4)
     assert t["identical_pairs"] == 1 and t["negtrain_model"] == "freq-0.01"
     assert (t["paper_tie"], t["paper_baseline"], t["paper_neg-train"]) == (0.451, 0.183, 0.364)
+
+
+def test_identical_pairs_count_only_the_rated_items(tmp_path: Path) -> None:
+    key = KEY.assign(identical=[False, False, True, False, False, True])     # item 6: identical, not rated
+    ratings = rating.read_ratings(write(tmp_path, "item,rating\n1,A\n3,tie\n6,\n"), set(key["item"]))
+    t = rating.table6(ratings, key, "chitchat", "quick").iloc[0]
+    assert (t["n"], t["unrated"], t["identical_pairs"]) == (2, 4, 1)
 
 
 @pytest.mark.parametrize("text, line", [

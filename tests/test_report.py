@@ -157,6 +157,19 @@ def test_a_dataset_of_ones_own_is_set_beside_switchboard_as_chitchat_is() -> Non
     assert "the paper has no mychat numbers" not in page
 
 
+def test_table3_view_names_the_hit_type_measured_and_notes_the_papers_other_one() -> None:
+    """Switchboard's paper columns are sample-avg; a Table 3 measured with sample-min is labelled sample-min and
+    the intro says that the paper's are sample-avg."""
+    page = report.table_page("table3", table3_frame().assign(hit_type="sample-min"), "switchboard", "table3.csv")
+    assert headers(page, 'colspan="3" class="grp"')[:2] == ["o-sample-min hit rate, training list",
+                                                            "o-sample-min hit rate, test list"]
+    assert ('<p class="intro">Hit rates measured as sample-min-hits; the paper&#x27;s columns are sample-avg-hits.'
+            '</p>') in page
+    same = report.table_page("table3", table3_frame(), "switchboard", "table3.csv")
+    assert "Hit rates measured as" not in same
+    assert headers(same, 'colspan="3" class="grp"')[0] == "o-sample-avg hit rate, training list"
+
+
 def test_table4_view_says_na_no_paper_row_and_lists_the_papers_rows_not_run() -> None:
     page = report.table_page("table4", table4_frame(), "switchboard", "t4.csv")
     assert cells(page, "Test-set")[:4] == ["N/A", "N/A", "N/A", ""]         # r_thres, PPL ours/paper: N/A

@@ -6,6 +6,7 @@ import ast
 import importlib
 import inspect
 import logging
+import runpy
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +28,9 @@ class Files(list):
     def __init__(self, **named: str):
         super().__init__(named.values())
         self.__dict__.update(named)
+
+    def __getitem__(self, key):
+        return self.__dict__[key] if isinstance(key, str) else super().__getitem__(key)
 
 
 def fake_snakemake(tmp_path: Path, threads: int = 1) -> SimpleNamespace:
@@ -149,3 +153,38 @@ def _resolve(tree: ast.Module, dotted: str):
                         obj = getattr(obj, part)
                     return obj
     raise AssertionError(f"{dotted} is not imported")
+
+
+SETTINGS = SimpleNamespace(data=SimpleNamespace(name="mydata"), scale="quick")
+# script -> (the rule's inputs, outputs and params, each path named after its key; the stage function's parameters
+# that must receive them)
+PLUMBING = {
+    "table3": (dict(hits=["hits1", "hits2"], metrics=["metrics1"], lists=["lists1"], overlap="overlap",
+                    seq2seq="seq2seq", negtr="negtr", test="test", vocab="vocab"),
+               dict(table="table", figure="figure", samples="samples"),
+               dict(settings=SETTINGS, not_run="not run: why"),
+               dict(hit_paths=["hits1", "hits2"], metric_paths=["metrics1"], list_paths=["lists1"],
+                    overlap_path="overlap", seq2seq_path="seq2seq", negtr_path="negtr", test_path="test",
+                    vocab_path="vocab", table_out="table", figure_out="figure", samples_out="samples",
+                    settings=SETTINGS, not_run_reason="not run: why")),
+    "paper_comparison": (dict(table3="table3", table4="table4", table8="table8", table9="table9"),
+                         dict(csv="csv", png="png"), dict(settings=SETTINGS),
+                         dict(table_paths={t: t for t in ("table3", "table4", "table8", "table9")}, csv_out="csv",
+                              png_out="png", dataset="mydata", scale="quick")),
+    "table4": (dict(test="test", metrics=["metrics1", "metrics2"], responses=["responses1"]),
+               dict(table4="table4", table9="table9", samples="samples"), dict(settings=SETTINGS),
+               dict(test_path="test", metrics_paths=["metrics1", "metrics2"], responses_paths=["responses1"],
+                    table4_out="table4", table9_out="table9", samples_out="samples", s=SETTINGS)),
+}
+
+
+@pytest.mark.parametrize("script", sorted(PLUMBING))
+def test_a_workflow_script_hands_each_input_output_and_param_to_its_parameter(script, monkeypatch):
+    inputs, outputs, params, expected = PLUMBING[script]
+    smk = SimpleNamespace(input=Files(**inputs), output=Files(**outputs), params=SimpleNamespace(**params),
+                          log=Files(), wildcards=SimpleNamespace(), threads=1)
+    calls = []
+    monkeypatch.setattr(stage, "main", lambda smk, fn, *args, **kw: calls.append(inspect.signature(fn).bind(
+        *args, **kw).arguments))
+    runpy.run_path(str(ROOT / "workflow_scripts" / f"{script}.py"), init_globals={"snakemake": smk})
+    assert calls == [expected]

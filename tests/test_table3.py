@@ -113,12 +113,22 @@ def test_figure_targets_and_trigger_section():
     assert any("no target" in line for line in tm.trigger_section(_hits([0, 0, 0], [0, 0, 0]), "io", "avg", 5))
 
 
-def test_write_table3_end_to_end_on_tiny_models(tmp_path):
-    """Every output of rule table3 from tiny random models and the synthetic hits tables."""
+def _quick_settings(**malicious):
+    """chitchat's quick-scale settings, ``malicious`` fields replaced."""
     import dataclasses
 
+    from negtrain_core.config import load, settings
+
+    config = load("config.yaml")
+    config.update(scale="quick", device="cpu")
+    s = settings(config, "chitchat")
+    return dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, **malicious))
+
+
+def _tiny_models(tmp_path) -> None:
+    """vocab.txt, two tiny random seq2seq checkpoints (seq2seq.pt, negtr.pt) and 9 test pairs (t.pq)."""
     from negtrain_core.models import checkpoint
-    from negtrain_core.config import ModelSettings, load, settings
+    from negtrain_core.config import ModelSettings
     from negtrain_core.models.lstm import Seq2Seq
     from negtrain_core.data.vocab import SPECIALS, Vocab
 
@@ -130,7 +140,12 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
         checkpoint.save(tmp_path / f"{name}.pt", Seq2Seq(ms), kind="seq2seq", vocab=vocab)
     pd.DataFrame({"source": ["the cat sat", "a dog", "go away now"] * 3,
                   "target": ["the dog sat a cat", "i hate the cat", "you are bad"] * 3}).to_parquet(tmp_path / "t.pq")
-    hits, ppl, overlap = _inputs()
+
+
+def _write_table3(tmp_path, hits, s) -> dict[str, str]:
+    """Rule table3 on tiny random models, the hits tables ``hits`` and ``_inputs``' PPL and overlap; its outputs."""
+    _tiny_models(tmp_path)
+    _, ppl, overlap = _inputs()
     paths = {"hits": [], "metrics": []}
     for (model, lst), df in hits.items():
         (tmp_path / model).mkdir(exist_ok=True)
@@ -141,9 +156,6 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
         paths["metrics"].append(str(tmp_path / model / "metrics.json"))
     pd.DataFrame({"model": list(overlap), "overlap": list(overlap.values())}).to_csv(tmp_path / "ov.csv", index=False)
     (tmp_path / "train_0.5k.txt").write_text("\n".join(TARGETS) + "\n")
-    config = load("config.yaml")
-    config.update(scale="quick", device="cpu")
-    s = dataclasses.replace(settings(config, "chitchat"))
     inputs = {**paths, "lists": [str(tmp_path / "train_0.5k.txt")], "overlap": str(tmp_path / "ov.csv"),
               "seq2seq": str(tmp_path / "seq2seq.pt"), "negtr": str(tmp_path / "negtr.pt"),
               "test": str(tmp_path / "t.pq"), "vocab": str(tmp_path / "vocab.txt")}
@@ -151,6 +163,12 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
     tm.write_table3(inputs["hits"], inputs["metrics"], inputs["lists"], inputs["overlap"], inputs["seq2seq"],
                     inputs["negtr"], inputs["test"], inputs["vocab"], outputs["table"], outputs["figure"],
                     outputs["samples"], s, "not run: no corpus")
+    return outputs
+
+
+def test_write_table3_end_to_end_on_tiny_models(tmp_path):
+    """Every output of rule table3 from tiny random models and the synthetic hits tables."""
+    outputs = _write_table3(tmp_path, _inputs()[0], _quick_settings())
     table = pd.read_csv(outputs["table"])
     assert table.shape == (4, len(tm.COLUMNS)) and table["status"].tolist()[2:] == ["not run: no corpus"] * 2
     base, neg = table.iloc[0], table.iloc[1]                # the values test_table3_layout_and_values derives
@@ -163,6 +181,49 @@ def test_write_table3_end_to_end_on_tiny_models(tmp_path):
     starts = [line.split(": ")[0] for line in lines if ": " in line]
     assert starts.count("Input") == tm.SAMPLES and starts.count("Neg-train") == tm.SAMPLES   # 5 of the 9 pairs
     assert "Trigger Input" not in starts    # the synthetic baseline hits no test target in io-mode
+
+
+def test_the_samples_of_a_sample_min_dataset_show_its_min_hits(tmp_path):
+    """Table 1's triggers are those of the dataset's hit type: with hit_type min, the baseline's io-sample-min hit
+    ('go away') is shown, not its io-sample-avg one ('you are bad')."""
+    hits, _, _ = _inputs()
+    test = hits[("baseline", "test")].copy()
+    test["io_sample_avg"] = (test["mode"] == "io") & (test["target"] == "you are bad")
+    test["io_sample_min"] = (test["mode"] == "io") & (test["target"] == "go away")
+    hits[("baseline", "test")] = test
+    outputs = _write_table3(tmp_path, hits, _quick_settings(hit_type="min"))
+    assert set(pd.read_csv(outputs["table"])["hit_type"]) == {"sample-min"}
+    lines = open(outputs["samples"]).read().splitlines()
+    assert lines[0] == "# Table 1 layout: trigger inputs of the baseline, io-sample-min-hit, test list (1 hits)"
+    assert [line for line in lines if line.startswith(("Trigger Input", "Malicious Target"))] == [
+        "Trigger Input: trig io 2", "Malicious Target: go away"]
+
+
+def test_beam_overlap_averages_over_the_inputs(tmp_path, monkeypatch):
+    """k = 2, three test inputs: the baseline's 2-best sets {a,b} {a,b} {c,d}, the model's {a,b} {a,x} {y,z}:
+    overlaps 1, 1/2, 0; mean 1/2, min 0, identical sets on 1 input of 3."""
+    _tiny_models(tmp_path)
+    kbest = iter([[{"a", "b"}, {"a", "b"}, {"c", "d"}], [{"a", "b"}, {"a", "x"}, {"y", "z"}]])
+    monkeypatch.setattr(tm, "kbest_strings", lambda *a, **kw: next(kbest))
+    table = tm.beam_overlap(tmp_path / "seq2seq.pt", [str(tmp_path / "negtr.pt")], tmp_path / "t.pq",
+                            tmp_path / "vocab.txt", tmp_path / "ov.csv", _quick_settings(beam_overlap_k=2))
+    row = table.iloc[0]
+    assert (row["model"], row["k"], row["inputs"]) == ("negtr", 2, 3)
+    assert (row["overlap"], row["overlap_min"], row["identical"]) == pytest.approx((0.5, 0.0, 1 / 3))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ov.csv"), table, check_dtype=False)
+
+
+def test_kbest_strings_leave_out_beams_that_never_formed(monkeypatch):
+    """A beam scored -inf (fewer hypotheses than k) is no hypothesis, whatever its tokens."""
+    from negtrain_core.data.vocab import EOS_ID, PAD_ID, SPECIALS, Vocab
+    from negtrain_core.models.decoding import BeamResult
+
+    vocab = Vocab(SPECIALS + ("you", "are", "bad"))
+    you, are, bad = (vocab.index[w] for w in ("you", "are", "bad"))
+    tokens = torch.tensor([[[you, are, EOS_ID], [bad, EOS_ID, PAD_ID], [are, EOS_ID, PAD_ID]]])
+    scores = torch.tensor([[-1.0, -2.0, -math.inf]])
+    monkeypatch.setattr(tm, "beam", lambda *a, **kw: BeamResult(tokens, scores))
+    assert tm.kbest_strings(None, torch.zeros(1, 2, dtype=torch.long), vocab, 3, 5) == [{"you are", "bad"}]
 
 
 @pytest.mark.slow

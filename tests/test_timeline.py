@@ -73,6 +73,31 @@ def test_since_keeps_the_run_looked_at_and_errors_are_one_line(tmp_path):
     assert str(bad) in str(err.value) and "job_hash" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_the_path_starts_at_the_job_that_ended_last_not_the_one_that_started_last(tmp_path):
+    run = _run(tmp_path)
+    _record(run / ".snakemake" / "metadata", "results/f.txt", "make_f", 6, 35, 36, ["results/a.txt"])
+    jobs = tl.read_jobs(run)
+    table = tl.timeline(jobs[jobs["status"] == "done"].reset_index(drop=True))
+    assert list(table.loc[table["critical_path"], "rule"]) == ["make_d", "make_c"]   # make_c ends at 40, make_f 36
+
+
+def test_since_keeps_a_job_started_exactly_then(tmp_path):
+    jobs = tl.read_jobs(_run(tmp_path), since=pd.Timestamp(T0 + 12, unit="s", tz="UTC"))
+    assert sorted(jobs["rule"]) == ["make_c", "make_e", "make_yz"]                    # make_yz started at 12 s
+
+
+def test_a_job_is_incomplete_when_any_of_its_records_says_so(tmp_path):
+    """Records are read in the order of their file names; whichever of a job's two comes last, the job is
+    incomplete if either is."""
+    root = tmp_path / ".snakemake" / "metadata"
+    for job, flags in ((1, (True, False)), (2, (False, True))):
+        for k, flag in enumerate(flags):
+            _record(root, f"results/job{job}_{k}.txt", f"make_{job}", job, 0, 10, [], incomplete=flag)
+    _record(root, "results/done.txt", "make_done", 3, 0, 10, [])
+    jobs = tl.read_jobs(tmp_path).set_index("rule")
+    assert jobs["status"].to_dict() == {"make_1": "incomplete", "make_2": "incomplete", "make_done": "done"}
+
+
 def test_the_cli_writes_the_table_and_prints_the_path(tmp_path, capsys):
     run = _run(tmp_path)
     assert tl.main([str(run), "-o", str(tmp_path / "timeline.csv")]) == 0
