@@ -220,6 +220,20 @@ def test_too_many_malformed_lines_stop_preprocessing_in_one_line(tmp_path: Path)
         check_share(reader("csv")(settings("csv", bad)), 0.1, "x")
 
 
+def test_a_corpus_of_empty_files_says_so_rather_than_as_a_share(tmp_path: Path) -> None:
+    empty = write(tmp_path / "empty.csv")
+    with pytest.raises(MalformedRecords) as err:
+        check_share(reader("csv")(settings("csv", empty)), 0.01, str(empty))
+    assert str(err.value) == f"{empty}: nothing to read (empty.csv: empty file)"
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    write(folder / "a.csv", "dialogue_id,text")
+    write(folder / "b.csv")
+    with pytest.raises(MalformedRecords) as err:
+        check_share(reader("csv")(settings("csv", folder)), 0.01, str(folder))
+    assert str(err.value) == f"{folder}: nothing to read (a.csv: no row under the header; b.csv: empty file)"
+
+
 def test_with_fractions_too_many_malformed_lines_still_stop_on_the_share(tmp_path: Path) -> None:
     """Fractions make the reader split: the share check comes first, so a file of junk is named as such rather
     than as too small for the split."""

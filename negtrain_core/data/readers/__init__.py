@@ -70,6 +70,8 @@ def check_share(result: ReadResult, max_share: float, source: str) -> None:
     records (file:line). Decisions that need clean input (e.g. SwDA's match with the authors' file) come after it."""
     n = max(result.records, 1)
     dropped = result.malformed + result.empty
+    if result.records and result.empty == result.records:        # every file empty: a share says it in a roundabout way
+        raise MalformedRecords(f"{source}: nothing to read ({'; '.join(result.malformed_examples[:3])})")
     if dropped / n > max_share:
         what = "malformed or empty" if result.empty else "malformed"
         raise MalformedRecords(
