@@ -572,3 +572,62 @@ def test_samples_show_consecutive_turns_and_what_the_model_reads():
     assert text.split("\n")[2:4] == ["Input: a", "Baseline: no"] and "Baseline: yes" in text
     with pytest.raises(ValueError, match="not aligned"):
         T.samples_text(test, {"GAN": frame.iloc[::-1]}, "t", n=3)
+
+
+def test_table4_puts_each_models_metrics_in_its_own_row():
+    from negtrain_core.tables import frequent as T
+
+    names = ["baseline", "gan", "mmi", "ul", "freq-0.1", "freq-0.01"]          # model k: PPL k1, M-ratio 0.0k, k2, k3
+    model_metrics = {n: {"ppl": 10 * k + 1.0, "max_ratio": k / 100, "ent2": 10 * k + 2.0, "ent3": 10 * k + 3.0,
+                         "bleu4": k / 10} for k, n in enumerate(names, start=1)}
+    test_metrics = {"max_ratio": 0.5, "ent2": 7.0, "ent3": 8.0}
+    t4 = T.table4(test_metrics, model_metrics, [0.1, 0.01], "switchboard", "full").set_index("row")
+    assert list(t4.index) == ["Test-set", "Baseline", "+GAN", "+MMI", "+UL", "+neg-train 0.1", "+neg-train 0.01"]
+    assert t4["PPL"].tolist()[1:] == [11.0, 21.0, 31.0, 41.0, 51.0, 61.0] and math.isnan(t4.loc["Test-set", "PPL"])
+    assert t4["M-ratio"].tolist() == [0.5, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06]
+    assert t4["E-2"].tolist() == [7.0, 12.0, 22.0, 32.0, 42.0, 52.0, 62.0]
+    assert t4["E-3"].tolist() == [8.0, 13.0, 23.0, 33.0, 43.0, 53.0, 63.0]
+    assert t4["r_thres"].tolist()[-2:] == [0.1, 0.01]
+    # the paper's Table 4, Switchboard: Baseline 42.81 / 37.4% / 2.71 / 2.42; +neg-train 1%: 44.32 / 9.8% / 5.48 / 6.03
+    paper = ["paper_PPL", "paper_M-ratio", "paper_E-2", "paper_E-3"]
+    assert t4.loc["Baseline", paper].tolist() == [42.81, 0.374, 2.71, 2.42]
+    assert t4.loc["+neg-train 0.01", paper].tolist() == [44.32, 0.098, 5.48, 6.03]
+    assert t4.loc["Test-set", paper].tolist()[1:] == [0.10, 8.61, 9.65] and math.isnan(t4.loc["Test-set", "paper_PPL"])
+    assert math.isnan(t4.loc["+UL", "paper_PPL"])                          # not in the paper
+
+    t9 = T.table9(model_metrics, [0.1, 0.01], "switchboard", "full", "b", {"baseline": 0.7, "freq-0.1": 0.8,
+                                                                              "freq-0.01": 0.9}).set_index("row")
+    assert list(t9.index) == ["Baseline", "Neg-train 0.1", "Neg-train 0.01"]
+    assert t9["PPL"].tolist() == [11.0, 51.0, 61.0] and t9["M-ratio"].tolist() == [0.01, 0.05, 0.06]
+    assert t9["BLEU-4 corpus"].tolist() == [0.1, 0.5, 0.6] and t9["BLEU-4 sent-avg"].tolist() == [0.7, 0.8, 0.9]
+    # the paper's Table 9, Switchboard: Baseline 42.81 / 0.476 / 37.4%; Neg-train 44.32 / 0.475 / 9.8%
+    assert t9.loc["Baseline", ["paper_PPL", "paper_BLEU-4", "paper_M-ratio"]].tolist() == [42.81, 0.476, 0.374]
+    assert t9.loc["Neg-train 0.01", ["paper_PPL", "paper_BLEU-4", "paper_M-ratio"]].tolist() == [44.32, 0.475, 0.098]
+
+
+def test_test_set_references_are_cut_to_max_target_len_minus_one_words():
+    from negtrain_core.tables import frequent as T
+
+    test = pd.DataFrame({"target": ["a b c d e f", "a b", "a b c d"]})
+    assert T.reference_responses(test, 5) == [["a", "b", "c", "d"], ["a", "b"], ["a", "b", "c", "d"]]
+
+
+def test_evaluate_model_decodes_up_to_max_target_len(tmp_path):
+    """A model that never says </s>: every greedy test response runs to preprocess.max_target_len words."""
+    import dataclasses
+    import json
+
+    from negtrain_core.evaluate import responses
+    from negtrain_core.models import checkpoint
+
+    s = _world(tmp_path)
+    s = dataclasses.replace(s, data=dataclasses.replace(s.data, max_target_len=5))
+    ck = checkpoint.load(tmp_path / "seq2seq.pt")
+    with torch.no_grad():
+        ck.model.out.bias[EOS_ID] = -30.0
+    checkpoint.save(tmp_path / "mute.pt", ck.model, kind="seq2seq", vocab=ck.vocab)
+    out = responses.evaluate_model(tmp_path / "mute.pt", tmp_path / "test.parquet", tmp_path / "greedy.parquet",
+                                   tmp_path / "metrics.json", s, "mute")
+    greedy = pd.read_parquet(tmp_path / "greedy.parquet")
+    assert len(greedy) == 21 and all(len(r.split()) == 5 for r in greedy["response"])
+    assert out["mean_len"] == 5.0 and json.loads((tmp_path / "metrics.json").read_text())["mean_len"] == 5.0

@@ -15,7 +15,7 @@ from negtrain_core.evaluate import metrics
 from negtrain_core.config import GanSettings, ModelSettings, format_lr
 from negtrain_core.data.tensors import batch_order, load_pairs
 from negtrain_core.models import decoding
-from negtrain_core.models.steps import as_targets
+from negtrain_core.models.steps import as_targets, mle_loss
 from negtrain_core.models.decoding import greedy_responses
 from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.models.interface import fresh_copy
@@ -245,6 +245,45 @@ def test_a_train_gan_g_step_is_sgd_on_eq_11_over_its_own_samples(monkeypatch):
     for a, b in zip(model.parameters(), twin.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
     assert max(float((a - b).detach().abs().max()) for a, b in zip(model.parameters(), before.parameters())) > 1e-4
+
+
+def test_positive_training_follows_the_g_step_with_an_mle_step_on_the_same_batch(monkeypatch):
+    """gan.positive_training (Appendix E): the G step of eq. (11), then one teacher-forced MLE step on the batch's
+    references, both plain SGD at the generator lr, built here by hand."""
+    disc = _disc(filter_widths=(2, 3), filters=4, highway_layers=1, highway_hidden=8)
+    monkeypatch.setattr(gan, "build_discriminator", lambda *a, **k: copy.deepcopy(disc))
+    model, (src, tgt), cfg = _loop_world(d_steps=0, g_steps=1, epochs=1, positive_training=True)
+    twin = copy.deepcopy(model)
+    assert gan.train_gan(model, (src, tgt), 0.5, cfg).g_steps == 1
+    idx = batch_order(len(src), cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))[0]
+    samples = decoding.sample(twin, src[idx], max_len=cfg.max_len, generator=torch.Generator().manual_seed(cfg.seed))
+    samples = decoding.pad_samples(samples, tgt.size(1) - 1)
+    sgd = torch.optim.SGD(twin.parameters(), lr=0.5)
+    for loss in (lambda: gan.g_loss(twin.train(), disc, src[idx], samples),      # G step, then MLE on the batch
+                 lambda: mle_loss(twin(src[idx], tgt[idx]))):
+        sgd.zero_grad()
+        loss().backward()
+        sgd.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_samples_shorter_than_the_references_reach_d_at_the_references_width(monkeypatch):
+    """A D step on samples of at most max_len tokens against wider references: D sees both at the references'
+    width, so it cannot tell them apart by their padding."""
+    widths = []
+    build = gan.build_discriminator
+
+    def recording(*a, **k):
+        disc = build(*a, **k)
+        disc.register_forward_pre_hook(lambda module, args: widths.append(args[1].size(1)))
+        return disc
+
+    monkeypatch.setattr(gan, "build_discriminator", recording)
+    model, (src, _), cfg = _loop_world(d_steps=1, g_steps=0, epochs=1, max_len=3)
+    tgt = torch.tensor([[BOS_ID, 5, 6, 7, 8, 9, 10, EOS_ID]] * len(src))          # 7 response tokens
+    assert gan.train_gan(model, (src, tgt), 0.0, cfg).d_steps == 1
+    assert widths == [7, 7]                                                     # references, then samples
 
 
 def test_lr_selection_respects_the_ppl_tolerance():

@@ -104,3 +104,24 @@ def test_response_metrics_bundle():
     bleu = M.response_metrics(hyps, refs, s)["bleu4"]
     assert bleu == M.bleu4(hyps, refs, s.bleu_tokenize, s.bleu_smooth_method) > 0.1
     assert bleu != M.bleu4(refs, hyps, s.bleu_tokenize, s.bleu_smooth_method)       # responses vs references
+
+
+def test_response_metrics_follow_the_entropy_count_eos_setting():
+    responses = _r("a b", "a b", "b c")
+    # without </s>: bigrams (a,b) x2, (b,c) x1; no trigram
+    out = M.response_metrics(responses, None, M.MetricSettings(entropy_count_eos=False))
+    assert out["ent2"] == pytest.approx(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))) and out["ent3"] == 0.0
+    # with </s>: trigrams (a,b,</s>) x2, (b,c,</s>) x1
+    out = M.response_metrics(responses, None, M.MetricSettings(entropy_count_eos=True))
+    assert out["ent3"] == pytest.approx(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)))
+
+
+def test_response_metrics_bleu4_follows_the_bleu_settings():
+    # 13a splits the final period off "d.", so the response matches its reference exactly
+    tokenized = M.MetricSettings(bleu_tokenize="13a", bleu_smooth_method="none")
+    assert M.response_metrics(_r("a b c d."), _r("a b c d ."), tokenized)["bleu4"] == pytest.approx(1.0)
+    # no 4-gram matches (precisions 3/5, 2/4, 1/3, 0/2): 0 unsmoothed; exp smoothing takes 1/(2 x 2) for 0/2
+    hyp, ref = _r("a b c d e"), _r("a b c x y")
+    assert M.response_metrics(hyp, ref, M.MetricSettings(bleu_smooth_method="none"))["bleu4"] == 0.0
+    smoothed = M.response_metrics(hyp, ref, M.MetricSettings())["bleu4"]
+    assert smoothed == pytest.approx((3 / 5 * 2 / 4 * 1 / 3 / 4) ** 0.25)

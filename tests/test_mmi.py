@@ -2,6 +2,7 @@
 and the validation selection rule."""
 
 import pandas as pd
+import pytest
 import torch
 
 from negtrain_core.models import decoding
@@ -45,25 +46,30 @@ def test_lambda_zero_is_greedy_decoding():
     assert bool(((argmax == out) | ~real).all())
 
 
-def test_anti_lm_applies_to_the_first_gamma_tokens_only():
+@pytest.mark.parametrize("gamma", [1, 2])
+def test_anti_lm_applies_to_the_first_gamma_tokens_only(gamma):
     model, lm = _models()
     src = torch.randint(5, V, (5, 7))
     lam = 5.0
-    out = mmi.mmi_greedy(model, lm, src, lam=lam, gamma=1, max_len=6)
-    # brute force over the emittable vocabulary for the first token: log p(c|x) - lam log p_LM(c), full forwards
+    out = mmi.mmi_greedy(model, lm, src, lam=lam, gamma=gamma, max_len=6)
+    assert EOS_ID not in out[:, : gamma - 1]                                      # every row reaches token gamma
+    # brute force over the emittable vocabulary for each of the first gamma tokens, after the decoded prefix:
+    # log p(c|x, prefix) - lam log p_LM(c|prefix), full forwards from <s>
     cands = torch.tensor([c for c in range(V) if c not in decoding.NEVER_EMITTED])
-    first = []
-    for i in range(len(src)):
-        tgt = torch.stack([torch.full_like(cands, BOS_ID), cands], 1)                   # (C, 2)
-        with torch.no_grad():
-            s2s = model(src[i].expand(len(cands), -1), tgt).token_logp[:, 0]
-            ulm = lm(tgt).token_logp[:, 0]
-        first.append(int(cands[(s2s - lam * ulm).argmax()]))
-    assert out[:, 0].tolist() == first
-    plain = mmi.mmi_greedy(model, lm, src, lam=0.0, gamma=1, max_len=6)
+    for k in range(gamma):
+        expected = []
+        for i in range(len(src)):
+            prefix = out[i, :k].expand(len(cands), -1)                          # (C, k) the decoded tokens
+            tgt = torch.cat([torch.full((len(cands), 1), BOS_ID), prefix, cands[:, None]], 1)   # (C, k + 2)
+            with torch.no_grad():
+                s2s = model(src[i].expand(len(cands), -1), tgt).token_logp[:, k]
+                ulm = lm(tgt).token_logp[:, k]
+            expected.append(int(cands[(s2s - lam * ulm).argmax()]))
+        assert out[:, k].tolist() == expected
+    plain = mmi.mmi_greedy(model, lm, src, lam=0.0, gamma=gamma, max_len=6)
     assert not torch.equal(out[:, 0], plain[:, 0])                                   # the penalty did something
     argmax, real = _teacher_forced_argmax(model, src, out)                          # later tokens: plain greedy
-    real[:, 0] = False
+    real[:, :gamma] = False
     assert bool(((argmax == out) | ~real).all())
 
 
@@ -84,3 +90,39 @@ def test_degenerate_responses():
     assert mmi.is_degenerate([5, 5, EOS_ID])            # repeated word
     assert mmi.is_degenerate([EOS_ID])                  # empty response
     assert not mmi.is_degenerate([5, 6, EOS_ID])
+
+
+def test_run_decodes_the_test_inputs_at_the_selected_setting(tmp_path):
+    """Rule evaluate_mmi: the validation sweep picks (lambda, gamma); the test responses are that setting's decode."""
+    import dataclasses
+    import json
+
+    from negtrain_core.models import checkpoint
+    from negtrain_core.data.tensors import load_pairs
+
+    from test_frequent import _world
+
+    s = _world(tmp_path)
+    s = dataclasses.replace(s, mmi=dataclasses.replace(s.mmi, lambdas=(5.0,), gammas=(2,),
+                                                       max_degenerate_increase=1.0))       # any setting may win
+    p = lambda name: tmp_path / name  # noqa: E731
+    for name in ("seq2seq.pt", "lm.pt"):                       # peaked, input-dependent distributions; </s> rare
+        ck = checkpoint.load(p(name))
+        with torch.no_grad():
+            for w in ck.model.parameters():
+                w.normal_(0.0, 1.0)
+            if name == "seq2seq.pt":
+                ck.model.out.bias[EOS_ID] -= 3.0
+        checkpoint.save(p(name), ck.model, kind=ck.kind, vocab=ck.vocab)
+    summary = mmi.run(p("seq2seq.pt"), p("lm.pt"), p("valid.parquet"), p("test.parquet"), p("greedy.parquet"),
+                      p("metrics.json"), p("sweep.csv"), s)
+    sweep = pd.read_csv(p("sweep.csv"))
+    assert sweep.loc[sweep["selected"], ["lambda", "gamma"]].values.tolist() == [[5.0, 2]]
+    assert (summary["lambda"], summary["gamma"]) == (5.0, 2)
+    assert json.loads(p("metrics.json").read_text())["lambda"] == 5.0
+    s2s, lm = checkpoint.load(p("seq2seq.pt")), checkpoint.load(p("lm.pt"))
+    src = load_pairs(p("test.parquet"), s2s.vocab, s.data, "cpu").src
+    decoded = {lam: [" ".join(s2s.vocab.decode(r)) for r in mmi.decode_all(s2s.model, lm.model, src, lam, 2, 20)]
+               for lam in (5.0, 0.0)}                          # _world: preprocess.max_target_len 20
+    written = pd.read_parquet(p("greedy.parquet"))["response"].tolist()
+    assert written == decoded[5.0] and written != decoded[0.0]

@@ -114,7 +114,7 @@ def test_ul_step_lowers_an_overused_token_and_waits_for_the_window():
     src = torch.randint(5, V, (4, 6))
     tgt = torch.tensor([[BOS_ID, 6, 7, EOS_ID]] * 4)
     samples = torch.tensor([[5, 5, EOS_ID]] * 4)                               # the model over-uses token 5
-    cfg = U.ULSettings(alpha=1.0, window=2, threshold=0.0, clip_norm=1e9)
+    cfg = U.ULSettings(alpha=0.3, window=2, threshold=0.0, clip_norm=1e9)
     opt = Sgd(model.parameters(), lr=0.0, momentum=0.0, clip_norm=cfg.clip_norm, arithmetic="torch")
     history = U.TokenHistory(2, V)
     first = U.ul_step(model, opt, src, tgt, samples, history, cfg)
