@@ -311,3 +311,15 @@ def test_truncated_archive_stops_in_one_line_and_writes_nothing(tmp_path: Path) 
     with pytest.raises(CorruptArchive, match=rf"^{re.escape(str(tgz))}( \(member [^)]+\))?: truncated or corrupt archive"):
         preprocess.run(*outputs(out).values(), data(raw={"path": str(tgz)}, malformed_max_share=0.5))
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_quick_scale_caps_cut_each_split_to_its_first_pairs_and_say_where(caplog) -> None:
+    dialogues = [Dialogue(f"d{i}", ("a b", "c d", "e f", "g h")) for i in range(6)]     # 3 pairs each
+    assigned = {"d0": "train", "d1": "train", "d2": "valid", "d3": "valid", "d4": "test", "d5": "test"}
+    with caplog.at_level("INFO", logger=preprocess.log.name):
+        frames = preprocess.split_frames(dialogues, assigned, {"train": None, "valid": 4, "test": 3})
+    assert [len(frames[s]) for s in ("train", "valid", "test")] == [6, 4, 3]
+    assert frames["valid"]["dialogue_id"].tolist() == ["d2"] * 3 + ["d3"]               # the first pairs, in order
+    assert [r.getMessage() for r in caplog.records] == [
+        "valid: cut to its first 4 of 6 pairs, 2 of 2 dialogues (quick.max_eval_pairs)",
+        "test: cut to its first 3 of 6 pairs, 1 of 2 dialogues (quick.max_eval_pairs)"]

@@ -492,7 +492,13 @@ def test_cut_zip_and_broken_gzip_member_name_the_file(tmp_path: Path) -> None:
     folder = tmp_path / "gz" / "dialogs" / "1"
     folder.mkdir(parents=True)
     (folder / "1.tsv.gz").write_bytes(gzip.compress(tsv("a\t\thello", "b\ta\thi"))[:-12])   # CRC and size cut off
-    with pytest.raises(CorruptMember, match=r"\(member dialogs/1/1.tsv.gz\): not a readable gzip file"):
+    with pytest.raises(CorruptMember, match=r"\(member dialogs/1/1.tsv.gz\): not a readable gzip file .*"
+                                            r"download or compress it again$"):
+        reader("udc_v1")(settings("udc_v1", tmp_path / "gz"))
+    (folder / "1.tsv.gz").write_bytes(tsv("a\t\thello", "b\ta\thi"))                      # never compressed
+    with pytest.raises(CorruptMember, match=r"\(member dialogs/1/1.tsv.gz\): not a readable gzip file \(BadGzipFile: "
+                                            r"Not a gzipped file .*\); if it is not compressed, drop the .gz from "
+                                            r"its name$"):
         reader("udc_v1")(settings("udc_v1", tmp_path / "gz"))
 
 

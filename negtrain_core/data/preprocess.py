@@ -160,7 +160,14 @@ def split_frames(dialogues: Sequence[Dialogue], assigned: Mapping[str, str],
     for s, frame in frames.items():
         if frame.empty:
             raise ValueError(f"split '{s}' has no pairs: no dialogue with two non-empty utterances went to it")
-    return {s: f if caps[s] is None else f.head(caps[s]) for s, f in frames.items()}
+    for s, f in frames.items():
+        if caps[s] is not None and len(f) > caps[s]:
+            cut = f.head(caps[s])
+            key = "quick.max_train_pairs" if s == "train" else "quick.max_eval_pairs"
+            log.info("%s: cut to its first %d of %d pairs, %d of %d dialogues (%s)", s, caps[s], len(f),
+                     cut["dialogue_id"].nunique(), f["dialogue_id"].nunique(), key)
+            frames[s] = cut
+    return frames
 
 
 def training_utterances(train: pd.DataFrame) -> list[list[str]]:

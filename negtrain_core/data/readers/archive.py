@@ -56,7 +56,10 @@ def corrupt_errors(path: str | Path, member: str | None = None) -> Iterator[None
         raise CorruptArchive(f"{where}: truncated or corrupt archive ({type(err).__name__}: {err}); "
                              f"download it again") from err
     except GZIP_ERRORS as err:
-        raise CorruptMember(f"{where}: not a readable gzip file ({type(err).__name__}: {err})") from err
+        # no gzip header at all: a file named .gz that was never compressed, rather than a broken one
+        hint = ("; if it is not compressed, drop the .gz from its name" if str(err).startswith("Not a gzipped file")
+                else "; download or compress it again")
+        raise CorruptMember(f"{where}: not a readable gzip file ({type(err).__name__}: {err}){hint}") from err
 
 
 class _Guarded(io.RawIOBase):
