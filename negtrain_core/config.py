@@ -54,7 +54,7 @@ def _describe(err: "jsonschema.ValidationError") -> str:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         return f"unknown config key '{where}.{extra[0]}'" if where != "<top level>" else f"unknown config key '{extra[0]}'"
-    if err.validator in ("anyOf", "oneOf") and "description" in err.schema:      # say which forms are allowed
+    if err.validator in ("anyOf", "oneOf", "pattern") and "description" in err.schema:  # the allowed forms, in words
         return f"config key '{where}': {err.instance!r} is not {err.schema['description']}"
     if err.validator == "type" and err.validator_value == "boolean" and str(err.instance).lower() in ("true", "false"):
         # Snakemake's --config parses top-level values (True) but keeps nested ones as text

@@ -303,7 +303,8 @@ def test_a_dataset_of_any_name_takes_what_it_leaves_out_from_dataset_defaults() 
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["datasets"].update({"My-Data": c["datasets"].pop("my_data2")}),
-     "config key 'datasets': 'My-Data' does not match '^[a-z][a-z0-9_]*$'"),
+     "config key 'datasets': 'My-Data' is not a dataset name: a-z, 0-9 and _, starting with a letter (it names "
+     "folders and rule wildcards)"),
     (lambda c: c["datasets"].update({"targets": c["datasets"].pop("my_data2")}),
      "config key 'datasets.targets': the name 'targets' is taken by the workflow's results/targets/; choose "
      "another dataset name"),
