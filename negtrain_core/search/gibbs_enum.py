@@ -591,9 +591,9 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
     groups = stop_groups(order, R, cfg.stop_batch).to(device) if cfg.stop_rule == "batch_mean" else None
     with _modes([seq2seq, lm], False):
         loss = run_chunked(lambda a, b: rows_loss(sc, src[a:b], tgt[a:b], thresholds, cfg), N * R, sizes[1])
-        fixed = graphs.rows(src, tgt, loss, cfg, sizes) if graphs is not None else None
+        fixed = graphs.rows(src, tgt, loss, banned, cfg, sizes) if graphs is not None else None
         if fixed is not None:                         # the group's buffers are the search's tensors from here on
-            src, tgt, loss = fixed.src, fixed.tgt, fixed.loss
+            src, tgt, loss, banned = fixed.src, fixed.tgt, fixed.loss, fixed.banned
         active, sweeps_run = torch.ones_like(loss, dtype=torch.bool), torch.zeros_like(loss, dtype=torch.long)
         trajectory, scored = [loss.clone()], 0
         if cfg.first_position == "best":
@@ -624,13 +624,15 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
 @dataclass
 class FixedRows:
     """The buffers of a search whose rows have one shape (B rows, S source and T target positions, loss dtype): the
-    search works on them in place, and each position's CUDA graph reads and writes them. ``graphs``: pos -> graph;
-    ``calls``: pos -> runs so far (the first ``GRAPH_WARMUP`` run eagerly)."""
+    search works on them in place, and each position's CUDA graph reads and writes them. ``banned``: (V,) the ids
+    no trigger may hold. ``graphs``: pos -> graph; ``calls``: pos -> runs so far (the first ``GRAPH_WARMUP`` run
+    eagerly)."""
 
     src: Tensor
     tgt: Tensor
     loss: Tensor
     active: Tensor
+    banned: Tensor
     graphs: dict[int, Any]
     calls: dict[int, int]
 
@@ -677,21 +679,21 @@ class SearchGraphs:
                 refresh_copy(copy, model)
         return self.copies
 
-    def rows(self, src: Tensor, tgt: Tensor, loss: Tensor, cfg: SearchSettings,
+    def rows(self, src: Tensor, tgt: Tensor, loss: Tensor, banned: Tensor, cfg: SearchSettings,
              sizes: tuple[ChunkSize, ChunkSize]) -> FixedRows | None:
-        """The buffers for rows src (B, S), tgt (B, T), loss (B,), filled with them; None where a pass over the B
-        rows (their B x G candidates) would take more than one chunk."""
+        """The buffers for rows src (B, S), tgt (B, T), loss (B,) and the banned ids (V,), filled with them; None
+        where a pass over the B rows (their B x G candidates) would take more than one chunk. A graph reads its
+        tensors at the addresses it was captured with, so every tensor a position reads is one of these buffers."""
         B = src.size(0)
         if B > sizes[0].rows or B * cfg.candidates > sizes[1].rows:
             return None
         key = (tuple(src.shape), tuple(tgt.shape), loss.dtype, src.device)
         if key not in self.fixed:
             self.fixed[key] = FixedRows(src.clone(), tgt.clone(), loss.clone(),
-                                        torch.ones(B, dtype=torch.bool, device=src.device), {}, {})
+                                        torch.ones(B, dtype=torch.bool, device=src.device), banned.clone(), {}, {})
         fixed = self.fixed[key]
-        fixed.src.copy_(src)
-        fixed.tgt.copy_(tgt)
-        fixed.loss.copy_(loss)
+        for buffer, value in ((fixed.src, src), (fixed.tgt, tgt), (fixed.loss, loss), (fixed.banned, banned)):
+            buffer.copy_(value)
         return fixed
 
     def run(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> None:
