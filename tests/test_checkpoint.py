@@ -103,3 +103,28 @@ def test_a_damaged_tensor_fails_its_crc_check(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(checkpoint.CheckpointError, match=r"record archive/data/0 fails its CRC check.*delete it"):
         checkpoint.read(path)
+
+
+def test_load_refuses_another_kind_or_architecture_and_reads_a_file_without_arch_as_an_lstm(tmp_path):
+    path = tmp_path / "lm.pt"
+    checkpoint.save(path, model("lm"), kind="lm", vocab=VOCAB)
+    with pytest.raises(checkpoint.CheckpointError, match=r"lm.pt: an LM checkpoint where a seq2seq is expected"):
+        checkpoint.load(path, VOCAB, kind="seq2seq")
+    with pytest.raises(checkpoint.CheckpointError, match=r"lm.pt: an LSTM checkpoint, but model.arch is transformer"):
+        checkpoint.load(path, VOCAB, arch="transformer")
+    assert checkpoint.load(path, VOCAB, arch="lstm", kind="lm").kind == "lm"
+    payload = torch.load(path, weights_only=True)
+    del payload["arch"]                                                # a file written before the field
+    (tmp_path / "old.pt").write_bytes(checkpoint.serialise(payload))
+    with pytest.raises(checkpoint.CheckpointError, match=r"old.pt: an LSTM checkpoint, but model.arch is transformer"):
+        checkpoint.load(tmp_path / "old.pt", arch="transformer")
+
+
+def test_rng_state_is_recorded_and_a_state_of_another_run_is_not_resumed(tmp_path):
+    path, rng = tmp_path / "m.pt.state", torch.get_rng_state()
+    checkpoint.save(path, model(), kind="seq2seq", vocab=VOCAB, rng_state={"torch": rng}, extra={"fingerprint": "A"})
+    assert torch.equal(checkpoint.load(path).meta["rng_state"]["torch"], rng)
+    said: list[str] = []
+    assert checkpoint.read_state(path, "A", said.append)["extra"]["fingerprint"] == "A" and not said
+    assert checkpoint.read_state(path, "B", said.append) is None and "starting afresh" in said[0]
+    assert checkpoint.read_state(tmp_path / "none.state", "A", said.append) is None

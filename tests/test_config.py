@@ -294,3 +294,71 @@ def test_the_quick_overlay_applies_to_every_block_it_names():
     assert (s.paraphrase.model.dropout, s.paraphrase.train.batch_size) == (q["dropout"], q["batch_size"])
     assert (s.paraphrase.train.optimizer, s.paraphrase.train.adam_lr) == (q["optimizer"], q["adam_lr"])
     assert ncfg.settings(cfg).targets == s.targets                     # the shared blocks, without a dataset
+
+
+# ------------------------------------------------------------------ per-dataset keys and the quick overlay's caps
+
+
+def test_a_datasets_frequent_epochs_and_batch_size_reach_every_fine_tuning_at_paper_scale():
+    cfg = _config()
+    cfg["datasets"]["switchboard"]["frequent"].update(epochs=7, batch_size=16)
+    s = ncfg.settings(ncfg.validate(cfg), "switchboard")
+    assert [f.epochs for f in s.frequent] == [7, 7]
+    assert {f.batch_size for f in (*s.frequent, s.gan, s.unlikelihood)} == {16}
+    assert [f.epochs for f in ncfg.settings(cfg, "ubuntu").frequent] == [20, 20]        # another dataset's own
+
+
+def test_quick_scale_caps_the_vocabulary_and_never_raises_it():
+    cfg = _config()
+    cfg["scale"] = "quick"                                                # quick.vocab_size: 3000
+    cfg["datasets"]["chitchat"]["vocab_size"] = 100
+    cfg["paraphrase"]["vocab_size"] = 50
+    s = ncfg.settings(ncfg.validate(cfg), "chitchat")
+    assert (s.data.vocab_size, s.model.vocab_size) == (100, 105)
+    assert (s.paraphrase.data.vocab_size, s.paraphrase.model.vocab_size) == (50, 55)
+    assert ncfg.settings(cfg, "switchboard").data.vocab_size == 3000      # 10000 capped
+    cfg["paraphrase"]["vocab_size"] = 20000
+    assert ncfg.settings(cfg).paraphrase.data.vocab_size == 3000          # 20000 capped
+
+
+def test_quick_scale_runs_unlikelihood_for_at_most_the_frequent_epochs():
+    cfg = _config()
+    cfg["scale"] = "quick"
+    cfg["quick"]["frequent_epochs"] = 3
+    cfg["unlikelihood"]["epochs"] = 2
+    assert ncfg.settings(ncfg.validate(cfg), "chitchat").unlikelihood.epochs == 2         # fewer: its own
+    cfg["unlikelihood"]["epochs"] = 5
+    assert ncfg.settings(ncfg.validate(cfg), "chitchat").unlikelihood.epochs == 3         # more: capped
+
+
+def test_the_paraphraser_trains_with_its_own_momentum_and_the_quick_epochs():
+    cfg = _config()
+    cfg["paraphrase"]["train"].update(momentum=0.5, epochs=9)
+    s = ncfg.settings(ncfg.validate(cfg), "chitchat")
+    assert (s.paraphrase.train.momentum, s.paraphrase.train.finetune_momentum, s.paraphrase.train.epochs) == \
+        (0.5, 0.9, 9)
+    cfg["scale"] = "quick"
+    q = ncfg.settings(ncfg.validate(cfg), "chitchat").paraphrase.train
+    assert (q.epochs, q.batch_size) == (3, 32)                            # quick.epochs, quick.batch_size
+
+
+def test_quick_scale_caps_the_eval_pairs_and_drops_the_lm_batch_size():
+    cfg = _config()
+    cfg["datasets"]["switchboard"]["train"]["lm_batch_size"] = 64
+    paper = ncfg.settings(ncfg.validate(cfg), "switchboard")
+    assert (paper.data.max_eval_pairs, paper.train.for_kind("lm").batch_size) == (None, 64)
+    cfg["scale"] = "quick"
+    quick = ncfg.settings(ncfg.validate(cfg), "switchboard")
+    assert quick.data.max_eval_pairs == 500 and quick.train.lm_batch_size is None
+    assert quick.train.for_kind("lm").batch_size == quick.train.for_kind("seq2seq").batch_size == 32
+
+
+def test_the_learned_position_table_must_hold_the_decoded_target_with_its_start_token():
+    """max_target_len 20 decodes 21 positions (<s> + 20): a 20-row table is refused, 21 rows are enough."""
+    cfg = _config()
+    cfg["model"]["transformer"]["max_positions"] = 20
+    with pytest.raises(ncfg.ConfigError,
+                       match=r"'model.transformer.max_positions': 20 is less than .* \(21 positions\)"):
+        ncfg.settings(ncfg.validate(cfg), "chitchat")
+    cfg["model"]["transformer"]["max_positions"] = 21
+    assert ncfg.settings(ncfg.validate(cfg), "chitchat").model.transformer.max_positions == 21

@@ -89,3 +89,26 @@ def test_shuffled_batches_cover_every_row_once_and_follow_the_generator():
 @pytest.mark.parametrize("n,bs", [(1, 64), (64, 64), (65, 64)])
 def test_batch_count(n: int, bs: int):
     assert len(list(batches(_rows(n), bs))) == -(-n // bs)
+
+
+def test_load_pairs_keeps_the_first_max_pairs_rows_in_file_order(tmp_path):
+    from negtrain_core.data.tensors import load_pairs
+
+    df = pd.DataFrame({"source": ["a", "b", "c", "d"], "target": ["d", "c", "b", "a"]})
+    df.to_parquet(tmp_path / "pairs.parquet")
+    two = load_pairs(tmp_path / "pairs.parquet", VOCAB, settings(max_source_len=2, max_target_len=2), "cpu", 2)
+    assert two.src.tolist() == [[A, EOU_ID], [B, EOU_ID]]
+    assert two.tgt.tolist() == [[BOS_ID, D, EOS_ID], [BOS_ID, C, EOS_ID]]
+    assert len(load_pairs(tmp_path / "pairs.parquet", VOCAB, settings(), "cpu")) == 4      # None: every row
+
+
+def test_with_first_turns_adds_each_dialogues_non_empty_opening_as_turn_zero():
+    from negtrain_core.data.tensors import with_first_turns
+
+    pairs = pd.DataFrame({"dialogue_id": ["d1", "d1", "d2", "d3"], "turn": [2, 1, 1, 1],
+                          "source": ["b", "a", "", "c"], "target": ["c", "b", "x", "d"]})
+    got = with_first_turns(pairs)
+    assert got.iloc[:4].equals(pairs)
+    extra = got.iloc[4:]
+    assert list(zip(extra["dialogue_id"], extra["turn"], extra["source"], extra["target"])) == [
+        ("d1", 0, "", "a"), ("d3", 0, "", "c")]                       # d2 opens with nothing: no empty sentence

@@ -165,3 +165,31 @@ def test_a_model_with_only_the_interface_decodes(make):
     assert b.tokens.shape[:2] == (16, 2) and b.tokens.shape[2] <= 8
     check_layout(b.tokens, 8)
     torch.testing.assert_close(b.scores[:, 0], model.score(src, with_bos(b.tokens[:, 0])).token_logp.sum(1))
+
+
+def test_a_length_penalty_ranks_by_log_prob_over_length_with_eos_counted():
+    """length_penalty 1: hypotheses ranked by summed log-prob / length (</s> counted; a truncated one has max_len),
+    scores still the summed log-probs; an exhaustive beam finds the brute-force best by that rank."""
+    vocab, max_len = 7, 3
+    model, src = seq2seq(vocab, seed=2), source(2, vocab)
+    b = decoding.beam(model, src, k=4 * 4 * vocab, n_best=4, max_len=max_len, length_penalty=1.0)
+    words = [t for t in range(vocab) if t not in (EOS_ID, BOS_ID, PAD_ID)]
+    outs = [list(p) + [EOS_ID] for n in range(max_len) for p in itertools.product(words, repeat=n)]
+    outs += [list(p) for p in itertools.product(words, repeat=max_len)]
+    lengths = torch.tensor([len(o) for o in outs], dtype=torch.float)
+    tokens = torch.tensor([o + [PAD_ID] * (max_len - len(o)) for o in outs])
+    differs = False
+    for i in range(2):
+        logp = seq_logp(model, src[i : i + 1].expand(len(outs), -1), tokens)
+        best = (logp / lengths).topk(4).indices
+        torch.testing.assert_close(b.scores[i], logp[best])
+        assert b.tokens[i].tolist() == [tokens[j].tolist()[: b.tokens.shape[-1]] for j in best.tolist()]
+        differs |= best.tolist() != logp.topk(4).indices.tolist()
+    assert differs                                                        # the penalty changes the ranking
+
+
+def test_beam_output_is_as_wide_as_its_longest_hypothesis():
+    model, src = seq2seq(), source()
+    b = decoding.beam(model, src, k=3, n_best=2, max_len=30)
+    longest = int((b.tokens != PAD_ID).sum(-1).max())
+    assert longest < 30 and b.tokens.shape[-1] == longest

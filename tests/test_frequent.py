@@ -631,3 +631,31 @@ def test_evaluate_model_decodes_up_to_max_target_len(tmp_path):
     greedy = pd.read_parquet(tmp_path / "greedy.parquet")
     assert len(greedy) == 21 and all(len(r.split()) == 5 for r in greedy["response"])
     assert out["mean_len"] == 5.0 and json.loads((tmp_path / "metrics.json").read_text())["mean_len"] == 5.0
+
+
+def test_positive_step_is_lambda_pos_times_the_per_token_nll_of_the_given_pairs():
+    """update_every_batch before the window fills: the negative step has weight 0 everywhere (momentum 0: no move),
+    the positive one is one SGD step on lambda_pos * NLL per real token of the given pairs (of unequal lengths)."""
+    src, samples = torch.randint(5, V, (2, 6)), torch.tensor([[7, EOS_ID]] * 2)
+    other = (torch.randint(5, V, (2, 6)), torch.tensor([[BOS_ID, 9, 10, EOS_ID], [BOS_ID, 9, EOS_ID, PAD_ID]]))
+    cfg = _cfg(window=2, update_every_batch=True, lambda_pos=0.5)
+    ours, ref = _model(), _model()
+    stats = F.frequent_step(F.Updates(ours, cfg, 2, use_graph=False), src, as_targets(samples), samples,
+                            _window(cfg, 2, 2), cfg, other)
+    assert int(stats.negatives) == 0
+    ref.train()
+    out = ref(*other)
+    nll = -(out.token_logp[0, :3].sum() + out.token_logp[1, :2].sum()) / 5          # 3 + 2 real target tokens
+    grads = torch.autograd.grad(nll, list(ref.parameters()), allow_unused=True)
+    for (name, p), q, g in zip(ours.named_parameters(), ref.parameters(), grads):
+        want = q.detach() - cfg.lr * 0.5 * (g if g is not None else torch.zeros_like(q))
+        assert torch.allclose(p, want, atol=1e-6), name
+
+
+def test_a_step_counts_samples_alike_up_to_their_first_eos():
+    """What a greedy sample holds after its first </s> is not part of the response: two samples '7 </s>' with other
+    tails are one response, its ratio 2/2 above r_thres 0.5."""
+    model, src = _model(), torch.randint(5, V, (2, 6))
+    samples = torch.tensor([[7, EOS_ID, 5], [7, EOS_ID, 6]])
+    stats = _step(model, _cfg(max_len=3), src, as_targets(samples), samples)
+    assert int(stats.negatives) == 2

@@ -188,3 +188,47 @@ def test_hit_options_reach_the_hits_table(tmp_path):
     assert (train.loc[done, "o_sample_avg"] == (train.loc[done, "avg_logp"] >= th.out)).all()
     assert not s2s.training
     pd.testing.assert_frame_equal(train, table(model_mode="train"))      # seeded: the same table again
+
+
+def test_io_sample_min_is_strict_on_the_lm_threshold_and_obeys_lm_check_in_the_bundle():
+    # min log-probs -3, -4, -2.5: above -3.5 for rows 0 and 2; LM exactly at T_in for rows 0 and 1, above for row 2
+    lm_lp, th = torch.tensor([-4.0, -4.0, -3.9]), Thresholds(out=-3.5, inp=-4.0)
+    assert H.io_sample_min(LP, MASK, lm_lp, th).tolist() == [True, False, True]
+    assert H.io_sample_min(LP, MASK, lm_lp, th, strict=True).tolist() == [False, False, True]   # LM -4 > -4 fails
+    # no trigger passes T_in -1; without the LM check io_sample_min is o_sample_min (mins -3, -4, -2.5 vs -3)
+    gold = torch.tensor([[5, 6, 0], [5, 6, 0], [7, 0, 3]])
+    ev, th = Evaluation(LP, gold.clone(), MASK, LM_LP), Thresholds(out=-3.0, inp=-1.0)
+    assert H.criteria(ev, gold, th)["io_sample_min"].tolist() == [False, False, False]
+    crit = H.criteria(ev, gold, th, ncfg.HitSettings(lm_check=False))
+    assert crit["io_sample_min"].tolist() == [True, False, True]
+
+
+def test_hits_table_columns_of_a_shorter_target_average_over_its_own_tokens_only(tmp_path):
+    """The table's min/avg/token columns of given search results (hits.model_mode eval: the search's own scores):
+    the third target is one word shorter, its padded step counts in neither its mean nor its token list."""
+    from negtrain_core.config import SearchSettings
+    from negtrain_core.search.gibbs_enum import SearchResult
+
+    vocab = Vocab(SPECIALS + ("i", "hate", "you", "bad"))
+    path = tmp_path / "targets.txt"
+    path.write_text("i hate\nyou bad\nyou\n")
+    targets = read_targets(path, vocab, "skip")
+    tgt = target_tensor(targets.ids)                                     # (3, 4): T' = 3 as LP, MASK
+    cfg = SearchSettings(trigger_len=2, src_len=3, lambda_in=0.0)
+    trig = torch.tensor([[5, 6, 4], [7, 8, 4], [5, 5, 4]])
+    ev = Evaluation(LP, tgt[:, 1:].clone(), MASK, LM_LP)
+    res = SearchResult(trig, torch.tensor([2.0, 5 / 3, 2.0]), torch.zeros(3), ev, torch.zeros(1, 3, 1),
+                       torch.zeros(3, 1, dtype=torch.long), 0)
+    table = H.hits_table(None, None, vocab, targets, tgt, {"o": (cfg, res)}, TH, ncfg.HitSettings(), seed=0)
+    assert table["trigger"].tolist() == ["i hate", "you bad", "i i"]
+    assert table["token_logp"].tolist() == [[-1.0, -2.0, -3.0], [-4.0, -0.5, -0.5], [-2.5, -1.5]]
+    assert table["min_logp"].tolist() == [-3.0, -4.0, -2.5]
+    assert table["avg_logp"].tolist() == pytest.approx([-2.0, -5 / 3, -2.0])     # row 2: (-2.5 - 1.5) / 2
+    assert table["o_sample_avg"].tolist() == [True, True, True] and table["o_greedy"].tolist() == [True] * 3
+
+
+def test_a_zero_threshold_is_refused_as_no_mean_log_likelihood(tmp_path):
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps({"seq2seq": -3.7, "lm": 0.0}))
+    with pytest.raises(H.ThresholdsError, match="key 'lm'"):
+        H.load_thresholds(path)

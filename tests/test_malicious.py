@@ -493,3 +493,50 @@ def test_graphed_steps_on_cuda_train_as_the_torch_optimisers_do():
     assert sum(1 for r in graphed if r["neg_loss"] == r["neg_loss"]) == 8
     for a, b in zip(m0.parameters(), m1.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_sample_hit_min_tests_the_smallest_token_and_avg_the_mean():
+    from negtrain_core.models.interface import SeqOutput
+
+    # means -2, -1.5; mins -3, -2 (the padded 0 counts in neither)
+    lp = torch.tensor([[-1.0, -2.0, -3.0], [-1.0, -2.0, 0.0]])
+    out = SeqOutput(lp, torch.zeros(2, 3, dtype=torch.long), torch.tensor([[True] * 3, [True, True, False]]))
+    ok = torch.ones(2, dtype=torch.bool)
+    assert mal.SampleHit("avg", -2.0)(out, ok).tolist() == [True, True]
+    assert mal.SampleHit("min", -2.0)(out, ok).tolist() == [False, True]
+    assert mal.SampleHit("min", -2.0, strict=True)(out, ok).tolist() == [False, False]
+    assert mal.SampleHit("avg", -2.0)(out, torch.tensor([True, False])).tolist() == [True, False]
+
+
+def test_io_searcher_tests_the_lm_threshold_strictly_under_hits_strict(monkeypatch):
+    """Algorithm 1's io-mode trigger passes T_in with '>=', or '>' with hits.strict: a trigger exactly at T_in fails
+    then. (The search itself is replaced: only the LM log-probs of its triggers matter here.)"""
+    from types import SimpleNamespace
+
+    from negtrain_core.config import HitSettings, SearchSettings
+    from negtrain_core.search.gibbs_enum import Thresholds
+
+    trig, tgt = _pair()
+    found = SimpleNamespace(triggers=trig, evaluation=SimpleNamespace(lm_logp=torch.tensor([-4.0, -3.5])))
+    monkeypatch.setattr(mal, "search", lambda *a, **kw: found)
+    th, lm = Thresholds(out=-2.0, inp=-4.0), object()
+    _, ok = mal.searcher(lm, th, SearchSettings(), torch.Generator())(None, tgt)
+    assert ok.tolist() == [True, True]
+    _, ok = mal.searcher(lm, th, SearchSettings(), torch.Generator(), HitSettings(strict=True))(None, tgt)
+    assert ok.tolist() == [False, True]
+    _, ok = mal.searcher(lm, Thresholds(-2.0, -3.0), SearchSettings(), torch.Generator(),
+                         HitSettings(lm_check=False))(None, tgt)
+    assert ok.tolist() == [True, True]
+
+
+def test_graphed_negative_step_weights_hit_nonhit_and_fwa_words_as_the_release():
+    """``malicious.cuda_graph``'s negative loss by hand: hit target 1.0, non-hit 0.01, the FWA word (6) dropped but
+    still counted in the normaliser of all 7 target tokens (eager on the CPU; dropout 0)."""
+    model, (trig, tgt) = _model(), _pair()
+    with torch.no_grad():
+        lp = model.train()(trig, tgt).token_logp                                  # (2, 4): 5 6 </s> _, 7 8 9 </s>
+    want = (lp[0, 0] + lp[0, 2] + 0.01 * lp[1].sum()) / 7
+    s = _settings(hit_weight=1.0, nonhit_weight=0.01, lambda_pos=1.0, cuda_graph=True)
+    steps = mal.GraphedSteps(model, s, use_graph=False)
+    neg, _ = steps(trig, tgt, torch.tensor([True, False]), torch.tensor([6]), trig, tgt)
+    assert neg.item() == pytest.approx(want.item(), rel=1e-5)

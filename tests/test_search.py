@@ -751,3 +751,53 @@ def test_graphed_positions_run_with_dropout_in_the_gradient_pass_on_cuda():
         assert (res.trajectory[1:] <= res.trajectory[:-1]).all()
     (fixed,) = graphs.fixed.values()
     assert fixed.graphs
+
+
+def test_objective_boundaries_and_lambda_in_by_hand():
+    th = S.Thresholds(out=-2.0, inp=-2.0)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    # min mode: a token exactly at T_out is "at or above" it and gets the weight 0.01; min -3 keeps the row's 1
+    o_min = _cfg(hit_mode="min", lambda_in=0.0)
+    assert S.objective(torch.tensor([[-2.0, -3.0]]), mask, None, th, o_min).tolist() == pytest.approx([(0.02 + 3) / 2])
+    # R(x) is reweighted only once the LM log-prob is strictly above T_in; lambda_in scales it
+    io = _cfg(hit_mode="avg", lambda_in=0.5)
+    lp, lm = torch.tensor([[-3.0, -3.0], [-3.0, -3.0]]), torch.tensor([-2.0, -1.0])
+    assert S.objective(lp, mask.expand(2, -1), lm, th, io).tolist() == pytest.approx(
+        [3.0 + 0.5 * 2.0, 3.0 + 0.5 * 0.01 * 1.0])
+
+
+def test_accept_keeps_the_current_token_on_a_tie_and_breaks_candidate_ties_by_rank():
+    chosen, new, improved = S.accept(torch.tensor([1.0, 1.0]), torch.tensor([[1.0, 2.0], [0.5, 0.5]]),
+                                     torch.tensor([[5, 6], [7, 8]]), torch.ones(2, 2, dtype=torch.bool))
+    assert chosen.tolist() == [-1, 7] and new.tolist() == [1.0, 0.5] and improved.tolist() == [False, True]
+
+
+def test_search_keeps_the_restart_with_the_lowest_loss(monkeypatch):
+    """No sweep: each target's kept trigger is the best of its three initialisations, by brute force (the planted
+    trigger (7, 9) is the best start for the first target and the worst for the second; the first is the longer, so
+    the search reorders them)."""
+    s2s, _, targets = _planted_model()
+    targets = targets.flip(0)
+    inits = [[5, 6], [7, 9], [8, 8]]
+    monkeypatch.setattr(S, "init_free", lambda n, *a: torch.tensor(inits * (n // 3)))
+    cfg = S.SearchSettings(trigger_len=2, src_len=3, sweeps=0, restarts=3, lambda_in=0.0, grad_train_mode=False)
+    res = S.search(s2s, None, targets, S.Thresholds(out=0.0, inp=-5.0), cfg, torch.Generator())
+    src = S.layout(torch.tensor(inits), cfg.src_len)
+    with torch.no_grad():
+        nll = torch.stack([-s2s(src, t.expand(3, -1)).token_logp.sum(1) / (t[1:] != PAD_ID).sum() for t in targets])
+    best = nll.argmin(1)                                                  # (2,) over the three inits
+    assert best[0] == 1 and (nll.argmax(1) != best).all()                 # the test tells the restarts apart
+    assert res.triggers.tolist() == src[best].tolist()
+    assert res.objective.tolist() == pytest.approx(nll.min(1).values.tolist(), abs=1e-5)
+
+
+def test_evaluate_with_train_keeps_the_lm_in_eval_mode():
+    s2s, lm = _models(dropout=0.5)
+    torch.manual_seed(0)
+    ev = S.evaluate(s2s, lm, SRC, TGT, _cfg(), train=True)
+    tokens = torch.cat([torch.full((2, 1), 2), SRC[:, 1:4], torch.zeros(2, 1, dtype=torch.long)], 1)   # <s> x </s>
+    with torch.no_grad():
+        want = lm.eval()(tokens).token_logp.mean(-1)
+        eval_logp = s2s.eval()(SRC, TGT).token_logp
+    assert torch.allclose(ev.lm_logp, want)                               # the LM without dropout
+    assert not torch.allclose(ev.token_logp, eval_logp)                  # the seq2seq with it

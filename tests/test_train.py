@@ -406,6 +406,37 @@ def test_table8_and_thresholds_layout():
     assert thr["seq2seq"] == -3.75 and thr["lm"] == -3.79
 
 
+def test_evaluate_baselines_pools_the_nll_over_every_test_token_with_eos_counted(tmp_path):
+    """Table 8's NLL is the token-level mean over the whole test set (not a mean of per-sentence means): responses of
+    different lengths weigh by their tokens; the thresholds are its negatives."""
+    from negtrain_core import config as ncfg
+    from negtrain_core.data.vocab import PAD_ID
+    from negtrain_core.models.lstm import LSTMLM
+
+    s = ncfg.settings(ncfg.validate({"datasets": {"chitchat": {"reader": "chitchat", "vocab_size": 100}},
+                                     "device": "cpu"}), "chitchat")
+    test = corpus(7, 5).assign(target=["a", "b c d e", "c", "d e a b c d", "e", "a b", "b"])
+    test.to_parquet(tmp_path / "test.parquet")
+    VOCAB.save(tmp_path / "vocab.txt")
+    torch.manual_seed(0)
+    models = {"Seq2seq": Seq2Seq(model_settings()).eval(), "LM": LSTMLM(model_settings()).eval()}
+    checkpoint.save(tmp_path / "s.pt", models["Seq2seq"], kind="seq2seq", vocab=VOCAB)
+    checkpoint.save(tmp_path / "lm.pt", models["LM"], kind="lm", vocab=VOCAB)
+    table = evaluate.evaluate_baselines(tmp_path / "test.parquet", tmp_path / "vocab.txt", tmp_path / "s.pt",
+                                        tmp_path / "lm.pt", tmp_path / "t8.csv", tmp_path / "thr.json", s)
+    t = tensorize(test, VOCAB, s.data)
+    with torch.no_grad():
+        outs = {"Seq2seq": models["Seq2seq"](t.src, t.tgt), "LM": models["LM"](t.tgt)}
+    tokens = int((t.tgt[:, 1:] != PAD_ID).sum())                               # words + one </s> per response
+    assert tokens == 1 + 4 + 1 + 6 + 1 + 2 + 1 + 7
+    for name, out in outs.items():
+        want = -float(out.token_logp.double().sum()) / tokens
+        assert table.set_index("model").loc[name, "test_nll"] == pytest.approx(want, rel=1e-9)
+    thr = json.loads((tmp_path / "thr.json").read_text())
+    nll = table.set_index("model")["test_nll"]
+    assert (thr["seq2seq"], thr["lm"]) == (-nll["Seq2seq"], -nll["LM"])
+
+
 # ------------------------------------------------------------------------------------------------ workflow
 
 
