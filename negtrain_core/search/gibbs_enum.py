@@ -460,7 +460,9 @@ def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: LanguageModel | 
     if cfg.init == "lm":
         if lm is None:
             raise ValueError("gibbs-enum: init 'lm' (io-hits) needs the input LM")
-        return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk), generator).to(device)
+        # the mask made where the LM runs: a copy from the CPU would synchronise with the GPU
+        lm_device = next(lm.parameters()).device
+        return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk, lm_device), generator).to(device)
     return _drawn_on_cpu(lambda pin: torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len),
                                                    generator=generator, pin_memory=pin), device)
 
