@@ -29,7 +29,8 @@ rule preprocess:
 # use (bytes that are not UTF-8, a blank line, a target too long, more than targets.max_oov_share of its targets out of
 # vocabulary) stops the run, naming the configured file and line. It runs first among the jobs ready after
 # preprocessing (priority), beside the baselines, whose training finishes and is kept: they do not depend on the lists,
-# and Table 4 needs none, so a corpus the lists do not fit (another language) still gets Tables 4, 8 and 9. The rules
+# and Table 4 needs none, so a corpus the lists do not fit (another language) still gets Tables 4, 8 and 9 when they
+# are asked for by name (or with --keep-going; without it a failed job stops the scheduling of new ones). The rules
 # that read the lists (hits, Algorithm 1) wait for it (ancient: an edited list reruns only what reads it); temp: the
 # report is deleted once they have run (its lines stay in the rule log).
 rule check_targets:

@@ -557,9 +557,9 @@ def test_the_fixed_row_search_finds_what_the_plain_one_does(mode, first, attenti
 @pytest.mark.parametrize("mode", ["o", "io"])
 def test_every_tensor_a_graphed_position_reads_is_the_same_buffer_in_every_search(mode, monkeypatch):
     """A CUDA graph replays its kernels on the addresses it was captured with: a tensor made anew by each search
-    (as the banned-ids mask once was) would be read from freed memory by the next search's replays, and on a GPU
-    the search then proposed special tokens. So the tensors each position reads must be the same objects in every
-    search that shares the graphs; the models and scoring copies as well."""
+    (the banned-ids mask, say) would be read from freed memory by the next search's replays. So the tensors each
+    position reads must be the same objects in every search that shares the graphs; the models and scoring copies
+    as well."""
     s2s, lm = _models(seed=2)
     cfg = _cfg(sweeps=2, candidates=2, restarts=2, lambda_in=1.0 if mode == "io" else 0.0,
                init="lm" if mode == "io" else "uniform", early_stop=False)
@@ -577,7 +577,8 @@ def test_every_tensor_a_graphed_position_reads_is_the_same_buffer_in_every_searc
     for seed in (4, 5):
         S.search(s2s, lm, _targets_of_three_lengths(), th, cfg, torch.Generator().manual_seed(seed), graphs)
     first, later = reads[0], reads[len(reads) // 2:]                     # the first search's, the second search's
-    assert len(reads) == 2 * 2 * cfg.trigger_len and len(first) >= 7      # models, scorer, src, tgt, loss, active, banned
+    # the models, the scorer's copies, src, tgt, loss, active, banned
+    assert len(reads) == 2 * 2 * cfg.trigger_len and len(first) >= 7
     for call in later:
         assert len(call) == len(first) and all(a is b for a, b in zip(call, first))
 

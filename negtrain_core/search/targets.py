@@ -7,8 +7,8 @@ discards them) or kept with ``<unk>`` in place of the unknown words. Bytes that 
 target longer than a response can be (``max_len``), an empty list, or one with nothing left after skipping stop
 with one line naming the file and line: the configured file when the list read is a line-by-line copy of it
 (``check_configured_list`` checks a configured list against a dataset's vocabulary as soon as it exists; rule
-check_targets runs it, ``check_lists``, before the dataset's baselines train, and also refuses a list with more than
-``targets.max_oov_share`` of its targets out of vocabulary).
+check_targets runs it, ``check_lists``, before the rules that read the lists (hits, Algorithm 1), and also refuses a
+list with more than ``targets.max_oov_share`` of its targets out of vocabulary).
 
 Rule malicious_lists validates the configured files themselves first (``read_list``: the paper's tokenisation, no
 duplicates; ``check_no_overlap``: no sentence shared by the training and test lists, paper §4.2) and writes the
@@ -213,7 +213,7 @@ def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_poli
                           size: int | None = None, max_len: int | None = None,
                           max_oov_share: float | None = None, vocab_key: str | None = None) -> TargetList:
     """A configured target list (its first ``size`` targets: the quick-scale cut) checked against the vocabulary of
-    ``dataset`` as soon as that exists (after preprocessing), before any model is trained on it: every check of
+    ``dataset`` as soon as that exists (after preprocessing), before any search or training reads it: every check of
     ``read_targets``, and (``max_oov_share``) at most that share of its targets with out-of-vocabulary words; the
     messages name the configured file, its line, the dataset, and the keys that would let it through
     (``vocab_key``: the config key that sets this vocabulary's size, ``datasets.<dataset>.vocab_size`` if None)."""
