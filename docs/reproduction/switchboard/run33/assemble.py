@@ -2,11 +2,12 @@
 
   PYTHONPATH=. python docs/reproduction/switchboard/run33/assemble.py TRANSFORMER_DIR
 
-TRANSFORMER_DIR: configs/transformer.yaml on the coherent base (../run20/overlay.yaml) with malicious_average_last3.yaml:
-Table 8, Algorithm 1 on the authors' 0.5k list in o- and io-mode, their hit tests and evaluations. Writes hits.csv
-(in ../run32/hits.csv's layout), models.csv, table8.csv and stage_seconds.csv; checks that Table 8 and both Algorithm 1
-curves equal run 31's and run 32's byte for byte (the same training: only the model written differs); then prints
-Table 3's sample-avg rows beside run 31's baseline and run 32's models (the same run without the averaging).
+TRANSFORMER_DIR: configs/transformer.yaml on the coherent base (../run20/overlay.yaml) with
+malicious_average_last3.yaml: Table 8, Algorithm 1 on the authors' 0.5k list in o- and io-mode, their hit tests and
+evaluations. Writes hits.csv (in ../run32/hits.csv's layout), models.csv, table8.csv and stage_seconds.csv; checks that
+Table 8 and both Algorithm 1 curves equal run 31's and run 32's byte for byte (the same training: only the model written
+differs); then prints Table 3's sample-avg rows beside run 31's baseline and run 32's models (the same run without the
+averaging).
 """
 
 import importlib.util
@@ -28,9 +29,10 @@ def main(transformer: Path) -> None:
     models = pd.DataFrame([{"arch": "transformer", "model": m, **run32.evaluated(sw / "eval" / m)}
                            for m in run32.NEGTR])
     models.to_csv(HERE / "models.csv", index=False)
-    pd.read_csv(sw / "table8.csv").assign(arch="transformer").to_csv(HERE / "table8.csv", index=False)
+    table8 = pd.read_csv(sw / "table8.csv").assign(arch="transformer")
     run31 = pd.read_csv(HERE.parent / "run31" / "table8.csv").query("arch == 'transformer'").reset_index(drop=True)
-    assert pd.read_csv(HERE / "table8.csv").equals(run31), "Table 8 differs from run 31's"
+    assert table8.equals(run31), "Table 8 differs from run 31's"
+    table8.to_csv(HERE / "table8.csv", index=False)
     for name in run32.NEGTR:
         curve = (sw / "models" / f"{name}_curve.csv").read_text()
         assert curve == (HERE.parent / "run32" / f"transformer_{name}_curve.csv").read_text(), f"{name}'s curve"
