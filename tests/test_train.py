@@ -466,3 +466,60 @@ def test_quick_baseline_stage_on_chitchat(quick_run):
     assert len(curve) == 2 and curve["valid_ppl"].iloc[-1] < curve["valid_ppl"].iloc[0]
     log = (work / "logs/chitchat/train_seq2seq.log").read_text()
     assert "epoch 2/2" in log
+
+
+# ------------------------------------------------------------------------------------------ ties (no improvement)
+
+
+def _tiny_step(**kw):
+    """A stand-in for TrainStep with what keep_if_best / consider_average read: s, model and lr."""
+    from types import SimpleNamespace
+
+    model = torch.nn.Linear(1, 1)
+    return SimpleNamespace(s=TrainSettings(**kw), model=model, lr=torch.zeros(()))
+
+
+def test_plateau_rule_counts_an_equal_validation_ppl_as_bad():
+    """ReduceLROnPlateau, threshold 0: a PPL equal to the best is no improvement (patience 0: it decays at once)."""
+    run, s = train.RunState(), TrainSettings(plateau_factor=0.5, plateau_patience=0)
+    assert [train.plateau(run, p, s) for p in (10.0, 10.0, 10.0)] == [False, True, True]
+    assert run.lr_scale == 0.25 and run.plateau_best == 10.0
+
+
+def test_stop_rule_counts_an_equal_validation_ppl_as_no_improvement():
+    """PPLs 10, 9, 9, 9.5 with patience 2: epoch 3 only ties epoch 2's 9, so the rule fires after epoch 4 at
+    epoch 2."""
+    run, s, got = train.RunState(), TrainSettings(stop_patience=2), []
+    for p in (10.0, 9.0, 9.0, 9.5):
+        run.curve.append({"valid_ppl": p})
+        got.append(train.stopped(run, s))
+    assert got == [None, None, None, 2]
+
+
+def test_keep_if_best_keeps_the_earlier_epoch_on_an_equal_validation_ppl():
+    step, run = _tiny_step(), train.RunState()
+    run.epoch = 1
+    train.keep_if_best(run, step, 5.0)
+    first = {k: v.clone() for k, v in step.model.state_dict().items()}
+    with torch.no_grad():
+        step.model.weight.add_(1.0)
+    run.epoch = 2
+    train.keep_if_best(run, step, 5.0)                        # a tie is not an improvement
+    assert run.best_epoch == 1 and run.best_ppl == 5.0
+    assert torch.equal(run.best_model["weight"], first["weight"])
+
+
+def test_average_last_is_not_kept_when_its_validation_ppl_only_ties_the_best(monkeypatch):
+    step, run = _tiny_step(average_last=2), train.RunState()
+    a = {"weight": torch.tensor([[1.0]]), "bias": torch.tensor([0.0])}
+    b = {"weight": torch.tensor([[3.0]]), "bias": torch.tensor([2.0])}
+    run.epoch, run.best_epoch, run.best_ppl, run.best_model, run.recent = 2, 2, 5.0, b, [a, b]
+    monkeypatch.setattr(train, "validation_ppl", lambda *_: 5.0)
+    lines: list[str] = []
+    train.consider_average(run, step, None, lines.append)
+    assert run.averaged is None and run.best_epoch == 2 and run.best_model is b
+    assert "not kept, epoch 2 is" in lines[0]
+    monkeypatch.setattr(train, "validation_ppl", lambda *_: 4.0)   # strictly better: kept, the mean of a and b
+    train.consider_average(run, step, None, lines.append)
+    assert run.averaged == [1, 2] and run.best_ppl == 4.0
+    assert run.best_model["weight"].item() == 2.0 and run.best_model["bias"].item() == 1.0
