@@ -41,6 +41,10 @@ class TargetListError(ValueError):
     """A target list that cannot be used, stated in one line naming the file."""
 
 
+class NoTargetsInVocabulary(TargetListError):
+    """Every target of a list has out-of-vocabulary words (under ``oov_policy`` skip): nothing is left to search."""
+
+
 def list_lines(path: str | Path, error: type[ValueError] = TargetListError) -> list[str]:
     """The lines of a target list file, which must be UTF-8: else ``error`` names the file, line and column of the
     first byte that is not (a list saved in latin-1, say, would otherwise lose its accented words). A byte-order mark
@@ -202,7 +206,7 @@ def read_targets(path: str | Path, vocab: Vocab, oov_policy: str = "skip", *, ma
         texts.append(" ".join(tokens))
         ids.append(tuple(vocab.encode(tokens)))
     if not texts:
-        raise TargetListError(f"target list {name}: all {len(lines)} targets have out-of-vocabulary words "
+        raise NoTargetsInVocabulary(f"target list {name}: all {len(lines)} targets have out-of-vocabulary words "
                               f"(oov_policy skip; first: line {oov_lines[0]} '{oov[0][0]}' -> {list(oov[0][1])}); "
                               f"nothing left to search")
     skipped = len(oov) if oov_policy == "skip" else 0
@@ -221,9 +225,10 @@ def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_poli
            f"{vocab_key or f'datasets.{dataset}.vocab_size'}")
     try:
         targets = read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
+    except NoTargetsInVocabulary as err:
+        raise TargetListError(f"dataset {dataset}: {err}: {fix}") from None
     except TargetListError as err:
-        hint = f": {fix}" if str(err).endswith("nothing left to search") else ""
-        raise TargetListError(f"dataset {dataset}: {err}{hint}") from None
+        raise TargetListError(f"dataset {dataset}: {err}") from None
     total = len(targets.texts) + targets.skipped
     if max_oov_share is not None and len(targets.oov) > max_oov_share * total:
         line, (text, words) = targets.oov_lines[0], targets.oov[0]
