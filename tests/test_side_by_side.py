@@ -1,12 +1,17 @@
 """negtrain_core.tables.side_by_side: two runs' tables read into one side-by-side table (numbers by hand), empty
-cells for what a run did not build, one-line errors for bad input, the Markdown and the CLI."""
+cells for what a run did not build, one-line errors for bad input, the Markdown and the CLI; and the paper-scale
+table docs/reproduction/switchboard/side_by_side_paper.py builds with it from committed run files."""
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from negtrain_core.tables import side_by_side as sbs
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write(run, name: str, rows: list[dict], sep: str = ",") -> None:
@@ -82,3 +87,26 @@ def test_cli_prints_markdown_and_writes_csv(tmp_path, capsys):
     written = pd.read_csv(tmp_path / "out" / "sbs.csv")
     assert list(written.columns) == ["section", "quantity", "a", "b"] and len(written) > 20
     pd.testing.assert_frame_equal(written, sbs.side_by_side([a, b], ["a", "b"], "switchboard"), check_dtype=False)
+
+
+def test_the_paper_scale_table_is_the_tool_run_on_the_committed_run_files(tmp_path, capsys):
+    """docs/reproduction/switchboard/side_by_side_paper.py: each cell it reports is the committed number it names."""
+    here = ROOT / "docs" / "reproduction" / "switchboard"
+    spec = importlib.util.spec_from_file_location("side_by_side_paper", here / "side_by_side_paper.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = script.main(["--out", str(tmp_path / "sbs.csv")]).set_index(["section", "quantity"])
+    assert pd.read_csv(tmp_path / "sbs.csv").set_index(["section", "quantity"]).equals(table)
+    assert capsys.readouterr().out.startswith("| section | quantity | LSTM | Transformer |")
+    hits = pd.read_csv(here / "run31" / "hits.csv").query("model == 'baseline' and list == 'train'")
+    o = hits.query("arch == 'transformer' and hit_type == 'o_sample_avg'")
+    assert table.loc[("Table 3", "baseline o-hits, train list"), "Transformer"] == 400 / 468 == o["rate"].iloc[0]
+    after = pd.read_csv(here / "run32" / "hits.csv").query("arch == 'lstm' and model == 'negtr-io-0.5k'")
+    io = after.query("list == 'test' and hit_type == 'io_sample_avg'")["rate"].iloc[0]
+    assert table.loc[("Table 3", "+neg-tr(0.5k) io-hits, test list"), "LSTM"] == io
+    lstm_freq = pd.read_csv(here / "freq-0.01_curve.csv").set_index("epoch")
+    row = ("Table 4", "+neg-train 0.01, 20 epochs: max-ratio")
+    assert table.loc[row, "LSTM"] == lstm_freq.loc[20, "test_max_ratio"]
+    assert math.isnan(table.loc[row, "Transformer"])
+    seconds = pd.read_csv(here / "run32" / "stage_seconds.csv").query("arch == 'transformer'").set_index("stage")
+    assert table.loc[("wall time (s)", "train_seq2seq"), "Transformer"] == seconds.loc["train_seq2seq", "seconds"]
