@@ -320,6 +320,7 @@ class NegTrainSettings:
     beam_overlap_k: int = 10
     cuda_graph: bool = False               # the two steps in the foreach arithmetic, one CUDA graph each (GPU)
     average_last: int = 1                  # the model written: the mean of its weights after the last n epochs
+    eval_every_epoch: bool = False         # the test PPL after each epoch in the curve (changes no weight)
 
 
 @dataclass(frozen=True)
@@ -844,6 +845,9 @@ is in every rule that loads a checkpoint: the stage checks the file's architectu
 READS_ENV = "NEGTRAIN_SETTINGS_READS"  # a folder: each job writes there the settings fields it read (stage.main)
 # where and how fast a job runs, not what it computes: left out of the keys at any depth
 RESOURCE_KEYS = frozenset({"device", "gpu_jobs_per_device", "log_every", "max_chunk"})
+# options added after results may have been cached, whose value here reproduces those results: left out of the keys
+# at that value, so that upgrading reruns nothing a user has not asked for
+KEY_NEUTRAL = {"eval_every_epoch": False}
 
 
 def rule_reads(rule: str) -> tuple[str, ...] | None:
@@ -862,10 +866,16 @@ def rule_key(s: SharedSettings, rule: str) -> str:
                       sort_keys=True, default=str)
 
 
+def keyed_fields(value: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, less those of ``KEY_NEUTRAL`` at their neutral value."""
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+            if f.name not in KEY_NEUTRAL or getattr(value, f.name) != KEY_NEUTRAL[f.name]}
+
+
 def _plain(value: Any) -> Any:
-    """Dataclasses, mappings and sequences as dicts and lists, without ``RESOURCE_KEYS``."""
+    """Dataclasses (``keyed_fields``), mappings and sequences as dicts and lists, without ``RESOURCE_KEYS``."""
     if dataclasses.is_dataclass(value):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        value = keyed_fields(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items() if k not in RESOURCE_KEYS}
     if isinstance(value, (list, tuple)):

@@ -86,6 +86,13 @@ def dataset_settings(dataset):
     return ncfg.recorded(s) if RECORD_READS else s
 
 
+def malicious_test_input(wildcards):
+    """Rule negtrain_malicious's test pairs, an input only with malicious.eval_every_epoch: switching it on or off
+    changes the job's inputs, which reruns it; left off, it adds nothing to the job's inputs."""
+    on = ncfg.settings(config, wildcards.dataset).malicious.eval_every_epoch
+    return f"results/{wildcards.dataset}/data/test.parquet" if on else []
+
+
 def settings_key(rule_name):
     """params.settings_key of rule `rule_name`: the settings its results depend on, as a string (ncfg.rule_key),
     which Snakemake records with the outputs and compares on the next run: a changed config key reruns the rules

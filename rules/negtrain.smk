@@ -11,6 +11,7 @@ rule negtrain_malicious:
         targets="results/targets/train_{size}.txt",
         targets_checked=ancient("results/{dataset}/data/targets_checked.txt"),  # rule check_targets
         thresholds="results/{dataset}/thresholds.json",
+        test=malicious_test_input,  # only with malicious.eval_every_epoch (rules/common.smk)
     output:
         ckpt="results/{dataset}/models/negtr-{mode}-{size}.pt",
         curve=report("results/{dataset}/models/negtr-{mode}-{size}_curve.csv", caption="../report/captions/negtr_curve.rst",

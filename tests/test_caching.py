@@ -68,6 +68,15 @@ def test_a_key_is_plain_sorted_json_and_the_same_for_equal_settings():
     assert "max_chunk" not in fields["search"]["negtrain"]["io"] and fields["malicious"]["epochs"] == 20
 
 
+def test_an_option_added_later_is_in_the_key_only_away_from_its_neutral_value():
+    """KEY_NEUTRAL: malicious.eval_every_epoch false is the behaviour from before the option, so it leaves the keys as
+    they were (upgrading reruns nothing); true changes Algorithm 1's key (and the evaluation it feeds reruns)."""
+    base, on = _settings(), _settings(malicious={"eval_every_epoch": True})
+    assert "eval_every_epoch" not in json.loads(ncfg.rule_key(base, "negtrain_malicious"))["malicious"]
+    assert json.loads(ncfg.rule_key(on, "negtrain_malicious"))["malicious"]["eval_every_epoch"] is True
+    assert ncfg.rule_key(base, "train_baseline") == ncfg.rule_key(on, "train_baseline")
+
+
 def test_recorded_settings_equal_the_settings_and_record_each_field_read():
     s = _settings()
     r = ncfg.recorded(s)

@@ -421,6 +421,70 @@ def test_average_last_writes_the_mean_of_the_last_epochs_weights(tmp_path):
     pd.testing.assert_frame_equal(curves[1], curves[2])
 
 
+def _with_test_pairs(inputs: dict[str, str], tmp_path) -> dict[str, str]:
+    import pandas as pd
+
+    pd.DataFrame({"source": ["the dog sat", "go away", "a cat"], "target": ["the cat sat", "i hate the cat", "go"]}
+                 ).to_parquet(tmp_path / "test.parquet")
+    return {**inputs, "test": str(tmp_path / "test.parquet")}
+
+
+def test_eval_every_epoch_writes_each_epochs_test_ppl_and_changes_nothing_else(tmp_path, monkeypatch):
+    """malicious.eval_every_epoch: each epoch's rows carry the test PPL of the model that epoch left (epoch 3's: the
+    model written, as rule evaluate_model scores it); with dropout active the rest of the curve and the weights equal
+    the run without it, so the evaluation draws nothing from the random streams. A resumed run writes the same."""
+    import pandas as pd
+
+    from negtrain_core.data.tensors import load_pairs
+    from negtrain_core.data.vocab import Vocab
+    from negtrain_core.models import checkpoint
+    from negtrain_core.models.scoring import corpus_perplexity
+
+    inputs, s = _stage_inputs(tmp_path, dropout=0.3)
+    inputs = _with_test_pairs(inputs, tmp_path)
+    plain = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, epochs=3))
+    on = dataclasses.replace(plain, malicious=dataclasses.replace(plain.malicious, eval_every_epoch=True))
+    without = _run(inputs, tmp_path / "plain.pt", tmp_path / "plain.csv", plain, "o")
+    with_ppl = mal.run(*(inputs[k] for k in ("seq2seq", "lm", "train", "vocab", "targets", "thresholds")),
+                       tmp_path / "on.pt", tmp_path / "on.csv", on, "o", test_path=inputs["test"])
+    assert "test_ppl" not in without.columns and list(with_ppl.columns) == mal.CURVE_COLUMNS + ["test_ppl"]
+    pd.testing.assert_frame_equal(with_ppl[mal.CURVE_COLUMNS], without)
+    a, b = _weights(tmp_path / "on.pt"), _weights(tmp_path / "plain.pt")
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    per_epoch = with_ppl.groupby("epoch")["test_ppl"]
+    assert (per_epoch.nunique() == 1).all() and per_epoch.first().nunique() == 3
+    vocab = Vocab.load(inputs["vocab"])
+    test = load_pairs(inputs["test"], vocab, on.data, "cpu")
+    written = checkpoint.load(tmp_path / "on.pt", vocab).model
+    assert per_epoch.first()[3] == corpus_perplexity(written, test.src, test.tgt)
+    assert pd.read_csv(tmp_path / "on.csv").shape == with_ppl.shape
+
+    _kill_after_epoch(monkeypatch, 2)
+    args = [*(inputs[k] for k in ("seq2seq", "lm", "train", "vocab", "targets", "thresholds")),
+            tmp_path / "re.pt", tmp_path / "re.csv", on, "o"]
+    with pytest.raises(KeyboardInterrupt):
+        mal.run(*args, test_path=inputs["test"])
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(mal.run(*args, test_path=inputs["test"]), with_ppl)
+    with pytest.raises(ValueError, match="malicious.eval_every_epoch: the test pairs were not given"):
+        mal.run(*args)
+
+
+def test_the_state_fingerprint_names_eval_every_epoch_only_when_it_is_on(tmp_path):
+    """A state written before the option existed (its settings without the key) still resumes with it off; turned
+    on, the fingerprint differs, so a state of the other setting starts afresh."""
+    from negtrain_core.io import fingerprint
+
+    inputs, s = _stage_inputs(tmp_path)
+    files = [inputs["seq2seq"], inputs["train"]]
+    before = {k: v for k, v in dataclasses.asdict(s.malicious).items() if k != "eval_every_epoch"}
+    old = fingerprint({"mode": "o", "seed": s.seed, "malicious": before, "search": dataclasses.asdict(s.search),
+                       "hits": dataclasses.asdict(s.hits), "data": dataclasses.asdict(s.data)}, files)
+    assert mal.state_fingerprint(s, "o", files) == old
+    on = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, eval_every_epoch=True))
+    assert mal.state_fingerprint(on, "o", files) != old
+
+
 def test_a_state_from_other_settings_is_not_resumed(tmp_path, monkeypatch, capsys):
     inputs, s = _stage_inputs(tmp_path, dropout=0.3)
     _kill_after_epoch(monkeypatch, 1)

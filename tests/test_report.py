@@ -45,6 +45,16 @@ def test_long_curves_by_hand() -> None:
     assert list(f.columns) == curves.COLUMNS
 
 
+def test_long_curves_plot_algorithm_1s_test_ppl_where_its_curve_has_it() -> None:
+    """malicious.eval_every_epoch: the curve's test_ppl (one value per epoch, in each of its rows) joins Algorithm
+    2's in the test-PPL panel, one point per epoch; a curve without it adds nothing there."""
+    evaluated = malicious_curve().assign(test_ppl=lambda d: d["epoch"].map({1: 41.5, 2: 42.0}))
+    f = curves.long_curves({"negtr-o-0.5k": evaluated, "negtr-io-0.5k": malicious_curve()}, {}, {})
+    ppl = f[f["panel"] == "neg_ppl"]
+    assert list(ppl["model"]) == ["negtr-o-0.5k"] * 2
+    assert list(ppl["epoch"]) == [1, 2] and list(ppl["value"]) == [41.5, 42.0]
+
+
 def test_write_curves_reads_files_by_model_name_and_plots(tmp_path: Path) -> None:
     paths = {}
     for name, df in (("negtr-io-1k", malicious_curve()), ("freq-0.01", frequent_curve()), ("lm", baseline_curve())):

@@ -98,3 +98,15 @@ def test_only_the_rules_that_read_the_target_lists_wait_for_their_check(tmp_path
     assert run.returncode == 0, run.stderr
     waits = {b for a, b in rule_edges(run.stdout) if a == "check_targets"}
     assert waits == {"hits", "negtrain_malicious"}
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_algorithm_1_reads_the_test_pairs_only_with_eval_every_epoch(tmp_path: Path, on: bool) -> None:
+    """malicious.eval_every_epoch adds the test pairs to Algorithm 1's inputs; left off, its inputs are what they
+    were before the option existed (no rerun on upgrade)."""
+    args = ["-n", "--config", "scale=quick", "--", "results/chitchat/models/negtr-o-0.5k.pt"]
+    run = snakemake(tmp_path, *args, overlays=[overlay(tmp_path, {"malicious": {"eval_every_epoch": on}})])
+    assert run.returncode == 0, run.stderr
+    inputs = re.search(r"^rule negtrain_malicious:\n\s+input: (.*)$", run.stdout, re.M).group(1).split(", ")
+    assert ("results/chitchat/data/test.parquet" in inputs) is on
+    assert len(inputs) == 7 + on

@@ -36,12 +36,13 @@ from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device, stage
-from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings
-from negtrain_core.data.tensors import tensorize
+from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings, keyed_fields
+from negtrain_core.data.tensors import load_pairs, tensorize
 from negtrain_core.models.steps import PositiveBatches, Sgd, WeightedStep, mle_loss, weighted_logp
 from negtrain_core.data.vocab import PAD_ID, Vocab
 from negtrain_core.io import fingerprint, write_csv
 from negtrain_core.models import checkpoint
+from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.models.training import rng_state, scope_groups, seed_all, set_rng_state
 from negtrain_core.search import hits
 from negtrain_core.search.gibbs_enum import SearchGraphs, Thresholds, search
@@ -262,7 +263,8 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
                    find_triggers: Searcher, is_hit: HitTest, avoid_ids: Tensor, s: NegTrainSettings,
                    done: list[dict[str, float]] | None = None,
                    after_epoch: Callable[[int, list[dict[str, float]]], None] | None = None,
-                   mean: WeightMean | None = None) -> list[dict[str, float]]:
+                   mean: WeightMean | None = None,
+                   evaluate: Callable[[torch.nn.Module], float] | None = None) -> list[dict[str, float]]:
     """Algorithm 1 over ``targets`` (N, T) for ``s.epochs`` epochs; returns the curve rows.
 
     Each row: epoch (1-based), batch, targets in the batch, round (0 = right after gibbs-enum), hits, losses.
@@ -271,7 +273,8 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
     left them); ``after_epoch(epoch, rows)`` runs after each epoch (the stage writes its resumable state there).
     With ``s.average_last`` > 1 the model ends as the mean of its weights after the last epochs (``mean``: the
     stage's, restored with a resumed run; one is made here otherwise). The curve's hit counts are the trained
-    model's, before the averaging.
+    model's, before the averaging. ``evaluate(model)`` (``malicious.eval_every_epoch``): a number written into each
+    row of the epoch just ended as ``test_ppl``; it must leave the weights and the random streams as it found them.
     """
     rows: list[dict[str, float]] = list(done or [])
     if mean is None and s.average_last > 1:
@@ -291,6 +294,12 @@ def negative_train(model: torch.nn.Module, targets: Tensor, pos: Iterator[tuple[
                  len(targets), sum(1 for r in rows if r["epoch"] == epoch and r["neg_loss"] == r["neg_loss"]))
         if mean is not None:
             mean.add(model, epoch)
+        if evaluate is not None:
+            ppl = evaluate(model)
+            for r in rows:
+                if r["epoch"] == epoch:
+                    r["test_ppl"] = ppl
+            log.info("epoch %d: test PPL %.2f", epoch, ppl)
         if after_epoch is not None:
             after_epoch(epoch, rows)
     if mean is not None and (averaged := mean.apply(model)):
@@ -355,10 +364,13 @@ def avoid_ids(words: Sequence[str], vocab: Vocab) -> Tensor:
 
 def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, vocab_path: str | Path,
         targets_path: str | Path, thresholds_path: str | Path, ckpt_out: str | Path, curve_out: str | Path,
-        settings: Settings, mode: str, named: str | Path | None = None) -> pd.DataFrame:
+        settings: Settings, mode: str, named: str | Path | None = None,
+        test_path: str | Path | None = None) -> pd.DataFrame:
     """Rule negtrain_malicious: negatively train the baseline seq2seq against the target list in ``mode`` (o | io);
     write the model and the curve. Returns the curve. ``named``: the configured list that ``targets_path`` copies
-    line by line (the 0.5k list), named in messages. Resumes from ``<ckpt_out>.state`` (below) after a kill."""
+    line by line (the 0.5k list), named in messages. ``test_path``: the test pairs, read with
+    ``malicious.eval_every_epoch`` (the curve's ``test_ppl``). Resumes from ``<ckpt_out>.state`` (below) after a
+    kill."""
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
     s, cfg = settings.malicious, settings.search.negtrain[mode]
     seed_all(settings.seed)
@@ -375,8 +387,17 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
                           full_only=True, shuffle=s.positive_shuffle)
     search_gen = torch.Generator().manual_seed(settings.seed)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
+    evaluate: Callable[[torch.nn.Module], float] | None = None
+    if s.eval_every_epoch:
+        if test_path is None:
+            raise ValueError("malicious.eval_every_epoch: the test pairs were not given")
+        test = load_pairs(test_path, vocab, settings.data, dev)
+
+        def evaluate(m: torch.nn.Module) -> float:                      # as rule evaluate_model computes it
+            return corpus_perplexity(m, test.src, test.tgt)
     state_path = Path(ckpt_out).with_name(Path(ckpt_out).name + ".state")
     inputs = [seq2seq_path, train_path, vocab_path, targets_path, thresholds_path] + ([lm_path] if lm is not None else [])
+    inputs += [test_path] if evaluate is not None else []
     fp = state_fingerprint(settings, mode, inputs)
     mean = WeightMean(s.average_last, s.epochs) if s.average_last > 1 else None
     done = resume(state_path, fp, model, search_gen, pos, mean)
@@ -388,8 +409,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
                           searcher(lm, th, cfg, search_gen, settings.hits,
                                    SearchGraphs() if cfg.cuda_graph and dev.type == "cuda" else None),
                           hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s,
-                          done, save, mean)
-    curve = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+                          done, save, mean, evaluate)
+    curve = pd.DataFrame(rows, columns=CURVE_COLUMNS + (["test_ppl"] if evaluate is not None else []))
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
                     extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),
                            "targets_used": len(targets.texts), "targets_skipped": targets.skipped,
@@ -410,7 +431,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
 
 def state_fingerprint(settings: Settings, mode: str, inputs: Sequence[str | Path]) -> str:
     """What decides the run's numbers: the settings it reads and its input files (``io.fingerprint``)."""
-    return fingerprint({"mode": mode, "seed": settings.seed, "malicious": dataclasses.asdict(settings.malicious),
+    return fingerprint({"mode": mode, "seed": settings.seed,
+                        "malicious": keyed_fields(settings.malicious),   # a state from before an option stays valid
                         "search": dataclasses.asdict(settings.search), "hits": dataclasses.asdict(settings.hits),
                         "data": dataclasses.asdict(settings.data)}, inputs)
 

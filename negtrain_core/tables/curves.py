@@ -3,7 +3,8 @@
 Inputs are the curve CSVs the stages write (columns as they write them):
 - ``models/negtr-{mode}-{size}_curve.csv`` (Algorithm 1): epoch, batch, targets, round, hits, neg_loss, pos_nll;
   one row per negative round of a batch. The hit rate of an iteration (epoch) over the target list is the share of
-  targets hit when each batch is searched (round 0): ``malicious.epoch_rates``.
+  targets hit when each batch is searched (round 0): ``malicious.epoch_rates``. With
+  ``malicious.eval_every_epoch`` also test_ppl, the test PPL after the epoch (the same in each of its rows).
 - ``models/freq-{r}_curve.csv`` (Algorithm 2): epoch (0 = the baseline before training), test_max_ratio, test_ppl.
 - ``models/{seq2seq,lm}_curve.csv`` (baselines): epoch, train_ppl, valid_ppl.
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 PANELS = {
     "hit_rate": "Algorithm 1: hit rate on the training list per epoch (at search time)",
     "max_ratio": "Algorithm 2: test max-ratio per epoch (0 = baseline)",
-    "neg_ppl": "Algorithm 2: test PPL per epoch (0 = baseline)",
+    "neg_ppl": "Test PPL per epoch: Algorithm 2 (0 = baseline); Algorithm 1 if evaluated",
     "baseline_ppl": "Baselines: PPL per epoch",
 }
 REQUIRED = {"malicious": ("epoch", "targets", "round", "hits", "neg_loss"), "frequent": ("epoch", "test_max_ratio",
@@ -64,6 +65,8 @@ def long_curves(malicious: Mapping[str, pd.DataFrame], frequent: Mapping[str, pd
     parts = [_long(epoch_rates(df), "hit_rate", m, m, "hit_rate") for m, df in malicious.items()]
     parts += [_long(df, "max_ratio", m, m, "test_max_ratio") for m, df in frequent.items()]
     parts += [_long(df, "neg_ppl", m, m, "test_ppl") for m, df in frequent.items()]
+    parts += [_long(df.groupby("epoch", as_index=False)["test_ppl"].first(), "neg_ppl", m, m, "test_ppl")
+              for m, df in malicious.items() if "test_ppl" in df]          # malicious.eval_every_epoch
     for m, df in baseline.items():
         parts += [_long(df, "baseline_ppl", m, f"{m} {split}", f"{split}_ppl") for split in ("train", "valid")]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
