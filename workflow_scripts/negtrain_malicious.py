@@ -7,4 +7,4 @@ i, s = snakemake.input, snakemake.params.settings
 configured = s.targets.train if snakemake.wildcards.size == "0.5k" else None   # the 0.5k list copies it line by line
 stage.main(snakemake, malicious.run, i.seq2seq, i.lm, i.train, i.vocab, i.targets, i.thresholds,
            snakemake.output.ckpt, snakemake.output.curve, s, snakemake.wildcards.mode, named=configured,
-           test_path=i.test or None)    # an empty list unless malicious.eval_every_epoch
+           test_path=i.get("test") or None)    # none or an empty list unless malicious.eval_every_epoch
