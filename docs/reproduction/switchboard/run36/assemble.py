@@ -71,7 +71,8 @@ def main(base: Path, variants: dict[int, Path]) -> None:
     avg = both[both["hit_type"].str.endswith("sample_avg")]
     print("Table 3, sample-avg hit rates (train: the authors' 0.5k list; test: ours)\n",
           avg.pivot_table(index=["run", "model"], columns=["list", "hit_type"], values="rate").round(4))
-    print(models.set_index(["run", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4))
+    print(models.set_index(["run", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4)
+          .to_string())
     print("test PPL after each epoch\n", ppl.pivot_table(index="epoch", columns=["run", "model"], values="test_ppl"))
 
 
