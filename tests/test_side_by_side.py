@@ -110,3 +110,10 @@ def test_the_paper_scale_table_is_the_tool_run_on_the_committed_run_files(tmp_pa
     assert math.isnan(table.loc[row, "Transformer"])
     seconds = pd.read_csv(here / "run32" / "stage_seconds.csv").query("arch == 'transformer'").set_index("stage")
     assert table.loc[("wall time (s)", "train_seq2seq"), "Transformer"] == seconds.loc["train_seq2seq", "seconds"]
+    preset = "Transformer, Alg. 1 lr 0.005"                          # run 36: configs/transformer.yaml's Algorithm 1
+    models = pd.read_csv(here / "run36" / "models.csv").query("run == 36").set_index("model")
+    assert table.loc[("Table 3", "+neg-tr(0.5k) io: PPL"), preset] == models.loc["negtr-io-0.5k", "test_ppl"]
+    seconds = pd.read_csv(here / "run36" / "stage_seconds.csv").query("run == '36'").set_index("stage")
+    assert table.loc[("wall time (s)", "negtr-o-0.5k"), preset] == seconds.loc["negtr-o-0.5k", "seconds"]
+    ppl = table.loc[("Table 8", "seq2seq test PPL")]
+    assert ppl[preset] == ppl["Transformer"]
