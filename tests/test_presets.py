@@ -98,16 +98,18 @@ def test_the_transformer_preset_reaches_every_model_of_the_study():
     assert s.model.transformer.share_source_embedding
     assert (s.train.epochs, s.train.plateau_factor, s.train.stop_patience, s.train.average_last) == (12, 0.5, 2, 3)
     assert s.train.for_kind("seq2seq").batch_size == 128
+    assert (s.malicious.lr_neg, s.malicious.lr_pos) == (0.005, 0.005)
     other = ncfg.settings(cfg, "chitchat")                           # the batch size is Switchboard's alone
     assert other.train.for_kind("seq2seq").batch_size == ncfg.settings(
         ncfg.load(ROOT / "config.yaml"), "chitchat").train.for_kind("seq2seq").batch_size
 
 
 def test_the_transformer_preset_is_the_committed_runs_configuration():
-    """The preset's merged config equals run 25's overlay with run 31's on top, so the figures the preset's comment
-    quotes came from exactly this configuration."""
+    """The preset's merged config equals run 25's overlay with runs 31 and 36's on top, so the figures the preset's
+    comment quotes came from exactly this configuration."""
     runs = ncfg.load(ROOT / "config.yaml", overlays=(RUNS / "run25" / "transformer.yaml",
-                                                     RUNS / "run31" / "average_last3.yaml"))
+                                                     RUNS / "run31" / "average_last3.yaml",
+                                                     RUNS / "run36" / "lr_005.yaml"))
     assert ncfg.load(ROOT / "config.yaml", overlays=(TRANSFORMER,)) == runs
 
 
