@@ -11,7 +11,7 @@ the tool on them. Every number is copied from one of these files; none is estima
 - Table 3 (the authors' 0.5k list as training list, 468 targets; our test list, 425): the baselines' sample-avg hit
   rates from run31/hits.csv, neg-tr(0.5k)'s from run32/hits.csv, their test PPL from run32/models.csv. Two
   Transformer columns: Algorithm 1 at the LSTM's step sizes (lr 0.01, run 32) and at configs/transformer.yaml's
-  (lr 0.005, run36/hits.csv and run36/models.csv; its run 36, the preset's other stages unchanged).
+  (lr 0.005: run36/hits.csv and run36/models.csv; every other stage as in run 32).
 - Table 4: the baselines' rows (test PPL, greedy max-ratio, Ent-2, Ent-3) from epoch 0 of each Algorithm 2 curve;
   Algorithm 2 after 2 epochs from the Transformer's run32/transformer_freq-*_curve.csv and the LSTM's
   freq-*_curve.csv (runs 4 and 5, the same baseline as run 31's: test PPL 40.4868 in both), and the LSTM's 20 epochs

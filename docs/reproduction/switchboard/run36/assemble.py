@@ -1,4 +1,4 @@
-"""Writes runs 36 and 37's files from their working directories (see ../transformer.md#runs-36-and-37).
+"""Writes runs 36 and 37's files from their working directories (see ../transformer.md, "Runs 36 and 37").
 
   PYTHONPATH=. python docs/reproduction/switchboard/run36/assemble.py BASE_DIR RUN36_DIR RUN37_DIR
 
@@ -6,10 +6,11 @@ BASE_DIR: configs/transformer.yaml on the coherent base (../run20/overlay.yaml),
 the authors' 0.5k list. Its directory (outputs and Snakemake's records) was then copied twice, so neither variant
 retrained anything, and each copy ran Algorithm 1 on that list in o- and io-mode with its hit tests and evaluations,
 side by side: RUN36_DIR with lr_neg = lr_pos = 0.005 (lr_005.yaml), RUN37_DIR with malicious.momentum 0
-(momentum0.yaml), both with malicious.eval_every_epoch (eval_every_epoch.yaml). Writes hits.csv and models.csv (a `run` column; ../run32's
-layout otherwise), table8.csv, the curves, ppl_by_epoch.csv (each epoch's test PPL), stage_seconds.csv; checks that
-Table 8 equals run 31's and that the variants' baselines are the base directory's; then prints Table 3's sample-avg
-rows and each epoch's test PPL beside run 32's recipe.
+(momentum0.yaml), both with malicious.eval_every_epoch (eval_every_epoch.yaml). Writes hits.csv and models.csv (a
+`run` column; ../run32's layout otherwise), table8.csv, the curves, ppl_by_epoch.csv (each epoch's test PPL) and
+stage_seconds.csv; checks that Table 8 equals run 31's in all three directories and that each model's last epoch's
+PPL is its evaluation's; then prints Table 3's sample-avg rows beside run 31's baseline and run 32's models, and each
+epoch's test PPL.
 """
 
 import importlib.util
