@@ -68,5 +68,19 @@ def main(lstm: Path, transformer: Path) -> None:
     print(models.set_index(["arch", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4))
 
 
+
+def print_transformer_runs(hits: pd.DataFrame, models: pd.DataFrame) -> None:
+    """Later runs' Transformer models (``hits`` and ``models`` with a ``run`` column): Table 3's sample-avg rows
+    beside run 31's baseline and run 32's models, then their evaluations."""
+    before = [pd.read_csv(HERE.parent / "run31" / "hits.csv").query("model == 'baseline'").assign(run=31),
+              pd.read_csv(HERE / "hits.csv").assign(run=32)]
+    both = pd.concat([*before, hits]).query("arch == 'transformer'")
+    avg = both[both["hit_type"].str.endswith("sample_avg")]
+    print("Table 3, sample-avg hit rates (train: the authors' 0.5k list; test: ours)\n",
+          avg.pivot_table(index=["run", "model"], columns=["list", "hit_type"], values="rate").round(4).to_string())
+    print(models.set_index(["run", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4)
+          .to_string())
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -50,13 +50,7 @@ def main(run34: Path, transformer: Path) -> None:
     seconds = seconds[(seconds["run"] == 34) | seconds["stage"].str.contains("negtr")]   # run 35 reran only these
     seconds.to_csv(HERE / "stage_seconds.csv", index=False)
 
-    before = [pd.read_csv(HERE.parent / "run31" / "hits.csv").query("model == 'baseline'").assign(run=31),
-              pd.read_csv(HERE.parent / "run32" / "hits.csv").assign(run=32)]
-    both = pd.concat([*before, hits]).query("arch == 'transformer'")
-    avg = both[both["hit_type"].str.endswith("sample_avg")]
-    print("Table 3, sample-avg hit rates (train: the authors' 0.5k list; test: ours)\n",
-          avg.pivot_table(index=["run", "model"], columns=["list", "hit_type"], values="rate").round(4))
-    print(models.set_index(["run", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4))
+    run32.print_transformer_runs(hits, models)
 
 
 if __name__ == "__main__":

@@ -65,16 +65,9 @@ def main(base: Path, variants: dict[int, Path]) -> None:
     seconds = seconds[(seconds["run"] == "base") | seconds["stage"].str.contains("negtr")]
     seconds.to_csv(HERE / "stage_seconds.csv", index=False)
 
-    pd.set_option("display.width", 200)
-    before = [pd.read_csv(HERE.parent / "run31" / "hits.csv").query("model == 'baseline'").assign(run=31),
-              pd.read_csv(HERE.parent / "run32" / "hits.csv").assign(run=32)]
-    both = pd.concat([*before, hits]).query("arch == 'transformer'")
-    avg = both[both["hit_type"].str.endswith("sample_avg")]
-    print("Table 3, sample-avg hit rates (train: the authors' 0.5k list; test: ours)\n",
-          avg.pivot_table(index=["run", "model"], columns=["list", "hit_type"], values="rate").round(4))
-    print(models.set_index(["run", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4)
-          .to_string())
-    print("test PPL after each epoch\n", ppl.pivot_table(index="epoch", columns=["run", "model"], values="test_ppl"))
+    run32.print_transformer_runs(hits, models)
+    print("test PPL after each epoch\n",
+          ppl.pivot_table(index="epoch", columns=["run", "model"], values="test_ppl").to_string())
 
 
 if __name__ == "__main__":
