@@ -82,5 +82,18 @@ def print_transformer_runs(hits: pd.DataFrame, models: pd.DataFrame) -> None:
           .to_string())
 
 
+def check_copied_baseline(base: Path, dirs: dict, out: Path, baseline_ppl: float) -> None:
+    """Later Transformer runs that copied one baseline directory: BASE's Table 8 must equal run 31's (whose seq2seq
+    test PPL is ``baseline_ppl``) and so must each copy's in ``dirs`` (run -> results/switchboard), or a copy retrained
+    its baseline; writes BASE's table to ``out``/table8.csv."""
+    table8 = pd.read_csv(base / "results" / "switchboard" / "table8.csv").assign(arch="transformer")
+    run31 = pd.read_csv(HERE.parent / "run31" / "table8.csv").query("arch == 'transformer'").reset_index(drop=True)
+    assert table8.equals(run31), "Table 8 differs from run 31's"
+    assert abs(run31.set_index("model").loc["Seq2seq", "test_ppl"] - baseline_ppl) < 0.005
+    table8.to_csv(out / "table8.csv", index=False)
+    for run, sw in dirs.items():
+        assert pd.read_csv(sw / "table8.csv").assign(arch="transformer").equals(run31), f"run {run} retrained"
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -35,13 +35,7 @@ def main(base: Path, variants: dict[int, Path]) -> None:
                            for run, sw in dirs.items() for m in run32.NEGTR])
     models.to_csv(HERE / "models.csv", index=False)
 
-    table8 = pd.read_csv(base / "results" / "switchboard" / "table8.csv").assign(arch="transformer")
-    run31 = pd.read_csv(HERE.parent / "run31" / "table8.csv").query("arch == 'transformer'").reset_index(drop=True)
-    assert table8.equals(run31), "Table 8 differs from run 31's"
-    assert abs(run31.set_index("model").loc["Seq2seq", "test_ppl"] - BASELINE_PPL) < 0.005
-    table8.to_csv(HERE / "table8.csv", index=False)
-    for run, sw in dirs.items():
-        assert pd.read_csv(sw / "table8.csv").assign(arch="transformer").equals(run31), f"run {run} retrained"
+    run32.check_copied_baseline(base, dirs, HERE, BASELINE_PPL)
 
     ppl = []
     for run, sw in dirs.items():
