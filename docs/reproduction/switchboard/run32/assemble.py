@@ -95,5 +95,14 @@ def check_copied_baseline(base: Path, dirs: dict, out: Path, baseline_ppl: float
         assert pd.read_csv(sw / "table8.csv").assign(arch="transformer").equals(run31), f"run {run} retrained"
 
 
+def write_negtr_stage_seconds(base: Path, variants: dict, out: Path) -> None:
+    """Later Transformer runs: the baseline's stage times (run "base") and each variant's Algorithm 1 stages (run ->
+    working directory in ``variants``) into ``out``/stage_seconds.csv."""
+    seconds = pd.concat([stage_seconds(base, "transformer").assign(run="base")]
+                        + [stage_seconds(w, "transformer").assign(run=run) for run, w in variants.items()])
+    seconds = seconds[(seconds["run"] == "base") | seconds["stage"].str.contains("negtr")]
+    seconds.to_csv(out / "stage_seconds.csv", index=False)
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]), Path(sys.argv[2]))

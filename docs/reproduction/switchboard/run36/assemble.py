@@ -54,10 +54,7 @@ def main(base: Path, variants: dict[int, Path]) -> None:
             evaluated = models.query("run == @run and model == @name")["test_ppl"].iloc[0]
             assert abs(last - evaluated) < 1e-3, f"run {run} {name}: last epoch {last} vs evaluated {evaluated}"
 
-    seconds = pd.concat([run32.stage_seconds(base, "transformer").assign(run="base")]
-                        + [run32.stage_seconds(w, "transformer").assign(run=run) for run, w in variants.items()])
-    seconds = seconds[(seconds["run"] == "base") | seconds["stage"].str.contains("negtr")]
-    seconds.to_csv(HERE / "stage_seconds.csv", index=False)
+    run32.write_negtr_stage_seconds(base, variants, HERE)
 
     run32.print_transformer_runs(hits, models)
     print("test PPL after each epoch\n",
