@@ -1,0 +1,66 @@
+"""Writes run 41's files from its working directory (see ../README.md#run-41).
+
+  PYTHONPATH=. python docs/reproduction/switchboard/run41/assemble.py LSTM_DIR
+
+LSTM_DIR: config.yaml's LSTM on the coherent base (../run20/overlay.yaml) from the raw corpus: Table 8, Algorithm 1
+on the authors' 2.5k list in o-mode, its hit tests on both lists and its evaluation. Checks Table 8 against run 20's
+(the baseline must be the one whose hit tests runs 20 and 31 committed), then writes hits.csv (in
+../run31/hits.csv's layout), models.csv, table8.csv, the curve, stage_seconds.csv and the run's rows of
+../wall_times.csv; prints Table 3's sample-avg rows of the coherent base, run 31's baseline and runs 31, 32 and 41's
+o-mode models.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(run: str):
+    spec = importlib.util.spec_from_file_location(f"{run}_assemble", HERE.parent / run / "assemble.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run32 = _load("run32")     # run 32's stage_seconds (from Snakemake's benchmark files); its run15.evaluated
+MODEL = "negtr-o-2.5k"
+
+
+def main(lstm: Path) -> None:
+    sw = lstm / "results" / "switchboard"
+    table8 = pd.read_csv(sw / "table8.csv").assign(arch="lstm")
+    run20 = pd.read_csv(HERE.parent / "run20" / "table8.csv").assign(arch="lstm")
+    assert table8.equals(run20), "Table 8 differs from run 20's: not the baseline of runs 20 and 31"
+    table8.to_csv(HERE / "table8.csv", index=False)
+
+    hits = pd.concat([pd.read_csv(sw / "hits" / MODEL / f"{lst}_rates.csv").assign(arch="lstm", model=MODEL, list=lst)
+                      for lst in ("train", "test")])
+    hits = hits[["arch", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"]]
+    hits.to_csv(HERE / "hits.csv", index=False)
+    models = pd.DataFrame([{"arch": "lstm", "model": MODEL, **run32.evaluated(sw / "eval" / MODEL)}])
+    models.to_csv(HERE / "models.csv", index=False)
+    (HERE / f"lstm_{MODEL}_curve.csv").write_text((sw / "models" / f"{MODEL}_curve.csv").read_text())
+
+    seconds = run32.stage_seconds(lstm, "lstm")
+    seconds.to_csv(HERE / "stage_seconds.csv", index=False)
+    table = HERE.parent / "wall_times.csv"          # other runs' rows kept as written
+    kept = [line for line in table.read_text().splitlines() if not line.startswith("run41,")]
+    table.write_text("\n".join(kept + [f"run41,{r.stage},{r.seconds:.2f}" for r in seconds.itertuples()]) + "\n")
+
+    before = [pd.read_csv(HERE.parent / run / "hits.csv").assign(run=run[3:]) for run in ("run31", "run32")]
+    both = pd.concat([*before, hits.assign(run="41")]).query("arch == 'lstm'")
+    avg = both[both["hit_type"].str.endswith("sample_avg")]
+    print("Table 3 on the coherent base, sample-avg hit rates (train: the authors' 0.5k list; test: ours)\n",
+          avg.pivot_table(index=["run", "model"], columns=["list", "hit_type"], values="rate").round(4).to_string())
+    print(models.set_index("model")[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4).to_string())
+    curve = pd.read_csv(HERE / f"lstm_{MODEL}_curve.csv")
+    first = curve[curve["round"] == 0].groupby("epoch")["hits"].sum()
+    print("Algorithm 1's own count of targets hit at each epoch's first round:", first.to_dict())
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
