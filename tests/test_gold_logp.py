@@ -31,10 +31,13 @@ CHECKS = textwrap.dedent('''
     torch.manual_seed(0)
 
     def check(x, gold, tol):
+        # tol, or two float32 ulps of the largest |log p|: the kernel's blocked sums round otherwise than torch's
+        # (|log p| near 34 has an ulp of 3.8e-6, and Triton 3.9's interpreter lands one ulp from torch there)
         got, want = G.gold_logp(x, gold), G.reference_gold_logp(x, gold)
         assert got.dtype == torch.float32 and got.shape == gold.shape, (got.dtype, got.shape)
         err = float((got - want).abs().max())
-        assert err <= tol, (x.dtype, x.shape, err)
+        allowed = max(tol, 2 * torch.finfo(torch.float32).eps * float(want.abs().max()))
+        assert err <= allowed, (x.dtype, x.shape, err, allowed)
 
     # whole rows in one block: small, with the scoring copy's -inf padding, bf16, fp32
     check(torch.randn(3, 5, 37).half() * 4, torch.randint(0, 37, (3, 5)), 2e-6)
