@@ -78,18 +78,3 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail("quick pipeline failed:\n" + (run.stdout + run.stderr)[-4000:])
     (work / "snakemake_output.txt").write_text(run.stdout + run.stderr)
     return work
-
-
-# Tests that share one expensive setup run on one pytest-xdist worker (`python -m pytest -n auto --dist loadgroup`, the
-# README's test command): the session's quick pipeline would otherwise run once per worker, and two workers would
-# start two SLURM clusters on one host. Without -n the markers do nothing.
-SHARED_SETUP_GROUPS = {"test_slurm.py": "slurm", "test_report_browser.py": "quick_run"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = SHARED_SETUP_GROUPS.get(item.path.name)
-        if group is None and "quick_run" in getattr(item, "fixturenames", ()):
-            group = "quick_run"
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
