@@ -54,10 +54,7 @@ def main(lstm: Path, transformer: Path) -> None:
 
     seconds = pd.concat([stage_seconds(run, arch) for arch, run in runs.items()])
     seconds.to_csv(HERE / "stage_seconds.csv", index=False)
-    walls = [f"run32,{r.stage},{r.seconds:.2f}" for r in seconds[seconds["arch"] == "lstm"].itertuples()]
-    table = HERE.parent / "wall_times.csv"          # other runs' rows kept as written
-    kept = [line for line in table.read_text().splitlines() if not line.startswith("run32,")]
-    table.write_text("\n".join(kept + walls) + "\n")
+    write_wall_times("run32", seconds[seconds["arch"] == "lstm"])
 
     run31 = pd.read_csv(HERE.parent / "run31" / "hits.csv")
     both = pd.concat([run31[run31["model"] == "baseline"], hits])
@@ -67,6 +64,13 @@ def main(lstm: Path, transformer: Path) -> None:
           table3.round(4))
     print(models.set_index(["arch", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4))
 
+
+
+def write_wall_times(run: str, seconds: pd.DataFrame) -> None:
+    """``run``'s rows of ../wall_times.csv from ``seconds`` (stage_seconds' layout), other runs' rows kept as written."""
+    table = HERE.parent / "wall_times.csv"
+    kept = [line for line in table.read_text().splitlines() if not line.startswith(f"{run},")]
+    table.write_text("\n".join(kept + [f"{run},{r.stage},{r.seconds:.2f}" for r in seconds.itertuples()]) + "\n")
 
 
 def print_transformer_runs(hits: pd.DataFrame, models: pd.DataFrame) -> None:

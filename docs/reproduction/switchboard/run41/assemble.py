@@ -17,16 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("run32_assemble", HERE.parent / "run32" / "assemble.py")
+run32 = importlib.util.module_from_spec(_spec)      # its stage_seconds, write_wall_times and run15's evaluated
+_spec.loader.exec_module(run32)
 
-
-def _load(run: str):
-    spec = importlib.util.spec_from_file_location(f"{run}_assemble", HERE.parent / run / "assemble.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run32 = _load("run32")     # run 32's stage_seconds (from Snakemake's benchmark files); its run15.evaluated
 MODEL = "negtr-o-2.5k"
 
 
@@ -47,9 +41,7 @@ def main(lstm: Path) -> None:
 
     seconds = run32.stage_seconds(lstm, "lstm")
     seconds.to_csv(HERE / "stage_seconds.csv", index=False)
-    table = HERE.parent / "wall_times.csv"          # other runs' rows kept as written
-    kept = [line for line in table.read_text().splitlines() if not line.startswith("run41,")]
-    table.write_text("\n".join(kept + [f"run41,{r.stage},{r.seconds:.2f}" for r in seconds.itertuples()]) + "\n")
+    run32.write_wall_times("run41", seconds)
 
     before = [pd.read_csv(HERE.parent / run / "hits.csv").assign(run=run[3:]) for run in ("run31", "run32")]
     both = pd.concat([*before, hits.assign(run="41")]).query("arch == 'lstm'")
