@@ -62,6 +62,7 @@ def shared_data() -> Path:
 
 QUICK_SMALL = ROOT / "tests" / "quick_small.yaml"   # the quick scale shrunk to a pipeline check
 QUICK_SMALL_CONFIG = yaml.safe_load(QUICK_SMALL.read_text())["quick"]
+QUICK_TINY = ROOT / "tests" / "quick_tiny.yaml"     # on top of it: smaller still, for runs that check only wiring
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from conftest import QUICK_SMALL
+from conftest import QUICK_SMALL, QUICK_TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,11 +30,13 @@ def snakemake(
 
 
 
-def quick_pipeline(workdir: Path, overlay: Path | None, device: str = "cpu") -> Path:
-    """``rule all`` at quick scale on chitchat with tests/quick_small.yaml and ``overlay`` on ``device``; asserts
-    that it succeeds and writes Tables 3, 4, 8 and 9, and returns its results/chitchat."""
+def quick_pipeline(workdir: Path, overlay: Path | None, device: str = "cpu", tiny: bool = False) -> Path:
+    """``rule all`` at quick scale on chitchat with tests/quick_small.yaml (and tests/quick_tiny.yaml if ``tiny``)
+    and ``overlay`` on ``device``; asserts that it succeeds and writes Tables 3, 4, 8 and 9, and returns its
+    results/chitchat."""
+    sizes = [QUICK_SMALL, QUICK_TINY] if tiny else [QUICK_SMALL]
     run = snakemake(workdir, "--cores", "2", "--config", "scale=quick", f"device={device}",
-                    overlays=[QUICK_SMALL, *([overlay] if overlay else [])], timeout=3600)
+                    overlays=[*sizes, *([overlay] if overlay else [])], timeout=3600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     results = workdir / "results" / "chitchat"
     for table in ("table3.csv", "table4.csv", "table8.csv", "table9.csv"):

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import runpy
+import shutil
 import signal
 import subprocess
 import sys
@@ -602,8 +603,9 @@ def test_a_run_fingerprint_follows_its_settings_and_every_byte_of_its_inputs(tmp
 # ---------------------------------------------------------------------------------------------- kill -9 and recovery
 
 # a small workflow: 1,500 training pairs, 3 epochs; each baseline on one thread, so both train side by side on two
-# cores (and one-thread matrix products leave no room for thread scheduling in the numbers)
-SMALL = {"quick": {"max_train_pairs": 1500, "max_eval_pairs": 200, "epochs": 3, "embedding_dim": 32, "hidden_dim": 64}}
+# cores (and one-thread matrix products leave no room for thread scheduling in the numbers); Algorithm 1 in 3 passes
+SMALL = {"quick": {"max_train_pairs": 1500, "max_eval_pairs": 200, "epochs": 3, "embedding_dim": 32, "hidden_dim": 64,
+                   "malicious_epochs": 3}}
 TARGETS = ("results/chitchat/table8.csv", "results/chitchat/eval/baseline/greedy.parquet")
 TIMING = {"seconds", "tokens_per_s"}                  # curve columns that measure the machine, not the run
 
@@ -695,17 +697,25 @@ def assert_equal_payload(x, y, where: str) -> None:
         assert x == y, where
 
 
-@pytest.mark.slow
-def test_kill_9_then_the_documented_recovery_gives_the_uninterrupted_results(tmp_path):
-    """A small quick-scale workflow (preprocess, target check, both baselines, Table 8, greedy test responses),
-    run whole once; killed with its process group during baseline training, and again as preprocessing starts with
-    what a kill during its Parquet write leaves (a temporary file beside the output); each recovered as documented.
-    Results and checkpoints equal the uninterrupted run's."""
-    ref, during_training, during_preprocess = (tmp_path / n for n in ("ref", "training", "preprocess"))
-    for work in (ref, during_training, during_preprocess):
-        work.mkdir()
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """The small workflow (preprocess, target check, both baselines, Table 8, greedy test responses) run whole once:
+    the uninterrupted reference of the kill -9 tests, and the finished baselines that Algorithm 1's starts from.
+    Tests copy it and leave it as it is."""
+    ref = tmp_path_factory.mktemp("small_run")
     whole = snakemake_run(ref)
     assert whole.returncode == 0, (whole.stdout + whole.stderr)[-3000:]
+    return ref
+
+
+@pytest.mark.slow
+def test_kill_9_then_the_documented_recovery_gives_the_uninterrupted_results(tmp_path, small_run):
+    """The small workflow killed with its process group during baseline training, and again as preprocessing starts
+    with what a kill during its Parquet write leaves (a temporary file beside the output); each recovered as
+    documented. Results and checkpoints equal the uninterrupted run's."""
+    ref, during_training, during_preprocess = small_run, tmp_path / "training", tmp_path / "preprocess"
+    for work in (during_training, during_preprocess):
+        work.mkdir()
 
     models = during_training / "results/chitchat/models"
     killed_when(during_training, lambda: any(models.glob("*.pt.state")))
@@ -724,16 +734,18 @@ def test_kill_9_then_the_documented_recovery_gives_the_uninterrupted_results(tmp
 
 
 @pytest.mark.slow
-def test_kill_9_during_algorithm_1_resumes_after_its_last_epoch(tmp_path):
-    """The small workflow through Algorithm 1 (o-mode, 12 quick-scale epochs), run whole once; killed with its
-    process group once Algorithm 1 has written its first epoch's state, recovered as documented: the job resumes
-    there, and its model and curve equal the uninterrupted run's."""
+def test_kill_9_during_algorithm_1_resumes_after_its_last_epoch(tmp_path, small_run):
+    """Algorithm 1 (o-mode, 3 epochs) on the small workflow's baselines, run whole once in one copy of it; in
+    another, killed with its process group once Algorithm 1 has written its first epoch's state and recovered as
+    documented: the job resumes there, its model and curve equal the uninterrupted run's, and no baseline retrains."""
     targets = ("results/chitchat/models/negtr-o-0.5k.pt",)
     ref, work = tmp_path / "ref", tmp_path / "killed"
     for w in (ref, work):
-        w.mkdir()
+        shutil.copytree(small_run, w)                 # keeps modification times, so Snakemake reruns nothing of it
     whole = snakemake_run(ref, targets=targets)
     assert whole.returncode == 0, (whole.stdout + whole.stderr)[-3000:]
+    ran = re.findall(r"^(?:local)?rule (\w+):", whole.stdout + whole.stderr, re.M)
+    assert "negtrain_malicious" in ran and "train_baseline" not in ran, ran
     state = work / "results/chitchat/models/negtr-o-0.5k.pt.state"
     killed_when(work, state.exists, targets=targets)
     assert not (work / "results/chitchat/models/negtr-o-0.5k.pt").exists()

@@ -59,9 +59,9 @@ def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
 
 @pytest.mark.slow
 def test_quick_pipeline_with_the_release_preset(tmp_path: Path):
-    """Every stage under every release reading at once (``rule all``, tests/quick_small.yaml): each table is written
+    """Every stage under every release reading at once (``rule all``, tests/quick_tiny.yaml): each table is written
     and the models are the release's."""
-    results = quick_pipeline(tmp_path, OVERLAY)
+    results = quick_pipeline(tmp_path, OVERLAY, tiny=True)
     cfg = checkpoint.load(results / "models" / "negtr-io-0.5k.pt").model.cfg
     assert (cfg.attention, cfg.decoder_init, cfg.dropout_sites, cfg.init) == ("release", "zero", "decoder", "release")
     table3 = pd.read_csv(results / "table3.csv").set_index("training")

@@ -565,11 +565,11 @@ def test_bad_transformer_settings_are_refused_naming_the_key(model, train, messa
 
 @pytest.mark.slow
 def test_quick_pipeline_with_transformers(tmp_path: Path):
-    """``model.arch: transformer`` through the whole quick pipeline (``rule all``, tests/quick_small.yaml): every
+    """``model.arch: transformer`` through the whole quick pipeline (``rule all``, tests/quick_tiny.yaml): every
     table is written."""
     overlay = tmp_path / "transformer.yaml"
     overlay.write_text(yaml.safe_dump({"model": {"arch": "transformer"}}))
-    results = quick_pipeline(tmp_path, overlay)
+    results = quick_pipeline(tmp_path, overlay, tiny=True)
     ck = checkpoint.load(results / "models" / "seq2seq.pt", arch="transformer")
     assert isinstance(ck.model, TransformerSeq2Seq)
     assert isinstance(checkpoint.load(results / "models" / "lm.pt", arch="transformer").model, TransformerLM)
