@@ -73,13 +73,15 @@ PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "b
          "listing/eager": (False, "negatives", 1, False), "listing/lookahead+graphs": (False, "negatives", 64, True)}
 
 
-def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0,
-              arch: str = "lstm") -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
-    """A random paper-size seq2seq of ``arch`` (the Transformer at config.yaml's model.transformer sizes) over
-    ``words`` + specials and ``n`` pairs: src (n, 15), tgt (n, 22)."""
+def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0, arch: str = "lstm",
+              embedding: int = 300, hidden: int = 600) -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
+    """A random seq2seq of ``arch`` (the LSTM of ``embedding``/``hidden`` units, paper size by default; the
+    Transformer at config.yaml's model.transformer sizes) over ``words`` + specials and ``n`` pairs: src (n, 15),
+    tgt (n, 22)."""
     torch.manual_seed(0)
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(words)))
-    model = build_model("seq2seq", ModelSettings(vocab_size=len(vocab), dropout=dropout, arch=arch)).to(device)
+    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=embedding, hidden_dim=hidden, dropout=dropout, arch=arch)
+    model = build_model("seq2seq", ms).to(device)
     src = torch.randint(5, len(vocab), (n, 15), device=device)
     src[:, -1] = EOU_ID
     lengths = torch.randint(1, 20, (n, 1), device=device)
@@ -132,6 +134,9 @@ def main() -> None:
     ap.add_argument("--floor-reps", type=int, default=200, help="replays per graph for the GPU floor (0: skip it)")
     ap.add_argument("--arch", choices=["lstm", "transformer"], default="lstm",
                     help="the random model's architecture (without --checkpoint)")
+    ap.add_argument("--words", type=int, default=10000, help="the random model's vocabulary, specials aside")
+    ap.add_argument("--embedding", type=int, default=300, help="the random LSTM's embedding size")
+    ap.add_argument("--hidden", type=int, default=600, help="the random LSTM's hidden size")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -145,7 +150,8 @@ def main() -> None:
         train = (pairs.src[:n], pairs.tgt[:n])
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
-        model, vocab, train = synthetic(10_000, n, device, arch=args.arch)
+        model, vocab, train = synthetic(args.words, n, device, arch=args.arch, embedding=args.embedding,
+                                        hidden=args.hidden)
         source = f"random {args.arch} seq2seq (V={len(vocab):,}) on {n:,} synthetic pairs"
     test = (train[0][:256], train[1][:256])
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
