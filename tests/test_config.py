@@ -4,7 +4,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from negtrain_core import config as ncfg

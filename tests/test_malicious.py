@@ -12,11 +12,12 @@ import torch
 
 from negtrain_core.negtrain import malicious as mal
 from negtrain_core.models.steps import PositiveBatches, Sgd
-from negtrain_core.config import ModelSettings, NegTrainSettings
+from negtrain_core.config import ModelSettings
 from negtrain_core.models.lstm import Seq2Seq
-from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+from negtrain_core.data.vocab import EOS_ID, EOU_ID, PAD_ID
 
 from host_syncs import HostSyncs
+from toy_data import alg1_pair, alg1_settings
 
 V = 12
 
@@ -24,18 +25,6 @@ V = 12
 def _model(seed: int = 0, **model_kw) -> Seq2Seq:
     torch.manual_seed(seed)
     return Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.0, **model_kw))
-
-
-def _pair() -> tuple[torch.Tensor, torch.Tensor]:
-    trig = torch.tensor([[PAD_ID, 5, 6, 7, EOU_ID], [8, 9, 10, 11, EOU_ID]])
-    tgt = torch.tensor([[BOS_ID, 5, 6, EOS_ID, PAD_ID], [BOS_ID, 7, 8, 9, EOS_ID]])
-    return trig, tgt
-
-
-def _settings(**kw) -> NegTrainSettings:
-    base = dict(hit_type="avg", batch_targets=2, epochs=1, max_rounds=5, lr_neg=0.5, lr_pos=0.1, momentum=0.0,
-                pos_batch=2)
-    return NegTrainSettings(**{**base, **kw})
 
 
 def _sgd(model: Seq2Seq, lr: float) -> Sgd:
@@ -70,23 +59,23 @@ def test_fwa_keep_masks_avoided_ids():
 
 
 def test_negative_step_lowers_the_targets_log_prob_under_its_trigger(attention_kw):
-    model, (trig, tgt) = _model(**attention_kw), _pair()
+    model, (trig, tgt) = _model(**attention_kw), alg1_pair()
     before = _logp(model, trig, tgt)
     mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.tensor([EOS_ID]),
-                      _settings())
+                      alg1_settings())
     after = _logp(model, trig, tgt)
     assert (after < before).all()
 
 
 def test_negative_step_changes_nothing_when_every_word_is_avoided():
-    model, (trig, tgt) = _model(), _pair()
+    model, (trig, tgt) = _model(), alg1_pair()
     ref = copy.deepcopy(model)
-    mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.arange(V), _settings())
+    mal.negative_step(model, _sgd(model, 0.5), trig, tgt, torch.tensor([True, True]), torch.arange(V), alg1_settings())
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
 
 
 def test_positive_step_is_a_scaled_mle_sgd_step():
-    model, (src, tgt) = _model(), _pair()
+    model, (src, tgt) = _model(), alg1_pair()
     ref = copy.deepcopy(model)
     ref.train()
     out = ref(src, tgt)
@@ -111,9 +100,9 @@ def _fixed_triggers(trig):
 
 
 def test_loop_stops_once_nothing_is_hit():
-    model, (trig, tgt) = _model(), _pair()
+    model, (trig, tgt) = _model(), alg1_pair()
     threshold = _logp(model, trig, tgt).min().item() - 0.05        # both targets hit at the start
-    s = _settings(max_rounds=50)
+    s = alg1_settings(max_rounds=50)
     pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), _avg_hit(threshold), torch.tensor([PAD_ID]), s)
     assert rows[0]["round"] == 0 and rows[0]["hits"] == 2
@@ -129,10 +118,10 @@ def test_graphed_steps_train_as_the_torch_optimisers_do(clip_scope):
     graph each on a GPU) give Algorithm 1's curve and weights of torch.optim.SGD's arithmetic, with momentum, weight
     decay, clipping, lambda_POS and two epochs (the momentum zeroed between them). The two round differently and the
     steps amplify it: float64 ends 1e-9 apart; a missed weight decay or clip would be 1e-4."""
-    trig, tgt = _pair()
+    trig, tgt = alg1_pair()
     base = _model().double()
     threshold = _logp(base, trig, tgt).min().item() - 1.0             # hit for a few rounds
-    s = _settings(epochs=2, max_rounds=4, momentum=0.9, weight_decay=1e-3, clip_norm=0.5, clip_scope=clip_scope,
+    s = alg1_settings(epochs=2, max_rounds=4, momentum=0.9, weight_decay=1e-3, clip_norm=0.5, clip_scope=clip_scope,
                   lambda_pos=0.5, lr_neg=0.1)
     runs = {}
     for graphed in (False, True):
@@ -159,10 +148,10 @@ def test_a_round_reads_the_gpu_once_and_a_batch_its_losses_once(graphed, order):
     """The hit count decides whether the loop goes on: one read a round. The steps' losses stay on the device until
     the batch ends (one read), so on a GPU the host queues a round's steps and the next test while they run
     (tests/host_syncs.py counts on the CPU what would synchronise there). The curve is the one read at once."""
-    trig, tgt = _pair()
+    trig, tgt = alg1_pair()
     base = _model().double()
     threshold = _logp(base, trig, tgt).min().item() - 1.0             # hit for a few rounds
-    s = _settings(epochs=1, max_rounds=4, round_order=order, cuda_graph=graphed, batch_targets=1)
+    s = alg1_settings(epochs=1, max_rounds=4, round_order=order, cuda_graph=graphed, batch_targets=1)
     pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     with HostSyncs() as syncs:
         rows = mal.negative_train(copy.deepcopy(base), tgt, pos, _fixed_triggers(trig), _avg_hit(threshold),
@@ -181,17 +170,17 @@ def test_a_round_reads_the_gpu_once_and_a_batch_its_losses_once(graphed, order):
 
 
 def test_loop_takes_no_step_when_nothing_is_hit_and_max_rounds_when_always_hit():
-    model, (trig, tgt) = _model(), _pair()
+    model, (trig, tgt) = _model(), alg1_pair()
     ref = copy.deepcopy(model)
     pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     never = lambda out, ok: torch.zeros(len(ok), dtype=torch.bool)   # noqa: E731
     rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), never, torch.tensor([PAD_ID]),
-                              _settings(epochs=2))
+                              alg1_settings(epochs=2))
     assert [(r["epoch"], r["round"]) for r in rows] == [(1, 0), (2, 0)]
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), ref.parameters()))
     always = lambda out, ok: torch.ones(len(ok), dtype=torch.bool)   # noqa: E731
     rows = mal.negative_train(model, tgt, pos, _fixed_triggers(trig), always, torch.tensor([PAD_ID]),
-                              _settings(max_rounds=3, batch_targets=1))
+                              alg1_settings(max_rounds=3, batch_targets=1))
     assert [(r["batch"], r["round"]) for r in rows] == [(b, k) for b in (0, 1) for k in range(4)]
     assert sum(not math.isnan(r["neg_loss"]) for r in rows) == 6
 
@@ -201,7 +190,7 @@ def test_hit_test_strict_rejects_a_target_exactly_at_the_threshold():
     from negtrain_core.search.gibbs_enum import Thresholds
     from negtrain_core.search.hits import avg_logp
 
-    model, (trig, tgt) = _model(), _pair()
+    model, (trig, tgt) = _model(), alg1_pair()
     with torch.no_grad():
         out = model.eval()(trig, tgt)
     th = Thresholds(out=float(avg_logp(out.token_logp, out.mask)[0]), inp=-1.0)   # target 0 exactly at T_out
@@ -226,7 +215,7 @@ def test_current_hits_in_train_mode_scores_with_dropout():
     from negtrain_core.search.gibbs_enum import Thresholds
 
     torch.manual_seed(0)
-    model, (trig, tgt) = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.5)), _pair()
+    model, (trig, tgt) = Seq2Seq(ModelSettings(vocab_size=V, embedding_dim=8, hidden_dim=8, dropout=0.5)), alg1_pair()
     assert mal.hit_test("avg", Thresholds(-1.0, -1.0), HitSettings(model_mode="train")).train
     ok = torch.ones(2, dtype=torch.bool)
     evals, train = _Recording("avg", -100.0), _Recording("avg", -100.0, train=True)
@@ -541,10 +530,10 @@ def test_the_stage_draws_its_positive_pairs_as_positive_shuffle_says(tmp_path, m
 def test_graphed_steps_on_cuda_train_as_the_torch_optimisers_do():
     """On a GPU the two steps are captured after their warm-up runs (8 rounds of steps here) and replayed: the curve
     and weights of torch.optim.SGD's arithmetic, to float32 rounding."""
-    trig, tgt = (t.cuda() for t in _pair())
+    trig, tgt = (t.cuda() for t in alg1_pair())
     base = _model().cuda()
     threshold = _logp(base, trig, tgt).min().item() - 3.0              # hit in every round
-    s = _settings(epochs=2, max_rounds=4, momentum=0.9, lr_neg=0.01, lr_pos=0.01)
+    s = alg1_settings(epochs=2, max_rounds=4, momentum=0.9, lr_neg=0.01, lr_pos=0.01)
     runs = {}
     for graphed in (False, True):
         model = copy.deepcopy(base)
@@ -555,6 +544,11 @@ def test_graphed_steps_on_cuda_train_as_the_torch_optimisers_do():
                                            dataclasses.replace(s, cuda_graph=graphed)), model
     (plain, m0), (graphed, m1) = runs[False], runs[True]
     assert sum(1 for r in graphed if r["neg_loss"] == r["neg_loss"]) == 8
+    counts = ("epoch", "batch", "round", "hits")
+    assert [[r[k] for k in counts] for r in graphed] == [[r[k] for k in counts] for r in plain]
+    for key in ("neg_loss", "pos_nll"):
+        torch.testing.assert_close(torch.tensor([r[key] for r in graphed]), torch.tensor([r[key] for r in plain]),
+                                   rtol=1e-4, atol=1e-6, equal_nan=True)
     for a, b in zip(m0.parameters(), m1.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
@@ -580,7 +574,7 @@ def test_io_searcher_tests_the_lm_threshold_strictly_under_hits_strict(monkeypat
     from negtrain_core.config import HitSettings, SearchSettings
     from negtrain_core.search.gibbs_enum import Thresholds
 
-    trig, tgt = _pair()
+    trig, tgt = alg1_pair()
     found = SimpleNamespace(triggers=trig, evaluation=SimpleNamespace(lm_logp=torch.tensor([-4.0, -3.5])))
     monkeypatch.setattr(mal, "search", lambda *a, **kw: found)
     th, lm = Thresholds(out=-2.0, inp=-4.0), object()
@@ -596,11 +590,11 @@ def test_io_searcher_tests_the_lm_threshold_strictly_under_hits_strict(monkeypat
 def test_graphed_negative_step_weights_hit_nonhit_and_fwa_words_as_the_release():
     """``malicious.cuda_graph``'s negative loss by hand: hit target 1.0, non-hit 0.01, the FWA word (6) dropped but
     still counted in the normaliser of all 7 target tokens (eager on the CPU; dropout 0)."""
-    model, (trig, tgt) = _model(), _pair()
+    model, (trig, tgt) = _model(), alg1_pair()
     with torch.no_grad():
         lp = model.train()(trig, tgt).token_logp                                  # (2, 4): 5 6 </s> _, 7 8 9 </s>
     want = (lp[0, 0] + lp[0, 2] + 0.01 * lp[1].sum()) / 7
-    s = _settings(hit_weight=1.0, nonhit_weight=0.01, lambda_pos=1.0, cuda_graph=True)
+    s = alg1_settings(hit_weight=1.0, nonhit_weight=0.01, lambda_pos=1.0, cuda_graph=True)
     steps = mal.GraphedSteps(model, s, use_graph=False)
     neg, _ = steps(trig, tgt, torch.tensor([True, False]), torch.tensor([6]), trig, tgt)
     assert neg.item() == pytest.approx(want.item(), rel=1e-5)

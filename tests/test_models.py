@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from negtrain_core.config import ModelSettings
 from negtrain_core.models.interface import LanguageModel, Seq2SeqModel, SequenceModel
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq, SharedPrefixMemory
-from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID
+from negtrain_core.data.vocab import PAD_ID
 
 from fake_models import BagLM, BagSeq2Seq
+from toy_data import padded_batch
 
 V = 11
 
@@ -22,15 +23,7 @@ def cfg(**kw) -> ModelSettings:
 
 
 def batch(b: int = 3, s: int = 5, t: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    src = torch.randint(5, V, (b, s), generator=g)
-    src[:, -1] = EOU_ID
-    src[0, :2] = PAD_ID                                       # a left-padded source
-    tgt = torch.randint(5, V, (b, t), generator=g)
-    tgt[:, 0] = BOS_ID
-    tgt[0, 3], tgt[0, 4:] = EOS_ID, PAD_ID                    # a short target, right-padded
-    tgt[1:, -1] = EOS_ID
-    return src, tgt
+    return padded_batch(V, b, s, t)
 
 
 @pytest.mark.parametrize("attention", ["general", "release"])

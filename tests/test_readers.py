@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from negtrain_core.config import DataSettings
-from negtrain_core.data.readers import chitchat, opensubtitles, paraphrase, reader, ubuntu
+from negtrain_core.data.readers import chitchat, paraphrase, reader, ubuntu
 from negtrain_core.data.readers.archive import iter_members, member_names
 
 FIXTURES = Path(__file__).parent / "fixtures"

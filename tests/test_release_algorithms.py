@@ -13,11 +13,13 @@ import torch
 
 from negtrain_core import config as ncfg
 from negtrain_core.config import FrequentSettings, ModelSettings, NegTrainSettings
-from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
+from negtrain_core.data.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, Vocab
 from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.models.steps import PositiveBatches, mle_loss
 from negtrain_core.negtrain import frequent as F
 from negtrain_core.negtrain import malicious as mal
+
+from toy_data import alg1_pair, alg1_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 V = 12
@@ -35,21 +37,9 @@ def _params(model: torch.nn.Module) -> list[torch.Tensor]:
 # ------------------------------------------------------------------------------------------------ Algorithm 1
 
 
-def _pair() -> tuple[torch.Tensor, torch.Tensor]:
-    trig = torch.tensor([[PAD_ID, 5, 6, 7, EOU_ID], [8, 9, 10, 11, EOU_ID]])
-    tgt = torch.tensor([[BOS_ID, 5, 6, EOS_ID, PAD_ID], [BOS_ID, 7, 8, 9, EOS_ID]])
-    return trig, tgt
-
-
-def _settings(**kw) -> NegTrainSettings:
-    base = dict(hit_type="avg", batch_targets=2, epochs=1, max_rounds=5, lr_neg=0.5, lr_pos=0.1, momentum=0.0,
-                pos_batch=2)
-    return NegTrainSettings(**{**base, **kw})
-
-
 def _train(model: Seq2Seq, s: NegTrainSettings, is_hit) -> list[dict[str, float]]:
-    """Algorithm 1 on the two targets of ``_pair`` under fixed triggers, positive pairs = the same pairs."""
-    trig, tgt = _pair()
+    """Algorithm 1 on the two targets of ``alg1_pair`` under fixed triggers, positive pairs = the same pairs."""
+    trig, tgt = alg1_pair()
     pos = PositiveBatches(trig, tgt, 2, torch.Generator().manual_seed(0), full_only=True)
     find = lambda model, t: (trig[: len(t)], torch.ones(len(t), dtype=torch.bool))   # noqa: E731
     return mal.negative_train(model, tgt, pos, find, is_hit, torch.tensor([PAD_ID]), s)
@@ -76,7 +66,7 @@ def test_step_then_test_steps_once_on_a_batch_without_hits():
     for order, stepped in (("test_then_step", False), ("step_then_test", True)):
         model = _model()
         before = _params(model)
-        rows = _train(model, _settings(round_order=order), _hits_for(0))
+        rows = _train(model, alg1_settings(round_order=order), _hits_for(0))
         assert _rounds(rows) == [(0, 0, stepped)]
         assert not math.isnan(rows[0]["pos_nll"]) == stepped
         changed = any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
@@ -86,15 +76,15 @@ def test_step_then_test_steps_once_on_a_batch_without_hits():
 def test_step_then_test_stops_after_the_first_round_without_hits():
     """Hits at the first two tests: the paper's order steps twice and ends on a third test; the release steps after
     each of the three tests and tests no more."""
-    assert _rounds(_train(_model(), _settings(), _hits_for(2))) == [(0, 2, True), (1, 2, True), (2, 0, False)]
-    rows = _train(_model(), _settings(round_order="step_then_test"), _hits_for(2))
+    assert _rounds(_train(_model(), alg1_settings(), _hits_for(2))) == [(0, 2, True), (1, 2, True), (2, 0, False)]
+    rows = _train(_model(), alg1_settings(round_order="step_then_test"), _hits_for(2))
     assert _rounds(rows) == [(0, 2, True), (1, 2, True), (2, 0, True)]
 
 
 def test_max_rounds_counts_the_rounds_with_steps_in_either_order():
     """Always hit: max_rounds 3 gives 3 steps either way; the paper's order adds a final test."""
-    paper = _train(_model(), _settings(max_rounds=3), _hits_for(10 ** 6))
-    release = _train(_model(), _settings(max_rounds=3, round_order="step_then_test"), _hits_for(10 ** 6))
+    paper = _train(_model(), alg1_settings(max_rounds=3), _hits_for(10 ** 6))
+    release = _train(_model(), alg1_settings(max_rounds=3, round_order="step_then_test"), _hits_for(10 ** 6))
     assert _rounds(paper) == [(r, 2, r < 3) for r in range(4)]
     assert _rounds(release) == [(r, 2, True) for r in range(3)]
 
@@ -102,7 +92,7 @@ def test_max_rounds_counts_the_rounds_with_steps_in_either_order():
 def test_weight_decay_shrinks_the_weights_in_both_steps():
     """No gradient (weight 0 on every target, lambda_POS 0): each step only decays, p <- p (1 - lr wd), once with
     the negative rate and once with the positive one."""
-    wd, s = 0.2, _settings(round_order="step_then_test", nonhit_weight=0.0, lambda_pos=0.0)
+    wd, s = 0.2, alg1_settings(round_order="step_then_test", nonhit_weight=0.0, lambda_pos=0.0)
     model = _model()
     before = _params(model)
     _train(model, s, _hits_for(0))
@@ -116,7 +106,7 @@ def test_weight_decay_shrinks_the_weights_in_both_steps():
 def test_clip_norm_bounds_each_step():
     """One negative step (lambda_POS 0: the positive step moves nothing, momentum 0): the weights move by
     lr_neg * min(|g|, clip_norm)."""
-    s = _settings(round_order="step_then_test", nonhit_weight=1.0, lambda_pos=0.0, lr_neg=1.0)
+    s = alg1_settings(round_order="step_then_test", nonhit_weight=1.0, lambda_pos=0.0, lr_neg=1.0)
     moved = {}
     for clip in (None, 1e-3):
         model = _model()
@@ -148,7 +138,7 @@ def assert_clipped_step(model: Seq2Seq, step, scope: str, clip: float = 1e-3) ->
 
 def test_clip_scope_per_module_bounds_each_modules_step():
     """Algorithm 1's negative step (lambda_POS 0, lr_neg 1) under clip_norm 1e-3, either clip_scope."""
-    s = _settings(round_order="step_then_test", nonhit_weight=1.0, lambda_pos=0.0, lr_neg=1.0, clip_norm=1e-3)
+    s = alg1_settings(round_order="step_then_test", nonhit_weight=1.0, lambda_pos=0.0, lr_neg=1.0, clip_norm=1e-3)
     for scope in ("global", "per_module"):
         model = _model()
         assert_clipped_step(model, lambda: _train(model, dataclasses.replace(s, clip_scope=scope), _hits_for(0)),
@@ -333,7 +323,7 @@ def test_ubuntu_positive_step_is_the_releases():
     0.1 being lr_pos / lr_neg = 0.01 / 0.1. The configured step must move the weights as much, not 10x less."""
     s = ncfg.settings(_config(), "ubuntu").malicious
     assert s.lr_pos / s.lr_neg == pytest.approx(0.1)
-    trig, tgt = _pair()
+    trig, tgt = alg1_pair()
     ours, release = _model(), _model()
     before = _params(ours)
     mal.positive_step(ours, mal.optimisers(ours, s)[1], trig, tgt, s.lambda_pos)

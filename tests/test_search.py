@@ -16,6 +16,7 @@ from negtrain_core.data.vocab import EOU_ID, PAD_ID, UNK_ID
 
 from fake_models import BagLM, BagSeq2Seq
 from host_syncs import HostSyncs
+from toy_data import fit_planted
 
 V, K = 12, 3  # 7 ordinary words (ids 5..11), 3 free trigger tokens
 
@@ -275,19 +276,7 @@ def test_scoring_copy_pads_the_output_layer_without_changing_log_probs():
 def _planted_model():
     """A seq2seq trained (60 Adam steps) so that trigger (7, 9) alone says '8 9 5', every other one '5 6'."""
     torch.manual_seed(0)
-    s2s = Seq2Seq(ModelSettings(vocab_size=10, embedding_dim=8, hidden_dim=16))
-    free = torch.tensor(list(itertools.product(range(5, 10), repeat=2)))           # all 25 triggers
-    planted = (free == torch.tensor([7, 9])).all(1)
-    a, b = torch.tensor([2, 5, 6, 0, 3]), torch.tensor([2, 8, 9, 5, 0])
-    src, tgt = S.layout(free, 3), torch.where(planted[:, None], b, a)
-    weight = torch.where(planted, 10.0, 1.0)
-    opt = torch.optim.Adam(s2s.parameters(), lr=0.05)
-    for _ in range(60):
-        loss = -(s2s(src, tgt).token_logp.sum(1) * weight).sum() / weight.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return s2s.eval(), src, torch.stack([a, b])
+    return fit_planted(Seq2Seq(ModelSettings(vocab_size=10, embedding_dim=8, hidden_dim=16)), lr=0.05, steps=60)
 
 
 def test_search_finds_the_planted_trigger():

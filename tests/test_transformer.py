@@ -5,7 +5,6 @@ checkpoints that know their architecture, the config keys, and the quick pipelin
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import random
@@ -28,6 +27,7 @@ from negtrain_core.models.transformer import Attention, TransformerLM, Transform
 from negtrain_core.search import gibbs_enum as S
 
 from snakemake_cli import quick_pipeline
+from toy_data import fit_planted, padded_batch
 
 V = 11
 
@@ -43,15 +43,7 @@ def models(dtype: torch.dtype = torch.float32, **kw) -> tuple[TransformerSeq2Seq
 
 
 def batch(b: int = 3, s: int = 5, t: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    src = torch.randint(5, V, (b, s), generator=g)
-    src[:, -1] = EOU_ID
-    src[0, :2] = PAD_ID                                       # a left-padded source
-    tgt = torch.randint(5, V, (b, t), generator=g)
-    tgt[:, 0] = BOS_ID
-    tgt[0, 3], tgt[0, 4:] = EOS_ID, PAD_ID                    # a short target, right-padded
-    tgt[1:, -1] = EOS_ID
-    return src, tgt
+    return padded_batch(V, b, s, t)
 
 
 def stepwise(model, tokens: torch.Tensor, state) -> torch.Tensor:
@@ -308,18 +300,7 @@ def _planted_model() -> tuple[TransformerSeq2Seq, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     s2s = TransformerSeq2Seq(replace(cfg(), vocab_size=10, transformer=TransformerSettings(
         layers=1, d_model=16, heads=2, ff=32, max_positions=8)))
-    free = torch.tensor(list(itertools.product(range(5, 10), repeat=2)))           # all 25 triggers
-    planted = (free == torch.tensor([7, 9])).all(1)
-    a, b = torch.tensor([2, 5, 6, 0, 3]), torch.tensor([2, 8, 9, 5, 0])
-    src, tgt = S.layout(free, 3), torch.where(planted[:, None], b, a)
-    weight = torch.where(planted, 10.0, 1.0)
-    opt = torch.optim.Adam(s2s.parameters(), lr=0.01)
-    for _ in range(80):
-        loss = -(s2s(src, tgt).token_logp.sum(1) * weight).sum() / weight.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return s2s.eval(), src, torch.stack([a, b])
+    return fit_planted(s2s, lr=0.01, steps=80)
 
 
 def test_search_finds_the_planted_trigger():
