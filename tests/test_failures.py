@@ -700,7 +700,7 @@ def assert_equal_payload(x, y, where: str) -> None:
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> Path:
     """The small workflow (preprocess, target check, both baselines, Table 8, greedy test responses) run whole once:
-    the uninterrupted reference of the kill -9 tests, and the finished baselines that Algorithm 1's starts from.
+    the uninterrupted reference of the kill -9 tests, and the finished baselines that Algorithm 1's test starts from.
     Tests copy it and leave it as it is."""
     ref = tmp_path_factory.mktemp("small_run")
     whole = snakemake_run(ref)
