@@ -279,9 +279,7 @@ def run_select(rows: Sequence[str | Path], ckpts: Sequence[str | Path], ckpt_out
     """Rule train_gan: the sweep table of ``run_one``'s rows (``g_lrs`` order, ``ckpts`` alike) with ``selected``
     marking the validation pick, whose checkpoint is copied to ``ckpt_out``."""
     cfg = s.gan
-    # round_trip: each float as written (pandas 2's default parser can miss the last digit; pandas 3's does not)
-    table = pd.concat([pd.read_csv(r, float_precision="round_trip") for r in rows],
-                      ignore_index=True).drop(columns=["dataset", "scale"])
+    table = pd.concat([pd.read_csv(r) for r in rows], ignore_index=True).drop(columns=["dataset", "scale"])
     best = select(table, cfg.select_ppl_tolerance)
     table["selected"] = table.index == best
     log.info("GAN generator-lr sweep:\n%s", table.to_string(index=False))
