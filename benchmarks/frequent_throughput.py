@@ -73,8 +73,8 @@ PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "b
          "listing/eager": (False, "negatives", 1, False), "listing/lookahead+graphs": (False, "negatives", 64, True)}
 
 
-def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0, arch: str = "lstm",
-              embedding: int = 300, hidden: int = 600) -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
+def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0, arch: str = "lstm", embedding: int = 300,
+              hidden: int = 600) -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
     """A random seq2seq of ``arch`` (the LSTM of ``embedding``/``hidden`` units, paper size by default; the
     Transformer at config.yaml's model.transformer sizes) over ``words`` + specials and ``n`` pairs: src (n, 15),
     tgt (n, 22)."""

@@ -60,7 +60,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     state = Path(tempfile.mkdtemp(prefix="negtrain-slurm-"))  # not under pytest's private tmp: munged must reach it
     try:
         up = subprocess.run([ROOT / ".ci" / "slurm_up.sh", state], capture_output=True, text=True, timeout=600)
-        if up.returncode and not shutil.which("slurmctld"):           # .ci/run installs it first, and fails if it cannot
+        if up.returncode and not shutil.which("slurmctld"):   # .ci/run installs it first and fails if it cannot
             pytest.skip("slurm-wlm could not be installed with apt-get (no package archive reachable?)")
         assert up.returncode == 0, f"slurm_up.sh failed:\n{up.stdout}\n{up.stderr}"
         yield state

@@ -65,9 +65,9 @@ def main(lstm: Path, transformer: Path) -> None:
     print(models.set_index(["arch", "model"])[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4))
 
 
-
 def write_wall_times(run: str, seconds: pd.DataFrame) -> None:
-    """``run``'s rows of ../wall_times.csv from ``seconds`` (stage_seconds' layout), other runs' rows kept as written."""
+    """``run``'s rows of ../wall_times.csv from ``seconds`` (stage_seconds' layout); other runs' rows kept as
+    written."""
     table = HERE.parent / "wall_times.csv"
     kept = [line for line in table.read_text().splitlines() if not line.startswith(f"{run},")]
     table.write_text("\n".join(kept + [f"{run},{r.stage},{r.seconds:.2f}" for r in seconds.itertuples()]) + "\n")
