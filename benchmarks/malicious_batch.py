@@ -16,6 +16,8 @@ well under one. This benchmark shows where a batch's time goes, on paper-size mo
   summed over kernels): wall over kernel time is what a host-free search could gain at most;
 - on a GPU, the batch's search with ``search.cuda_graph`` (``SearchGraphs``: each position over all rows one CUDA
   graph, captured in a first search and replayed in the timed one), against the plain search of the same run;
+- io-mode's LM-sample start alone, and the io-mode search, with ``search.lm_sample_rng`` device (the start's
+  exponentials drawn on the GPU, not the host) against the default cpu, plain and on a GPU with ``search.cuda_graph``;
 - on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode), by the line that made them:
   each one lets the GPU run dry until the host has queued the next work;
 - one round: the hit test (a forward in eval mode), the negative and the positive step (``pos_batch`` 100), and on
@@ -91,6 +93,18 @@ def line(label: str, wall: float, kernels: float | None, positions: int) -> str:
     return f"  {label}: {wall:.3f} s, {1000 * wall / positions:.1f} ms per position{gpu}"
 
 
+def lm_start(rows: int, lm: torch.nn.Module, length: int, banned: torch.Tensor, gen: torch.Generator,
+             out: dict) -> None:
+    """io-mode's LM-sample start of ``rows`` triggers alone, its exponentials drawn on the CPU and on the device
+    (``search.lm_sample_rng``)."""
+    for rng in ("cpu", "device"):
+        wall, kernels = timed(lambda: S.lm_sample(lm, rows, length, banned, gen, rng))
+        gpu = f", kernels {1000 * kernels:.2f} ms" if kernels else ""
+        print(f"  the LM-sample start of {rows} triggers, search.lm_sample_rng {rng}: {1000 * wall:.1f} ms{gpu}",
+              flush=True)
+        out[f"io_lm_start_{rng}_s"] = wall
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", choices=("lstm", "transformer"), default="lstm")
@@ -137,6 +151,18 @@ def main() -> None:
             print(line(f"{a.batch} targets, search.cuda_graph", wall, kernels, positions)
                   + f"; {plain / wall:.2f}x the plain search", flush=True)
             out[f"{mode}_search_graphs_s"], out[f"{mode}_search_graphs_kernels_s"] = wall, kernels
+        if mode == "io":
+            lm_start(a.batch, lm, base.trigger_len, S.banned_ids(len(vocab), True, device), gen, out)
+            fast, tgt, plain = replace(cfg, lm_sample_rng="device"), tgt_all[:a.batch], out[f"io_search_{a.batch}_s"]
+            runs = {"search.lm_sample_rng device": None}
+            if device.type == "cuda":
+                runs["search.lm_sample_rng device and search.cuda_graph"] = S.SearchGraphs()
+            for label, graphs in runs.items():
+                wall, kernels = timed(lambda: S.search(s2s, lm, tgt, th, fast, gen, graphs))
+                print(line(f"{a.batch} targets, {label}", wall, kernels, positions)
+                      + f"; {plain / wall:.2f}x the plain search", flush=True)
+                key = "io_search_device_rng" + ("_graphs" if graphs is not None else "")
+                out[f"{key}_s"], out[f"{key}_kernels_s"] = wall, kernels
         syncs = host_syncs(lambda: S.search(s2s, use_lm, tgt_all[:a.batch], th, replace(cfg, sweeps=1), gen))
         if syncs is not None:
             print(f"  host synchronisations in a one-sweep search of {a.batch} targets ({base.trigger_len} "

@@ -348,6 +348,7 @@ class SearchSettings:
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
     fused_logp: bool = True                # not a config key: benchmarks turn it off to time torch's log-softmax
     cuda_graph: bool = False               # Algorithm 1's searches: each position one CUDA graph (SearchGraphs)
+    lm_sample_rng: str = "cpu"             # cpu | device: where the io-mode start's exponentials are drawn
 
     def free_positions(self) -> range:
         """Encoder positions of the free trigger tokens (``<eou>`` is the last position)."""
@@ -705,7 +706,7 @@ def _search(config: dict[str, Any], data: DataSettings, hit_type: str, quick: di
                   score_dtype=s["score_dtype"], sequence_reweight=s["sequence_reweight"],
                   first_position=s["first_position"], stop_rule=s["stop_rule"],
                   stop_batch=config["malicious"]["batch_targets"], lm_train_mode=s["lm_train_mode"],
-                  cuda_graph=s["cuda_graph"])
+                  cuda_graph=s["cuda_graph"], lm_sample_rng=s["lm_sample_rng"])
     modes = {"o": dict(lambda_in=0.0, init="uniform"), "io": dict(lambda_in=s["lambda_in"], init="lm")}
     baseline = config["hits"]["baseline_restarts"]
     attack_restarts = s["restarts"] if baseline is None else baseline

@@ -170,6 +170,16 @@ def test_the_release_overlay_validates_and_turns_the_search_and_hit_readings_on(
     assert {c.restarts for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {1}
 
 
+def test_search_lm_sample_rng_reaches_every_search(tmp_path):
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("search: {lm_sample_rng: device}\n")
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", (overlay,)), "switchboard")
+    assert {c.lm_sample_rng for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {"device"}
+    overlay.write_text("search: {lm_sample_rng: gpu}\n")
+    with pytest.raises(ncfg.ConfigError, match="lm_sample_rng"):
+        ncfg.validate(ncfg.load(ROOT / "config.yaml", (overlay,)))
+
+
 # ------------------------------------------------------------------------- the schema holds every default
 
 SCHEMA = yaml.safe_load(ncfg.SCHEMA_PATH.read_text())

@@ -349,6 +349,31 @@ def test_lm_sample_draws_what_torch_multinomial_draws_without_reading_back(dtype
         assert not banned[ours].any()
 
 
+def test_lm_sample_rng_device_draws_from_a_generator_seeded_once_from_the_search_generator(monkeypatch):
+    """``search.lm_sample_rng: device``: the exponentials come from a generator on the model's device (here the
+    CPU) seeded with one draw from the search's generator, which advances by that draw only; the tokens are then
+    what the cpu path draws from that seeded generator, and not what it draws from the search's own."""
+    _, lm = _models(dtype=torch.float32)
+    banned = S.banned_ids(V, allow_unk=False)
+    g = torch.Generator().manual_seed(3)
+    ours = S.lm_sample(lm, 40, K, banned, g, rng="device")
+    reference = torch.Generator().manual_seed(3)
+    seed = int(torch.randint(2**63 - 1, (1,), generator=reference))
+    assert torch.equal(g.get_state(), reference.get_state())
+    assert torch.equal(ours, S.lm_sample(lm, 40, K, banned, torch.Generator().manual_seed(seed)))
+    assert not torch.equal(ours, S.lm_sample(lm, 40, K, banned, torch.Generator().manual_seed(3)))
+    assert not banned[ours].any()
+    with pytest.raises(ValueError, match="lm_sample_rng"):
+        S.lm_sample(lm, 4, K, banned, g, rng="gpu")
+    drawn, lm_sample = [], S.lm_sample                     # the search's config reaches the sample
+    monkeypatch.setattr(S, "lm_sample", lambda *a: drawn.append(a[5:]) or lm_sample(*a))
+    s2s, lm = _models(dtype=torch.float64)
+    th = _thresholds(s2s, lm)
+    for rng in ("cpu", "device"):
+        S.search(s2s, lm, TGT, th, _cfg(init="lm", sweeps=1, lm_sample_rng=rng), torch.Generator().manual_seed(1))
+    assert drawn == [("cpu",), ("device",)]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the draws' argmax on the GPU")
 def test_lm_sample_on_cuda_draws_what_torch_multinomial_draws():
     """On a GPU the argmax of p / q runs there, on q copied without blocking from page-locked memory: the same

@@ -18,7 +18,8 @@ What the paper leaves unsaid follows the authors' release (docs/release.md#gibbs
   torch's own RNN kernels, as cuDNN's RNN backward needs train mode); scoring runs in eval mode;
 - special tokens are never candidates (``<unk>`` is when ``allow_unk``); the current token is not re-tried, except
   while a row's best loss is unset (``first_position`` best, below);
-- initialisation uniform over non-special ids, or an LM sample (io-hits).
+- initialisation uniform over non-special ids, or an LM sample (io-hits; ``lm_sample_rng`` says where its random
+  draws are made).
 A candidate replaces the current token only if it lowers the row's loss (``accept``). With ``first_position`` best
 (the release) each restart's best loss starts unset (+inf; the release's -1000 log-likelihood), so the first
 position takes the best of its candidates even when it is worse than the initial token.
@@ -431,25 +432,39 @@ def _drawn_on_cpu(draw: Callable[[bool], Tensor], device: torch.device | str) ->
     return draw(cuda).to(device, non_blocking=cuda)
 
 
-def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator: torch.Generator) -> Tensor:
+def lm_sample(lm: LanguageModel, n: int, length: int, banned: Tensor, generator: torch.Generator,
+              rng: str = "cpu") -> Tensor:
     """n ancestral samples of ``length`` tokens after ``<s>`` (banned ids never drawn) -> (n, length).
 
-    The draws are ``torch.multinomial(probs.cpu(), 1, generator=generator)``'s, made without reading the GPU: torch's
-    multinomial draws one sample as argmax(p / q) with q ~ Exp(1) filled in a tensor like p from the generator
-    (Gumbel-max); q is drawn on the CPU and the argmax taken on the model's device (tests/test_search.py checks the
-    equality against torch.multinomial). Each step then only copies q to the device.
+    torch's multinomial draws one sample as argmax(p / q) with q ~ Exp(1) filled in a tensor like p from the
+    generator (Gumbel-max); the argmax is taken on the model's device. ``rng`` (config ``search.lm_sample_rng``):
+    - cpu: q drawn from ``generator`` on the CPU, so the tokens are ``torch.multinomial(probs.cpu(), 1,
+      generator=generator)``'s (tests/test_search.py checks the equality), made without reading the GPU: each step
+      only copies q to the device. Filling q is the host's work, one exponential per vocabulary id a step;
+    - device: q drawn on the model's device from a generator of that device seeded with one draw from ``generator``
+      (the same distribution, other tokens; no host work but the seed).
     """
     device = next(lm.parameters()).device
     tok, out = torch.full((n, 1), BOS_ID, device=device), []
     banned = banned.to(device)
     state = lm.initial_state(tok)
+    if rng == "device":
+        seed = int(torch.randint(2**63 - 1, (1,), generator=generator))
+        on_device = torch.Generator(device=device).manual_seed(seed)
+
+        def exponentials(shape: torch.Size) -> Tensor:
+            return torch.empty(shape, dtype=torch.float32, device=device).exponential_(generator=on_device)
+    elif rng == "cpu":
+        def exponentials(shape: torch.Size) -> Tensor:
+            return _drawn_on_cpu(lambda pin: torch.empty(shape, dtype=torch.float32, pin_memory=pin)
+                                 .exponential_(generator=generator), device)
+    else:
+        raise ValueError(f"search.lm_sample_rng: {rng!r} is not cpu or device")
     with torch.inference_mode(), _modes([lm], False):
         for _ in range(length):
             logits, state = lm.decode_block(tok, state)                                 # (n, 1, V)
             probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned, 0.0)
-            q = _drawn_on_cpu(lambda pin, shape=probs.shape: torch.empty(shape, dtype=torch.float32, pin_memory=pin)
-                              .exponential_(generator=generator), device)                    # (n, V) ~ Exp(1)
-            tok = (probs / q).argmax(-1, keepdim=True)                                  # (n, 1)
+            tok = (probs / exponentials(probs.shape)).argmax(-1, keepdim=True)          # (n, 1); q ~ Exp(1)
             out.append(tok)
     return torch.cat(out, dim=1)
 
@@ -462,7 +477,8 @@ def init_free(n: int, cfg: SearchSettings, vocab_size: int, lm: LanguageModel | 
             raise ValueError("gibbs-enum: init 'lm' (io-hits) needs the input LM")
         # the mask made where the LM runs: a copy from the CPU would synchronise with the GPU
         lm_device = next(lm.parameters()).device
-        return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk, lm_device), generator).to(device)
+        return lm_sample(lm, n, cfg.trigger_len, banned_ids(vocab_size, cfg.allow_unk, lm_device), generator,
+                         cfg.lm_sample_rng).to(device)
     return _drawn_on_cpu(lambda pin: torch.randint(len(SPECIALS), vocab_size, (n, cfg.trigger_len),
                                                    generator=generator, pin_memory=pin), device)
 
