@@ -17,7 +17,8 @@ but how many sweeps run before the per-row early stop does, so the number of can
     sweeps with the LSTM's prefix encoder outputs repeated per candidate instead of kept once per base row
     (``--memory-only``: these two runs alone), then all sweeps with the target log-probs from torch's log-softmax
     instead of the fused kernel. ``--io`` adds the io mode (the LM term scored for every candidate too), all sweeps,
-    with and without the fused kernel.
+    with and without the fused kernel, and with the LM-sample start's draws made on the device
+    (``search.lm_sample_rng``).
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
 one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
@@ -183,13 +184,16 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict, memory_only: b
         return
     io_cfg = replace(cfg, lambda_in=1.0, init="lm", early_stop=False)
     for label, c, key in (("fused log p(gold)", io_cfg, "batched_io"),
-                          ("torch log-softmax", replace(io_cfg, fused_logp=False), "batched_io_torch_logp")):
+                          ("torch log-softmax", replace(io_cfg, fused_logp=False), "batched_io_torch_logp"),
+                          ("search.lm_sample_rng device", replace(io_cfg, lm_sample_rng="device"),
+                           "batched_io_device_rng")):
         sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, c, torch.Generator().manual_seed(1)))
         print(f"(b) io mode (LM term scored too, LM-sample init, all sweeps), {label}: {sec:.2f} s, "
               f"{rio.candidates_scored} candidates, {rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
         out.update({f"{key}_s": sec, f"{key}_candidates": rio.candidates_scored})
     print(f"    fused log p(gold) against torch's log-softmax, io mode: "
-          f"{out['batched_io_torch_logp_s'] / out['batched_io_s']:.2f}x", flush=True)
+          f"{out['batched_io_torch_logp_s'] / out['batched_io_s']:.2f}x; the LM-sample start's draws on the device "
+          f"against the host's: {out['batched_io_s'] / out['batched_io_device_rng_s']:.2f}x", flush=True)
 
 
 def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, device: torch.device) -> dict:
@@ -234,7 +238,8 @@ def main() -> None:
     p.add_argument("--release-positions", type=int, default=2)
     p.add_argument("--score-dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     p.add_argument("--io", action="store_true",
-                   help="time (b) in io mode too (lambda_in 1, LM init, all sweeps), with and without the fused kernel")
+                   help="time (b) in io mode too (lambda_in 1, LM init, all sweeps), with and without the fused "
+                        "kernel, and with search.lm_sample_rng device")
     p.add_argument("--max-chunk", type=int, default=65536)
     p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
                    help="the models searched (both: the LSTM's run, then the Transformer's)")
