@@ -114,7 +114,8 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=600)
     p.add_argument("--sweeps", type=int, default=5)
     p.add_argument("--candidates", type=int, default=100)
-    p.add_argument("--io-only", action="store_true", help="io-mode's searches of one batch only: no o-mode, no 5-batch call, no rounds")
+    p.add_argument("--io-only", action="store_true",
+                   help="io-mode's searches of one batch only: no o-mode, no 5-batch call, no rounds")
     a = p.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

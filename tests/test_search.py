@@ -386,6 +386,33 @@ def test_lm_sample_on_cuda_draws_what_torch_multinomial_draws():
         assert torch.equal(ours, _multinomial_lm_sample(lm, 300, K, banned, torch.Generator().manual_seed(seed)))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the exponentials drawn on the GPU")
+def test_lm_sample_rng_device_draws_on_the_gpu_without_host_work():
+    """``search.lm_sample_rng: device`` on a GPU: the tokens are the argmax of p / q with q from a CUDA generator
+    seeded by one draw of the search's generator, and the sample reads nothing back from the GPU."""
+    _, lm = _models(dtype=torch.float32)
+    lm = lm.cuda()
+    banned = S.banned_ids(V, allow_unk=False, device="cuda")      # as init_free makes it: a copy would synchronise
+    g = torch.Generator().manual_seed(5)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        ours = S.lm_sample(lm, 300, K, banned, g, rng="device")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    seed = int(torch.randint(2**63 - 1, (1,), generator=torch.Generator().manual_seed(5)))
+    on_gpu = torch.Generator(device="cuda").manual_seed(seed)
+    tok, expected = torch.full((300, 1), 2, device="cuda"), []
+    state = lm.initial_state(tok)
+    with torch.no_grad():
+        for _ in range(K):
+            logits, state = lm.decode_block(tok, state)
+            probs = torch.softmax(logits[:, -1].float(), dim=-1).masked_fill(banned, 0.0)
+            tok = (probs / torch.empty_like(probs).exponential_(generator=on_gpu)).argmax(-1, keepdim=True)
+            expected.append(tok)
+    assert torch.equal(ours, torch.cat(expected, dim=1))
+    assert not banned[ours].any()
+
+
 @pytest.mark.parametrize("mode", ["o", "io"])
 def test_search_runs_on_models_with_only_the_interface(mode):
     """gibbs-enum with tests/fake_models.py (no LSTM): gradient, prefix reuse, LM init and prefix, evaluation."""
