@@ -848,7 +848,7 @@ READS_ENV = "NEGTRAIN_SETTINGS_READS"  # a folder: each job writes there the set
 RESOURCE_KEYS = frozenset({"device", "gpu_jobs_per_device", "log_every", "max_chunk"})
 # options added after results may have been cached, whose value here reproduces those results: left out of the keys
 # at that value, so that upgrading reruns nothing a user has not asked for
-KEY_NEUTRAL = {"eval_every_epoch": False}
+KEY_NEUTRAL = {"eval_every_epoch": False, "lm_sample_rng": "cpu"}
 
 
 def rule_reads(rule: str) -> tuple[str, ...] | None:

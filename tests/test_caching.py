@@ -75,6 +75,10 @@ def test_an_option_added_later_is_in_the_key_only_away_from_its_neutral_value():
     assert "eval_every_epoch" not in json.loads(ncfg.rule_key(base, "negtrain_malicious"))["malicious"]
     assert json.loads(ncfg.rule_key(on, "negtrain_malicious"))["malicious"]["eval_every_epoch"] is True
     assert ncfg.rule_key(base, "train_baseline") == ncfg.rule_key(on, "train_baseline")
+    device = _settings(search={"lm_sample_rng": "device"})                      # search.lm_sample_rng likewise
+    for rule in ("hits", "negtrain_malicious"):
+        assert "lm_sample_rng" not in json.loads(ncfg.rule_key(base, rule))["search"]["attack"]["io"]
+        assert json.loads(ncfg.rule_key(device, rule))["search"]["attack"]["io"]["lm_sample_rng"] == "device"
 
 
 def test_recorded_settings_equal_the_settings_and_record_each_field_read():
