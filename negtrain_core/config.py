@@ -873,6 +873,16 @@ def keyed_fields(value: Any) -> dict[str, Any]:
             if f.name not in KEY_NEUTRAL or getattr(value, f.name) != KEY_NEUTRAL[f.name]}
 
 
+def neutral_dropped(value: Any) -> Any:
+    """``dataclasses.asdict``'s nested dicts and lists less the ``KEY_NEUTRAL`` keys at their neutral values, at any
+    depth: settings as a resumable state written before those options compares them."""
+    if isinstance(value, dict):
+        return {k: neutral_dropped(v) for k, v in value.items() if k not in KEY_NEUTRAL or v != KEY_NEUTRAL[k]}
+    if isinstance(value, list):
+        return [neutral_dropped(v) for v in value]
+    return value
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses (``keyed_fields``), mappings and sequences as dicts and lists, without ``RESOURCE_KEYS``."""
     if dataclasses.is_dataclass(value):

@@ -459,19 +459,26 @@ def test_eval_every_epoch_writes_each_epochs_test_ppl_and_changes_nothing_else(t
         mal.run(*args)
 
 
-def test_the_state_fingerprint_names_eval_every_epoch_only_when_it_is_on(tmp_path):
-    """A state written before the option existed (its settings without the key) still resumes with it off; turned
-    on, the fingerprint differs, so a state of the other setting starts afresh."""
+def test_the_state_fingerprint_names_eval_every_epoch_and_lm_sample_rng_only_away_from_their_defaults(tmp_path):
+    """A state written before the options existed (its settings without the keys) still resumes with them at their
+    defaults; changed, the fingerprint differs, so a state of the other setting starts afresh."""
     from negtrain_core.io import fingerprint
 
     inputs, s = _stage_inputs(tmp_path)
     files = [inputs["seq2seq"], inputs["train"]]
     before = {k: v for k, v in dataclasses.asdict(s.malicious).items() if k != "eval_every_epoch"}
-    old = fingerprint({"mode": "o", "seed": s.seed, "malicious": before, "search": dataclasses.asdict(s.search),
+    search = dataclasses.asdict(s.search)
+    for use in ("attack", "negtrain"):
+        for c in search[use].values():
+            del c["lm_sample_rng"]
+    old = fingerprint({"mode": "o", "seed": s.seed, "malicious": before, "search": search,
                        "hits": dataclasses.asdict(s.hits), "data": dataclasses.asdict(s.data)}, files)
     assert mal.state_fingerprint(s, "o", files) == old
     on = dataclasses.replace(s, malicious=dataclasses.replace(s.malicious, eval_every_epoch=True))
     assert mal.state_fingerprint(on, "o", files) != old
+    io = {m: dataclasses.replace(c, lm_sample_rng="device") for m, c in s.search.negtrain.items()}
+    device = dataclasses.replace(s, search=dataclasses.replace(s.search, negtrain=io))
+    assert mal.state_fingerprint(device, "o", files) != old
 
 
 def test_a_state_from_other_settings_is_not_resumed(tmp_path, monkeypatch, capsys):

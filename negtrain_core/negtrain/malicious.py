@@ -36,7 +36,8 @@ from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device, stage
-from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings, keyed_fields
+from negtrain_core.config import (HitSettings, NegTrainSettings, SearchSettings, Settings, keyed_fields,
+                                  neutral_dropped)
 from negtrain_core.data.tensors import load_pairs, tensorize
 from negtrain_core.models.steps import PositiveBatches, Sgd, WeightedStep, mle_loss, weighted_logp
 from negtrain_core.data.vocab import PAD_ID, Vocab
@@ -432,8 +433,10 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
 def state_fingerprint(settings: Settings, mode: str, inputs: Sequence[str | Path]) -> str:
     """What decides the run's numbers: the settings it reads and its input files (``io.fingerprint``)."""
     return fingerprint({"mode": mode, "seed": settings.seed,
-                        "malicious": keyed_fields(settings.malicious),   # a state from before an option stays valid
-                        "search": dataclasses.asdict(settings.search), "hits": dataclasses.asdict(settings.hits),
+                        # an option at its neutral value (config.KEY_NEUTRAL) leaves a state from before it valid
+                        "malicious": keyed_fields(settings.malicious),
+                        "search": neutral_dropped(dataclasses.asdict(settings.search)),
+                        "hits": dataclasses.asdict(settings.hits),
                         "data": dataclasses.asdict(settings.data)}, inputs)
 
 
