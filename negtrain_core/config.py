@@ -863,7 +863,7 @@ def rule_key(s: SharedSettings, rule: str) -> str:
     """The settings that decide ``rule``'s results (``rule_reads``; every field for other rules) as sorted JSON,
     without ``RESOURCE_KEYS``."""
     names = rule_reads(rule) or [f.name for f in dataclasses.fields(s)]
-    return json.dumps({n: _plain(getattr(s, n)) for n in names if hasattr(s, n) and n not in RESOURCE_KEYS},
+    return json.dumps({n: plain(getattr(s, n)) for n in names if hasattr(s, n) and n not in RESOURCE_KEYS},
                       sort_keys=True, default=str)
 
 
@@ -873,26 +873,17 @@ def keyed_fields(value: Any) -> dict[str, Any]:
             if f.name not in KEY_NEUTRAL or getattr(value, f.name) != KEY_NEUTRAL[f.name]}
 
 
-def neutral_dropped(value: Any) -> Any:
-    """``dataclasses.asdict``'s nested dicts and lists less the ``KEY_NEUTRAL`` keys at their neutral values, at any
-    depth: settings as a resumable state written before those options compares them."""
-    if isinstance(value, dict):
-        return {k: neutral_dropped(v) for k, v in value.items() if k not in KEY_NEUTRAL or v != KEY_NEUTRAL[k]}
-    if isinstance(value, list):
-        return [neutral_dropped(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Dataclasses (``keyed_fields``), mappings and sequences as dicts and lists, without ``RESOURCE_KEYS``."""
+def plain(value: Any, dropped: frozenset[str] = RESOURCE_KEYS) -> Any:
+    """Dataclasses (``keyed_fields``), mappings and sequences as dicts and lists, without the keys ``dropped`` (the
+    rules' keys: ``RESOURCE_KEYS``; Algorithm 1's resumable state keeps them) at any depth."""
     if dataclasses.is_dataclass(value):
         value = keyed_fields(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if k not in RESOURCE_KEYS}
+        return {str(k): plain(v, dropped) for k, v in value.items() if k not in dropped}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v, dropped) for v in value]
     if isinstance(value, (set, frozenset)):                  # in a fixed order: str hashes vary by process
-        return sorted(_plain(v) for v in value)
+        return sorted(plain(v, dropped) for v in value)
     return value
 
 

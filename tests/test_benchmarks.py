@@ -31,7 +31,7 @@ TOY_LSTM = ["--words", "300", "--embedding", "16", "--hidden", "16", "--sweeps",
      ["torch log-softmax + gather"]),
 ], ids=["gibbs_enum", "gibbs_enum_io", "malicious_batch", "frequent_throughput", "gold_logp"])
 def test_a_benchmark_runs_at_toy_size_on_the_cpu(tmp_path, script, args, expected):
-    path = [str(ROOT), str(ROOT / "benchmarks"), *filter(None, [os.environ.get("PYTHONPATH")])]  # keep the caller's
+    path = filter(None, [str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")])  # the caller's kept
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "CUDA_VISIBLE_DEVICES": ""}
     env.pop("OUT", None)                                   # no JSON written into a caller's folder
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=tmp_path, env=env,

@@ -36,8 +36,7 @@ from torch import Tensor
 
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device, stage
-from negtrain_core.config import (HitSettings, NegTrainSettings, SearchSettings, Settings, keyed_fields,
-                                  neutral_dropped)
+from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings, keyed_fields, plain
 from negtrain_core.data.tensors import load_pairs, tensorize
 from negtrain_core.models.steps import PositiveBatches, Sgd, WeightedStep, mle_loss, weighted_logp
 from negtrain_core.data.vocab import PAD_ID, Vocab
@@ -435,7 +434,7 @@ def state_fingerprint(settings: Settings, mode: str, inputs: Sequence[str | Path
     return fingerprint({"mode": mode, "seed": settings.seed,
                         # an option at its neutral value (config.KEY_NEUTRAL) leaves a state from before it valid
                         "malicious": keyed_fields(settings.malicious),
-                        "search": neutral_dropped(dataclasses.asdict(settings.search)),
+                        "search": plain(settings.search, dropped=frozenset()),
                         "hits": dataclasses.asdict(settings.hits),
                         "data": dataclasses.asdict(settings.data)}, inputs)
 
