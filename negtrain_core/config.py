@@ -821,11 +821,15 @@ def _paraphrase(config: dict[str, Any], quick: dict[str, Any] | None) -> Paraphr
 # changed config key would leave every result as it was. Each rule therefore also passes ``rule_key``: the settings
 # fields its results depend on (``RULE_READS``), as one string; a change to any of them reruns the rule, and the
 # rules after it through their inputs. ``RecordedSettings`` checks the table: run with ``NEGTRAIN_SETTINGS_READS``
-# set, every job writes the fields it read (tests/test_caching.py compares them with ``RULE_READS``).
+# set, every job writes the fields it read (tests/test_caching.py compares them with ``RULE_READS``). An entry
+# ``block.field`` keys the rule on that one field of a block: check_targets reads three fields of three blocks, and
+# keying it on them whole would rerun it on any search key, which Snakemake 9 then mishandles after a failed job
+# (docs/running.md#a-run-that-ends-after-check_targets).
 
 RULE_READS: dict[str, tuple[str, ...]] = {
     "preprocess": ("scale", "data"),
-    "check_targets": ("scale", "data", "targets", "search"),
+    "check_targets": ("scale", "data.name", "data.max_target_len", "targets.list_size", "targets.max_oov_share",
+                      "search.oov_policy"),
     "malicious_lists": ("scale", "targets"),
     "train_paraphraser": ("scale", "seed", "paraphrase"),
     "augment_targets": ("scale", "seed", "targets", "paraphrase"),
@@ -861,9 +865,10 @@ def rule_reads(rule: str) -> tuple[str, ...] | None:
 
 def rule_key(s: SharedSettings, rule: str) -> str:
     """The settings that decide ``rule``'s results (``rule_reads``; every field for other rules) as sorted JSON,
-    without ``RESOURCE_KEYS``."""
+    without ``RESOURCE_KEYS``; a ``block.field`` entry is keyed by that name."""
     names = rule_reads(rule) or [f.name for f in dataclasses.fields(s)]
-    return json.dumps({n: plain(getattr(s, n)) for n in names if hasattr(s, n) and n not in RESOURCE_KEYS},
+    return json.dumps({n: plain(functools.reduce(getattr, n.split("."), s)) for n in names
+                       if hasattr(s, n.split(".")[0]) and n.split(".")[-1] not in RESOURCE_KEYS},
                       sort_keys=True, default=str)
 
 
