@@ -17,6 +17,7 @@ import yaml
 
 from negtrain_core import config as ncfg
 
+from conftest import QUICK_SMALL, QUICK_TINY
 from snakemake_cli import snakemake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,12 +137,11 @@ def test_a_changed_config_key_reruns_the_rules_that_read_it(quick_run, tmp_path,
 
 
 def test_a_search_key_changed_after_a_failed_algorithm_1_job_reruns_that_job(tmp_path):
-    """After a failed Algorithm 1 job check_targets' temporary output stays (a reader has not finished), and a search
-    key changed then (``search.cuda_graph: false``, as its capture error advises) must schedule Algorithm 1 again. Snakemake 9
-    drops a job whose only input from a job it reruns is ``ancient`` (dag.py, ``update_needrun``), so check_targets is
-    keyed on the three fields it reads, not on the whole search block: here it does not rerun and Algorithm 1 does."""
-    from conftest import QUICK_SMALL, QUICK_TINY
-
+    """After a failed Algorithm 1 job check_targets' temporary output stays (a reader has not finished), and a
+    search key changed then (``search.cuda_graph: false``, as its capture error advises) must schedule Algorithm 1
+    again. Snakemake 9 drops a job whose only input from a job it reruns is ``ancient`` (dag.py,
+    ``update_needrun``), so check_targets is keyed on the three fields it reads, not on the whole search block: here
+    it does not rerun and Algorithm 1 does."""
     graphs = tmp_path / "graphs.yaml"
     graphs.write_text(yaml.safe_dump({"search": {"cuda_graph": True}}))
     sizes = [QUICK_SMALL, QUICK_TINY]
