@@ -70,6 +70,11 @@ def capture_graph(graph: "torch.cuda.CUDAGraph", option: str, **kwargs: Any) -> 
     except torch.OutOfMemoryError:
         raise
     except Exception as err:                          # capture errors come as RuntimeError and others from CUDA
+        cause: BaseException | None = err
+        while cause is not None and not isinstance(cause, torch.OutOfMemoryError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:                         # ending the capture failed after an out-of-memory error
+            raise torch.OutOfMemoryError(str(cause)) from err
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
         raise GraphCaptureError(f"capturing a CUDA graph failed ({type(err).__name__}: {first}); "
                                 f"config '{option}: false' runs this step without graphs") from err

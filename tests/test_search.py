@@ -795,6 +795,71 @@ def test_graphed_positions_run_with_dropout_in_the_gradient_pass_on_cuda():
     assert fixed.graphs
 
 
+def test_chunks_halve_on_out_of_memory_but_not_while_a_graph_is_captured(monkeypatch):
+    """Outside a capture an out-of-memory error halves the chunks (and later calls keep the size); inside one the
+    smaller chunks would read their lengths on the host, which a capture refuses: the error goes to the caller
+    (``SearchGraphs`` then runs that position eagerly)."""
+    def fn(a, b):
+        if b - a > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return torch.arange(a, b)
+
+    size = S.ChunkSize(16)
+    assert torch.equal(S.run_chunked(fn, 10, size), torch.arange(10)) and size.rows == 5
+    monkeypatch.setattr(S, "_capturing", lambda: True)
+    with pytest.raises(torch.OutOfMemoryError):
+        S.chunks(fn, 10, S.ChunkSize(16))
+
+
+def test_a_pass_fits_one_chunk_while_both_chunk_sizes_hold_its_rows():
+    cfg = _cfg(candidates=10)
+    assert S.one_chunk(8, cfg, (S.ChunkSize(8), S.ChunkSize(80)))
+    assert not S.one_chunk(8, cfg, (S.ChunkSize(7), S.ChunkSize(80)))          # the gradient pass would split
+    assert not S.one_chunk(8, cfg, (S.ChunkSize(8), S.ChunkSize(40)))          # so would the scoring
+
+
+def _out_of_memory_once(monkeypatch, when):
+    """``S.gold_logp`` raising out-of-memory once, at the first call for which ``when()`` holds."""
+    real, raised = S.gold_logp, []
+
+    def gold_logp(*args, **kwargs):
+        if not raised and when():
+            raised.append(True)
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(S, "gold_logp", gold_logp)
+    return raised
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
+@pytest.mark.parametrize("where", ["warm-up", "capture"])
+def test_graphed_positions_run_eagerly_after_an_out_of_memory_error_on_cuda(monkeypatch, capfd, where):
+    """Algorithm 1 under several jobs per GPU: an out-of-memory error while a position runs eagerly before its
+    capture halves the search's chunks (the pass would then read lengths on the host, which a capture refuses), or
+    one while capturing: the search still ends, its positions run without graphs from then on, with the same
+    triggers as the eager fixed-row path (no dropout), and one line says so."""
+    torch.manual_seed(0)
+    s2s, lm = (m.float().cuda() for m in _models(dtype=torch.float32, dropout=0.0))
+    cfg = _cfg(sweeps=4, candidates=4, restarts=2, lambda_in=1.0, init="lm", grad_train_mode=False,
+               score_dtype="float32", early_stop=False)
+    th = _thresholds(*(m.double().cpu() for m in _models(dtype=torch.float64, dropout=0.0)))
+    targets = _targets_of_three_lengths().cuda()
+    graphed, eager = S.SearchGraphs(), S.SearchGraphs(capture=False)
+    when = (lambda: not S._capturing()) if where == "warm-up" else S._capturing
+    raised = _out_of_memory_once(monkeypatch, when)
+    for seed in range(2):
+        a = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), graphed)
+        b = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), eager)
+        assert torch.equal(a.triggers, b.triggers)
+        torch.testing.assert_close(a.trajectory, b.trajectory)
+    assert raised
+    (fixed,) = graphed.fixed.values()
+    eager_positions = [pos for pos, g in fixed.graphs.items() if g is S.EAGER]
+    assert eager_positions if where == "capture" else len(eager_positions) == len(cfg.free_positions())
+    assert capfd.readouterr().err.count("runs without a graph") == 1
+
+
 def test_objective_boundaries_and_lambda_in_by_hand():
     th = S.Thresholds(out=-2.0, inp=-2.0)
     mask = torch.ones(1, 2, dtype=torch.bool)

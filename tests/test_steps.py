@@ -186,7 +186,8 @@ class _FailingCapture:
 @pytest.mark.parametrize("option", ["train.cuda_graph", "malicious.cuda_graph"])
 def test_a_failed_capture_is_one_line_naming_the_config_key(monkeypatch, option):
     """A capture that fails ends the job with one line that names the key turning the graph off (the stage keeps a
-    package error's message); out of memory passes unchanged, for the callers that halve their batches on it."""
+    package error's message); out of memory passes unchanged (also where ending the capture then fails), for the callers
+    that halve their batches on it."""
     from negtrain_core import device, stage
 
     monkeypatch.setattr(torch.cuda, "graph", _FailingCapture)
@@ -208,6 +209,24 @@ def test_a_failed_capture_is_one_line_naming_the_config_key(monkeypatch, option)
 
     monkeypatch.setattr(torch.cuda, "graph", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError):
+        with device.capture_graph(object(), option):
+            pass
+
+    class EndFails:                                   # ending the capture fails after the body ran out of memory
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
+
+    monkeypatch.setattr(torch.cuda, "graph", EndFails)
+    with pytest.raises(torch.OutOfMemoryError):
+        with device.capture_graph(object(), option):
+            raise torch.OutOfMemoryError("CUDA out of memory")
+    with pytest.raises(device.GraphCaptureError):     # without one it stays a capture error
         with device.capture_graph(object(), option):
             pass
 

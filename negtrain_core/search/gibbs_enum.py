@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from negtrain_core.models.gold_logp import gold_logp
 from negtrain_core.models.interface import EncoderPrefix, LanguageModel, Seq2SeqModel, SequenceModel, State
+from negtrain_core import stage
 from negtrain_core.config import SearchSettings
 from negtrain_core.device import capture_graph, tf32_matmul
 from negtrain_core.models.steps import GRAPH_WARMUP
@@ -201,15 +202,21 @@ class ChunkSize:
     rows: int
 
 
+def _capturing() -> bool:
+    """Whether the current CUDA stream is capturing a graph."""
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
 def chunks(fn: Callable[[int, int], Any], n: int, size: ChunkSize) -> list[Any]:
-    """``fn(start, end)`` over [0, n) in chunks of ``size.rows``, halving on out-of-memory: the list of results."""
+    """``fn(start, end)`` over [0, n) in chunks of ``size.rows``, halving on out-of-memory (not while a CUDA graph
+    is being captured: the out-of-memory error then goes to the caller): the list of results."""
     out, start = [], 0
     while start < n:
         end = min(n, start + size.rows)
         try:
             out.append(fn(start, end))
         except torch.OutOfMemoryError:
-            if end - start == 1:
+            if end - start == 1 or _capturing():          # a graph cannot hold the smaller chunks' host reads
                 raise
             size.rows = max(1, (end - start) // 2)
             if torch.cuda.is_available():
@@ -581,7 +588,8 @@ def _fixed_sweep(seq2seq: Seq2SeqModel, lm: LanguageModel | None, sc: Scorer, gr
         fixed.active.copy_(active)
         for pos in cfg.free_positions():
             graphs.run(fixed, pos, lambda pos=pos: masked_position_update(
-                seq2seq, lm, sc, fixed.src, fixed.tgt, fixed.loss, fixed.active, pos, th, cfg, banned, sizes))
+                seq2seq, lm, sc, fixed.src, fixed.tgt, fixed.loss, fixed.active, pos, th, cfg, banned, sizes),
+                capturable=one_chunk(fixed.src.size(0), cfg, sizes))
     return searching * min(cfg.candidates, seq2seq.vocab_size) * len(cfg.free_positions())
 
 
@@ -639,12 +647,15 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
 # ------------------------------------------------------------------------------------------------- CUDA graphs
 
 
+EAGER = "eager"  # FixedRows.graphs' value for a position that runs without a graph (SearchGraphs.run)
+
+
 @dataclass
 class FixedRows:
     """The buffers of a search whose rows have one shape (B rows, S source and T target positions, loss dtype): the
     search works on them in place, and each position's CUDA graph reads and writes them. ``banned``: (V,) the ids
-    no trigger may hold. ``graphs``: pos -> graph; ``calls``: pos -> runs so far (the first ``GRAPH_WARMUP`` run
-    eagerly)."""
+    no trigger may hold. ``graphs``: pos -> graph, or ``EAGER``; ``calls``: pos -> runs so far (the first
+    ``GRAPH_WARMUP`` run eagerly)."""
 
     src: Tensor
     tgt: Tensor
@@ -665,6 +676,12 @@ def refresh_copy(copy: nn.Module, model: nn.Module) -> None:
             (dst if dst.shape == w.shape else dst[: w.size(0)]).copy_(w)
 
 
+def one_chunk(rows: int, cfg: SearchSettings, sizes: tuple[ChunkSize, ChunkSize]) -> bool:
+    """Whether a position's passes over ``rows`` rows (gradient, then rows x G candidates) each take one chunk of
+    ``sizes``, so that they make no host synchronisation and a CUDA graph can hold them."""
+    return rows <= sizes[0].rows and rows * cfg.candidates <= sizes[1].rows
+
+
 class SearchGraphs:
     """gibbs-enum's positions as CUDA graphs, kept across the searches of one run: Algorithm 1 searches one batch
     of targets after another, with the same shapes and models that change between the searches (``search.cuda_graph``).
@@ -678,7 +695,8 @@ class SearchGraphs:
     from the default CUDA generator, as the eager path's does, but not the same masks.
 
     ``capture`` False runs the same fixed-row path eagerly (the CPU tests); ``search`` falls back to its plain path
-    where a pass would not fit one chunk (the graphs cannot halve a chunk on out-of-memory).
+    where a pass would not fit one chunk (the graphs cannot halve a chunk on out-of-memory), and a position whose
+    chunks an out-of-memory error halved before its capture, or whose capture runs out of memory, stays eager.
     """
 
     def __init__(self, capture: bool = True):
@@ -687,6 +705,7 @@ class SearchGraphs:
         self.fixed: dict[tuple, FixedRows] = {}
         self.pool: Any = None
         self.stream: torch.cuda.Stream | None = None
+        self.told = False                             # the line on positions left eager is said once
 
     def scorer(self, seq2seq: Seq2SeqModel, lm: LanguageModel | None, cfg: SearchSettings) -> Scorer:
         """``scorer``'s models, made on the first call and refreshed from the models' weights on the next ones."""
@@ -702,9 +721,9 @@ class SearchGraphs:
         """The buffers for rows src (B, S), tgt (B, T), loss (B,) and the banned ids (V,), filled with them; None
         where a pass over the B rows (their B x G candidates) would take more than one chunk. A graph reads its
         tensors at the addresses it was captured with, so every tensor a position reads is one of these buffers."""
-        B = src.size(0)
-        if B > sizes[0].rows or B * cfg.candidates > sizes[1].rows:
+        if not one_chunk(src.size(0), cfg, sizes):
             return None
+        B = src.size(0)
         key = (tuple(src.shape), tuple(tgt.shape), loss.dtype, src.device)
         if key not in self.fixed:
             self.fixed[key] = FixedRows(src.clone(), tgt.clone(), loss.clone(),
@@ -714,27 +733,52 @@ class SearchGraphs:
             buffer.copy_(value)
         return fixed
 
-    def run(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> None:
+    def run(self, fixed: FixedRows, pos: int, step: Callable[[], None], capturable: bool = True) -> None:
         """``step`` (one position over the rows of ``fixed``): eagerly on a side stream for its first
-        ``GRAPH_WARMUP`` runs, then captured once and replayed."""
+        ``GRAPH_WARMUP`` runs, then captured once and replayed. ``capturable`` False (an out-of-memory error during
+        the eager runs halved the search's chunks, so the pass now reads chunk lengths on the host), or a capture
+        that runs out of memory, leaves the position eager from then on; one line says so."""
         if not self.capture:
             step()
             return
         if self.stream is None:
             self.stream = torch.cuda.Stream()
         fixed.calls[pos] = fixed.calls.get(pos, 0) + 1
-        if fixed.calls[pos] <= GRAPH_WARMUP:
+        graph = fixed.graphs.get(pos)
+        if graph is None and fixed.calls[pos] > GRAPH_WARMUP:
+            if capturable:
+                graph = self._capture(fixed, pos, step)
+            else:
+                graph = self._eager(fixed, pos, "its passes no longer fit one chunk")
+        if graph is None or graph is EAGER:
             self.stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.stream):
                 step()
             torch.cuda.current_stream().wait_stream(self.stream)
             return
-        if pos not in fixed.graphs:
-            torch.cuda.synchronize()
-            if self.pool is None:
-                self.pool = torch.cuda.graph_pool_handle()
-            graph = torch.cuda.CUDAGraph()
+        graph.replay()
+
+    def _capture(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> Any:
+        """Capture ``step`` into the graph of ``pos`` (or mark it ``EAGER`` on out-of-memory); returns it."""
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()                      # the eager runs' cached blocks, free for the graphs' own pool
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        try:
             with capture_graph(graph, "search.cuda_graph", pool=self.pool, stream=self.stream):
                 step()
-            fixed.graphs[pos] = graph
-        fixed.graphs[pos].replay()
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return self._eager(fixed, pos, "capturing it ran out of GPU memory")
+        fixed.graphs[pos] = graph
+        return graph
+
+    def _eager(self, fixed: FixedRows, pos: int, why: str) -> Any:
+        """Mark position ``pos`` of ``fixed`` eager for good; the first time, say why."""
+        fixed.graphs[pos] = EAGER
+        if not self.told:
+            self.told = True
+            stage.say(f"search.cuda_graph: a search position over {fixed.src.size(0)} rows runs without a graph "
+                      f"({why}); more GPU memory per job (fewer gpu_jobs_per_device) keeps the graphs")
+        return EAGER
