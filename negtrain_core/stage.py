@@ -162,6 +162,9 @@ def error_line(err: BaseException, log_path: str | None = None) -> str:
         return text if text.startswith(PREFIX) else PREFIX + text
     see = f"the full traceback is in {log_path}" if log_path else "the full traceback is above"
     kind = type(err).__name__
+    if kind == "OutOfMemoryError":                    # torch's; a CUDA message runs to several hundred characters
+        return (f"{PREFIX}the GPU ran out of memory at {raised_at(err.__traceback__)} ({text[:160]}) -- give each "
+                f"job more: fewer gpu_jobs_per_device (each of N jobs may use 1/N of a GPU) or smaller batches; {see}")
     failed = file_error(err)
     if failed is not None:
         reason = failed.strerror or first_line(failed)

@@ -105,6 +105,19 @@ def test_an_unexpected_error_without_a_file_names_where_it_was_raised(tmp_path, 
     assert line.startswith("negtrain: unexpected UnicodeDecodeError at ") and "can't decode byte 0xff" in line
 
 
+def test_a_gpu_out_of_memory_error_says_how_to_give_a_job_more_memory():
+    """torch's out-of-memory message is hundreds of characters; the line keeps its start and names the key that sets
+    each job's share of a GPU."""
+    def allocate():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+                                     "79.19 GiB of which 1.00 GiB is free. " + "Including non-PyTorch memory " * 20)
+
+    line = stage.error_line(_raised(allocate), "logs/x.log")
+    assert line.startswith("negtrain: the GPU ran out of memory at test_stage.py:")
+    assert "CUDA out of memory. Tried to allocate 2.00 GiB" in line and "gpu_jobs_per_device" in line
+    assert line.endswith("the full traceback is in logs/x.log") and len(line) < 400 and "\n" not in line
+
+
 def test_a_raise_in_the_package_keeps_its_message():
     err = _raised(lambda: preprocess.split_ids(list("abc"), {"train_dialogues": None, "valid_dialogues": 2,
                                                               "test_dialogues": 2}, 1))
