@@ -853,7 +853,7 @@ def test_graphed_positions_run_eagerly_after_an_out_of_memory_error_on_cuda(monk
         a = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), graphed)
         b = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), eager)
         assert torch.equal(a.triggers, b.triggers)
-        torch.testing.assert_close(a.trajectory, b.trajectory)
+        torch.testing.assert_close(a.trajectory, b.trajectory, rtol=1e-4, atol=1e-5)   # halved chunks: other GEMMs
     assert raised
     (fixed,) = graphed.fixed.values()
     eager_positions = [pos for pos, g in fixed.graphs.items() if g is S.EAGER]
