@@ -564,8 +564,9 @@ def test_gradient_pass_with_the_lm_in_eval_mode_runs_on_cuda():
 
 
 def _targets_of_three_lengths() -> torch.Tensor:
-    """Six targets: rows of one search stop at different sweeps, and the longest decides the trimmed length."""
-    return torch.cat([TGT, TGT.flip(0), torch.tensor([[2, 9, 3, 0, 0], [2, 7, 8, 6, 0]])]).masked_fill(
+    """Six right-padded targets: rows of one search stop at different sweeps, and the longest decides the trimmed
+    length."""
+    return torch.cat([TGT, TGT.flip(0), torch.tensor([[2, 9, 0, 3, 3], [2, 7, 8, 6, 0]])]).masked_fill(
         torch.tensor([[False] * 4 + [True]] * 6), PAD_ID)
 
 
@@ -818,8 +819,9 @@ def test_a_pass_fits_one_chunk_while_both_chunk_sizes_hold_its_rows():
     assert not S.one_chunk(8, cfg, (S.ChunkSize(8), S.ChunkSize(40)))          # so would the scoring
 
 
-def _out_of_memory_once(monkeypatch, when):
-    """``S.gold_logp`` raising out-of-memory once, at the first call for which ``when()`` holds."""
+def _out_of_memory_once(monkeypatch, when) -> list[bool]:
+    """``S.gold_logp`` raising out-of-memory once, at the first call for which ``when()`` holds; the list returned
+    is non-empty once it has."""
     real, raised = S.gold_logp, []
 
     def gold_logp(*args, **kwargs):
@@ -832,13 +834,27 @@ def _out_of_memory_once(monkeypatch, when):
     return raised
 
 
+def test_halved_chunks_after_an_out_of_memory_error_find_what_whole_ones_do(monkeypatch):
+    """The fixed-row path (``SearchGraphs``, run eagerly on the CPU) where an out-of-memory error in the first
+    position's LM prefix halves the search's chunks: the same triggers and trajectory as without the error."""
+    torch.manual_seed(0)
+    s2s, lm = (m.float() for m in _models(dtype=torch.float32, dropout=0.0))
+    cfg = _cfg(sweeps=4, candidates=4, restarts=2, lambda_in=1.0, init="lm", grad_train_mode=False, early_stop=False)
+    th = _thresholds(*_models(dtype=torch.float64, dropout=0.0))
+    graphs = S.SearchGraphs(capture=False)
+    raised = _out_of_memory_once(monkeypatch, lambda: bool(graphs.fixed))
+    a = S.search(s2s, lm, _targets_of_three_lengths(), th, cfg, torch.Generator().manual_seed(0), graphs)
+    b = S.search(s2s, lm, _targets_of_three_lengths(), th, cfg, torch.Generator().manual_seed(0))
+    assert raised and torch.equal(a.triggers, b.triggers) and torch.equal(a.trajectory, b.trajectory)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
 @pytest.mark.parametrize("where", ["warm-up", "capture"])
-def test_graphed_positions_run_eagerly_after_an_out_of_memory_error_on_cuda(monkeypatch, capfd, where):
+def test_graphs_stop_after_an_out_of_memory_error_on_cuda(monkeypatch, capfd, where):
     """Algorithm 1 under several jobs per GPU: an out-of-memory error while a position runs eagerly before its
     capture halves the search's chunks (the pass would then read lengths on the host, which a capture refuses), or
-    one while capturing: the search still ends, its positions run without graphs from then on, with the same
-    triggers as the eager fixed-row path (no dropout), and one line says so."""
+    one while capturing: the graphs stop, their memory is released, and the searches go on eagerly with the same
+    triggers as the eager fixed-row path (no dropout); one line says so."""
     torch.manual_seed(0)
     s2s, lm = (m.float().cuda() for m in _models(dtype=torch.float32, dropout=0.0))
     cfg = _cfg(sweeps=4, candidates=4, restarts=2, lambda_in=1.0, init="lm", grad_train_mode=False,
@@ -854,11 +870,10 @@ def test_graphed_positions_run_eagerly_after_an_out_of_memory_error_on_cuda(monk
         b = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(seed), eager)
         assert torch.equal(a.triggers, b.triggers)
         torch.testing.assert_close(a.trajectory, b.trajectory, rtol=1e-4, atol=1e-5)   # halved chunks: other GEMMs
-    assert raised
+    assert raised and not graphed.capture and graphed.pool is None
     (fixed,) = graphed.fixed.values()
-    eager_positions = [pos for pos, g in fixed.graphs.items() if g is S.EAGER]
-    assert eager_positions if where == "capture" else len(eager_positions) == len(cfg.free_positions())
-    assert capfd.readouterr().err.count("runs without a graph") == 1
+    assert not fixed.graphs
+    assert capfd.readouterr().err.count("runs without graphs from here on") == 1
 
 
 def test_objective_boundaries_and_lambda_in_by_hand():

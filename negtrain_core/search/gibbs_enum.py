@@ -647,14 +647,11 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
 # ------------------------------------------------------------------------------------------------- CUDA graphs
 
 
-EAGER = "eager"  # FixedRows.graphs' value for a position that runs without a graph (SearchGraphs.run)
-
-
 @dataclass
 class FixedRows:
     """The buffers of a search whose rows have one shape (B rows, S source and T target positions, loss dtype): the
     search works on them in place, and each position's CUDA graph reads and writes them. ``banned``: (V,) the ids
-    no trigger may hold. ``graphs``: pos -> graph, or ``EAGER``; ``calls``: pos -> runs so far (the first
+    no trigger may hold. ``graphs``: pos -> graph; ``calls``: pos -> runs so far (the first
     ``GRAPH_WARMUP`` run eagerly)."""
 
     src: Tensor
@@ -695,8 +692,8 @@ class SearchGraphs:
     from the default CUDA generator, as the eager path's does, but not the same masks.
 
     ``capture`` False runs the same fixed-row path eagerly (the CPU tests); ``search`` falls back to its plain path
-    where a pass would not fit one chunk (the graphs cannot halve a chunk on out-of-memory), and a position whose
-    chunks an out-of-memory error halved before its capture, or whose capture runs out of memory, stays eager.
+    where a pass would not fit one chunk (the graphs cannot halve a chunk on out-of-memory), and where memory runs
+    short the graphs stop for the rest of the run (``stop``).
     """
 
     def __init__(self, capture: bool = True):
@@ -705,7 +702,6 @@ class SearchGraphs:
         self.fixed: dict[tuple, FixedRows] = {}
         self.pool: Any = None
         self.stream: torch.cuda.Stream | None = None
-        self.told = False                             # the line on positions left eager is said once
 
     def scorer(self, seq2seq: Seq2SeqModel, lm: LanguageModel | None, cfg: SearchSettings) -> Scorer:
         """``scorer``'s models, made on the first call and refreshed from the models' weights on the next ones."""
@@ -735,50 +731,55 @@ class SearchGraphs:
 
     def run(self, fixed: FixedRows, pos: int, step: Callable[[], None], capturable: bool = True) -> None:
         """``step`` (one position over the rows of ``fixed``): eagerly on a side stream for its first
-        ``GRAPH_WARMUP`` runs, then captured once and replayed. ``capturable`` False (an out-of-memory error during
-        the eager runs halved the search's chunks, so the pass now reads chunk lengths on the host), or a capture
-        that runs out of memory, leaves the position eager from then on; one line says so."""
+        ``GRAPH_WARMUP`` runs, then captured once and replayed. Where memory runs short, ``capturable`` False (an
+        out-of-memory error in the eager runs halved the search's chunks, so the pass now reads chunk lengths on the
+        host) or a capture that runs out of memory, the graphs stop for the rest of the run (``stop``)."""
+        if self.capture:
+            fixed.calls[pos] = fixed.calls.get(pos, 0) + 1
+            if pos not in fixed.graphs and fixed.calls[pos] > GRAPH_WARMUP:
+                if not capturable:
+                    self.stop("its passes no longer fit one chunk")
+                elif self._capture(fixed, pos, step):
+                    fixed.graphs[pos].replay()
+                    return
         if not self.capture:
             step()
             return
+        if pos in fixed.graphs:
+            fixed.graphs[pos].replay()
+            return
         if self.stream is None:
             self.stream = torch.cuda.Stream()
-        fixed.calls[pos] = fixed.calls.get(pos, 0) + 1
-        graph = fixed.graphs.get(pos)
-        if graph is None and fixed.calls[pos] > GRAPH_WARMUP:
-            if capturable:
-                graph = self._capture(fixed, pos, step)
-            else:
-                graph = self._eager(fixed, pos, "its passes no longer fit one chunk")
-        if graph is None or graph is EAGER:
-            self.stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(self.stream):
-                step()
-            torch.cuda.current_stream().wait_stream(self.stream)
-            return
-        graph.replay()
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            step()
+        torch.cuda.current_stream().wait_stream(self.stream)
 
-    def _capture(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> Any:
-        """Capture ``step`` into the graph of ``pos`` (or mark it ``EAGER`` on out-of-memory); returns it."""
+    def _capture(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> bool:
+        """Capture ``step`` as the graph of ``pos``; False (and the graphs stopped) where it runs out of memory."""
         torch.cuda.synchronize()
         torch.cuda.empty_cache()                      # the eager runs' cached blocks, free for the graphs' own pool
         if self.pool is None:
             self.pool = torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
+        graph, current = torch.cuda.CUDAGraph(), torch.cuda.current_stream()
         try:
             with capture_graph(graph, "search.cuda_graph", pool=self.pool, stream=self.stream):
                 step()
         except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            return self._eager(fixed, pos, "capturing it ran out of GPU memory")
+            torch.cuda.set_stream(current)            # where ending the capture failed too, torch left the side stream
+            del graph
+            self.stop("capturing one ran out of GPU memory")
+            return False
         fixed.graphs[pos] = graph
-        return graph
+        return True
 
-    def _eager(self, fixed: FixedRows, pos: int, why: str) -> Any:
-        """Mark position ``pos`` of ``fixed`` eager for good; the first time, say why."""
-        fixed.graphs[pos] = EAGER
-        if not self.told:
-            self.told = True
-            stage.say(f"search.cuda_graph: a search position over {fixed.src.size(0)} rows runs without a graph "
-                      f"({why}); more GPU memory per job (fewer gpu_jobs_per_device) keeps the graphs")
-        return EAGER
+    def stop(self, why: str) -> None:
+        """Drop every graph and their memory pool, which the eager passes then have for themselves, and run the
+        rest of this run's positions eagerly, as ``search.cuda_graph: false`` does; one line says ``why``."""
+        for fixed in self.fixed.values():
+            fixed.graphs.clear()
+        self.pool, self.capture = None, False
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        stage.say(f"search.cuda_graph: the search runs without graphs from here on ({why}); more GPU memory per "
+                  f"job (fewer gpu_jobs_per_device) keeps them")
