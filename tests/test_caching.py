@@ -157,3 +157,13 @@ def test_a_search_key_changed_after_a_failed_algorithm_1_job_reruns_that_job(tmp
     assert dry.returncode == 0, (dry.stdout + dry.stderr)[-3000:]
     scheduled = set(re.findall(r"^(?:local)?rule (\w+):", dry.stdout, flags=re.M))
     assert scheduled == {"negtrain_malicious"}, dry.stdout[-3000:]
+    # a setting check_targets does read: the pinned Snakemake (9.27.1) reruns check_targets alone and ends with
+    # success; the workflow's onsuccess then says in one line that the file asked for is missing and what to do
+    graphs.write_text(yaml.safe_dump({"search": {"cuda_graph": False, "oov_policy": "unk"}}))
+    target = "results/chitchat/models/negtr-o-0.5k.pt"
+    run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu", "--", target,
+                    overlays=[*sizes, graphs], timeout=900)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    told = [line for line in run.stderr.splitlines() if "did not write 1 of the files asked for" in line]
+    assert told and not (tmp_path / target).is_file(), (run.stdout + run.stderr)[-3000:]
+    assert f"({target})" in told[0] and "run the same command again" in told[0]
