@@ -737,11 +737,10 @@ class SearchGraphs:
         if self.capture:
             fixed.calls[pos] = fixed.calls.get(pos, 0) + 1
             if pos not in fixed.graphs and fixed.calls[pos] > GRAPH_WARMUP:
-                if not capturable:
+                if capturable:
+                    self._capture(fixed, pos, step)
+                else:
                     self.stop("its passes no longer fit one chunk")
-                elif self._capture(fixed, pos, step):
-                    fixed.graphs[pos].replay()
-                    return
         if not self.capture:
             step()
             return
@@ -755,8 +754,8 @@ class SearchGraphs:
             step()
         torch.cuda.current_stream().wait_stream(self.stream)
 
-    def _capture(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> bool:
-        """Capture ``step`` as the graph of ``pos``; False (and the graphs stopped) where it runs out of memory."""
+    def _capture(self, fixed: FixedRows, pos: int, step: Callable[[], None]) -> None:
+        """Capture ``step`` as the graph of ``pos``; where that runs out of memory, stop the graphs."""
         torch.cuda.synchronize()
         torch.cuda.empty_cache()                      # the eager runs' cached blocks, free for the graphs' own pool
         if self.pool is None:
@@ -769,9 +768,8 @@ class SearchGraphs:
             torch.cuda.set_stream(current)            # where ending the capture failed too, torch left the side stream
             del graph
             self.stop("capturing one ran out of GPU memory")
-            return False
+            return
         fixed.graphs[pos] = graph
-        return True
 
     def stop(self, why: str) -> None:
         """Drop every graph and their memory pool, which the eager passes then have for themselves, and run the
