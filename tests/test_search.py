@@ -799,7 +799,7 @@ def test_graphed_positions_run_with_dropout_in_the_gradient_pass_on_cuda():
 def test_chunks_halve_on_out_of_memory_but_not_while_a_graph_is_captured(monkeypatch):
     """Outside a capture an out-of-memory error halves the chunks (and later calls keep the size); inside one the
     smaller chunks would read their lengths on the host, which a capture refuses: the error goes to the caller
-    (``SearchGraphs`` then runs that position eagerly)."""
+    (``SearchGraphs`` then stops its graphs)."""
     def fn(a, b):
         if b - a > 5:
             raise torch.OutOfMemoryError("CUDA out of memory")
