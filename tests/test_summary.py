@@ -91,3 +91,4 @@ def test_quick_run_ends_with_the_summary_of_its_tables(quick_run: Path) -> None:
     body = expected[1:-1]                     # the run prints results/ relative to its working directory
     assert "negtrain: results/chitchat/ (quick scale; all rows in table3.csv, table4.csv):" in printed
     assert all(line in printed for line in body)
+    assert "did not write" not in printed     # every file rule all asks for exists: no missing-target line
