@@ -868,8 +868,7 @@ def rule_key(s: SharedSettings, rule: str) -> str:
     without ``RESOURCE_KEYS``; a ``block.field`` entry is keyed by that name."""
     names = rule_reads(rule) or [f.name for f in dataclasses.fields(s)]
     return json.dumps({n: plain(functools.reduce(getattr, n.split("."), s)) for n in names
-                       if hasattr(s, n.split(".")[0]) and n.split(".")[-1] not in RESOURCE_KEYS},
-                      sort_keys=True, default=str)
+                       if hasattr(s, n.partition(".")[0]) and n not in RESOURCE_KEYS}, sort_keys=True, default=str)
 
 
 def keyed_fields(value: Any) -> dict[str, Any]:

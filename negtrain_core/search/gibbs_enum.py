@@ -651,8 +651,8 @@ def search(seq2seq: Seq2SeqModel, lm: LanguageModel | None, targets: Tensor, thr
 class FixedRows:
     """The buffers of a search whose rows have one shape (B rows, S source and T target positions, loss dtype): the
     search works on them in place, and each position's CUDA graph reads and writes them. ``banned``: (V,) the ids
-    no trigger may hold. ``graphs``: pos -> graph; ``calls``: pos -> runs so far (the first
-    ``GRAPH_WARMUP`` run eagerly)."""
+    no trigger may hold. ``graphs``: pos -> graph; ``calls``: pos -> runs so far (the first ``GRAPH_WARMUP`` run
+    eagerly)."""
 
     src: Tensor
     tgt: Tensor
@@ -717,9 +717,9 @@ class SearchGraphs:
         """The buffers for rows src (B, S), tgt (B, T), loss (B,) and the banned ids (V,), filled with them; None
         where a pass over the B rows (their B x G candidates) would take more than one chunk. A graph reads its
         tensors at the addresses it was captured with, so every tensor a position reads is one of these buffers."""
-        if not one_chunk(src.size(0), cfg, sizes):
-            return None
         B = src.size(0)
+        if not one_chunk(B, cfg, sizes):
+            return None
         key = (tuple(src.shape), tuple(tgt.shape), loss.dtype, src.device)
         if key not in self.fixed:
             self.fixed[key] = FixedRows(src.clone(), tgt.clone(), loss.clone(),
