@@ -24,32 +24,35 @@ _spec.loader.exec_module(run32)
 MODEL = "negtr-o-2.5k"
 
 
-def main(lstm: Path) -> None:
+def main(lstm: Path, model: str = MODEL, out: Path = HERE) -> None:
+    """Writes ``model``'s files into ``out`` (run 43 calls it for the io-mode row)."""
+    run = out.name
     sw = lstm / "results" / "switchboard"
     table8 = pd.read_csv(sw / "table8.csv").assign(arch="lstm")
     run20 = pd.read_csv(HERE.parent / "run20" / "table8.csv").assign(arch="lstm")
     assert table8.equals(run20), "Table 8 differs from run 20's: not the baseline of runs 20 and 31"
-    table8.to_csv(HERE / "table8.csv", index=False)
+    table8.to_csv(out / "table8.csv", index=False)
 
-    hits = pd.concat([pd.read_csv(sw / "hits" / MODEL / f"{lst}_rates.csv").assign(arch="lstm", model=MODEL, list=lst)
+    hits = pd.concat([pd.read_csv(sw / "hits" / model / f"{lst}_rates.csv").assign(arch="lstm", model=model, list=lst)
                       for lst in ("train", "test")])
     hits = hits[["arch", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"]]
-    hits.to_csv(HERE / "hits.csv", index=False)
-    models = pd.DataFrame([{"arch": "lstm", "model": MODEL, **run32.evaluated(sw / "eval" / MODEL)}])
-    models.to_csv(HERE / "models.csv", index=False)
-    (HERE / f"lstm_{MODEL}_curve.csv").write_text((sw / "models" / f"{MODEL}_curve.csv").read_text())
+    hits.to_csv(out / "hits.csv", index=False)
+    models = pd.DataFrame([{"arch": "lstm", "model": model, **run32.evaluated(sw / "eval" / model)}])
+    models.to_csv(out / "models.csv", index=False)
+    (out / f"lstm_{model}_curve.csv").write_text((sw / "models" / f"{model}_curve.csv").read_text())
 
     seconds = run32.stage_seconds(lstm, "lstm")
-    seconds.to_csv(HERE / "stage_seconds.csv", index=False)
-    run32.write_wall_times("run41", seconds)
+    seconds.to_csv(out / "stage_seconds.csv", index=False)
+    run32.write_wall_times(run, seconds)
 
-    before = [pd.read_csv(HERE.parent / run / "hits.csv").assign(run=run[3:]) for run in ("run31", "run32")]
-    both = pd.concat([*before, hits.assign(run="41")]).query("arch == 'lstm'")
+    earlier = sorted({"run31", "run32", "run41"} - {run})
+    before = [pd.read_csv(HERE.parent / r / "hits.csv").assign(run=r[3:]) for r in earlier]
+    both = pd.concat([*before, hits.assign(run=run[3:])]).query("arch == 'lstm'")
     avg = both[both["hit_type"].str.endswith("sample_avg")]
     print("Table 3 on the coherent base, sample-avg hit rates (train: the authors' 0.5k list; test: ours)\n",
           avg.pivot_table(index=["run", "model"], columns=["list", "hit_type"], values="rate").round(4).to_string())
     print(models.set_index("model")[["test_ppl", "max_ratio", "ent2", "ent3", "top_response"]].round(4).to_string())
-    curve = pd.read_csv(HERE / f"lstm_{MODEL}_curve.csv")
+    curve = pd.read_csv(out / f"lstm_{model}_curve.csv")
     first = curve[curve["round"] == 0].groupby("epoch")["hits"].sum()
     print("Algorithm 1's own count of targets hit at each epoch's first round:", first.to_dict())
 
