@@ -1,5 +1,6 @@
-"""Shared test fixtures: one CPU thread per test process, cuDNN's eval-mode rule for LSTMs on any device, and the
-real corpora at ../shared/data when present."""
+"""Shared test fixtures: one CPU thread per test process, cuDNN's eval-mode rule for LSTMs on any device, the real
+corpora at ../shared/data when present, and the quick pipeline run once; the tests that share a run stay on one
+pytest-xdist worker."""
 
 from __future__ import annotations
 
@@ -79,3 +80,19 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail("quick pipeline failed:\n" + (run.stdout + run.stderr)[-4000:])
     (work / "snakemake_output.txt").write_text(run.stdout + run.stderr)
     return work
+
+
+# Fixtures that build something once and are read by several tests: under pytest-xdist (the README's test command,
+# `-n auto --dist loadgroup`) the tests that read one of them run on one worker, so that it is built once, and two
+# SLURM clusters never run side by side on one host.
+SHARED_BUILDS = ("quick_run", "small_run", "slurm_cluster")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        for name in SHARED_BUILDS:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
+                break
