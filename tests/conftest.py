@@ -88,7 +88,11 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 SHARED_BUILDS = ("quick_run", "small_run", "slurm_cluster")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks each reader of a shared build with its xdist group. First among the hooks: this conftest is loaded
+    before xdist's worker plugin, whose hook (which writes the groups into the node ids) would otherwise run first
+    and find none."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:

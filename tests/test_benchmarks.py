@@ -32,7 +32,9 @@ TOY_LSTM = ["--words", "300", "--embedding", "16", "--hidden", "16", "--sweeps",
 ], ids=["gibbs_enum", "gibbs_enum_io", "malicious_batch", "frequent_throughput", "gold_logp"])
 def test_a_benchmark_runs_at_toy_size_on_the_cpu(tmp_path, script, args, expected):
     path = filter(None, [str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")])  # the caller's kept
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "CUDA_VISIBLE_DEVICES": ""}
+    # one thread, as the suite's own processes (conftest): toy sizes gain nothing from more, and with torch's default
+    # of a thread per core a 10 s run took 170 s beside another pytest-xdist worker's jobs
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     env.pop("OUT", None)                                   # no JSON written into a caller's folder
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
