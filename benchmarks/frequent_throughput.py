@@ -4,7 +4,7 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.freque
     PYTHONPATH=. python benchmarks/frequent_throughput.py \\
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
         [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv] \\
-        [--arch lstm|transformer]
+        [--arch lstm|transformer] [--release-attention]
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
@@ -21,7 +21,10 @@ The frequency window is ``--window`` mini-batches (paper: 200) so that negatives
 prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
 with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it uses a random paper-size seq2seq on
 synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
-shows the update path alone. Timing lives here, never in the tests.
+shows the update path alone. ``--release-attention`` gives the random LSTM the model of
+configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init: zero``): the release's step-wise
+attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs train. Timing lives here, never
+in the tests.
 
 On a GPU it then prints the graphed loop's floor: the decode graph and both update graphs of one mini-batch, each
 replayed ``--floor-reps`` times back to back (GPU-bound: no host work between replays), in ms per mini-batch, beside
@@ -74,13 +77,14 @@ PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "b
 
 
 def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0, arch: str = "lstm", embedding: int = 300,
-              hidden: int = 600) -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
+              hidden: int = 600, **model_kw) -> tuple[torch.nn.Module, Vocab, tuple[torch.Tensor, torch.Tensor]]:
     """A random seq2seq of ``arch`` (the LSTM of ``embedding``/``hidden`` units, paper size by default; the
-    Transformer at config.yaml's model.transformer sizes) over ``words`` + specials and ``n`` pairs: src (n, 15),
-    tgt (n, 22)."""
+    Transformer at config.yaml's model.transformer sizes; ``model_kw``: more ``ModelSettings`` fields) over
+    ``words`` + specials and ``n`` pairs: src (n, 15), tgt (n, 22)."""
     torch.manual_seed(0)
     vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(words)))
-    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=embedding, hidden_dim=hidden, dropout=dropout, arch=arch)
+    ms = ModelSettings(vocab_size=len(vocab), embedding_dim=embedding, hidden_dim=hidden, dropout=dropout, arch=arch,
+                       **model_kw)
     model = build_model("seq2seq", ms).to(device)
     src = torch.randint(5, len(vocab), (n, 15), device=device)
     src[:, -1] = EOU_ID
@@ -137,7 +141,11 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=10000, help="the random model's vocabulary, specials aside")
     ap.add_argument("--embedding", type=int, default=300, help="the random LSTM's embedding size")
     ap.add_argument("--hidden", type=int, default=600, help="the random LSTM's hidden size")
+    ap.add_argument("--release-attention", action="store_true",
+                    help="the random LSTM with configs/paper_levels.yaml's model (the release's attention, zero start)")
     args = ap.parse_args()
+    if args.release_attention and args.arch != "lstm":
+        ap.error("--release-attention is an LSTM decoder: use it with --arch lstm")
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), args.dataset)
@@ -150,9 +158,11 @@ def main() -> None:
         train = (pairs.src[:n], pairs.tgt[:n])
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
+        release = dict(attention="release", decoder_init="zero") if args.release_attention else {}
         model, vocab, train = synthetic(args.words, n, device, arch=args.arch, embedding=args.embedding,
-                                        hidden=args.hidden)
-        source = f"random {args.arch} seq2seq (V={len(vocab):,}) on {n:,} synthetic pairs"
+                                        hidden=args.hidden, **release)
+        source = (f"random {args.arch} seq2seq{' (release attention, zero start)' if release else ''} "
+                  f"(V={len(vocab):,}) on {n:,} synthetic pairs")
     test = (train[0][:256], train[1][:256])
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {source}; batch "
