@@ -62,12 +62,23 @@ def chromium() -> str:
     pytest.skip("chromium could not be installed with apt-get (no package archive reachable?)")
 
 
-def browse(binary: str, page: Path, profile: Path, *args: str, fragment: str = "") -> str:
-    """Open ``page`` (file://, optional #fragment) in headless Chromium with a new empty profile; its stdout."""
-    profile.mkdir(parents=True)
+def browse(binary: str, page: Path, profile: Path, *args: str, fragment: str = "", attempts: int = 2) -> str:
+    """Open ``page`` (file://, optional #fragment) in headless Chromium with a new empty profile; its stdout.
+
+    Headless Chromium now and then never exits after a page has loaded (its virtual-time budget not expiring, e.g.
+    Szpadel/chrome-headless-render-pdf#29): a run that outlives its timeout is killed and started once more on a
+    fresh profile. A page that hangs it every time still fails, and so does any run that exits non-zero."""
     url = page.resolve().as_uri() + (f"#{urllib.parse.quote(fragment)}" if fragment else "")
-    run = subprocess.run([binary, *FLAGS, f"--user-data-dir={profile}", *args, url], capture_output=True,
-                         text=True, timeout=180)
+    for attempt in range(1, attempts + 1):
+        user_dir = profile.with_name(f"{profile.name}-{attempt}")
+        user_dir.mkdir(parents=True)
+        try:
+            run = subprocess.run([binary, *FLAGS, f"--user-data-dir={user_dir}", *args, url], capture_output=True,
+                                 text=True, timeout=120)
+            break
+        except subprocess.TimeoutExpired:
+            if attempt == attempts:
+                raise
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
 
