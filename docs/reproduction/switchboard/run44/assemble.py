@@ -44,7 +44,7 @@ def main(run: Path) -> None:
     run32.write_wall_times("run44", seconds)
 
     paper = pd.DataFrame(PAPER, index=["paper_ppl", "paper_max_ratio", "paper_ent2", "paper_ent3"]).T
-    default = pd.DataFrame([pd.read_csv(HERE.parent / f).iloc[-1] for f in ("freq-0.1_curve.csv", "freq-0.01_curve.csv")])
+    default = pd.DataFrame([pd.read_csv(HERE.parent / f"freq-{r}_curve.csv").iloc[-1] for r in ("0.1", "0.01")])
     default.index = ["freq-0.1", "freq-0.01"]
     table = models.set_index("model")[["test_ppl", "max_ratio", "ent2", "ent3", "bleu4_sentence_avg"]].join(paper)
     table = table.join(default[["test_ppl", "test_max_ratio"]].rename(columns=lambda c: "default_20ep_" + c))
