@@ -59,6 +59,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import yaml
 
 from negtrain_core.models import checkpoint
 from negtrain_core.models.checkpoint import build_model
@@ -70,6 +71,8 @@ from negtrain_core.models.steps import GRAPH_WARMUP, with_bos
 from negtrain_core.negtrain.frequent import Updates, position_weights, response_rows, train_frequent
 from negtrain_core.models.interface import fresh_copy
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # name: (update_every_batch, negative_norm, lookahead, CUDA graphs)
 PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "batch", 1, True),
@@ -148,7 +151,7 @@ def main() -> None:
         ap.error("--release-attention is an LSTM decoder: use it with --arch lstm")
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), args.dataset)
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml"), args.dataset)
     base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
     n = args.batches * base_cfg.batch_size
     if args.checkpoint:
@@ -158,10 +161,12 @@ def main() -> None:
         train = (pairs.src[:n], pairs.tgt[:n])
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
-        release = dict(attention="release", decoder_init="zero") if args.release_attention else {}
+        release = {}
+        if args.release_attention:                                        # the preset's model keys, as it sets them
+            release = yaml.safe_load((ROOT / "configs" / "paper_levels.yaml").read_text())["model"]
         model, vocab, train = synthetic(args.words, n, device, arch=args.arch, embedding=args.embedding,
                                         hidden=args.hidden, **release)
-        source = (f"random {args.arch} seq2seq{' (release attention, zero start)' if release else ''} "
+        source = (f"random {args.arch} seq2seq{f' ({release})' if release else ''} "
                   f"(V={len(vocab):,}) on {n:,} synthetic pairs")
     test = (train[0][:256], train[1][:256])
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
