@@ -54,7 +54,8 @@ def main(runs: Path) -> None:
     paper = pd.DataFrame([{"variant": "paper", "test_ppl": 42.81, "max_ratio": 0.374, "ent2": 2.71, "ent3": 2.42,
                            "bleu4_sentence_avg": 0.476}])
     table = pd.concat([paper, base, models, preset])[["variant", *COLUMNS]].set_index("variant")
-    print("Switchboard baselines: configs/paper_levels.yaml plus one release reading each\n", table.round(4).to_string())
+    print("Switchboard baselines: configs/paper_levels.yaml plus one release reading each\n",
+          table.round(4).to_string())
     curves = pd.DataFrame({v: pd.read_csv(HERE / f"{v}_seq2seq_curve.csv")["valid_ppl"] for v in VARIANTS})
     curves.insert(0, "paper_levels", pd.read_csv(HERE.parent / "run19" / "paper_levels_seq2seq_curve.csv")["valid_ppl"])
     curves.index += 1
