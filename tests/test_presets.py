@@ -50,6 +50,10 @@ def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
         assert (train.keep, train.shuffle, train.drop_last_batch, train.clip_scope,
                 train.reset_momentum_each_epoch) == ("last", False, True, "per_module", True)
     assert s.train.epochs == 21
+    # the baselines' SGD momentum, on every corpus (config.yaml trains them with plain SGD)
+    cfg = ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,))
+    assert {ncfg.settings(cfg, name).train.momentum for name in cfg["datasets"]} == {0.9}
+    assert cfg["dataset_defaults"]["train"]["momentum"] == 0.9
     assert s.data.target_cut == s.paraphrase.data.target_cut == "release"
     assert (s.train.for_kind("lm").batch_size, s.train.for_kind("seq2seq").batch_size) == (64, 32)
     assert (s.gan.separate_convs, s.gan.dropout, s.gan.gate_bias, s.gan.align, s.gan.highway_hidden,
