@@ -37,8 +37,8 @@ def kept_epoch(log: Path) -> int:
 
 
 def hit_rows(sw: Path, variant: str) -> pd.DataFrame:
-    frames = [pd.read_csv(sw / "hits" / "baseline" / f"{lst}_rates.csv").assign(variant=variant, model="baseline",
-                                                                                   list=lst) for lst in ("train", "test")]
+    frames = [pd.read_csv(sw / "hits" / "baseline" / f"{lst}_rates.csv").assign(
+        variant=variant, model="baseline", list=lst) for lst in ("train", "test")]
     return pd.concat(frames)[["variant", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"]]
 
 
