@@ -42,7 +42,8 @@ def test_the_release_overlay_validates_and_changes_every_key_it_sets():
 
 
 def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
-    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,)), "switchboard")
+    cfg = ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,))
+    s = ncfg.settings(cfg, "switchboard")
     for model in (s.model, s.paraphrase.model):
         assert (model.attention, model.decoder_init, model.dropout_sites, model.init) == (
             "release", "zero", "decoder", "release")
@@ -51,7 +52,6 @@ def test_the_release_overlay_reaches_the_models_baseline_training_and_gan():
                 train.reset_momentum_each_epoch) == ("last", False, True, "per_module", True)
     assert s.train.epochs == 21
     # the baselines' SGD momentum, on every corpus (config.yaml trains them with plain SGD)
-    cfg = ncfg.load(ROOT / "config.yaml", overlays=(OVERLAY,))
     assert {ncfg.settings(cfg, name).train.momentum for name in cfg["datasets"]} == {0.9}
     assert cfg["dataset_defaults"]["train"]["momentum"] == 0.9
     assert s.data.target_cut == s.paraphrase.data.target_cut == "release"
