@@ -4,7 +4,7 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.freque
     PYTHONPATH=. python benchmarks/frequent_throughput.py \\
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
         [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv] \\
-        [--arch lstm|transformer] [--release-attention]
+        [--arch lstm|transformer] [--release-attention] [--configfile configs/release.yaml ...]
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
@@ -23,8 +23,11 @@ with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it use
 synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
 shows the update path alone. ``--release-attention`` gives the random LSTM the model of
 configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init: zero``): the release's step-wise
-attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs train. Timing lives here, never
-in the tests.
+attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs train. ``--configfile`` reads
+overlays on config.yaml as Snakemake's ``--configfile`` does: their ``frequent`` settings (all but the four that
+each path sets) and, for the random LSTM, their ``model`` block's structure keys (attention, decoder start, dropout
+sites, initialisation); ``--configfile configs/release.yaml`` measures the release preset's Algorithm 2, and one run
+per overlay compares presets. Timing lives here, never in the tests.
 
 On a GPU it then prints the graphed loop's floor: the decode graph and both update graphs of one mini-batch, each
 replayed ``--floor-reps`` times back to back (GPU-bound: no host work between replays), in ms per mini-batch, beside
@@ -74,6 +77,8 @@ from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, V
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# the model keys an overlay may set on the random LSTM (the ones that shape it; sizes stay the benchmark's)
+STRUCTURE_KEYS = frozenset({"attention", "decoder_init", "dropout_sites", "init", "mask_source_padding"})
 # name: (update_every_batch, negative_norm, lookahead, CUDA graphs)
 PATHS = {"release/eager": (True, "batch", 1, False), "release/graphs": (True, "batch", 1, True),
          "listing/eager": (False, "negatives", 1, False), "listing/lookahead+graphs": (False, "negatives", 64, True)}
@@ -146,12 +151,16 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=600, help="the random LSTM's hidden size")
     ap.add_argument("--release-attention", action="store_true",
                     help="the random LSTM with configs/paper_levels.yaml's model (the release's attention, zero start)")
+    ap.add_argument("--configfile", type=Path, nargs="+", default=[],
+                    help="overlays on config.yaml (e.g. configs/release.yaml): Algorithm 2's settings, and the random "
+                         "LSTM's model structure keys")
     args = ap.parse_args()
-    if args.release_attention and args.arch != "lstm":
-        ap.error("--release-attention is an LSTM decoder: use it with --arch lstm")
+    if (args.release_attention or args.configfile) and args.arch != "lstm":
+        ap.error("--release-attention and --configfile shape the random LSTM: use them with --arch lstm")
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    s = ncfg.settings(ncfg.load(ROOT / "config.yaml"), args.dataset)
+    overlays = tuple(args.configfile)
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays), args.dataset)
     base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
     n = args.batches * base_cfg.batch_size
     if args.checkpoint:
@@ -164,6 +173,9 @@ def main() -> None:
         release = {}
         if args.release_attention:                                        # the preset's model keys, as it sets them
             release = yaml.safe_load((ROOT / "configs" / "paper_levels.yaml").read_text())["model"]
+        for overlay in overlays:                                          # later files win, as in Snakemake
+            block = (yaml.safe_load(overlay.read_text()) or {}).get("model") or {}
+            release |= {k: v for k, v in block.items() if k in STRUCTURE_KEYS}
         model, vocab, train = synthetic(args.words, n, device, arch=args.arch, embedding=args.embedding,
                                         hidden=args.hidden, **release)
         source = (f"random {args.arch} seq2seq{f' ({release})' if release else ''} "
@@ -171,7 +183,9 @@ def main() -> None:
     test = (train[0][:256], train[1][:256])
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {source}; batch "
-          f"{base_cfg.batch_size}, window {args.window} mini-batches")
+          f"{base_cfg.batch_size}, window {args.window} mini-batches; overlays: "
+          f"{' '.join(map(str, overlays)) or 'none'}")
+    print(f"# Algorithm 2 (each path sets update_every_batch, negative_norm, lookahead, cuda_graph): {base_cfg}")
     rows = []
     for r_thres in args.r_thres:
         for name, (every_batch, norm, lookahead, graph) in PATHS.items():

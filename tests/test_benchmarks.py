@@ -30,10 +30,15 @@ TOY_LSTM = ["--words", "300", "--embedding", "16", "--hidden", "16", "--sweeps",
     ("frequent_throughput.py", ["--release-attention", "--batches", "4", "--window", "2", "--r-thres", "0.5",
                                 "--floor-reps", "0", "--words", "300", "--embedding", "16", "--hidden", "16"],
      ["'attention': 'release'", "'decoder_init': 'zero'", "release/eager"]),
+    ("frequent_throughput.py", ["--configfile", str(ROOT / "configs" / "release.yaml"), "--batches", "4", "--window",
+                                "2", "--r-thres", "0.5", "--floor-reps", "0", "--words", "300", "--embedding", "16",
+                                "--hidden", "16"],
+     ["'init': 'release'", "'dropout_sites': 'decoder'", "clip_scope='per_module'", "positive_batch='same'",
+      "release/eager"]),
     ("gold_logp.py", ["--rows", "64", "--positions", "2", "--vocab", "300", "--repeats", "1"],
      ["torch log-softmax + gather"]),
 ], ids=["gibbs_enum", "gibbs_enum_io", "malicious_batch", "frequent_throughput", "frequent_throughput_release",
-        "gold_logp"])
+        "frequent_throughput_preset", "gold_logp"])
 def test_a_benchmark_runs_at_toy_size_on_the_cpu(tmp_path, script, args, expected):
     path = filter(None, [str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")])  # the caller's kept
     # one thread, as the suite's own processes (conftest): toy sizes gain nothing from more, and with torch's default
