@@ -170,15 +170,15 @@ def main() -> None:
         train = (pairs.src[:n], pairs.tgt[:n])
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
-        release = {}
+        structure = {}
         if args.release_attention:                                        # the preset's model keys, as it sets them
-            release = yaml.safe_load((ROOT / "configs" / "paper_levels.yaml").read_text())["model"]
+            structure = yaml.safe_load((ROOT / "configs" / "paper_levels.yaml").read_text())["model"]
         for overlay in overlays:                                          # later files win, as in Snakemake
             block = (yaml.safe_load(overlay.read_text()) or {}).get("model") or {}
-            release |= {k: v for k, v in block.items() if k in STRUCTURE_KEYS}
+            structure |= {k: v for k, v in block.items() if k in STRUCTURE_KEYS}
         model, vocab, train = synthetic(args.words, n, device, arch=args.arch, embedding=args.embedding,
-                                        hidden=args.hidden, **release)
-        source = (f"random {args.arch} seq2seq{f' ({release})' if release else ''} "
+                                        hidden=args.hidden, **structure)
+        source = (f"random {args.arch} seq2seq{f' ({structure})' if structure else ''} "
                   f"(V={len(vocab):,}) on {n:,} synthetic pairs")
     test = (train[0][:256], train[1][:256])
     print(f"# {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
