@@ -159,7 +159,8 @@ def main() -> None:
         ap.error("--release-attention and --configfile shape the random LSTM: use them with --arch lstm")
     logging.basicConfig(level=logging.WARNING)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    overlays = tuple(args.configfile)
+    # --release-attention is configs/paper_levels.yaml as the first overlay: that preset's model keys
+    overlays = (ROOT / "configs" / "paper_levels.yaml",) * args.release_attention + tuple(args.configfile)
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays), args.dataset)
     base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
     n = args.batches * base_cfg.batch_size
@@ -171,8 +172,6 @@ def main() -> None:
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
         structure = {}
-        if args.release_attention:                                        # the preset's model keys, as it sets them
-            structure = yaml.safe_load((ROOT / "configs" / "paper_levels.yaml").read_text())["model"]
         for overlay in overlays:                                          # later files win, as in Snakemake
             block = (yaml.safe_load(overlay.read_text()) or {}).get("model") or {}
             structure |= {k: v for k, v in block.items() if k in STRUCTURE_KEYS}

@@ -42,10 +42,10 @@ def hit_rows(sw: Path, variant: str) -> pd.DataFrame:
     return pd.concat(frames)[["variant", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"]]
 
 
-def avg_rates(hits: pd.DataFrame) -> pd.DataFrame:
-    """variant -> o/io sample-avg rate on each list, as columns o_avg_train, io_avg_train, o_avg_test, io_avg_test."""
+def avg_rates(hits: pd.DataFrame, by: str = "variant") -> pd.DataFrame:
+    """``by`` -> o/io sample-avg rate on each list, as columns o_avg_train, io_avg_train, o_avg_test, io_avg_test."""
     avg = hits[hits["hit_type"].str.endswith("sample_avg")]
-    wide = avg.pivot_table(index="variant", columns=["hit_type", "list"], values="rate")
+    wide = avg.pivot_table(index=by, columns=["hit_type", "list"], values="rate")
     wide.columns = [f"{t.split('_')[0]}_avg_{lst}" for t, lst in wide.columns]
     return wide
 

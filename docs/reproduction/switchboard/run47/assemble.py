@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("run32_assemble", HERE.parent / "run32" / "assemble.py")
-run32 = importlib.util.module_from_spec(_spec)      # its stage_seconds, write_wall_times and run 15's evaluated
-_spec.loader.exec_module(run32)
+_spec = importlib.util.spec_from_file_location("run46_assemble", HERE.parent / "run46" / "assemble.py")
+run46 = importlib.util.module_from_spec(_spec)      # its avg_rates
+_spec.loader.exec_module(run46)
+run32 = run46.run32                                 # its stage_seconds, write_wall_times and run 15's evaluated
 
 MODELS = ("baseline", "negtr-o-0.5k", "negtr-io-0.5k")
 # Table 3, Switchboard (paper): sample-avg hit rates, training list and the authors' test list, and test PPL
@@ -81,9 +82,7 @@ def main(run: Path) -> None:
     seconds.to_csv(HERE / "stage_seconds.csv", index=False)
     run32.write_wall_times("run47", seconds)
 
-    avg = hits[hits["hit_type"].str.endswith("sample_avg")].pivot_table(
-        index="model", columns=["hit_type", "list"], values="rate")
-    avg.columns = [f"{t.split('_')[0]}_avg_{lst}" for t, lst in avg.columns]
+    avg = run46.avg_rates(hits, by="model")
     paper3 = pd.DataFrame(PAPER3, index=["paper_o_train", "paper_io_train", "paper_o_test", "paper_io_test",
                                          "paper_ppl"]).T
     base_ppl = models.set_index("model").loc["baseline", "test_ppl"]
