@@ -25,6 +25,8 @@ VARIANTS = {"file_order": "train.shuffle: false, train.drop_last_batch: true",
             "release_momentum": "datasets.switchboard.train.momentum: 0.9, train.reset_momentum_each_epoch: true, "
                                 "train.clip_scope: per_module"}
 COLUMNS = ["test_ppl", "max_ratio", "ent2", "ent3", "bleu4_sentence_avg"]
+PAPER = pd.DataFrame([{"variant": "paper", "test_ppl": 42.81, "max_ratio": 0.374, "ent2": 2.71, "ent3": 2.42,
+                       "bleu4_sentence_avg": 0.476}])      # the paper's Switchboard baseline (Tables 4, 8 and 9)
 
 
 def row(run: Path, variant: str) -> dict:
@@ -36,28 +38,39 @@ def row(run: Path, variant: str) -> dict:
             "kept_valid_ppl": curve["valid_ppl"].min(), "train_seq2seq_s": float(bench["s"][0])}
 
 
-def main(runs: Path) -> None:
-    dirs = {v: runs / f"w_{v}" for v in VARIANTS}
+def write_variants(run: str, out: Path, dirs: dict, row) -> pd.DataFrame:
+    """A side-by-side run of baselines, one working directory per variant (``dirs``: variant -> directory): writes
+    ``out``/models.csv (``row(directory, variant)`` per variant), <variant>_seq2seq_curve.csv, stage_seconds.csv and
+    ``run``'s rows of ../wall_times.csv; returns the models."""
     models = pd.DataFrame([row(d, v) for v, d in dirs.items()])
-    models.to_csv(HERE / "models.csv", index=False)
+    models.to_csv(out / "models.csv", index=False)
     for v, d in dirs.items():
-        (HERE / f"{v}_seq2seq_curve.csv").write_text((d / "results" / "switchboard" / "models" /
-                                                      "seq2seq_curve.csv").read_text())
+        (out / f"{v}_seq2seq_curve.csv").write_text((d / "results" / "switchboard" / "models" /
+                                                     "seq2seq_curve.csv").read_text())
     seconds = pd.concat([run32.stage_seconds(d, v) for v, d in dirs.items()]).rename(columns={"arch": "variant"})
-    seconds.to_csv(HERE / "stage_seconds.csv", index=False)
-    run32.write_wall_times("run45", seconds.assign(stage=seconds["variant"] + ":" + seconds["stage"]))
+    seconds.to_csv(out / "stage_seconds.csv", index=False)
+    run32.write_wall_times(run, seconds.assign(stage=seconds["variant"] + ":" + seconds["stage"]))
+    return models
+
+
+def main(runs: Path) -> None:
+    models = write_variants("run45", HERE, {v: runs / f"w_{v}" for v in VARIANTS}, row)
 
     base = pd.read_csv(HERE.parent / "run19" / "models.csv").query("model == 'baseline'").assign(
         variant="paper_levels (run 19)")
     preset = pd.read_csv(HERE.parent / "run15" / "models.csv").query("variant == 'release_preset'").rename(
         columns={"seq2seq_test_ppl": "test_ppl"}).assign(variant="release preset (run 15)")
-    paper = pd.DataFrame([{"variant": "paper", "test_ppl": 42.81, "max_ratio": 0.374, "ent2": 2.71, "ent3": 2.42,
-                           "bleu4_sentence_avg": 0.476}])
-    table = pd.concat([paper, base, models, preset])[["variant", *COLUMNS]].set_index("variant")
-    print("Switchboard baselines: configs/paper_levels.yaml plus one release reading each\n",
-          table.round(4).to_string())
-    curves = pd.DataFrame({v: pd.read_csv(HERE / f"{v}_seq2seq_curve.csv")["valid_ppl"] for v in VARIANTS})
-    curves.insert(0, "paper_levels", pd.read_csv(HERE.parent / "run19" / "paper_levels_seq2seq_curve.csv")["valid_ppl"])
+    table = pd.concat([PAPER, base, models, preset])[["variant", *COLUMNS]].set_index("variant")
+    print_variants("Switchboard baselines: configs/paper_levels.yaml plus one release reading each", table, HERE,
+                   VARIANTS, ("paper_levels", HERE.parent / "run19" / "paper_levels_seq2seq_curve.csv"))
+
+
+def print_variants(title: str, table: pd.DataFrame, out: Path, variants, reference: tuple[str, Path]) -> None:
+    """Prints ``table`` (a row per model), then the validation PPL by epoch of ``reference`` (name, curve file)
+    beside each of ``variants``' curves in ``out``."""
+    print(title + "\n", table.round(4).to_string())
+    curves = pd.DataFrame({v: pd.read_csv(out / f"{v}_seq2seq_curve.csv")["valid_ppl"] for v in variants})
+    curves.insert(0, reference[0], pd.read_csv(reference[1])["valid_ppl"])
     curves.index += 1
     print("validation PPL by epoch\n", curves.round(2).to_string())
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("run32_assemble", HERE.parent / "run32" / "assemble.py")
-run32 = importlib.util.module_from_spec(_spec)      # its stage_seconds, write_wall_times and evaluated
-_spec.loader.exec_module(run32)
+_spec = importlib.util.spec_from_file_location("run45_assemble", HERE.parent / "run45" / "assemble.py")
+run45 = importlib.util.module_from_spec(_spec)      # its write_variants and print_variants; run 32's readers
+_spec.loader.exec_module(run45)
 
 VARIANTS = {"shuffled": "train.shuffle: true, train.drop_last_batch: false",
             "dropout_all": "model.dropout_sites: all",
@@ -31,7 +31,7 @@ def row(run: Path, variant: str) -> dict:
     curve = pd.read_csv(sw / "models" / "seq2seq_curve.csv")
     bench = pd.read_csv(run / "benchmarks_out" / "switchboard" / "train_seq2seq.tsv", sep="\t")
     return {"variant": variant, "setting": "configs/release.yaml less the reading: " + VARIANTS[variant],
-            **run32.evaluated(sw / "eval" / "baseline"), "kept_epoch": int(curve["epoch"].iloc[-1]),
+            **run45.run32.evaluated(sw / "eval" / "baseline"), "kept_epoch": int(curve["epoch"].iloc[-1]),
             "kept_valid_ppl": float(curve["valid_ppl"].iloc[-1]), "train_seq2seq_s": float(bench["s"][0])}
 
 
@@ -39,27 +39,14 @@ def main(runs: Path) -> None:
     dirs = {v: runs / f"w_{v}" for v in VARIANTS if (runs / f"w_{v}" / "results/switchboard/eval/baseline").is_dir()}
     if not dirs:
         sys.exit(f"{runs}: no w_<variant>/results/switchboard/eval/baseline of {', '.join(VARIANTS)}")
-    models = pd.DataFrame([row(d, v) for v, d in dirs.items()])
-    models.to_csv(HERE / "models.csv", index=False)
-    for v, d in dirs.items():
-        (HERE / f"{v}_seq2seq_curve.csv").write_text((d / "results" / "switchboard" / "models" /
-                                                      "seq2seq_curve.csv").read_text())
-    seconds = pd.concat([run32.stage_seconds(d, v) for v, d in dirs.items()]).rename(columns={"arch": "variant"})
-    seconds.to_csv(HERE / "stage_seconds.csv", index=False)
-    run32.write_wall_times("run48", seconds.assign(stage=seconds["variant"] + ":" + seconds["stage"]))
+    models = run45.write_variants("run48", HERE, dirs, row)
 
     run46 = pd.read_csv(HERE.parent / "run46" / "models.csv").set_index("variant")
     named = {"preset_momentum": "release preset (run 46)", "release_recipe": "paper_levels + init + optimiser (run 46)"}
-    paper = pd.DataFrame([{"variant": "paper", "test_ppl": 42.81, "max_ratio": 0.374, "ent2": 2.71, "ent3": 2.42,
-                           "bleu4_sentence_avg": 0.476}])
-    table = pd.concat([paper, run46.loc[list(named)].rename(index=named).reset_index(), models])
-    print("Switchboard baselines: configs/release.yaml less one release reading each\n",
-          table.set_index("variant")[COLUMNS].round(4).to_string())
-    curves = pd.DataFrame({v: pd.read_csv(HERE / f"{v}_seq2seq_curve.csv")["valid_ppl"] for v in dirs})
-    curves.insert(0, "preset", pd.read_csv(HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv")["valid_ppl"])
-    curves.index += 1
-    print("validation PPL by epoch\n", curves.round(2).to_string())
-
+    table = pd.concat([run45.PAPER, run46.loc[list(named)].rename(index=named).reset_index(), models])
+    run45.print_variants("Switchboard baselines: configs/release.yaml less one release reading each",
+                         table.set_index("variant")[COLUMNS], HERE, dirs,
+                         ("preset", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
