@@ -171,10 +171,10 @@ def main() -> None:
         train = (pairs.src[:n], pairs.tgt[:n])
         source = f"{args.checkpoint} on the first {len(train[0]):,} pairs of {args.pairs}"
     else:
-        structure = {}
-        for overlay in overlays:                                          # later files win, as in Snakemake
-            block = (yaml.safe_load(overlay.read_text()) or {}).get("model") or {}
-            structure |= {k: v for k, v in block.items() if k in STRUCTURE_KEYS}
+        overlaid = {}                                                     # the overlays alone, merged as in load
+        for overlay in overlays:
+            ncfg.deep_update(overlaid, yaml.safe_load(overlay.read_text()) or {})
+        structure = {k: v for k, v in (overlaid.get("model") or {}).items() if k in STRUCTURE_KEYS}
         model, vocab, train = synthetic(args.words, n, device, arch=args.arch, embedding=args.embedding,
                                         hidden=args.hidden, **structure)
         source = (f"random {args.arch} seq2seq{f' ({structure})' if structure else ''} "

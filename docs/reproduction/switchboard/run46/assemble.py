@@ -36,9 +36,10 @@ def kept_epoch(log: Path) -> int:
     return int(re.findall(r"kept epoch (\d+)", log.read_text())[-1])
 
 
-def hit_rows(sw: Path, variant: str) -> pd.DataFrame:
-    frames = [pd.read_csv(sw / "hits" / "baseline" / f"{lst}_rates.csv").assign(
-        variant=variant, model="baseline", list=lst) for lst in ("train", "test")]
+def hit_rows(sw: Path, variant: str, models: tuple[str, ...] = ("baseline",)) -> pd.DataFrame:
+    """Every hit rate of ``models`` on both lists, as hits.csv's rows."""
+    frames = [pd.read_csv(sw / "hits" / m / f"{lst}_rates.csv").assign(variant=variant, model=m, list=lst)
+              for m in models for lst in ("train", "test")]
     return pd.concat(frames)[["variant", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"]]
 
 

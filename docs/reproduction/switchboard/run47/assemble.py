@@ -21,7 +21,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run46_assemble", HERE.parent / "run46" / "assemble.py")
-run46 = importlib.util.module_from_spec(_spec)      # its avg_rates
+run46 = importlib.util.module_from_spec(_spec)      # its hit_rows and avg_rates
 _spec.loader.exec_module(run46)
 run32 = run46.run32                                 # its stage_seconds, write_wall_times and run 15's evaluated
 
@@ -45,12 +45,6 @@ def freq_epochs(log: Path) -> pd.DataFrame:
                                                                           "negative_batches": int})
 
 
-def hit_rows(sw: Path) -> pd.DataFrame:
-    frames = [pd.read_csv(sw / "hits" / m / f"{lst}_rates.csv").assign(variant="preset", model=m, list=lst)
-              for m in MODELS for lst in ("train", "test")]
-    return pd.concat(frames)[["variant", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"]]
-
-
 def check_baseline(sw: Path, models: pd.DataFrame, hits: pd.DataFrame) -> None:
     """The baseline must be run 46's preset_momentum: same curve, evaluation and hit rates."""
     cols = ["epoch", "lr", "train_ppl", "valid_ppl"]
@@ -70,7 +64,7 @@ def check_baseline(sw: Path, models: pd.DataFrame, hits: pd.DataFrame) -> None:
 def main(run: Path) -> None:
     sw = run / "results" / "switchboard"
     models = pd.DataFrame([{"model": m, **run32.evaluated(sw / "eval" / m)} for m in MODELS])
-    hits = hit_rows(sw)
+    hits = run46.hit_rows(sw, "preset", MODELS)
     check_baseline(sw, models, hits)
     models.to_csv(HERE / "models.csv", index=False)
     hits.to_csv(HERE / "hits.csv", index=False)
