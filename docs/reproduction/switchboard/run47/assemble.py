@@ -3,13 +3,13 @@
   PYTHONPATH=. python docs/reproduction/switchboard/run47/assemble.py RUN_DIR
 
 RUN_DIR: configs/release.yaml from the raw corpus (../run14/overlay.yaml), Algorithm 2 set to six epochs
-(../run44/frequent_epochs6.yaml): both baselines, Table 8, Algorithm 1 on the authors' 0.5k list in o- and io-mode,
-the hit tests of the baseline and of both models on the authors' 0.5k list and ours, their evaluations, and Algorithm
-2 at both r_thres, stopped in its third epoch (the machine's time ran out). Checks that the baseline is run 46's
-preset_momentum (every epoch's train and valid PPL, its evaluation and its hit rates), then writes models.csv (Table
-3's and 4's metrics with both BLEU-4 definitions), hits.csv (run 46's layout), freq_epochs.csv (Algorithm 2's
-end-of-epoch test evaluations, read from its log, as no checkpoint was written), Algorithm 1's curves,
-stage_seconds.csv and the run's rows of ../wall_times.csv; prints Tables 3 and 4 beside the paper's.
+(../run44/frequent_epochs6.yaml): both baselines, Table 8, Algorithm 1 on the authors' 0.5k list in o- and io-mode, the
+hit tests of the baseline and of both models on the authors' 0.5k list and ours, their evaluations, and Algorithm 2 at
+both r_thres, stopped in its third epoch. Checks that the baseline is run 46's preset_momentum (every epoch's train and
+valid PPL, its evaluation and its hit rates), then writes models.csv (Table 3's and 4's metrics with both BLEU-4
+definitions), hits.csv (run 46's layout), freq_epochs.csv (Algorithm 2's end-of-epoch test evaluations, read from its
+log, as no checkpoint was written), Algorithm 1's curves, stage_seconds.csv and the run's rows of ../wall_times.csv;
+prints Tables 3 and 4 beside the paper's.
 """
 
 import importlib.util
