@@ -26,11 +26,12 @@ VARIANTS = {"shuffled": "train.shuffle: true, train.drop_last_batch: false",
 COLUMNS = ["test_ppl", "max_ratio", "ent2", "ent3", "bleu4_sentence_avg", "kept_epoch"]
 
 
-def row(run: Path, variant: str) -> dict:
+def row(run: Path, variant: str, setting: str | None = None) -> dict:
+    """One model's figures; ``setting`` defaults to this run's: the preset less the variant's reading."""
     sw = run / "results" / "switchboard"
     curve = pd.read_csv(sw / "models" / "seq2seq_curve.csv")
     bench = pd.read_csv(run / "benchmarks_out" / "switchboard" / "train_seq2seq.tsv", sep="\t")
-    return {"variant": variant, "setting": "configs/release.yaml less the reading: " + VARIANTS[variant],
+    return {"variant": variant, "setting": setting or "configs/release.yaml less the reading: " + VARIANTS[variant],
             **run45.run32.evaluated(sw / "eval" / "baseline"), "kept_epoch": int(curve["epoch"].iloc[-1]),
             "kept_valid_ppl": float(curve["valid_ppl"].iloc[-1]), "train_seq2seq_s": float(bench["s"][0])}
 
