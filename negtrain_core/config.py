@@ -206,7 +206,8 @@ class ModelSettings:
     transformer: TransformerSettings = TransformerSettings()
     decoder_init: str = "encoder"          # encoder | zero (the release)
     dropout_sites: str = "all"             # all | decoder (the release)
-    init: str = "torch"                    # torch | release (PyTorch 0.4 defaults, biased one-hot map)
+    init: str = "torch"                    # torch | release (PyTorch 0.4 defaults, biased one-hot map) |
+                                           # release_one_hot_maps | release_decoder_embedding (one part of it)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ def test_average_last_reaches_the_training_settings_and_zero_is_refused():
 
 
 @pytest.mark.parametrize("key, value", [("attention", "release"), ("mask_source_padding", False),
-                                        ("decoder_init", "zero"), ("dropout_sites", "decoder"), ("init", "release")])
+                                        ("decoder_init", "zero"), ("dropout_sites", "decoder"), ("init", "release"),
+                                        ("init", "release_one_hot_maps"), ("init", "release_decoder_embedding")])
 def test_an_lstm_only_model_key_is_refused_with_the_transformer(key, value):
     """The LSTM's attention, decoder start, dropout sites and initialisation have no Transformer counterpart: set with
     arch: transformer they stop the run in one line naming the key, rather than being ignored; the LSTM takes them."""

@@ -212,6 +212,24 @@ def test_release_init_draws_pytorch_04_defaults_and_the_default_model_keeps_its_
     assert LSTMLM(cfg()).embed.bias is None
 
 
+@pytest.mark.parametrize("init, release_map, release_embedding", [("release_one_hot_maps", True, False),
+                                                                    ("release_decoder_embedding", False, True)])
+def test_each_part_of_the_release_init_alone(init: str, release_map: bool, release_embedding: bool):
+    """init=release_one_hot_maps draws the encoder's and the LM's one-hot maps as the release does and the decoder
+    embedding as ours; release_decoder_embedding the other way round."""
+    big = 400                                                        # 1/sqrt(V) = 0.05, below ours (0.1)
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelSettings(vocab_size=big, embedding_dim=32, hidden_dim=16, init=init))
+    lm = LSTMLM(ModelSettings(vocab_size=big, embedding_dim=32, hidden_dim=16, init=init))
+    bound = 1 / math.sqrt(big)
+    for emb in (model.src_embed, lm.embed):
+        assert (emb.bias is not None) == release_map
+        assert (emb.weight.abs().max() <= bound) == release_map and emb.weight.abs().max() > 0.8 * bound
+    assert model.tgt_embed.bias is None
+    assert (0.9 < model.tgt_embed.weight.std() < 1.1) == release_embedding
+    assert (model.tgt_embed.weight.abs().max() <= 0.1) == (not release_embedding)
+
+
 def test_default_models_have_the_parameters_they_always_had():
     """The default options build the same parameters from the same random draws as before the options existed."""
     torch.manual_seed(0)

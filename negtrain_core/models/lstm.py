@@ -140,6 +140,18 @@ class _LSTMModel(nn.Module):
         return padded_output_copy(self, dtype, multiple)
 
 
+def _one_hot_map_init(init: str) -> str:
+    """How the one-hot input maps (the encoder's, the LM's) are drawn: the release's biased ``nn.Linear`` under
+    ``init`` release or release_one_hot_maps, else U(±0.1)."""
+    return "linear" if init in ("release", "release_one_hot_maps") else "uniform"
+
+
+def _decoder_embedding_init(init: str) -> str:
+    """How the decoder's embedding is drawn: N(0, 1) under ``init`` release or release_decoder_embedding (the
+    release's ``nn.Embedding`` default), else U(±0.1)."""
+    return "normal" if init in ("release", "release_decoder_embedding") else "uniform"
+
+
 class LSTMLM(_LSTMModel):
     """1-layer LSTM LM (paper §4.1; footnote 6: trained on responses as independent sentences).
 
@@ -149,7 +161,7 @@ class LSTMLM(_LSTMModel):
     def __init__(self, cfg: ModelSettings):
         super().__init__()
         self.cfg = cfg
-        self.embed = OneHotEmbedding(cfg.vocab_size, cfg.embedding_dim, "linear" if cfg.init == "release" else "uniform")
+        self.embed = OneHotEmbedding(cfg.vocab_size, cfg.embedding_dim, _one_hot_map_init(cfg.init))
         self.drop = nn.Dropout(cfg.dropout)
         self.rnn = nn.LSTM(cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True)
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
@@ -196,7 +208,8 @@ class Seq2Seq(_LSTMModel):
 
     The release's other choices (docs/release.md#models): ``decoder_init="zero"`` starts the decoder from zeros, not
     from the encoder's final state; ``dropout_sites="decoder"`` leaves the encoder input undropped;
-    ``init="release"`` draws the one-hot map as a biased ``nn.Linear`` and the decoder embedding from N(0, 1).
+    ``init="release"`` draws the one-hot map as a biased ``nn.Linear`` and the decoder embedding from N(0, 1);
+    ``init="release_one_hot_maps"`` and ``"release_decoder_embedding"`` draw one of the two as the release does.
     Its decoding state is a ``DecoderState``; its encoder output an ``Encoded``, its prefix an ``EncoderPrefix``.
     """
 
@@ -204,9 +217,9 @@ class Seq2Seq(_LSTMModel):
         super().__init__()
         self.cfg = cfg
         E, H, V = cfg.embedding_dim, cfg.hidden_dim, cfg.vocab_size
-        release_init, general = cfg.init == "release", cfg.attention == "general"
-        self.src_embed = OneHotEmbedding(V, E, "linear" if release_init else "uniform")
-        self.tgt_embed = OneHotEmbedding(V, E, "normal" if release_init else "uniform")  # the decoder's own (release)
+        general = cfg.attention == "general"
+        self.src_embed = OneHotEmbedding(V, E, _one_hot_map_init(cfg.init))
+        self.tgt_embed = OneHotEmbedding(V, E, _decoder_embedding_init(cfg.init))  # the decoder's own (release)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = nn.LSTM(E, H, cfg.num_layers, batch_first=True)
         self.decoder = nn.LSTM(E if general else H + E, H, cfg.num_layers, batch_first=True)  # release: [context; e_t]
