@@ -36,10 +36,16 @@ def row(run: Path, variant: str, setting: str | None = None) -> dict:
             "kept_valid_ppl": float(curve["valid_ppl"].iloc[-1]), "train_seq2seq_s": float(bench["s"][0])}
 
 
-def main(runs: Path) -> None:
-    dirs = {v: runs / f"w_{v}" for v in VARIANTS if (runs / f"w_{v}" / "results/switchboard/eval/baseline").is_dir()}
+def evaluated_dirs(runs: Path, variants) -> dict:
+    """variant -> runs/w_<variant>, for the ``variants`` whose baseline was evaluated there; exits if none was."""
+    dirs = {v: runs / f"w_{v}" for v in variants if (runs / f"w_{v}" / "results/switchboard/eval/baseline").is_dir()}
     if not dirs:
-        sys.exit(f"{runs}: no w_<variant>/results/switchboard/eval/baseline of {', '.join(VARIANTS)}")
+        sys.exit(f"{runs}: no w_<variant>/results/switchboard/eval/baseline of {', '.join(variants)}")
+    return dirs
+
+
+def main(runs: Path) -> None:
+    dirs = evaluated_dirs(runs, VARIANTS)
     models = run45.write_variants("run48", HERE, dirs, row)
 
     run46 = pd.read_csv(HERE.parent / "run46" / "models.csv").set_index("variant")
@@ -48,6 +54,7 @@ def main(runs: Path) -> None:
     run45.print_variants("Switchboard baselines: configs/release.yaml less one release reading each",
                          table.set_index("variant")[COLUMNS], HERE, dirs,
                          ("preset", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

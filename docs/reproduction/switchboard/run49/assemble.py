@@ -17,7 +17,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run48_assemble", HERE.parent / "run48" / "assemble.py")
-run48 = importlib.util.module_from_spec(_spec)      # its row reader, run 45's write_variants and print_variants
+run48 = importlib.util.module_from_spec(_spec)      # its row and evaluated_dirs; run 45's write_variants, print_variants
 _spec.loader.exec_module(run48)
 run45 = run48.run45
 
@@ -30,9 +30,7 @@ def row(run: Path, variant: str) -> dict:
 
 
 def main(runs: Path) -> None:
-    dirs = {v: runs / f"w_{v}" for v in VARIANTS if (runs / f"w_{v}" / "results/switchboard/eval/baseline").is_dir()}
-    if not dirs:
-        sys.exit(f"{runs}: no w_<variant>/results/switchboard/eval/baseline of {', '.join(VARIANTS)}")
+    dirs = run48.evaluated_dirs(runs, VARIANTS)
     models = run45.write_variants("run49", HERE, dirs, row)
 
     seed1 = pd.concat([pd.read_csv(HERE.parent / "run46" / "models.csv").set_index("variant").loc[["preset_momentum"]]
