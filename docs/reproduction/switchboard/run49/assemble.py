@@ -17,7 +17,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run48_assemble", HERE.parent / "run48" / "assemble.py")
-run48 = importlib.util.module_from_spec(_spec)      # its row and evaluated_dirs; run 45's write_variants, print_variants
+run48 = importlib.util.module_from_spec(_spec)  # its row, evaluated_dirs; run 45's write_variants, print_variants
 _spec.loader.exec_module(run48)
 run45 = run48.run45
 
