@@ -33,8 +33,8 @@ Eager and graph losses over the first 50 steps: identical (max |diff| 0.0), drop
 for 2 epochs gives the same curve with and without the graph, 0.75 s instead of 2.6 s per epoch. The graph is
 GPU-bound: the kernels of one seq2seq step (V=10k, B=64) sum to 3.18 ms and the graph runs at 3.33 ms/step, so
 3x the eager rate (2.5 ms) needs less arithmetic, not fewer launches: the output layer's three fp32 GEMMs take
-0.98 ms, the cuDNN recurrence about 0.9 ms. With TF32 matmuls (``--tf32``, ``train.matmul_precision: tf32``; numbers change)
-the graph reaches 385 steps/s there (2.9x the fp32 eager loop, 3.6x the TF32 eager loop).
+0.98 ms, the cuDNN recurrence about 0.9 ms. With TF32 matmuls (``--tf32``, ``train.matmul_precision: tf32``;
+numbers change) the graph reaches 385 steps/s there (2.9x the fp32 eager loop, 3.6x the TF32 eager loop).
 
 The Transformer (``--arch both``, NVIDIA H200, torch 2.11.0+cu130, CUDA 13.0, 2026-12-02 18:59 UTC; 100 timed steps
 after 20 warm-up steps; eager = torch.optim.AdamW; 18.0M parameters in the seq2seq, 8.2M in the LM at V=10k):

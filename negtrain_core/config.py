@@ -53,7 +53,8 @@ def _describe(err: "jsonschema.ValidationError") -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        return f"unknown config key '{where}.{extra[0]}'" if where != "<top level>" else f"unknown config key '{extra[0]}'"
+        key = extra[0] if where == "<top level>" else f"{where}.{extra[0]}"
+        return f"unknown config key '{key}'"
     if err.validator in ("anyOf", "oneOf", "pattern") and "description" in err.schema:  # the allowed forms, in words
         return f"config key '{where}': {err.instance!r} is not {err.schema['description']}"
     if err.validator == "type" and err.validator_value == "boolean" and str(err.instance).lower() in ("true", "false"):
@@ -362,7 +363,8 @@ class SearchSettings:
 class SearchBlock:
     """Config ``search`` as the stages use it: the gibbs-enum settings per hit mode ("o": lambda_in 0 from a
     uniform start, "io": ``lambda_in`` from an LM sample) of the standalone attack on the baseline (``restarts``,
-    or ``hits.baseline_restarts``) and of Algorithm 1 and the attacks on negatively trained models (``restarts_negtrain``)."""
+    or ``hits.baseline_restarts``) and of Algorithm 1 and the attacks on negatively trained models
+    (``restarts_negtrain``)."""
 
     attack: dict[str, SearchSettings]
     negtrain: dict[str, SearchSettings]

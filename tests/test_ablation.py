@@ -31,7 +31,8 @@ def _script():
 
 @pytest.fixture
 def inputs(tmp_path) -> dict[str, str]:
-    """Tiny seq2seq and LM checkpoints (dropout 0.3), vocabulary, thresholds, a 3-target list, a small-search overlay."""
+    """Tiny seq2seq and LM checkpoints (dropout 0.3), vocabulary, thresholds, a 3-target list, a small-search
+    overlay."""
     vocab = Vocab(SPECIALS + tuple("i hate you are bad so very go away".split()))
     vocab.save(tmp_path / "vocab.txt")
     ms = ModelSettings(vocab_size=len(vocab), embedding_dim=6, hidden_dim=8, dropout=0.3)

@@ -196,7 +196,8 @@ RULES = {
                             {"csv": f"{D}/paper_comparison.csv", "png": f"{D}/paper_comparison.png"}, S),
     "rating_sheet": job({"baseline": f"{D}/eval/baseline/greedy.parquet",
                          "negtrain": f"{D}/eval/freq-0.01/greedy.parquet"},
-                        {"csv": f"{D}/rating/sheet.csv", "html": f"{D}/rating/sheet.html", "key": f"{D}/rating_key.csv"},
+                        {"csv": f"{D}/rating/sheet.csv", "html": f"{D}/rating/sheet.html",
+                         "key": f"{D}/rating_key.csv"},
                         S),
     "table3": job({"hits": [f"{D}/hits/baseline/train.parquet"], "metrics": [f"{D}/eval/baseline/metrics.json"],
                    "lists": [LISTS["train"]], "overlap": f"{D}/eval/beam_overlap.csv",
@@ -524,7 +525,8 @@ def test_whole_files_pass_and_cut_ones_fail_at_every_length(tmp_path, suffix):
     """A file written whole passes; the same file cut at any byte fails, except a CSV or text file cut right after a
     newline, which is whole as far as its bytes can tell."""
     whole = {".parquet": _parquet_bytes(), ".csv": b"model,value\nbaseline,0.5\n\"a,b\",\"x\ny\"\n",
-             ".json": b'{"seq2seq": {"avg": -4.5}}\n', ".pt": _zip_bytes(), ".txt": b"i hate you\nyou are bad\n"}[suffix]
+             ".json": b'{"seq2seq": {"avg": -4.5}}\n', ".pt": _zip_bytes(),
+             ".txt": b"i hate you\nyou are bad\n"}[suffix]
     path = tmp_path / f"f{suffix}"
     path.write_bytes(whole)
     nio.check_artifact(path)

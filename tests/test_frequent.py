@@ -1,4 +1,5 @@
-"""Algorithm 2 (negtrain_core.negtrain.frequent): the frequency window, the negative/positive steps, the </s> weighting."""
+"""Algorithm 2 (negtrain_core.negtrain.frequent): the frequency window, the negative/positive steps, the </s>
+weighting."""
 
 import math
 from collections import Counter, deque
@@ -398,9 +399,9 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def test_interleaved_runs_give_what_each_gives_alone(tmp_path):
-    """A job of several r_thres (frequent.runs_per_job) interleaves its r_thres runs mini-batch by mini-batch, each with its own
-    random state: with dropout on, each run's curve and weights equal those of the run alone, bit for bit. Without
-    the private random states the interleaved runs would draw each other's dropout masks."""
+    """A job of several r_thres (frequent.runs_per_job) interleaves its r_thres runs mini-batch by mini-batch, each
+    with its own random state: with dropout on, each run's curve and weights equal those of the run alone, bit for
+    bit. Without the private random states the interleaved runs would draw each other's dropout masks."""
     from negtrain_core.models import checkpoint
 
     s = _world(tmp_path)

@@ -1,5 +1,5 @@
-"""MMI-antiLM decoding (negtrain_core.comparisons.mmi): lambda = 0 is greedy, the anti-LM term on the first gamma tokens,
-and the validation selection rule."""
+"""MMI-antiLM decoding (negtrain_core.comparisons.mmi): lambda = 0 is greedy, the anti-LM term on the first gamma
+tokens, and the validation selection rule."""
 
 import pandas as pd
 import pytest

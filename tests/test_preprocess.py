@@ -308,7 +308,8 @@ def test_truncated_archive_stops_in_one_line_and_writes_nothing(tmp_path: Path) 
     whole = tgz.read_bytes()
     tgz.write_bytes(whole[:len(whole) // 2])                  # cut inside the members, not in the tar padding
     out = tmp_path / "out"
-    with pytest.raises(CorruptArchive, match=rf"^{re.escape(str(tgz))}( \(member [^)]+\))?: truncated or corrupt archive"):
+    pattern = rf"^{re.escape(str(tgz))}( \(member [^)]+\))?: truncated or corrupt archive"
+    with pytest.raises(CorruptArchive, match=pattern):
         preprocess.run(*outputs(out).values(), data(raw={"path": str(tgz)}, malformed_max_share=0.5))
     assert not out.exists() or not any(out.iterdir())
 

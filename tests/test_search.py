@@ -640,7 +640,8 @@ def test_a_masked_position_leaves_the_stopped_rows_and_updates_the_others_as_the
     fixed_src, fixed_loss = src.clone(), loss.clone()
     S.masked_position_update(s2s, lm, sc, fixed_src, tgt, fixed_loss, active, 2, th, cfg, banned, sizes)
     assert torch.equal(fixed_src[~active], src[~active]) and torch.equal(fixed_loss[~active], loss[~active])
-    assert torch.equal(fixed_src[rows, 2], ids) and torch.equal(fixed_src[rows][:, [0, 1, 3, 4]], src[rows][:, [0, 1, 3, 4]])
+    assert torch.equal(fixed_src[rows, 2], ids)
+    assert torch.equal(fixed_src[rows][:, [0, 1, 3, 4]], src[rows][:, [0, 1, 3, 4]])
     torch.testing.assert_close(fixed_loss[rows], new_loss, rtol=1e-12, atol=0)
     assert (fixed_loss[rows] < loss[rows]).any()                        # some row moved
 
@@ -672,7 +673,8 @@ def test_refresh_copy_writes_the_models_weights_into_its_padded_scoring_copy(att
         S.refresh_copy(copy, m)
         fresh = m.scoring_copy(torch.float32, multiple=8).state_dict()
         for name, w in copy.state_dict().items():
-            assert torch.equal(w.isinf(), fresh[name].isinf()) and torch.equal(w.nan_to_num(), fresh[name].nan_to_num()), name
+            assert torch.equal(w.isinf(), fresh[name].isinf()), name
+            assert torch.equal(w.nan_to_num(), fresh[name].nan_to_num()), name
 
 
 def test_refresh_copy_keeps_the_transformers_tied_and_padded_output_layer():

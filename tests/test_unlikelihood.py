@@ -1,5 +1,5 @@
-"""Vocabulary unlikelihood (negtrain_core.comparisons.unlikelihood): penalties (by hand and against a Python-loop reference),
-the loss by hand, the token history's window, a step, and a short run's curve."""
+"""Vocabulary unlikelihood (negtrain_core.comparisons.unlikelihood): penalties (by hand and against a Python-loop
+reference), the loss by hand, the token history's window, a step, and a short run's curve."""
 
 import copy
 import math

@@ -105,7 +105,8 @@ def select(sweep: pd.DataFrame, max_degenerate_increase: float) -> pd.Series:
 
 
 def sweep(model: Seq2SeqModel, lm: LanguageModel, src: Tensor, vocab: Vocab, cfg: MMISettings) -> pd.DataFrame:
-    """The validation sweep: lambda = 0 (plain greedy) then every (lambda, gamma); column ``selected`` marks the pick."""
+    """The validation sweep: lambda = 0 (plain greedy) then every (lambda, gamma); column ``selected`` marks the
+    pick."""
     grid = [(0.0, 0)] + [(lam, g) for lam in cfg.lambdas for g in cfg.gammas if lam > 0]
     rows = [setting_row(decode_all(model, lm, src, lam, g, cfg.max_len, cfg.batch_size), vocab, lam, g)
             for lam, g in grid]

@@ -2,12 +2,13 @@
 
 A checkpoint holds only tensors and primitive containers, so ``torch.load(..., weights_only=True)`` reads it:
 the model state, the model settings, the kind (``seq2seq`` | ``lm``), the architecture (``lstm`` |
-``transformer``; a file without one is an LSTM's, as every file was before there was a choice), the vocabulary tokens and their sha256, the
-training settings, the epoch, the device the model was on when saved (``device.describe``: for a GPU its physical
-id, name and UUID; a file without one predates the field), and, where given, the optimiser state (momentum buffers),
-RNG states and any extra primitives. It is serialised in memory (so the archive's root folder has a fixed name, not the temporary file's,
-and identical saves give identical bytes) and written atomically. ``load`` rebuilds the model, refuses a
-vocabulary whose hash differs (and, asked for one, a model of another architecture), and turns a truncated or corrupt file into one line that says how to rebuild it.
+``transformer``; a file without one is an LSTM's, as every file was before there was a choice), the vocabulary
+tokens and their sha256, the training settings, the epoch, the device the model was on when saved
+(``device.describe``: for a GPU its physical id, name and UUID; a file without one predates the field), and, where
+given, the optimiser state (momentum buffers), RNG states and any extra primitives. It is serialised in memory (so
+the archive's root folder has a fixed name, not the temporary file's, and identical saves give identical bytes) and
+written atomically. ``load`` rebuilds the model, refuses a vocabulary whose hash differs (and, asked for one, a
+model of another architecture), and turns a truncated or corrupt file into one line that says how to rebuild it.
 """
 
 from __future__ import annotations

@@ -283,7 +283,8 @@ class _TransformerModel(nn.Module):
         return nll.sum(), loss
 
     def scoring_copy(self, dtype: torch.dtype, multiple: int = 64) -> nn.Module:
-        """An eval-mode copy in ``dtype`` with the output layer padded to ``multiple`` rows (layers.padded_output_copy)."""
+        """An eval-mode copy in ``dtype`` with the output layer padded to ``multiple`` rows
+        (layers.padded_output_copy)."""
         return padded_output_copy(self, dtype, multiple)
 
 

@@ -306,7 +306,8 @@ class FrequentRun:
 
     def __init__(self, model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], vocab: Vocab,
                  cfg: FrequentSettings, log_every: int, own_stream: bool = False):
-        self.model, self.train, self.test, self.vocab, self.cfg, self.log_every = model, train, test, vocab, cfg, log_every
+        self.model, self.train, self.test, self.vocab = model, train, test, vocab
+        self.cfg, self.log_every = cfg, log_every
         device = train[0].device
         self.stream = torch.cuda.Stream(device) if own_stream and device.type == "cuda" else None
         self.rng = RngSlot(device) if own_stream else None

@@ -164,7 +164,8 @@ class GraphedSteps:
 
 
 Steps = tuple[Sgd, Sgd] | GraphedSteps
-"""A round's optimisers: the negative and the positive step's ``Sgd`` (torch.optim's arithmetic), or ``GraphedSteps``."""
+"""A round's optimisers: the negative and the positive step's ``Sgd`` (torch.optim's arithmetic), or
+``GraphedSteps``."""
 
 
 def round_steps(model: torch.nn.Module, opts: Steps, trig: Tensor, tgt: Tensor, hit: Tensor,
@@ -396,7 +397,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
         def evaluate(m: torch.nn.Module) -> float:                      # as rule evaluate_model computes it
             return corpus_perplexity(m, test.src, test.tgt)
     state_path = Path(ckpt_out).with_name(Path(ckpt_out).name + ".state")
-    inputs = [seq2seq_path, train_path, vocab_path, targets_path, thresholds_path] + ([lm_path] if lm is not None else [])
+    inputs = [seq2seq_path, train_path, vocab_path, targets_path, thresholds_path]
+    inputs += [lm_path] if lm is not None else []
     inputs += [test_path] if evaluate is not None else []
     fp = state_fingerprint(settings, mode, inputs)
     mean = WeightMean(s.average_last, s.epochs) if s.average_last > 1 else None

@@ -119,7 +119,8 @@ def read_list(path: str | Path, max_len: int | None = None) -> list[str]:
         if not line:
             raise TargetListError(f"{path}:{n}: empty target line")
         if any(tok != UNK and normalize(tok) != tok for tok in line.split()):
-            raise TargetListError(f"{path}:{n}: target '{line}' is not in the paper's tokenisation ('{normalize(line)}')")
+            raise TargetListError(
+                f"{path}:{n}: target '{line}' is not in the paper's tokenisation ('{normalize(line)}')")
         check_length(line.split(), max_len, f"{path}:{n}", TargetListError)
         if line in seen:
             raise TargetListError(f"{path}:{n}: duplicate target '{line}' (first on line {seen[line]})")
