@@ -44,6 +44,19 @@ def evaluated_dirs(runs: Path, variants) -> dict:
     return dirs
 
 
+def beside_earlier(run: str, runs: Path, variants: dict, row, earlier: dict, title: str) -> None:
+    """A later run of the same kind (runs 49, 50): writes ``run``'s files from runs/w_<variant> as ``main`` does and
+    prints its rows beside ``earlier`` ((run, variant) -> name: rows of earlier runs' models.csv) and the paper's,
+    with the validation curves beside the preset's seed-1 one (run 46)."""
+    dirs = evaluated_dirs(runs, variants)
+    models = run45.write_variants(run, HERE.parent / run, dirs, row)
+    before = [pd.read_csv(HERE.parent / r / "models.csv").set_index("variant").loc[[v]].rename(index={v: name})
+              for (r, v), name in earlier.items()]
+    table = pd.concat([run45.PAPER, pd.concat(before).reset_index(), models])
+    run45.print_variants(title, table.set_index("variant")[COLUMNS[:-1]], HERE.parent / run, dirs,
+                         ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+
+
 def main(runs: Path) -> None:
     dirs = evaluated_dirs(runs, VARIANTS)
     models = run45.write_variants("run48", HERE, dirs, row)

@@ -13,13 +13,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run48_assemble", HERE.parent / "run48" / "assemble.py")
-run48 = importlib.util.module_from_spec(_spec)  # its row, evaluated_dirs; run 45's write_variants, print_variants
+run48 = importlib.util.module_from_spec(_spec)      # its row and beside_earlier
 _spec.loader.exec_module(run48)
-run45 = run48.run45
 
 VARIANTS = {"preset_s2": "configs/release.yaml, seed 2",
             "dropout_all_s2": "configs/release.yaml less the reading model.dropout_sites: all, seed 2"}
@@ -30,17 +27,11 @@ def row(run: Path, variant: str) -> dict:
 
 
 def main(runs: Path) -> None:
-    dirs = run48.evaluated_dirs(runs, VARIANTS)
-    models = run45.write_variants("run49", HERE, dirs, row)
-
-    seed1 = pd.concat([pd.read_csv(HERE.parent / "run46" / "models.csv").set_index("variant").loc[["preset_momentum"]]
-                       .rename(index={"preset_momentum": "preset (seed 1, run 46)"}),
-                       pd.read_csv(HERE.parent / "run48" / "models.csv").set_index("variant").loc[["dropout_all"]]
-                       .rename(index={"dropout_all": "dropout_all (seed 1, run 48)"})]).reset_index()
-    table = pd.concat([run45.PAPER, seed1, models])
-    run45.print_variants("Switchboard baselines, seed 1 and seed 2: the release preset, and the preset less its "
-                         "dropout sites", table.set_index("variant")[run48.COLUMNS[:-1]], HERE, dirs,
-                         ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+    run48.beside_earlier("run49", runs, VARIANTS, row,
+                         {("run46", "preset_momentum"): "preset (seed 1, run 46)",
+                          ("run48", "dropout_all"): "dropout_all (seed 1, run 48)"},
+                         "Switchboard baselines, seed 1 and seed 2: the release preset, and the preset less its "
+                         "dropout sites")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run48_assemble", HERE.parent / "run48" / "assemble.py")
-run48 = importlib.util.module_from_spec(_spec)  # its row, evaluated_dirs; run 45's write_variants, print_variants
+run48 = importlib.util.module_from_spec(_spec)      # its row and beside_earlier
 _spec.loader.exec_module(run48)
-run45 = run48.run45
 
 VARIANTS = {"init_one_hot_maps": "configs/release.yaml with model.init: release_one_hot_maps (no N(0, 1) decoder "
                                  "embedding)",
@@ -32,17 +29,11 @@ def row(run: Path, variant: str) -> dict:
 
 
 def main(runs: Path) -> None:
-    dirs = run48.evaluated_dirs(runs, VARIANTS)
-    models = run45.write_variants("run50", HERE, dirs, row)
-
-    preset = pd.concat([pd.read_csv(HERE.parent / "run46" / "models.csv").set_index("variant").loc[["preset_momentum"]]
-                        .rename(index={"preset_momentum": "preset (seed 1, run 46)"}),
-                        pd.read_csv(HERE.parent / "run49" / "models.csv").set_index("variant").loc[["preset_s2"]]
-                        .rename(index={"preset_s2": "preset (seed 2, run 49)"})]).reset_index()
-    table = pd.concat([run45.PAPER, preset, models])
-    run45.print_variants("Switchboard baselines: the release preset with one part of the release's initialisation "
-                         "each, against the whole preset", table.set_index("variant")[run48.COLUMNS[:-1]], HERE,
-                         dirs, ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+    run48.beside_earlier("run50", runs, VARIANTS, row,
+                         {("run46", "preset_momentum"): "preset (seed 1, run 46)",
+                          ("run49", "preset_s2"): "preset (seed 2, run 49)"},
+                         "Switchboard baselines: the release preset with one part of the release's initialisation "
+                         "each, against the whole preset")
 
 
 if __name__ == "__main__":
