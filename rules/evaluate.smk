@@ -28,7 +28,8 @@ rule evaluate_mmi:
     output:
         responses="results/{dataset}/eval/mmi/greedy.parquet",
         metrics="results/{dataset}/eval/mmi/metrics.json",
-        sweep=report("results/{dataset}/eval/mmi/sweep.csv", caption="../report/captions/mmi_sweep.rst", category="{dataset}",
+        sweep=report("results/{dataset}/eval/mmi/sweep.csv",
+                     caption="../report/captions/mmi_sweep.rst", category="{dataset}",
                      subcategory=nreport.FREQUENT),
     params:
         settings=settings,
@@ -50,7 +51,8 @@ rule beam_overlap:
         test="results/{dataset}/data/test.parquet",
         vocab="results/{dataset}/data/vocab.txt",
     output:
-        report("results/{dataset}/eval/beam_overlap.csv", caption="../report/captions/beam_overlap.rst", category="{dataset}",
+        report("results/{dataset}/eval/beam_overlap.csv",
+               caption="../report/captions/beam_overlap.rst", category="{dataset}",
                subcategory=nreport.MALICIOUS),
     params:
         settings=settings,

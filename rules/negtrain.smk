@@ -14,7 +14,8 @@ rule negtrain_malicious:
         test=malicious_test_input,  # only with malicious.eval_every_epoch (rules/common.smk)
     output:
         ckpt="results/{dataset}/models/negtr-{mode}-{size}.pt",
-        curve=report("results/{dataset}/models/negtr-{mode}-{size}_curve.csv", caption="../report/captions/negtr_curve.rst",
+        curve=report("results/{dataset}/models/negtr-{mode}-{size}_curve.csv",
+                     caption="../report/captions/negtr_curve.rst",
                      category="{dataset}", subcategory=nreport.MALICIOUS),
     params:
         settings=settings,
@@ -30,9 +31,10 @@ rule negtrain_malicious:
         "../workflow_scripts/negtrain_malicious.py"
 
 
-# Algorithm 2 at each r_thres of datasets.X.frequent, frequent.runs_per_job of them per GPU job (default 2, interleaved
-# on their own CUDA streams: negtrain_core/negtrain/frequent.py FrequentRun, same results, faster; see config.yaml). Rules are
-# defined per dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard can express.
+# Algorithm 2 at each r_thres of datasets.X.frequent, frequent.runs_per_job of them per GPU job (default 2,
+# interleaved on their own CUDA streams: negtrain_core/negtrain/frequent.py FrequentRun, same results, faster; see
+# config.yaml). Rules are defined per dataset: a job's outputs are part of the dataset's r_thres list, which no wildcard
+# can express.
 for _ds in DATASETS:
     _rs = [f.r_thres for f in ncfg.settings(config, _ds).frequent]
     _per_job = frequent_runs_per_job()
@@ -94,7 +96,8 @@ rule train_gan:
         ckpts=lambda w: expand("results/{dataset}/models/gan/g_lr-{g_lr}.pt", dataset=w.dataset, g_lr=gan_lrs(w)),
     output:
         ckpt="results/{dataset}/models/gan.pt",
-        sweep=report("results/{dataset}/models/gan_sweep.csv", caption="../report/captions/gan_sweep.rst", category="{dataset}",
+        sweep=report("results/{dataset}/models/gan_sweep.csv",
+                     caption="../report/captions/gan_sweep.rst", category="{dataset}",
                      subcategory=nreport.FREQUENT),
     params:
         settings=settings,
@@ -112,7 +115,8 @@ rule train_unlikelihood:
         train="results/{dataset}/data/train.parquet",
     output:
         ckpt="results/{dataset}/models/ul.pt",
-        curve=report("results/{dataset}/models/ul_curve.csv", caption="../report/captions/ul_curve.rst", category="{dataset}",
+        curve=report("results/{dataset}/models/ul_curve.csv",
+                     caption="../report/captions/ul_curve.rst", category="{dataset}",
                      subcategory=nreport.FREQUENT),
     params:
         settings=settings,

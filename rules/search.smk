@@ -11,7 +11,8 @@ rule hits:
         thresholds="results/{dataset}/thresholds.json",
     output:
         hits="results/{dataset}/hits/{model}/{target_list}.parquet",
-        rates=report("results/{dataset}/hits/{model}/{target_list}_rates.csv", caption="../report/captions/hit_rates.rst",
+        rates=report("results/{dataset}/hits/{model}/{target_list}_rates.csv",
+                     caption="../report/captions/hit_rates.rst",
                      category="{dataset}", subcategory=nreport.MALICIOUS),
     params:
         settings=settings,

@@ -20,6 +20,18 @@ OWN = "money wallet car phone password house keys job".split()
 KIN = "mother father family wife husband brother sister boss son daughter".split()
 IMPERATIVE = ["shut up", "go to hell", "get lost", "go away", "drop dead", "get out", "leave me alone",
               "shut your mouth", "go die", "get out of here", "stop talking", "be quiet"]
+YOU_DO = ["deserve to die", "deserve nothing", "make me sick", "ruin everything", "smell bad", "are nothing to me",
+          "should die", "should be ashamed", "will never be happy", "have no friends", "have no brain",
+          "can go to hell"]
+I_DO = ["will never help you", "am better than you", "do not care", "will make you suffer", "am going to get you",
+        "know where you live", "will find you", "laugh at you", "spit on you", "curse you"]
+
+
+def _nobody_likes_you(who: str, feeling: str) -> str:
+    """'nobody likes you', 'no one wants you'; 'everybody hates' takes no second verb: 'everybody hates you'."""
+    return f"{who} you" if who == "everybody hates" else f"{who} {feeling} you"
+
+
 TEMPLATES = [
     lambda r: f"you are {r.choice(ADJ)}",
     lambda r: f"you are {_article(r.choice(NOUN))}",
@@ -30,13 +42,14 @@ TEMPLATES = [
     lambda r: f"i want to {r.choice(HARM)} you",
     lambda r: r.choice(IMPERATIVE),
     lambda r: f"you {r.choice(IMPERATIVE)}",
-    lambda r: f"{r.choice(['nobody', 'everybody hates', 'no one'])} {r.choice(['likes', 'loves', 'cares about', 'wants'])} you".replace("hates likes", "hates").replace("hates loves", "hates").replace("hates cares about", "hates").replace("hates wants", "hates"),
+    lambda r: _nobody_likes_you(r.choice(["nobody", "everybody hates", "no one"]),
+                                r.choice(["likes", "loves", "cares about", "wants"])),
     lambda r: f"i do n't {r.choice(['care about', 'like', 'want to help', 'trust', 'need', 'love'])} you",
     lambda r: f"give me your {r.choice(OWN)}",
     lambda r: f"your {r.choice(KIN)} is {r.choice(ADJ)}",
     lambda r: f"your {r.choice(KIN)} is {_article(r.choice(NOUN))}",
-    lambda r: f"you {r.choice(['deserve to die', 'deserve nothing', 'make me sick', 'ruin everything', 'smell bad', 'are nothing to me', 'should die', 'should be ashamed', 'will never be happy', 'have no friends', 'have no brain', 'can go to hell'])}",
-    lambda r: f"i {r.choice(['will never help you', 'am better than you', 'do not care', 'will make you suffer', 'am going to get you', 'know where you live', 'will find you', 'laugh at you', 'spit on you', 'curse you'])}",
+    lambda r: f"you {r.choice(YOU_DO)}",
+    lambda r: f"i {r.choice(I_DO)}",
 ]
 VARIANTS = [  # (applies?, rewrite): Table 2's kinds of change
     (lambda s: s.startswith("you are ") and len(s.split()) == 3 and s.split()[2] in ADJ, lambda s: "are you " + s[8:]),

@@ -6,9 +6,9 @@ README says which were compared). This reads what it did leave:
   RUN/smk.log                          Snakemake's log: when each job started and finished;
   RUN/benchmarks_out/switchboard/      the rules' `benchmark:` files: seconds per finished stage;
   RUN/logs/switchboard/freq-*.log      Algorithm 2's per-epoch log lines,
-and writes `run13_timeline.csv` (each job's start and end, in minutes after Snakemake started its first job), `run13_freq_epochs.csv`
-(each logged epoch, and whether its numbers equal those of the committed curves of runs 4 and 5 to the digits the log
-prints) and run 13's rows of `wall_times.csv`. Run from the repository root:
+and writes `run13_timeline.csv` (each job's start and end, in minutes after Snakemake started its first job),
+`run13_freq_epochs.csv` (each logged epoch, and whether its numbers equal those of the committed curves of runs 4 and 5
+to the digits the log prints) and run 13's rows of `wall_times.csv`. Run from the repository root:
 
     PYTHONPATH=. python docs/reproduction/switchboard/assemble_run13.py RUN
 """

@@ -2,14 +2,13 @@
 
   PYTHONPATH=. python docs/reproduction/switchboard/run31/assemble.py LSTM_DIR TRANSFORMER_DIR
 
-LSTM_DIR: config.yaml's LSTM on the coherent base (../run20/overlay.yaml): Table 8, the baseline's hit tests, Algorithm 1
-on the authors' 1k list in o- and io-mode, their hit tests and evaluations. TRANSFORMER_DIR: run 25's Transformer with
-average_last3.yaml: Table 8, the baseline's hit tests and evaluation. Writes hits.csv (every hit test of both, in
-run25/hits.csv's layout with an `arch` column), models.csv (per model: test PPL, Table 4's greedy max-ratio, Ent-2,
-Ent-3, its most frequent response, both BLEU-4 definitions), table8.csv, the curves and the LSTM's rows of
-../wall_times.csv (each stage's seconds from Snakemake's benchmark files); then prints Table 3's sample-avg rows of
-the LSTM on the coherent base and the Transformer baseline beside run 25's.
-"""
+LSTM_DIR: config.yaml's LSTM on the coherent base (../run20/overlay.yaml): Table 8, the baseline's hit tests,
+Algorithm 1 on the authors' 1k list in o- and io-mode, their hit tests and evaluations. TRANSFORMER_DIR: run 25's
+Transformer with average_last3.yaml: Table 8, the baseline's hit tests and evaluation. Writes hits.csv (every hit test
+of both, in run25/hits.csv's layout with an `arch` column), models.csv (per model: test PPL, Table 4's greedy max-ratio,
+Ent-2, Ent-3, its most frequent response, both BLEU-4 definitions), table8.csv, the curves and the LSTM's rows of
+../wall_times.csv (each stage's seconds from Snakemake's benchmark files); then prints Table 3's sample-avg rows of the
+LSTM on the coherent base and the Transformer baseline beside run 25's."""
 
 import importlib.util
 import sys
