@@ -44,29 +44,25 @@ def evaluated_dirs(runs: Path, variants) -> dict:
     return dirs
 
 
-def beside_earlier(run: str, runs: Path, variants: dict, row, earlier: dict, title: str) -> None:
-    """A later run of the same kind (runs 49, 50): writes ``run``'s files from runs/w_<variant> as ``main`` does and
-    prints its rows beside ``earlier`` ((run, variant) -> name: rows of earlier runs' models.csv) and the paper's,
-    with the validation curves beside the preset's seed-1 one (run 46)."""
+def beside_earlier(run: str, runs: Path, variants: dict, row, earlier: dict, title: str,
+                   columns: list[str] = COLUMNS[:-1]) -> None:
+    """A side-by-side run of the preset's baselines (runs 48, 49, 50): writes ``run``'s files from runs/w_<variant>
+    (run 45's write_variants) and prints ``columns`` of its rows beside ``earlier`` ((run, variant) -> name: rows of
+    earlier runs' models.csv) and the paper's, with the validation curves beside the preset's seed-1 one (run 46)."""
     dirs = evaluated_dirs(runs, variants)
     models = run45.write_variants(run, HERE.parent / run, dirs, row)
     before = [pd.read_csv(HERE.parent / r / "models.csv").set_index("variant").loc[[v]].rename(index={v: name})
               for (r, v), name in earlier.items()]
     table = pd.concat([run45.PAPER, pd.concat(before).reset_index(), models])
-    run45.print_variants(title, table.set_index("variant")[COLUMNS[:-1]], HERE.parent / run, dirs,
+    run45.print_variants(title, table.set_index("variant")[columns], HERE.parent / run, dirs,
                          ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
 
 
 def main(runs: Path) -> None:
-    dirs = evaluated_dirs(runs, VARIANTS)
-    models = run45.write_variants("run48", HERE, dirs, row)
-
-    run46 = pd.read_csv(HERE.parent / "run46" / "models.csv").set_index("variant")
-    named = {"preset_momentum": "release preset (run 46)", "release_recipe": "paper_levels + init + optimiser (run 46)"}
-    table = pd.concat([run45.PAPER, run46.loc[list(named)].rename(index=named).reset_index(), models])
-    run45.print_variants("Switchboard baselines: configs/release.yaml less one release reading each",
-                         table.set_index("variant")[COLUMNS], HERE, dirs,
-                         ("preset", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+    beside_earlier("run48", runs, VARIANTS, row,
+                   {("run46", "preset_momentum"): "release preset (run 46)",
+                    ("run46", "release_recipe"): "paper_levels + init + optimiser (run 46)"},
+                   "Switchboard baselines: configs/release.yaml less one release reading each", COLUMNS)
 
 
 if __name__ == "__main__":
