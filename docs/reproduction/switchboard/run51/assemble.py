@@ -1,0 +1,71 @@
+"""Writes run 51's files from its working directories (see ../README.md#run-51).
+
+  PYTHONPATH=. python docs/reproduction/switchboard/run51/assemble.py RUNS_DIR
+
+RUNS_DIR holds w_<variant> for the variants that ran: the release preset's seq2seq (configs/release.yaml) from the raw
+corpus (../run14/overlay.yaml) with another seed (this folder's overlays), trained under MPS, evaluated and hit-tested
+on the authors' 0.5k list and ours. Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv,
+stage_seconds.csv and the run's rows of ../wall_times.csv; prints every seed of the preset measured so far (runs 46,
+49 and this one) beside the paper, with their mean and range, and the validation curves beside seed 1's.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(run: str):
+    spec = importlib.util.spec_from_file_location(f"{run}_assemble", HERE.parent / run / "assemble.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run45, run46, run48 = _load("run45"), _load("run46"), _load("run48")   # writers; hit readers; row and directories
+
+VARIANTS = {"preset_s3": "configs/release.yaml, seed 3", "preset_s4": "configs/release.yaml, seed 4"}
+COLUMNS = ["test_ppl", "max_ratio", "ent2", "bleu4_sentence_avg", "o_avg_train", "io_avg_train",
+           "o_avg_test", "io_avg_test"]
+
+
+def row(run: Path, variant: str) -> dict:
+    return {**run48.row(run, variant, VARIANTS[variant]), "seed": int(variant.removeprefix("preset_s"))}
+
+
+def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
+    """Every seed of the release preset's baseline: run 46 (seed 1, hit-tested), run 49 (seed 2) and ``models``
+    (this run's, hit-tested where ``hits`` has them), a row each, with the sample-avg hit rates joined."""
+    seed1 = pd.read_csv(HERE.parent / "run46" / "models.csv").query("variant == 'preset_momentum'").assign(seed=1)
+    seed1_hits = pd.read_csv(HERE.parent / "run46" / "hits.csv").query("variant == 'preset_momentum'")
+    seed2 = pd.read_csv(HERE.parent / "run49" / "models.csv").query("variant == 'preset_s2'")
+    rates = run46.avg_rates(pd.concat([seed1_hits, hits]))
+    table = pd.concat([seed1, seed2, models]).set_index("variant").join(rates)
+    runs = {"preset_momentum": "run 46", "preset_s2": "run 49"}
+    return table.rename(index=lambda v: f"preset seed {int(table.loc[v, 'seed'])} ({runs.get(v, 'run 51')})")
+
+
+def main(runs: Path) -> None:
+    dirs = run48.evaluated_dirs(runs, VARIANTS)
+    models = run45.write_variants("run51", HERE, dirs, row)
+    tested = {v: d / "results" / "switchboard" for v, d in dirs.items()
+              if (d / "results" / "switchboard" / "hits" / "baseline" / "test_rates.csv").is_file()}
+    hits = pd.concat([run46.hit_rows(sw, v) for v, sw in tested.items()]) if tested else pd.DataFrame(
+        columns=["variant", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"])
+    hits.to_csv(HERE / "hits.csv", index=False)
+
+    seeds = preset_seeds(models, hits)[COLUMNS]
+    spread = seeds.agg(["mean", "min", "max"]).rename(
+        index=lambda s: f"{s} over {len(seeds)} seeds (hits: {seeds['o_avg_train'].notna().sum()})")
+    paper = pd.DataFrame([{"test_ppl": 42.81, "max_ratio": 0.374, "ent2": 2.71, "bleu4_sentence_avg": 0.476,
+                           "o_avg_train": 0.278, "io_avg_train": 0.196}], index=["paper"])
+    run45.print_variants("Switchboard baselines under the release preset, every seed (hits: sample-avg; train: the "
+                         "authors' 0.5k list, test: ours)", pd.concat([paper, seeds, spread])[COLUMNS], HERE, dirs,
+                         ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
