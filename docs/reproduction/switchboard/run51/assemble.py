@@ -4,12 +4,15 @@
 
 RUNS_DIR holds w_<variant> for the variants that ran: the release preset's seq2seq (configs/release.yaml) from the raw
 corpus (../run14/overlay.yaml) with another seed (this folder's overlays), trained under MPS, evaluated and hit-tested
-on the authors' 0.5k list and ours. Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv,
+on the authors' 0.5k list and ours. The hit rates are read from the hits rule's logs (the line of
+negtrain_core.search.hits.format_rates: every rate with its counts; run 51 kept its logs, not the rule's tables).
+Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv,
 stage_seconds.csv and the run's rows of ../wall_times.csv; prints every seed of the preset measured so far (runs 46,
 49 and this one) beside the paper, with their mean and range, and the validation curves beside seed 1's.
 """
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +39,20 @@ def row(run: Path, variant: str) -> dict:
     return {**run48.row(run, variant, VARIANTS[variant]), "seed": int(variant.removeprefix("preset_s"))}
 
 
+RATE = re.compile(r"(\w+) [\d.]+% \((\d+)/(\d+), (\d+) skipped\)")
+
+
+def logged_rates(logs: Path, variant: str) -> pd.DataFrame:
+    """The baseline's hit rates on both lists as hits.csv's rows, from the last 'hit rates' line of each hits log."""
+    rows = []
+    for lst in ("train", "test"):
+        line = [ln for ln in (logs / f"hits_baseline_{lst}.log").read_text().splitlines() if "hit rates (" in ln][-1]
+        rows += [{"variant": variant, "model": "baseline", "list": lst, "hit_type": t, "hits": int(h),
+                  "targets": int(n), "rate": int(h) / int(n), "skipped": int(k)}
+                 for t, h, n, k in RATE.findall(line.split("): ", 1)[1])]
+    return pd.DataFrame(rows)
+
+
 def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
     """Every seed of the release preset's baseline: run 46 (seed 1, hit-tested), run 49 (seed 2) and ``models``
     (this run's, hit-tested where ``hits`` has them), a row each, with the sample-avg hit rates joined."""
@@ -51,10 +68,8 @@ def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
 def main(runs: Path) -> None:
     dirs = run48.evaluated_dirs(runs, VARIANTS)
     models = run45.write_variants("run51", HERE, dirs, row)
-    tested = {v: d / "results" / "switchboard" for v, d in dirs.items()
-              if (d / "results" / "switchboard" / "hits" / "baseline" / "test_rates.csv").is_file()}
-    hits = pd.concat([run46.hit_rows(sw, v) for v, sw in tested.items()]) if tested else pd.DataFrame(
-        columns=["variant", "model", "list", "hit_type", "hits", "targets", "rate", "skipped"])
+    hits = pd.concat([logged_rates(d / "logs" / "switchboard", v) for v, d in dirs.items()
+                      if (d / "logs" / "switchboard" / "hits_baseline_test.log").is_file()])
     hits.to_csv(HERE / "hits.csv", index=False)
 
     seeds = preset_seeds(models, hits)[COLUMNS]
