@@ -8,7 +8,7 @@ on the authors' 0.5k list and ours. The hit rates are read from the hits rule's 
 negtrain_core.search.hits.format_rates: every rate with its counts; run 51 kept its logs, not the rule's tables).
 Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv,
 stage_seconds.csv and the run's rows of ../wall_times.csv; prints every seed of the preset measured so far (runs 46,
-49 and this one) beside the paper, with their mean and range, and the validation curves beside seed 1's.
+49 and this one) beside the paper, with their mean, standard deviation and range, and the validation curves beside seed 1's.
 """
 
 import importlib.util
@@ -73,7 +73,7 @@ def main(runs: Path) -> None:
     hits.to_csv(HERE / "hits.csv", index=False)
 
     seeds = preset_seeds(models, hits)[COLUMNS]
-    spread = seeds.agg(["mean", "min", "max"]).rename(
+    spread = seeds.agg(["mean", "std", "min", "max"]).rename(
         index=lambda s: f"{s} over {len(seeds)} seeds (hits: {seeds['o_avg_train'].notna().sum()})")
     paper = pd.DataFrame([{"test_ppl": 42.81, "max_ratio": 0.374, "ent2": 2.71, "bleu4_sentence_avg": 0.476,
                            "o_avg_train": 0.278, "io_avg_train": 0.196}], index=["paper"])
