@@ -6,9 +6,9 @@ RUNS_DIR holds w_<variant> for the variants that ran: the release preset's seq2s
 corpus (../run14/overlay.yaml) with another seed (this folder's overlays), trained under MPS, evaluated and hit-tested
 on the authors' 0.5k list and ours. The hit rates are read from the hits rule's logs (the line of
 negtrain_core.search.hits.format_rates: every rate with its counts; run 51 kept its logs, not the rule's tables).
-Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv,
-stage_seconds.csv and the run's rows of ../wall_times.csv; prints every seed of the preset measured so far (runs 46,
-49 and this one) beside the paper, with their mean, standard deviation and range, and the validation curves beside seed 1's.
+Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv, stage_seconds.csv and the run's rows of
+../wall_times.csv; prints every seed of the preset measured so far (runs 46, 49 and this one) beside the paper, with
+their mean, standard deviation and range, and the validation curves beside seed 1's.
 """
 
 import importlib.util
