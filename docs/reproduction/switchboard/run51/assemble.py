@@ -30,13 +30,13 @@ def _load(run: str):
 
 run45, run46, run48 = _load("run45"), _load("run46"), _load("run48")   # writers; hit readers; row and directories
 
-VARIANTS = {"preset_s3": "configs/release.yaml, seed 3", "preset_s4": "configs/release.yaml, seed 4"}
+VARIANTS = {"preset_s3": "configs/release.yaml, seed 3"}
 COLUMNS = ["test_ppl", "max_ratio", "ent2", "bleu4_sentence_avg", "o_avg_train", "io_avg_train",
            "o_avg_test", "io_avg_test"]
 
 
-def row(run: Path, variant: str) -> dict:
-    return {**run48.row(run, variant, VARIANTS[variant]), "seed": int(variant.removeprefix("preset_s"))}
+def row(run: Path, variant: str, variants: dict = VARIANTS) -> dict:
+    return {**run48.row(run, variant, variants[variant]), "seed": int(variant.removeprefix("preset_s"))}
 
 
 RATE = re.compile(r"(\w+) [\d.]+% \((\d+)/(\d+), (\d+) skipped\)")
@@ -53,32 +53,46 @@ def logged_rates(logs: Path, variant: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
-    """Every seed of the release preset's baseline: run 46 (seed 1, hit-tested), run 49 (seed 2) and ``models``
-    (this run's, hit-tested where ``hits`` has them), a row each, with the sample-avg hit rates joined."""
-    seed1 = pd.read_csv(HERE.parent / "run46" / "models.csv").query("variant == 'preset_momentum'").assign(seed=1)
-    seed1_hits = pd.read_csv(HERE.parent / "run46" / "hits.csv").query("variant == 'preset_momentum'")
-    seed2 = pd.read_csv(HERE.parent / "run49" / "models.csv").query("variant == 'preset_s2'")
-    rates = run46.avg_rates(pd.concat([seed1_hits, hits]))
-    table = pd.concat([seed1, seed2, models]).set_index("variant").join(rates)
-    runs = {"preset_momentum": "run 46", "preset_s2": "run 49"}
-    return table.rename(index=lambda v: f"preset seed {int(table.loc[v, 'seed'])} ({runs.get(v, 'run 51')})")
+# (run, variant) of the preset's seeds before this run: seed 1 (hit-tested) and seed 2
+EARLIER = [("run46", "preset_momentum"), ("run49", "preset_s2")]
 
 
-def main(runs: Path) -> None:
-    dirs = run48.evaluated_dirs(runs, VARIANTS)
-    models = run45.write_variants("run51", HERE, dirs, row)
+def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame, earlier: list, run: str) -> pd.DataFrame:
+    """Every seed of the release preset's baseline: ``earlier`` runs' rows (hit-tested where that run kept a
+    hits.csv) and ``models`` (``run``'s, hit-tested where ``hits`` has them), a row each, with the sample-avg hit
+    rates joined."""
+    before, before_hits, runs = [], [], {}
+    for r, v in earlier:
+        rows = pd.read_csv(HERE.parent / r / "models.csv").query("variant == @v")
+        before.append(rows if "seed" in rows else rows.assign(seed=1))   # run 46 kept config.yaml's seed 1
+        runs[v] = f"run {r.removeprefix('run')}"
+        if (HERE.parent / r / "hits.csv").is_file():
+            before_hits.append(pd.read_csv(HERE.parent / r / "hits.csv").query("variant == @v"))
+    rates = run46.avg_rates(pd.concat([*before_hits, hits]))
+    table = pd.concat([*before, models]).set_index("variant").join(rates)
+    this = f"run {run.removeprefix('run')}"
+    return table.rename(index=lambda v: f"preset seed {int(table.loc[v, 'seed'])} ({runs.get(v, this)})")
+
+
+def assemble(run: str, out: Path, runs: Path, variants: dict, earlier: list) -> None:
+    """Writes ``run``'s files into ``out`` from runs/w_<variant> and prints every seed of the preset so far."""
+    dirs = run48.evaluated_dirs(runs, variants)
+    models = run45.write_variants(run, out, dirs, lambda d, v: row(d, v, variants))
     hits = pd.concat([logged_rates(d / "logs" / "switchboard", v) for v, d in dirs.items()
                       if (d / "logs" / "switchboard" / "hits_baseline_test.log").is_file()])
-    hits.to_csv(HERE / "hits.csv", index=False)
+    hits.to_csv(out / "hits.csv", index=False)
 
-    seeds = preset_seeds(models, hits)[COLUMNS]
+    seeds = preset_seeds(models, hits, earlier, run)[COLUMNS]
     spread = seeds.agg(["mean", "std", "min", "max"]).rename(
         index=lambda s: f"{s} over {len(seeds)} seeds (hits: {seeds['o_avg_train'].notna().sum()})")
     paper = run45.PAPER.set_index("variant").assign(o_avg_train=0.278, io_avg_train=0.196)  # Table 3's baseline
     run45.print_variants("Switchboard baselines under the release preset, every seed (hits: sample-avg; train: the "
-                         "authors' 0.5k list, test: ours)", pd.concat([paper, seeds, spread])[COLUMNS], HERE, dirs,
+                         "authors' 0.5k list, test: ours)", pd.concat([paper, seeds, spread])[COLUMNS], out, dirs,
                          ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+
+
+def main(runs: Path) -> None:
+    assemble("run51", HERE, runs, VARIANTS, EARLIER)
 
 
 if __name__ == "__main__":
