@@ -68,7 +68,7 @@ def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame, earlier: list, run: s
         runs[v] = f"run {r.removeprefix('run')}"
         if (HERE.parent / r / "hits.csv").is_file():
             before_hits.append(pd.read_csv(HERE.parent / r / "hits.csv").query("variant == @v"))
-    rates = run46.avg_rates(pd.concat([*before_hits, hits]))
+    rates = run46.avg_rates(pd.concat([*before_hits, hits] if len(hits) else before_hits))
     table = pd.concat([*before, models]).set_index("variant").join(rates)
     this = f"run {run.removeprefix('run')}"
     return table.rename(index=lambda v: f"preset seed {int(table.loc[v, 'seed'])} ({runs.get(v, this)})")
@@ -78,9 +78,11 @@ def assemble(run: str, out: Path, runs: Path, variants: dict, earlier: list) -> 
     """Writes ``run``'s files into ``out`` from runs/w_<variant> and prints every seed of the preset so far."""
     dirs = run48.evaluated_dirs(runs, variants)
     models = run45.write_variants(run, out, dirs, lambda d, v: row(d, v, variants))
-    hits = pd.concat([logged_rates(d / "logs" / "switchboard", v) for v, d in dirs.items()
-                      if (d / "logs" / "switchboard" / "hits_baseline_test.log").is_file()])
-    hits.to_csv(out / "hits.csv", index=False)
+    tested = [logged_rates(d / "logs" / "switchboard", v) for v, d in dirs.items()
+              if (d / "logs" / "switchboard" / "hits_baseline_test.log").is_file()]
+    hits = pd.concat(tested) if tested else pd.DataFrame(columns=["variant", "hit_type", "list", "rate"])
+    if tested:                                          # a run that evaluated only writes no hits.csv
+        hits.to_csv(out / "hits.csv", index=False)
 
     seeds = preset_seeds(models, hits, earlier, run)[COLUMNS]
     spread = seeds.agg(["mean", "std", "min", "max"]).rename(
