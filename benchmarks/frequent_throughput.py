@@ -4,7 +4,7 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.freque
     PYTHONPATH=. python benchmarks/frequent_throughput.py \\
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
         [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv] \\
-        [--arch lstm|transformer] [--release-attention] [--configfile configs/release.yaml ...]
+        [--arch lstm|transformer] [--release-attention] [--configfile configs/release.yaml ...] [--profile 20]
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
@@ -32,7 +32,10 @@ per overlay compares presets. Timing lives here, never in the tests.
 On a GPU it then prints the graphed loop's floor: the decode graph and both update graphs of one mini-batch, each
 replayed ``--floor-reps`` times back to back (GPU-bound: no host work between replays), in ms per mini-batch, beside
 the release/graphs loop's ms per mini-batch. Their ratio is the most that taking the host out of the loop (the
-window, flags and weights between the replays; one graph per mini-batch) could still gain.
+window, flags and weights between the replays; one graph per mini-batch) could still gain. Where the graphed loop is
+at its floor, only less GPU work per call makes it faster: ``--profile REPS`` runs each of the three calls eagerly
+REPS times under torch.profiler and prints, per call, the kernels' time and launches and the kernels that take most
+(on a CPU the operators' instead), which is what the graphs replay.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 14:27 UTC, GPU otherwise idle; random seq2seq
 V=10,005, 400 mini-batches of 32, ``--batches 400 --r-thres 0.01``), with the frequency window on the device (commit
@@ -58,6 +61,7 @@ import argparse
 import dataclasses
 import datetime
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -104,25 +108,38 @@ def synthetic(words: int, n: int, device: torch.device, dropout: float = 0.0, ar
     return model, vocab, (src, tgt)
 
 
-def graph_floor(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor], cfg, reps: int) -> dict[str, float]:
-    """ms per replay of Algorithm 2's three CUDA graphs (greedy decode, negative step, positive step) on the first
-    mini-batch of ``train``, each replayed ``reps`` times back to back on a copy of ``model``."""
+def algorithm2_calls(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor], cfg, use_graph: bool
+                     ) -> dict[str, Callable[[], object]]:
+    """Algorithm 2's three calls on the first mini-batch of ``train`` with a copy of ``model``: the greedy decode
+    (eval mode), the negative step (every sample a negative) and the positive step (train mode), each one CUDA graph
+    replay with ``use_graph``, else eager. The graphs are captured (and the decode graph's eval mode fixed) here."""
     model = fresh_copy(model)
     src, tgt = train[0][:cfg.batch_size], train[1][:cfg.batch_size]
-    decode = decoding.GraphedGreedy(model, cfg.max_len)
-    updates = Updates(model, cfg, cfg.batch_size, use_graph=True)
+    graphed = decoding.GraphedGreedy(model, cfg.max_len)
+    decode = graphed if use_graph else graphed.eager
+    updates = Updates(model, cfg, cfg.batch_size, use_graph=use_graph)
     model.eval()
     neg_tgt = with_bos(response_rows(decode(src), cfg.max_len))
     weights = position_weights(neg_tgt, cfg.eos_weight)                   # every sample a negative
     norm = (weights > 0).sum()
     real = (tgt[:, 1:] != PAD_ID).float()
-    model.train()
-    calls = {"decode": lambda: decode(src), "negative step": lambda: updates.negative(src, neg_tgt, weights, norm),
-             "positive step": lambda: updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum())}
+
+    def in_mode(train_mode: bool, call):
+        return lambda: (model.train(train_mode), call())[1]
+
+    calls = {"decode": in_mode(False, lambda: decode(src)),
+             "negative step": in_mode(True, lambda: updates.negative(src, neg_tgt, weights, norm)),
+             "positive step": in_mode(True, lambda: updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum()))}
     for _ in range(GRAPH_WARMUP + 2):                                     # warm-up, capture, first replay
         calls["negative step"](), calls["positive step"]()
+    return calls
+
+
+def graph_floor(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor], cfg, reps: int) -> dict[str, float]:
+    """ms per replay of Algorithm 2's three CUDA graphs (greedy decode, negative step, positive step) on the first
+    mini-batch of ``train``, each replayed ``reps`` times back to back on a copy of ``model``."""
     out = {}
-    for name, call in calls.items():
+    for name, call in algorithm2_calls(model, train, cfg, use_graph=True).items():
         torch.cuda.synchronize()
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -132,6 +149,39 @@ def graph_floor(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor]
         torch.cuda.synchronize()
         out[name] = start.elapsed_time(end) / reps
     return out
+
+
+def kernel_breakdown(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor], cfg, reps: int
+                     ) -> pd.DataFrame:
+    """Where the three calls' time goes: each run eagerly ``reps`` times under torch.profiler; one row per call and
+    kernel (on a CPU: operator) with its launches and milliseconds per call. A graph replays the same kernels, so
+    on a GPU this is the graphed loop's work kernel by kernel (the profiler does not see into graph replays)."""
+    from torch.profiler import ProfilerActivity, profile
+    cuda = train[0].device.type == "cuda"
+    rows = []
+    for name, call in algorithm2_calls(model, train, cfg, use_graph=False).items():
+        if cuda:
+            torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+            for _ in range(reps):
+                call()
+            if cuda:
+                torch.cuda.synchronize()
+        for e in prof.key_averages():
+            us = (getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)) if cuda \
+                else e.self_cpu_time_total
+            if us > 0:
+                rows.append({"call": name, "kernel": e.key, "launches": e.count / reps, "ms": us / reps / 1000})
+    return pd.DataFrame(rows)
+
+
+def print_breakdown(table: pd.DataFrame, launches: str, top: int = 8) -> None:
+    """Per call: the kernels' total time and ``launches`` (what a row counts), then its ``top`` kernels by time."""
+    for name, part in table.groupby("call", sort=False):
+        part = part.sort_values("ms", ascending=False)
+        print(f"{name}: {part['ms'].sum():.3f} ms in {part['launches'].sum():.0f} {launches} per call; by time:")
+        for r in part.head(top).itertuples():
+            print(f"  {r.ms:8.3f} ms {r.launches:6.0f} x  {r.kernel[:90]}")
 
 
 def main() -> None:
@@ -144,6 +194,8 @@ def main() -> None:
     ap.add_argument("--r-thres", type=float, nargs="+", default=[0.1, 0.01])
     ap.add_argument("--csv", type=Path)
     ap.add_argument("--floor-reps", type=int, default=200, help="replays per graph for the GPU floor (0: skip it)")
+    ap.add_argument("--profile", type=int, default=0, metavar="REPS",
+                    help="then profile the three calls eagerly REPS times each: kernel time and launches per call")
     ap.add_argument("--arch", choices=["lstm", "transformer"], default="lstm",
                     help="the random model's architecture (without --checkpoint)")
     ap.add_argument("--words", type=int, default=10000, help="the random model's vocabulary, specials aside")
@@ -211,6 +263,11 @@ def main() -> None:
         print("graphs replayed back to back, ms per mini-batch: " + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
               + f"; together {total:.3f} against {loop:.3f} per mini-batch in the release/graphs loop "
               f"(r_thres {args.r_thres[-1]:g}): the loop is at most {loop / total:.2f}x above its graphs' GPU time")
+    if args.profile:
+        cuda = device.type == "cuda"
+        print(f"where each call's time goes (eager, torch.profiler; {'GPU kernels' if cuda else 'CPU operators'}):")
+        print_breakdown(kernel_breakdown(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]),
+                                         args.profile), "launches" if cuda else "operator calls")
     if args.csv:
         pd.DataFrame(rows).to_csv(args.csv, index=False)
 
