@@ -5,28 +5,31 @@
 
 The paper's cut (``paper``, the default) keeps ``<s>`` + at most 19 words + ``</s>``; the release's (myutil.py
 L56-60) cuts ``<s>`` + words + ``</s>`` to 20 ids including ``<s>``, so a response of 19 words or more keeps 19 words
-and no ``</s>``. The two differ only on those responses: this prints, per split, how many there are and how many
-scored positions (teacher-forced outputs, ``</s>`` included) each cut leaves.
+and no ``</s>``. This encodes each split's targets under both cuts (``load_pairs``, as training does) and prints how
+many keep a ``</s>`` and how many positions are scored (teacher-forced outputs, ``</s>`` included).
 """
 
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from negtrain_core.config import DataSettings
+from negtrain_core.data.tensors import load_pairs
+from negtrain_core.data.vocab import EOS_ID, PAD_ID, Vocab
 
 
 def main(data: Path) -> None:
-    words_max = DataSettings.max_target_len - 1              # outputs are at most max_target_len, </s> among them
+    vocab = Vocab.load(data / "vocab.txt")
     for split in ("train", "valid", "test"):
-        words = pd.read_parquet(data / f"{split}.parquet", columns=["target"])["target"].str.split().str.len()
-        long = words >= words_max
-        paper = (words.clip(upper=words_max) + 1).sum()        # words + </s>
-        release = (words + 1).clip(upper=words_max).sum()      # <s> + words + </s> cut to 20 ids: 19 outputs at most
-        print(f"{split}: {len(words):,} targets; {long.sum():,} ({long.mean():.1%}) of {words_max} words or more lose "
-              f"</s> under the release's cut; scored positions {paper:,} (paper) against {release:,} (release), "
-              f"{1 - release / paper:.1%} fewer")
+        counts = {}
+        for cut in ("paper", "release"):
+            settings = DataSettings(name="switchboard", reader="swda_markup", raw={}, split={},
+                                    vocab_size=len(vocab), target_cut=cut)
+            tgt = load_pairs(data / f"{split}.parquet", vocab, settings, "cpu").tgt
+            counts[cut] = ((tgt == EOS_ID).any(1).sum().item(), (tgt[:, 1:] != PAD_ID).sum().item())
+        n, ended = len(tgt), counts["release"][0]
+        paper, release = counts["paper"][1], counts["release"][1]
+        print(f"{split}: {n:,} targets; {n - ended:,} ({(n - ended) / n:.1%}) lose </s> under the release's cut; "
+              f"scored positions {paper:,} (paper) against {release:,} (release), {1 - release / paper:.1%} fewer")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 
 RUNS_DIR holds w_<variant> for the variants that ran: the release preset's seq2seq (configs/release.yaml) from the raw
 corpus (../run14/overlay.yaml) with another seed (this folder's overlays), trained under MPS, evaluated and hit-tested
-on the authors' 0.5k list and ours. The hit rates are read from the hits rule's logs (the line of
-negtrain_core.search.hits.format_rates: every rate with its counts; run 51 kept its logs, not the rule's tables).
+on the authors' 0.5k list and ours. The hit rates come from the hits rule's tables where a run kept them (run 52),
+else from its logs (the line of negtrain_core.search.hits.format_rates: every rate with its counts; run 51 kept its
+logs, not the rule's tables).
 Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv, stage_seconds.csv and the run's rows of
 ../wall_times.csv; prints every seed of the preset measured so far (runs 46, 49 and this one) beside the paper, with
 their mean, standard deviation and range, and the validation curves beside seed 1's.
@@ -53,14 +54,25 @@ def logged_rates(logs: Path, variant: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def hit_rates(run: Path, variant: str) -> pd.DataFrame | None:
+    """The baseline's hit rates as hits.csv's rows: from the hits rule's tables (run 46's hit_rows) where the run
+    kept them, else from its logs; None where it was not hit-tested."""
+    sw, logs = run / "results" / "switchboard", run / "logs" / "switchboard"
+    if (sw / "hits" / "baseline" / "test_rates.csv").is_file():
+        return run46.hit_rows(sw, variant)
+    if (logs / "hits_baseline_test.log").is_file():
+        return logged_rates(logs, variant)
+    return None
+
+
 # (run, variant) of the preset's seeds before this run: seed 1 (hit-tested) and seed 2
 EARLIER = [("run46", "preset_momentum"), ("run49", "preset_s2")]
 
 
-def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame, earlier: list, run: str) -> pd.DataFrame:
+def preset_seeds(models: pd.DataFrame, hits: list[pd.DataFrame], earlier: list, run: str) -> pd.DataFrame:
     """Every seed of the release preset's baseline: ``earlier`` runs' rows (hit-tested where that run kept a
-    hits.csv) and ``models`` (``run``'s, hit-tested where ``hits`` has them), a row each, with the sample-avg hit
-    rates joined."""
+    hits.csv) and ``models`` (``run``'s, hit-tested where ``hits``, hits.csv frames, has them), a row each, with the
+    sample-avg hit rates joined."""
     before, before_hits, runs = [], [], {}
     for r, v in earlier:
         rows = pd.read_csv(HERE.parent / r / "models.csv").query("variant == @v")
@@ -68,7 +80,7 @@ def preset_seeds(models: pd.DataFrame, hits: pd.DataFrame, earlier: list, run: s
         runs[v] = f"run {r.removeprefix('run')}"
         if (HERE.parent / r / "hits.csv").is_file():
             before_hits.append(pd.read_csv(HERE.parent / r / "hits.csv").query("variant == @v"))
-    rates = run46.avg_rates(pd.concat([*before_hits, hits] if len(hits) else before_hits))
+    rates = run46.avg_rates(pd.concat([*before_hits, *hits]))
     table = pd.concat([*before, models]).set_index("variant").join(rates)
     this = f"run {run.removeprefix('run')}"
     return table.rename(index=lambda v: f"preset seed {int(table.loc[v, 'seed'])} ({runs.get(v, this)})")
@@ -78,13 +90,11 @@ def assemble(run: str, out: Path, runs: Path, variants: dict, earlier: list) -> 
     """Writes ``run``'s files into ``out`` from runs/w_<variant> and prints every seed of the preset so far."""
     dirs = run48.evaluated_dirs(runs, variants)
     models = run45.write_variants(run, out, dirs, lambda d, v: row(d, v, variants))
-    tested = [logged_rates(d / "logs" / "switchboard", v) for v, d in dirs.items()
-              if (d / "logs" / "switchboard" / "hits_baseline_test.log").is_file()]
-    hits = pd.concat(tested) if tested else pd.DataFrame(columns=["variant", "hit_type", "list", "rate"])
+    tested = [rates for v, d in dirs.items() if (rates := hit_rates(d, v)) is not None]
     if tested:                                          # a run that evaluated only writes no hits.csv
-        hits.to_csv(out / "hits.csv", index=False)
+        pd.concat(tested).to_csv(out / "hits.csv", index=False)
 
-    seeds = preset_seeds(models, hits, earlier, run)[COLUMNS]
+    seeds = preset_seeds(models, tested, earlier, run)[COLUMNS]
     spread = seeds.agg(["mean", "std", "min", "max"]).rename(
         index=lambda s: f"{s} over {len(seeds)} seeds (hits: {seeds['o_avg_train'].notna().sum()})")
     paper = run45.PAPER.set_index("variant").assign(o_avg_train=0.278, io_avg_train=0.196)  # Table 3's baseline
