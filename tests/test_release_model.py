@@ -117,6 +117,28 @@ def test_release_attention_with_two_layers_steps_the_decoder_lstm_itself():
     torch.testing.assert_close(*grads, rtol=1e-10, atol=1e-12)
 
 
+def _backward_nodes(root) -> list[str]:
+    seen, stack, names = set(), [root], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return names
+
+
+def test_release_decoder_reads_its_steps_without_a_backward_copy_per_step():
+    """The step loop slices its (B, T, .) inputs with ``unbind`` (one ``stack`` in backward), not by indexing,
+    whose backward writes a zero-filled (B, T, .) tensor per step and adds them up."""
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(**RELEASE))
+    src, tgt = batch()
+    names = _backward_nodes(model(src, tgt).token_logp.sum().grad_fn)
+    assert "SelectBackward0" not in names and names.count("UnbindBackward0") == 2
+
+
 def test_release_attention_has_the_release_layers_and_reads_padding():
     model = Seq2Seq(cfg(attention="release"))
     assert model.attn_q.weight.shape == (H, E + 2 * H) and model.attn_q.bias is not None

@@ -267,6 +267,8 @@ class Seq2Seq(_LSTMModel):
         The query reads the first layer's (h, c); the scores cover every source position, padding included.
         ``self.decoder``'s weights run through ``torch.lstm_cell`` (one fused kernel per step on a GPU) rather than a
         one-step cuDNN call per position, and the embeddings' share of every query is one matmul over all T steps.
+        Each step reads its slice of the (B, T, .) inputs through ``unbind``, whose backward is one ``stack``, not a
+        zero-filled (B, T, .) copy and an add per step as indexing's is (the gradients are bit for bit the same).
         The same function; on an H200 (``benchmarks/train_throughput.py --release-attention``, batch 32) a training
         step runs 1.45x the per-call loop's rate eagerly, where the search and Algorithm 1 run it, and 0.91x as one
         CUDA graph, where baseline training runs it. A ``SharedPrefixMemory`` (gibbs-enum's candidates) is read
@@ -280,14 +282,14 @@ class Seq2Seq(_LSTMModel):
         layers = [tuple(getattr(lstm, f"{k}_l{n}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                   for n in range(lstm.num_layers)]
         hs, cs, outs = list(h0.unbind(0)), list(c0.unbind(0)), []
-        for t in range(emb.size(1)):
-            query = torch.relu(torch.addmm(q_emb[:, t], torch.cat([hs[0], cs[0]], dim=-1), w_q.t()))  # (B, H)
+        for q_emb_t, emb_t in zip(q_emb.unbind(1), emb.unbind(1)):
+            query = torch.relu(torch.addmm(q_emb_t, torch.cat([hs[0], cs[0]], dim=-1), w_q.t()))    # (B, H)
             if shared:
                 ctx = _context(torch.softmax(_scores(query.unsqueeze(1), memory), dim=-1), memory).squeeze(1)
             else:
                 weights = torch.softmax(torch.bmm(memory, query.unsqueeze(-1)), dim=1)  # (B, S, 1)
                 ctx = torch.bmm(weights.transpose(1, 2), memory).squeeze(1)             # (B, H)
-            x = torch.cat([ctx, emb[:, t]], dim=-1)                                      # [ctx; e_t]
+            x = torch.cat([ctx, emb_t], dim=-1)                                          # [ctx; e_t]
             for n, weights_n in enumerate(layers):
                 hs[n], cs[n] = torch.lstm_cell(x, (hs[n], cs[n]), *weights_n)
                 x = hs[n]
