@@ -1,0 +1,25 @@
+"""Writes run 53's files from its working directories (see ../README.md#run-53).
+
+  PYTHONPATH=. python docs/reproduction/switchboard/run53/assemble.py RUNS_DIR
+
+RUNS_DIR holds w_preset_s5 and w_preset_s6: the release preset's seq2seq (configs/release.yaml) from the raw corpus
+(../run14/overlay.yaml) with seeds 5 and 6 (this folder's overlays), trained side by side under MPS and evaluated
+(no hit tests). Writes the files run 51's assembler writes for runs without hit tests (models.csv, the curves,
+stage_seconds.csv, the run's rows of ../wall_times.csv) and prints every seed of the preset measured so far (runs 46,
+49, 51, 52 and this one) beside the paper, with their mean, standard deviation and range.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("run51_assemble", HERE.parent / "run51" / "assemble.py")
+run51 = importlib.util.module_from_spec(_spec)      # its assemble: rows, hit rates, every seed
+_spec.loader.exec_module(run51)
+
+VARIANTS = {"preset_s5": "configs/release.yaml, seed 5", "preset_s6": "configs/release.yaml, seed 6"}
+
+if __name__ == "__main__":
+    run51.assemble("run53", HERE, Path(sys.argv[1]), VARIANTS,
+                   run51.EARLIER + [("run51", "preset_s3"), ("run52", "preset_s4")])
