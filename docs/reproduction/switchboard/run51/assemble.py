@@ -9,14 +9,17 @@ else from its logs (the line of negtrain_core.search.hits.format_rates: every ra
 logs, not the rule's tables).
 Writes models.csv, hits.csv (run 46's layout), <variant>_seq2seq_curve.csv, stage_seconds.csv and the run's rows of
 ../wall_times.csv; prints every seed of the preset measured so far (runs 46, 49 and this one) beside the paper, with
-their mean, standard deviation and range, and the validation curves beside seed 1's.
+their mean, standard deviation and range, the validation curves beside seed 1's, and the seeds' max-ratio against
+the paper's (Student's t, the mean's 95% interval, the seeds a +-3-point interval would take).
 """
 
 import importlib.util
+import math
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -86,6 +89,37 @@ def preset_seeds(models: pd.DataFrame, hits: list[pd.DataFrame], earlier: list, 
     return table.rename(index=lambda v: f"preset seed {int(table.loc[v, 'seed'])} ({runs.get(v, this)})")
 
 
+def _t_cdf(t: float, df: int) -> float:
+    """Student's t distribution function (numerical integration of its density; this folder needs no SciPy)."""
+    x = np.linspace(0.0, abs(t), 200_001)
+    scale = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+    density = scale * (1 + x**2 / df) ** (-(df + 1) / 2)
+    half = float(np.sum((density[1:] + density[:-1]) / 2 * np.diff(x)))
+    return 0.5 + math.copysign(half, t)
+
+
+def _t_quantile(q: float, df: int) -> float:
+    lo, hi = 0.0, 100.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def against_paper(values: pd.Series, paper: float, half_width: float = 0.03) -> str:
+    """The seeds' mean of ``values`` against the paper's single figure: Student's t (two-sided), the mean's 95%
+    interval, and how many seeds a 95% interval of +-``half_width`` would take at this standard deviation."""
+    n, mean, sd = len(values), values.mean(), values.std()
+    se = sd / math.sqrt(n)
+    t = (mean - paper) / se
+    p = 2 * (1 - _t_cdf(abs(t), n - 1))
+    q = _t_quantile(0.975, n - 1)
+    need = next(k for k in range(2, 1000) if _t_quantile(0.975, k - 1) * sd / math.sqrt(k) <= half_width)
+    return (f"{values.name} over {n} seeds: mean {mean:.4f}, sd {sd:.4f} ({mean / paper - 1:+.1%} against the "
+            f"paper's {paper}); t = {t:.2f} ({n - 1} df), p = {p:.3f}; 95% interval of the mean {mean - q * se:.4f}-"
+            f"{mean + q * se:.4f}; +-{half_width} at 95% would take {need} seeds")
+
+
 def assemble(run: str, out: Path, runs: Path, variants: dict, earlier: list) -> None:
     """Writes ``run``'s files into ``out`` from runs/w_<variant> and prints every seed of the preset so far."""
     dirs = run48.evaluated_dirs(runs, variants)
@@ -101,6 +135,7 @@ def assemble(run: str, out: Path, runs: Path, variants: dict, earlier: list) -> 
     run45.print_variants("Switchboard baselines under the release preset, every seed (hits: sample-avg; train: the "
                          "authors' 0.5k list, test: ours)", pd.concat([paper, seeds, spread])[COLUMNS], out, dirs,
                          ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+    print(against_paper(seeds["max_ratio"], paper.loc["paper", "max_ratio"]))
 
 
 def main(runs: Path) -> None:
