@@ -4,7 +4,8 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.freque
     PYTHONPATH=. python benchmarks/frequent_throughput.py \\
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
         [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv] \\
-        [--arch lstm|transformer] [--release-attention] [--configfile configs/release.yaml ...] [--profile 20]
+        [--arch lstm|transformer] [--release-attention] [--configfile configs/release.yaml ...] [--profile 20] \\
+        [--weight-grads per_step deferred]
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
@@ -36,6 +37,11 @@ window, flags and weights between the replays; one graph per mini-batch) could s
 at its floor, only less GPU work per call makes it faster: ``--profile REPS`` runs each of the three calls eagerly
 REPS times under torch.profiler and prints, per call, the kernels' time and launches and the kernels that take most
 (on a CPU the operators' instead), which is what the graphs replay.
+
+``--weight-grads per_step deferred`` runs every path and the floor twice, the release decoder summing its weight
+gradients over the steps as autograd does (a product and an add per step and weight) and then as one product over
+all steps (``Seq2Seq.release_weight_grads``, negtrain_core/models/step_grads.py), and prints the second's rates and
+graph times over the first's; ``--profile`` profiles under the last of them.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 14:27 UTC, GPU otherwise idle; random seq2seq
 V=10,005, 400 mini-batches of 32, ``--batches 400 --r-thres 0.01``), with the frequency window on the device (commit
@@ -77,6 +83,7 @@ from negtrain_core.models import decoding
 from negtrain_core.models.steps import GRAPH_WARMUP, with_bos
 from negtrain_core.negtrain.frequent import Updates, position_weights, response_rows, train_frequent
 from negtrain_core.models.interface import fresh_copy
+from negtrain_core.models.lstm import Seq2Seq
 from negtrain_core.data.vocab import BOS_ID, EOS_ID, EOU_ID, PAD_ID, SPECIALS, Vocab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,6 +194,53 @@ def print_breakdown(table: pd.DataFrame, launches: str, top: int = 8) -> None:
             print(f"  {r.ms:8.3f} ms {r.launches:6.0f} x  {r.kernel[:90]}")
 
 
+def run_paths(model, train, test, vocab, base_cfg, args, device, weight_grads: str) -> list[dict]:
+    """One pass of ``train_frequent`` per path and r_thres (module docstring): a row each."""
+    rows = []
+    for r_thres in args.r_thres:
+        for name, (every_batch, norm, lookahead, graph) in PATHS.items():
+            if graph and device.type != "cuda":
+                continue
+            cfg = dataclasses.replace(base_cfg, r_thres=r_thres, window=args.window, epochs=1, lookahead=lookahead,
+                                      update_every_batch=every_batch, negative_norm=norm,
+                                      cuda_graph=graph, seed=1, ppl_abort=float("inf"))
+            torch.manual_seed(1)
+            (curve,) = train_frequent([fresh_copy(model)], train, test, vocab, [cfg], log_every=10**9)
+            last = curve.iloc[-1]
+            rows.append({"weight_grads": weight_grads, "r_thres": r_thres, "path": name,
+                         "batches": int(last["steps"]), "batches_per_s": last["steps"] / last["seconds"],
+                         "decodes": int(last["decodes"]), "negative_batches": int(last["negative_steps"]),
+                         "seconds": last["seconds"], "test_max_ratio_after": last["test_max_ratio"]})
+            ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == name.split("/")[0] + "/eager")
+            rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
+            print(f"{weight_grads} r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s",
+                  flush=True)
+    return rows
+
+
+def print_floor(model, train, base_cfg, args, rows: list[dict], weight_grads: str) -> dict[str, float]:
+    """The three graphs' GPU time back to back (``graph_floor``) beside the release/graphs loop's, printed."""
+    floor = graph_floor(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]), args.floor_reps)
+    total = sum(floor.values())
+    loop = [1000 / r["batches_per_s"] for r in rows if r["path"] == "release/graphs"][-1]
+    print(f"{weight_grads}: graphs replayed back to back, ms per mini-batch: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
+          + f"; together {total:.3f} against {loop:.3f} per mini-batch in the release/graphs loop "
+          f"(r_thres {args.r_thres[-1]:g}): the loop is at most {loop / total:.2f}x above its graphs' GPU time")
+    return floor
+
+
+def compare_weight_grads(table: pd.DataFrame, floors: dict[str, dict[str, float]], modes: list[str]) -> None:
+    """Each later ``modes`` entry's rate (and graph times) over the first's, path by path, from this one run."""
+    rate = table.pivot_table(index=["r_thres", "path"], columns="weight_grads", values="batches_per_s", sort=False)
+    for mode in modes[1:]:
+        print(f"{mode} / {modes[0]}, mini-batches/s:")
+        print((rate[mode] / rate[modes[0]]).to_string(float_format="%.3f"))
+        if floors:
+            print(f"{mode} / {modes[0]}, GPU time of each graph: " + ", ".join(
+                f"{k} {floors[mode][k] / floors[modes[0]][k]:.3f}" for k in floors[modes[0]]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path)
@@ -209,6 +263,9 @@ def main() -> None:
     ap.add_argument("--configfile", type=Path, nargs="+", default=[],
                     help="overlays on config.yaml (e.g. configs/release.yaml): Algorithm 2's settings, and the random "
                          "LSTM's model structure keys")
+    ap.add_argument("--weight-grads", nargs="+", choices=["per_step", "deferred"], default=["per_step"],
+                    help="how the release decoder sums its weight gradients over the steps (Seq2Seq."
+                         "release_weight_grads); several: every path and the floor under each, with their ratios")
     args = ap.parse_args()
     if (args.release_attention or args.configfile) and args.arch != "lstm":
         ap.error("--release-attention and --configfile shape the random LSTM: use them with --arch lstm")
@@ -239,33 +296,17 @@ def main() -> None:
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {source}; batch "
           f"{base_cfg.batch_size}, window {args.window} mini-batches; overlays: "
           f"{' '.join(map(str, overlays)) or 'none'}")
-    print(f"# Algorithm 2 (each path sets update_every_batch, negative_norm, lookahead, cuda_graph): {base_cfg}")
-    rows = []
-    for r_thres in args.r_thres:
-        for name, (every_batch, norm, lookahead, graph) in PATHS.items():
-            if graph and device.type != "cuda":
-                continue
-            cfg = dataclasses.replace(base_cfg, r_thres=r_thres, window=args.window, epochs=1, lookahead=lookahead,
-                                      update_every_batch=every_batch, negative_norm=norm,
-                                      cuda_graph=graph, seed=1, ppl_abort=float("inf"))
-            torch.manual_seed(1)
-            (curve,) = train_frequent([fresh_copy(model)], train, test, vocab, [cfg], log_every=10**9)
-            last = curve.iloc[-1]
-            rows.append({"r_thres": r_thres, "path": name, "batches": int(last["steps"]),
-                         "batches_per_s": last["steps"] / last["seconds"], "decodes": int(last["decodes"]),
-                         "negative_batches": int(last["negative_steps"]), "seconds": last["seconds"],
-                         "test_max_ratio_after": last["test_max_ratio"]})
-            ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == name.split("/")[0] + "/eager")
-            rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
-            print(f"r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s", flush=True)
+    print(f"# Algorithm 2 (each path sets update_every_batch, negative_norm, lookahead, cuda_graph): {base_cfg}; "
+          f"weight gradients over the decoder's steps: {' then '.join(args.weight_grads)}")
+    rows, floors = [], {}
+    for weight_grads in args.weight_grads:
+        Seq2Seq.release_weight_grads = weight_grads
+        rows += run_paths(model, train, test, vocab, base_cfg, args, device, weight_grads)
+        if device.type == "cuda" and args.floor_reps:
+            floors[weight_grads] = print_floor(model, train, base_cfg, args, rows, weight_grads)
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
-    if device.type == "cuda" and args.floor_reps:
-        floor = graph_floor(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]), args.floor_reps)
-        total = sum(floor.values())
-        loop = [1000 / r["batches_per_s"] for r in rows if r["path"] == "release/graphs"][-1]
-        print("graphs replayed back to back, ms per mini-batch: " + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
-              + f"; together {total:.3f} against {loop:.3f} per mini-batch in the release/graphs loop "
-              f"(r_thres {args.r_thres[-1]:g}): the loop is at most {loop / total:.2f}x above its graphs' GPU time")
+    if len(args.weight_grads) > 1:
+        compare_weight_grads(pd.DataFrame(rows), floors, args.weight_grads)
     if args.profile:
         cuda = device.type == "cuda"
         print(f"where each call's time goes (eager, torch.profiler; {'GPU kernels' if cuda else 'CPU operators'}):")

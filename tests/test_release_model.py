@@ -139,6 +139,39 @@ def test_release_decoder_reads_its_steps_without_a_backward_copy_per_step():
     assert "SelectBackward0" not in names and names.count("UnbindBackward0") == 2
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the fused LSTM cell)")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_deferred_weight_grads_equal_autograds(monkeypatch, num_layers: int, device: str):
+    """``release_weight_grads: deferred`` (one weight-gradient product over all steps, models/step_grads.py) gives
+    the per-step path's outputs (on a GPU within rounding) and, within rounding, its gradients: the parameters' (dropout active) and a one-hot
+    source's (gibbs-enum's). Its weights' gradients go through one ``_CollectBackward`` node each."""
+    dtype = torch.float64 if device == "cpu" else torch.float32
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-6)
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(**RELEASE, num_layers=num_layers, dropout=0.3)).to(device, dtype).train()
+    src, tgt = (t.to(device) for t in batch())
+    one_hot = F.one_hot(src, V).to(dtype).requires_grad_()
+    got = {}
+    for mode in ("per_step", "deferred"):
+        monkeypatch.setattr(Seq2Seq, "release_weight_grads", mode)
+        torch.manual_seed(1)                                   # the same dropout masks
+        out = model(one_hot, tgt).token_logp
+        got[mode] = (out.detach(), torch.autograd.grad(out.sum(), [*model.parameters(), one_hot]),
+                     _backward_nodes(out.sum().grad_fn) if mode == "deferred" else None)
+    (out_a, grads_a, _), (out_b, grads_b, names) = got["per_step"], got["deferred"]
+    # the same products on the CPU; on a GPU the biases are added in the products, not in the fused cell
+    torch.testing.assert_close(out_b, out_a, **(dict(rtol=0, atol=0) if device == "cpu" else tol))
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(b, a, **tol)
+    assert names.count("_CollectBackward") == 1 + 2 * num_layers      # the query's weight, each layer's two
+    with torch.no_grad():                                      # without gradients: the plain products, same outputs
+        torch.manual_seed(1)
+        assert torch.equal(model(one_hot, tgt).token_logp, out_a)
+
+
 def test_release_attention_has_the_release_layers_and_reads_padding():
     model = Seq2Seq(cfg(attention="release"))
     assert model.attn_q.weight.shape == (H, E + 2 * H) and model.attn_q.bias is not None

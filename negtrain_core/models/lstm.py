@@ -24,6 +24,7 @@ from negtrain_core.config import ModelSettings
 from negtrain_core.data.vocab import PAD_ID
 from negtrain_core.models.layers import OneHotEmbedding, padded_output_copy
 from negtrain_core.models.interface import SeqOutput
+from negtrain_core.models.step_grads import StepWeights, lstm_pointwise
 
 
 class SharedPrefixMemory(NamedTuple):
@@ -214,6 +215,10 @@ class Seq2Seq(_LSTMModel):
     Its decoding state is a ``DecoderState``; its encoder output an ``Encoded``, its prefix an ``EncoderPrefix``.
     """
 
+    # How the release decoder's weight gradients are summed over its steps: "per_step", autograd's (a product and an
+    # add per step and weight); "deferred", one product over all steps (models/step_grads.py; equal within rounding).
+    release_weight_grads = "per_step"
+
     def __init__(self, cfg: ModelSettings):
         super().__init__()
         self.cfg = cfg
@@ -281,9 +286,15 @@ class Seq2Seq(_LSTMModel):
         w_q = self.attn_q.weight[:, E:]                                                   # (H, 2H): on [h; c]
         layers = [tuple(getattr(lstm, f"{k}_l{n}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                   for n in range(lstm.num_layers)]
+        deferred = self.release_weight_grads == "deferred" and torch.is_grad_enabled()
+        if deferred:                                   # step_grads: one weight-gradient product over all steps
+            query_weights = StepWeights(w_q)
+            cells = [(StepWeights(w_ih, b_ih), StepWeights(w_hh, b_hh)) for w_ih, w_hh, b_ih, b_hh in layers]
         hs, cs, outs = list(h0.unbind(0)), list(c0.unbind(0)), []
         for q_emb_t, emb_t in zip(q_emb.unbind(1), emb.unbind(1)):
-            query = torch.relu(torch.addmm(q_emb_t, torch.cat([hs[0], cs[0]], dim=-1), w_q.t()))    # (B, H)
+            state_0 = torch.cat([hs[0], cs[0]], dim=-1)                                   # (B, 2H): [h; c]
+            query = torch.relu(query_weights.linear(state_0, q_emb_t) if deferred
+                               else torch.addmm(q_emb_t, state_0, w_q.t()))                # (B, H)
             if shared:
                 ctx = _context(torch.softmax(_scores(query.unsqueeze(1), memory), dim=-1), memory).squeeze(1)
             else:
@@ -291,7 +302,10 @@ class Seq2Seq(_LSTMModel):
                 ctx = torch.bmm(weights.transpose(1, 2), memory).squeeze(1)             # (B, H)
             x = torch.cat([ctx, emb_t], dim=-1)                                          # [ctx; e_t]
             for n, weights_n in enumerate(layers):
-                hs[n], cs[n] = torch.lstm_cell(x, (hs[n], cs[n]), *weights_n)
+                if deferred:
+                    hs[n], cs[n] = lstm_pointwise(cells[n][0].linear(x), cells[n][1].linear(hs[n]), cs[n])
+                else:
+                    hs[n], cs[n] = torch.lstm_cell(x, (hs[n], cs[n]), *weights_n)
                 x = hs[n]
             outs.append(x)
         return torch.stack(outs, dim=1), (torch.stack(hs), torch.stack(cs))
