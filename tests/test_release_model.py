@@ -146,8 +146,9 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_deferred_weight_grads_equal_autograds(monkeypatch, num_layers: int, device: str):
     """``release_weight_grads: deferred`` (one weight-gradient product over all steps, models/step_grads.py) gives
-    the per-step path's outputs (on a GPU within rounding) and, within rounding, its gradients: the parameters' (dropout active) and a one-hot
-    source's (gibbs-enum's). Its weights' gradients go through one ``_CollectBackward`` node each."""
+    the per-step path's outputs (on a GPU within rounding) and, within rounding, its gradients: the parameters'
+    (dropout active) and a one-hot source's (gibbs-enum's). Its weights' gradients go through one
+    ``_CollectBackward`` node each."""
     dtype = torch.float64 if device == "cpu" else torch.float32
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-6)
     torch.manual_seed(0)
