@@ -91,7 +91,7 @@ def lstm_pointwise(input_gates: Tensor, hidden_gates: Tensor, c: Tensor) -> tupl
     """The LSTM cell after its two products: gates (B, 4H) in PyTorch's order i, f, g, o -> (h', c'). On a GPU
     torch's fused kernel (the one ``torch.lstm_cell`` calls, without biases here), elsewhere the same formula."""
     if input_gates.is_cuda:
-        h, c, _ = torch._thnn_fused_lstm_cell(input_gates, hidden_gates, c)
+        h, c, _ = torch.ops.aten._thnn_fused_lstm_cell(input_gates, hidden_gates, c)
         return h, c
     i, f, g, o = (input_gates + hidden_gates).chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
