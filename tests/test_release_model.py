@@ -173,6 +173,15 @@ def test_deferred_weight_grads_equal_autograds(monkeypatch, num_layers: int, dev
         assert torch.equal(model(one_hot, tgt).token_logp, out_a)
 
 
+def test_the_gpu_branch_of_the_deferred_cell_reaches_torchs_fused_kernel(monkeypatch):
+    """On a GPU ``lstm_pointwise`` calls torch's fused LSTM cell operator; here, with the tensors claiming to be on
+    CUDA, the call must reach that operator's dispatch (which has no CPU kernel), not fail to find it."""
+    from negtrain_core.models.step_grads import lstm_pointwise
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    with pytest.raises(NotImplementedError, match="_thnn_fused_lstm_cell"):
+        lstm_pointwise(torch.zeros(2, 8), torch.zeros(2, 8), torch.zeros(2, 2))
+
+
 def test_release_attention_has_the_release_layers_and_reads_padding():
     model = Seq2Seq(cfg(attention="release"))
     assert model.attn_q.weight.shape == (H, E + 2 * H) and model.attn_q.bias is not None
