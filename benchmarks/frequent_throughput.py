@@ -130,19 +130,22 @@ def algorithm2_calls(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Te
     weights = position_weights(neg_tgt, cfg.eos_weight)                   # every sample a negative
     norm = (weights > 0).sum()
     real = (tgt[:, 1:] != PAD_ID).float()
-
-    def in_mode(train_mode: bool, call):
-        def run():
-            model.train(train_mode)
-            return call()
-        return run
-
-    calls = {"decode": in_mode(False, lambda: decode(src)),
-             "negative step": in_mode(True, lambda: updates.negative(src, neg_tgt, weights, norm)),
-             "positive step": in_mode(True, lambda: updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum()))}
+    model.train()
+    calls = {"decode": lambda: decode(src),
+             "negative step": lambda: updates.negative(src, neg_tgt, weights, norm),
+             "positive step": lambda: updates.positive(src, tgt, -cfg.lambda_pos * real, real.sum())}
+    if not use_graph:                   # eager calls read the module's mode when they run (a graph kept its own)
+        calls = {name: _in_mode(model, name != "decode", call) for name, call in calls.items()}
     for _ in range(GRAPH_WARMUP + 2):                                     # warm-up, capture, first replay
         calls["negative step"](), calls["positive step"]()
     return calls
+
+
+def _in_mode(model: torch.nn.Module, train_mode: bool, call: Callable[[], object]) -> Callable[[], object]:
+    def run():
+        model.train(train_mode)
+        return call()
+    return run
 
 
 def graph_floor(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor], cfg, reps: int) -> dict[str, float]:
