@@ -5,7 +5,7 @@ lookahead decoding and the CUDA-graph updates of ``negtrain_core.negtrain.freque
         [--checkpoint results/switchboard/models/seq2seq.pt --pairs results/switchboard/data/train.parquet] \\
         [--dataset switchboard] [--batches 800] [--window 50] [--r-thres 0.1 0.01] [--csv out.csv] \\
         [--arch lstm|transformer] [--release-attention] [--configfile configs/release.yaml ...] [--profile 20] \\
-        [--weight-grads per_step deferred]
+        [--weight-grads per_step deferred] [--matmul-precision ieee tf32]
 
 Each path runs ``train_frequent`` for one pass over the same first ``--batches`` mini-batches (the dataset's
 Algorithm 2 batch size, 32 for Switchboard) from the same weights and seed, at each ``--r-thres``:
@@ -40,8 +40,10 @@ REPS times under torch.profiler and prints, per call, the kernels' time and laun
 
 ``--weight-grads per_step deferred`` runs every path and the floor twice, the release decoder summing its weight
 gradients over the steps as autograd does (a product and an add per step and weight) and then as one product over
-all steps (``Seq2Seq.release_weight_grads``, negtrain_core/models/step_grads.py), and prints the second's rates and
-graph times over the first's; ``--profile`` profiles under the last of them.
+all steps (``Seq2Seq.release_weight_grads``, negtrain_core/models/step_grads.py); ``--matmul-precision ieee tf32``
+runs them in full float32 and then with TensorFloat-32 matrix products (``frequent.matmul_precision``; the default
+is the overlays' setting). With several of either, every combination runs (weight gradients outer), and the later
+ones' rates and graph times are printed over the first's; ``--profile`` profiles under the last combination.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 14:27 UTC, GPU otherwise idle; random seq2seq
 V=10,005, 400 mini-batches of 32, ``--batches 400 --r-thres 0.01``), with the frequency window on the device (commit
@@ -79,6 +81,7 @@ from negtrain_core.models.checkpoint import build_model
 from negtrain_core import config as ncfg
 from negtrain_core.config import ModelSettings
 from negtrain_core.data.tensors import load_pairs
+from negtrain_core.device import tf32_matmul
 from negtrain_core.models import decoding
 from negtrain_core.models.steps import GRAPH_WARMUP, with_bos
 from negtrain_core.negtrain.frequent import Updates, position_weights, response_rows, train_frequent
@@ -197,8 +200,8 @@ def print_breakdown(table: pd.DataFrame, launches: str, top: int = 8) -> None:
             print(f"  {r.ms:8.3f} ms {r.launches:6.0f} x  {r.kernel[:90]}")
 
 
-def run_paths(model, train, test, vocab, base_cfg, args, device, weight_grads: str) -> list[dict]:
-    """One pass of ``train_frequent`` per path and r_thres (module docstring): a row each."""
+def run_paths(model, train, test, vocab, base_cfg, args, device, variant: str) -> list[dict]:
+    """One pass of ``train_frequent`` per path and r_thres (module docstring): a row each, labelled ``variant``."""
     rows = []
     for r_thres in args.r_thres:
         for name, (every_batch, norm, lookahead, graph) in PATHS.items():
@@ -210,32 +213,34 @@ def run_paths(model, train, test, vocab, base_cfg, args, device, weight_grads: s
             torch.manual_seed(1)
             (curve,) = train_frequent([fresh_copy(model)], train, test, vocab, [cfg], log_every=10**9)
             last = curve.iloc[-1]
-            rows.append({"weight_grads": weight_grads, "r_thres": r_thres, "path": name,
+            rows.append({"variant": variant, "r_thres": r_thres, "path": name,
                          "batches": int(last["steps"]), "batches_per_s": last["steps"] / last["seconds"],
                          "decodes": int(last["decodes"]), "negative_batches": int(last["negative_steps"]),
                          "seconds": last["seconds"], "test_max_ratio_after": last["test_max_ratio"]})
             ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == name.split("/")[0] + "/eager")
             rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
-            print(f"{weight_grads} r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s",
+            print(f"{variant} r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s",
                   flush=True)
     return rows
 
 
-def print_floor(model, train, base_cfg, args, rows: list[dict], weight_grads: str) -> dict[str, float]:
-    """The three graphs' GPU time back to back (``graph_floor``) beside the release/graphs loop's, printed."""
-    floor = graph_floor(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]), args.floor_reps)
+def print_floor(model, train, base_cfg, args, rows: list[dict], variant: str) -> dict[str, float]:
+    """The three graphs' GPU time back to back (``graph_floor``, captured under ``base_cfg.matmul_precision``)
+    beside the release/graphs loop's, printed."""
+    with tf32_matmul(base_cfg.matmul_precision == "tf32"):
+        floor = graph_floor(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]), args.floor_reps)
     total = sum(floor.values())
-    loop = [1000 / r["batches_per_s"] for r in rows if r["path"] == "release/graphs"][-1]
-    print(f"{weight_grads}: graphs replayed back to back, ms per mini-batch: "
+    loop = [1000 / r["batches_per_s"] for r in rows if r["path"] == "release/graphs" and r["variant"] == variant][-1]
+    print(f"{variant}: graphs replayed back to back, ms per mini-batch: "
           + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
           + f"; together {total:.3f} against {loop:.3f} per mini-batch in the release/graphs loop "
           f"(r_thres {args.r_thres[-1]:g}): the loop is at most {loop / total:.2f}x above its graphs' GPU time")
     return floor
 
 
-def compare_weight_grads(table: pd.DataFrame, floors: dict[str, dict[str, float]], modes: list[str]) -> None:
+def compare_variants(table: pd.DataFrame, floors: dict[str, dict[str, float]], modes: list[str]) -> None:
     """Each later ``modes`` entry's rate (and graph times) over the first's, path by path, from this one run."""
-    rate = table.pivot_table(index=["r_thres", "path"], columns="weight_grads", values="batches_per_s", sort=False)
+    rate = table.pivot_table(index=["r_thres", "path"], columns="variant", values="batches_per_s", sort=False)
     for mode in modes[1:]:
         print(f"{mode} / {modes[0]}, mini-batches/s:")
         print((rate[mode] / rate[modes[0]]).to_string(float_format="%.3f"))
@@ -269,6 +274,9 @@ def main() -> None:
     ap.add_argument("--weight-grads", nargs="+", choices=["per_step", "deferred"], default=["per_step"],
                     help="how the release decoder sums its weight gradients over the steps (Seq2Seq."
                          "release_weight_grads); several: every path and the floor under each, with their ratios")
+    ap.add_argument("--matmul-precision", nargs="+", choices=["ieee", "tf32"],
+                    help="float32 matrix products in full float32 or TF32 (frequent.matmul_precision; default: the "
+                         "overlays'); several: every path and the floor under each, with their ratios")
     args = ap.parse_args()
     if (args.release_attention or args.configfile) and args.arch != "lstm":
         ap.error("--release-attention and --configfile shape the random LSTM: use them with --arch lstm")
@@ -278,6 +286,8 @@ def main() -> None:
     overlays = (ROOT / "configs" / "paper_levels.yaml",) * args.release_attention + tuple(args.configfile)
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays), args.dataset)
     base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
+    variants = [(w, m) for w in args.weight_grads for m in args.matmul_precision or [base_cfg.matmul_precision]]
+    labels = [f"{w}/{m}" for w, m in variants]
     n = args.batches * base_cfg.batch_size
     if args.checkpoint:
         loaded = checkpoint.load(args.checkpoint, device=device)
@@ -300,21 +310,24 @@ def main() -> None:
           f"{base_cfg.batch_size}, window {args.window} mini-batches; overlays: "
           f"{' '.join(map(str, overlays)) or 'none'}")
     print(f"# Algorithm 2 (each path sets update_every_batch, negative_norm, lookahead, cuda_graph): {base_cfg}; "
-          f"weight gradients over the decoder's steps: {' then '.join(args.weight_grads)}")
+          f"variants (weight gradients over the decoder's steps / float32 matmuls): {' then '.join(labels)}")
     rows, floors = [], {}
-    for weight_grads in args.weight_grads:
+    for (weight_grads, precision), label in zip(variants, labels):
         Seq2Seq.release_weight_grads = weight_grads
-        rows += run_paths(model, train, test, vocab, base_cfg, args, device, weight_grads)
+        cfg = dataclasses.replace(base_cfg, matmul_precision=precision)
+        rows += run_paths(model, train, test, vocab, cfg, args, device, label)
         if device.type == "cuda" and args.floor_reps:
-            floors[weight_grads] = print_floor(model, train, base_cfg, args, rows, weight_grads)
+            floors[label] = print_floor(model, train, cfg, args, rows, label)
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
-    if len(args.weight_grads) > 1:
-        compare_weight_grads(pd.DataFrame(rows), floors, args.weight_grads)
+    if len(variants) > 1:
+        compare_variants(pd.DataFrame(rows), floors, labels)
     if args.profile:
         cuda = device.type == "cuda"
-        print(f"where each call's time goes (eager, torch.profiler; {'GPU kernels' if cuda else 'CPU operators'}):")
-        print_breakdown(kernel_breakdown(model, train, dataclasses.replace(base_cfg, r_thres=args.r_thres[-1]),
-                                         args.profile), "launches" if cuda else "operator calls")
+        print(f"where each call's time goes (eager, torch.profiler; {'GPU kernels' if cuda else 'CPU operators'}; "
+              f"{labels[-1]}):")
+        with tf32_matmul(cfg.matmul_precision == "tf32"):
+            table = kernel_breakdown(model, train, dataclasses.replace(cfg, r_thres=args.r_thres[-1]), args.profile)
+        print_breakdown(table, "launches" if cuda else "operator calls")
     if args.csv:
         pd.DataFrame(rows).to_csv(args.csv, index=False)
 

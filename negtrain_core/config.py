@@ -295,6 +295,7 @@ class FrequentSettings(FineTuning):
     clip_scope: str = "global"             # global | per_module: one norm, or each module's (the release)
     window_reset_each_epoch: bool = False  # True: the window emptied at each epoch's start (the release)
     first_negative_batch: str = "full"     # full | after_full: negatives from the window's filling batch or the next
+    matmul_precision: str = "ieee"         # ieee | tf32: the float32 matrix products of the updates, decodes and tests
 
 
 @dataclass(frozen=True)

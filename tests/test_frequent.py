@@ -356,6 +356,38 @@ def test_training_aborts_with_one_line_when_test_ppl_explodes():
     assert curve["test_max_ratio"].between(0, 1).all() and (curve["test_ppl"] > 1).all()
 
 
+@pytest.mark.parametrize("precision", ["ieee", "tf32"])
+def test_matmul_precision_holds_for_the_updates_decodes_and_tests_then_is_restored(monkeypatch, precision):
+    """frequent.matmul_precision: torch's TF32 flag as every update, greedy decode and per-epoch test of Algorithm 2
+    sees it (the CPU ignores the flag, a GPU's cuBLAS reads it, and CUDA graphs keep what it was at their capture);
+    interleaved runs must agree on it."""
+    from negtrain_core.data.vocab import SPECIALS, Vocab
+
+    seen: list[tuple[str, bool]] = []
+
+    def spy(kind, real):
+        def call(*a, **kw):
+            seen.append((kind, torch.backends.cuda.matmul.allow_tf32))
+            return real(*a, **kw)
+        return call
+
+    monkeypatch.setattr(F, "frequent_step", spy("update", F.frequent_step))
+    monkeypatch.setattr(F, "_epoch_row", spy("test", F._epoch_row))
+    monkeypatch.setattr(F.decoding, "greedy", spy("decode", F.decoding.greedy))
+    vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5)))
+    src = torch.randint(5, V, (16, 6))
+    tgt = torch.cat([torch.full((16, 1), BOS_ID), torch.randint(5, V, (16, 3)), torch.full((16, 1), EOS_ID)], 1)
+    before = torch.backends.cuda.matmul.allow_tf32
+    cfg = _cfg(epochs=1, batch_size=8, update_every_batch=True, matmul_precision=precision)
+    F.train_frequent([_model()], (src, tgt), (src, tgt), vocab, [cfg])
+    assert {kind for kind, _ in seen} == {"update", "decode", "test"}
+    assert all(flag == (precision == "tf32") for _, flag in seen)
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+    with pytest.raises(ValueError, match="one matmul_precision"):
+        F.train_frequent([_model(), _model()], (src, tgt), (src, tgt), vocab,
+                         [cfg, _cfg(epochs=1, batch_size=8, matmul_precision="ieee" if precision == "tf32" else "tf32")])
+
+
 # ------------------------------------------------------------------------------ the stages, end to end (tiny)
 
 

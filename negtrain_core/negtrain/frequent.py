@@ -87,7 +87,7 @@ from negtrain_core.models import checkpoint, decoding
 from negtrain_core.evaluate import metrics
 from negtrain_core.config import ConfigError, FrequentSettings, Settings
 from negtrain_core.data.tensors import batch_order, load_pairs
-from negtrain_core.device import resolve
+from negtrain_core.device import resolve, tf32_matmul
 from negtrain_core.models.steps import RngSlot, WeightedStep, mask_after_eos, PositiveBatches, with_bos
 from negtrain_core.models.training import rng_state, scope_groups, set_rng_state
 from negtrain_core.io import fingerprint, write_csv
@@ -484,24 +484,27 @@ def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: 
     each run gives what it gives alone. With ``states`` each epoch's end is written there, and a killed job resumes
     from it.
     """
-    if len({c.epochs for c in cfgs}) != 1:
-        raise ValueError(f"interleaved Algorithm 2 runs need one number of epochs, got {[c.epochs for c in cfgs]}")
-    runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1) for m, c in zip(models, cfgs)]
-    done = states.load(runs) if states is not None else 0
-    if not done:
-        for run in runs:
-            with run.active():
-                run.evaluate(0)
-    for epoch in range(done + 1, cfgs[0].epochs + 1):
-        passes = {run: run.epoch(epoch) for run in runs}
-        while passes:
-            for run, steps in list(passes.items()):
+    for key in ("epochs", "matmul_precision"):
+        if len({getattr(c, key) for c in cfgs}) != 1:
+            raise ValueError(f"interleaved Algorithm 2 runs need one {key}, got {[getattr(c, key) for c in cfgs]}")
+    with tf32_matmul(cfgs[0].matmul_precision == "tf32"):              # CUDA graphs captured here keep it
+        runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1)
+                for m, c in zip(models, cfgs)]
+        done = states.load(runs) if states is not None else 0
+        if not done:
+            for run in runs:
                 with run.active():
-                    if next(steps, StopIteration) is StopIteration:
-                        del passes[run]
-                        run.evaluate(epoch)
-        if states is not None:
-            states.save(runs, epoch)
+                    run.evaluate(0)
+        for epoch in range(done + 1, cfgs[0].epochs + 1):
+            passes = {run: run.epoch(epoch) for run in runs}
+            while passes:
+                for run, steps in list(passes.items()):
+                    with run.active():
+                        if next(steps, StopIteration) is StopIteration:
+                            del passes[run]
+                            run.evaluate(epoch)
+            if states is not None:
+                states.save(runs, epoch)
     return [pd.DataFrame(run.curve) for run in runs]
 
 
