@@ -287,7 +287,7 @@ def main() -> None:
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays), args.dataset)
     base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
     variants = [(w, m) for w in args.weight_grads for m in args.matmul_precision or [base_cfg.matmul_precision]]
-    labels = [f"{w}/{m}" for w, m in variants]
+    labels = [f"{w}+{m}" for w, m in variants]
     n = args.batches * base_cfg.batch_size
     if args.checkpoint:
         loaded = checkpoint.load(args.checkpoint, device=device)
