@@ -40,9 +40,9 @@ REPS times under torch.profiler and prints, per call, the kernels' time and laun
 
 ``--weight-grads per_step deferred`` runs every path and the floor twice, the release decoder summing its weight
 gradients over the steps as autograd does (a product and an add per step and weight) and then as one product over
-all steps (``Seq2Seq.release_weight_grads``, negtrain_core/models/step_grads.py); ``--matmul-precision ieee tf32``
-runs them in full float32 and then with TensorFloat-32 matrix products (``frequent.matmul_precision``; the default
-is the overlays' setting). With several of either, every combination runs (weight gradients outer), and the later
+all steps (``frequent.weight_grads``, negtrain_core/models/step_grads.py); ``--matmul-precision ieee tf32`` runs
+them in full float32 and then with TensorFloat-32 matrix products (``frequent.matmul_precision``); the default of
+either is the overlays' setting. With several of either, every combination runs (weight gradients outer), and the later
 ones' rates and graph times are printed over the first's; ``--profile`` profiles under the last combination.
 
 Measured (NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-24 14:27 UTC, GPU otherwise idle; random seq2seq
@@ -271,9 +271,9 @@ def main() -> None:
     ap.add_argument("--configfile", type=Path, nargs="+", default=[],
                     help="overlays on config.yaml (e.g. configs/release.yaml): Algorithm 2's settings, and the random "
                          "LSTM's model structure keys")
-    ap.add_argument("--weight-grads", nargs="+", choices=["per_step", "deferred"], default=["per_step"],
-                    help="how the release decoder sums its weight gradients over the steps (Seq2Seq."
-                         "release_weight_grads); several: every path and the floor under each, with their ratios")
+    ap.add_argument("--weight-grads", nargs="+", choices=["per_step", "deferred"],
+                    help="how the release decoder sums its weight gradients over the steps (frequent.weight_grads; "
+                         "default: the overlays'); several: every path and the floor under each, with their ratios")
     ap.add_argument("--matmul-precision", nargs="+", choices=["ieee", "tf32"],
                     help="float32 matrix products in full float32 or TF32 (frequent.matmul_precision; default: the "
                          "overlays'); several: every path and the floor under each, with their ratios")
@@ -286,7 +286,8 @@ def main() -> None:
     overlays = (ROOT / "configs" / "paper_levels.yaml",) * args.release_attention + tuple(args.configfile)
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays), args.dataset)
     base_cfg = dataclasses.replace(s.frequent[0], r_thres=0.0)
-    variants = [(w, m) for w in args.weight_grads for m in args.matmul_precision or [base_cfg.matmul_precision]]
+    variants = [(w, m) for w in args.weight_grads or [base_cfg.weight_grads]
+                for m in args.matmul_precision or [base_cfg.matmul_precision]]
     labels = [f"{w}+{m}" for w, m in variants]
     n = args.batches * base_cfg.batch_size
     if args.checkpoint:
@@ -313,8 +314,8 @@ def main() -> None:
           f"variants (weight gradients over the decoder's steps / float32 matmuls): {' then '.join(labels)}")
     rows, floors = [], {}
     for (weight_grads, precision), label in zip(variants, labels):
-        Seq2Seq.release_weight_grads = weight_grads
-        cfg = dataclasses.replace(base_cfg, matmul_precision=precision)
+        Seq2Seq.release_weight_grads = weight_grads                   # the floor's and the profile's graphs too
+        cfg = dataclasses.replace(base_cfg, matmul_precision=precision, weight_grads=weight_grads)
         rows += run_paths(model, train, test, vocab, cfg, args, device, label)
         if device.type == "cuda" and args.floor_reps:
             floors[label] = print_floor(model, train, cfg, args, rows, label)

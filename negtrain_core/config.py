@@ -296,6 +296,7 @@ class FrequentSettings(FineTuning):
     window_reset_each_epoch: bool = False  # True: the window emptied at each epoch's start (the release)
     first_negative_batch: str = "full"     # full | after_full: negatives from the window's filling batch or the next
     matmul_precision: str = "ieee"         # ieee | tf32: the float32 matrix products of the updates, decodes and tests
+    weight_grads: str = "per_step"         # per_step | deferred: the release decoder's weight gradients over its steps
 
 
 @dataclass(frozen=True)
@@ -678,6 +679,11 @@ def _frequent(config: dict[str, Any], ds: dict[str, Any], quick: dict[str, Any] 
     """One ``FrequentSettings`` per r_thres; at quick scale the window is ``quick.frequent_window`` (a quick epoch
     has fewer than 200 mini-batches) and the epochs ``quick.frequent_epochs``."""
     f = {k: v for k, v in config["frequent"].items() if k != "runs_per_job"}   # how the rules group runs into jobs
+    m = config["model"]
+    if f["weight_grads"] == "deferred" and (m["arch"], m["attention"]) != ("lstm", "release"):
+        raise ConfigError(f"config key 'frequent.weight_grads': 'deferred' defers the per-step weight products of the "
+                          f"release's LSTM decoder, which needs model.arch: lstm and model.attention: release (got "
+                          f"{m['arch']}, {m['attention']}); leave it at 'per_step'")
     if quick:
         f.update(window=quick["frequent_window"])
     epochs = quick["frequent_epochs"] if quick else ds["frequent"]["epochs"]

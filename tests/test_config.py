@@ -81,6 +81,20 @@ def test_matmul_precision_reaches_the_training_settings_and_other_values_are_ref
         ncfg.validate(cfg)
 
 
+def test_frequent_weight_grads_reaches_every_run_and_needs_the_release_decoder():
+    cfg = _config()
+    assert {f.weight_grads for f in ncfg.settings(ncfg.validate(cfg), "switchboard").frequent} == {"per_step"}
+    cfg["frequent"]["weight_grads"] = "deferred"
+    with pytest.raises(ncfg.ConfigError, match=r"^config key 'frequent.weight_grads': 'deferred' defers the per-step "
+                                               r"weight products .* \(got lstm, general\)"):
+        ncfg.settings(ncfg.validate(cfg), "switchboard")
+    cfg["model"]["attention"] = "release"
+    assert {f.weight_grads for f in ncfg.settings(ncfg.validate(cfg), "switchboard").frequent} == {"deferred"}
+    cfg["frequent"]["weight_grads"] = "fused"
+    with pytest.raises(ncfg.ConfigError, match=r"^config key 'frequent.weight_grads': 'fused' is not one of"):
+        ncfg.validate(cfg)
+
+
 def test_average_last_reaches_the_training_settings_and_zero_is_refused():
     cfg = _config()
     assert ncfg.settings(ncfg.validate(cfg), "switchboard").train.average_last == 1

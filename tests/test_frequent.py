@@ -388,6 +388,44 @@ def test_matmul_precision_holds_for_the_updates_decodes_and_tests_then_is_restor
                          [cfg, _cfg(epochs=1, batch_size=8, matmul_precision="ieee" if precision == "tf32" else "tf32")])
 
 
+def test_weight_grads_deferred_reaches_the_release_decoders_updates_and_trains_as_per_step(monkeypatch):
+    """frequent.weight_grads: deferred makes each update of the release decoder take one weight-gradient product over
+    its steps (models/step_grads.py's StepWeights) and trains, within rounding, to per_step's weights and curve;
+    afterwards the model is as before. A model without the release decoder is refused in one line."""
+    from negtrain_core.data.vocab import SPECIALS, Vocab
+    from negtrain_core.models import lstm
+
+    built = []
+
+    class Counted(lstm.StepWeights):
+        def __init__(self, *a, **kw):
+            built.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(lstm, "StepWeights", Counted)
+    vocab = Vocab(SPECIALS + tuple(f"w{i}" for i in range(V - 5)))
+    src = torch.randint(5, V, (16, 6), generator=torch.Generator().manual_seed(3))
+    tgt = torch.cat([torch.full((16, 1), BOS_ID), torch.randint(5, V, (16, 3)), torch.full((16, 1), EOS_ID)], 1)
+    out = {}
+    for mode in ("per_step", "deferred"):
+        built.clear()
+        model = _model(attention="release", decoder_init="zero")
+        cfg = _cfg(epochs=2, batch_size=8, update_every_batch=True, negative_norm="batch", lambda_pos=1.0,
+                   weight_grads=mode)
+        (curve,) = F.train_frequent([model], (src, tgt), (src, tgt), vocab, [cfg])
+        out[mode] = (curve, model.state_dict(), len(built))
+        assert "release_weight_grads" not in vars(model)                # restored: the class default again
+    (c_a, w_a, n_a), (c_b, w_b, n_b) = out["per_step"], out["deferred"]
+    # 4 mini-batches (2 epochs of 2), each a negative and a positive step; each forward: the query's + one layer's two
+    assert n_a == 0 and n_b == 4 * 2 * (1 + 2)
+    pd.testing.assert_frame_equal(c_a.drop(columns="seconds", errors="ignore"),
+                                  c_b.drop(columns="seconds", errors="ignore"), check_exact=False, rtol=1e-5)
+    assert all(torch.allclose(w_a[k], w_b[k], rtol=1e-5, atol=1e-6) for k in w_a)
+    with pytest.raises(ValueError, match=r"^frequent.weight_grads: 'deferred' needs the release's LSTM decoder"):
+        F.train_frequent([_model()], (src, tgt), (src, tgt), vocab, [_cfg(epochs=1, batch_size=8,
+                                                                           weight_grads="deferred")])
+
+
 # ------------------------------------------------------------------------------ the stages, end to end (tiny)
 
 

@@ -469,6 +469,31 @@ class StateFiles:
             path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def weight_grads(models: list[nn.Module], cfgs: list[FrequentSettings]) -> Iterator[None]:
+    """Each model's release decoder sums its weight gradients over the steps as its run's ``weight_grads`` says
+    (``Seq2Seq.release_weight_grads``, models/step_grads.py), for this block only; ``per_step`` leaves a model as it
+    is. ``deferred`` on a model without that decoder raises ValueError (one line)."""
+    changed = []                                                        # (model, its own value before, if any)
+    try:
+        for model, cfg in zip(models, cfgs):
+            if cfg.weight_grads == "per_step":
+                continue
+            if getattr(getattr(model, "cfg", None), "attention", None) != "release" or \
+                    not hasattr(model, "release_weight_grads"):
+                raise ValueError(f"frequent.weight_grads: {cfg.weight_grads!r} needs the release's LSTM decoder "
+                                 f"(model.attention: release), not a {type(model).__name__}")
+            changed.append((model, vars(model).get("release_weight_grads")))
+            model.release_weight_grads = cfg.weight_grads            # the instance's, over the class default
+        yield
+    finally:
+        for model, before in changed:
+            if before is None:
+                del model.release_weight_grads
+            else:
+                model.release_weight_grads = before
+
+
 def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
                    vocab: Vocab, cfgs: list[FrequentSettings], log_every: int = 200,
                    states: StateFiles | None = None) -> list[pd.DataFrame]:
@@ -487,7 +512,7 @@ def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: 
     for key in ("epochs", "matmul_precision"):
         if len({getattr(c, key) for c in cfgs}) != 1:
             raise ValueError(f"interleaved Algorithm 2 runs need one {key}, got {[getattr(c, key) for c in cfgs]}")
-    with tf32_matmul(cfgs[0].matmul_precision == "tf32"):              # CUDA graphs captured here keep it
+    with tf32_matmul(cfgs[0].matmul_precision == "tf32"), weight_grads(models, cfgs):   # CUDA graphs keep both
         runs = [FrequentRun(m, train, test, vocab, c, log_every, own_stream=len(models) > 1)
                 for m, c in zip(models, cfgs)]
         done = states.load(runs) if states is not None else 0
