@@ -108,16 +108,20 @@ def _t_quantile(q: float, df: int) -> float:
 
 def against_paper(values: pd.Series, paper: float, half_width: float = 0.03) -> str:
     """The seeds' mean of ``values`` against the paper's single figure: Student's t (two-sided), the mean's 95%
-    interval, and how many seeds a 95% interval of +-``half_width`` would take at this standard deviation."""
+    interval, how many seeds a 95% interval of +-``half_width`` would take at this standard deviation, and the 95%
+    prediction interval of one more training (the paper's figure is one training, so this is the range it would fall
+    in were it drawn from the same spread)."""
     n, mean, sd = len(values), values.mean(), values.std()
     se = sd / math.sqrt(n)
     t = (mean - paper) / se
     p = 2 * (1 - _t_cdf(abs(t), n - 1))
     q = _t_quantile(0.975, n - 1)
     need = next(k for k in range(2, 1000) if _t_quantile(0.975, k - 1) * sd / math.sqrt(k) <= half_width)
+    reach = q * sd * math.sqrt(1 + 1 / n)
     return (f"{values.name} over {n} seeds: mean {mean:.4f}, sd {sd:.4f} ({mean / paper - 1:+.1%} against the "
             f"paper's {paper}); t = {t:.2f} ({n - 1} df), p = {p:.3f}; 95% interval of the mean {mean - q * se:.4f}-"
-            f"{mean + q * se:.4f}; +-{half_width} at 95% would take {need} seeds")
+            f"{mean + q * se:.4f}; +-{half_width} at 95% would take {need} seeds; one more training: 95% "
+            f"prediction interval {mean - reach:.4f}-{mean + reach:.4f}")
 
 
 def assemble(run: str, out: Path, runs: Path, variants: dict, earlier: list) -> None:
