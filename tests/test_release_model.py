@@ -173,6 +173,36 @@ def test_deferred_weight_grads_equal_autograds(monkeypatch, num_layers: int, dev
         assert torch.equal(model(one_hot, tgt).token_logp, out_a)
 
 
+def test_deferred_weight_grads_leave_no_graph_alive_and_refuse_an_input_changed_in_place(monkeypatch):
+    """The deferred path keeps each step's input for the weight's gradient; kept with its graph it would make a cycle
+    that Python's collector cannot break, so every forward pass's graph would outlive it (with or without a backward
+    pass). An input modified in place between the forward and the backward pass is refused, as autograd refuses a
+    changed saved tensor."""
+    import gc
+
+    from negtrain_core.models import step_grads
+
+    def alive() -> int:
+        gc.collect()
+        return sum(type(o) is step_grads._Steps for o in gc.get_objects())
+
+    monkeypatch.setattr(Seq2Seq, "release_weight_grads", "deferred")
+    model = Seq2Seq(cfg(**RELEASE)).train()
+    src, tgt = batch()
+    before = alive()
+    for _ in range(3):
+        model(src, tgt).token_logp.sum().backward()
+        model(src, tgt).token_logp.sum()                                 # a forward pass that is never differentiated
+    assert alive() == before
+    x = torch.randn(3, H, requires_grad=True)
+    steps = step_grads.StepWeights(torch.randn(4, H, requires_grad=True), torch.randn(4, requires_grad=True))
+    out = steps.linear(x * 1.0)
+    used = steps.steps.inputs[0]
+    used.add_(1.0)                                                       # the kept input, changed before backward
+    with pytest.raises(RuntimeError, match=r"step_grads: the input of step 0 was modified by an in-place operation"):
+        out.sum().backward()
+
+
 def test_the_gpu_branch_of_the_deferred_cell_reaches_torchs_fused_kernel(monkeypatch):
     """On a GPU ``lstm_pointwise`` calls torch's fused LSTM cell operator; here, with the tensors claiming to be on
     CUDA, the call must reach that operator's dispatch (which has no CPU kernel), not fail to find it."""

@@ -8,6 +8,11 @@ reaches the weight only after all its uses), the gradient of W is one product ov
 [x_1; ..; x_T], and the bias's one sum. The same sums in another order: equal to autograd's within rounding (tested
 in float64), not bit for bit.
 
+The steps' inputs are kept detached, with their version counters: each x_t depends on earlier steps' outputs, so
+holding it with its graph from a node of that graph would make a cycle through C++ nodes that Python's collector
+cannot break (every forward pass's graph, and the weights' AccumulateGrad nodes, would stay alive). As autograd's
+saved tensors do, an input modified in place before the backward pass is refused.
+
 Used only while gradients are on and the weight requires them; without, ``linear`` is the plain product.
 """
 
@@ -23,8 +28,24 @@ class _Steps:
     gradients of each step."""
 
     def __init__(self) -> None:
-        self.inputs: list[Tensor] = []
+        self.inputs: list[Tensor] = []                                    # detached: no graph, no reference cycle
+        self.versions: list[int] = []                                     # each input's version when it was used
         self.grads: list[Tensor | None] = []
+
+    def add(self, x: Tensor) -> int:
+        """Keeps one step's input; returns its index."""
+        self.inputs.append(x.detach())                                    # shares x's storage and version counter
+        self.versions.append(x._version)
+        self.grads.append(None)
+        return len(self.inputs) - 1
+
+    def checked_inputs(self) -> list[Tensor]:
+        """The inputs, refused (RuntimeError, as autograd's saved tensors) where one was modified in place since."""
+        for t, (x, version) in enumerate(zip(self.inputs, self.versions)):
+            if x._version != version:
+                raise RuntimeError(f"step_grads: the input of step {t} was modified by an in-place operation after "
+                                   f"its use (version {version}, now {x._version}); its weight gradient would be wrong")
+        return self.inputs
 
 
 class _Collect(torch.autograd.Function):
@@ -38,7 +59,7 @@ class _Collect(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, _weight_grad: Tensor, _bias_grad: Tensor | None):
-        pairs = [(g, x) for g, x in zip(ctx.steps.grads, ctx.steps.inputs) if g is not None]
+        pairs = [(g, x) for g, x in zip(ctx.steps.grads, ctx.steps.checked_inputs()) if g is not None]
         if not pairs:
             return None, None, None
         grads = torch.cat([g for g, _ in pairs])                          # (T x B, out)
@@ -52,9 +73,7 @@ class _StepLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, base: Tensor | None, steps: _Steps):
         ctx.save_for_backward(weight)
-        ctx.steps, ctx.index, ctx.has_base = steps, len(steps.inputs), base is not None
-        steps.inputs.append(x)
-        steps.grads.append(None)
+        ctx.steps, ctx.index, ctx.has_base = steps, steps.add(x), base is not None
         return _affine(x, weight, bias, base)
 
     @staticmethod
