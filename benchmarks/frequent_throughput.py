@@ -20,7 +20,8 @@ mini-batch (the eager greedy decode still syncs to stop early), and a pass's sec
 negative counts, which waits for the GPU work queued.
 The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It
 prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
-with negatives, and the speed-up over per-batch. Without ``--checkpoint`` it uses a random paper-size seq2seq on
+with negatives, the speed-up over per-batch and, on a GPU, each pass's peak memory and what it leaves allocated once
+its model copy is dropped (``kept_mib``: not zero where a pass keeps graphs or tensors alive). Without ``--checkpoint`` it uses a random paper-size seq2seq on
 synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
 shows the update path alone. ``--release-attention`` gives the random LSTM the model of
 configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init: zero``): the release's step-wise
@@ -68,6 +69,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -200,6 +202,17 @@ def print_breakdown(table: pd.DataFrame, launches: str, top: int = 8) -> None:
             print(f"  {r.ms:8.3f} ms {r.launches:6.0f} x  {r.kernel[:90]}")
 
 
+def _allocated(device: torch.device) -> float:
+    """MiB the caching allocator holds for tensors now (after a collection, so that dropped graphs are gone), and
+    the peak counter reset; NaN on a CPU."""
+    if device.type != "cuda":
+        return float("nan")
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.memory_allocated() / 2**20
+
+
 def run_paths(model, train, test, vocab, base_cfg, args, device, variant: str) -> list[dict]:
     """One pass of ``train_frequent`` per path and r_thres (module docstring): a row each, labelled ``variant``."""
     rows = []
@@ -211,12 +224,17 @@ def run_paths(model, train, test, vocab, base_cfg, args, device, variant: str) -
                                       update_every_batch=every_batch, negative_norm=norm,
                                       cuda_graph=graph, seed=1, ppl_abort=float("inf"))
             torch.manual_seed(1)
-            (curve,) = train_frequent([fresh_copy(model)], train, test, vocab, [cfg], log_every=10**9)
+            before = _allocated(device)
+            copy = fresh_copy(model)
+            (curve,) = train_frequent([copy], train, test, vocab, [cfg], log_every=10**9)
+            peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
+            del copy                                                  # what the pass leaves allocated without it
             last = curve.iloc[-1]
             rows.append({"variant": variant, "r_thres": r_thres, "path": name,
                          "batches": int(last["steps"]), "batches_per_s": last["steps"] / last["seconds"],
                          "decodes": int(last["decodes"]), "negative_batches": int(last["negative_steps"]),
-                         "seconds": last["seconds"], "test_max_ratio_after": last["test_max_ratio"]})
+                         "seconds": last["seconds"], "test_max_ratio_after": last["test_max_ratio"],
+                         "peak_mib": peak, "kept_mib": _allocated(device) - before})
             ref = next(r for r in rows if r["r_thres"] == r_thres and r["path"] == name.split("/")[0] + "/eager")
             rows[-1]["speedup"] = rows[-1]["batches_per_s"] / ref["batches_per_s"]
             print(f"{variant} r_thres {r_thres:g} {name}: {rows[-1]['batches_per_s']:.1f} mini-batches/s",
