@@ -1,6 +1,7 @@
 """Algorithm 2 (negtrain_core.negtrain.frequent): the frequency window, the negative/positive steps, the </s>
 weighting."""
 
+import gc
 import math
 from collections import Counter, deque
 
@@ -391,7 +392,8 @@ def test_matmul_precision_holds_for_the_updates_decodes_and_tests_then_is_restor
 def test_weight_grads_deferred_reaches_the_release_decoders_updates_and_trains_as_per_step(monkeypatch):
     """frequent.weight_grads: deferred makes each update of the release decoder take one weight-gradient product over
     its steps (models/step_grads.py's StepWeights) and trains, within rounding, to per_step's weights and curve;
-    afterwards the model is as before. A model without the release decoder is refused in one line."""
+    afterwards the model is as before and no tensor of the run is left alive (a kept graph would be). A model without
+    the release decoder is refused in one line."""
     from negtrain_core.data.vocab import SPECIALS, Vocab
     from negtrain_core.models import lstm
 
@@ -421,6 +423,13 @@ def test_weight_grads_deferred_reaches_the_release_decoders_updates_and_trains_a
     pd.testing.assert_frame_equal(c_a.drop(columns="seconds", errors="ignore"),
                                   c_b.drop(columns="seconds", errors="ignore"), check_exact=False, rtol=1e-5)
     assert all(torch.allclose(w_a[k], w_b[k], rtol=1e-5, atol=1e-6) for k in w_a)
+    gc.collect()                                    # nothing of the runs outlives them: no graph, no tensor
+    alive = sum(type(o) in (torch.Tensor, torch.nn.Parameter) for o in gc.get_objects())
+    for mode in ("per_step", "deferred"):
+        cfg = _cfg(epochs=2, batch_size=8, update_every_batch=True, negative_norm="batch", weight_grads=mode)
+        F.train_frequent([model], (src, tgt), (src, tgt), vocab, [cfg])
+        gc.collect()
+        assert sum(type(o) in (torch.Tensor, torch.nn.Parameter) for o in gc.get_objects()) == alive, mode
     with pytest.raises(ValueError, match=r"^frequent.weight_grads: 'deferred' needs the release's LSTM decoder"):
         F.train_frequent([_model()], (src, tgt), (src, tgt), vocab, [_cfg(epochs=1, batch_size=8,
                                                                            weight_grads="deferred")])
