@@ -21,15 +21,15 @@ negative counts, which waits for the GPU work queued.
 The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It
 prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
 with negatives, the speed-up over per-batch and, on a GPU, each pass's peak memory and what it leaves allocated once
-its model copy is dropped (``kept_mib``: not zero where a pass keeps graphs or tensors alive). Without ``--checkpoint`` it uses a random paper-size seq2seq on
-synthetic pairs: its greedy responses are all alike, every batch is negative once the window fills, so that run
-shows the update path alone. ``--release-attention`` gives the random LSTM the model of
-configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init: zero``): the release's step-wise
-attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs train. ``--configfile`` reads
-overlays on config.yaml as Snakemake's ``--configfile`` does: their ``frequent`` settings (all but the four that
-each path sets) and, for the random LSTM, their ``model`` block's structure keys (attention, decoder start, dropout
-sites, initialisation); ``--configfile configs/release.yaml`` measures the release preset's Algorithm 2, and one run
-per overlay compares presets. Timing lives here, never in the tests.
+its model copy is dropped (``kept_mib``: not zero where a pass keeps graphs or tensors alive). Without
+``--checkpoint`` it uses a random paper-size seq2seq on synthetic pairs: its greedy responses are all alike, every
+batch is negative once the window fills, so that run shows the update path alone. ``--release-attention`` gives the
+random LSTM the model of configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init: zero``): the
+release's step-wise attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs train.
+``--configfile`` reads overlays on config.yaml as Snakemake's ``--configfile`` does: their ``frequent`` settings
+(all but the four that each path sets) and, for the random LSTM, their ``model`` block's structure keys (attention,
+decoder start, dropout sites, initialisation); ``--configfile configs/release.yaml`` measures the release preset's
+Algorithm 2, and one run per overlay compares presets. Timing lives here, never in the tests.
 
 On a GPU it then prints the graphed loop's floor: the decode graph and both update graphs of one mini-batch, each
 replayed ``--floor-reps`` times back to back (GPU-bound: no host work between replays), in ms per mini-batch, beside

@@ -384,9 +384,9 @@ def test_matmul_precision_holds_for_the_updates_decodes_and_tests_then_is_restor
     assert {kind for kind, _ in seen} == {"update", "decode", "test"}
     assert all(flag == (precision == "tf32") for _, flag in seen)
     assert torch.backends.cuda.matmul.allow_tf32 == before
+    other = _cfg(epochs=1, batch_size=8, matmul_precision="ieee" if precision == "tf32" else "tf32")
     with pytest.raises(ValueError, match="one matmul_precision"):
-        F.train_frequent([_model(), _model()], (src, tgt), (src, tgt), vocab,
-                         [cfg, _cfg(epochs=1, batch_size=8, matmul_precision="ieee" if precision == "tf32" else "tf32")])
+        F.train_frequent([_model(), _model()], (src, tgt), (src, tgt), vocab, [cfg, other])
 
 
 def test_weight_grads_deferred_reaches_the_release_decoders_updates_and_trains_as_per_step(monkeypatch):
@@ -423,13 +423,15 @@ def test_weight_grads_deferred_reaches_the_release_decoders_updates_and_trains_a
     pd.testing.assert_frame_equal(c_a.drop(columns="seconds", errors="ignore"),
                                   c_b.drop(columns="seconds", errors="ignore"), check_exact=False, rtol=1e-5)
     assert all(torch.allclose(w_a[k], w_b[k], rtol=1e-5, atol=1e-6) for k in w_a)
-    gc.collect()                                    # nothing of the runs outlives them: no graph, no tensor
-    alive = sum(type(o) in (torch.Tensor, torch.nn.Parameter) for o in gc.get_objects())
+    def tensors() -> int:
+        gc.collect()
+        return sum(type(o) in (torch.Tensor, torch.nn.Parameter) for o in gc.get_objects())
+
+    alive = tensors()                               # nothing of the runs outlives them: no graph, no tensor
     for mode in ("per_step", "deferred"):
         cfg = _cfg(epochs=2, batch_size=8, update_every_batch=True, negative_norm="batch", weight_grads=mode)
         F.train_frequent([model], (src, tgt), (src, tgt), vocab, [cfg])
-        gc.collect()
-        assert sum(type(o) in (torch.Tensor, torch.nn.Parameter) for o in gc.get_objects()) == alive, mode
+        assert tensors() == alive, mode
     with pytest.raises(ValueError, match=r"^frequent.weight_grads: 'deferred' needs the release's LSTM decoder"):
         F.train_frequent([_model()], (src, tgt), (src, tgt), vocab, [_cfg(epochs=1, batch_size=8,
                                                                            weight_grads="deferred")])

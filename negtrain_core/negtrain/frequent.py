@@ -474,7 +474,7 @@ def weight_grads(models: list[nn.Module], cfgs: list[FrequentSettings]) -> Itera
     """Each model's release decoder sums its weight gradients over the steps as its run's ``weight_grads`` says
     (``Seq2Seq.release_weight_grads``, models/step_grads.py), for this block only; ``per_step`` leaves a model as it
     is. ``deferred`` on a model without that decoder raises ValueError (one line)."""
-    changed = []                                                        # (model, its own value before, if any)
+    changed = []
     try:
         for model, cfg in zip(models, cfgs):
             if cfg.weight_grads == "per_step":
@@ -483,15 +483,12 @@ def weight_grads(models: list[nn.Module], cfgs: list[FrequentSettings]) -> Itera
                     not hasattr(model, "release_weight_grads"):
                 raise ValueError(f"frequent.weight_grads: {cfg.weight_grads!r} needs the release's LSTM decoder "
                                  f"(model.attention: release), not a {type(model).__name__}")
-            changed.append((model, vars(model).get("release_weight_grads")))
             model.release_weight_grads = cfg.weight_grads            # the instance's, over the class default
+            changed.append(model)
         yield
     finally:
-        for model, before in changed:
-            if before is None:
-                del model.release_weight_grads
-            else:
-                model.release_weight_grads = before
+        for model in changed:
+            del model.release_weight_grads                           # the class default again
 
 
 def train_frequent(models: list[nn.Module], train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
