@@ -18,15 +18,15 @@ Speed-up is against the eager path of the same reading, both measured in the sam
 frequency window on the device (``frequent.FrequencyWindow``): release/graphs has no host synchronisation per
 mini-batch (the eager greedy decode still syncs to stop early), and a pass's seconds end with the read of its
 negative counts, which waits for the GPU work queued.
-The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It
-prints mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches
-with negatives, the speed-up over per-batch and, on a GPU, each pass's peak memory and what it leaves allocated once
-its model copy is dropped (``kept_mib``: not zero where a pass keeps graphs or tensors alive). Without
-``--checkpoint`` it uses a random paper-size seq2seq on synthetic pairs: its greedy responses are all alike, every
-batch is negative once the window fills, so that run shows the update path alone. ``--release-attention`` gives the
-random LSTM the model of configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init: zero``): the
-release's step-wise attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs train.
-``--configfile`` reads overlays on config.yaml as Snakemake's ``--configfile`` does: their ``frequent`` settings
+The frequency window is ``--window`` mini-batches (paper: 200) so that negatives start early in a short run. It prints
+mini-batches/s of the training loop (the per-epoch test evaluation excluded), greedy decode calls, batches with
+negatives, the speed-up over per-batch and, on a GPU, each pass's peak memory and what it leaves allocated once its
+model copy is dropped (``kept_mib``, cuBLAS workspaces not counted: not zero where a pass keeps graphs or tensors
+alive). Without ``--checkpoint`` it uses a random paper-size seq2seq on synthetic pairs: its greedy responses are all
+alike, every batch is negative once the window fills, so that run shows the update path alone. ``--release-attention``
+gives the random LSTM the model of configs/paper_levels.yaml (``model.attention: release``, ``model.decoder_init:
+zero``): the release's step-wise attention decoder, whose Algorithm 2 rows of Table 4 that preset's Switchboard runs
+train. ``--configfile`` reads overlays on config.yaml as Snakemake's ``--configfile`` does: their ``frequent`` settings
 (all but the four that each path sets) and, for the random LSTM, their ``model`` block's structure keys (attention,
 decoder start, dropout sites, initialisation); ``--configfile configs/release.yaml`` measures the release preset's
 Algorithm 2, and one run per overlay compares presets. Timing lives here, never in the tests.
@@ -204,11 +204,14 @@ def print_breakdown(table: pd.DataFrame, launches: str, top: int = 8) -> None:
 
 def _allocated(device: torch.device) -> float:
     """MiB the caching allocator holds for tensors now (after a collection, so that dropped graphs are gone), and
-    the peak counter reset; NaN on a CPU."""
+    the peak counter reset; NaN on a CPU. cuBLAS workspaces are released first, as PyTorch's own CUDA leak check
+    does (torch.testing's CudaMemoryLeakCheck): PyTorch keeps one per stream until cleared, and every graph warms up
+    and is captured on a stream of its own (steps.GRAPH_WARMUP's note), so they would count as kept by each pass."""
     if device.type != "cuda":
         return float("nan")
     gc.collect()
     torch.cuda.synchronize()
+    torch._C._cuda_clearCublasWorkspaces()          # no graph is alive here: each pass's went with its model copy
     torch.cuda.reset_peak_memory_stats()
     return torch.cuda.memory_allocated() / 2**20
 
