@@ -211,7 +211,7 @@ def _allocated(device: torch.device) -> float:
         return float("nan")
     gc.collect()
     torch.cuda.synchronize()
-    torch._C._cuda_clearCublasWorkspaces()          # no graph is alive here: each pass's went with its model copy
+    torch._C._cuda_clearCublasWorkspaces()          # safe: no earlier pass's graph is replayed again
     torch.cuda.reset_peak_memory_stats()
     return torch.cuda.memory_allocated() / 2**20
 
