@@ -2,10 +2,10 @@
 
   PYTHONPATH=. python docs/reproduction/switchboard/run55/assemble.py RUNS_DIR
 
-RUNS_DIR holds w_cut_paper_s1 and w_cut_paper_s2: the release preset's seq2seq (configs/release.yaml) from the raw
-corpus (../run14/overlay.yaml) less the release's target cut (preprocess.target_cut: paper) with seeds 1 and 2, side
-by side, trained under MPS and evaluated, then (a second invocation in the same directory) hit-tested on the authors'
-0.5k list and ours. Writes the files run 51's assembler writes (models.csv, hits.csv, the curves,
+RUNS_DIR holds w_cut_paper_s1 (and w_cut_paper_s2 where seed 2 has run: the files are written for the directories
+present): the release preset's seq2seq (configs/release.yaml) from the raw corpus (../run14/overlay.yaml) less the
+release's target cut (preprocess.target_cut: paper), trained under MPS and evaluated, then (a second invocation in the
+same directory) hit-tested on the authors' 0.5k list and ours. Writes the files run 51's assembler writes (models.csv, hits.csv, the curves,
 stage_seconds.csv, the run's rows of ../wall_times.csv) and prints each seed beside the preset's own baseline with
 the same seed (runs 46 and 49), and the difference.
 """
