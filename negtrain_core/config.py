@@ -14,9 +14,12 @@ import functools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import yaml
+
+if TYPE_CHECKING:                                   # for annotations only: imported lazily below
+    import jsonschema
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 CSV_FORMAT = {"id_column": "dialogue_id", "text_column": "text", "speaker_column": None, "delimiter": None}

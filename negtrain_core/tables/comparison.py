@@ -22,12 +22,16 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from negtrain_core.evaluate.baselines import PAPER_TABLE8
 from negtrain_core.io import atomic_path, write_csv
 from negtrain_core.tables.frequent import PAPER_TABLE4, PAPER_TABLE9
+
+if TYPE_CHECKING:                                   # for annotations only: matplotlib is imported lazily
+    import matplotlib.axes
 
 log = logging.getLogger(__name__)
 
