@@ -5,9 +5,10 @@
 RUNS_DIR holds w_cut_paper_s1 (and w_cut_paper_s2 where seed 2 has run: the files are written for the directories
 present): the release preset's seq2seq (configs/release.yaml) from the raw corpus (../run14/overlay.yaml) less the
 release's target cut (preprocess.target_cut: paper), trained under MPS and evaluated, then (a second invocation in the
-same directory) hit-tested on the authors' 0.5k list and ours. Writes the files run 51's assembler writes (models.csv, hits.csv, the curves,
-stage_seconds.csv, the run's rows of ../wall_times.csv) and prints each seed beside the preset's own baseline with
-the same seed (runs 46 and 49), and the difference.
+same directory) hit-tested on the authors' 0.5k list and ours. Writes the files run 51's assembler writes (models.csv,
+hits.csv, the curves, stage_seconds.csv, the run's rows of ../wall_times.csv) and prints each variant beside the
+preset's own baseline with the same seed (runs 46, 49, 51-54), and the difference. ``beside_preset`` does the same for
+any run of the preset's variants whose names end in ``_s<seed>``.
 """
 
 import importlib.util
@@ -23,32 +24,41 @@ _spec.loader.exec_module(run51)
 
 VARIANTS = {f"cut_paper_s{s}": f"configs/release.yaml less its target cut (preprocess.target_cut: paper), seed {s}"
             for s in (1, 2)}
+# (run, variant) of every seed of the preset measured: seeds 1 to 7
+PRESET = run51.EARLIER + [("run51", "preset_s3"), ("run52", "preset_s4"), ("run53", "preset_s5"),
+                          ("run54", "preset_s6"), ("run54", "preset_s7")]
 
 
-def row(run: Path, variant: str) -> dict:
-    return {**run51.run48.row(run, variant, VARIANTS[variant]), "seed": int(variant.removeprefix("cut_paper_s"))}
+def seed_of(variant: str) -> int:
+    return int(variant.rsplit("_s", 1)[1])
 
 
-def main(runs: Path) -> None:
-    dirs = run51.run48.evaluated_dirs(runs, VARIANTS)
-    models = run51.run45.write_variants("run55", HERE, dirs, row)
+def beside_preset(run: str, out: Path, runs: Path, variants: dict, title: str) -> None:
+    """Writes ``run``'s files into ``out`` from runs/w_<variant> (``variants``: name ending in _s<seed> -> setting)
+    and prints each variant beside the preset with the same seed, then the difference."""
+    dirs = run51.run48.evaluated_dirs(runs, variants)
+    row = lambda d, v: {**run51.run48.row(d, v, variants[v]), "seed": seed_of(v)}    # noqa: E731
+    models = run51.run45.write_variants(run, out, dirs, row)
     tested = [rates for v, d in dirs.items() if (rates := run51.hit_rates(d, v)) is not None]
     if tested:
-        pd.concat(tested).to_csv(HERE / "hits.csv", index=False)
-    cut = models.set_index("variant").join(run51.run46.avg_rates(pd.concat(tested))) if tested \
-        else models.set_index("variant")
-    cut = cut.rename(index=lambda v: f"target cut: paper, seed {int(cut.loc[v, 'seed'])} (run 55)")
-    preset = run51.preset_seeds(models.iloc[:0], [], run51.EARLIER, "run55")   # seeds 1 and 2 (runs 46, 49)
+        pd.concat(tested).to_csv(out / "hits.csv", index=False)
+    ours = models.set_index("variant")
+    if tested:
+        ours = ours.join(run51.run46.avg_rates(pd.concat(tested)))
+    ours = ours.rename(index=lambda v: f"{v} ({run.replace('run', 'run ')})")
+    preset = run51.preset_seeds(models.iloc[:0], [], PRESET, run)
+    preset = preset[preset["seed"].isin(ours["seed"])]
     paper = run51.run45.PAPER.set_index("variant").assign(o_avg_train=0.278, io_avg_train=0.196)
-    table = pd.concat([paper, preset, cut]).reindex(columns=run51.COLUMNS + ["seed"])
-    run51.run45.print_variants("Switchboard baselines: configs/release.yaml less its target cut, beside the preset with "
-                               "the same seed (hits: sample-avg; train: the authors' 0.5k list, test: ours)",
-                               table, HERE, dirs,
-                               ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
-    by_seed = lambda t: t.dropna(subset=["seed"]).set_index("seed")[run51.COLUMNS]       # noqa: E731
-    print("less the target cut, minus the preset (same seed)\n",
-          (by_seed(cut) - by_seed(preset)).dropna(how="all").round(4).to_string())
+    table = pd.concat([paper, preset, ours]).reindex(columns=run51.COLUMNS + ["seed"])
+    run51.run45.print_variants(title + " (hits: sample-avg; train: the authors' 0.5k list, test: ours)", table, out,
+                               dirs, ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+    by_seed = ours.reset_index().set_index(["variant", "seed"])[run51.COLUMNS]
+    same = preset.set_index("seed")[run51.COLUMNS]
+    print("each variant minus the preset with its seed\n",
+          by_seed.sub(same, level="seed").dropna(how="all").round(4).to_string())
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    beside_preset("run55", HERE, Path(sys.argv[1]), VARIANTS,
+                  "Switchboard baselines: configs/release.yaml less its target cut, beside the preset with the same "
+                  "seed")
