@@ -211,7 +211,9 @@ def _allocated(device: torch.device) -> float:
         return float("nan")
     gc.collect()
     torch.cuda.synchronize()
-    torch._C._cuda_clearCublasWorkspaces()          # safe: no earlier pass's graph is replayed again
+    # the public name where a later torch has it; safe here: no earlier pass's graph is replayed again
+    clear = getattr(torch.cuda, "clear_cublas_workspaces", None) or torch._C._cuda_clearCublasWorkspaces
+    clear()
     torch.cuda.reset_peak_memory_stats()
     return torch.cuda.memory_allocated() / 2**20
 
