@@ -423,6 +423,7 @@ def test_weight_grads_deferred_reaches_the_release_decoders_updates_and_trains_a
     pd.testing.assert_frame_equal(c_a.drop(columns="seconds", errors="ignore"),
                                   c_b.drop(columns="seconds", errors="ignore"), check_exact=False, rtol=1e-5)
     assert all(torch.allclose(w_a[k], w_b[k], rtol=1e-5, atol=1e-6) for k in w_a)
+
     def tensors() -> int:
         gc.collect()
         return sum(type(o) in (torch.Tensor, torch.nn.Parameter) for o in gc.get_objects())

@@ -479,8 +479,7 @@ def weight_grads(models: list[nn.Module], cfgs: list[FrequentSettings]) -> Itera
         for model, cfg in zip(models, cfgs):
             if cfg.weight_grads == "per_step":
                 continue
-            if getattr(getattr(model, "cfg", None), "attention", None) != "release" or \
-                    not hasattr(model, "release_weight_grads"):
+            if not hasattr(model, "release_weight_grads") or model.cfg.attention != "release":
                 raise ValueError(f"frequent.weight_grads: {cfg.weight_grads!r} needs the release's LSTM decoder "
                                  f"(model.attention: release), not a {type(model).__name__}")
             model.release_weight_grads = cfg.weight_grads            # the instance's, over the class default
