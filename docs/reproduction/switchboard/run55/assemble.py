@@ -24,7 +24,7 @@ _spec.loader.exec_module(run51)
 
 VARIANTS = {f"cut_paper_s{s}": f"configs/release.yaml less its target cut (preprocess.target_cut: paper), seed {s}"
             for s in (1, 2)}
-# (run, variant) of every seed of the preset measured: seeds 1 to 7
+# (run, variant) of every seed of the preset measured, seeds 1 to 7 in order
 PRESET = run51.EARLIER + [("run51", "preset_s3"), ("run52", "preset_s4"), ("run53", "preset_s5"),
                           ("run54", "preset_s6"), ("run54", "preset_s7")]
 
@@ -50,8 +50,11 @@ def beside_preset(run: str, out: Path, runs: Path, variants: dict, title: str) -
     preset = preset[preset["seed"].isin(ours["seed"])]
     paper = run51.run45.PAPER.set_index("variant").assign(o_avg_train=0.278, io_avg_train=0.196)
     table = pd.concat([paper, preset, ours]).reindex(columns=run51.COLUMNS + ["seed"])
+    seed = min(map(seed_of, dirs))      # the curves beside the preset's with the lowest seed among them
+    ref_run, ref_variant = PRESET[seed - 1]
+    reference = (f"preset seed {seed}", HERE.parent / ref_run / f"{ref_variant}_seq2seq_curve.csv")
     run51.run45.print_variants(title + " (hits: sample-avg; train: the authors' 0.5k list, test: ours)", table, out,
-                               dirs, ("preset seed 1", HERE.parent / "run46" / "preset_momentum_seq2seq_curve.csv"))
+                               dirs, reference)
     by_seed = ours.reset_index().set_index(["variant", "seed"])[run51.COLUMNS]
     same = preset.set_index("seed")[run51.COLUMNS]
     print("each variant minus the preset with its seed\n",

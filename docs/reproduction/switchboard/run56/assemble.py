@@ -1,0 +1,30 @@
+"""Writes run 56's files from its working directories (see ../README.md#run-56).
+
+  PYTHONPATH=. python docs/reproduction/switchboard/run56/assemble.py RUNS_DIR
+
+RUNS_DIR holds w_<variant> for those of run 56's variants that have run (the files are written for the directories
+present): the release preset's seq2seq (configs/release.yaml) from the raw corpus (../run14/overlay.yaml) less one
+release choice, with seed 2 (runs 48 and 50 trained them with seed 1), under MPS and evaluated, then (a second
+invocation in the same directory) hit-tested on the authors' 0.5k list and ours. Writes what run 55's assembler
+writes and prints each variant beside the preset with seed 2 (run 49), and the difference.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("run55_assemble", HERE.parent / "run55" / "assemble.py")
+run55 = importlib.util.module_from_spec(_spec)      # beside_preset: the files and the comparison by seed
+_spec.loader.exec_module(run55)
+
+VARIANTS = {
+    "shuffled_s2": "configs/release.yaml less the release's batch order (mini-batches shuffled each epoch), seed 2",
+    "init_one_hot_maps_s2": "configs/release.yaml with only the release's biased one-hot maps, seed 2",
+    "init_decoder_embedding_s2": "configs/release.yaml with only the release's N(0, 1) decoder embedding, seed 2",
+}
+
+if __name__ == "__main__":
+    run55.beside_preset("run56", HERE, Path(sys.argv[1]), VARIANTS,
+                        "Switchboard baselines: configs/release.yaml less one release choice, beside the preset with "
+                        "the same seed")
