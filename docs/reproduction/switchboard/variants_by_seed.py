@@ -1,0 +1,92 @@
+"""Every reading dropped from (or changed in) the release preset, seed by seed, beside the preset's own seeds.
+
+  PYTHONPATH=. python docs/reproduction/switchboard/variants_by_seed.py
+
+Reads only committed files: each run folder's models.csv, hits.csv (sample-avg rates on the authors' 0.5k list,
+``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55, 56) and
+every measure it prints the variant's value, the preset's with the same seed, and where the value lies among the
+preset's seven seeds (runs 46, 49, 51-54; hits: the six hit-tested): their mean, standard deviation, range and the
+z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and measure). This is what the
+README's "within the seeds' spread" rests on: a value inside the preset's range is not told apart from the seed's
+effect by that training.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+# (seed, run folder, variant name in its models.csv)
+PRESET = [(1, "run46", "preset_momentum"), (2, "run49", "preset_s2"), (3, "run51", "preset_s3"),
+          (4, "run52", "preset_s4"), (5, "run53", "preset_s5"), (6, "run54", "preset_s6"), (7, "run54", "preset_s7")]
+VARIANTS = {
+    "encoder input dropped out too (model.dropout_sites: all)": [(1, "run48", "dropout_all"),
+                                                                 (2, "run49", "dropout_all_s2")],
+    "shuffled batches (train.shuffle: true, drop_last_batch: false)": [(1, "run48", "shuffled"),
+                                                                       (2, "run56", "shuffled_s2")],
+    "the paper's target cut (preprocess.target_cut: paper)": [(1, "run55", "cut_paper_s1"),
+                                                              (2, "run55", "cut_paper_s2")],
+    "only the release's one-hot maps (model.init: release_one_hot_maps)": [(1, "run50", "init_one_hot_maps")],
+    "only the release's decoder embedding (model.init: release_decoder_embedding)": [
+        (1, "run50", "init_decoder_embedding")],
+}
+MEASURES = ["test_ppl", "valid_ppl", "max_ratio", "ent2", "bleu4_sentence_avg",
+            "o_avg_train", "io_avg_train", "o_avg_test", "io_avg_test"]
+
+
+def measured(run: str, variant: str) -> dict:
+    """One training's measures: its models.csv row, the kept epoch's validation PPL from its curve, and its
+    sample-avg hit rates where the run hit-tested it (NaN otherwise)."""
+    folder = HERE / run
+    models = pd.read_csv(folder / "models.csv").set_index("variant").loc[variant]
+    curve = pd.read_csv(folder / f"{variant}_seq2seq_curve.csv")
+    out = {m: float(models[m]) for m in ("test_ppl", "max_ratio", "ent2", "bleu4_sentence_avg")}
+    out["valid_ppl"] = float(curve["valid_ppl"].iloc[int(models["kept_epoch"]) - 1])
+    hits = pd.read_csv(folder / "hits.csv") if (folder / "hits.csv").is_file() else None
+    for mode in ("o", "io"):
+        for lst in ("train", "test"):
+            rate = float("nan")
+            if hits is not None:
+                rows = hits.query("variant == @variant and model == 'baseline' and list == @lst "
+                                  "and hit_type == @mode + '_sample_avg'")
+                rate = float(rows["rate"].iloc[0]) if len(rows) else rate
+            out[f"{mode}_avg_{lst}"] = rate
+    return out
+
+
+def table() -> pd.DataFrame:
+    preset = pd.DataFrame({seed: measured(run, v) for seed, run, v in PRESET}).T      # (seed, measure)
+    rows = []
+    for reading, trainings in VARIANTS.items():
+        for seed, run, variant in trainings:
+            values = measured(run, variant)
+            for m in MEASURES:
+                seeds, value = preset[m].dropna(), values[m]
+                mean, sd = seeds.mean(), seeds.std()
+                inside = None if math.isnan(value) else bool(seeds.min() <= value <= seeds.max())
+                rows.append({"reading": reading, "seed": seed, "run": run, "variant": variant, "measure": m,
+                             "value": value, "preset_same_seed": preset.loc[seed, m], "preset_mean": mean,
+                             "preset_sd": sd, "preset_min": seeds.min(), "preset_max": seeds.max(),
+                             "preset_n": len(seeds), "z": (value - mean) / sd, "inside_range": inside})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    out = table()
+    out.to_csv(HERE / "variants_by_seed.csv", index=False, float_format="%.6g")
+    shown = out.dropna(subset=["value"]).assign(
+        value=lambda d: d["value"].round(4), same_seed=lambda d: d["preset_same_seed"].round(4),
+        range=lambda d: d["preset_min"].round(4).astype(str) + "-" + d["preset_max"].round(4).astype(str),
+        z=lambda d: d["z"].round(2))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        for reading, part in shown.groupby("reading", sort=False):
+            columns = ["seed", "variant", "measure", "value", "same_seed", "range", "preset_n", "z", "inside_range"]
+            print(f"\n{reading}\n", part[columns].to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

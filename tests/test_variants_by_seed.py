@@ -1,0 +1,40 @@
+"""docs/reproduction/switchboard/variants_by_seed.py: it reads the committed run files it names, places each variant
+among the preset's seeds, and its committed CSV is what it computes from them."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pandas as pd
+
+SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "reproduction" / "switchboard" / "variants_by_seed.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("variants_by_seed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_places_each_training_among_the_preset_seeds():
+    table = _script().table().set_index(["variant", "measure"])
+    shuffled = table.loc[("shuffled_s2", "o_avg_train")]
+    assert math.isclose(shuffled["value"], 160 / 468)             # run56/hits.csv: 160 of 468
+    assert shuffled["preset_n"] == 6 and math.isnan(shuffled["preset_same_seed"])   # run 49 was not hit-tested
+    assert math.isclose(shuffled["preset_max"], 137 / 468) and not shuffled["inside_range"]
+    cut = table.loc[("cut_paper_s1", "max_ratio")]
+    assert cut["preset_n"] == 7 and cut["inside_range"] and math.isclose(cut["preset_same_seed"], 0.4834484401047869)
+    assert math.isclose(cut["z"], (cut["value"] - cut["preset_mean"]) / cut["preset_sd"])
+    assert math.isnan(table.loc[("dropout_all", "o_avg_train"), "value"])   # run 48 was not hit-tested
+
+
+def test_committed_csv_matches_the_run_files():
+    committed = pd.read_csv(SCRIPT.with_name("variants_by_seed.csv"))
+    fresh = _script().table()
+    assert list(committed.columns) == list(fresh.columns)
+    pd.testing.assert_frame_equal(committed.drop(columns="inside_range"), fresh.drop(columns="inside_range"),
+                                  check_dtype=False, rtol=1e-5)
+    assert committed["inside_range"].astype(str).tolist() == fresh["inside_range"].astype(str).tolist()
