@@ -14,11 +14,12 @@ but how many sweeps run before the per-row early stop does, so the number of can
 (b) ``negtrain_core.search.gibbs_enum.search``: targets x restarts x candidates in chunked batched forwards, shared
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio), then all
-    sweeps with the LSTM's prefix encoder outputs repeated per candidate instead of kept once per base row
-    (``--memory-only``: these two runs alone), then all sweeps with the target log-probs from torch's log-softmax
+    sweeps with the LSTM's prefix encoder outputs repeated per candidate instead of kept once per base row, then all
+    sweeps with the encoder's input products after the edited position once per base row (``shared_tail``;
+    ``--memory-only``: these three runs alone), then all sweeps with the target log-probs from torch's log-softmax
     instead of the fused kernel. ``--io`` adds the io mode (the LM term scored for every candidate too), all sweeps,
-    with and without the fused kernel, and with the LM-sample start's draws made on the device
-    (``search.lm_sample_rng``).
+    with and without the fused kernel, with the LM-sample start's draws made on the device
+    (``search.lm_sample_rng``), and with the shared tail.
 A small warm-up search runs first (CUDA context, cuDNN plans). ``--arch transformer`` times the Transformer at its
 Switchboard size (config ``model.transformer``: 4 + 4 layers, d_model 320, random weights) instead, ``--arch both``
 one after the other; ``--release-model`` the LSTM with the release preset's model options (its step-wise attention
@@ -149,11 +150,14 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict, memory_only: b
             ("all sweeps", replace(cfg, early_stop=False), contextlib.nullcontext(), "batched_all_sweeps"),
             ("all sweeps, prefix outputs repeated per candidate", replace(cfg, early_stop=False), plain,
              "batched_all_sweeps_plain_memory"),
+            ("all sweeps, shared tail", replace(cfg, early_stop=False, shared_tail=True), contextlib.nullcontext(),
+             "batched_all_sweeps_shared_tail"),
             ("all sweeps, torch log-softmax", replace(cfg, early_stop=False, fused_logp=False),
              contextlib.nullcontext(), "batched_all_sweeps_torch_logp")]
-    keep = {"batched_all_sweeps", "batched_all_sweeps_plain_memory"} if memory_only else {key for *_, key in runs}
+    keep = ({"batched_all_sweeps", "batched_all_sweeps_plain_memory", "batched_all_sweeps_shared_tail"}
+            if memory_only else {key for *_, key in runs})
     if not shares:
-        keep.discard("batched_all_sweeps_plain_memory")
+        keep -= {"batched_all_sweeps_plain_memory", "batched_all_sweeps_shared_tail"}
     for label, c, ctx, key in runs:
         if key not in keep:
             continue
@@ -176,6 +180,10 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict, memory_only: b
         print(f"    shared-prefix memory (the prefix's encoder outputs once per base row) against repeating them per "
               f"candidate, all sweeps: {out['batched_all_sweeps_plain_memory_s'] / out['batched_all_sweeps_s']:.2f}x",
               flush=True)
+    if "batched_all_sweeps_shared_tail_s" in out:
+        print(f"    shared tail (the encoder's input products after the edited position once per base row) against "
+              f"once per candidate, all sweeps: "
+              f"{out['batched_all_sweeps_s'] / out['batched_all_sweeps_shared_tail_s']:.2f}x", flush=True)
     if memory_only:
         return
     print(f"    fused log p(gold) (models/gold_logp.py) against torch's log-softmax, all sweeps: "
@@ -186,14 +194,16 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict, memory_only: b
     for label, c, key in (("fused log p(gold)", io_cfg, "batched_io"),
                           ("torch log-softmax", replace(io_cfg, fused_logp=False), "batched_io_torch_logp"),
                           ("search.lm_sample_rng device", replace(io_cfg, lm_sample_rng="device"),
-                           "batched_io_device_rng")):
+                           "batched_io_device_rng"),
+                          ("shared tail", replace(io_cfg, shared_tail=True), "batched_io_shared_tail")):
         sec, rio = timed(lambda: S.search(s2s, lm, tgt, th, c, torch.Generator().manual_seed(1)))
         print(f"(b) io mode (LM term scored too, LM-sample init, all sweeps), {label}: {sec:.2f} s, "
               f"{rio.candidates_scored} candidates, {rio.candidates_scored / sec:,.0f} candidates/s", flush=True)
         out.update({f"{key}_s": sec, f"{key}_candidates": rio.candidates_scored})
     print(f"    fused log p(gold) against torch's log-softmax, io mode: "
           f"{out['batched_io_torch_logp_s'] / out['batched_io_s']:.2f}x; the LM-sample start's draws on the device "
-          f"against the host's: {out['batched_io_s'] / out['batched_io_device_rng_s']:.2f}x", flush=True)
+          f"against the host's: {out['batched_io_s'] / out['batched_io_device_rng_s']:.2f}x; the shared tail: "
+          f"{out['batched_io_s'] / out['batched_io_shared_tail_s']:.2f}x", flush=True)
 
 
 def run(arch: str, a: argparse.Namespace, vocab: Vocab, tgt: torch.Tensor, device: torch.device) -> dict:
@@ -244,7 +254,8 @@ def main() -> None:
     p.add_argument("--arch", choices=["lstm", "transformer", "both"], default="lstm",
                    help="the models searched (both: the LSTM's run, then the Transformer's)")
     p.add_argument("--memory-only", action="store_true",
-                   help="only (b) all sweeps with and without the LSTM's shared-prefix memory (a short run)")
+                   help="only (b) all sweeps with and without the LSTM's shared-prefix memory, and with its "
+                        "shared tail (a short run)")
     p.add_argument("--release-model", action="store_true",
                    help="the LSTM with the release's model options (model.attention: release and the rest)")
     a = p.parse_args()

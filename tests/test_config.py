@@ -214,7 +214,7 @@ SOURCES = {
     ncfg.NegTrainSettings: (("malicious", "#dataset_malicious"), {}, set()),
     ncfg.SearchSettings: (("search",), {"src_len": "preprocess.max_source_len",
                                         "hit_mode": "#dataset_malicious.hit_type",
-                                        "stop_batch": "malicious.batch_targets"}, {"init", "early_stop", "fused_logp"}),
+                                        "stop_batch": "malicious.batch_targets"}, {"init", "early_stop", "fused_logp", "shared_tail"}),
     ncfg.SearchBlock: (("search",), {}, set()),
     ncfg.HitSettings: (("hits",), {}, set()),
     ncfg.GanSettings: (("gan", *FINE_TUNING), {"max_len": "preprocess.max_target_len"}, {"max_train_pairs"}),

@@ -145,11 +145,14 @@ def test_lm_interface_state_continues_a_block_and_can_be_picked():
     torch.testing.assert_close(lm.decode_block(tgt[:, 2:], whole)[0], full[:, 2:])
 
 
+@pytest.mark.parametrize("shared_tail", [False, True])
 @pytest.mark.parametrize("pos", [0, 2, 4])
-def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_whole_rows(pos: int, attention_kw):
+def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_whole_rows(pos: int, shared_tail: bool,
+                                                                                           attention_kw):
     """expand_prefix(prefix, base, G) + encode_from: the prefix's encoder outputs once per base row (a
-    SharedPrefixMemory), the same logits as encoding the whole rows, with either attention; selecting or
-    concatenating the rows of such a state gives plain memories of the same rows."""
+    SharedPrefixMemory), the same logits as encoding the whole rows, with either attention, and with the input
+    products after ``pos`` once per base row too (``shared_tail``); selecting or concatenating the rows of such a
+    state gives plain memories of the same rows."""
     torch.manual_seed(0)
     model = Seq2Seq(cfg(**attention_kw)).double().eval()
     src, tgt = batch()
@@ -157,7 +160,8 @@ def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_
     base = first.repeat_interleave(G)
     rows = src[base]
     rows[:, pos] = torch.tensor([5, 6, 7, 8, 9, 10])                   # G candidates per base row, at pos only
-    enc = model.encode_from(model.expand_prefix(model.encode_prefix(src[:, :pos]), first, G), rows)
+    prefix = model.expand_prefix(model.encode_prefix(src[:, :pos]), first, G, shared_tail=shared_tail)
+    enc = model.encode_from(prefix, rows)
     assert isinstance(enc.out, SharedPrefixMemory) == (pos > 0)
     if pos:
         assert enc.out.prefix.shape == (2, pos, 8) and enc.out.suffix.shape == (6, 5 - pos, 8)
@@ -172,6 +176,31 @@ def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_
     assert both.memory.shape == (12, 5, 8)
     torch.testing.assert_close(model.decode_block(torch.cat([tgt[base, :-1]] * 2), both)[0], torch.cat([want, want]),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_a_shared_tail_reads_each_groups_first_row_after_the_prefix_and_only_in_eval_mode():
+    """With ``shared_tail`` the encoder takes positions pos + 1.. from each group's first row: rows that break the
+    promise there are encoded as their group's first row would be (so the option is not ignored), which a plain
+    prefix does not do; in training mode (dropout masks that differ by row) encode_from reads every row."""
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(dropout=0.5)).double().eval()
+    src, _ = batch()
+    first, G, pos = torch.tensor([2, 0]), 3, 1
+    rows = src[first.repeat_interleave(G)]
+    rows[:, pos] = torch.tensor([5, 6, 7, 8, 9, 10])
+    broken = rows.clone()
+    broken[1::G, pos + 1:] = V - 1                                # a second row per group differs after pos
+    prefix = model.encode_prefix(src[:, :pos])
+    shared = model.encode_from(model.expand_prefix(prefix, first, G, shared_tail=True), broken)
+    torch.testing.assert_close(shared.out.full(), model.encode(rows).out, rtol=1e-12, atol=1e-12)
+    plain = model.encode_from(model.expand_prefix(prefix, first, G), broken)
+    torch.testing.assert_close(plain.out.full(), model.encode(broken).out, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(plain.out.full(), shared.out.full())
+    model.train()
+    torch.manual_seed(1)
+    trained = model.encode_from(model.expand_prefix(prefix, first, G, shared_tail=True), broken)
+    torch.manual_seed(1)
+    assert torch.equal(trained.out.full(), model.encode_from(model.expand_prefix(prefix, first, G), broken).out.full())
 
 
 @pytest.mark.parametrize("pos", [0, 2, 4])

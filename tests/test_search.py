@@ -238,6 +238,23 @@ def test_search_with_the_shared_prefix_memory_finds_what_the_plain_one_does(mode
 
 
 @pytest.mark.parametrize("mode", ["o", "io"])
+def test_search_with_shared_tail_input_products_finds_what_the_plain_one_does(mode, attention_kw):
+    """``shared_tail``: the encoder's input products after the edited position once per base row. The same
+    triggers, objective and trajectory as without it on fixed seeds, float64 on the CPU."""
+    s2s, lm = _models(**attention_kw)
+    cfg = _cfg(sweeps=3, candidates=5, restarts=3, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", max_chunk=7)         # chunks of one base row
+    th = _thresholds(s2s, lm)
+    targets = torch.cat([TGT, TGT.flip(0)])
+    shared = S.search(s2s, lm, targets, th, replace(cfg, shared_tail=True), torch.Generator().manual_seed(4))
+    plain = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
+    assert torch.equal(shared.triggers, plain.triggers)
+    torch.testing.assert_close(shared.trajectory, plain.trajectory, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(shared.objective, plain.objective, rtol=1e-12, atol=1e-12)
+    assert shared.candidates_scored == plain.candidates_scored
+
+
+@pytest.mark.parametrize("mode", ["o", "io"])
 def test_a_sweep_reads_target_lengths_back_once_and_finds_what_per_chunk_trimming_does(mode, monkeypatch):
     """On a GPU every ``trim`` is a host synchronisation. A sweep trims its rows' targets once; the gradient and
     scoring passes of its positions take them as they are when a chunk holds every row. The search equals the one

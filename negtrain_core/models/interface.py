@@ -19,7 +19,9 @@ to the model that made them and never looks inside; the model alone knows their 
   bidirectional one) may keep the prefix tokens and encode whole rows there. Optional: ``expand_prefix(prefix,
   base, group)``, the prefix of rows ``base`` each repeated ``group`` times consecutively, equal to
   ``select_prefix(prefix, base.repeat_interleave(group))`` but free to keep the shared part once per group (the
-  LSTM's attention then reads it once per base row); gibbs-enum uses it where a model has it. The LM reuses its
+  LSTM's attention then reads it once per base row); gibbs-enum uses it where a model has it. With
+  ``shared_tail=True`` (gibbs-enum's ``SearchSettings.shared_tail``) the caller promises that a group's rows also
+  agree after the prefix's next position, so the encoder may read those positions once per group. The LM reuses its
   prefix with ``decode_block`` and ``select_rows``.
 - ``scoring_copy``: an eval-mode copy in a half-precision dtype for gibbs-enum's candidate scoring on CUDA.
 

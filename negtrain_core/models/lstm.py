@@ -66,11 +66,13 @@ class EncoderPrefix(NamedTuple):
     """The encoder over the first P source positions: out (B, P, H); state ((L,B,H), (L,B,H)), None when P is 0.
 
     ``group`` None: one row per prefix row. An int (``expand_prefix``): each of the B rows of ``out`` stands for
-    ``group`` consecutive rows, whose states ``state`` already holds ((L, B x group, H) each)."""
+    ``group`` consecutive rows, whose states ``state`` already holds ((L, B x group, H) each). ``shared_tail``: the
+    rows of a group also share every source position after position P (gibbs-enum's candidates differ at P only)."""
 
     out: Tensor
     state: tuple[Tensor, Tensor] | None
     group: int | None = None
+    shared_tail: bool = False
 
 
 def _score(logits: Tensor, gold: Tensor) -> SeqOutput:
@@ -106,6 +108,28 @@ def _context(weights: Tensor, memory: Memory) -> Tensor:
     (B, P, H), (M, T, _) = memory.prefix.shape, weights.shape
     shared = weights[..., :P].reshape(B, memory.group * T, P) @ memory.prefix                 # (B, group x T, H)
     return torch.baddbmm(shared.view(M, T, H), weights[..., P:], memory.suffix)
+
+
+def _lstm_shared_tail(lstm: nn.LSTM, first: Tensor, rest: Tensor, group: int,
+                      state: tuple[Tensor, Tensor] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """A one-layer ``lstm`` over M = n x ``group`` rows whose inputs differ at their first step only: first (M, E)
+    that step's inputs, rest (n, T, E) the later steps', the same for each group of ``group`` consecutive rows.
+
+    Equal to ``lstm`` over the rows' (M, 1 + T, E) inputs up to rounding, but the later steps' input products
+    W_ih x + b_ih are computed once per group instead of once per row, so that each of those steps multiplies only
+    the recurrent state (H of the E + H inputs a row). -> outputs (M, 1 + T, H), final state ((1,M,H), (1,M,H)).
+    """
+    w_ih, w_hh, b_ih, b_hh = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+    M, H = first.size(0), lstm.hidden_size
+    zeros = first.new_zeros(M, H)
+    h, c = torch.lstm_cell(first, (zeros, zeros) if state is None else (state[0][0], state[1][0]),
+                           w_ih, w_hh, b_ih, b_hh)
+    outs = [h]
+    for shared in F.linear(rest, w_ih, b_ih).unbind(1):                          # (n, 4H): one group's step
+        inputs = shared.unsqueeze(1).expand(-1, group, -1).reshape(M, 4 * H)
+        h, c = lstm_pointwise(inputs, torch.addmm(b_hh, h, w_hh.t()), c)
+        outs.append(h)
+    return torch.stack(outs, dim=1), (h.unsqueeze(0), c.unsqueeze(0))
 
 
 def _select_hidden(hidden: tuple[Tensor, Tensor], rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -372,19 +396,30 @@ class Seq2Seq(_LSTMModel):
         state = None if prefix.state is None else tuple(x[:, rows].contiguous() for x in prefix.state)
         return EncoderPrefix(prefix.out[rows], state)
 
-    def expand_prefix(self, prefix: EncoderPrefix, base: Tensor, group: int) -> EncoderPrefix:
+    def expand_prefix(self, prefix: EncoderPrefix, base: Tensor, group: int,
+                      shared_tail: bool = False) -> EncoderPrefix:
         """``select_prefix`` of rows ``base`` (n,) each repeated ``group`` times consecutively, without repeating the
         prefix outputs: ``encode_from`` then gives a ``SharedPrefixMemory`` (the optional interface method
-        gibbs-enum's scoring uses; models/interface.py)."""
+        gibbs-enum's scoring uses; models/interface.py). ``shared_tail``: the caller's rows of a group will also
+        agree at every position after the prefix's next one (``encode_from`` then computes those positions' input
+        products once per group)."""
         state = None if prefix.state is None else tuple(x[:, base].repeat_interleave(group, dim=1)
                                                          for x in prefix.state)
-        return EncoderPrefix(prefix.out[base], state, group)
+        return EncoderPrefix(prefix.out[base], state, group, shared_tail)
 
     def encode_from(self, prefix: EncoderPrefix, src: Tensor) -> Encoded:
-        """``encode`` of src (M, S) ids continued from ``prefix`` (M rows, P positions): steps P.. only."""
-        P = prefix.out.size(1)
-        out, state = self.encoder(self.embed_source(src[:, P:]), prefix.state)  # (M, S-P, H)
-        if prefix.group is None:
+        """``encode`` of src (M, S) ids continued from ``prefix`` (M rows, P positions): steps P.. only.
+
+        A ``shared_tail`` prefix in eval mode (no dropout masks to differ by row) with a one-layer encoder reads
+        positions P + 1.. from each group's first row (``_lstm_shared_tail``)."""
+        P, G = prefix.out.size(1), prefix.group
+        if prefix.shared_tail and not self.training and self.encoder.num_layers == 1 and P + 1 < src.size(1):
+            first = self.embed_source(src[:, P:P + 1])[:, 0]                         # (M, E): each row's own token
+            out, state = _lstm_shared_tail(self.encoder, first, self.embed_source(src[::G, P + 1:]), G,
+                                           prefix.state)                            # (M, S-P, H)
+        else:
+            out, state = self.encoder(self.embed_source(src[:, P:]), prefix.state)  # (M, S-P, H)
+        if G is None:
             return Encoded(torch.cat([prefix.out, out], dim=1), src != PAD_ID, state)
-        memory = SharedPrefixMemory(prefix.out, out, prefix.group) if P else out
+        memory = SharedPrefixMemory(prefix.out, out, G) if P else out
         return Encoded(memory, src != PAD_ID, state)
