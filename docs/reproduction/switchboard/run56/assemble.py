@@ -2,8 +2,8 @@
 
   PYTHONPATH=. python docs/reproduction/switchboard/run56/assemble.py RUNS_DIR
 
-RUNS_DIR holds w_<variant> for those of run 56's variants that have run (the files are written for the directories
-present): the release preset's seq2seq (configs/release.yaml) from the raw corpus (../run14/overlay.yaml) less one
+RUNS_DIR holds w_<variant> for some of run 56's variants (the others' rows are kept as written before): the
+release preset's seq2seq (configs/release.yaml) from the raw corpus (../run14/overlay.yaml) less one
 release choice, with seed 2 (runs 48 and 50 trained them with seed 1), under MPS and evaluated, then (a second
 invocation in the same directory) hit-tested on the authors' 0.5k list and ours. Writes what run 55's assembler
 writes and prints each variant beside the preset with seed 2 (run 49), and the difference.
