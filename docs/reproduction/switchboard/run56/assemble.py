@@ -2,11 +2,10 @@
 
   PYTHONPATH=. python docs/reproduction/switchboard/run56/assemble.py RUNS_DIR
 
-RUNS_DIR holds w_<variant> for some of run 56's variants (the others' rows are kept as written before): the
-release preset's seq2seq (configs/release.yaml) from the raw corpus (../run14/overlay.yaml) less one
-release choice, with seed 2 (runs 48 and 50 trained them with seed 1), under MPS and evaluated, then (a second
-invocation in the same directory) hit-tested on the authors' 0.5k list and ours. Writes what run 55's assembler
-writes and prints each variant beside the preset with seed 2 (run 49), and the difference.
+RUNS_DIR holds w_shuffled_s2: the release preset's seq2seq (configs/release.yaml) from the raw corpus
+(../run14/overlay.yaml) less the release's batch order, with seed 2 (run 48 trained it with seed 1), under MPS and
+evaluated, then (a second invocation in the same directory) hit-tested on the authors' 0.5k list and ours. Writes what
+run 55's assembler writes and prints the variant beside the preset with seed 2 (run 49), and the difference.
 """
 
 import importlib.util
@@ -20,8 +19,6 @@ _spec.loader.exec_module(run55)
 
 VARIANTS = {
     "shuffled_s2": "configs/release.yaml less the release's batch order (mini-batches shuffled each epoch), seed 2",
-    "init_one_hot_maps_s2": "configs/release.yaml with only the release's biased one-hot maps, seed 2",
-    "init_decoder_embedding_s2": "configs/release.yaml with only the release's N(0, 1) decoder embedding, seed 2",
 }
 
 if __name__ == "__main__":
