@@ -354,8 +354,8 @@ class SearchSettings:
     lm_train_mode: bool = True             # the LM drops out in the gradient pass too (with grad_train_mode)
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
     fused_logp: bool = True                # not a config key: benchmarks turn it off to time torch's log-softmax
-    shared_tail: bool = False              # not a config key: the encoder's input products after the edited position
-                                           # once per base row (models/lstm.py); benchmarks time it against off
+    shared_tail: bool = False              # not a config key: the input products a base row's candidates share
+                                           # (models/lstm.py) once per row; benchmarks time it against off
     cuda_graph: bool = False               # Algorithm 1's searches: each position one CUDA graph (SearchGraphs)
     lm_sample_rng: str = "cpu"             # cpu | device: where the io-mode start's exponentials are drawn
 

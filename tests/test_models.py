@@ -179,12 +179,13 @@ def test_an_expanded_prefix_keeps_its_outputs_once_per_group_and_decodes_as_the_
 
 
 def test_a_shared_tail_reads_each_groups_first_row_after_the_prefix_and_only_in_eval_mode():
-    """With ``shared_tail`` the encoder takes positions pos + 1.. from each group's first row: rows that break the
-    promise there are encoded as their group's first row would be (so the option is not ignored), which a plain
-    prefix does not do; in training mode (dropout masks that differ by row) encode_from reads every row."""
+    """With ``shared_tail`` the encoder takes positions pos + 1.. from each group's first row, and the (general
+    attention's) decoder each group's target tokens: rows that break the promise are encoded and decoded as their
+    group's first row would be (so the option is not ignored), which a plain prefix does not do; in training mode
+    (dropout masks that differ by row) encode_from reads every row."""
     torch.manual_seed(0)
-    model = Seq2Seq(cfg(dropout=0.5)).double().eval()
-    src, _ = batch()
+    model = Seq2Seq(cfg(dropout=0.5, attention="general")).double().eval()
+    src, tgt = batch()
     first, G, pos = torch.tensor([2, 0]), 3, 1
     rows = src[first.repeat_interleave(G)]
     rows[:, pos] = torch.tensor([5, 6, 7, 8, 9, 10])
@@ -196,6 +197,14 @@ def test_a_shared_tail_reads_each_groups_first_row_after_the_prefix_and_only_in_
     plain = model.encode_from(model.expand_prefix(prefix, first, G), broken)
     torch.testing.assert_close(plain.out.full(), model.encode(broken).out, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(plain.out.full(), shared.out.full())
+    state = model.state_from(shared)
+    assert state.shared_group == G and model.state_from(plain).shared_group is None
+    targets = tgt[first.repeat_interleave(G), :-1]
+    mixed = targets.clone()
+    mixed[1::G, 1:] = V - 1                                       # a second row per group decodes other tokens
+    want, _ = model.decode_block(targets, state._replace(shared_group=None))
+    torch.testing.assert_close(model.decode_block(mixed, state)[0], want, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(model.decode_block(mixed, state._replace(shared_group=None))[0], want)
     model.train()
     torch.manual_seed(1)
     trained = model.encode_from(model.expand_prefix(prefix, first, G, shared_tail=True), broken)

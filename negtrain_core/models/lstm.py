@@ -46,20 +46,24 @@ Memory = Tensor | SharedPrefixMemory
 
 class Encoded(NamedTuple):
     """Encoder output. out: (B, S, H) (or a ``SharedPrefixMemory``); src_mask: (B, S) True on real tokens; state:
-    ((L,B,H), (L,B,H))."""
+    ((L,B,H), (L,B,H)); shared_group: the rows' group size where a ``shared_tail`` prefix promised that each group of
+    rows will be decoded with the same target tokens (``encode_from``), else None."""
 
     out: Memory
     src_mask: Tensor
     state: tuple[Tensor, Tensor]
+    shared_group: int | None = None
 
 
 class DecoderState(NamedTuple):
     """The seq2seq's decoding state: memory (B, S, H) encoder outputs (or a ``SharedPrefixMemory``), src_mask
-    (B, S), hidden ((L,B,H), (L,B,H)) the decoder LSTM's state after the tokens decoded so far."""
+    (B, S), hidden ((L,B,H), (L,B,H)) the decoder LSTM's state after the tokens decoded so far; shared_group: as
+    ``Encoded``'s (``decode_block`` may then read each group's tokens from its first row)."""
 
     memory: Memory
     src_mask: Tensor
     hidden: tuple[Tensor, Tensor]
+    shared_group: int | None = None
 
 
 class EncoderPrefix(NamedTuple):
@@ -67,7 +71,8 @@ class EncoderPrefix(NamedTuple):
 
     ``group`` None: one row per prefix row. An int (``expand_prefix``): each of the B rows of ``out`` stands for
     ``group`` consecutive rows, whose states ``state`` already holds ((L, B x group, H) each). ``shared_tail``: the
-    rows of a group also share every source position after position P (gibbs-enum's candidates differ at P only)."""
+    rows of a group also share every source position after position P and will be decoded with the same target
+    tokens (gibbs-enum's candidates of a base row differ at P only)."""
 
     out: Tensor
     state: tuple[Tensor, Tensor] | None
@@ -110,21 +115,25 @@ def _context(weights: Tensor, memory: Memory) -> Tensor:
     return torch.baddbmm(shared.view(M, T, H), weights[..., P:], memory.suffix)
 
 
-def _lstm_shared_tail(lstm: nn.LSTM, first: Tensor, rest: Tensor, group: int,
+def _lstm_shared_tail(lstm: nn.LSTM, first: Tensor | None, rest: Tensor, group: int,
                       state: tuple[Tensor, Tensor] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """A one-layer ``lstm`` over M = n x ``group`` rows whose inputs differ at their first step only: first (M, E)
-    that step's inputs, rest (n, T, E) the later steps', the same for each group of ``group`` consecutive rows.
+    """A one-layer ``lstm`` over M = n x ``group`` rows whose inputs differ at their first step at most: first (M, E)
+    that step's inputs (None: no such step), rest (n, T, E) the later steps', the same for each group of ``group``
+    consecutive rows; ``state`` ((1,M,H), (1,M,H)) or None (zeros).
 
     Equal to ``lstm`` over the rows' (M, 1 + T, E) inputs up to rounding, but the later steps' input products
     W_ih x + b_ih are computed once per group instead of once per row, so that each of those steps multiplies only
-    the recurrent state (H of the E + H inputs a row). -> outputs (M, 1 + T, H), final state ((1,M,H), (1,M,H)).
+    the recurrent state (H of the E + H inputs a row). -> outputs (M, 1 + T, H) (without a first step: (M, T, H)),
+    final state ((1,M,H), (1,M,H)).
     """
     w_ih, w_hh, b_ih, b_hh = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
-    M, H = first.size(0), lstm.hidden_size
-    zeros = first.new_zeros(M, H)
-    h, c = torch.lstm_cell(first, (zeros, zeros) if state is None else (state[0][0], state[1][0]),
-                           w_ih, w_hh, b_ih, b_hh)
-    outs = [h]
+    M, H = rest.size(0) * group, lstm.hidden_size
+    zeros = rest.new_zeros(M, H)
+    h, c = (zeros, zeros) if state is None else (state[0][0], state[1][0])
+    outs = []
+    if first is not None:
+        h, c = torch.lstm_cell(first, (h, c), w_ih, w_hh, b_ih, b_hh)
+        outs.append(h)
     for shared in F.linear(rest, w_ih, b_ih).unbind(1):                          # (n, 4H): one group's step
         inputs = shared.unsqueeze(1).expand(-1, group, -1).reshape(M, 4 * H)
         h, c = lstm_pointwise(inputs, torch.addmm(b_hh, h, w_hh.t()), c)
@@ -279,12 +288,19 @@ class Seq2Seq(_LSTMModel):
         return _context(torch.softmax(scores, dim=-1), memory)
 
     def decode_block(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """tokens: (B, T) ids -> logits (B, T, V) and the decoding state after the last step."""
-        emb = self.drop(self.tgt_embed(tokens))               # (B, T, E)
-        if self.cfg.attention == "release":
-            h, hidden = self._release_steps(emb, state)       # (B, T, H)
-            return self.out(self.drop(h)), state._replace(hidden=hidden)
-        h, hidden = self.decoder(emb, state.hidden)           # (B, T, H)
+        """tokens: (B, T) ids -> logits (B, T, V) and the decoding state after the last step.
+
+        With a ``shared_group`` state in eval mode the general attention's one-layer decoder reads each group's
+        tokens from its first row and computes their input products once per group (``_lstm_shared_tail``)."""
+        G = state.shared_group
+        if G and self.cfg.attention == "general" and not self.training and self.decoder.num_layers == 1:
+            h, hidden = _lstm_shared_tail(self.decoder, None, self.tgt_embed(tokens[::G]), G, state.hidden)
+        else:
+            emb = self.drop(self.tgt_embed(tokens))           # (B, T, E)
+            if self.cfg.attention == "release":
+                h, hidden = self._release_steps(emb, state)   # (B, T, H)
+                return self.out(self.drop(h)), state._replace(hidden=hidden)
+            h, hidden = self.decoder(emb, state.hidden)       # (B, T, H)
         ctx = self._attend(self.attn_q(h), state.memory, state.src_mask)  # (B, T, H)
         hid = torch.tanh(self.combine(torch.cat([ctx, h], dim=-1)))
         return self.out(self.drop(hid)), state._replace(hidden=hidden)
@@ -372,7 +388,7 @@ class Seq2Seq(_LSTMModel):
 
     def state_from(self, enc: Encoded) -> DecoderState:
         """The decoding state before ``<s>`` (the decoder LSTM's state: ``start_hidden``)."""
-        return DecoderState(enc.out, enc.src_mask, self.start_hidden(enc))
+        return DecoderState(enc.out, enc.src_mask, self.start_hidden(enc), enc.shared_group)
 
     def initial_state(self, src: Tensor) -> DecoderState:
         return self.state_from(self.encode(src))
@@ -422,4 +438,4 @@ class Seq2Seq(_LSTMModel):
         if G is None:
             return Encoded(torch.cat([prefix.out, out], dim=1), src != PAD_ID, state)
         memory = SharedPrefixMemory(prefix.out, out, G) if P else out
-        return Encoded(memory, src != PAD_ID, state)
+        return Encoded(memory, src != PAD_ID, state, G if prefix.shared_tail else None)

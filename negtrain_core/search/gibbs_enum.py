@@ -387,8 +387,8 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
     The B x G rows are built chunk by chunk, whole base rows at a time (row r: base r // G, candidate r % G), and
     scored in batched forwards; the encoder and the LM run the shared prefix once per base row and only the rest
     per candidate; a model with ``expand_prefix`` (the LSTM) also keeps the prefix's encoder outputs once per base
-    row for the attention to read, and with ``cfg.shared_tail`` computes the input products of the positions after
-    ``pos`` once per base row too (a row's candidates agree there).
+    row for the attention to read, and with ``cfg.shared_tail`` computes the input products of the source positions
+    after ``pos`` and of the target tokens once per base row too (a row's candidates agree there).
     """
     G = cands.size(1)
     size = size or ChunkSize(cfg.max_chunk)
