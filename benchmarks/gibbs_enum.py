@@ -15,7 +15,7 @@ but how many sweeps run before the per-row early stop does, so the number of can
     prefixes. Timed with its per-row early stop (random weights make rows stop early, which flatters it) and with
     all T sweeps run (the same work as (a): there the wall-time ratio equals the candidates/s ratio), then all
     sweeps with the LSTM's prefix encoder outputs repeated per candidate instead of kept once per base row, then all
-    sweeps with the encoder's input products after the edited position once per base row (``shared_tail``;
+    sweeps with the input products a base row's candidates share computed once per row (``shared_tail``;
     ``--memory-only``: these three runs alone), then all sweeps with the target log-probs from torch's log-softmax
     instead of the fused kernel. ``--io`` adds the io mode (the LM term scored for every candidate too), all sweeps,
     with and without the fused kernel, with the LM-sample start's draws made on the device
@@ -181,8 +181,8 @@ def time_batched(s2s, lm, tgt, th, cfg, gen, io: bool, out: dict, memory_only: b
               f"candidate, all sweeps: {out['batched_all_sweeps_plain_memory_s'] / out['batched_all_sweeps_s']:.2f}x",
               flush=True)
     if "batched_all_sweeps_shared_tail_s" in out:
-        print(f"    shared tail (the encoder's input products after the edited position once per base row) against "
-              f"once per candidate, all sweeps: "
+        print(f"    shared tail (the input products a base row's candidates share, once per row) against once per "
+              f"candidate, all sweeps: "
               f"{out['batched_all_sweeps_s'] / out['batched_all_sweeps_shared_tail_s']:.2f}x", flush=True)
     if memory_only:
         return
