@@ -417,8 +417,8 @@ class Seq2Seq(_LSTMModel):
         """``select_prefix`` of rows ``base`` (n,) each repeated ``group`` times consecutively, without repeating the
         prefix outputs: ``encode_from`` then gives a ``SharedPrefixMemory`` (the optional interface method
         gibbs-enum's scoring uses; models/interface.py). ``shared_tail``: the caller's rows of a group will also
-        agree at every position after the prefix's next one (``encode_from`` then computes those positions' input
-        products once per group)."""
+        agree at every position after the prefix's next one and be decoded with the same target tokens
+        (``encode_from`` and ``decode_block`` then compute those input products once per group)."""
         state = None if prefix.state is None else tuple(x[:, base].repeat_interleave(group, dim=1)
                                                          for x in prefix.state)
         return EncoderPrefix(prefix.out[base], state, group, shared_tail)
