@@ -17,7 +17,7 @@ to the model that made them and never looks inside; the model alone knows their 
   runs the shared prefix once (``encode_prefix``), base rows are picked (``select_prefix``) and the encoder is
   continued over the rest of each candidate row (``encode_from``). An encoder that cannot continue (a
   bidirectional one) may keep the prefix tokens and encode whole rows there. Optional: ``expand_prefix(prefix,
-  base, group)``, the prefix of rows ``base`` each repeated ``group`` times consecutively, equal to
+  base, group, shared_tail)``, the prefix of rows ``base`` each repeated ``group`` times consecutively, equal to
   ``select_prefix(prefix, base.repeat_interleave(group))`` but free to keep the shared part once per group (the
   LSTM's attention then reads it once per base row); gibbs-enum uses it where a model has it. With
   ``shared_tail=True`` (gibbs-enum's ``SearchSettings.shared_tail``) the caller promises that a group's rows also

@@ -404,8 +404,8 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
         rows[:, pos] = cands[a:b].reshape(-1)
         t = _chunk_targets(tgt[base], (a, b) == (0, src.size(0)), trimmed)
         with torch.inference_mode():
-            pre_rows = (expand(pre.enc, first, G, **({"shared_tail": True} if cfg.shared_tail else {}))
-                        if expand is not None else s2s.select_prefix(pre.enc, base))
+            pre_rows = (expand(pre.enc, first, G, shared_tail=cfg.shared_tail) if expand is not None
+                        else s2s.select_prefix(pre.enc, base))
             enc = s2s.encode_from(pre_rows, rows)                                       # encoder from pos on
             # the logits are freed before the LM's continuation allocates its own
             token_logp = gold_logp(s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0], t[:, 1:], cfg.fused_logp)

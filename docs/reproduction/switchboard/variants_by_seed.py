@@ -13,16 +13,19 @@ effect by that training.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("run55_assemble", HERE / "run55" / "assemble.py")
+run55 = importlib.util.module_from_spec(_spec)      # the preset's seeds (PRESET) and, through run 51, avg_rates
+_spec.loader.exec_module(run55)
 
-# (seed, run folder, variant name in its models.csv)
-PRESET = [(1, "run46", "preset_momentum"), (2, "run49", "preset_s2"), (3, "run51", "preset_s3"),
-          (4, "run52", "preset_s4"), (5, "run53", "preset_s5"), (6, "run54", "preset_s6"), (7, "run54", "preset_s7")]
+# (seed, run folder, variant name in its models.csv) of every seed of the preset measured
+PRESET = [(seed, run, variant) for seed, (run, variant) in enumerate(run55.PRESET, start=1)]
 VARIANTS = {
     "encoder input dropped out too (model.dropout_sites: all)": [(1, "run48", "dropout_all"),
                                                                  (2, "run49", "dropout_all_s2")],
@@ -46,16 +49,10 @@ def measured(run: str, variant: str) -> dict:
     curve = pd.read_csv(folder / f"{variant}_seq2seq_curve.csv")
     out = {m: float(models[m]) for m in ("test_ppl", "max_ratio", "ent2", "bleu4_sentence_avg")}
     out["valid_ppl"] = float(curve["valid_ppl"].iloc[int(models["kept_epoch"]) - 1])
-    hits = pd.read_csv(folder / "hits.csv") if (folder / "hits.csv").is_file() else None
-    for mode in ("o", "io"):
-        for lst in ("train", "test"):
-            rate = float("nan")
-            if hits is not None:
-                rows = hits.query("variant == @variant and model == 'baseline' and list == @lst "
-                                  "and hit_type == @mode + '_sample_avg'")
-                rate = float(rows["rate"].iloc[0]) if len(rows) else rate
-            out[f"{mode}_avg_{lst}"] = rate
-    return out
+    hits = pd.read_csv(folder / "hits.csv") if (folder / "hits.csv").is_file() else pd.DataFrame()
+    tested = hits.query("variant == @variant and model == 'baseline'") if len(hits) else hits
+    rates = run55.run51.run46.avg_rates(tested).iloc[0] if len(tested) else {}
+    return out | {m: float(rates.get(m, math.nan)) for m in MEASURES if m.endswith(("_train", "_test"))}
 
 
 def table() -> pd.DataFrame:
