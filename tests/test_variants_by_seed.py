@@ -23,12 +23,15 @@ def test_places_each_training_among_the_preset_seeds():
     table = _script().table().set_index(["variant", "measure"])
     shuffled = table.loc[("shuffled_s2", "o_avg_train")]
     assert math.isclose(shuffled["value"], 160 / 468)             # run56/hits.csv: 160 of 468
-    assert shuffled["preset_n"] == 6 and math.isnan(shuffled["preset_same_seed"])   # run 49 was not hit-tested
+    assert shuffled["preset_n"] == 7                  # seed 2 (run 49) hit-tested by run 57, which trained it again
+    assert math.isclose(shuffled["preset_same_seed"], 108 / 468)   # run57/hits.csv: preset_s2, 108 of 468
     assert math.isclose(shuffled["preset_max"], 137 / 468) and not shuffled["inside_range"]
     cut = table.loc[("cut_paper_s1", "max_ratio")]
     assert cut["preset_n"] == 7 and cut["inside_range"] and math.isclose(cut["preset_same_seed"], 0.4834484401047869)
     assert math.isclose(cut["z"], (cut["value"] - cut["preset_mean"]) / cut["preset_sd"])
     assert math.isnan(table.loc[("dropout_all", "o_avg_train"), "value"])   # run 48 was not hit-tested
+    maps = table.loc[("init_one_hot_maps_s2", "o_avg_train")]
+    assert math.isclose(maps["value"], 155 / 468) and not maps["inside_range"]     # run57/hits.csv: 155 of 468
 
 
 def test_committed_csv_matches_the_run_files():

@@ -3,10 +3,10 @@
   PYTHONPATH=. python docs/reproduction/switchboard/variants_by_seed.py
 
 Reads only committed files: each run folder's models.csv, hits.csv (sample-avg rates on the authors' 0.5k list,
-``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55, 56) and
+``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55-57) and
 every measure it prints the variant's value, the preset's with the same seed, and where the value lies among the
-preset's seven seeds (runs 46, 49, 51-54; hits: the six hit-tested): their mean, standard deviation, range and the
-z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and measure). This is what the
+preset's seven seeds (runs 46, 49, 51-54; seed 2's hits from run 57, which trained it again): their mean, standard
+deviation, range and the z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and measure). This is what the
 README's "within the seeds' spread" rests on: a value inside the preset's range is not told apart from the seed's
 effect by that training.
 """
@@ -33,7 +33,8 @@ VARIANTS = {
                                                                        (2, "run56", "shuffled_s2")],
     "the paper's target cut (preprocess.target_cut: paper)": [(1, "run55", "cut_paper_s1"),
                                                               (2, "run55", "cut_paper_s2")],
-    "only the release's one-hot maps (model.init: release_one_hot_maps)": [(1, "run50", "init_one_hot_maps")],
+    "only the release's one-hot maps (model.init: release_one_hot_maps)": [(1, "run50", "init_one_hot_maps"),
+                                                                            (2, "run57", "init_one_hot_maps_s2")],
     "only the release's decoder embedding (model.init: release_decoder_embedding)": [
         (1, "run50", "init_decoder_embedding")],
 }
@@ -49,7 +50,8 @@ def measured(run: str, variant: str) -> dict:
     curve = pd.read_csv(folder / f"{variant}_seq2seq_curve.csv")
     out = {m: float(models[m]) for m in ("test_ppl", "max_ratio", "ent2", "bleu4_sentence_avg")}
     out["valid_ppl"] = float(curve["valid_ppl"].iloc[int(models["kept_epoch"]) - 1])
-    hits = pd.read_csv(folder / "hits.csv") if (folder / "hits.csv").is_file() else pd.DataFrame()
+    tested_in = HERE / run55.run51.HIT_TESTED_IN.get((run, variant), run) / "hits.csv"
+    hits = pd.read_csv(tested_in) if tested_in.is_file() else pd.DataFrame()
     tested = hits.query("variant == @variant and model == 'baseline'") if len(hits) else hits
     rates = run55.run51.run46.avg_rates(tested).iloc[0] if len(tested) else {}
     return out | {m: float(rates.get(m, math.nan)) for m in MEASURES if m.endswith(("_train", "_test"))}

@@ -70,19 +70,23 @@ def hit_rates(run: Path, variant: str) -> pd.DataFrame | None:
 
 # (run, variant) of the preset's seeds before this run: seed 1 (hit-tested) and seed 2
 EARLIER = [("run46", "preset_momentum"), ("run49", "preset_s2")]
+# (run, variant) of a seed one run trained and a later run trained again to the same weights (every measure and the
+# validation curve equal) and hit-tested: that later run's hits.csv has the seed's hits
+HIT_TESTED_IN = {("run49", "preset_s2"): "run57"}
 
 
 def preset_seeds(models: pd.DataFrame, hits: list[pd.DataFrame], earlier: list, run: str) -> pd.DataFrame:
-    """Every seed of the release preset's baseline: ``earlier`` runs' rows (hit-tested where that run kept a
-    hits.csv) and ``models`` (``run``'s, hit-tested where ``hits``, hits.csv frames, has them), a row each, with the
+    """Every seed of the release preset's baseline: ``earlier`` runs' rows (hit-tested where that run, or the run
+    ``HIT_TESTED_IN`` names, kept a hits.csv) and ``models`` (``run``'s, hit-tested where ``hits``, hits.csv frames, has them), a row each, with the
     sample-avg hit rates joined."""
     before, before_hits, runs = [], [], {}
     for r, v in earlier:
         rows = pd.read_csv(HERE.parent / r / "models.csv").query("variant == @v")
         before.append(rows if "seed" in rows else rows.assign(seed=1))   # run 46 kept config.yaml's seed 1
         runs[v] = f"run {r.removeprefix('run')}"
-        if (HERE.parent / r / "hits.csv").is_file():
-            before_hits.append(pd.read_csv(HERE.parent / r / "hits.csv").query("variant == @v"))
+        tested = HERE.parent / HIT_TESTED_IN.get((r, v), r) / "hits.csv"
+        if tested.is_file():
+            before_hits.append(pd.read_csv(tested).query("variant == @v"))
     rates = run46.avg_rates(pd.concat([*before_hits, *hits]))
     table = pd.concat([*before, models]).set_index("variant").join(rates)
     this = f"run {run.removeprefix('run')}"
