@@ -354,8 +354,8 @@ class SearchSettings:
     lm_train_mode: bool = True             # the LM drops out in the gradient pass too (with grad_train_mode)
     early_stop: bool = True                # not a config key: benchmarks turn it off to time full sweeps
     fused_logp: bool = True                # not a config key: benchmarks turn it off to time torch's log-softmax
-    shared_tail: bool = False              # not a config key: the input products a base row's candidates share
-                                           # (models/lstm.py) once per row; benchmarks time it against off
+    shared_tail: bool = False              # the input products a base row's candidates share (models/lstm.py)
+                                           # once per row
     cuda_graph: bool = False               # Algorithm 1's searches: each position one CUDA graph (SearchGraphs)
     lm_sample_rng: str = "cpu"             # cpu | device: where the io-mode start's exponentials are drawn
 
@@ -721,7 +721,7 @@ def _search(config: dict[str, Any], data: DataSettings, hit_type: str, quick: di
                   score_dtype=s["score_dtype"], sequence_reweight=s["sequence_reweight"],
                   first_position=s["first_position"], stop_rule=s["stop_rule"],
                   stop_batch=config["malicious"]["batch_targets"], lm_train_mode=s["lm_train_mode"],
-                  cuda_graph=s["cuda_graph"], lm_sample_rng=s["lm_sample_rng"])
+                  cuda_graph=s["cuda_graph"], lm_sample_rng=s["lm_sample_rng"], shared_tail=s["shared_tail"])
     modes = {"o": dict(lambda_in=0.0, init="uniform"), "io": dict(lambda_in=s["lambda_in"], init="lm")}
     baseline = config["hits"]["baseline_restarts"]
     attack_restarts = s["restarts"] if baseline is None else baseline

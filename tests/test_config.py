@@ -195,6 +195,19 @@ def test_search_lm_sample_rng_reaches_every_search(tmp_path):
         ncfg.validate(ncfg.load(ROOT / "config.yaml", (overlay,)))
 
 
+def test_search_shared_tail_reaches_every_search(tmp_path):
+    """search.shared_tail: off by default (the plain path's roundings), on for every search when set."""
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml"), "switchboard")
+    assert {c.shared_tail for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {False}
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("search: {shared_tail: true}\n")
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml", (overlay,)), "switchboard")
+    assert {c.shared_tail for c in [*s.search.attack.values(), *s.search.negtrain.values()]} == {True}
+    overlay.write_text("search: {shared_tail: 1}\n")
+    with pytest.raises(ncfg.ConfigError, match="shared_tail"):
+        ncfg.validate(ncfg.load(ROOT / "config.yaml", (overlay,)))
+
+
 # ------------------------------------------------------------------------- the schema holds every default
 
 SCHEMA = yaml.safe_load(ncfg.SCHEMA_PATH.read_text())
