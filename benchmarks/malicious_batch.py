@@ -16,6 +16,8 @@ well under one. This benchmark shows where a batch's time goes, on paper-size mo
   summed over kernels): wall over kernel time is what a host-free search could gain at most;
 - on a GPU, the batch's search with ``search.cuda_graph`` (``SearchGraphs``: each position over all rows one CUDA
   graph, captured in a first search and replayed in the timed one), against the plain search of the same run;
+- the batch's search with ``search.shared_tail`` (the LSTM's input products a row's candidates share, once per row),
+  plain and on a GPU with ``search.cuda_graph``, against the same search without it;
 - io-mode's LM-sample start alone, and the io-mode search, with ``search.lm_sample_rng`` device (the start's
   exponentials drawn on the GPU, not the host) against the default cpu, plain and on a GPU with ``search.cuda_graph``;
 - on a GPU, the host synchronisations of one sweep (torch.cuda.set_sync_debug_mode), by the line that made them:
@@ -155,6 +157,16 @@ def main() -> None:
             print(line(f"{a.batch} targets, search.cuda_graph", wall, kernels, positions)
                   + f"; {plain / wall:.2f}x the plain search", flush=True)
             out[f"{mode}_search_graphs_s"], out[f"{mode}_search_graphs_kernels_s"] = wall, kernels
+        shared = {"search.shared_tail": None} | (
+            {"search.shared_tail and search.cuda_graph": S.SearchGraphs()} if device.type == "cuda" else {})
+        for label, graphs in shared.items():           # against the same search without it, in the same run
+            tgt = tgt_all[:a.batch]
+            wall, kernels = timed(lambda: S.search(s2s, use_lm, tgt, th, replace(cfg, shared_tail=True), gen, graphs))
+            without = out[f"{mode}_search_graphs_s" if graphs is not None else f"{mode}_search_{a.batch}_s"]
+            print(line(f"{a.batch} targets, {label}", wall, kernels, positions)
+                  + f"; {without / wall:.2f}x the same search without it", flush=True)
+            key = f"{mode}_search_shared_tail" + ("_graphs" if graphs is not None else "")
+            out[f"{key}_s"], out[f"{key}_kernels_s"] = wall, kernels
         if mode == "io":
             lm_start(a.batch, lm, base.trigger_len, S.banned_ids(len(vocab), True, device), gen, out)
             fast, tgt, plain = replace(cfg, lm_sample_rng="device"), tgt_all[:a.batch], out[f"io_search_{a.batch}_s"]
