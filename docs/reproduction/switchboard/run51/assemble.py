@@ -77,8 +77,8 @@ HIT_TESTED_IN = {("run49", "preset_s2"): "run57"}
 
 def preset_seeds(models: pd.DataFrame, hits: list[pd.DataFrame], earlier: list, run: str) -> pd.DataFrame:
     """Every seed of the release preset's baseline: ``earlier`` runs' rows (hit-tested where that run, or the run
-    ``HIT_TESTED_IN`` names, kept a hits.csv) and ``models`` (``run``'s, hit-tested where ``hits``, hits.csv frames, has them), a row each, with the
-    sample-avg hit rates joined."""
+    ``HIT_TESTED_IN`` names, kept a hits.csv) and ``models`` (``run``'s, hit-tested where ``hits``, hits.csv frames,
+    has them), a row each, with the sample-avg hit rates joined."""
     before, before_hits, runs = [], [], {}
     for r, v in earlier:
         rows = pd.read_csv(HERE.parent / r / "models.csv").query("variant == @v")
