@@ -59,6 +59,7 @@ for _ds in DATASETS:
                 f"logs/{_ds}/freq-{'_'.join(f'{r:g}' for r in _group)}.log",
             benchmark:
                 f"benchmarks_out/{_ds}/freq-{'_'.join(f'{r:g}' for r in _group)}.tsv"
+            priority: 1  # first among ready jobs with Algorithm 1: its epochs are the whole set's longest chain
             resources:
                 **gpu_resources(),
             script:
