@@ -255,6 +255,24 @@ def test_search_with_shared_tail_input_products_finds_what_the_plain_one_does(mo
 
 
 @pytest.mark.parametrize("mode", ["o", "io"])
+def test_fixed_rows_with_shared_tail_find_what_the_plain_search_does(mode, monkeypatch):
+    """The fixed-row path that ``search.cuda_graph`` captures (``SearchGraphs``, run eagerly on the CPU) with
+    ``shared_tail``: the same triggers and trajectory as the plain search without it, float64, no dropout."""
+    s2s, lm = _models(dropout=0.0)
+    cfg = _cfg(sweeps=3, candidates=4, restarts=2, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", grad_train_mode=False, early_stop=False)
+    th = _thresholds(s2s, lm)
+    graphs, asked, expand = S.SearchGraphs(capture=False), [], s2s.expand_prefix
+    monkeypatch.setattr(s2s, "expand_prefix", lambda *a, **kw: asked.append(kw["shared_tail"]) or expand(*a, **kw))
+    a = S.search(s2s, lm, _targets_of_three_lengths(), th, replace(cfg, shared_tail=True),
+                 torch.Generator().manual_seed(0), graphs)
+    assert graphs.fixed and asked and all(asked)                     # the fixed rows took the shared tail
+    b = S.search(s2s, lm, _targets_of_three_lengths(), th, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(a.triggers, b.triggers)
+    torch.testing.assert_close(a.trajectory, b.trajectory, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["o", "io"])
 def test_a_sweep_reads_target_lengths_back_once_and_finds_what_per_chunk_trimming_does(mode, monkeypatch):
     """On a GPU every ``trim`` is a host synchronisation. A sweep trims its rows' targets once; the gradient and
     scoring passes of its positions take them as they are when a chunk holds every row. The search equals the one
@@ -772,15 +790,17 @@ def test_a_plain_search_reads_back_per_sweep_only():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: CUDA graphs")
-@pytest.mark.parametrize("mode,dtype", [("o", "float32"), ("io", "float32"), ("io", "float16")])
-def test_graphed_positions_find_what_the_eager_fixed_rows_do_on_cuda(mode, dtype):
+@pytest.mark.parametrize("mode,dtype,shared_tail", [("o", "float32", False), ("io", "float32", False),
+                                                    ("io", "float16", False), ("o", "float16", True)])
+def test_graphed_positions_find_what_the_eager_fixed_rows_do_on_cuda(mode, dtype, shared_tail):
     """Captured after GRAPH_WARMUP eager runs and replayed in the next searches: the same triggers as the fixed-row
     path run eagerly, without dropout (the graphs' dropout masks are their own), weights changed between searches
-    (float16: through the scoring copies, refreshed in place)."""
+    (float16: through the scoring copies, refreshed in place); with ``shared_tail`` too, its recurrence captured."""
     torch.manual_seed(0)
     s2s, lm = (m.float().cuda() for m in _models(dtype=torch.float32, dropout=0.0))
     cfg = _cfg(sweeps=3, candidates=4, restarts=2, lambda_in=1.0 if mode == "io" else 0.0,
-               init="lm" if mode == "io" else "uniform", grad_train_mode=False, score_dtype=dtype)
+               init="lm" if mode == "io" else "uniform", grad_train_mode=False, score_dtype=dtype,
+               shared_tail=shared_tail)
     th = _thresholds(*(m.double().cpu() for m in _models(dtype=torch.float64, dropout=0.0)))
     targets = _targets_of_three_lengths().cuda()
     graphed, eager = S.SearchGraphs(), S.SearchGraphs(capture=False)
