@@ -2,10 +2,11 @@
 against the schema over config.yaml, each of its keys changes config.yaml's value, the settings the stages take carry
 them, and the whole quick pipeline runs under it. paper_levels.yaml, a part of it. transformer.yaml, the Transformer
 recipe measured at paper scale: valid, every key a change, carried to every model, and exactly the overlays of the
-committed Switchboard runs."""
+committed Switchboard runs. fast.yaml, the speed options: valid on every preset and changing speed fields only."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -100,6 +101,47 @@ def test_the_paper_levels_overlay_is_a_valid_part_of_the_release_preset():
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", overlays=(part,)), "switchboard")
     assert (s.model.attention, s.model.decoder_init, s.model.dropout_sites, s.model.init) == (
         "release", "zero", "all", "torch")
+
+
+FAST = ROOT / "configs" / "fast.yaml"
+SPEED_FIELDS = {"cuda_graph", "matmul_precision", "lm_sample_rng", "shared_tail"}
+
+
+def _without_speed(value):
+    """The settings as plain data, less every field named in SPEED_FIELDS, at any depth."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _without_speed(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name not in SPEED_FIELDS}
+    if isinstance(value, dict):
+        return {k: _without_speed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_speed(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("preset", [None, OVERLAY, ROOT / "configs" / "paper_levels.yaml", TRANSFORMER],
+                         ids=["config.yaml", "release", "paper_levels", "transformer"])
+def test_the_fast_overlay_changes_speed_fields_only(preset):
+    """configs/fast.yaml stacks on every preset, each of its keys changes config.yaml's value, and the settings
+    every stage takes differ from the preset's alone in speed fields only (roundings and random draws, not the
+    method): a key that changes what a stage computes, added to it, fails here."""
+    below = (preset,) if preset else ()
+    default = _leaves(ncfg.load(ROOT / "config.yaml"))
+    keys = _leaves(yaml.safe_load(FAST.read_text()))
+    assert keys and all(default[k] != v for k, v in keys.items()), "a key that restates the default"
+    assert {k.rsplit(".", 1)[1] for k in keys} <= SPEED_FIELDS
+    fast = ncfg.load(ROOT / "config.yaml", overlays=(*below, FAST))      # raises ConfigError on a bad key or value
+    plain = ncfg.load(ROOT / "config.yaml", overlays=below)
+    for name in plain["datasets"]:
+        with_fast, without = ncfg.settings(fast, name), ncfg.settings(plain, name)
+        assert with_fast != without
+        assert _without_speed(with_fast) == _without_speed(without)
+    s = ncfg.settings(fast, "switchboard")
+    assert {(c.cuda_graph, c.lm_sample_rng, c.shared_tail) for c in [*s.search.attack.values(),
+                                                                     *s.search.negtrain.values()]} == {
+        (True, "device", True)}
+    assert (s.train.matmul_precision, s.malicious.cuda_graph) == ("tf32", True)
+    assert {f.matmul_precision for f in s.frequent} == {"tf32"}
 
 
 def test_the_transformer_preset_validates_and_changes_every_key_it_sets():
