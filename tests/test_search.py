@@ -219,39 +219,40 @@ def test_prefix_scoring_equals_whole_rows(src_len, pos, attention_kw):
     assert torch.allclose(S.score(S.Scorer(s2s, lm), src, pos, cands, TGT, th, cfg), whole, atol=1e-12)
 
 
+def _row_chunked_searches(mode: str, attention_kw: dict, shared_cfg: dict, plain_setup=lambda: None):
+    """The same search (float64, fixed seed, chunks of one base row) with ``shared_cfg`` set, then with
+    ``plain_setup()`` applied: (shared, plain) results."""
+    s2s, lm = _models(**attention_kw)
+    cfg = _cfg(sweeps=3, candidates=5, restarts=3, lambda_in=1.0 if mode == "io" else 0.0,
+               init="lm" if mode == "io" else "uniform", max_chunk=7)         # chunks of one base row
+    th = _thresholds(s2s, lm)
+    targets = torch.cat([TGT, TGT.flip(0)])
+    shared = S.search(s2s, lm, targets, th, replace(cfg, **shared_cfg), torch.Generator().manual_seed(4))
+    plain_setup()
+    return shared, S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
+
+
+def _assert_same_search(a: S.SearchResult, b: S.SearchResult) -> None:
+    assert torch.equal(a.triggers, b.triggers)
+    torch.testing.assert_close(a.trajectory, b.trajectory, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a.objective, b.objective, rtol=1e-12, atol=1e-12)
+    assert a.candidates_scored == b.candidates_scored
+
+
 @pytest.mark.parametrize("mode", ["o", "io"])
 def test_search_with_the_shared_prefix_memory_finds_what_the_plain_one_does(mode, attention_kw, monkeypatch):
     """The LSTM's expand_prefix (the prefix's encoder outputs once per base row) against select_prefix (repeated
     per candidate): the same triggers, objective and trajectory on fixed seeds, float64 on the CPU."""
-    s2s, lm = _models(**attention_kw)
-    cfg = _cfg(sweeps=3, candidates=5, restarts=3, lambda_in=1.0 if mode == "io" else 0.0,
-               init="lm" if mode == "io" else "uniform", max_chunk=7)         # chunks of one base row
-    th = _thresholds(s2s, lm)
-    targets = torch.cat([TGT, TGT.flip(0)])
-    shared = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
-    monkeypatch.delattr(Seq2Seq, "expand_prefix")
-    plain = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
-    assert torch.equal(shared.triggers, plain.triggers)
-    torch.testing.assert_close(shared.trajectory, plain.trajectory, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(shared.objective, plain.objective, rtol=1e-12, atol=1e-12)
-    assert shared.candidates_scored == plain.candidates_scored
+    _assert_same_search(*_row_chunked_searches(mode, attention_kw, {},
+                                               lambda: monkeypatch.delattr(Seq2Seq, "expand_prefix")))
 
 
 @pytest.mark.parametrize("mode", ["o", "io"])
 def test_search_with_shared_tail_input_products_finds_what_the_plain_one_does(mode, attention_kw):
-    """``shared_tail``: the encoder's input products after the edited position once per base row. The same
-    triggers, objective and trajectory as without it on fixed seeds, float64 on the CPU."""
-    s2s, lm = _models(**attention_kw)
-    cfg = _cfg(sweeps=3, candidates=5, restarts=3, lambda_in=1.0 if mode == "io" else 0.0,
-               init="lm" if mode == "io" else "uniform", max_chunk=7)         # chunks of one base row
-    th = _thresholds(s2s, lm)
-    targets = torch.cat([TGT, TGT.flip(0)])
-    shared = S.search(s2s, lm, targets, th, replace(cfg, shared_tail=True), torch.Generator().manual_seed(4))
-    plain = S.search(s2s, lm, targets, th, cfg, torch.Generator().manual_seed(4))
-    assert torch.equal(shared.triggers, plain.triggers)
-    torch.testing.assert_close(shared.trajectory, plain.trajectory, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(shared.objective, plain.objective, rtol=1e-12, atol=1e-12)
-    assert shared.candidates_scored == plain.candidates_scored
+    """``shared_tail``: the encoder's input products after the edited position and (general attention) the
+    decoder's target-token inputs once per base row. The same triggers, objective and trajectory as without it on
+    fixed seeds, float64 on the CPU."""
+    _assert_same_search(*_row_chunked_searches(mode, attention_kw, {"shared_tail": True}))
 
 
 @pytest.mark.parametrize("mode", ["o", "io"])

@@ -128,8 +128,7 @@ def _lstm_shared_tail(lstm: nn.LSTM, first: Tensor | None, rest: Tensor, group: 
     """
     w_ih, w_hh, b_ih, b_hh = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
     M, H = rest.size(0) * group, lstm.hidden_size
-    zeros = rest.new_zeros(M, H)
-    h, c = (zeros, zeros) if state is None else (state[0][0], state[1][0])
+    h, c = (rest.new_zeros(M, H),) * 2 if state is None else (state[0][0], state[1][0])
     outs = []
     if first is not None:
         h, c = torch.lstm_cell(first, (h, c), w_ih, w_hh, b_ih, b_hh)

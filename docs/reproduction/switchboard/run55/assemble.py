@@ -57,11 +57,10 @@ def beside_preset(run: str, out: Path, runs: Path, variants: dict, title: str) -
     seconds.to_csv(out / "stage_seconds.csv", index=False)
     run51.run45.run32.write_wall_times(run, seconds.assign(stage=seconds["variant"] + ":" + seconds["stage"]))
     tested = [rates for v, d in dirs.items() if (rates := run51.hit_rates(d, v)) is not None]
-    hits = _in_order(pd.concat([others["hits.csv"], *tested]), variants) if tested or len(others["hits.csv"]) else None
-    if hits is not None:
-        hits.to_csv(out / "hits.csv", index=False)
     ours = models.set_index("variant")
-    if hits is not None:
+    if tested or len(others["hits.csv"]):                # a run that only evaluated writes no hits.csv
+        hits = _in_order(pd.concat([others["hits.csv"], *tested]), variants)
+        hits.to_csv(out / "hits.csv", index=False)
         ours = ours.join(run51.run46.avg_rates(hits))
     ours = ours.rename(index=lambda v: f"{v} ({run.replace('run', 'run ')})")
     preset = run51.preset_seeds(models.iloc[:0], [], PRESET, run)
@@ -77,6 +76,7 @@ def beside_preset(run: str, out: Path, runs: Path, variants: dict, title: str) -
     same = preset.set_index("seed")[run51.COLUMNS]
     print("each variant minus the preset with its seed\n",
           by_seed.sub(same, level="seed").dropna(how="all").round(4).to_string())
+
 
 if __name__ == "__main__":
     beside_preset("run55", HERE, Path(sys.argv[1]), VARIANTS,
