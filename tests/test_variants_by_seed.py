@@ -32,6 +32,11 @@ def test_places_each_training_among_the_preset_seeds():
     assert math.isnan(table.loc[("dropout_all", "o_avg_train"), "value"])   # run 48 was not hit-tested
     maps = table.loc[("init_one_hot_maps_s2", "o_avg_train")]
     assert math.isclose(maps["value"], 155 / 468) and not maps["inside_range"]     # run57/hits.csv: 155 of 468
+    maps_s1 = table.loc[("init_one_hot_maps_s1", "o_avg_train")]      # run 50's training again, hit-tested by run 58
+    assert math.isclose(maps_s1["value"], 136 / 468) and maps_s1["inside_range"]    # run58/hits.csv: 136 of 468
+    embedding = table.loc[("init_decoder_embedding_s2", "o_avg_train")]
+    assert math.isclose(embedding["value"], 173 / 468) and not embedding["inside_range"]   # run58/hits.csv
+    assert math.isnan(table.loc[("init_decoder_embedding", "o_avg_train"), "value"])   # run 50's seed 1: not hit-tested
 
 
 def test_committed_csv_matches_the_run_files():
