@@ -106,8 +106,6 @@ FAST = ROOT / "configs" / "fast.yaml"
 SPEED_FIELDS = frozenset({"cuda_graph", "matmul_precision", "lm_sample_rng", "shared_tail"})
 
 
-
-
 @pytest.mark.parametrize("preset", [None, OVERLAY, ROOT / "configs" / "paper_levels.yaml", TRANSFORMER],
                          ids=["config.yaml", "release", "paper_levels", "transformer"])
 def test_the_fast_overlay_changes_speed_fields_only(preset):
