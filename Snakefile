@@ -23,6 +23,9 @@ include: "rules/tables.smk"
 include: "rules/report.smk"
 
 
+check_mps_rules()
+
+
 rule all:
     input:
         expand("results/{dataset}/table{n}.csv", dataset=config["run_datasets"], n=[3, 4, 8, 9]),

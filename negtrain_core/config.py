@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import yaml
 
+from negtrain_core.gpu_slots import rule_base
+
 if TYPE_CHECKING:                                   # for annotations only: imported lazily below
     import jsonschema
 
@@ -873,9 +875,7 @@ KEY_NEUTRAL = {"eval_every_epoch": False, "lm_sample_rng": "cpu"}
 def rule_reads(rule: str) -> tuple[str, ...] | None:
     """``RULE_READS`` of a rule by its name (``negtrain_frequent_<dataset>[_<i>]``, one rule per dataset and job,
     reads as ``negtrain_frequent``); None for a rule not in the table."""
-    if rule.startswith("negtrain_frequent_"):
-        rule = "negtrain_frequent"
-    return RULE_READS.get(rule)
+    return RULE_READS.get(rule_base(rule))
 
 
 def rule_key(s: SharedSettings, rule: str) -> str:

@@ -20,6 +20,10 @@ CUDA_VISIBLE_DEVICES set: the GPU is the job's alone; SLURM's numbering is per j
 or nodes would clash). A SLURM allocation of several GPUs, shared by the jobs of a one-host run inside it, claims in
 a folder of its own (``slurm-<job id>``).
 
+Under NVIDIA MPS the jobs sharing a GPU also share its SMs, first come first served. ``mps_environment`` gives the
+variables through which config ``mps`` sets a job's MPS client priority and share of the SMs by its rule, so that the
+longest chain of a run (Algorithm 2) need not wait on the others' kernels.
+
 No torch here: the device count is given, so tests run this with any count on a CPU.
 """
 
@@ -37,6 +41,9 @@ from typing import NamedTuple
 
 SLOTS_DIR = Path(".negtrain") / "gpu_slots"     # relative to the job's working directory (Snakemake's workdir)
 POLL_S = 2.0                                    # how often a waiting job looks for a free slot
+# NVIDIA MPS reads these when a process creates its CUDA context (docs.nvidia.com/deploy/mps, "Environment Variables")
+MPS_PRIORITY_ENV = "CUDA_MPS_CLIENT_PRIORITY"               # 0 normal, 1 below normal: work scheduled after others'
+MPS_SHARE_ENV = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"        # at most this % of the GPU's SMs for the process
 
 
 class Assignment(NamedTuple):
@@ -174,3 +181,24 @@ def _holder(path: Path) -> str:
 def _safe(name: str) -> str:
     """``name`` as one file-name component (an old-style MIG id holds slashes)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def rule_base(rule: str) -> str:
+    """A rule's name as config ``mps`` names it: Algorithm 2's rules, one per dataset and job
+    (``negtrain_frequent_<dataset>[_<i>]``), also answer to ``negtrain_frequent``."""
+    return "negtrain_frequent" if rule.startswith("negtrain_frequent_") else rule
+
+
+def mps_environment(rule: str, mps: Mapping[str, object]) -> dict[str, str]:
+    """The MPS variables for a job of ``rule`` from config ``mps`` (``below_normal``: rules whose kernels MPS runs
+    after the other jobs'; ``active_thread_percentage``: rule -> the % of the SMs its jobs may use), each rule named
+    as Snakemake names it or by ``rule_base``. Empty for a rule named in neither. Without MPS they do nothing."""
+    names = {rule, rule_base(rule)}
+    env: dict[str, str] = {}
+    if names & set(mps.get("below_normal") or ()):
+        env[MPS_PRIORITY_ENV] = "1"
+    shares = mps.get("active_thread_percentage") or {}
+    share = next((shares[n] for n in (rule, rule_base(rule)) if n in shares), None)
+    if share is not None:
+        env[MPS_SHARE_ENV] = str(int(share))
+    return env

@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
-from negtrain_core import config, io
+from negtrain_core import config, gpu_slots, io
 
 PACKAGE = Path(__file__).resolve().parent
 PREFIX = "negtrain: "
@@ -54,6 +54,7 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     log_path = str(smk.log[0]) if len(smk.log) else None
     with _rule_log(log_path, terminal), _saying_to(terminal if log_path is not None else None):
         try:
+            set_mps(smk)
             set_threads(int(smk.threads))
             for path in smk.output:
                 io.remove_temporaries(path)
@@ -131,6 +132,17 @@ def _rule_log(path: str | None, terminal: TextIO) -> Iterator[None]:
         finally:
             handler.flush()
             root.handlers, root.level = saved
+
+
+def set_mps(smk: Any) -> None:
+    """The NVIDIA MPS client priority and share of the SMs that config ``mps`` gives this job's rule
+    (``gpu_slots.mps_environment``), in the environment before the stage creates its CUDA context, when MPS reads
+    them; logged when there are any."""
+    mps = (getattr(smk, "config", None) or {}).get("mps") or {}
+    env = gpu_slots.mps_environment(getattr(smk, "rule", ""), mps)
+    if env:
+        os.environ.update(env)
+        log.info("rule %s under NVIDIA MPS: %s", smk.rule, " ".join(f"{k}={v}" for k, v in sorted(env.items())))
 
 
 def set_threads(threads: int) -> None:

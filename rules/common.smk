@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from negtrain_core import config as ncfg
+from negtrain_core import gpu_slots as ngpu
 from negtrain_core.data import raw as nraw
 from negtrain_core.tables import rating as nrating
 from negtrain_core.tables import report as nreport
@@ -138,6 +139,19 @@ def gpu_resources(kind="gpu"):
         if r["gres"]:
             res.update(gres=r["gres"])
     return res
+
+
+def check_mps_rules():
+    """Config ``mps`` names GPU rules only (the rules that take a GPU slot; Algorithm 2's also as
+    negtrain_frequent): a misspelt name would silently leave a job at the default priority. Call after every rule
+    is defined."""
+    gpu = {r.name for r in workflow.rules if "gpu_slots" in r.resources}
+    bases = sorted({ngpu.rule_base(name) for name in gpu})
+    for key in ("below_normal", "active_thread_percentage"):
+        for name in config["mps"][key]:
+            if name not in gpu and name not in bases:
+                sys.exit(f"negtrain: config 'mps.{key}': '{name}' is not a GPU rule; GPU rules: {', '.join(bases)} "
+                         f"(Algorithm 2's also by their own names, negtrain_frequent_<dataset>_<i>)")
 
 
 def baseline_threads():

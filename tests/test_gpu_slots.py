@@ -232,3 +232,19 @@ def test_a_checkpoint_records_its_device_and_old_files_still_load(tmp_path):
     del payload["device"]                                               # a file written before the field
     (tmp_path / "old.pt").write_bytes(checkpoint.serialise(payload))
     assert "device" not in checkpoint.load(tmp_path / "old.pt", vocab).meta
+
+
+MPS = {"below_normal": ["hits", "train_gan_lr"],
+       "active_thread_percentage": {"hits": 50, "negtrain_frequent": 80, "negtrain_frequent_switchboard_1": 90}}
+
+
+@pytest.mark.parametrize("rule, env", [
+    ("hits", {gpu_slots.MPS_PRIORITY_ENV: "1", gpu_slots.MPS_SHARE_ENV: "50"}),
+    ("train_gan_lr", {gpu_slots.MPS_PRIORITY_ENV: "1"}),
+    ("negtrain_frequent_switchboard_1", {gpu_slots.MPS_SHARE_ENV: "90"}),              # its own name before the base
+    ("negtrain_frequent_switchboard_0", {gpu_slots.MPS_SHARE_ENV: "80"}),              # the base name
+    ("evaluate_model", {}),                                                            # named nowhere: MPS's defaults
+])
+def test_mps_settings_follow_the_rule_by_its_own_or_its_base_name(rule, env):
+    assert gpu_slots.mps_environment(rule, MPS) == env
+    assert gpu_slots.mps_environment(rule, {"below_normal": [], "active_thread_percentage": {}}) == {}

@@ -6,6 +6,7 @@ import ast
 import importlib
 import inspect
 import logging
+import os
 import runpy
 import tarfile
 from pathlib import Path
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from negtrain_core import stage
+from negtrain_core import gpu_slots, stage
 from negtrain_core.data import preprocess
 from negtrain_core.search.targets import TargetListError
 
@@ -103,6 +104,24 @@ def test_an_unexpected_error_without_a_file_names_where_it_was_raised(tmp_path, 
     assert "traceback is in" in err
     line = stage.error_line(_raised(lambda: b"\xff".decode()), "logs/x.log")
     assert line.startswith("negtrain: unexpected UnicodeDecodeError at ") and "can't decode byte 0xff" in line
+
+
+def test_a_job_takes_the_mps_settings_of_its_rule_before_its_stage_runs(tmp_path, monkeypatch):
+    """Config ``mps`` reaches the job's environment before the stage function (which creates the CUDA context,
+    when MPS reads it) runs, and the rule log says so; a rule named nowhere keeps MPS's defaults."""
+    for name in (gpu_slots.MPS_PRIORITY_ENV, gpu_slots.MPS_SHARE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    seen = []
+    smk = fake_snakemake(tmp_path)
+    smk.config = {"mps": {"below_normal": ["hits"], "active_thread_percentage": {"hits": 30}}}
+    for rule in ("evaluate_model", "hits"):
+        smk.rule = rule
+        stage.main(smk, lambda: seen.append({k: os.environ.get(k)
+                                             for k in (gpu_slots.MPS_PRIORITY_ENV, gpu_slots.MPS_SHARE_ENV)}))
+    assert seen == [{gpu_slots.MPS_PRIORITY_ENV: None, gpu_slots.MPS_SHARE_ENV: None},
+                    {gpu_slots.MPS_PRIORITY_ENV: "1", gpu_slots.MPS_SHARE_ENV: "30"}]
+    assert "rule hits under NVIDIA MPS: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=30 CUDA_MPS_CLIENT_PRIORITY=1" in \
+        (tmp_path / "logs" / "rule.log").read_text()
 
 
 def test_a_gpu_out_of_memory_error_says_how_to_give_a_job_more_memory():

@@ -44,6 +44,14 @@ def test_command_line_config_refused_in_one_line(tmp_path: Path, args: list[str]
          "negtrain: unknown config key 'datasets.chitchat.train.lr2'"),
         ({"resources": {"gpu": {"mem_mb": 10}}},
          "negtrain: config key 'resources.gpu.mem_mb': 10 is less than the minimum of 100"),
+        ({"mps": {"below_normal": ["hits", "train_gan"]}},
+         "negtrain: config 'mps.below_normal': 'train_gan' is not a GPU rule; GPU rules: augment_targets, "
+         "beam_overlap, evaluate_baselines, evaluate_mmi, evaluate_model, hits, negtrain_frequent, negtrain_malicious, "
+         "table3, train_baseline, train_gan_lr, train_paraphraser, train_unlikelihood (Algorithm 2's also by their own "
+         "names, negtrain_frequent_<dataset>_<i>)"),
+        ({"mps": {"active_thread_percentage": {"negtrain_frequent_chitchat_0": 0}}},
+         "negtrain: config key 'mps.active_thread_percentage.negtrain_frequent_chitchat_0': 0 is less than the minimum "
+         "of 1"),
     ],
 )
 def test_overlay_config_refused_in_one_line(tmp_path: Path, config: dict, line: str) -> None:
@@ -51,6 +59,14 @@ def test_overlay_config_refused_in_one_line(tmp_path: Path, config: dict, line: 
     assert run.returncode == 1
     assert stderr_lines(run.stderr) == [line]
     assert "Traceback" not in run.stdout
+
+
+def test_mps_takes_gpu_rules_by_their_own_or_their_base_name(tmp_path: Path) -> None:
+    """Algorithm 2's rules are named per dataset and job: config ``mps`` takes them by either name."""
+    config = {"mps": {"below_normal": ["hits", "negtrain_malicious", "train_gan_lr"],
+                      "active_thread_percentage": {"negtrain_frequent": 90, "negtrain_frequent_chitchat_0": 100}}}
+    run = snakemake(tmp_path, "-n", "--config", "scale=quick", overlays=[overlay(tmp_path, config)])
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_missing_raw_file_named_in_one_line(tmp_path: Path) -> None:
