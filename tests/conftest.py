@@ -64,17 +64,18 @@ def shared_data() -> Path:
 QUICK_SMALL = ROOT / "tests" / "quick_small.yaml"   # the quick scale shrunk to a pipeline check
 QUICK_SMALL_CONFIG = yaml.safe_load(QUICK_SMALL.read_text())["quick"]
 QUICK_TINY = ROOT / "tests" / "quick_tiny.yaml"     # on top of it: smaller still, for runs that check only wiring
+QUICK_MPS = ROOT / "tests" / "quick_mps.yaml"       # the golden run's MPS variables for three rules (speed only)
 
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch directory holding one quick-scale run of the whole pipeline on chitchat (``rule all``: Tables 3, 4,
-    8, 9, comparison, curves, rating sheet) with tests/quick_small.yaml, made once per test session and shared by
-    the golden tests; the run's terminal output is kept in ``snakemake_output.txt``."""
+    8, 9, comparison, curves, rating sheet) with tests/quick_small.yaml and tests/quick_mps.yaml, made once per test
+    session and shared by the golden tests; the run's terminal output is kept in ``snakemake_output.txt``."""
     work = tmp_path_factory.mktemp("quick_run")
     env = {**os.environ, ncfg.READS_ENV: str(work / "settings_reads")}   # tests/test_caching.py reads them
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-           "--cores", "2", "--configfile", str(QUICK_SMALL), "--config", "scale=quick", "device=cpu"]
+           "--cores", "2", "--configfile", str(QUICK_SMALL), str(QUICK_MPS), "--config", "scale=quick", "device=cpu"]
     run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600, env=env)
     if run.returncode:
         pytest.fail("quick pipeline failed:\n" + (run.stdout + run.stderr)[-4000:])

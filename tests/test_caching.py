@@ -127,8 +127,9 @@ def _scheduled(workdir: Path, overlay: dict, tmp_path: Path) -> set[str]:
      {"preprocess", "train_baseline", "negtrain_malicious"}),
 ])
 def test_a_changed_config_key_reruns_the_rules_that_read_it(quick_run, tmp_path, overlay, reruns, keeps):
-    """A dry run on the quick pipeline's finished results: nothing to do without a change, or with a change to where
-    jobs run; a changed Algorithm 1 or 2 key schedules that algorithm and what follows from it, not the baselines."""
+    """A dry run on the quick pipeline's finished results: nothing to do without a change (the run took
+    tests/quick_mps.yaml, these dry runs do not: config mps reruns nothing), or with a change to where jobs run; a
+    changed Algorithm 1 or 2 key schedules that algorithm and what follows from it, not the baselines."""
     scheduled = _scheduled(quick_run, overlay, tmp_path)
     assert reruns <= scheduled, scheduled
     assert not (keeps & scheduled), scheduled

@@ -248,3 +248,19 @@ MPS = {"below_normal": ["hits", "train_gan_lr"],
 def test_mps_settings_follow_the_rule_by_its_own_or_its_base_name(rule, env):
     assert gpu_slots.mps_environment(rule, MPS) == env
     assert gpu_slots.mps_environment(rule, {"below_normal": [], "active_thread_percentage": {}}) == {}
+
+
+def test_the_quick_runs_jobs_took_the_mps_variables_of_their_rule(quick_run):
+    """tests/quick_mps.yaml reaches real Snakemake jobs through ``snakemake.config`` and ``snakemake.rule``: the
+    baselines and hit tests below normal, Algorithm 2 (per-dataset rules, named by their base) at 60% of the SMs,
+    every other job as MPS leaves it."""
+    logs = {p.name: p.read_text() for p in (quick_run / "logs" / "chitchat").glob("*.log")}
+    said = {name for name, text in logs.items() if "under NVIDIA MPS" in text}
+    frequent = {name for name in logs if name.startswith("freq-")}
+    hits = {name for name in logs if name.startswith("hits_")}
+    assert frequent and hits
+    assert said == {"train_lm.log", "train_seq2seq.log"} | frequent | hits, sorted(said)
+    for name in frequent:
+        assert "under NVIDIA MPS: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=60\n" in logs[name]
+    for name in {"train_lm.log", "train_seq2seq.log"} | hits:
+        assert "under NVIDIA MPS: CUDA_MPS_CLIENT_PRIORITY=1\n" in logs[name]
