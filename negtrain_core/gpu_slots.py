@@ -20,9 +20,9 @@ CUDA_VISIBLE_DEVICES set: the GPU is the job's alone; SLURM's numbering is per j
 or nodes would clash). A SLURM allocation of several GPUs, shared by the jobs of a one-host run inside it, claims in
 a folder of its own (``slurm-<job id>``).
 
-Under NVIDIA MPS the jobs sharing a GPU also share its SMs, first come first served. ``mps_environment`` gives the
-variables through which config ``mps`` sets a job's MPS client priority and share of the SMs by its rule, so that the
-longest chain of a run (Algorithm 2) need not wait on the others' kernels.
+Under NVIDIA MPS the jobs sharing a GPU also share its SMs, all at one priority by default. ``mps_environment``
+gives the variables through which config ``mps`` sets a job's MPS client priority and share of the SMs by its rule,
+so that the longest chain of a run (Algorithm 2) need not wait on the others' kernels.
 
 No torch here: the device count is given, so tests run this with any count on a CPU.
 """
