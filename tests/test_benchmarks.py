@@ -44,8 +44,11 @@ TOY_LSTM = ["--words", "300", "--embedding", "16", "--hidden", "16", "--sweeps",
       "release/eager"]),
     ("gold_logp.py", ["--rows", "64", "--positions", "2", "--vocab", "300", "--repeats", "1"],
      ["torch log-softmax + gather"]),
+    ("mps_priority.py", ["--loads", "1", "--batches", "4", "--words", "300", "--embedding", "16", "--hidden", "16",
+                         "--ways", "alone", "below_normal"],
+     ["MPS control pipe", "below_normal: Algorithm 2", "CUDA_MPS_CLIENT_PRIORITY=1", "slowdown"]),
 ], ids=["gibbs_enum", "gibbs_enum_io", "malicious_batch", "frequent_throughput", "frequent_throughput_release",
-        "frequent_throughput_preset", "gold_logp"])
+        "frequent_throughput_preset", "gold_logp", "mps_priority"])
 def test_a_benchmark_runs_at_toy_size_on_the_cpu(tmp_path, script, args, expected):
     path = filter(None, [str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")])  # the caller's kept
     # one thread, as the suite's own processes (conftest): toy sizes gain nothing from more, and with torch's default
