@@ -89,12 +89,14 @@ from negtrain_core.negtrain.frequent import train_frequent  # noqa: E402
 from negtrain_core.models.interface import fresh_copy  # noqa: E402
 
 
-def setup(batches: int, r_thres: list[float], window: int, dropout: float):
-    """The model, data and one FrequentSettings per r_thres (one epoch over ``batches`` mini-batches)."""
+def setup(batches: int, r_thres: list[float], window: int, dropout: float, **model_kw):
+    """The model (``model_kw``: ``synthetic``'s sizes, paper size by default), data and one FrequentSettings per
+    r_thres (one epoch over ``batches`` mini-batches)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     s = ncfg.settings(ncfg.load(Path(__file__).resolve().parent.parent / "config.yaml"), "switchboard")
     base = s.frequent[0]
-    model, vocab, train = synthetic(10_000, batches * base.batch_size, device, dropout)
+    model_kw.setdefault("words", 10_000)
+    model, vocab, train = synthetic(n=batches * base.batch_size, device=device, dropout=dropout, **model_kw)
     test = (train[0][:256], train[1][:256])
     cfgs = [dataclasses.replace(base, r_thres=r, window=window, epochs=1, seed=1, ppl_abort=float("inf"))
             for r in r_thres]

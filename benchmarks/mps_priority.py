@@ -23,7 +23,6 @@ lives here, never in the tests.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import multiprocessing as mp
 import os
@@ -36,25 +35,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frequent_throughput import synthetic  # noqa: E402
+from gpu_sharing import setup, timed, warm  # noqa: E402
 from train_throughput import ours, synthetic_batches  # noqa: E402
 
 from negtrain_core import config as ncfg  # noqa: E402
 from negtrain_core import gpu_slots  # noqa: E402
-from negtrain_core.models.interface import fresh_copy  # noqa: E402
 from negtrain_core.negtrain.frequent import train_frequent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-WAYS = {"alone": None, "default": {}, "below_normal": {gpu_slots.MPS_PRIORITY_ENV: "1"}, "share": "share"}
+WAYS = ("alone", "default", "below_normal", "share")
 LOAD_BATCH = 64
 SYNC_EVERY = 20                  # a load reads the GPU back this often, as a training job logging its loss does
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def settings() -> ncfg.Settings:
-    return ncfg.settings(ncfg.load(ROOT / "config.yaml"), "switchboard")
+def load_env(way: str, share: int) -> dict[str, str] | None:
+    """The loads' MPS variables in ``way`` (None: no loads)."""
+    return {"alone": None, "default": {}, "below_normal": {gpu_slots.MPS_PRIORITY_ENV: "1"},
+            "share": {gpu_slots.MPS_SHARE_ENV: str(share)}}[way]
 
 
 def sync() -> None:
@@ -63,20 +60,13 @@ def sync() -> None:
 
 
 def algorithm2(args, barrier, stop, out) -> None:
-    """One Algorithm 2 pass, timed from the barrier; sets ``stop`` when it ends."""
-    dev, s = device(), settings()
-    model, vocab, train = synthetic(args.words, args.batches * s.frequent[0].batch_size, dev, 0.3,
-                                    embedding=args.embedding, hidden=args.hidden)
-    test = (train[0][:256], train[1][:256])
-    cfg = dataclasses.replace(s.frequent[0], r_thres=0.01, window=50, epochs=1, seed=1, ppl_abort=float("inf"))
-    short = (train[0][:cfg.batch_size * 8], train[1][:cfg.batch_size * 8])
-    train_frequent([fresh_copy(model)], short, test, vocab, [cfg], log_every=10**9)      # context, plans, capture
+    """One Algorithm 2 pass (r_thres 0.01), timed from the barrier; sets ``stop`` when it ends."""
+    model, vocab, train, test, cfgs = setup(args.batches, [0.01], 50, 0.3, words=args.words,
+                                            embedding=args.embedding, hidden=args.hidden)
+    warm(model, vocab, train, test, cfgs[0])
     sync()
     barrier.wait()
-    start = time.perf_counter()
-    train_frequent([model], train, test, vocab, [cfg], log_every=10**9)
-    sync()
-    seconds = time.perf_counter() - start
+    seconds = timed(lambda: train_frequent([model], train, test, vocab, cfgs, log_every=10**9))
     stop.set()
     out.put(("algorithm2", seconds))
 
@@ -84,7 +74,8 @@ def algorithm2(args, barrier, stop, out) -> None:
 def load(env: dict[str, str], args, barrier, stop, out) -> None:
     """A seq2seq trained in a loop from the barrier until ``stop``; its MPS variables set before CUDA starts."""
     os.environ.update(env)
-    dev, s = device(), settings()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    s = ncfg.settings(ncfg.load(ROOT / "config.yaml"), "switchboard")
     model, _, _ = synthetic(args.words, 1, dev, 0.3, embedding=args.embedding, hidden=args.hidden)
     batches = synthetic_batches(args.words, LOAD_BATCH, 8, seed=2, device=dev)
     run = ours(model.train(), s.train, LOAD_BATCH, use_graph=dev.type == "cuda")
@@ -103,9 +94,7 @@ def load(env: dict[str, str], args, barrier, stop, out) -> None:
 
 
 def measure(way: str, args) -> dict:
-    env = WAYS[way]
-    if env == "share":
-        env = {gpu_slots.MPS_SHARE_ENV: str(args.share)}
+    env = load_env(way, args.share)
     loads = 0 if env is None else args.loads
     ctx = mp.get_context("spawn")
     barrier, stop, out = ctx.Barrier(loads + 2, timeout=args.timeout), ctx.Event(), ctx.Queue()
@@ -129,7 +118,7 @@ def main() -> None:
     ap.add_argument("--loads", type=int, default=4, help="processes training beside Algorithm 2")
     ap.add_argument("--batches", type=int, default=2000, help="Algorithm 2's mini-batches of 32")
     ap.add_argument("--share", type=int, default=50, help="the loads' %% of the SMs in the 'share' way")
-    ap.add_argument("--ways", nargs="+", default=list(WAYS), choices=list(WAYS))
+    ap.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS)
     ap.add_argument("--words", type=int, default=10_000)
     ap.add_argument("--embedding", type=int, default=300)
     ap.add_argument("--hidden", type=int, default=600)

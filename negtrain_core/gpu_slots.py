@@ -193,12 +193,12 @@ def mps_environment(rule: str, mps: Mapping[str, object]) -> dict[str, str]:
     """The MPS variables for a job of ``rule`` from config ``mps`` (``below_normal``: rules whose kernels MPS runs
     after the other jobs'; ``active_thread_percentage``: rule -> the % of the SMs its jobs may use), each rule named
     as Snakemake names it or by ``rule_base``. Empty for a rule named in neither. Without MPS they do nothing."""
-    names = {rule, rule_base(rule)}
+    names = (rule, rule_base(rule))                         # its own name first
     env: dict[str, str] = {}
-    if names & set(mps.get("below_normal") or ()):
+    if set(names) & set(mps.get("below_normal") or ()):
         env[MPS_PRIORITY_ENV] = "1"
     shares = mps.get("active_thread_percentage") or {}
-    share = next((shares[n] for n in (rule, rule_base(rule)) if n in shares), None)
+    share = next((shares[n] for n in names if n in shares), None)
     if share is not None:
         env[MPS_SHARE_ENV] = str(int(share))
     return env

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]{8} \d{4})\]$")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ")
 ALG1_EPOCH = re.compile(r" epoch (\d+): (\d+)/(\d+) targets hit after gibbs-enum")
-ALG2_EPOCH = re.compile(r" r_thres ([\d.]+) epoch (\d+) \(([\d.]+) s,")
+ALG2_EPOCH = re.compile(r" r_thres [\d.]+ epoch (\d+) \(([\d.]+) s,")
 
 
 def jobs(log: Path, work: Path) -> tuple[datetime, pd.DataFrame]:
@@ -69,8 +69,8 @@ def epochs(work: Path, begin: datetime) -> pd.DataFrame:
                 rows.append({"job": log.stem, "epoch": int(m.group(1)), "end_min": minute, "seconds": None,
                              "hit": int(m.group(2)), "targets": int(m.group(3))})
             elif m := ALG2_EPOCH.search(line):
-                rows.append({"job": log.stem, "epoch": int(m.group(2)), "end_min": minute,
-                             "seconds": float(m.group(3)), "hit": None, "targets": None})
+                rows.append({"job": log.stem, "epoch": int(m.group(1)), "end_min": minute,
+                             "seconds": float(m.group(2)), "hit": None, "targets": None})
     return pd.DataFrame(rows).astype({"hit": "Int64", "targets": "Int64"})
 
 
