@@ -29,7 +29,9 @@ def test_places_each_training_among_the_preset_seeds():
     cut = table.loc[("cut_paper_s1", "max_ratio")]
     assert cut["preset_n"] == 7 and cut["inside_range"] and math.isclose(cut["preset_same_seed"], 0.4834484401047869)
     assert math.isclose(cut["z"], (cut["value"] - cut["preset_mean"]) / cut["preset_sd"])
-    assert math.isnan(table.loc[("dropout_all", "o_avg_train"), "value"])   # run 48 was not hit-tested
+    dropout = table.loc[("dropout_all_s1", "o_avg_train")]             # run 48's training again, hit-tested by run 59
+    assert math.isclose(dropout["value"], 132 / 468) and dropout["inside_range"]     # run59/hits.csv: 132 of 468
+    assert math.isnan(table.loc[("dropout_all_s2", "o_avg_train"), "value"])   # run 49's: not hit-tested
     maps = table.loc[("init_one_hot_maps_s2", "o_avg_train")]
     assert math.isclose(maps["value"], 155 / 468) and not maps["inside_range"]     # run57/hits.csv: 155 of 468
     maps_s1 = table.loc[("init_one_hot_maps_s1", "o_avg_train")]      # run 50's training again, hit-tested by run 58

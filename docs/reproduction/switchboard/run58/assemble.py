@@ -33,14 +33,14 @@ MEASURES = ["test_ppl", "max_ratio", "ent2", "ent3", "top_response", "bleu4_corp
             "kept_epoch", "kept_valid_ppl"]
 
 
-def check_same(variant: str, run: str, earlier: str) -> None:
-    """Fails unless ``variant`` (this run) and ``earlier`` (``run``) have every measure and every epoch of their
-    validation curves equal: the same weights, trained twice."""
-    new = pd.read_csv(HERE / "models.csv").set_index("variant").loc[variant, MEASURES]
+def check_same(variant: str, run: str, earlier: str, here: Path = HERE) -> None:
+    """Fails unless ``variant`` (the run whose files are in ``here``, this one by default) and ``earlier`` (``run``)
+    have every measure and every epoch of their validation curves equal: the same weights, trained twice."""
+    new = pd.read_csv(here / "models.csv").set_index("variant").loc[variant, MEASURES]
     old = pd.read_csv(HERE.parent / run / "models.csv").set_index("variant").loc[earlier, MEASURES]
     differ = [m for m in MEASURES if new[m] != old[m]]
     curves = [pd.read_csv(f)[["train_ppl", "valid_ppl"]] for f in
-              (HERE / f"{variant}_seq2seq_curve.csv", HERE.parent / run / f"{earlier}_seq2seq_curve.csv")]
+              (here / f"{variant}_seq2seq_curve.csv", HERE.parent / run / f"{earlier}_seq2seq_curve.csv")]
     if differ or not curves[0].equals(curves[1]):
         raise SystemExit(f"{variant} is not {run}'s {earlier} again: {differ or 'the curves'} differ")
     print(f"{variant}: every measure and every epoch's train and valid PPL equal to {run}'s {earlier}")
