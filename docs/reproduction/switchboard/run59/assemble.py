@@ -28,6 +28,5 @@ if __name__ == "__main__":
     run58.run55.beside_preset("run59", HERE, Path(sys.argv[1]), VARIANTS,
                               "Switchboard baselines: the release preset less its dropout sites, seeds 1 and 2 "
                               "again, beside the preset with the same seed")
-    for variant, (run, earlier) in SAME_AS.items():
-        if variant in run58.run55.run51.run48.evaluated_dirs(Path(sys.argv[1]), VARIANTS):
-            run58.check_same(variant, run, earlier, HERE)
+    for variant in run58.run55.run51.run48.evaluated_dirs(Path(sys.argv[1]), VARIANTS):    # those in RUNS_DIR
+        run58.check_same(variant, *SAME_AS[variant], HERE)
