@@ -9,6 +9,7 @@ began, and its seconds from Snakemake's benchmark file, also written to ../wall_
 epoch of Algorithms 1 and 2 ended), and prints where each GPU job stood at the stop.
 """
 
+import importlib.util
 import re
 import sys
 from datetime import datetime
@@ -17,6 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("run32_assemble", HERE.parent / "run32" / "assemble.py")
+run32 = importlib.util.module_from_spec(_spec)      # write_wall_times
+_spec.loader.exec_module(run32)
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]{8} \d{4})\]$")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ")
 ALG1_EPOCH = re.compile(r" epoch (\d+): (\d+)/(\d+) targets hit after gibbs-enum")
@@ -82,9 +86,7 @@ def main(raw: Path) -> None:
     begin, table = jobs(raw / "runs" / "all.log", work)
     table.to_csv(HERE / "jobs.csv", index=False)
     timed = table.dropna(subset=["seconds"]).sort_values("job")
-    wall = HERE.parent / "wall_times.csv"           # this run's rows replaced, other runs' kept as written
-    kept = [line for line in wall.read_text().splitlines() if not line.startswith("run60,")]
-    wall.write_text("\n".join(kept + [f"run60,{r.job},{r.seconds:.2f}" for r in timed.itertuples()]) + "\n")
+    run32.write_wall_times("run60", timed.rename(columns={"job": "stage"}))
     per_epoch = epochs(work, begin)
     per_epoch.to_csv(HERE / "epochs.csv", index=False)
     print(f"{len(table)} jobs started, {table['end_min'].notna().sum()} finished\n", table.to_string(index=False))
