@@ -31,7 +31,9 @@ def test_places_each_training_among_the_preset_seeds():
     assert math.isclose(cut["z"], (cut["value"] - cut["preset_mean"]) / cut["preset_sd"])
     dropout = table.loc[("dropout_all_s1", "o_avg_train")]             # run 48's training again, hit-tested by run 59
     assert math.isclose(dropout["value"], 132 / 468) and dropout["inside_range"]     # run59/hits.csv: 132 of 468
-    assert math.isnan(table.loc[("dropout_all_s2", "o_avg_train"), "value"])   # run 49's: not hit-tested
+    dropout_s2 = table.loc[("dropout_all_s2", "io_avg_train")]         # run 49's training again, hit-tested by run 61
+    assert math.isclose(dropout_s2["value"], 86 / 468) and dropout_s2["inside_range"]   # run61/hits.csv: 86 of 468
+    assert dropout_s2["preset_same_seed"] == table.loc[("shuffled_s2", "io_avg_train"), "preset_same_seed"]
     maps = table.loc[("init_one_hot_maps_s2", "o_avg_train")]
     assert math.isclose(maps["value"], 155 / 468) and not maps["inside_range"]     # run57/hits.csv: 155 of 468
     maps_s1 = table.loc[("init_one_hot_maps_s1", "o_avg_train")]      # run 50's training again, hit-tested by run 58

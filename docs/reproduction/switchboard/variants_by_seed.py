@@ -3,9 +3,9 @@
   PYTHONPATH=. python docs/reproduction/switchboard/variants_by_seed.py
 
 Reads only committed files: each run folder's models.csv, hits.csv (sample-avg rates on the authors' 0.5k list,
-``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55-59) and every
-measure it prints the variant's value, the preset's with the same seed, and where the value lies among the preset's
-seven seeds (runs 46, 49, 51-54; seed 2's hits from run 57, which trained it again): their mean, standard deviation,
+``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55-59, 61) and
+every measure it prints the variant's value, the preset's with the same seed, and where the value lies among the
+preset's seven seeds (runs 46, 49, 51-54; seed 2's hits from run 57, which trained it again): their mean, standard deviation,
 range and the z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and measure). This is
 what the README's "within the seeds' spread" rests on: a value inside the preset's range is not told apart from the
 seed's effect by that training.
@@ -27,9 +27,9 @@ _spec.loader.exec_module(run55)
 # (seed, run folder, variant name in its models.csv) of every seed of the preset measured
 PRESET = [(seed, run, variant) for seed, (run, variant) in enumerate(run55.PRESET, start=1)]
 VARIANTS = {
-    # seed 1: run 59 trained run 48's dropout_all again (every measure equal) and hit-tested it
+    # runs 59 and 61 trained run 48's and run 49's dropout_all again (every measure equal) and hit-tested them
     "encoder input dropped out too (model.dropout_sites: all)": [(1, "run59", "dropout_all_s1"),
-                                                                 (2, "run49", "dropout_all_s2")],
+                                                                 (2, "run61", "dropout_all_s2")],
     "shuffled batches (train.shuffle: true, drop_last_batch: false)": [(1, "run48", "shuffled"),
                                                                        (2, "run56", "shuffled_s2")],
     "the paper's target cut (preprocess.target_cut: paper)": [(1, "run55", "cut_paper_s1"),
