@@ -103,13 +103,17 @@ def setup(batches: int, r_thres: list[float], window: int, dropout: float, **mod
     return model, vocab, train, test, cfgs
 
 
-def timed(fn) -> float:
+def sync() -> None:
+    """Waits for the GPU's queued work (nothing on a CPU)."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+def timed(fn) -> float:
+    sync()
     start = time.perf_counter()
     fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - start
 
 

@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frequent_throughput import synthetic  # noqa: E402
-from gpu_sharing import setup, timed, warm  # noqa: E402
+from gpu_sharing import setup, sync, timed, warm  # noqa: E402
 from train_throughput import ours, synthetic_batches  # noqa: E402
 
 from negtrain_core import config as ncfg  # noqa: E402
@@ -52,11 +52,6 @@ def load_env(way: str, share: int) -> dict[str, str] | None:
     """The loads' MPS variables in ``way`` (None: no loads)."""
     return {"alone": None, "default": {}, "below_normal": {gpu_slots.MPS_PRIORITY_ENV: "1"},
             "share": {gpu_slots.MPS_SHARE_ENV: str(share)}}[way]
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def algorithm2(args, barrier, stop, out) -> None:

@@ -46,9 +46,16 @@ def check_same(variant: str, run: str, earlier: str, here: Path = HERE) -> None:
     print(f"{variant}: every measure and every epoch's train and valid PPL equal to {run}'s {earlier}")
 
 
+def retrained(run: str, here: Path, runs: Path, variants: dict, same_as: dict, title: str) -> None:
+    """Writes ``run``'s files into ``here`` and prints each variant beside the preset with its seed (run 55's
+    ``beside_preset``), then checks each variant of ``same_as`` (variant -> (run, variant) it trains again) against
+    that earlier training with ``check_same``. Runs 58, 59 and 61 are such runs."""
+    run55.beside_preset(run, here, runs, variants, title)
+    for variant, (earlier_run, earlier) in same_as.items():
+        check_same(variant, earlier_run, earlier, here)
+
+
 if __name__ == "__main__":
-    run55.beside_preset("run58", HERE, Path(sys.argv[1]), VARIANTS,
-                        "Switchboard baselines: the release preset with only its decoder embedding, seed 2, and with "
-                        "only its one-hot maps, seed 1 again, beside the preset with the same seed")
-    for variant, (run, earlier) in SAME_AS.items():
-        check_same(variant, run, earlier)
+    retrained("run58", HERE, Path(sys.argv[1]), VARIANTS, SAME_AS,
+              "Switchboard baselines: the release preset with only its decoder embedding, seed 2, and with only its "
+              "one-hot maps, seed 1 again, beside the preset with the same seed")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run58_assemble", HERE.parent / "run58" / "assemble.py")
-run58 = importlib.util.module_from_spec(_spec)      # check_same, and run 55's beside_preset through it
+run58 = importlib.util.module_from_spec(_spec)      # retrained: the files, the seed comparison and check_same
 _spec.loader.exec_module(run58)
 
 VARIANTS = {"dropout_all_s1": "configs/release.yaml less its dropout sites (model.dropout_sites: all), seed 1 "
@@ -24,7 +24,6 @@ VARIANTS = {"dropout_all_s1": "configs/release.yaml less its dropout sites (mode
 SAME_AS = {"dropout_all_s1": ("run48", "dropout_all")}
 
 if __name__ == "__main__":
-    run58.run55.beside_preset("run59", HERE, Path(sys.argv[1]), VARIANTS,
-                              "Switchboard baselines: the release preset less its dropout sites, seed 1 again, "
-                              "beside the preset with seed 1")
-    run58.check_same("dropout_all_s1", *SAME_AS["dropout_all_s1"], HERE)
+    run58.retrained("run59", HERE, Path(sys.argv[1]), VARIANTS, SAME_AS,
+                    "Switchboard baselines: the release preset less its dropout sites, seed 1 again, beside the preset "
+                    "with seed 1")

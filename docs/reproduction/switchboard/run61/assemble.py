@@ -16,14 +16,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("run58_assemble", HERE.parent / "run58" / "assemble.py")
-run58 = importlib.util.module_from_spec(_spec)      # check_same, and run 55's beside_preset through it
+run58 = importlib.util.module_from_spec(_spec)      # retrained: the files, the seed comparison and check_same
 _spec.loader.exec_module(run58)
 
 VARIANTS = {"dropout_all_s2": "configs/release.yaml less its dropout sites (model.dropout_sites: all), seed 2 "
                               "(run 49's training again, hit-tested)"}
+SAME_AS = {"dropout_all_s2": ("run49", "dropout_all_s2")}
 
 if __name__ == "__main__":
-    run58.run55.beside_preset("run61", HERE, Path(sys.argv[1]), VARIANTS,
-                              "Switchboard baselines: the release preset less its dropout sites, seed 2 again, "
-                              "beside the preset with seed 2")
-    run58.check_same("dropout_all_s2", "run49", "dropout_all_s2", HERE)
+    run58.retrained("run61", HERE, Path(sys.argv[1]), VARIANTS, SAME_AS,
+                    "Switchboard baselines: the release preset less its dropout sites, seed 2 again, beside the preset "
+                    "with seed 2")
