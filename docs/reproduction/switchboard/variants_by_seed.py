@@ -5,10 +5,10 @@
 Reads only committed files: each run folder's models.csv, hits.csv (sample-avg rates on the authors' 0.5k list,
 ``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55-59, 61) and
 every measure it prints the variant's value, the preset's with the same seed, and where the value lies among the
-preset's seven seeds (runs 46, 49, 51-54; seed 2's hits from run 57, which trained it again): their mean, standard deviation,
-range and the z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and measure). This is
-what the README's "within the seeds' spread" rests on: a value inside the preset's range is not told apart from the
-seed's effect by that training.
+preset's seven seeds (runs 46, 49, 51-54; seed 2's hits from run 57, which trained it again): their mean, standard
+deviation, range and the z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and
+measure). This is what the README's "within the seeds' spread" rests on: a value inside the preset's range is not told
+apart from the seed's effect by that training.
 """
 
 from __future__ import annotations
