@@ -6,10 +6,10 @@ the release's attention decoder and hit test.
 Reads only committed files (each run folder's models.csv or metrics.json and hits.csv, through variants_by_seed.py's
 ``measured``): every Switchboard baseline trained with the release's attention decoder and zero decoder start and
 hit-tested with the release's hit test on the authors' 0.5k list (468 targets in our vocabulary) and ours (425):
-configs/paper_levels.yaml's (run 19), run 45's readings added to it (hit-tested in run 62), the release's
-initialisation and optimiser on it (run 46), the release preset's seven seeds and every variant of it (runs 46-61),
-and the preset with plain SGD (run 22). Prints, for max-ratio (Table 4: the share of test sources answered with the
-most frequent response) against each sample-avg hit rate, Spearman's and Pearson's correlation over the trainings
+configs/paper_levels.yaml's (run 19), run 45's readings added to it (hit-tested in run 62), the release's initialisation
+and optimiser on it (run 46), the release preset's seven seeds and every variant of it (runs 46-61), and the preset with
+plain SGD (run 22). Prints, for max-ratio (Table 4: the share of test sources answered with the most frequent response)
+and test PPL, against each other and each sample-avg hit rate, Spearman's and Pearson's correlation over the trainings
 and over the preset's seven seeds alone, with a two-sided permutation p-value for Spearman's (20,000 shuffles, fixed
 seed). Writes generic_vs_hits.csv (one row per training).
 """
@@ -79,13 +79,15 @@ def permutation_p(x: np.ndarray, y: np.ndarray, shuffles: int = 20_000, seed: in
 
 
 def correlations(table: pd.DataFrame) -> pd.DataFrame:
+    """Each of max-ratio and test PPL against each hit rate, over every training and over the preset's seeds."""
     rows = []
     for name, part in (("every training", table), ("the preset's seven seeds", table.query(
             "group == 'release preset, seed'"))):
-        for rate in RATES:
-            x, y = part["max_ratio"].to_numpy(), part[rate].to_numpy()
-            rows.append({"trainings": name, "n": len(part), "rate": rate, "spearman": _spearman(x, y),
-                         "pearson": float(np.corrcoef(x, y)[0, 1]), "spearman_p": permutation_p(x, y)})
+        for measure, rate in [("max_ratio", "test_ppl"), *((m, r) for m in ("max_ratio", "test_ppl") for r in RATES)]:
+            x, y = part[measure].to_numpy(), part[rate].to_numpy()
+            rows.append({"trainings": name, "n": len(part), "measure": measure, "against": rate,
+                         "spearman": _spearman(x, y), "pearson": float(np.corrcoef(x, y)[0, 1]),
+                         "spearman_p": permutation_p(x, y)})
     return pd.DataFrame(rows)
 
 
@@ -93,7 +95,8 @@ def main() -> None:
     table = trainings()
     table.to_csv(HERE / "generic_vs_hits.csv", index=False)
     print(table.sort_values("max_ratio").round(4).to_string(index=False))
-    print("max-ratio against each sample-avg hit rate (train: the authors' 0.5k list; test: ours)")
+    print("max-ratio and test PPL against each other and each sample-avg hit rate (train: the authors' 0.5k list; "
+          "test: ours)")
     print(correlations(table).round(4).to_string(index=False))
 
 
