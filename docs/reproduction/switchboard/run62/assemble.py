@@ -17,16 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-
-
-def _load(run: str):
-    spec = importlib.util.spec_from_file_location(f"{run}_assemble", HERE.parent / run / "assemble.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run45, run48, run51, run58 = (_load(r) for r in ("run45", "run48", "run51", "run58"))
+_spec = importlib.util.spec_from_file_location("run51_assemble", HERE.parent / "run51" / "assemble.py")
+run51 = importlib.util.module_from_spec(_spec)      # hit_rates, COLUMNS, run 46's avg_rates and _load
+_spec.loader.exec_module(run51)
+run45, run48, run58 = run51.run45, run51.run48, run51._load("run58")   # writers; directories; check_same
 
 VARIANTS = ["file_order", "release_init"]          # run 45's names and settings (run45.VARIANTS)
 
