@@ -2,12 +2,12 @@
 
   PYTHONPATH=. python docs/reproduction/switchboard/run62/assemble.py RUNS_DIR
 
-RUNS_DIR holds w_file_order and w_release_init, or one of them: run 45's trainings again (configs/paper_levels.yaml's
-seq2seq from the raw corpus, ../run14/overlay.yaml, with the release's batch order or its initialisation,
-../run45/<variant>.yaml), each beside its LM under MPS and evaluated, then (a second invocation in the same directory)
-hit-tested on the authors' 0.5k list and ours. Writes what run 45's assembler writes plus hits.csv, prints the rows
-beside configs/paper_levels.yaml's own baseline (run 19, hit-tested) and the paper's, then checks that each variant is
-run 45's training again (every measure and epoch equal), so its hits are that training's.
+RUNS_DIR holds w_file_order and w_release_init: run 45's trainings again (configs/paper_levels.yaml's seq2seq from the
+raw corpus, ../run14/overlay.yaml, with the release's batch order or its initialisation, ../run45/<variant>.yaml), each
+beside its LM under MPS and evaluated, then (a second invocation in the same directory) hit-tested on the authors' 0.5k
+list and ours. Writes what run 45's assembler writes plus hits.csv, prints the rows beside configs/paper_levels.yaml's
+own baseline (run 19, hit-tested) and the paper's, then checks that each variant is run 45's training again (every
+measure and epoch equal), so its hits are that training's.
 """
 
 import importlib.util
