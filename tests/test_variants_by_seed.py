@@ -80,3 +80,15 @@ def test_generic_vs_hits_spearman_and_its_permutation_p():
 def test_generic_vs_hits_csv_matches_the_run_files():
     committed = pd.read_csv(SCRIPT.with_name("generic_vs_hits.csv"))
     pd.testing.assert_frame_equal(committed, _script("generic_vs_hits").trainings(), check_dtype=False, rtol=1e-9)
+
+
+def test_generic_vs_hits_partial_spearman_holds_the_third_fixed():
+    script = _script("generic_vs_hits")
+    rng = np.random.default_rng(0)
+    given = rng.normal(size=200)
+    table = pd.DataFrame({"given": given, "a": given + 0.1 * rng.normal(size=200),
+                          "b": given + 0.1 * rng.normal(size=200)})
+    assert abs(table[["a", "b"]].corr("spearman").iloc[0, 1]) > 0.9    # a and b agree only through ``given``
+    assert abs(script.partial_spearman(table, "a", "b", "given")) < 0.2
+    table["b"] = table["a"] + 0.01 * rng.normal(size=200)               # now they agree beyond it
+    assert script.partial_spearman(table, "a", "b", "given") > 0.8
