@@ -25,11 +25,17 @@ run45, run48, run58 = run51.run45, run51.run48, run51._load("run58")   # writers
 VARIANTS = ["file_order", "release_init"]          # run 45's names and settings (run45.VARIANTS)
 
 
-def main(runs: Path) -> None:
-    dirs = run48.evaluated_dirs(runs, VARIANTS)
-    models = run45.write_variants("run62", HERE, dirs, run45.row)
+TITLE = ("Switchboard baselines: configs/paper_levels.yaml plus the release's batch order or its initialisation, "
+         "hit-tested (hits: sample-avg; train: the authors' 0.5k list, test: ours)")
+
+
+def main(runs: Path, run: str = "run62", here: Path = HERE, variants: list[str] = VARIANTS, title: str = TITLE) -> None:
+    """Writes ``run``'s files into ``here`` from runs/w_<variant>, one of run 45's trainings again per variant of
+    ``variants``, prints them beside run 19's baseline and the paper's, and checks each against run 45's."""
+    dirs = run48.evaluated_dirs(runs, variants)
+    models = run45.write_variants(run, here, dirs, run45.row)
     hits = pd.concat([rates for v, d in dirs.items() if (rates := run51.hit_rates(d, v)) is not None])
-    hits.to_csv(HERE / "hits.csv", index=False)
+    hits.to_csv(here / "hits.csv", index=False)
 
     base = pd.read_csv(HERE.parent / "run19" / "models.csv").query("model == 'baseline'").assign(
         variant="paper_levels (run 19)")
@@ -38,11 +44,10 @@ def main(runs: Path) -> None:
     ours = models.join(run51.run46.avg_rates(hits), on="variant")
     paper = run45.PAPER.assign(o_avg_train=0.278, io_avg_train=0.196)          # Table 3's baseline
     table = pd.concat([paper, base, ours]).set_index("variant")[run51.COLUMNS]
-    run45.print_variants("Switchboard baselines: configs/paper_levels.yaml plus the release's batch order or its "
-                         "initialisation, hit-tested (hits: sample-avg; train: the authors' 0.5k list, test: ours)",
-                         table, HERE, dirs, ("paper_levels", HERE.parent / "run19" / "paper_levels_seq2seq_curve.csv"))
+    run45.print_variants(title, table, here, dirs,
+                         ("paper_levels", HERE.parent / "run19" / "paper_levels_seq2seq_curve.csv"))
     for variant in dirs:
-        run58.check_same(variant, "run45", variant, HERE)
+        run58.check_same(variant, "run45", variant, here)
 
 
 if __name__ == "__main__":
