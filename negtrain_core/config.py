@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import functools
 import json
 from dataclasses import dataclass, field, replace
@@ -57,9 +58,10 @@ def _with_defaults(cls: type) -> type:
 def _describe(err: "jsonschema.ValidationError") -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        known = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(known))
         key = extra[0] if where == "<top level>" else f"{where}.{extra[0]}"
-        return f"unknown config key '{key}'"
+        return f"unknown config key '{key}'{_known_keys_hint(extra[0], known)}"
     if err.validator in ("anyOf", "oneOf", "pattern") and "description" in err.schema:  # the allowed forms, in words
         return f"config key '{where}': {err.instance!r} is not {err.schema['description']}"
     if err.validator == "type" and err.validator_value == "boolean" and str(err.instance).lower() in ("true", "false"):
@@ -68,6 +70,14 @@ def _describe(err: "jsonschema.ValidationError") -> str:
                 else f"with --config, write {str(err.instance).capitalize()}")
         return f"config key '{where}': {err.message} ({hint})"
     return f"config key '{where}': {err.message}"
+
+
+def _known_keys_hint(key: str, known: list[str]) -> str:
+    """What the unknown ``key`` may have meant: the nearest known key at its level, else (where few) all of them."""
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if near:
+        return f" (did you mean '{near[0]}'?)"
+    return f" (keys here: {', '.join(known)})" if 0 < len(known) <= 10 else ""
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:

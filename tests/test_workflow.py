@@ -41,7 +41,7 @@ def test_command_line_config_refused_in_one_line(tmp_path: Path, args: list[str]
     "config, line",
     [
         ({"datasets": {"chitchat": {"train": {"lr2": 0.5}}}},
-         "negtrain: unknown config key 'datasets.chitchat.train.lr2'"),
+         "negtrain: unknown config key 'datasets.chitchat.train.lr2' (did you mean 'lr'?)"),
         ({"resources": {"gpu": {"mem_mb": 10}}},
          "negtrain: config key 'resources.gpu.mem_mb': 10 is less than the minimum of 100"),
         ({"mps": {"below_normal": ["hits", "train_gan"]}},
