@@ -72,12 +72,15 @@ def _describe(err: "jsonschema.ValidationError") -> str:
     return f"config key '{where}': {err.message}"
 
 
+def _near_hint(name: str, known, lead: str = "did you mean") -> str:
+    """' (did you mean X?)' with the known name nearest to ``name`` (a misspelling), or ''."""
+    near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" ({lead} '{near[0]}'?)" if near else ""
+
+
 def _known_keys_hint(key: str, known: list[str]) -> str:
     """What the unknown ``key`` may have meant: the nearest known key at its level, else (where few) all of them."""
-    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if near:
-        return f" (did you mean '{near[0]}'?)"
-    return f" (keys here: {', '.join(known)})" if 0 < len(known) <= 10 else ""
+    return _near_hint(key, known) or (f" (keys here: {', '.join(known)})" if 0 < len(known) <= 10 else "")
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -90,7 +93,11 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> d
     _merge_dataset_defaults(config)
     errors = sorted(validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        raise ConfigError(_describe(errors[0]))
+        message, path = _describe(errors[0]), list(errors[0].absolute_path)
+        if len(path) == 2 and path[0] == "datasets" and errors[0].validator == "required":
+            message += _near_hint(path[1], set(config["datasets"]) - {path[1]},     # a misspelt dataset's overlay
+                                  "a new dataset block: did you mean")
+        raise ConfigError(message)
     _check_datasets(config)
     return config
 
@@ -130,7 +137,8 @@ def _check_datasets(config: dict[str, Any]) -> None:
                               f"results/{name}/; choose another dataset name")
     for name in config["run_datasets"]:
         if name not in names:
-            raise ConfigError(f"config key 'run_datasets': '{name}' has no block under 'datasets'")
+            raise ConfigError(f"config key 'run_datasets': '{name}' has no block under 'datasets'"
+                              f"{_near_hint(name, names)}")
     for name in names:
         r_thres = config["datasets"][name].get("frequent", {}).get("r_thres", [])
         runs = [f"{r:g}" for r in r_thres]                                 # each run's files: freq-<r:g>.pt
@@ -140,7 +148,8 @@ def _check_datasets(config: dict[str, Any]) -> None:
     ratings = config["human_eval"]["ratings"]
     for name, path in ratings.items():
         if path is not None and name not in names:
-            raise ConfigError(f"config key 'human_eval.ratings.{name}': '{name}' has no block under 'datasets'")
+            raise ConfigError(f"config key 'human_eval.ratings.{name}': '{name}' has no block under 'datasets'"
+                              f"{_near_hint(name, names)}")
     for name in names:
         ratings.setdefault(name, None)
 

@@ -308,9 +308,14 @@ def test_a_dataset_of_any_name_takes_what_it_leaves_out_from_dataset_defaults() 
     (lambda c: c["datasets"].update({"targets": c["datasets"].pop("my_data2")}),
      "config key 'datasets.targets': the name 'targets' is taken by the workflow's results/targets/; choose "
      "another dataset name"),
-    (lambda c: c.update(run_datasets=["mydata"]), "config key 'run_datasets': 'mydata' has no block under 'datasets'"),
+    (lambda c: c.update(run_datasets=["mydata"]),
+     "config key 'run_datasets': 'mydata' has no block under 'datasets' (did you mean 'my_data2'?)"),
+    (lambda c: c.update(run_datasets=["reddit"]), "config key 'run_datasets': 'reddit' has no block under 'datasets'"),
     (lambda c: c["human_eval"].update(ratings={"chitcat": "filled.csv"}),
-     "config key 'human_eval.ratings.chitcat': 'chitcat' has no block under 'datasets'"),
+     "config key 'human_eval.ratings.chitcat': 'chitcat' has no block under 'datasets' (did you mean 'chitchat'?)"),
+    (lambda c: c["datasets"].update(swithcboard={"vocab_size": 5000}),     # an overlay of a misspelt dataset
+     "config key 'datasets.swithcboard': 'reader' is a required property (a new dataset block: did you mean "
+     "'switchboard'?)"),
     (lambda c: c["datasets"]["my_data2"].update(frequent={"r_thres": [0.1, 0.1000001]}),
      "config key 'datasets.my_data2.frequent.r_thres': [0.1, 0.1000001] names one Algorithm 2 run twice (its files "
      "are freq-<r_thres>.pt); give distinct values"),
