@@ -212,6 +212,35 @@ def test_a_shared_tail_reads_each_groups_first_row_after_the_prefix_and_only_in_
     assert torch.equal(trained.out.full(), model.encode_from(model.expand_prefix(prefix, first, G), broken).out.full())
 
 
+def test_the_release_decoder_with_a_shared_tail_reads_each_groups_tokens_once_and_only_in_eval_mode():
+    """The release's step-wise attention decoder with a ``shared_group`` state: each group's share of the queries and
+    of the first layer's input products comes from its first row's tokens (rows that break the promise decode as
+    that row's would, so the option is not ignored), the logits equal the plain decoder's where the promise holds,
+    and in training mode every row's tokens are read."""
+    torch.manual_seed(0)
+    model = Seq2Seq(cfg(dropout=0.5, attention="release", decoder_init="zero")).double().eval()
+    src, tgt = batch()
+    first, G, pos = torch.tensor([2, 0]), 3, 2
+    rows = src[first.repeat_interleave(G)]
+    rows[:, pos] = torch.tensor([5, 6, 7, 8, 9, 10])
+    prefix = model.expand_prefix(model.encode_prefix(src[:, :pos]), first, G, shared_tail=True)
+    state = model.state_from(model.encode_from(prefix, rows))
+    assert state.shared_group == G
+    targets = tgt[first.repeat_interleave(G), :-1]
+    mixed = targets.clone()
+    mixed[1::G, 1:] = V - 1                                       # a second row per group decodes other tokens
+    want, want_state = model.decode_block(targets, state._replace(shared_group=None))
+    got, got_state = model.decode_block(mixed, state)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got_state.hidden, want_state.hidden, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(model.decode_block(mixed, state._replace(shared_group=None))[0], want)
+    model.train()
+    torch.manual_seed(1)
+    trained = model.decode_block(mixed, state)[0]
+    torch.manual_seed(1)
+    assert torch.equal(trained, model.decode_block(mixed, state._replace(shared_group=None))[0])
+
+
 @pytest.mark.parametrize("pos", [0, 2, 4])
 def test_encoder_continued_from_a_prefix_equals_encode(pos: int):
     torch.manual_seed(0)

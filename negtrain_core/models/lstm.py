@@ -115,6 +115,11 @@ def _context(weights: Tensor, memory: Memory) -> Tensor:
     return torch.baddbmm(shared.view(M, T, H), weights[..., P:], memory.suffix)
 
 
+def _rows(shared: Tensor, group: int) -> Tensor:
+    """(n, D) one value per group -> (n x group, D), each repeated for its group's ``group`` consecutive rows."""
+    return shared.unsqueeze(1).expand(-1, group, -1).reshape(-1, shared.size(-1))
+
+
 def _lstm_shared_tail(lstm: nn.LSTM, first: Tensor | None, rest: Tensor, group: int,
                       state: tuple[Tensor, Tensor] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """A one-layer ``lstm`` over M = n x ``group`` rows whose inputs differ at their first step at most: first (M, E)
@@ -134,8 +139,7 @@ def _lstm_shared_tail(lstm: nn.LSTM, first: Tensor | None, rest: Tensor, group: 
         h, c = torch.lstm_cell(first, (h, c), w_ih, w_hh, b_ih, b_hh)
         outs.append(h)
     for shared in F.linear(rest, w_ih, b_ih).unbind(1):                          # (n, 4H): one group's step
-        inputs = shared.unsqueeze(1).expand(-1, group, -1).reshape(M, 4 * H)
-        h, c = lstm_pointwise(inputs, torch.addmm(b_hh, h, w_hh.t()), c)
+        h, c = lstm_pointwise(_rows(shared, group), torch.addmm(b_hh, h, w_hh.t()), c)
         outs.append(h)
     return torch.stack(outs, dim=1), (h.unsqueeze(0), c.unsqueeze(0))
 
@@ -289,25 +293,31 @@ class Seq2Seq(_LSTMModel):
     def decode_block(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """tokens: (B, T) ids -> logits (B, T, V) and the decoding state after the last step.
 
-        With a ``shared_group`` state in eval mode the general attention's one-layer decoder reads each group's
-        tokens from its first row and computes their input products once per group (``_lstm_shared_tail``)."""
-        G = state.shared_group
-        if G and self.cfg.attention == "general" and not self.training and self.decoder.num_layers == 1:
+        With a ``shared_group`` state in eval mode (no dropout masks to differ by row) the decoder reads each group's
+        tokens from its first row: the general attention's one-layer decoder computes their input products once per
+        group (``_lstm_shared_tail``), the release's their share of each query and of the first layer's input
+        products (``_release_steps``)."""
+        G = state.shared_group if not self.training else None
+        if self.cfg.attention == "release":
+            emb = self.tgt_embed(tokens[::G]) if G else self.drop(self.tgt_embed(tokens))   # (B or B / G, T, E)
+            h, hidden = self._release_steps(emb, state, G or 1)                            # (B, T, H)
+            return self.out(self.drop(h)), state._replace(hidden=hidden)
+        if G and self.decoder.num_layers == 1:
             h, hidden = _lstm_shared_tail(self.decoder, None, self.tgt_embed(tokens[::G]), G, state.hidden)
         else:
-            emb = self.drop(self.tgt_embed(tokens))           # (B, T, E)
-            if self.cfg.attention == "release":
-                h, hidden = self._release_steps(emb, state)   # (B, T, H)
-                return self.out(self.drop(h)), state._replace(hidden=hidden)
-            h, hidden = self.decoder(emb, state.hidden)       # (B, T, H)
+            h, hidden = self.decoder(self.drop(self.tgt_embed(tokens)), state.hidden)       # (B, T, H)
         ctx = self._attend(self.attn_q(h), state.memory, state.src_mask)  # (B, T, H)
         hid = torch.tanh(self.combine(torch.cat([ctx, h], dim=-1)))
         return self.out(self.drop(hid)), state._replace(hidden=hidden)
 
-    def _release_steps(self, emb: Tensor, state: DecoderState) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def _release_steps(self, emb: Tensor, state: DecoderState, group: int = 1
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """The release's attention decoder, one step at a time (its query needs the state before each step).
 
         emb: (B, T, E) dropped-out input embeddings -> LSTM outputs (B, T, H) and the LSTM state after the block.
+        With ``group`` > 1, emb is (B / group, T, E), each group of ``group`` consecutive rows' shared inputs
+        (gibbs-enum's candidates): the embeddings' share of each query and of the first layer's input products,
+        W_e e_t + b, is computed once per group, so each row multiplies only its context and its state.
         The query reads the first layer's (h, c); the scores cover every source position, padding included.
         ``self.decoder``'s weights run through ``torch.lstm_cell`` (one fused kernel per step on a GPU) rather than a
         one-step cuDNN call per position, and the embeddings' share of every query is one matmul over all T steps.
@@ -325,12 +335,18 @@ class Seq2Seq(_LSTMModel):
         w_q = self.attn_q.weight[:, E:]                                                   # (H, 2H): on [h; c]
         layers = [tuple(getattr(lstm, f"{k}_l{n}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                   for n in range(lstm.num_layers)]
-        deferred = self.release_weight_grads == "deferred" and torch.is_grad_enabled()
+        deferred = self.release_weight_grads == "deferred" and torch.is_grad_enabled() and group == 1
         if deferred:                                   # step_grads: one weight-gradient product over all steps
             query_weights = StepWeights(w_q)
             cells = [(StepWeights(w_ih, b_ih), StepWeights(w_hh, b_hh)) for w_ih, w_hh, b_ih, b_hh in layers]
+        if group > 1:                                  # the first layer's input products split: [ctx; e_t]
+            w_ih, w_hh, b_ih, b_hh = layers[0]
+            C = w_ih.size(1) - E
+            e_in = F.linear(emb, w_ih[:, C:], b_ih).unbind(1)                             # T x (B / G, 4H)
         hs, cs, outs = list(h0.unbind(0)), list(c0.unbind(0)), []
-        for q_emb_t, emb_t in zip(q_emb.unbind(1), emb.unbind(1)):
+        for t, (q_emb_t, emb_t) in enumerate(zip(q_emb.unbind(1), emb.unbind(1))):
+            if group > 1:
+                q_emb_t = _rows(q_emb_t, group)
             state_0 = torch.cat([hs[0], cs[0]], dim=-1)                                   # (B, 2H): [h; c]
             query = torch.relu(query_weights.linear(state_0, q_emb_t) if deferred
                                else torch.addmm(q_emb_t, state_0, w_q.t()))                # (B, H)
@@ -339,8 +355,13 @@ class Seq2Seq(_LSTMModel):
             else:
                 weights = torch.softmax(torch.bmm(memory, query.unsqueeze(-1)), dim=1)  # (B, S, 1)
                 ctx = torch.bmm(weights.transpose(1, 2), memory).squeeze(1)             # (B, H)
-            x = torch.cat([ctx, emb_t], dim=-1)                                          # [ctx; e_t]
-            for n, weights_n in enumerate(layers):
+            if group > 1:                              # the first layer from its shared part, then as below
+                hs[0], cs[0] = lstm_pointwise(torch.addmm(_rows(e_in[t], group), ctx, w_ih[:, :C].t()),
+                                              torch.addmm(b_hh, hs[0], w_hh.t()), cs[0])
+                x, first = hs[0], 1
+            else:
+                x, first = torch.cat([ctx, emb_t], dim=-1), 0                            # [ctx; e_t]
+            for n, weights_n in enumerate(layers[first:], start=first):
                 if deferred:
                     hs[n], cs[n] = lstm_pointwise(cells[n][0].linear(x), cells[n][1].linear(hs[n]), cs[n])
                 else:
