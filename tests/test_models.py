@@ -254,3 +254,32 @@ def test_encoder_continued_from_a_prefix_equals_encode(pos: int):
     got, _ = model.decode_block(tgt[base, :-1], model.state_from(enc))
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
+
+
+@pytest.mark.parametrize("later", [0, 3])
+def test_the_lm_decodes_a_shared_tail_as_the_whole_rows_reading_each_groups_later_tokens_once(later: int):
+    """LSTMLM.decode_shared_tail (gibbs-enum's io-mode candidates continuing a trigger): rows that differ at their
+    first token and share ``later`` tokens per group of G give decode_block's logits and state; the later tokens are
+    read once per group (one given per group, so a row cannot break the promise), and in training mode the rows run
+    as decode_block's, dropout masks and all."""
+    torch.manual_seed(0)
+    lm = LSTMLM(cfg(dropout=0.5)).double().eval()
+    G, n = 3, 2
+    first = torch.tensor([5, 6, 7, 8, 9, 10])
+    rest = torch.randint(4, V, (n, later))
+    whole = torch.cat([first.unsqueeze(1), rest.repeat_interleave(G, dim=0)], dim=1)
+    start = lm.decode_block(torch.randint(4, V, (n * G, 2)), None)[1]       # a state after a prefix, per row
+    want, want_state = lm.decode_block(whole, start)
+    got, got_state = lm.decode_shared_tail(first, rest, G, start)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got_state, want_state, rtol=1e-12, atol=1e-12)
+    if later:
+        other = rest.clone()
+        other[1, -1] = V - 1                                               # the second group's last token
+        assert torch.allclose(lm.decode_shared_tail(first, other, G, start)[0][:G], want[:G])
+        assert not torch.allclose(lm.decode_shared_tail(first, other, G, start)[0][G:], want[G:])
+    lm.train()
+    torch.manual_seed(1)
+    trained = lm.decode_shared_tail(first, rest, G, start)[0]
+    torch.manual_seed(1)
+    assert torch.equal(trained, lm.decode_block(whole, start)[0])

@@ -22,7 +22,9 @@ to the model that made them and never looks inside; the model alone knows their 
   LSTM's attention then reads it once per base row); gibbs-enum uses it where a model has it. With
   ``shared_tail=True`` (gibbs-enum's ``SearchSettings.shared_tail``) the caller promises that a group's rows also
   agree after the prefix's next position and will be decoded with the same target tokens, so the encoder and the
-  decoder may read those once per group. The LM reuses its prefix with ``decode_block`` and ``select_rows``.
+  decoder may read those once per group. The LM reuses its prefix with ``decode_block`` and ``select_rows``;
+  optional: ``decode_shared_tail(first, rest, group, state)``, decode_block of rows that differ at their first
+  token only, the later tokens given once per group (gibbs-enum's io-mode scoring uses it with ``shared_tail``).
 - ``scoring_copy``: an eval-mode copy in a half-precision dtype for gibbs-enum's candidate scoring on CUDA.
 
 Implementations are ``torch.nn.Module``s: callers also use ``parameters``, ``train``, ``eval`` and ``training``.

@@ -226,6 +226,18 @@ class LSTMLM(_LSTMModel):
         """tokens: (B, T) ids or (B, T, V) one-hot -> logits (B, T, V) and the state after them."""
         return self.logits(tokens, state)
 
+    def decode_shared_tail(self, first: Tensor, rest: Tensor, group: int, state: tuple[Tensor, Tensor] | None
+                           ) -> tuple[Tensor, tuple]:
+        """``decode_block`` of M = n x ``group`` rows whose tokens differ at their first step at most (gibbs-enum's
+        candidates continuing a trigger): first (M,) ids, rest (n, T) the later tokens of each group of ``group``
+        consecutive rows. -> logits (M, 1 + T, V), state. In eval mode a one-layer LM computes the later steps'
+        input products once per group (``_lstm_shared_tail``); otherwise every row's tokens run as decode_block's."""
+        if self.training or self.rnn.num_layers != 1:
+            return self.decode_block(torch.cat([first.unsqueeze(1), rest.repeat_interleave(group, dim=0)], 1), state)
+        h, state = _lstm_shared_tail(self.rnn, self.embed(first.unsqueeze(1)).squeeze(1), self.embed(rest), group,
+                                     state)
+        return self.out(h), state
+
     def select_rows(self, state: tuple[Tensor, Tensor] | None, rows: Tensor) -> tuple[Tensor, Tensor] | None:
         return None if state is None else _select_hidden(state, rows)
 

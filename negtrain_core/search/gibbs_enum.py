@@ -369,12 +369,19 @@ def prefix(sc: Scorer, src: Tensor, pos: int, cfg: SearchSettings, size: ChunkSi
         return Prefix(enc, lm_sum, lm_next, lm.cat_rows([p[2] for p in parts]))
 
 
-def _lm_from(lm: LanguageModel, pre: Prefix, rows: Tensor, pos: int, base: Tensor, cfg: SearchSettings) -> Tensor:
-    """Mean LM log-prob (M,) of rows' free tokens, continued from the prefix: the LM runs from pos on only."""
+def _lm_from(lm: LanguageModel, pre: Prefix, rows: Tensor, pos: int, base: Tensor, cfg: SearchSettings,
+             group: int = 1) -> Tensor:
+    """Mean LM log-prob (M,) of rows' free tokens, continued from the prefix: the LM runs from pos on only. With
+    ``cfg.shared_tail``, an LM with ``decode_shared_tail`` (the LSTM's) reads the tokens after pos once per
+    ``group`` consecutive rows (a base row's candidates, which agree there)."""
     free = cfg.free_positions()
     state = lm.select_rows(pre.lm_state, base)
     tokens = torch.cat([rows[:, pos:free.stop], rows.new_full((rows.size(0), 1), EOS_ID)], dim=1)  # cand .. </s>
-    logits, _ = lm.decode_block(tokens[:, :-1], state)                                  # (M, K - j, V)
+    shared = getattr(lm, "decode_shared_tail", None) if cfg.shared_tail and group > 1 else None
+    if shared is not None:
+        logits, _ = shared(tokens[:, 0], tokens[::group, 1:-1], group, state)            # (M, K - j, V)
+    else:
+        logits, _ = lm.decode_block(tokens[:, :-1], state)                              # (M, K - j, V)
     cand = pre.lm_next[base, rows[:, pos]]                                              # (M,)
     return (pre.lm_sum[base] + cand + gold_logp(logits, tokens[:, 1:], cfg.fused_logp).sum(-1)) / (cfg.trigger_len + 1)
 
@@ -388,7 +395,8 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
     scored in batched forwards; the encoder and the LM run the shared prefix once per base row and only the rest
     per candidate; a model with ``expand_prefix`` (the LSTM) also keeps the prefix's encoder outputs once per base
     row for the attention to read, and with ``cfg.shared_tail`` computes the input products of the source positions
-    after ``pos`` and of the target tokens once per base row too (a row's candidates agree there).
+    after ``pos``, of the target tokens and of the LM's tokens after ``pos`` once per base row too (a row's
+    candidates agree there).
     """
     G = cands.size(1)
     size = size or ChunkSize(cfg.max_chunk)
@@ -409,7 +417,7 @@ def score(sc: Scorer, src: Tensor, pos: int, cands: Tensor, tgt: Tensor, th: Thr
             enc = s2s.encode_from(pre_rows, rows)                                       # encoder from pos on
             # the logits are freed before the LM's continuation allocates its own
             token_logp = gold_logp(s2s.decode_block(t[:, :-1], s2s.state_from(enc))[0], t[:, 1:], cfg.fused_logp)
-            lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg) if cfg.lambda_in > 0 else None
+            lm_logp = _lm_from(sc.lm, pre, rows, pos, base, cfg, G) if cfg.lambda_in > 0 else None
             return objective(token_logp, t[:, 1:] != PAD_ID, lm_logp, th, cfg)
 
     out = run_chunked(chunk, src.size(0), groups).view(-1, G)
