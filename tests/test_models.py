@@ -255,7 +255,6 @@ def test_encoder_continued_from_a_prefix_equals_encode(pos: int):
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
-
 @pytest.mark.parametrize("later", [0, 3])
 def test_the_lm_decodes_a_shared_tail_as_the_whole_rows_reading_each_groups_later_tokens_once(later: int):
     """LSTMLM.decode_shared_tail (gibbs-enum's io-mode candidates continuing a trigger): rows that differ at their

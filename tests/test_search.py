@@ -251,8 +251,8 @@ def test_search_with_the_shared_prefix_memory_finds_what_the_plain_one_does(mode
 def test_search_with_shared_tail_input_products_finds_what_the_plain_one_does(mode, attention_kw):
     """``shared_tail``: the encoder's input products after the edited position, the decoder's target-token inputs
     (the release's: their share of its queries and first-layer inputs) and io-mode's LM inputs after the edited
-    position once per base row. The same triggers, objective and trajectory as without it on
-    fixed seeds, float64 on the CPU."""
+    position once per base row. The same triggers, objective and trajectory as without it on fixed seeds, float64
+    on the CPU."""
     _assert_same_search(*_row_chunked_searches(mode, attention_kw, {"shared_tail": True}))
 
 
