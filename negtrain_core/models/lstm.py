@@ -355,10 +355,9 @@ class Seq2Seq(_LSTMModel):
             w_ih, w_hh, b_ih, b_hh = layers[0]
             C = w_ih.size(1) - E
             e_in = F.linear(emb, w_ih[:, C:], b_ih).unbind(1)                             # T x (B / G, 4H)
+            q_emb = _rows(q_emb.flatten(1), group).view(-1, *q_emb.shape[1:])             # (B, T, H), one copy
         hs, cs, outs = list(h0.unbind(0)), list(c0.unbind(0)), []
         for t, (q_emb_t, emb_t) in enumerate(zip(q_emb.unbind(1), emb.unbind(1))):
-            if group > 1:
-                q_emb_t = _rows(q_emb_t, group)
             state_0 = torch.cat([hs[0], cs[0]], dim=-1)                                   # (B, 2H): [h; c]
             query = torch.relu(query_weights.linear(state_0, q_emb_t) if deferred
                                else torch.addmm(q_emb_t, state_0, w_q.t()))                # (B, H)
