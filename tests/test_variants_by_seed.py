@@ -56,13 +56,15 @@ def test_committed_csv_matches_the_run_files():
 
 def test_generic_vs_hits_reads_every_hit_tested_training():
     table = _script("generic_vs_hits").trainings().set_index(["run", "variant"])
-    assert len(table) == 20 and (table["group"] == "release preset, seed").sum() == 7
+    assert len(table) == 21 and (table["group"] == "release preset, seed").sum() == 7
     assert ("run48", "shuffled") not in table.index and ("run50", "init_decoder_embedding") not in table.index
     file_order = table.loc[("run62", "file_order")]              # run62/hits.csv: 115 and 96 of 468
     assert math.isclose(file_order["o_avg_train"], 115 / 468) and math.isclose(file_order["io_avg_train"], 96 / 468)
     init = table.loc[("run62", "release_init")]
     assert math.isclose(init["o_avg_train"], 91 / 468) and math.isclose(init["max_ratio"], 0.6901643248392474)
     assert math.isclose(table.loc[("run22", "preset_plain_sgd"), "max_ratio"], 0.5899023577042153)
+    momentum = table.loc[("run63", "release_momentum")]          # run63/hits.csv: 227 and 121 of 468
+    assert math.isclose(momentum["o_avg_train"], 227 / 468) and math.isclose(momentum["io_avg_train"], 121 / 468)
     assert math.isclose(table.loc[("run19", "paper_levels"), "o_avg_train"], 128 / 468)
 
 

@@ -6,13 +6,13 @@ the release's attention decoder and hit test.
 Reads only committed files (each run folder's models.csv or metrics.json and hits.csv, through variants_by_seed.py's
 ``measured``): every Switchboard baseline trained with the release's attention decoder and zero decoder start and
 hit-tested with the release's hit test on the authors' 0.5k list (468 targets in our vocabulary) and ours (425):
-configs/paper_levels.yaml's (run 19), run 45's readings added to it (hit-tested in run 62), the release's initialisation
-and optimiser on it (run 46), the release preset's seven seeds and every variant of it (runs 46-61), and the preset with
-plain SGD (run 22). Prints, for max-ratio (Table 4: the share of test sources answered with the most frequent response)
-and test PPL, against each other and each sample-avg hit rate, Spearman's and Pearson's correlation over the trainings
-and over the preset's seven seeds alone, with a two-sided permutation p-value for Spearman's (20,000 shuffles, fixed
-seed), then each hit rate's partial Spearman correlation with one of the two measures, the other held fixed. Writes
-generic_vs_hits.csv (one row per training).
+configs/paper_levels.yaml's (run 19), run 45's readings added to it (hit-tested in runs 62 and 63), the release's
+initialisation and optimiser on it (run 46), the release preset's seven seeds and every variant of it (runs 46-61), and
+the preset with plain SGD (run 22). Prints, for max-ratio (Table 4: the share of test sources answered with the most
+frequent response) and test PPL, against each other and each sample-avg hit rate, Spearman's and Pearson's correlation
+over the trainings and over the preset's seven seeds alone, with a two-sided permutation p-value for Spearman's (20,000
+shuffles, fixed seed), then each hit rate's partial Spearman correlation with one of the two measures, the other held
+fixed. Writes generic_vs_hits.csv (one row per training).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ _spec.loader.exec_module(by_seed)
 
 RATES = ["o_avg_train", "io_avg_train", "o_avg_test", "io_avg_test"]
 # (run, variant) of the trainings read through by_seed.measured, beyond the preset's seeds and its variants
-MORE = [("run62", "file_order"), ("run62", "release_init"), ("run46", "release_recipe")]
+MORE = [("run62", "file_order"), ("run62", "release_init"), ("run63", "release_momentum"),
+        ("run46", "release_recipe")]
 
 
 def _by_model(run: str, metrics: dict) -> dict:
