@@ -27,17 +27,19 @@ def resolve(name: str = "auto", jobs_per_device: int = 1) -> torch.device:
     On a GPU shared by ``jobs_per_device`` jobs (config ``gpu_jobs_per_device``) this process may use that share of
     its memory: a job that wants more gets out-of-memory in its own process (the trigger search then halves its
     chunks) instead of starving the others. Four jobs side by side on one GPU, one search had reserved 50 GiB and
-    a neighbour's 476 MiB allocation failed.
+    a neighbour's 476 MiB allocation failed. A job that Snakemake counts as k slots (``--set-resources
+    RULE:gpu_slots=k``) takes k slots of its GPU and k shares of its memory (``gpu_slots.job_slots``).
     """
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError(f"config 'device: {name}' asks for a GPU but torch sees none (use 'auto' or 'cpu')")
     asked = torch.device("cuda" if name == "auto" else name)            # cuda:N, or cuda without an index: a slot
-    device = torch.device("cuda", gpu(asked.index, jobs_per_device).index)
+    slots = gpu_slots.job_slots(jobs_per_device)
+    device = torch.device("cuda", gpu(asked.index, jobs_per_device, slots).index)
     torch.cuda.set_device(device)
-    if jobs_per_device > 1:
-        torch.cuda.set_per_process_memory_fraction(1 / jobs_per_device, device)
+    if slots < jobs_per_device:
+        torch.cuda.set_per_process_memory_fraction(slots / jobs_per_device, device)
     return device
 
 
@@ -80,13 +82,14 @@ def capture_graph(graph: "torch.cuda.CUDAGraph", option: str, **kwargs: Any) -> 
                                 f"config '{option}: false' runs this step without graphs") from err
 
 
-def gpu(index: int | None, jobs_per_device: int) -> gpu_slots.Assignment:
+def gpu(index: int | None, jobs_per_device: int, slots: int = 1) -> gpu_slots.Assignment:
     """This process's GPU: chosen (and, for ``index`` None, its slot claimed) on the first call, then the same."""
     global _assigned
     if _assigned is None or (index is not None and index != _assigned.index):
         if _assigned is not None:
             gpu_slots.release(_assigned)                            # another GPU asked for by name: free the slot
-        _assigned = gpu_slots.assign(index, torch.cuda.device_count(), jobs_per_device, on_wait=stage.say)
+        _assigned = gpu_slots.assign(index, torch.cuda.device_count(), jobs_per_device, on_wait=stage.say,
+                                     slots=slots)
         info = describe(torch.device("cuda", _assigned.index))
         log.info("GPU job on cuda:%d: GPU %s (%s, %s), %s", _assigned.index, _assigned.physical,
                  info.get("name", "name unknown"), info.get("uuid", "uuid unknown"), _assigned.how)

@@ -13,6 +13,12 @@ When every slot is held (more jobs run than slots: ``gpu_slots`` set above GPUs 
 waits for a slot, after telling the user once (``on_wait``). It does not squeeze onto the least-loaded GPU: each job
 may use 1/``jobs_per_device`` of its GPU's memory, and one job too many on a GPU could leave a neighbour out of memory.
 
+A job that Snakemake counts as k slots (``--set-resources RULE:gpu_slots=k``; ``JOB_SLOTS_ENV`` carries k into the
+job) holds k slots of one GPU, at most all of them, so that fewer jobs run beside it there, and may use k of its
+GPU's ``jobs_per_device`` shares of memory. Where no GPU has k free (jobs spread over the GPUs), it reserves the GPU
+with the most free slots and keeps each slot there as it frees, so that new jobs go elsewhere, until it has k: it
+waits only for jobs that run, and two such jobs never wait for one GPU.
+
 GPUs are named by their physical id, the entry of ``CUDA_VISIBLE_DEVICES`` (a number or a ``GPU-``/``MIG-`` UUID;
 the visible index itself when it is unset); torch's ``cuda:<index>`` is the index within the visible ones. Not
 claimed: an explicit ``cuda:N`` (the user chose), and a SLURM job that SLURM gave one GPU (SLURM_JOB_ID and
@@ -44,6 +50,7 @@ POLL_S = 2.0                                    # how often a waiting job looks 
 # NVIDIA MPS reads these when a process creates its CUDA context (docs.nvidia.com/deploy/mps, "Environment Variables")
 MPS_PRIORITY_ENV = "CUDA_MPS_CLIENT_PRIORITY"               # 0 normal, 1 below normal: work scheduled after others'
 MPS_SHARE_ENV = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"        # at most this % of the GPU's SMs for the process
+JOB_SLOTS_ENV = "NEGTRAIN_GPU_SLOTS"                        # the slots Snakemake counts this job as (stage.main)
 
 
 class Assignment(NamedTuple):
@@ -52,8 +59,9 @@ class Assignment(NamedTuple):
     index: int                  # among the visible GPUs
     physical: str               # as CUDA_VISIBLE_DEVICES names it (the index when unset)
     how: str                    # "explicit" (device: cuda:N) | "slurm" (SLURM's GPU for the job) | "slot <k> of <n>"
-    lock: Path | None = None    # the slot's lock file, held by this process (None: nothing claimed)
-    fd: int | None = None       # its open descriptor, which holds the lock until the process ends
+                                # | "slots <k>,<l> of <n>" (a job counted as several)
+    locks: tuple[Path, ...] = ()    # the slots' lock files, held by this process (empty: nothing claimed)
+    fds: tuple[int, ...] = ()       # their open descriptors, which hold the locks until the process ends
 
 
 def visible_gpus(count: int, env: Mapping[str, str] = os.environ) -> list[str]:
@@ -77,9 +85,10 @@ def slots_dir(root: Path = SLOTS_DIR, env: Mapping[str, str] = os.environ) -> Pa
 
 def assign(index: int | None, count: int, jobs_per_device: int, env: Mapping[str, str] = os.environ,
            root: Path = SLOTS_DIR, on_wait: Callable[[str], None] | None = None,
-           poll_s: float = POLL_S) -> Assignment:
+           poll_s: float = POLL_S, slots: int = 1) -> Assignment:
     """The GPU for this job among ``count`` visible ones. ``index``: the N of ``device: cuda:N`` (None for ``auto``
-    or ``cuda``: claim a slot, waiting while all are held; ``on_wait`` gets one line the first time)."""
+    or ``cuda``: claim ``slots`` slots of one GPU (``job_slots``), waiting while no GPU has them free; ``on_wait``
+    gets one line the first time)."""
     gpus = visible_gpus(count, env)
     if index is not None:
         if not 0 <= index < count:
@@ -90,54 +99,152 @@ def assign(index: int | None, count: int, jobs_per_device: int, env: Mapping[str
         return Assignment(index, gpus[index], "explicit")
     if slurm_job_gpu(count, env):
         return Assignment(0, gpus[0], "slurm")
-    return claim(gpus, jobs_per_device, slots_dir(root, env), on_wait, poll_s)
+    return claim(gpus, jobs_per_device, slots_dir(root, env), on_wait, poll_s, slots)
 
 
 def claim(gpus: Sequence[str], jobs_per_device: int, folder: Path,
-          on_wait: Callable[[str], None] | None = None, poll_s: float = POLL_S) -> Assignment:
-    """Hold a free slot of the least-loaded GPU of ``gpus`` (physical ids by visible index) until this process ends
-    (or ``release``); while every slot is held, say so once through ``on_wait`` and look again every ``poll_s``."""
+          on_wait: Callable[[str], None] | None = None, poll_s: float = POLL_S, slots: int = 1) -> Assignment:
+    """Hold ``slots`` free slots of the least-loaded GPU of ``gpus`` (physical ids by visible index) that has them
+    until this process ends (or ``release``); while none has, say so once through ``on_wait`` and look again every
+    ``poll_s``. A job of several slots that finds no GPU with them free reserves one (``_Reservation``)."""
+    if not 1 <= slots <= jobs_per_device:
+        raise ValueError(f"a job takes 1 to gpu_jobs_per_device ({jobs_per_device}) slots of its GPU, not {slots}")
     folder.mkdir(parents=True, exist_ok=True)
     told = False
+    reservation: _Reservation | None = None
     while True:
-        got = _try_claim(gpus, jobs_per_device, folder)
-        if got is not None:
-            return got
-        if on_wait is not None and not told:
-            holders = ", ".join(sorted({h for h in map(_holder, _slot_paths(gpus, jobs_per_device, folder)) if h}))
-            on_wait(f"all {len(gpus) * jobs_per_device} GPU slots ({len(gpus)} GPU(s) x gpu_jobs_per_device "
-                    f"{jobs_per_device}) are held by other jobs ({holders or 'unknown'}; {folder}), so this job "
-                    f"waits for one -- more GPU jobs run than slots: give --resources gpu_slots="
-                    f"{len(gpus) * jobs_per_device} at most (profiles/local)")
-            told = True
-        time.sleep(poll_s)
+        try:
+            with _locked(folder / ".claim"):
+                if reservation is None:
+                    got, reservation = _try_claim(gpus, jobs_per_device, folder, slots)
+                else:
+                    got = reservation.fill(folder, jobs_per_device)
+            if got is not None:
+                return got
+            if on_wait is not None and not told:
+                told = True
+                _say_wait(on_wait, gpus, jobs_per_device, folder, slots, reservation)
+            time.sleep(poll_s)
+        except BaseException:                           # Ctrl-C, an on_wait that raises: no reservation left behind
+            if reservation is not None:
+                reservation.drop()
+            raise
+
+
+def _say_wait(on_wait: Callable[[str], None], gpus: Sequence[str], jobs_per_device: int, folder: Path, slots: int,
+              reservation: _Reservation | None) -> None:
+    """The one line a waiting job says: whose jobs hold the slots, and what it waits for."""
+    holders = ", ".join(sorted({h for h in map(_holder, _slot_paths(gpus, jobs_per_device, folder)) if h}))
+    total = len(gpus) * jobs_per_device
+    if slots == 1:
+        on_wait(f"all {total} GPU slots ({len(gpus)} GPU(s) x gpu_jobs_per_device {jobs_per_device}) are held by "
+                f"other jobs ({holders or 'unknown'}; {folder}), so this job waits for one -- more GPU jobs run than "
+                f"slots: give --resources gpu_slots={total} at most (profiles/local)")
+    elif reservation is not None:                       # the jobs on that GPU end in time: nothing to change
+        on_wait(f"this job takes {slots} slots of one GPU (its resource gpu_slots) and waits for GPU "
+                f"{reservation.gpu}'s, {len(reservation.held)} of {slots} free so far; new jobs go to other GPUs "
+                f"(held now: {holders or 'unknown'}; {folder})")
+    else:
+        on_wait(f"this job takes {slots} slots of one GPU (its resource gpu_slots) and waits until a GPU has them "
+                f"free, each GPU being reserved by another such job (held now: {holders or 'unknown'}; {folder})")
+
+
+def job_slots(jobs_per_device: int, env: Mapping[str, str] = os.environ) -> int:
+    """How many slots of its GPU this job takes: the ``gpu_slots`` Snakemake counts it as (``JOB_SLOTS_ENV``, set by
+    ``stage.main``; 1 when unset), at most ``jobs_per_device`` (the whole GPU)."""
+    raw = env.get(JOB_SLOTS_ENV, "1")
+    try:
+        asked = int(raw)
+    except ValueError:
+        raise ValueError(f"resource gpu_slots of this job is '{raw}', not a whole number of GPU slots") from None
+    if asked < 1:
+        raise ValueError(f"resource gpu_slots of this job is {asked}: a GPU job takes at least one slot")
+    return min(asked, jobs_per_device)
 
 
 def release(a: Assignment) -> None:
-    """Give the slot back before the process ends (tests; a job simply exits)."""
-    if a.fd is not None:
-        os.close(a.fd)
+    """Give the slots back before the process ends (tests; a job simply exits)."""
+    for fd in a.fds:
+        os.close(fd)
 
 
-def _try_claim(gpus: Sequence[str], jobs_per_device: int, folder: Path) -> Assignment | None:
-    """One look, under the folder's claim lock: lock every free slot, keep one of the GPU with most, free the rest."""
-    with _locked(folder / ".claim"):
-        free: dict[int, list[tuple[int, int]]] = {}             # visible index -> [(slot, fd)] locked just now
-        for i, gpu in enumerate(gpus):
-            for k in range(jobs_per_device):
-                fd = _try_lock(_slot_path(folder, gpu, k))
+def _try_claim(gpus: Sequence[str], jobs_per_device: int, folder: Path, slots: int = 1
+               ) -> tuple[Assignment | None, _Reservation | None]:
+    """One look, under the folder's claim lock: lock every free slot, keep ``slots`` of the GPU with most (among
+    those with that many), free the rest. A job of several slots that none has room for reserves the GPU with the
+    most free slots that no other job has reserved and keeps its free slots."""
+    free: dict[int, list[tuple[int, int]]] = {}             # visible index -> [(slot, fd)] locked just now
+    for i, gpu in enumerate(gpus):
+        for k in range(jobs_per_device):
+            fd = _try_lock(_slot_path(folder, gpu, k))
+            if fd is not None:
+                free.setdefault(i, []).append((k, fd))
+    fits = [i for i in free if len(free[i]) >= slots]
+    got, reservation, kept = None, None, []
+    if fits:
+        best = max(fits, key=lambda i: (len(free[i]), -i))
+        kept = free[best][:slots]
+        got = _assignment(best, gpus[best], kept, jobs_per_device, folder)
+    elif slots > 1:
+        for i in sorted(range(len(gpus)), key=lambda i: (-len(free.get(i, [])), i)):
+            fd = _try_lock(_reserve_path(folder, gpus[i]))
+            if fd is not None:
+                kept = free.get(i, [])
+                reservation = _Reservation(i, gpus[i], slots, fd, list(kept))
+                _mark(kept, f"waiting for {slots} slots")
+                break
+    for _, fd in [pair for i in free for pair in free[i] if pair not in kept]:
+        os.close(fd)
+    return got, reservation
+
+
+class _Reservation:
+    """A job of ``slots`` slots waiting for GPU ``index``: it holds the GPU's reserve lock, so that no other such
+    job waits for the same GPU, and every slot of it that frees, so that no new job takes them (they go to other
+    GPUs, which Snakemake's gpu_slots bound leaves room on) until it has ``slots``. It waits only for jobs that run."""
+
+    def __init__(self, index: int, gpu: str, slots: int, fd: int, held: list[tuple[int, int]]):
+        self.index, self.gpu, self.slots, self.fd, self.held = index, gpu, slots, fd, held
+
+    def fill(self, folder: Path, jobs_per_device: int) -> Assignment | None:
+        """Under the claim lock: lock the GPU's slots freed since; with ``slots`` of them, the job's assignment."""
+        have = {k for k, _ in self.held}
+        for k in range(jobs_per_device):
+            if k not in have:
+                fd = _try_lock(_slot_path(folder, self.gpu, k))
                 if fd is not None:
-                    free.setdefault(i, []).append((k, fd))
-        if not free:
+                    self.held.append((k, fd))
+                    _mark([(k, fd)], f"waiting for {self.slots} slots")
+        if len(self.held) < self.slots:
             return None
-        best = max(free, key=lambda i: (len(free[i]), -i))
-        (k, fd), others = free[best][0], [fd for i in free for _, fd in free[i]]
-        for other in others:
-            if other != fd:
-                os.close(other)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-    return Assignment(best, gpus[best], f"slot {k + 1} of {jobs_per_device}", _slot_path(folder, gpus[best], k), fd)
+        kept = sorted(self.held)[: self.slots]
+        self.held = [pair for pair in self.held if pair not in kept]
+        self.drop()
+        return _assignment(self.index, self.gpu, kept, jobs_per_device, folder)
+
+    def drop(self) -> None:
+        """Free the reserve lock and the slots held beyond the job's own."""
+        for _, fd in self.held:
+            os.close(fd)
+        os.close(self.fd)
+        self.held = []
+
+
+def _assignment(index: int, gpu: str, kept: list[tuple[int, int]], jobs_per_device: int, folder: Path) -> Assignment:
+    """The job's assignment to the slots ``kept`` ((slot, fd) pairs it holds) of GPU ``index``, their files marked."""
+    kept = sorted(kept)
+    _mark(kept)
+    numbers = ",".join(str(k + 1) for k, _ in kept)
+    how = f"slot{'s' if len(kept) > 1 else ''} {numbers} of {jobs_per_device}"
+    return Assignment(index, gpu, how, tuple(_slot_path(folder, gpu, k) for k, _ in kept), tuple(fd for _, fd in kept))
+
+
+def _mark(held: list[tuple[int, int]], note: str = "") -> None:
+    """Write the holder ("pid N on host", and a note) into each held slot's file, for a waiting job to name."""
+    text = f"pid {os.getpid()} on {socket.gethostname()}{f' ({note})' if note else ''}\n".encode()
+    for _, fd in held:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text, 0)
 
 
 def _try_lock(path: Path) -> int | None:
@@ -164,6 +271,10 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _slot_path(folder: Path, gpu: str, k: int) -> Path:
     return folder / f"gpu-{_safe(gpu)}.slot{k}"
+
+
+def _reserve_path(folder: Path, gpu: str) -> Path:
+    return folder / f"gpu-{_safe(gpu)}.reserve"
 
 
 def _slot_paths(gpus: Sequence[str], jobs_per_device: int, folder: Path) -> list[Path]:

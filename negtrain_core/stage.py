@@ -55,6 +55,7 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     with _rule_log(log_path, terminal), _saying_to(terminal if log_path is not None else None):
         try:
             set_mps(smk)
+            set_slots(smk)
             set_threads(int(smk.threads))
             for path in smk.output:
                 io.remove_temporaries(path)
@@ -143,6 +144,19 @@ def set_mps(smk: Any) -> None:
     if env:
         os.environ.update(env)
         log.info("rule %s under NVIDIA MPS: %s", smk.rule, " ".join(f"{k}={v}" for k, v in sorted(env.items())))
+
+
+def set_slots(smk: Any) -> None:
+    """How many GPU slots Snakemake counts this job as (its resource ``gpu_slots``, 1 unless ``--set-resources``
+    changes it), for ``device.resolve`` to claim as many of its GPU (``gpu_slots.JOB_SLOTS_ENV``); unset for a rule
+    without the resource."""
+    slots = getattr(getattr(smk, "resources", None), "gpu_slots", None)
+    if slots is None:
+        os.environ.pop(gpu_slots.JOB_SLOTS_ENV, None)
+        return
+    os.environ[gpu_slots.JOB_SLOTS_ENV] = str(slots)
+    if str(slots) != "1":
+        log.info("rule %s counts as %s GPU slots: it takes as many of its GPU's (on a CPU: nothing)", smk.rule, slots)
 
 
 def set_threads(threads: int) -> None:

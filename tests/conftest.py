@@ -70,12 +70,14 @@ QUICK_MPS = ROOT / "tests" / "quick_mps.yaml"       # the golden run's MPS varia
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch directory holding one quick-scale run of the whole pipeline on chitchat (``rule all``: Tables 3, 4,
-    8, 9, comparison, curves, rating sheet) with tests/quick_small.yaml and tests/quick_mps.yaml, made once per test
-    session and shared by the golden tests; the run's terminal output is kept in ``snakemake_output.txt``."""
+    8, 9, comparison, curves, rating sheet) with tests/quick_small.yaml and tests/quick_mps.yaml, the hit tests
+    counted as two GPU slots, made once per test session and shared by the golden tests; the run's terminal output
+    is kept in ``snakemake_output.txt``."""
     work = tmp_path_factory.mktemp("quick_run")
     env = {**os.environ, ncfg.READS_ENV: str(work / "settings_reads")}   # tests/test_caching.py reads them
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-           "--cores", "2", "--configfile", str(QUICK_SMALL), str(QUICK_MPS), "--config", "scale=quick", "device=cpu"]
+           "--cores", "2", "--set-resources", "hits:gpu_slots=2", "--configfile", str(QUICK_SMALL), str(QUICK_MPS),
+           "--config", "scale=quick", "device=cpu"]
     run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=3600, env=env)
     if run.returncode:
         pytest.fail("quick pipeline failed:\n" + (run.stdout + run.stderr)[-4000:])

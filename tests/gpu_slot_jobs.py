@@ -34,3 +34,16 @@ def claim_and_count(root: str, count: int, per_gpu: int, jobs: int, tally: mp.Ar
         time.sleep(0.01)
     with running.get_lock():
         running[a.index] -= 1
+
+
+def claim_slots_and_count(root: str, count: int, per_gpu: int, slots: int, running: mp.Array, peaks: mp.Array
+                          ) -> None:
+    """A job of ``slots`` slots: claim, add them to its GPU's count and note the peak, hold a moment, leave."""
+    a = gpu_slots.assign(None, count, per_gpu, NO_ENV, Path(root), poll_s=0.01, slots=slots)
+    with running.get_lock():
+        running[a.index] += slots
+        peaks[a.index] = max(peaks[a.index], running[a.index])
+    time.sleep(0.2)
+    with running.get_lock():
+        running[a.index] -= slots
+    gpu_slots.release(a)
