@@ -24,6 +24,7 @@ include: "rules/report.smk"
 
 
 check_mps_rules()
+check_set_rules()
 
 
 rule all:

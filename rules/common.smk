@@ -154,6 +154,21 @@ def check_mps_rules():
                          f"(Algorithm 2's also by their own names, negtrain_frequent_<dataset>_<i>)")
 
 
+def check_set_rules():
+    """Snakemake's --set-resources and --set-threads take any name and ignore one that is not a rule: a misspelt name
+    (or Algorithm 2's, which depends on frequent.runs_per_job) would silently change nothing. Call after every rule
+    is defined."""
+    rules = {r.name for r in workflow.rules}
+    settings = workflow.resource_settings
+    for option, given in (("--set-resources", settings.overwrite_resources),
+                          ("--set-threads", settings.overwrite_threads)):
+        unknown = sorted(set(given) - rules)
+        if unknown:
+            frequent = sorted(r for r in rules if ngpu.rule_base(r) == "negtrain_frequent")
+            sys.exit(f"negtrain: {option} names '{unknown[0]}', which is not a rule of this run; Algorithm 2's here: "
+                     f"{', '.join(frequent)}; every rule: snakemake --list-rules")
+
+
 def baseline_threads():
     """Threads of a baseline job: 2; at quick scale half of --cores, so that the LM and the seq2seq train side by
     side (on 2 CPU cores, two 1-thread jobs outrun one 2-thread job after the other, and keep their speed when

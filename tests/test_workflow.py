@@ -69,6 +69,26 @@ def test_mps_takes_gpu_rules_by_their_own_or_their_base_name(tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr[-2000:]
 
 
+@pytest.mark.parametrize("args, line", [
+    (["--set-resources", "negtrain_frequent_chitchat:gpu_slots=2"],
+     "negtrain: --set-resources names 'negtrain_frequent_chitchat', which is not a rule of this run; Algorithm 2's "
+     "here: negtrain_frequent_chitchat_0, negtrain_frequent_chitchat_1, negtrain_frequent_opensubtitles_0, "
+     "negtrain_frequent_opensubtitles_1, negtrain_frequent_switchboard_0, negtrain_frequent_switchboard_1, "
+     "negtrain_frequent_ubuntu_0, negtrain_frequent_ubuntu_1; every rule: snakemake --list-rules"),
+    (["--set-threads", "hit=2"], "negtrain: --set-threads names 'hit', which is not a rule of this run; "),
+])
+def test_set_resources_and_threads_of_no_rule_refused_in_one_line(tmp_path: Path, args: list[str], line: str) -> None:
+    """Snakemake ignores an override for a name that is no rule; at quick scale Algorithm 2's jobs run one r_thres
+    each, so their rules carry an index."""
+    run = snakemake(tmp_path, "-n", *args, "--config", "scale=quick")
+    assert run.returncode == 1
+    assert len(stderr_lines(run.stderr)) == 1 and stderr_lines(run.stderr)[0].startswith(line)
+    assert "Traceback" not in run.stdout
+    good = snakemake(tmp_path, "-n", "--set-resources", "negtrain_frequent_chitchat_1:gpu_slots=2", "--set-threads",
+                     "hits=2", "--config", "scale=quick")
+    assert good.returncode == 0, good.stderr[-2000:]
+
+
 def test_missing_raw_file_named_in_one_line(tmp_path: Path) -> None:
     """Downloading off (the default): the exact file, where to get it, where to put it; no traceback."""
     run = snakemake(tmp_path, "-n", "results/switchboard/data/stats.csv")
