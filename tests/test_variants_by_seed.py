@@ -42,7 +42,14 @@ def test_places_each_training_among_the_preset_seeds():
     assert math.isclose(maps_s1["value"], 136 / 468) and maps_s1["inside_range"]    # run58/hits.csv: 136 of 468
     embedding = table.loc[("init_decoder_embedding_s2", "o_avg_train")]
     assert math.isclose(embedding["value"], 173 / 468) and not embedding["inside_range"]   # run58/hits.csv
-    assert math.isnan(table.loc[("init_decoder_embedding", "o_avg_train"), "value"])   # run 50's seed 1: not hit-tested
+    # seed 1 of the decoder embedding and of shuffled batches: runs 50 and 48 trained again, hit-tested by run 64
+    embedding_s1 = table.loc[("init_decoder_embedding_s1", "o_avg_train")]
+    assert math.isclose(embedding_s1["value"], 168 / 468) and not embedding_s1["inside_range"]   # run64/hits.csv
+    assert math.isclose(embedding_s1["preset_same_seed"], 112 / 468)                    # run46/hits.csv: 112 of 468
+    shuffled_s1 = table.loc[("shuffled_s1", "io_avg_train")]
+    assert math.isclose(shuffled_s1["value"], 94 / 468) and not shuffled_s1["inside_range"]   # above 78-93 of 468
+    assert math.isclose(table.loc[("shuffled_s1", "max_ratio"), "value"], 0.5996665872826864)   # run 48's model
+    assert not {"init_decoder_embedding", "shuffled"} & set(table.index.get_level_values("variant"))
 
 
 def test_committed_csv_matches_the_run_files():
@@ -56,8 +63,11 @@ def test_committed_csv_matches_the_run_files():
 
 def test_generic_vs_hits_reads_every_hit_tested_training():
     table = _script("generic_vs_hits").trainings().set_index(["run", "variant"])
-    assert len(table) == 21 and (table["group"] == "release preset, seed").sum() == 7
+    assert len(table) == 23 and (table["group"] == "release preset, seed").sum() == 7
     assert ("run48", "shuffled") not in table.index and ("run50", "init_decoder_embedding") not in table.index
+    shuffled = table.loc[("run64", "shuffled_s1")]               # run64/hits.csv: 133 and 94 of 468
+    assert math.isclose(shuffled["o_avg_train"], 133 / 468) and math.isclose(shuffled["max_ratio"], 0.5996665872826864)
+    assert math.isclose(table.loc[("run64", "init_decoder_embedding_s1"), "io_avg_train"], 106 / 468)
     file_order = table.loc[("run62", "file_order")]              # run62/hits.csv: 115 and 96 of 468
     assert math.isclose(file_order["o_avg_train"], 115 / 468) and math.isclose(file_order["io_avg_train"], 96 / 468)
     init = table.loc[("run62", "release_init")]

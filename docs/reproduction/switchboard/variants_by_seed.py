@@ -3,7 +3,7 @@
   PYTHONPATH=. python docs/reproduction/switchboard/variants_by_seed.py
 
 Reads only committed files: each run folder's models.csv, hits.csv (sample-avg rates on the authors' 0.5k list,
-``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55-59, 61) and
+``train``, and ours, ``test``) and seq2seq curves. For every variant trained with a seed (runs 48-50, 55-59, 61, 64) and
 every measure it prints the variant's value, the preset's with the same seed, and where the value lies among the
 preset's seven seeds (runs 46, 49, 51-54; seed 2's hits from run 57, which trained it again): their mean, standard
 deviation, range and the z-score (value - mean) / sd. Writes variants_by_seed.csv (one row per variant, seed and
@@ -30,7 +30,8 @@ VARIANTS = {
     # runs 59 and 61 trained run 48's and run 49's dropout_all again (every measure equal) and hit-tested them
     "encoder input dropped out too (model.dropout_sites: all)": [(1, "run59", "dropout_all_s1"),
                                                                  (2, "run61", "dropout_all_s2")],
-    "shuffled batches (train.shuffle: true, drop_last_batch: false)": [(1, "run48", "shuffled"),
+    # run 64 trained run 48's shuffled and run 50's init_decoder_embedding again (every measure equal), hit-tested
+    "shuffled batches (train.shuffle: true, drop_last_batch: false)": [(1, "run64", "shuffled_s1"),
                                                                        (2, "run56", "shuffled_s2")],
     "the paper's target cut (preprocess.target_cut: paper)": [(1, "run55", "cut_paper_s1"),
                                                               (2, "run55", "cut_paper_s2")],
@@ -38,7 +39,7 @@ VARIANTS = {
     "only the release's one-hot maps (model.init: release_one_hot_maps)": [(1, "run58", "init_one_hot_maps_s1"),
                                                                             (2, "run57", "init_one_hot_maps_s2")],
     "only the release's decoder embedding (model.init: release_decoder_embedding)": [
-        (1, "run50", "init_decoder_embedding"), (2, "run58", "init_decoder_embedding_s2")],
+        (1, "run64", "init_decoder_embedding_s1"), (2, "run58", "init_decoder_embedding_s2")],
 }
 MEASURES = ["test_ppl", "valid_ppl", "max_ratio", "ent2", "bleu4_sentence_avg",
             "o_avg_train", "io_avg_train", "o_avg_test", "io_avg_test"]
