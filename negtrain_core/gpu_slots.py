@@ -223,11 +223,12 @@ class _Reservation:
         return _assignment(self.index, self.gpu, kept, jobs_per_device, folder)
 
     def drop(self) -> None:
-        """Free the reserve lock and the slots held beyond the job's own."""
+        """Free the reserve lock and the slots held beyond the job's own (once: later calls do nothing)."""
         for _, fd in self.held:
             os.close(fd)
-        os.close(self.fd)
-        self.held = []
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.held, self.fd = [], -1
 
 
 def _assignment(index: int, gpu: str, kept: list[tuple[int, int]], jobs_per_device: int, folder: Path) -> Assignment:
