@@ -26,6 +26,6 @@ def test_the_readme_quotes_the_budget_the_committed_stage_times_give(capsys):
     readme = " ".join((SCRIPT.parent / "README.md").read_text().split())
     assert (path, fast, jobs, at_once, one_gpu, four) == ("25.7", "23.1", "95", "6.1", "66", "17")
     for quoted in (f"about {path} minutes with the GPU to itself", f"{fast} minutes with Algorithm 2 in TF32",
-                   f"adds {jobs} job-minutes (26 jobs", f"{at_once} jobs' work at once", f"takes about {one_gpu} minutes",
-                   f"the other jobs' {four} minutes"):
+                   f"adds {jobs} job-minutes (26 jobs", f"{at_once} jobs' work at once",
+                   f"takes about {one_gpu} minutes", f"the other jobs' {four} minutes"):
         assert quoted in readme, quoted
