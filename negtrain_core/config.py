@@ -62,14 +62,27 @@ def _describe(err: "jsonschema.ValidationError") -> str:
         extra = sorted(set(err.instance) - set(known))
         key = extra[0] if where == "<top level>" else f"{where}.{extra[0]}"
         return f"unknown config key '{key}'{_known_keys_hint(extra[0], known)}"
+    hint = _text_hint(err, where)
     if err.validator in ("anyOf", "oneOf", "pattern") and "description" in err.schema:  # the allowed forms, in words
-        return f"config key '{where}': {err.instance!r} is not {err.schema['description']}"
-    if err.validator == "type" and err.validator_value == "boolean" and str(err.instance).lower() in ("true", "false"):
-        # Snakemake's --config parses top-level values (True) but keeps nested ones as text
-        hint = ("set it in a --configfile: nested --config values stay text" if "." in where
-                else f"with --config, write {str(err.instance).capitalize()}")
-        return f"config key '{where}': {err.message} ({hint})"
-    return f"config key '{where}': {err.message}"
+        return f"config key '{where}': {err.instance!r} is not {err.schema['description']}{hint}"
+    return f"config key '{where}': {err.message}{hint}"
+
+
+def _text_hint(err: "jsonschema.ValidationError", where: str) -> str:
+    """Why a value written as a number or boolean arrived as text, and what to do, or ''. Snakemake's --config parses
+    a top-level value as int, float or True/False but keeps every value inside a mapping
+    (``--config 'quick={vocab_size: 5000}'``) as text, which the schema then refuses."""
+    if not isinstance(err.instance, str):
+        return ""
+    boolean = err.instance.lower() in ("true", "false")
+    if boolean and "." not in where:
+        return f" (with --config, write {err.instance.capitalize()})"
+    try:
+        number = isinstance(yaml.safe_load(err.instance), (int, float))
+    except yaml.YAMLError:
+        number = False
+    nested = (boolean or number) and "." in where
+    return " (set it in a --configfile: nested --config values stay text)" if nested else ""
 
 
 def _near_hint(name: str, known, lead: str = "did you mean") -> str:

@@ -58,6 +58,13 @@ def test_bad_values_name_the_key():
     (lambda c: c["frequent"].update(shuffle="True"),
      "config key 'frequent.shuffle': 'True' is not of type 'boolean' (set it in a --configfile: nested --config "
      "values stay text)"),
+    (lambda c: c["quick"].update(vocab_size="5000"),       # --config 'quick={vocab_size: 5000}'
+     "config key 'quick.vocab_size': '5000' is not of type 'integer' (set it in a --configfile: nested --config "
+     "values stay text)"),
+    (lambda c: c["datasets"]["chitchat"]["split"].update(valid_dialogues="0.1"),
+     "config key 'datasets.chitchat.split.valid_dialogues': '0.1' is not a count of dialogues, or (readers jsonl and "
+     "csv only) a fraction below 1 of the usable dialogues (set it in a --configfile: nested --config values stay "
+     "text)"),
 ])
 def test_refusals_say_what_is_allowed(change, message):
     cfg = _config()
