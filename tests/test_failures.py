@@ -431,8 +431,8 @@ def check_targets_job(lists: list[Path], **targets) -> SimpleNamespace:
 
 # the keys that would let a list through; at quick scale (these tests') the vocabulary is quick.vocab_size or the
 # dataset's, the smaller
-FIX = ("use a list in this dataset's words (targets.train, targets.test) or a larger quick.vocab_size or "
-       "datasets.chitchat.vocab_size (the smaller applies at quick scale)")
+FIX = ("use a list in this dataset's words (targets.train, targets.test; how: docs/data.md#your-own-dialogues) or a "
+       "larger quick.vocab_size or datasets.chitchat.vocab_size (the smaller applies at quick scale)")
 
 
 def test_all_oov_list_stops_the_run(tmp_path, capsys):
@@ -462,8 +462,9 @@ def test_mostly_oov_list_stops_the_run(tmp_path, capsys):
     assert_clean_failure(smk, left, line)
     smk.params.settings = dataclasses.replace(smk.params.settings, scale="paper")   # the dataset's key alone
     line = run_script("check_targets", smk, capsys)
-    assert line.endswith("): use a list in this dataset's words (targets.train, targets.test) or a larger "
-                         "datasets.chitchat.vocab_size, or a higher targets.max_oov_share")
+    assert line.endswith("): use a list in this dataset's words (targets.train, targets.test; how: "
+                         "docs/data.md#your-own-dialogues) or a larger datasets.chitchat.vocab_size, or a higher "
+                         "targets.max_oov_share")
 
 
 def test_a_usable_list_tells_its_skipped_targets_on_the_terminal(tmp_path, capsys):

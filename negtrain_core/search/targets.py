@@ -222,8 +222,8 @@ def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_poli
     ``read_targets``, and (``max_oov_share``) at most that share of its targets with out-of-vocabulary words; the
     messages name the configured file, its line, the dataset, and the keys that would let it through
     (``vocab_key``: the config key that sets this vocabulary's size, ``datasets.<dataset>.vocab_size`` if None)."""
-    fix = (f"use a list in this dataset's words (targets.train, targets.test) or a larger "
-           f"{vocab_key or f'datasets.{dataset}.vocab_size'}")
+    fix = ("use a list in this dataset's words (targets.train, targets.test; how: docs/data.md#your-own-dialogues) "
+           f"or a larger {vocab_key or f'datasets.{dataset}.vocab_size'}")
     try:
         targets = read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
     except NoTargetsInVocabulary as err:
