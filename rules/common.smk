@@ -1,4 +1,5 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
+import difflib
 import os
 import sys
 import time
@@ -26,6 +27,8 @@ LIST_SIZES = ("0.5k", "1k", "2.5k")
 AUGMENTATION = SHARED.targets.not_run  # None, or why the 1k/2.5k target lists are not run
 MALICIOUS_SIZES = SHARED.targets.sizes  # the lists negative training runs on: 0.5k, + 1k/2.5k when built
 MALICIOUS_MODELS = ["baseline"] + [f"negtr-{m}-{s}" for m in HIT_MODES for s in MALICIOUS_SIZES]  # Table 3's
+# A results/ folder name that is neither a configured dataset nor one of the workflow's own (rule unknown_dataset)
+UNCONFIGURED_DATASET = f"(?!(?:{'|'.join(DATASETS + ncfg.RESERVED_DATASET_NAMES)})/)[^/]+"
 
 
 wildcard_constraints:
@@ -109,6 +112,15 @@ def dataset_key(dataset, rule_name):
 def shared_key(rule_name):
     """settings_key for the rules without a dataset (target lists, paraphraser)."""
     return lambda wildcards: ncfg.rule_key(SHARED, rule_name)
+
+
+def unknown_dataset(wildcards):
+    """Rule unknown_dataset's input: one line naming the dataset asked for, and exit."""
+    name = wildcards.unconfigured
+    near = difflib.get_close_matches(name, DATASETS, n=1, cutoff=0.6)
+    sys.exit(f"negtrain: results/{name}/{wildcards.path}: no dataset '{name}' under 'datasets'"
+             f"{f' (did you mean {near[0]!r}?)' if near else ''}; configured: {', '.join(DATASETS)}. A dataset of your "
+             f"own needs its block: pass the --configfile that holds it (README, 'Using your own data')")
 
 
 def raw_input(wildcards):

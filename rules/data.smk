@@ -67,3 +67,17 @@ rule fetch_raw:
     localrule: True
     script:
         "../workflow_scripts/fetch_raw.py"
+
+
+# A results/ path of a dataset without a block under `datasets` (a misspelt name, or a dataset of one's own asked for
+# without its --configfile) would get Snakemake's bare "No rule to produce"; this rule matches only such paths, and
+# its input function stops the run with one line naming the dataset and those configured. It never runs.
+rule unknown_dataset:
+    input:
+        unknown_dataset,
+    output:
+        "results/{unconfigured}/{path}",
+    wildcard_constraints:
+        unconfigured=UNCONFIGURED_DATASET,
+        path=".+",
+    localrule: True

@@ -102,6 +102,33 @@ def test_missing_raw_file_named_in_one_line(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("target, overlays, line", [
+    ("results/mydata/table4.csv", False,
+     "negtrain: results/mydata/table4.csv: no dataset 'mydata' under 'datasets'; configured: chitchat, switchboard, "
+     "ubuntu, opensubtitles. A dataset of your own needs its block: pass the --configfile that holds it (README, "
+     "'Using your own data')"),
+    ("results/mydta/data/train.parquet", True,
+     "negtrain: results/mydta/data/train.parquet: no dataset 'mydta' under 'datasets' (did you mean 'mydata'?); "
+     "configured: chitchat, switchboard, ubuntu, opensubtitles, mydata. A dataset of your own needs its block: pass "
+     "the --configfile that holds it (README, 'Using your own data')"),
+])
+def test_a_target_of_no_configured_dataset_named_in_one_line(tmp_path: Path, target: str, overlays: bool,
+                                                              line: str) -> None:
+    """Its overlay left out, or its name misspelt: not Snakemake's bare 'No rule to produce'."""
+    own = overlay(tmp_path, {"datasets": {"mydata": {"reader": "jsonl", "raw": {"path": "mydata.jsonl"}}}})
+    run = snakemake(tmp_path, "-n", target, overlays=[own] if overlays else [])
+    assert run.returncode == 1
+    assert stderr_lines(run.stderr) == [line]
+    assert "Traceback" not in run.stdout and "MissingRule" not in run.stdout
+
+
+def test_the_workflow_s_own_results_folders_still_build(tmp_path: Path) -> None:
+    """results/targets/ and results/paraphrase/ are not datasets, and rule unknown_dataset leaves them alone."""
+    run = snakemake(tmp_path, "-n", "results/targets/train_0.5k.txt", "results/paraphrase/models/paraphraser.pt")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "unknown_dataset" not in run.stdout
+
+
 def test_missing_split_file_named_in_one_line(tmp_path: Path) -> None:
     """The raw corpus is there but the authors' split file is not: the line names the split file and its key."""
     (tmp_path / "swda.zip").write_bytes(b"")
