@@ -115,8 +115,11 @@ def shared_key(rule_name):
 
 
 def unknown_dataset(wildcards):
-    """Rule unknown_dataset's input: one line naming the dataset asked for, and exit."""
+    """Rule unknown_dataset's input: one line naming the dataset asked for, and exit; nothing for a file that exists
+    (a file of one's own kept under results/, e.g. a target list, is an input, not a dataset's result)."""
     name = wildcards.unconfigured
+    if Path(f"results/{name}/{wildcards.path}").exists():
+        return []
     near = difflib.get_close_matches(name, DATASETS, n=1, cutoff=0.6)
     sys.exit(f"negtrain: results/{name}/{wildcards.path}: no dataset '{name}' under 'datasets'"
              f"{f' (did you mean {near[0]!r}?)' if near else ''}; configured: {', '.join(DATASETS)}. A dataset of your "

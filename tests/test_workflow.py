@@ -129,6 +129,17 @@ def test_the_workflow_s_own_results_folders_still_build(tmp_path: Path) -> None:
     assert "unknown_dataset" not in run.stdout
 
 
+def test_a_file_of_one_s_own_under_results_is_an_input_not_an_unknown_dataset(tmp_path: Path) -> None:
+    """A target list kept in results/lists/: the file exists, so rule unknown_dataset lets it be read."""
+    lists = tmp_path / "results" / "lists"
+    lists.mkdir(parents=True)
+    (lists / "train.txt").write_text("i hate you\n")
+    run = snakemake(tmp_path, "-n", "results/targets/train_0.5k.txt",
+                    overlays=[overlay(tmp_path, {"targets": {"train": "results/lists/train.txt"}})])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "rule malicious_lists:\n    input: results/lists/train.txt" in run.stdout
+
+
 def test_missing_split_file_named_in_one_line(tmp_path: Path) -> None:
     """The raw corpus is there but the authors' split file is not: the line names the split file and its key."""
     (tmp_path / "swda.zip").write_bytes(b"")
