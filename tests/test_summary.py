@@ -48,6 +48,13 @@ def test_both_tables_give_the_headline_numbers(tmp_path: Path) -> None:
         "    io-hits: train list 37.1% -> 11.4%, test list 62.9% -> 60.0%"]
 
 
+def test_lists_of_different_sizes_are_counted_each(tmp_path: Path) -> None:
+    """Target lists of one's own (targets.train, targets.test) need not keep as many targets each."""
+    write(tmp_path / "mydata", table3().assign(test_targets=[6.0, 6.0, NA], train_targets=[9.0, 9.0, NA]), None)
+    lines = summary.summary_lines(["mydata"], since=0, results=tmp_path)
+    assert lines[1] == "  Algorithm 1 (Table 3, +neg-tr(0.5k)), sample-avg hit rates of 9 training and 6 test targets:"
+
+
 def test_the_tables_web_pages_are_named_when_the_run_wrote_them(tmp_path: Path) -> None:
     write(tmp_path / "chitchat", table3(), table4())
     (tmp_path / "chitchat" / "report").mkdir()

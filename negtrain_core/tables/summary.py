@@ -66,8 +66,13 @@ def table3_lines(table: pd.DataFrame) -> list[str]:
     if base is None or after is None or is_missing(after.get("o_train")):
         return []
     hit_type = "" if is_missing(base.get("hit_type")) else f"{base['hit_type']} "
-    targets = ("" if is_missing(base.get("train_targets"))
-               else f" of {format_value(base['train_targets'], 'count')} targets a list")
+    train, test = base.get("train_targets"), base.get("test_targets")
+    if is_missing(train):
+        targets = ""
+    elif is_missing(test) or float(test) == float(train):      # the default lists keep as many targets each
+        targets = f" of {format_value(train, 'count')} targets a list"
+    else:                                                      # lists of one's own may differ in size
+        targets = f" of {format_value(train, 'count')} training and {format_value(test, 'count')} test targets"
     lines = [f"  Algorithm 1 (Table 3, +neg-tr(0.5k)), {hit_type}hit rates{targets}:"]
     for mode in ("o", "io"):
         pairs = [f"{name} list {format_value(base.get(f'{mode}_{name}'), 'rate', 'n/a')} -> "
