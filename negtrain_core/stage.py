@@ -15,7 +15,7 @@ interrupted earlier attempt left beside the outputs (``io.remove_temporaries``) 
 job with one line on stderr (what Snakemake shows on the terminal), the same line and the full traceback in the
 rule's log, no output file of the rule left, and exit status 1. An error the package raises on purpose (a class of
 its own, or a ``raise`` in its code) keeps its message; any other error is named as unexpected, with the file it
-carries (an ``OSError``'s) or where it was raised.
+carries (an ``OSError``'s) or where it was raised. A SIGINT (Ctrl-C) ends it the same way, with exit status 130.
 
 ``say(line)`` is how a stage tells the user something that is not an error (problems it tolerated): one line on
 the terminal, which stderr no longer reaches inside ``main``, and the same line in the rule's log.
@@ -41,6 +41,7 @@ PACKAGE = Path(__file__).resolve().parent
 PREFIX = "negtrain: "
 LOG_FORMAT = "%(asctime)s %(message)s"
 ARTIFACTS = "results"           # the folder (relative to the working directory) that holds what the rules write
+INTERRUPTED = 130               # a job's exit status after SIGINT (128 + 2, the shell's)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,11 +65,15 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             record_reads(smk)
             return result
         except Exception as err:                      # noqa: BLE001 -- every error ends in one line
-            line = error_line(err, log_path)
+            line, status = error_line(err, log_path), 1
+            log.error("%s", line, exc_info=err)
+            remove_outputs(smk.output)
+        except KeyboardInterrupt as err:              # Ctrl-C reaches every job of the terminal's process group
+            line, status = interrupted_line(getattr(smk, "rule", None), log_path), INTERRUPTED
             log.error("%s", line, exc_info=err)
             remove_outputs(smk.output)
     print(line, file=terminal)
-    raise SystemExit(1)
+    raise SystemExit(status)
 
 
 # where ``say`` prints besides the log: the terminal while ``main`` sends stderr to a rule log, else None (stderr)
@@ -196,6 +201,14 @@ def error_line(err: BaseException, log_path: str | None = None) -> str:
         reason = failed.strerror or first_line(failed)
         return f"{PREFIX}{failed.filename}: {reason} ({kind}) -- check that file and rerun; {see}"
     return f"{PREFIX}unexpected {kind} at {raised_at(err.__traceback__)}: {text} -- {see}"
+
+
+def interrupted_line(rule: str | None, log_path: str | None = None) -> str:
+    """The one line of a job stopped by SIGINT (Ctrl-C): no traceback on the terminal, where every running job
+    would print its own; the traceback goes to the rule's log."""
+    where = f"; where it stopped: {log_path}" if log_path else ""
+    return (f"{PREFIX}{f'rule {rule}' if rule else 'job'} interrupted (SIGINT), its outputs removed -- run the same "
+            f"command again: training stages resume after their last finished epoch{where}")
 
 
 def first_line(err: BaseException) -> str:

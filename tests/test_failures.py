@@ -486,6 +486,25 @@ def test_a_usable_list_tells_its_skipped_targets_on_the_terminal(tmp_path, capsy
 # ---------------------------------------------------------------------------------------------- saying, not failing
 
 
+def test_ctrl_c_ends_a_job_in_one_line_without_its_outputs(capsys):
+    """Ctrl-C sends SIGINT to every job of the terminal's process group: each stops with one line, not Python's
+    traceback, with exit status 130; the traceback is in the rule's log, and no output is left."""
+    smk = job({}, {"ckpt": f"{D}/models/seq2seq.pt", "curve": f"{D}/models/seq2seq_curve.csv"})
+    smk.rule = "train_baseline"
+    left = plant_partials(smk)
+
+    def training():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as ended:
+        stage.main(smk, training)
+    assert ended.value.code == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("negtrain: rule train_baseline interrupted (SIGINT)") and "logs/job.log" in err
+    assert_clean_failure(smk, left, err.rstrip("\n"))
+
+
 def test_say_reaches_the_terminal_and_the_log(capsys):
     smk = job({}, {"out": "results/x.csv"})
     assert stage.main(smk, lambda: stage.say("kept 3 of 4") or 7) == 7
