@@ -33,5 +33,9 @@ rule all:
         report_targets(config["run_datasets"]),
 
 
+onstart:
+    check_executor()
+
+
 onsuccess:
     print_summary()

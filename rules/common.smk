@@ -1,6 +1,8 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
 import difflib
 import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -182,6 +184,28 @@ def check_set_rules():
             frequent = sorted(r for r in rules if ngpu.rule_base(r) == "negtrain_frequent")
             sys.exit(f"negtrain: {option} names '{unknown[0]}', which is not a rule of this run; Algorithm 2's here: "
                      f"{', '.join(frequent)}; every rule: snakemake --list-rules")
+
+
+def check_executor():
+    """Under the slurm executor (profiles/slurm), SLURM must answer here: without it every job's submission fails
+    with the plugin's own multi-line error (a missing sacct, sinfo's DNS lookups), one per job. Stop before the
+    first submission with one line saying where to run. The Snakefile's onstart (not in dry runs)."""
+    plugin = getattr(workflow, "executor_plugin", None)
+    if getattr(plugin, "name", None) != "slurm":
+        return
+    fix = "run it on the cluster's login node, or run here with --profile profiles/local"
+    missing = [c for c in ("sbatch", "sinfo", "squeue") if shutil.which(c) is None]
+    if missing:
+        sys.exit(f"negtrain: the slurm executor (profiles/slurm) needs SLURM's commands, and {missing[0]} is not on "
+                 f"PATH: {fix}")
+    try:
+        probe = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, timeout=60)
+        failed = probe.returncode != 0 and (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])
+    except subprocess.TimeoutExpired:
+        failed = ["no answer in 60 s"]
+    if failed:
+        sys.exit(f"negtrain: the slurm executor (profiles/slurm) cannot reach a SLURM controller from here (sinfo: "
+                 f"{failed[-1].removeprefix('sinfo: ')}): {fix}")
 
 
 def baseline_threads():

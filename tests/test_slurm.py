@@ -43,6 +43,53 @@ def test_local_profile_runs_gpu_jobs_one_at_a_time(tmp_path: Path) -> None:
     assert first[1] <= second[0]
 
 
+SLURM_COMMANDS = ("sbatch", "sinfo", "squeue", "sacct", "scancel", "scontrol", "srun")
+
+
+def bin_without_slurm(tmp_path: Path) -> Path:
+    """A folder of links to every command on PATH but SLURM's (a machine without SLURM)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for d in os.environ["PATH"].split(os.pathsep):
+        for cmd in sorted(Path(d).iterdir()) if Path(d).is_dir() else ():
+            if cmd.name not in SLURM_COMMANDS and not os.path.lexists(folder / cmd.name):
+                (folder / cmd.name).symlink_to(cmd)
+    return folder
+
+
+def slurm_profile_run(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
+    return snakemake(tmp_path, "--profile", str(ROOT / "profiles" / "slurm"), "--config", "scale=quick", "--",
+                     "results/targets/train_0.5k.txt", env={**os.environ, "PATH": path}, timeout=120)
+
+
+def test_slurm_profile_without_slurm_stops_in_one_line(tmp_path: Path) -> None:
+    """Where sbatch is not installed, the slurm profile stops before any submission with one line on where to run it,
+    not the plugin's error per job; nothing is written and the lock is released."""
+    run = slurm_profile_run(tmp_path, str(bin_without_slurm(tmp_path)))
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == (
+        "negtrain: the slurm executor (profiles/slurm) needs SLURM's commands, and sbatch is not on PATH: run it on "
+        "the cluster's login node, or run here with --profile profiles/local")
+    assert not (tmp_path / "results").exists() and not any((tmp_path / ".snakemake" / "locks").glob("*"))
+
+
+def test_slurm_profile_without_a_controller_stops_in_one_line(tmp_path: Path) -> None:
+    """SLURM's commands installed but no controller configured (sinfo fails): one line with sinfo's reason."""
+    fake = tmp_path / "fake_slurm"
+    fake.mkdir()
+    for cmd in SLURM_COMMANDS:
+        (fake / cmd).write_text("#!/bin/sh\necho 'sinfo: error: resolve_ctls_from_dns_srv: res_nsearch error' >&2\n"
+                                "echo 'sinfo: fatal: Could not establish a configuration source' >&2\nexit 1\n")
+        (fake / cmd).chmod(0o755)
+    run = slurm_profile_run(tmp_path, f"{fake}{os.pathsep}{os.environ['PATH']}")
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == (
+        "negtrain: the slurm executor (profiles/slurm) cannot reach a SLURM controller from here (sinfo: fatal: Could "
+        "not establish a configuration source): run it on the cluster's login node, or run here with --profile "
+        "profiles/local")
+    assert not (tmp_path / "results").exists()
+
+
 def skip_reason() -> str | None:
     if os.geteuid() != 0:
         installed = "installed" if shutil.which("slurmctld") else "not installed"
