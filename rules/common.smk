@@ -142,8 +142,13 @@ def raw_source(wildcards):
 
 
 def raw_download(wildcards):
-    """The official URL of a missing raw file, as an HTTP storage object (the plugin downloads it)."""
-    return storage.http(raw_source(wildcards).url)
+    """The official URL of a missing raw file, as an HTTP storage object (the plugin downloads it); one that cannot
+    be downloaded from here (no network, a wrong URL): one line and exit."""
+    src = raw_source(wildcards)
+    reason = nraw.unreachable(src.url)
+    if reason:
+        sys.exit(nraw.unreachable_line(src, reason))
+    return storage.http(src.url)
 
 
 def gpu_resources(kind="gpu"):

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import re
+import socket
 import tarfile
 import threading
 import zipfile
@@ -143,6 +144,35 @@ def test_non_archive_refused(tmp_path: Path, served) -> None:
     assert any(line.startswith("negtrain: downloaded file ") and "is not a readable zip archive" in line
                for line in stderr_lines(run.stderr))
     assert not (tmp_path / "raw/switchboard/swda.zip").exists()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("where, reason", [("closed", "127.0.0.1: Connection refused"),
+                                           ("missing", "HTTP 404 File not found")])
+def test_a_download_that_cannot_start_is_refused_in_one_line(tmp_path: Path, served, where: str, reason: str
+                                                             ) -> None:
+    """No connection (a closed port), or an HTTP error (a wrong URL): one line with the cause and what to do, not
+    the storage plugin's traceback or missing-input report; nothing written."""
+    base, _ = served
+    url = f"http://127.0.0.1:{closed_port()}/swda.zip" if where == "closed" else f"{base}/no_such.zip"
+    overlay = download_overlay(tmp_path, {
+        "switchboard": {"path": "raw/switchboard/swda.zip", "url": url, "sha256": None},
+    })
+    run = snakemake(tmp_path, "-n", "--cores", "1", "raw/switchboard/swda.zip", overlays=[overlay],
+                    env=no_proxy_env())
+    assert run.returncode == 1
+    assert stderr_lines(run.stderr) == [
+        f"negtrain: cannot download {url} for 'switchboard' ({reason}) -- check the URL "
+        f"(datasets.switchboard.raw.url) and the network, or download it elsewhere and put it at "
+        f"raw/switchboard/swda.zip"]
+    assert "Traceback" not in run.stdout and "Exception" not in run.stdout
+    assert not (tmp_path / "raw").exists()
 
 
 def test_dag_fetches_before_preprocess(tmp_path: Path, served) -> None:

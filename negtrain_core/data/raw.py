@@ -121,6 +121,30 @@ def source(config: dict[str, Any], path: str) -> RawSource:
     return found
 
 
+def unreachable(url: str, timeout: float = 30.0) -> str | None:
+    """Why ``url`` cannot be downloaded from here (its host does not resolve or answer, or an HTTP error), or None.
+    Asked before the HTTP storage plugin asks the same, whose failure is a traceback of the connection error, or a
+    missing-input report for an HTTP error, naming neither the cause nor what to do."""
+    import requests  # the HTTP storage plugin's own dependency: only downloads need it
+
+    host = urlparse(url).hostname
+    try:
+        reply = requests.head(url, timeout=timeout, allow_redirects=True)
+    except requests.Timeout:
+        return f"{host}: no answer in {timeout:g} s"
+    except requests.RequestException as err:
+        found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(err))          # the OS's reason, e.g. Connection refused
+        return f"{host}: {found.group(1).strip() if found else type(err).__name__}"
+    return f"HTTP {reply.status_code} {reply.reason}" if reply.status_code >= 400 else None
+
+
+def unreachable_line(source: RawSource, reason: str) -> str:
+    """The one line shown when the raw file ``source`` names cannot be downloaded (``unreachable``'s ``reason``)."""
+    return (f"negtrain: cannot download {source.url} for '{source.dataset}' ({reason}) -- check the URL "
+            f"(datasets.{source.dataset}.raw.url) and the network, or download it elsewhere and put it at "
+            f"{source.path}")
+
+
 def raw_inputs(config: dict[str, Any], dataset: str) -> list[str]:
     """Paths of the raw files a dataset's preprocessing reads (empty for the packaged chitchat corpus).
 
