@@ -250,6 +250,21 @@ def test_too_few_dialogues_with_a_pair_name_the_corpus_and_the_split_key(tmp_pat
                               "datasets.mydata.split: valid 1 + test 1 leave none for training; add dialogues")
 
 
+@pytest.mark.parametrize("held_out", [0.1, 1])               # fractions: the reader splits; counts: preprocessing
+def test_text_that_normalises_to_nothing_is_named_as_the_reason(tmp_path: Path, held_out: float) -> None:
+    """A corpus in another script keeps no utterance: the line says so, not only that it has too few dialogues."""
+    path = write(tmp_path / "zh.jsonl", *['["你好", "谢谢", "hi 2"]'] * 20)
+    d = settings("jsonl", path, valid_dialogues=held_out, test_dialogues=held_out)
+    out = [str(tmp_path / f"{k}.out") for k in ("train", "valid", "test", "vocab", "stats", "notes")]
+    with pytest.raises(ValueError) as err:
+        preprocess.run(*out, d, "quick")
+    assert str(err.value) == (
+        f"{path}: 0 dialogues with two or more non-empty utterances (40 of 60 utterances normalise to nothing, e.g. "
+        f"'你好': lower-cased, accents dropped, only a-z, 0-9 and ' . - are kept, so the pipeline reads text in the "
+        f"Latin alphabet), too few for datasets.mydata.split: valid 1 + test 1 leave none for training; add dialogues")
+    assert not [p for p in out if Path(p).exists()]
+
+
 def test_fractions_fix_a_seeded_split_of_the_usable_dialogues() -> None:
     def split(seed: int) -> dict[str, str]:
         d = replace(settings("jsonl", FIXTURES / "dialogues.jsonl", valid_dialogues=0.1, test_dialogues=0.2,

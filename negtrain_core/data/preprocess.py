@@ -63,17 +63,17 @@ def order_ids(ids: Sequence[str], order: str, seed: int) -> list[str]:
 
 
 def split_ids(ids: Sequence[str], split: Mapping, seed: int, source: str = "the corpus",
-              key: str = "split") -> dict[str, str]:
+              key: str = "split", note: str = "") -> dict[str, str]:
     """``{dialogue id: split}`` from the config counts, after ``order_ids``.
 
     With ``train_dialogues`` set (the paper's Ubuntu rule): train = the first n_train, valid = the next n_valid,
     test = the next n_test; the rest is unused. With ``train_dialogues: null``: valid and test are the last
     n_valid + n_test dialogues (valid first) and train is everything before them. Too few ``ids`` for the counts:
-    one line naming ``source`` (the raw corpus) and ``key`` (its config block).
+    one line naming ``source`` (the raw corpus) and ``key`` (its config block), with ``note`` (``emptied_note``).
     """
     ordered = order_ids(ids, split.get("order", "file"), seed)
     n_valid, n_test, n_train = split["valid_dialogues"], split["test_dialogues"], split.get("train_dialogues")
-    have = f"{source}: {len(ordered)} dialogues with two or more non-empty utterances"
+    have = f"{source}: {len(ordered)} dialogues with two or more non-empty utterances{note}"
     if n_train is None and len(ordered) - n_valid - n_test < 1:
         lower = f" or lower {key}.valid_dialogues / test_dialogues" if max(n_valid, n_test) > 1 else ""
         raise ValueError(f"{have}, too few for {key}: valid {n_valid} + test {n_test} leave none for training; add "
@@ -85,6 +85,18 @@ def split_ids(ids: Sequence[str], split: Mapping, seed: int, source: str = "the 
                          f"lower {key}.train_dialogues or set it to null")
     names = ["train"] * n_train + ["valid"] * n_valid + ["test"] * n_test
     return dict(zip(ordered, names))
+
+
+def emptied_note(dialogues: Sequence[Dialogue], emptied: int) -> str:
+    """Why a corpus has few dialogues with a pair when most of its utterances (``emptied`` of those of
+    ``dialogues``) normalise to nothing, as text in another script does: ``' (N of M utterances normalise to
+    nothing, e.g. ...)'``; else ''."""
+    total = sum(len(d.utterances) for d in dialogues)
+    if not total or emptied * 2 <= total:
+        return ""
+    example = next(u for d in dialogues for u in d.utterances if not normalize(u))
+    return (f" ({emptied} of {total} utterances normalise to nothing, e.g. {example[:40]!r}: lower-cased, accents "
+            f"dropped, only a-z, 0-9 and ' . - are kept, so the pipeline reads text in the Latin alphabet)")
 
 
 def check_malformed(result: ReadResult, data: DataSettings) -> None:
@@ -128,9 +140,10 @@ def pairs_frame(rows: Sequence[tuple[str, int, str, str]]) -> pd.DataFrame:
     return df.astype({"dialogue_id": str, "turn": "int32", "source": str, "target": str})
 
 
-def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue],
-                  data: DataSettings) -> dict[str, str]:
-    """The reader's split when it fixes one, else ``split_ids`` over ``dialogues`` (the usable ones, reader order)."""
+def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue], data: DataSettings,
+                  note: str = "") -> dict[str, str]:
+    """The reader's split when it fixes one, else ``split_ids`` over ``dialogues`` (the usable ones, reader order;
+    ``note`` for its message)."""
     ids = [d.id for d in dialogues]
     dup = [i for i, n in Counter(ids).items() if n > 1]
     if dup:
@@ -139,7 +152,7 @@ def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue],
         unassigned = sum(1 for i in ids if i not in result.split)
         log.info("split fixed by the reader (config split counts not used); %d dialogues in no split", unassigned)
         return result.split
-    return split_ids(ids, data.split, data.seed, source(data), f"datasets.{data.name}.split")
+    return split_ids(ids, data.split, data.seed, source(data), f"datasets.{data.name}.split", note)
 
 
 def source(data: DataSettings) -> str:
@@ -198,7 +211,7 @@ def build(result: ReadResult, data: DataSettings,
     log.info("%d of %d dialogues have two or more non-empty utterances (the others give no pair and are dropped); "
              "%d utterances normalise to nothing and are dropped", len(dialogues), len(result.dialogues),
              dropped["empty_utterances"])
-    assigned = assign_splits(result, dialogues, data)
+    assigned = assign_splits(result, dialogues, data, emptied_note(result.dialogues, dropped["empty_utterances"]))
     caps = {"train": data.max_train_pairs, "valid": data.max_eval_pairs, "test": data.max_eval_pairs}
     frames = split_frames(dialogues, assigned, caps)
     vocab = Vocab.build(training_utterances(frames["train"]), data.vocab_size)

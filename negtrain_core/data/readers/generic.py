@@ -41,11 +41,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 from negtrain_core.config import CSV_FORMAT, DataSettings
-from negtrain_core.data.preprocess import normalized_dialogues, source, split_ids
+from negtrain_core.data.preprocess import emptied_note, normalized_dialogues, source, split_ids
 from negtrain_core.data.raw import RawInputError
 from negtrain_core.data.readers import Dialogue, ReadResult, check_share
 from negtrain_core.data.readers.archive import Tally, decoded_lines, iter_members, kind, text_lines
@@ -259,9 +260,11 @@ def finish(tally: Tally, dialogues: list[Dialogue], data: DataSettings, notes: d
     if any(data.split[k] < 1 for k in HELD_OUT):
         # too many malformed records is the better reason to stop than too few dialogues for the split
         check_share(tally.result(dialogues), data.malformed_max_share, source(data))
-        usable = [d.id for d in normalized_dialogues(dialogues)]
+        dropped: Counter = Counter()
+        usable = [d.id for d in normalized_dialogues(dialogues, dropped)]
         counts = held_out_counts(data.split, len(usable))
-        split = split_ids(usable, {**data.split, **counts}, data.seed, source(data), f"datasets.{data.name}.split")
+        split = split_ids(usable, {**data.split, **counts}, data.seed, source(data), f"datasets.{data.name}.split",
+                          emptied_note(dialogues, dropped["empty_utterances"]))
         notes.update({"usable_dialogues": len(usable), **{f"split_{k}": v for k, v in counts.items()}})
     return tally.result(dialogues, split=split, notes=notes)
 
