@@ -139,8 +139,10 @@ def test_quick_caps_keep_the_first_pairs_in_order() -> None:
 
 def test_empty_split_is_refused() -> None:
     result = ReadResult([Dialogue("a", ("x", "y")), Dialogue("b", ("x", "y"))], split={"a": "train", "b": "test"})
-    with pytest.raises(ValueError, match="split 'valid' has no pairs"):
+    with pytest.raises(ValueError) as err:
         preprocess.build(result, data(), "paper")
+    assert str(err.value) == ("corpus.csv: split 'valid' has no pairs: no dialogue with two non-empty utterances "
+                              "went to it")
 
 
 def test_duplicate_dialogue_ids_are_refused() -> None:

@@ -258,9 +258,13 @@ def test_opensubtitles_broken_xml_is_malformed(tmp_path: Path) -> None:
     assert "2005/404" not in {d.id for d in r.dialogues} and "2005/404" not in r.split
 
 
-def test_opensubtitles_too_few_movies(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="5 movies: fewer than valid 3 \\+ test 3"):
+def test_opensubtitles_too_few_movies_name_the_corpus_and_the_split_key(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as err:
         reader("opus_xml")(os_settings(FIXTURES / "opensubtitles", valid_dialogues=3, test_dialogues=3))
+    assert str(err.value) == (
+        f"{FIXTURES / 'opensubtitles'}: 5 movies, too few for datasets.o.split: valid 3 + test 3 leave "
+        f"none for training; use the whole OPUS dump or lower datasets.o.split.valid_dialogues / "
+        f"test_dialogues")
 
 
 # ---------------------------------------------------------------------------------------------- paraphrase pairs

@@ -161,9 +161,9 @@ def source(data: DataSettings) -> str:
 
 
 def split_frames(dialogues: Sequence[Dialogue], assigned: Mapping[str, str],
-                 caps: Mapping[str, int | None]) -> dict[str, pd.DataFrame]:
+                 caps: Mapping[str, int | None], source: str = "the corpus") -> dict[str, pd.DataFrame]:
     """One pairs table per split (normalised ``dialogues`` in reader order), each cut to its first ``caps[split]``
-    pairs."""
+    pairs; a split left without a pair: one line naming ``source`` (the raw corpus)."""
     rows: dict[str, list] = {s: [] for s in SPLITS}
     for d in dialogues:
         s = assigned.get(d.id)
@@ -172,7 +172,8 @@ def split_frames(dialogues: Sequence[Dialogue], assigned: Mapping[str, str],
     frames = {s: pairs_frame(rows[s]) for s in SPLITS}
     for s, frame in frames.items():
         if frame.empty:
-            raise ValueError(f"split '{s}' has no pairs: no dialogue with two non-empty utterances went to it")
+            raise ValueError(f"{source}: split '{s}' has no pairs: no dialogue with two non-empty utterances went "
+                             f"to it")
     for s, f in frames.items():
         if caps[s] is not None and len(f) > caps[s]:
             cut = f.head(caps[s])
@@ -213,7 +214,7 @@ def build(result: ReadResult, data: DataSettings,
              dropped["empty_utterances"])
     assigned = assign_splits(result, dialogues, data, emptied_note(result.dialogues, dropped["empty_utterances"]))
     caps = {"train": data.max_train_pairs, "valid": data.max_eval_pairs, "test": data.max_eval_pairs}
-    frames = split_frames(dialogues, assigned, caps)
+    frames = split_frames(dialogues, assigned, caps, source(data))
     vocab = Vocab.build(training_utterances(frames["train"]), data.vocab_size)
     counts = corpus_counts(result, dropped)
     result.notes.update(counts, **{k: v for k, v in result.counts().items() if k.startswith("problem_files")})

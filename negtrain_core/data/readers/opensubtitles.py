@@ -38,14 +38,17 @@ def movie_files(names: list[str]) -> dict[str, str]:
     return movies
 
 
-def choose_movies(movies: list[str], split: dict, seed: int) -> dict[str, str]:
-    """``{movie: "train" | "valid" | "test"}`` for a seeded random choice of valid, test and train movies."""
+def choose_movies(movies: list[str], split: dict, seed: int, source: str = "the corpus",
+                  key: str = "split") -> dict[str, str]:
+    """``{movie: "train" | "valid" | "test"}`` for a seeded random choice of valid, test and train movies. Too few
+    movies: one line naming ``source`` (the raw corpus) and ``key`` (its config block)."""
     order = sorted(movies)
     random.Random(seed).shuffle(order)
     n_valid, n_test = split["valid_dialogues"], split["test_dialogues"]
     n_train = split.get("train_dialogues")
     if len(order) < n_valid + n_test + 1:
-        raise ValueError(f"{len(order)} movies: fewer than valid {n_valid} + test {n_test} + 1 training movie")
+        raise ValueError(f"{source}: {len(order)} movies, too few for {key}: valid {n_valid} + test {n_test} leave "
+                         f"none for training; use the whole OPUS dump or lower {key}.valid_dialogues / test_dialogues")
     end = len(order) if n_train is None else n_valid + n_test + n_train
     names = ["valid"] * n_valid + ["test"] * n_test + ["train"] * (end - n_valid - n_test)
     return dict(zip(order[:end], names))
@@ -72,7 +75,7 @@ def read(data: DataSettings) -> ReadResult:
     movies = movie_files(member_names(path, lambda n: bool(MOVIE_FILE.search(n))))
     if not movies:
         raise ValueError(f"{path}: no <year>/<id>/<n>.xml(.gz) subtitle files inside: not OPUS OpenSubtitles XML")
-    split = choose_movies(list(movies), data.split, data.seed)
+    split = choose_movies(list(movies), data.split, data.seed, path, f"datasets.{data.name}.split")
     wanted = {movies[m]: m for m in split}
     tally, texts = Tally(), {}
     for name, f in iter_members(path, lambda n: n in wanted):
