@@ -43,6 +43,20 @@ def test_local_profile_runs_gpu_jobs_one_at_a_time(tmp_path: Path) -> None:
     assert first[1] <= second[0]
 
 
+def test_local_profile_shows_a_failed_job_in_its_one_line_not_its_log(tmp_path: Path) -> None:
+    """Under profiles/local a job's stderr reaches the terminal: its one line shows there, and the rule log with
+    its traceback (and a training job's progress) is not printed after it."""
+    bad = tmp_path / "targets.txt"
+    bad.write_text("i hate you\n\nyou are bad\n")
+    overlay = tmp_path / "targets.yaml"
+    overlay.write_text(yaml.safe_dump({"targets": {"train": str(bad)}}))
+    run = snakemake(tmp_path, "--profile", str(ROOT / "profiles" / "local"), "--config", "scale=quick", "--",
+                    "results/targets/train_0.5k.txt", overlays=[overlay])
+    assert run.returncode == 1
+    out = run.stdout + run.stderr
+    assert f"negtrain: {bad}:2: empty target line" in out and "Traceback" not in out, out[-3000:]
+
+
 SLURM_COMMANDS = ("sbatch", "sinfo", "squeue", "sacct", "scancel", "scontrol", "srun")
 
 
