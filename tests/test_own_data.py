@@ -200,6 +200,17 @@ def test_csv_malformed_rows_bad_bytes_and_empty_files_are_counted_per_file(tmp_p
     assert r.bad_byte_examples == ["a.csv:6: bytes that are not UTF-8 replaced"]
 
 
+def test_csv_quote_never_closed_is_named_by_the_line_that_opens_it(tmp_path: Path) -> None:
+    """A text that starts with a quote and never closes it swallows every row after it: the line that opened it is
+    the one to fix, not the file's last."""
+    rows = [f"{i},line {i}" for i in range(2, 9)]
+    rows[2] = '4,"Hello, she said'
+    path = write(tmp_path / "quoted.csv", "dialogue_id,text", *rows)
+    r = reader("csv")(settings("csv", path))
+    assert r.malformed_examples == ["quoted.csv:4: not readable as CSV (unexpected end of data; the row runs from line "
+                                    "4 to line 8)"]
+
+
 # ---------------------------------------------------------------------------------------------- the share, split
 
 

@@ -186,15 +186,19 @@ def csv_columns(name: str, header: list[str], options: dict[str, Any], dataset: 
 
 def csv_rows(name: str, f: BinaryIO, tally: Tally, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of each non-blank row of one CSV file, the header first; rows the csv module
-    cannot parse (strict quoting) are counted malformed. The line number is the row's last line."""
+    cannot parse (strict quoting) are counted malformed. The line number is the row's last line; a row that cannot
+    be parsed is named by its first line, where a quote that is never closed opened (the row runs to the end of
+    the file)."""
     rows = csv.reader(decoded_lines(f, tally.replacer(name)), delimiter=delimiter, strict=True)
     while True:
+        first = rows.line_num + 1
         try:
             row = next(rows)
         except StopIteration:
             return
         except csv.Error as err:
-            tally.bad(f"{name}:{rows.line_num}", f"not readable as CSV ({err})")
+            runs = f"; the row runs from line {first} to line {rows.line_num}" if rows.line_num > first else ""
+            tally.bad(f"{name}:{first}", f"not readable as CSV ({err}{runs})")
             continue
         if row:
             yield rows.line_num, row
