@@ -55,13 +55,14 @@ def _with_defaults(cls: type) -> type:
     return jsonschema.validators.extend(cls, {"properties": set_defaults})
 
 
-def _describe(err: "jsonschema.ValidationError") -> str:
+def _describe(err: "jsonschema.ValidationError", schema: dict[str, Any] | None = None) -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
     if err.validator == "additionalProperties":
         known = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(known))
         key = extra[0] if where == "<top level>" else f"{where}.{extra[0]}"
-        return f"unknown config key '{key}'{_known_keys_hint(extra[0], known)}"
+        placed = _placement_hint(list(err.absolute_path), extra[0], schema or {})
+        return f"unknown config key '{key}'{placed or _known_keys_hint(extra[0], known)}"
     hint = _text_hint(err, where)
     if err.validator in ("anyOf", "oneOf", "pattern") and "description" in err.schema:  # the allowed forms, in words
         return f"config key '{where}': {err.instance!r} is not {err.schema['description']}{hint}"
@@ -91,6 +92,20 @@ def _near_hint(name: str, known, lead: str = "did you mean") -> str:
     return f" ({lead} '{near[0]}'?)" if near else ""
 
 
+def _placement_hint(path: list, key: str, schema: dict[str, Any]) -> str:
+    """Where ``key`` belongs when it sits in the wrong one of a section's two homes: ``train``, ``malicious`` and
+    ``frequent`` hold the settings every dataset shares, ``datasets.<name>.<section>`` (and ``dataset_defaults``)
+    the ones each dataset sets for itself (batch sizes, learning rates, epochs), or ''."""
+    defs, top = schema.get("$defs", {}), schema.get("properties", {})
+    if len(path) == 1 and key in defs.get(f"dataset_{path[0]}", {}).get("properties", {}):
+        return (f" (set per dataset: datasets.<name>.{path[0]}.{key}, or dataset_defaults.{path[0]}.{key} for every "
+                f"dataset)")
+    if len(path) == 3 and path[0] == "datasets" or len(path) == 2 and path[0] == "dataset_defaults":
+        if key in top.get(path[-1], {}).get("properties", {}):
+            return f" (one setting for every dataset: {path[-1]}.{key})"
+    return ""
+
+
 def _known_keys_hint(key: str, known: list[str]) -> str:
     """What the unknown ``key`` may have meant: the nearest known key at its level, else (where few) all of them."""
     return _near_hint(key, known) or (f" (keys here: {', '.join(known)})" if 0 < len(known) <= 10 else "")
@@ -106,7 +121,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> d
     _merge_dataset_defaults(config)
     errors = sorted(validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        message, path = _describe(errors[0]), list(errors[0].absolute_path)
+        message, path = _describe(errors[0], schema), list(errors[0].absolute_path)
         if len(path) == 2 and path[0] == "datasets" and errors[0].validator == "required":
             message += _near_hint(path[1], set(config["datasets"]) - {path[1]},     # a misspelt dataset's overlay
                                   "a new dataset block: did you mean")

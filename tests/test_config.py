@@ -30,6 +30,13 @@ def test_defaults_are_filled_from_the_schema():
     (("datasets", "ubuntu", "format"), "unknown config key 'datasets.ubuntu.format' (keys here: csv, frequent, "
                                        "malicious, raw, reader, split, train, vocab_size)"),
     (("malicious", "learning_rate"), "unknown config key 'malicious.learning_rate'"),   # no near key, too many to list
+    # a key in the wrong one of its section's two homes: shared by every dataset, or set per dataset
+    (("train", "batch_size"), "unknown config key 'train.batch_size' (set per dataset: datasets.<name>.train."
+                              "batch_size, or dataset_defaults.train.batch_size for every dataset)"),
+    (("datasets", "ubuntu", "train", "optimizer"),
+     "unknown config key 'datasets.ubuntu.train.optimizer' (one setting for every dataset: train.optimizer)"),
+    (("dataset_defaults", "frequent", "window"),
+     "unknown config key 'dataset_defaults.frequent.window' (one setting for every dataset: frequent.window)"),
 ])
 def test_unknown_keys_are_refused_by_name(path, message):
     cfg = _config()
