@@ -28,6 +28,7 @@ check_set_rules()
 
 
 rule all:
+    """Every dataset of run_datasets: Tables 3, 4, 8, 9, Figure 1, curves, paper comparison, rating sheet, HTML views"""
     input:
         expand("results/{dataset}/table{n}.csv", dataset=config["run_datasets"], n=[3, 4, 8, 9]),
         report_targets(config["run_datasets"]),

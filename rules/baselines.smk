@@ -2,6 +2,7 @@
 
 
 rule train_baseline:
+    """The LSTM LM or the attention seq2seq, {kind}.pt, on a dataset's training pairs (paper §4.1)"""
     input:
         train="results/{dataset}/data/train.parquet",
         valid="results/{dataset}/data/valid.parquet",
@@ -25,6 +26,7 @@ rule train_baseline:
 
 
 rule evaluate_baselines:
+    """Table 8, test PPL of both baselines (App. C), and the hit thresholds T_out, T_in (§3.2)"""
     input:
         test="results/{dataset}/data/test.parquet",
         vocab="results/{dataset}/data/vocab.txt",

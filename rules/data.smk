@@ -2,6 +2,7 @@
 
 
 rule preprocess:
+    """A raw corpus to train, valid and test (context, response) pairs in Parquet, its vocabulary, stats"""
     input:
         raw=raw_input,
     output:
@@ -34,6 +35,7 @@ rule preprocess:
 # that read the lists (hits, Algorithm 1) wait for it (ancient: an edited list reruns only what reads it); temp: the
 # report is deleted once they have run (its lines stay in the rule log).
 rule check_targets:
+    """The malicious target lists against the dataset's vocabulary: a list it cannot use stops the run"""
     input:
         vocab="results/{dataset}/data/vocab.txt",
         lists=lambda wildcards: list(target_lists(wildcards).values()),
@@ -54,6 +56,7 @@ rule check_targets:
 # negtrain_core.data.raw.install checks sha256 (when pinned) and that the archive opens, and moves it to raw.path.
 # The rule matches only those missing files; it runs on the submitting host (compute nodes may be offline).
 rule fetch_raw:
+    """A missing raw corpus downloaded from datasets.<name>.raw.url (with download: true) and checked"""
     input:
         download=raw_download,
     output:
@@ -73,6 +76,7 @@ rule fetch_raw:
 # without its --configfile) would get Snakemake's bare "No rule to produce"; this rule matches only such paths, and
 # its input function stops the run with one line naming the dataset and those configured. It never runs.
 rule unknown_dataset:
+    """Never runs: a results/ path of no configured dataset stops with one line naming it"""
     input:
         unknown_dataset,
     output:

@@ -2,6 +2,7 @@
 
 
 rule evaluate_model:
+    """A model's greedy test responses and metrics: PPL, BLEU-4, max-ratio, Ent-n (Tables 4, 9)"""
     input:
         ckpt=model_ckpt,
         test="results/{dataset}/data/test.parquet",
@@ -20,6 +21,7 @@ rule evaluate_model:
 
 
 rule evaluate_mmi:
+    """MMI-antiLM decoding (paper §4.3): lambda and gamma swept on validation, test decoded and scored"""
     input:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         lm="results/{dataset}/models/lm.pt",
@@ -45,6 +47,7 @@ rule evaluate_mmi:
 
 
 rule beam_overlap:
+    """Overlap of each Algorithm 1 model's beam-search k-best lists with the baseline's (paper §4.2)"""
     input:
         baseline="results/{dataset}/models/seq2seq.pt",
         negtrained=expand("results/{{dataset}}/models/negtr-{mode}-{size}.pt", mode=HIT_MODES, size=MALICIOUS_SIZES),

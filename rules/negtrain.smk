@@ -3,6 +3,7 @@
 
 
 rule negtrain_malicious:
+    """Algorithm 1: negative training against the hits of a malicious target list, o or io mode"""
     input:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         lm="results/{dataset}/models/lm.pt",
@@ -41,6 +42,7 @@ for _ds in DATASETS:
     for _i, _group in enumerate(_rs[j:j + _per_job] for j in range(0, len(_rs), _per_job)):
 
         rule:
+            """Algorithm 2: negative training against frequent responses, one model per r_thres"""
             name:
                 f"negtrain_frequent_{_ds}" + (f"_{_i}" if _per_job < len(_rs) else "")
             input:
@@ -67,6 +69,7 @@ for _ds in DATASETS:
 
 
 rule train_gan_lr:
+    """The GAN comparison at one generator learning rate (paper §4.3, App. E)"""
     input:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         train="results/{dataset}/data/train.parquet",
@@ -92,6 +95,7 @@ rule train_gan_lr:
 # The validation pick among the per-lr runs: reads their rows, copies one checkpoint; seconds, so it runs where
 # Snakemake runs.
 rule train_gan:
+    """The GAN picked among its generator learning rates by validation PPL"""
     input:
         rows=lambda w: expand("results/{dataset}/models/gan/g_lr-{g_lr}.csv", dataset=w.dataset, g_lr=gan_lrs(w)),
         ckpts=lambda w: expand("results/{dataset}/models/gan/g_lr-{g_lr}.pt", dataset=w.dataset, g_lr=gan_lrs(w)),
@@ -111,6 +115,7 @@ rule train_gan:
 
 
 rule train_unlikelihood:
+    """Vocabulary unlikelihood training, a Table 4 comparison"""
     input:
         seq2seq="results/{dataset}/models/seq2seq.pt",
         train="results/{dataset}/data/train.parquet",

@@ -2,6 +2,7 @@
 
 
 rule malicious_lists:
+    """The 0.5k malicious target lists, targets.train and targets.test, in the pipeline's form"""
     input:
         unpack(target_lists),
     output:
@@ -17,6 +18,7 @@ rule malicious_lists:
 
 
 rule train_paraphraser:
+    """The paraphrase model that augments the training target list (paper §4.2)"""
     input:
         corpora=paraphrase_files,
     output:
@@ -37,6 +39,7 @@ rule train_paraphraser:
 
 
 rule augment_targets:
+    """The 1k and 2.5k training target lists: the 0.5k list and paraphrases of it (paper §4.2)"""
     input:
         train="results/targets/train_0.5k.txt",
         test="results/targets/test_0.5k.txt",

@@ -7,6 +7,7 @@ report: "../report/workflow.rst"
 
 
 rule paper_comparison:
+    """Every number of Tables 3, 4, 8 and 9 beside the paper's, as a CSV and a plot"""
     input:
         table3="results/{dataset}/table3.csv",
         table4="results/{dataset}/table4.csv",
@@ -28,6 +29,7 @@ rule paper_comparison:
 
 
 rule curves:
+    """The training curves of the baselines and both algorithms, as one figure and CSV"""
     input:
         malicious=expand("results/{{dataset}}/models/negtr-{mode}-{size}_curve.csv", mode=HIT_MODES,
                          size=MALICIOUS_SIZES),
@@ -50,6 +52,7 @@ rule curves:
 
 
 rule rating_sheet:
+    """Table 6's blind A/B sheet: the baseline's and a negative-trained model's responses, sides shuffled"""
     input:
         baseline="results/{dataset}/eval/baseline/greedy.parquet",
         negtrain=lambda w: f"results/{w.dataset}/eval/{sheet_negtrain_model(w)}/greedy.parquet",
@@ -70,6 +73,7 @@ rule rating_sheet:
 
 
 rule table6:
+    """Table 6 from the human ratings that human_eval.ratings names"""
     input:
         ratings=ratings_file,
         key="results/{dataset}/rating_key.csv",
@@ -87,6 +91,7 @@ rule table6:
 
 
 rule table_view:
+    """One table as an HTML page beside the paper's, for snakemake --report"""
     input:
         csv="results/{dataset}/{table}.csv",
         figures=lambda w: [f"results/{w.dataset}/{name}" for name in nreport.FIGURES.get(w.table, {})],

@@ -2,6 +2,7 @@
 
 
 rule hits:
+    """o- and io-mode gibbs-enum triggers and hit rates of one model on one target list (paper §3.2, App. A)"""
     input:
         seq2seq=model_ckpt,
         lm="results/{dataset}/models/lm.pt",

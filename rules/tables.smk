@@ -2,6 +2,7 @@
 
 
 rule table3:
+    """Table 3, hit rates and PPL before and after Algorithm 1 with the beam overlap, and Figure 1 (App. D)"""
     input:
         hits=expand(
             "results/{{dataset}}/hits/{model}/{target_list}.parquet",
@@ -34,6 +35,7 @@ rule table3:
 
 
 rule table4_table9:
+    """Tables 4 and 9: max-ratio, entropy, PPL and BLEU of the baseline, Algorithm 2 and the comparisons"""
     input:
         test="results/{dataset}/data/test.parquet",
         metrics=lambda w: expand(

@@ -129,6 +129,15 @@ def test_the_workflow_s_own_results_folders_still_build(tmp_path: Path) -> None:
     assert "unknown_dataset" not in run.stdout
 
 
+def test_every_rule_says_what_it_makes(tmp_path: Path) -> None:
+    """snakemake --list-rules is the map of the pipeline: each rule with its docstring."""
+    run = snakemake(tmp_path, "--list-rules")
+    assert run.returncode == 0, run.stderr[-2000:]
+    rules = [line for line in run.stdout.splitlines() if re.match(r"^[a-z]\w* ?", line)]
+    assert len(rules) >= 25 and "train_baseline" in run.stdout
+    assert [line for line in rules if not re.fullmatch(r"\w+ \(.+\)", line)] == []
+
+
 def test_a_file_of_one_s_own_under_results_is_an_input_not_an_unknown_dataset(tmp_path: Path) -> None:
     """A target list kept in results/lists/: the file exists, so rule unknown_dataset lets it be read."""
     lists = tmp_path / "results" / "lists"
