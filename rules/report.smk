@@ -1,4 +1,4 @@
-# What the run shows (issue 7): the paper comparison, training curves, the Table 6 rating sheet and Table 6, and
+# What the run shows: the paper comparison, training curves, the Table 6 rating sheet and Table 6, and
 # the HTML views of the tables for `snakemake --report report.html` (captions in report/). These rules take
 # seconds on one core, so they run where Snakemake runs (localrule), also under the slurm profile.
 

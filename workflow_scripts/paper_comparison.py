@@ -1,4 +1,4 @@
-# Every number of Tables 3, 4, 8 and 9 of one dataset beside the paper's value, as a long CSV and a plot (issue 7).
+# Every number of Tables 3, 4, 8 and 9 of one dataset beside the paper's value, as a long CSV and a plot.
 from negtrain_core import stage
 from negtrain_core.tables import comparison
 

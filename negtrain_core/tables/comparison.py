@@ -1,4 +1,4 @@
-"""Every number of the reproduced Tables 3, 4, 8 and 9 beside the paper's, and a plot of them (issue 7).
+"""Every number of the reproduced Tables 3, 4, 8 and 9 beside the paper's, and a plot of them.
 
 ``compare`` turns the four produced tables of one dataset into one long table, a row per cell:
 
