@@ -372,6 +372,18 @@ def test_missing_own_file_says_what_to_put_where() -> None:
         raw.raw_inputs(cfg, "my_data2")
 
 
+def test_a_built_in_name_read_as_own_data_needs_no_split_file(tmp_path: Path) -> None:
+    """datasets.switchboard given reader jsonl keeps the authors' split file from config.yaml's block (overlays
+    deep-merge); only the SwDA readers read that file, so the raw inputs are the corpus alone."""
+    corpus = tmp_path / "my.jsonl"
+    corpus.write_text('["hi", "hello"]\n')
+    cfg = ncfg.load(ROOT / "config.yaml")
+    ncfg.deep_update(cfg["datasets"]["switchboard"], {"reader": "jsonl", "raw": {"path": str(corpus), "url": None}})
+    cfg = ncfg.validate(cfg)
+    assert cfg["datasets"]["switchboard"]["split"]["authors_file"] == "raw/switchboard/he_glass_test.txt"
+    assert raw.raw_inputs(cfg, "switchboard") == [str(corpus)]
+
+
 def test_snakemake_names_a_missing_own_file_in_one_line(tmp_path: Path) -> None:
     cfg = {"datasets": {"mydata": {"reader": "csv", "raw": {"path": "mine.tsv"}}}}
     (tmp_path / "mydata.yaml").write_text(yaml.safe_dump(cfg))

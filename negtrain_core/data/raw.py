@@ -33,6 +33,7 @@ HOW_TO_GET = {  # by config datasets.<name>.reader
                        "https://github.com/jkkummerfeld/irc-disentanglement) as a tar.gz",
     "opus_xml": "OPUS OpenSubtitles English XML (en.zip, https://opus.nlpl.eu/OpenSubtitles.php)",
 }
+SPLIT_FILE_READERS = ("swda_markup", "swda_plain")  # take the split from split.authors_file (readers/swda.py)
 OWN_DATA = {  # by config datasets.<name>.reader: a researcher's own dialogues (docs/data.md, "Your own dialogues")
     "jsonl": 'your dialogues as JSON Lines (one dialogue a line: ["utterance", ...] or {{"id": ..., "turns": [...]}})',
     "csv": "your dialogues as CSV or TSV (a header, then one row an utterance, with columns {id_column} and "
@@ -153,7 +154,8 @@ def raw_inputs(config: dict[str, Any], dataset: str) -> list[str]:
     """
     ds = config["datasets"][dataset]
     fetched = downloads(config)
-    paths = [p for p in (ds["raw"]["path"], ds["split"].get("authors_file")) if p]
+    split_file = ds["split"].get("authors_file") if ds["reader"] in SPLIT_FILE_READERS else None
+    paths = [p for p in (ds["raw"]["path"], split_file) if p]  # another reader's block may keep one, merged in
     for p in paths:
         if p in fetched:
             if archive_kind(urlparse(fetched[p].url).path) != archive_kind(p):
