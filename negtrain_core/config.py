@@ -155,9 +155,9 @@ def _fill_missing(base: dict[str, Any], defaults: dict[str, Any]) -> None:
 
 
 def _check_datasets(config: dict[str, Any]) -> None:
-    """Refuse a dataset name the workflow's own results take; a ``run_datasets`` name, or a ``human_eval.ratings``
-    name given a file, without a block; r_thres values that name one Algorithm 2 run twice. Give every dataset a
-    ``human_eval.ratings`` entry (None: no ratings)."""
+    """Refuse a dataset name the workflow's own results take; a ``run_datasets`` name, or a ``human_eval.ratings`` name
+    given a file, without a block; a file for the chitchat reader; r_thres values that name one Algorithm 2 run twice.
+    Give every dataset a ``human_eval.ratings`` entry (None: no ratings)."""
     names = dataset_names(config)
     for name in names:
         if name in RESERVED_DATASET_NAMES:
@@ -168,7 +168,11 @@ def _check_datasets(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key 'run_datasets': '{name}' has no block under 'datasets'"
                               f"{_near_hint(name, names)}")
     for name in names:
-        r_thres = config["datasets"][name].get("frequent", {}).get("r_thres", [])
+        ds = config["datasets"][name]
+        if ds["reader"] == "chitchat" and ds["raw"].get("path"):   # the reader never opens it: say so, not ignore it
+            raise ConfigError(f"config key 'datasets.{name}.raw.path': reader chitchat reads the installed "
+                              f"chitchat-dataset package, not a file; for a file of dialogues use reader jsonl or csv")
+        r_thres = ds.get("frequent", {}).get("r_thres", [])
         runs = [f"{r:g}" for r in r_thres]                                 # each run's files: freq-<r:g>.pt
         if len(set(runs)) < len(runs):
             raise ConfigError(f"config key 'datasets.{name}.frequent.r_thres': {r_thres} names one Algorithm 2 run "

@@ -347,6 +347,9 @@ def test_a_dataset_of_any_name_takes_what_it_leaves_out_from_dataset_defaults() 
      "are freq-<r_thres>.pt); give distinct values"),
     (lambda c: c["datasets"]["my_data2"].update(raw={}),
      "config key 'datasets.my_data2.raw.path': None is not of type 'string'"),
+    (lambda c: c["datasets"]["chitchat"]["raw"].update(path="chitchat.json"),
+     "config key 'datasets.chitchat.raw.path': reader chitchat reads the installed chitchat-dataset package, not a "
+     "file; for a file of dialogues use reader jsonl or csv"),
     (lambda c: c["datasets"]["ubuntu"]["split"].update(valid_dialogues=0.1),
      "config key 'datasets.ubuntu.split.valid_dialogues': 0.1 is not of type 'integer'"),
 ])
