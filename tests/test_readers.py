@@ -11,9 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
-from negtrain_core.config import DataSettings
-from negtrain_core.data.readers import chitchat, paraphrase, reader, ubuntu
+from negtrain_core.config import SCHEMA_PATH, DataSettings
+from negtrain_core.data import raw
+from negtrain_core.data.readers import READERS, UnknownReader, chitchat, paraphrase, reader, ubuntu
 from negtrain_core.data.readers.archive import iter_members, member_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -48,6 +50,47 @@ def pack_tar_gz(folder: Path, dest: Path, gzip_members: bool = False) -> Path:
             else:
                 t.add(p, arcname=name)
     return dest
+
+
+# ---------------------------------------------------------------------------------------------- the registry
+
+DATASET_SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]["dataset"]
+SCHEMA_READERS = set(DATASET_SCHEMA["properties"]["reader"]["enum"])
+OWN_FILE_READERS = set(DATASET_SCHEMA["if"]["properties"]["reader"]["enum"])   # raw.path required, fractions allowed
+PACKAGED = {"chitchat"}                                                         # reads an installed package, no file
+
+
+def test_the_schema_and_the_registry_name_the_same_readers() -> None:
+    """A reader the schema accepts but READERS lacks would fail only inside a preprocess job; one READERS holds but
+    the schema refuses could never be configured."""
+    assert SCHEMA_READERS == set(READERS), (
+        f"schemas/config.schema.yaml ($defs.dataset.properties.reader.enum) and READERS in "
+        f"negtrain_core/data/readers/__init__.py differ: only in the schema {sorted(SCHEMA_READERS - set(READERS))}, "
+        f"only in READERS {sorted(set(READERS) - SCHEMA_READERS)}; add the reader to both")
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_every_reader_resolves_to_its_function(name: str) -> None:
+    assert callable(reader(name))
+
+
+def test_an_unregistered_reader_is_named_in_one_line() -> None:
+    with pytest.raises(UnknownReader) as err:
+        reader("pairs_tsv")
+    assert str(err.value) == ("reader 'pairs_tsv' (config datasets.<name>.reader) is not in READERS of "
+                              "negtrain_core.data.readers: add it there with the module that reads it")
+
+
+def test_every_reader_of_a_file_says_what_to_put_where_when_it_is_missing() -> None:
+    """The line a missing raw file gets (raw._missing_line): readers of a user's own files describe the format
+    (raw.OWN_DATA, the schema's if-branch for them), corpus readers where to download it (raw.HOW_TO_GET)."""
+    assert OWN_FILE_READERS == set(raw.OWN_DATA), (
+        f"readers of one's own files: the schema's $defs.dataset.if enum {sorted(OWN_FILE_READERS)} and OWN_DATA in "
+        f"negtrain_core/data/raw.py {sorted(raw.OWN_DATA)} differ; add the reader to both")
+    corpus = set(READERS) - OWN_FILE_READERS - PACKAGED
+    assert corpus <= set(raw.HOW_TO_GET), (
+        f"corpus readers without a download line in HOW_TO_GET of negtrain_core/data/raw.py: "
+        f"{sorted(corpus - set(raw.HOW_TO_GET))}")
 
 
 # ---------------------------------------------------------------------------------------------- containers

@@ -1,7 +1,9 @@
-"""Corpus readers. Each reader module has ``read(data: DataSettings) -> ReadResult``.
+"""Corpus readers. ``READERS`` maps each ``datasets.<name>.reader`` value to the module that reads it; the module
+defines ``read_<reader>(data: DataSettings) -> ReadResult``, or ``read`` when it reads one format only.
 
 A reader turns one raw corpus into dialogues of raw utterance text (markup removed, not yet normalised);
-``negtrain_core.data.preprocess`` normalises, splits, pairs and writes Parquet.
+``negtrain_core.data.preprocess`` normalises, splits, pairs and writes Parquet. Adding one: docs/architecture.md,
+"Extending".
 """
 
 from __future__ import annotations
@@ -96,7 +98,17 @@ READERS = {
 }
 
 
+class UnknownReader(ValueError):
+    """A reader name the registry cannot resolve to a function, in one line naming what to add where."""
+
+
 def reader(name: str) -> Callable[[DataSettings], ReadResult]:
-    """The ``read`` function of reader ``name`` (modules are imported on demand)."""
+    """The ``read_<name>`` (else ``read``) function of reader ``name``'s module (imported on demand)."""
+    if name not in READERS:
+        raise UnknownReader(f"reader '{name}' (config datasets.<name>.reader) is not in READERS of "
+                            f"{__name__}: add it there with the module that reads it")
     module = importlib.import_module(READERS[name])
-    return getattr(module, f"read_{name}", None) or module.read
+    found = getattr(module, f"read_{name}", None) or getattr(module, "read", None)
+    if not callable(found):
+        raise UnknownReader(f"reader '{name}': {module.__name__} defines neither read_{name} nor read")
+    return found
