@@ -125,9 +125,21 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> d
         if len(path) == 2 and path[0] == "datasets" and errors[0].validator == "required":
             message += _near_hint(path[1], set(config["datasets"]) - {path[1]},     # a misspelt dataset's overlay
                                   "a new dataset block: did you mean")
-        raise ConfigError(message)
+        raise ConfigError(message + _fraction_hint(errors[0], config, schema))
     _check_datasets(config)
     return config
+
+
+def _fraction_hint(err: "jsonschema.ValidationError", config: dict[str, Any], schema: dict[str, Any]) -> str:
+    """Why a fraction of held-out dialogues is refused: its dataset's reader takes counts (the schema's if-branch
+    lists the readers that take fractions), or ''."""
+    path = list(err.absolute_path)
+    if not (len(path) == 4 and path[:3:2] == ["datasets", "split"] and err.validator == "type"
+            and isinstance(err.instance, float)):
+        return ""
+    fractions = schema["$defs"]["dataset"]["if"]["properties"]["reader"]["enum"]
+    return (f" (reader {config['datasets'][path[1]].get('reader')} takes a count of dialogues; a fraction is for "
+            f"readers {' and '.join(fractions)})")
 
 
 def dataset_names(config: dict[str, Any]) -> tuple[str, ...]:

@@ -351,7 +351,8 @@ def test_a_dataset_of_any_name_takes_what_it_leaves_out_from_dataset_defaults() 
      "config key 'datasets.chitchat.raw.path': reader chitchat reads the installed chitchat-dataset package, not a "
      "file; for a file of dialogues use reader jsonl or csv"),
     (lambda c: c["datasets"]["ubuntu"]["split"].update(valid_dialogues=0.1),
-     "config key 'datasets.ubuntu.split.valid_dialogues': 0.1 is not of type 'integer'"),
+     "config key 'datasets.ubuntu.split.valid_dialogues': 0.1 is not of type 'integer' (reader udc_v1 takes a count "
+     "of dialogues; a fraction is for readers jsonl and csv)"),
 ])
 def test_dataset_names_and_keys_refused_in_one_line(change, message: str) -> None:
     cfg = own_config()
