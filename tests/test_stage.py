@@ -161,13 +161,16 @@ def test_every_workflow_script_is_thin_and_calls_one_stage_function(script: Path
     """At most 30 lines, no def/class/lambda, one ``stage.main(snakemake, fn, ...)`` whose arguments bind to
     ``fn``'s signature."""
     text = script.read_text()
-    assert len(text.splitlines()) <= 30
+    move = "move the work into a function of negtrain_core that the script calls"
+    assert len(text.splitlines()) <= 30, f"{script.name}: {len(text.splitlines())} lines, at most 30; {move}"
     tree = ast.parse(text)
-    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+    defined = [n.lineno for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
+    assert not defined, f"{script.name}: a def, class or lambda at line {defined[0]}; {move}"
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "stage.main"]
-    assert len(calls) == 1
+    assert len(calls) == 1, (f"{script.name}: {len(calls)} calls of stage.main; one, "
+                             f"stage.main(snakemake, <stage function>, <its arguments>), is the script")
     call = calls[0]
-    assert ast.unparse(call.args[0]) == "snakemake"
+    assert ast.unparse(call.args[0]) == "snakemake", f"{script.name}: stage.main's first argument is snakemake"
     fn = _resolve(tree, ast.unparse(call.args[1]))
     inspect.signature(fn).bind(*([None] * (len(call.args) - 2)), **{k.arg: None for k in call.keywords})
 

@@ -135,7 +135,8 @@ def test_every_rule_says_what_it_makes(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     rules = [line for line in run.stdout.splitlines() if re.match(r"^[a-z]\w* ?", line)]
     assert len(rules) >= 25 and "train_baseline" in run.stdout
-    assert [line for line in rules if not re.fullmatch(r"\w+ \(.+\)", line)] == []
+    bare = [line.strip() for line in rules if not re.fullmatch(r"\w+ \(.+\)", line)]
+    assert not bare, f"rules without a docstring (the first line of the rule, saying what it makes): {bare}"
 
 
 def test_a_file_of_one_s_own_under_results_is_an_input_not_an_unknown_dataset(tmp_path: Path) -> None:
