@@ -25,6 +25,7 @@ if TYPE_CHECKING:                                   # for annotations only: impo
     import jsonschema
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+CONFIG_PATH = SCHEMA_PATH.parent.parent / "config.yaml"      # the repository's config, the Snakefile's configfile
 CSV_FORMAT = {"id_column": "dialogue_id", "text_column": "text", "speaker_column": None, "delimiter": None}
 # Dataset names the workflow's own results/ folders take (the target lists, the paraphraser).
 RESERVED_DATASET_NAMES = ("targets", "paraphrase")
@@ -198,12 +199,15 @@ def _check_datasets(config: dict[str, Any]) -> None:
         ratings.setdefault(name, None)
 
 
-def load(path: str | Path, overlays: tuple[str | Path, ...] = ()) -> dict[str, Any]:
-    """Read ``path`` and any overlay files (deep-merged in order), then ``validate``."""
+def load(path: str | Path = CONFIG_PATH, overlays: tuple[str | Path, ...] = (),
+         overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read ``path`` (default: the repository's ``config.yaml``) and any overlay files (deep-merged in order, as
+    ``--configfile``), then ``overrides`` (as ``--config key=value``: ``{"scale": "quick", "device": "cpu"}``), and
+    ``validate`` the result: the config a pipeline job gets, for ``settings`` to turn into a dataset's settings."""
     config: dict[str, Any] = {}
     for p in (path, *overlays):
         deep_update(config, yaml.safe_load(Path(p).read_text()) or {})
-    return validate(config)
+    return validate(deep_update(config, overrides or {}))
 
 
 def deep_update(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -196,6 +196,20 @@ def test_overlays_deep_merge(tmp_path):
                                                        "lm_batch_size": None}
 
 
+def test_load_reads_the_repository_config_and_applies_overrides_after_the_overlays(tmp_path):
+    """``load()`` is the config a job gets: config.yaml, then ``--configfile`` overlays, then ``--config`` keys."""
+    assert ncfg.load() == ncfg.load(ROOT / "config.yaml")
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("scale: paper\nseed: 7\n")
+    cfg = ncfg.load(overlays=(overlay,), overrides={"scale": "quick", "device": "cpu"})
+    assert (cfg["scale"], cfg["device"], cfg["seed"]) == ("quick", "cpu", 7)
+    s = ncfg.settings(cfg, "chitchat")
+    q = cfg["quick"]
+    assert (s.scale, s.model.hidden_dim, s.malicious.epochs) == ("quick", q["hidden_dim"], q["malicious_epochs"])
+    with pytest.raises(ncfg.ConfigError, match=r"^config key 'scale': 'fast' is not one of"):
+        ncfg.load(overrides={"scale": "fast"})                                          # validated like the rest
+
+
 def test_the_release_overlay_validates_and_turns_the_search_and_hit_readings_on():
     s = ncfg.settings(ncfg.load(ROOT / "config.yaml", (ROOT / "configs" / "release.yaml",)), "switchboard")
     for c in [*s.search.attack.values(), *s.search.negtrain.values()]:
