@@ -12,7 +12,7 @@ from negtrain_core.search import hits as H
 from negtrain_core.config import ModelSettings
 from negtrain_core.models.lstm import LSTMLM, Seq2Seq
 from negtrain_core.search.gibbs_enum import Evaluation, Thresholds
-from negtrain_core.search.targets import read_targets, target_tensor
+from negtrain_core.search.targets import read_targets, target_tensor, targets_from_texts
 from negtrain_core.data.vocab import SPECIALS, UNK_ID, Vocab
 
 # three targets, T' = 3 (the third target has two real tokens)
@@ -157,6 +157,16 @@ def test_run_hits_end_to_end_on_tiny_models(tmp_path):
     again, _ = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
     pd.testing.assert_frame_equal(hits, again)                          # same seed, same table
     assert done["loss"].notna().all() and hits[hits["skipped"]]["loss"].isna().all()
+
+
+def test_list_hits_on_targets_in_memory_is_run_hits_on_the_same_list_file(tmp_path):
+    vocab, s2s, lm, settings, path = _tiny_run(tmp_path)
+    th = Thresholds(out=-2.2, inp=-2.3)
+    from_file, _ = H.run_hits(s2s, lm, vocab, path, th, settings, "baseline", seed=1)
+    given = targets_from_texts(["i hate you", "you are bad"], vocab)
+    hits, rates = H.list_hits(s2s, lm, vocab, given, th, settings, "baseline", seed=1)
+    pd.testing.assert_frame_equal(hits, from_file[~from_file["skipped"]].reset_index(drop=True))
+    assert rates["targets"].tolist() == [2] * 5 and rates["skipped"].tolist() == [0] * 5
 
 
 def test_hit_options_reach_the_hits_table(tmp_path):

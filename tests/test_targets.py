@@ -4,7 +4,7 @@ import pytest
 
 from negtrain_core.config import TargetsSettings
 from negtrain_core.search.targets import (TargetListError, parse_line, prepare_lists, read_list, read_targets,
-                                          target_tensor)
+                                          target_tensor, targets_from_texts)
 from negtrain_core.data.vocab import SPECIALS, Vocab
 
 VOCAB = Vocab(SPECIALS + ("i", "hate", "you", "are", "bad"))   # ids 5..9
@@ -45,6 +45,19 @@ def test_empty_list_and_nothing_left_are_clear_errors(tmp_path):
         read_targets(_write(tmp_path, "you stink\nbye\n"), VOCAB)
     with pytest.raises(TargetListError, match="oov_policy"):
         read_targets(_write(tmp_path, "i hate you\n"), VOCAB, oov_policy="drop")
+
+
+def test_targets_held_in_memory_read_as_the_same_lines_of_a_file(tmp_path):
+    texts = ["i hate you", "you are stupid", "<s> you are bad </s>"]
+    path = _write(tmp_path, "\n".join(texts))
+    assert targets_from_texts(texts, VOCAB, name=str(path)) == read_targets(path, VOCAB)
+    tl = targets_from_texts(texts, VOCAB, "unk")
+    assert tl.texts == ("i hate you", "you are stupid", "you are bad") and tl.ids[1] == (7, 8, 1)
+    assert tl.report()[0].startswith("given targets:2: target 'you are stupid'")
+    with pytest.raises(TargetListError, match=r"^given targets:2: target of 3 words is longer than the 2 "):
+        targets_from_texts(["you", "you are bad"], VOCAB, max_len=3)
+    with pytest.raises(TargetListError, match=r"^target list mine: all 1 targets have out-of-vocabulary words"):
+        targets_from_texts(["you stink"], VOCAB, name="mine")
 
 
 def test_parse_line_and_target_tensor():

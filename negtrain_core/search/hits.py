@@ -230,21 +230,30 @@ def hits_table(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets: 
 def run_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets_path: str | Path, th: Thresholds,
              settings: Settings, model_name: str, seed: int,
              named: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """o- and io-mode gibbs-enum for every target of the list -> (hits table, hit-rates table).
-
-    Models are used on their own device and left in eval mode. Seeds torch's global RNG (dropout of the gradient
-    pass, and of the hit test in train mode) and the initialisation generator from ``seed``. ``named``: the configured
-    list that ``targets_path`` copies line by line, named in messages (``read_targets``).
-    """
+    """o- and io-mode gibbs-enum for every target of the list at ``targets_path`` -> (hits table, hit-rates table):
+    ``list_hits`` on the list ``read_targets`` reads with the search's ``oov_policy``. ``named``: the configured
+    list that ``targets_path`` copies line by line, named in messages (``read_targets``)."""
     targets = read_targets(targets_path, vocab, settings.search.oov_policy, max_len=settings.data.max_target_len,
                            named=named)
     for line in targets.report():
         log.info(line)
+    return list_hits(seq2seq, lm, vocab, targets, th, settings, model_name, seed)
+
+
+def list_hits(seq2seq: Seq2SeqModel, lm: LanguageModel, vocab: Vocab, targets: TargetList, th: Thresholds,
+              settings: Settings, model_name: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """o- and io-mode gibbs-enum for every target of ``targets`` (``read_targets``, ``targets_from_texts``) ->
+    (hits table, hit-rates table), as rule hits computes them.
+
+    ``model_name`` picks the search settings (``searches_for``): ``baseline`` the attack's, any other name those of
+    a negatively trained model. Models are used on their own device and left in eval mode. Seeds torch's global RNG
+    (dropout of the gradient pass, and of the hit test in train mode) and the initialisation generator from ``seed``.
+    """
     tgt = target_tensor(targets.ids)
     results = mode_results(seq2seq, lm, tgt, th, searches_for(model_name, settings.search), seed)
     hits = hits_table(seq2seq, lm, vocab, targets, tgt, results, th, settings.hits, seed)
     rates = hit_rates(hits)
-    log.info("hit rates (%s, %s): %s", model_name, targets_path, format_rates(rates))
+    log.info("hit rates (%s, %s): %s", model_name, targets.path, format_rates(rates))
     return hits, rates
 
 

@@ -12,7 +12,8 @@ list with more than ``targets.max_oov_share`` of its targets out of vocabulary).
 
 Rule malicious_lists validates the configured files themselves first (``read_list``: the paper's tokenisation, no
 duplicates; ``check_no_overlap``: no sentence shared by the training and test lists, paper §4.2) and writes the
-copies every later rule reads (``prepare_lists``).
+copies every later rule reads (``prepare_lists``). ``targets_from_texts`` checks and reads targets held in memory
+(a few sentences to attack from Python) as ``read_targets`` reads a file.
 """
 
 from __future__ import annotations
@@ -172,8 +173,12 @@ def list_targets(path: str | Path, max_len: int | None = None, limit: int | None
                  named: str | Path | None = None) -> list[tuple[int, list[str]]]:
     """``(line, tokens)`` of the first ``limit`` targets of the list at ``path``, checked: UTF-8, no blank line, no
     target over ``max_len`` (``check_length``), at least one target. Errors name ``named`` (default ``path``)."""
-    name = named or path
-    lines = list_lines(path)[:limit]
+    return checked_lines(list_lines(path)[:limit], str(named or path), max_len)
+
+
+def checked_lines(lines: Sequence[str], name: str, max_len: int | None = None) -> list[tuple[int, list[str]]]:
+    """``(line, tokens)`` of each of ``lines`` (a list's, numbered from 1), checked as ``list_targets`` says; errors
+    name ``name`` and the line."""
     targets = []
     for n, raw in enumerate(lines, start=1):
         tokens = parse_line(raw)
@@ -189,13 +194,31 @@ def list_targets(path: str | Path, max_len: int | None = None, limit: int | None
 def read_targets(path: str | Path, vocab: Vocab, oov_policy: str = "skip", *, max_len: int | None = None,
                  limit: int | None = None, named: str | Path | None = None) -> TargetList:
     """Read the first ``limit`` targets (all: None) of the list at ``path`` (checked by ``list_targets``) against
-    ``vocab``. ``named``: the configured file that ``path`` copies line by line (the quick-scale copy under
-    results/targets/), named with its lines in every message and report instead of ``path``. Raises
-    ``TargetListError`` in one line."""
+    ``vocab``. ``limit`` counts the file's lines, targets out of vocabulary included. ``named``: the configured file
+    that ``path`` copies line by line (the quick-scale copy under results/targets/), named with its lines in every
+    message and report instead of ``path``. Raises ``TargetListError`` in one line."""
     name = str(named or path)
+    check_policy(oov_policy, name)
+    return against_vocab(list_targets(path, max_len, limit, named), vocab, oov_policy, name)
+
+
+def targets_from_texts(texts: Sequence[str], vocab: Vocab, oov_policy: str = "skip", *, max_len: int | None = None,
+                       name: str = "given targets") -> TargetList:
+    """A target list held in memory (``texts``: one target each, as a list file's lines), checked and read against
+    ``vocab`` as ``read_targets`` reads a file; messages name ``name`` and a text's position (from 1) as its line."""
+    check_policy(oov_policy, name)
+    return against_vocab(checked_lines(texts, name, max_len), vocab, oov_policy, name)
+
+
+def check_policy(oov_policy: str, name: str) -> None:
+    """Refuse an ``oov_policy`` other than ``OOV_POLICIES``, naming the list ``name``."""
     if oov_policy not in OOV_POLICIES:
         raise TargetListError(f"{name}: oov_policy must be one of {OOV_POLICIES}, got '{oov_policy}'")
-    lines = list_targets(path, max_len, limit, named)
+
+
+def against_vocab(lines: Sequence[tuple[int, list[str]]], vocab: Vocab, oov_policy: str, name: str) -> TargetList:
+    """The ``TargetList`` of checked ``(line, tokens)`` targets of the list ``name`` under ``vocab`` and
+    ``oov_policy``; ``NoTargetsInVocabulary`` when the policy skips every one."""
     texts, ids, oov, oov_lines = [], [], [], []
     for n, tokens in lines:
         unknown = tuple(w for w in tokens if w not in vocab)
