@@ -331,6 +331,34 @@ def test_the_stage_tests_hits_as_config_hits_says(tmp_path, monkeypatch):
     assert tests and all(t.strict and t.train for t in tests)
 
 
+@pytest.mark.parametrize("mode", ["o", "io"])
+def test_train_against_in_memory_trains_as_the_stage_does(tmp_path, mode):
+    """The in-memory entry point, on the stage's inputs loaded by hand, gives the stage's curve and weights (dropout
+    0.3: the global RNG seeded as the stage seeds it) and leaves the model in eval mode."""
+    import pandas as pd
+
+    from negtrain_core.data.tensors import load_pairs
+    from negtrain_core.models import checkpoint
+    from negtrain_core.models.training import seed_all
+    from negtrain_core.search.hits import load_thresholds
+    from negtrain_core.search.targets import read_targets
+
+    inputs, s = _stage_inputs(tmp_path, dropout=0.3)
+    curve = _run(inputs, tmp_path / "neg.pt", tmp_path / "curve.csv", s, mode)
+    seed_all(s.seed)                                  # then the models are built in the stage's order
+    ck = checkpoint.load(inputs["seq2seq"])
+    lm = checkpoint.load(inputs["lm"], ck.vocab).model if mode == "io" else None
+    targets = read_targets(inputs["targets"], ck.vocab)
+    pairs = load_pairs(inputs["train"], ck.vocab, s.data, "cpu")
+    ours = mal.train_against(ck.model, lm, ck.vocab, targets, pairs, load_thresholds(inputs["thresholds"]), s, mode)
+    pd.testing.assert_frame_equal(ours, curve)
+    assert not ck.model.training
+    stage_weights = _weights(tmp_path / "neg.pt")
+    assert all(torch.equal(v, stage_weights[k]) for k, v in ck.model.state_dict().items())
+    with pytest.raises(ValueError, match="^Algorithm 1 mode must be one of"):
+        mal.train_against(ck.model, lm, ck.vocab, targets, pairs, load_thresholds(inputs["thresholds"]), s, "oi")
+
+
 def _kill_after_epoch(monkeypatch, epoch: int) -> list[int]:
     """Algorithm 1 stages from now on stop like a killed job right after writing the resumable state of ``epoch``;
     returns the epochs whose state was written."""

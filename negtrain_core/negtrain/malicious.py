@@ -16,6 +16,9 @@ the last test follows the last step; ``step_then_test`` (the release, Alg-1 scri
 round's test and stops after a round whose test found no hit, so every batch gets at least one negative and one
 positive step and no test follows the last one. Either way a batch gets at most ``max_rounds`` steps of each kind.
 
+``run`` is rule negtrain_malicious (checkpoints and lists in, model and curve out, resumable after a kill);
+``train_against`` runs the same training on a model and targets held in memory.
+
 Shapes: B targets in a batch, S trigger length (with ``<eou>``), T target length ``<s> y </s> <pad>..``,
 T' = T - 1 scored positions.
 """
@@ -37,7 +40,7 @@ from torch import Tensor
 from negtrain_core.models.interface import SeqOutput
 from negtrain_core import device, stage
 from negtrain_core.config import HitSettings, NegTrainSettings, SearchSettings, Settings, keyed_fields, plain
-from negtrain_core.data.tensors import load_pairs, tensorize
+from negtrain_core.data.tensors import PairTensors, load_pairs, tensorize
 from negtrain_core.models.steps import PositiveBatches, Sgd, WeightedStep, mle_loss, weighted_logp
 from negtrain_core.data.vocab import PAD_ID, Vocab
 from negtrain_core.io import fingerprint, write_csv
@@ -46,7 +49,7 @@ from negtrain_core.models.scoring import corpus_perplexity
 from negtrain_core.models.training import rng_state, scope_groups, seed_all, set_rng_state
 from negtrain_core.search import hits
 from negtrain_core.search.gibbs_enum import SearchGraphs, Thresholds, search
-from negtrain_core.search.targets import read_targets, target_tensor
+from negtrain_core.search.targets import TargetList, read_targets, target_tensor
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +366,49 @@ def avoid_ids(words: Sequence[str], vocab: Vocab) -> Tensor:
     return torch.tensor([vocab.index[w] for w in words if w in vocab], dtype=torch.long)
 
 
+def positive_batches(pairs: PairTensors, s: NegTrainSettings, seed: int) -> PositiveBatches:
+    """Algorithm 1's positive mini-batches: full batches of ``s.pos_batch`` training pairs, on the pairs' device, in
+    an order drawn from a CPU generator seeded with ``seed + 1`` (file order without ``s.positive_shuffle``)."""
+    return PositiveBatches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(seed + 1),
+                           full_only=True, shuffle=s.positive_shuffle)
+
+
+def algorithm1(model: torch.nn.Module, lm: torch.nn.Module | None, vocab: Vocab, targets: Tensor,
+               pos: PositiveBatches, search_gen: torch.Generator, th: Thresholds, settings: Settings, mode: str,
+               **loop: Any) -> list[dict[str, float]]:
+    """``negative_train`` with the trigger finder, hit test and FWA words of ``settings`` in ``mode`` (``lm``: the
+    io-mode LM; None in o-mode); ``loop``: ``negative_train``'s resume and per-epoch keywords. Returns its rows."""
+    s, cfg = settings.malicious, settings.search.negtrain[mode]
+    dev = targets.device
+    graphs = SearchGraphs() if cfg.cuda_graph and dev.type == "cuda" else None
+    return negative_train(model, targets, pos, searcher(lm, th, cfg, search_gen, settings.hits, graphs),
+                          hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s, **loop)
+
+
+def train_against(model: torch.nn.Module, lm: torch.nn.Module | None, vocab: Vocab, targets: TargetList | Tensor,
+                  train_pairs: PairTensors, th: Thresholds, settings: Settings, mode: str = "o") -> pd.DataFrame:
+    """Algorithm 1 in memory: negatively train ``model`` (a seq2seq, changed in place, left in eval mode) against
+    ``targets`` in ``mode`` (o | io), as rule negtrain_malicious does without its files and resuming.
+
+    ``targets``: a ``TargetList`` (``search.targets.read_targets``, ``targets_from_texts``) or its (N, T) tensor
+    (``target_tensor``); ``lm``: the LM that checks io-mode triggers against T_in (unused in o-mode);
+    ``train_pairs``: the positive steps' training pairs (``data.tensors.load_pairs``); ``th``: the hit thresholds
+    (``search.hits.load_thresholds``). The search, hit test, step sizes, epochs and rounds come from ``settings``
+    (``settings.malicious``, ``settings.search.negtrain[mode]``, ``settings.hits``). The positive batches and the
+    searches draw from generators seeded from ``settings.seed``; dropout draws from torch's global RNG, which
+    ``models.training.seed_all`` seeds. Returns the curve (``CURVE_COLUMNS``; ``epoch_rates``: hits per epoch).
+    """
+    if mode not in hits.MODES:
+        raise ValueError(f"Algorithm 1 mode must be one of {hits.MODES}, got '{mode}'")
+    dev = next(model.parameters()).device
+    tgt = target_tensor(targets.ids) if isinstance(targets, TargetList) else targets
+    rows = algorithm1(model, lm if mode == "io" else None, vocab, tgt.to(dev),
+                      positive_batches(train_pairs.to(dev), settings.malicious, settings.seed),
+                      torch.Generator().manual_seed(settings.seed), th, settings, mode)
+    model.eval()
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
 def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, vocab_path: str | Path,
         targets_path: str | Path, thresholds_path: str | Path, ckpt_out: str | Path, curve_out: str | Path,
         settings: Settings, mode: str, named: str | Path | None = None,
@@ -373,7 +419,7 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     ``malicious.eval_every_epoch`` (the curve's ``test_ppl``). Resumes from ``<ckpt_out>.state`` (below) after a
     kill."""
     vocab, dev = Vocab.load(vocab_path), device.resolve(settings.device, settings.gpu_jobs_per_device)
-    s, cfg = settings.malicious, settings.search.negtrain[mode]
+    s = settings.malicious
     seed_all(settings.seed)
     arch = settings.model.arch
     model = checkpoint.load(seq2seq_path, vocab, dev, arch=arch, kind="seq2seq").model
@@ -384,8 +430,7 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     for line in targets.report():
         log.info("%s", line)
     pairs = tensorize(pd.read_parquet(train_path), vocab, settings.data).to(dev)
-    pos = PositiveBatches(pairs.src, pairs.tgt, s.pos_batch, torch.Generator().manual_seed(settings.seed + 1),
-                          full_only=True, shuffle=s.positive_shuffle)
+    pos = positive_batches(pairs, s, settings.seed)
     search_gen = torch.Generator().manual_seed(settings.seed)
     log.info("negtr-%s: %d targets, %d positive pairs, %s", mode, len(targets.texts), len(pairs), s)
     evaluate: Callable[[torch.nn.Module], float] | None = None
@@ -407,11 +452,8 @@ def run(seq2seq_path: str | Path, lm_path: str | Path, train_path: str | Path, v
     def save(epoch: int, rows: list[dict[str, float]]) -> None:
         save_state(state_path, model, vocab, epoch, rows, search_gen, pos, fp, mean)
 
-    rows = negative_train(model, target_tensor(targets.ids).to(dev), pos,
-                          searcher(lm, th, cfg, search_gen, settings.hits,
-                                   SearchGraphs() if cfg.cuda_graph and dev.type == "cuda" else None),
-                          hit_test(s.hit_type, th, settings.hits), avoid_ids(s.avoid_words, vocab).to(dev), s,
-                          done, save, mean, evaluate)
+    rows = algorithm1(model, lm, vocab, target_tensor(targets.ids).to(dev), pos, search_gen, th, settings, mode,
+                      done=done, after_epoch=save, mean=mean, evaluate=evaluate)
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS + (["test_ppl"] if evaluate is not None else []))
     checkpoint.save(ckpt_out, model, kind="seq2seq", vocab=vocab, epoch=s.epochs,
                     extra={"stage": f"negtrain-malicious-{mode}", "targets": str(targets_path),
