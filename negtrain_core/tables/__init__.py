@@ -1,1 +1,1 @@
-"""Stage 6, the paper's tables, figure and report (rules/tables.smk, rules/report.smk)."""
+"""Stage 5, the paper's tables, figure and report (rules/tables.smk, rules/report.smk)."""
