@@ -87,7 +87,7 @@ def _text_hint(err: "jsonschema.ValidationError", where: str) -> str:
     return " (set it in a --configfile: nested --config values stay text)" if nested else ""
 
 
-def _near_hint(name: str, known, lead: str = "did you mean") -> str:
+def near_hint(name: str, known, lead: str = "did you mean") -> str:
     """' (did you mean X?)' with the known name nearest to ``name`` (a misspelling), or ''."""
     near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" ({lead} '{near[0]}'?)" if near else ""
@@ -109,7 +109,7 @@ def _placement_hint(path: list, key: str, schema: dict[str, Any]) -> str:
 
 def _known_keys_hint(key: str, known: list[str]) -> str:
     """What the unknown ``key`` may have meant: the nearest known key at its level, else (where few) all of them."""
-    return _near_hint(key, known) or (f" (keys here: {', '.join(known)})" if 0 < len(known) <= 10 else "")
+    return near_hint(key, known) or (f" (keys here: {', '.join(known)})" if 0 < len(known) <= 10 else "")
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> d
     if errors:
         message, path = _describe(errors[0], schema), list(errors[0].absolute_path)
         if len(path) == 2 and path[0] == "datasets" and errors[0].validator == "required":
-            message += _near_hint(path[1], set(config["datasets"]) - {path[1]},     # a misspelt dataset's overlay
+            message += near_hint(path[1], set(config["datasets"]) - {path[1]},     # a misspelt dataset's overlay
                                   "a new dataset block: did you mean")
         raise ConfigError(message + _fraction_hint(errors[0], config, schema))
     _check_datasets(config)
@@ -179,7 +179,7 @@ def _check_datasets(config: dict[str, Any]) -> None:
     for name in config["run_datasets"]:
         if name not in names:
             raise ConfigError(f"config key 'run_datasets': '{name}' has no block under 'datasets'"
-                              f"{_near_hint(name, names)}")
+                              f"{near_hint(name, names)}")
     for name in names:
         ds = config["datasets"][name]
         if ds["reader"] == "chitchat" and ds["raw"].get("path"):   # the reader never opens it: say so, not ignore it
@@ -194,7 +194,7 @@ def _check_datasets(config: dict[str, Any]) -> None:
     for name, path in ratings.items():
         if path is not None and name not in names:
             raise ConfigError(f"config key 'human_eval.ratings.{name}': '{name}' has no block under 'datasets'"
-                              f"{_near_hint(name, names)}")
+                              f"{near_hint(name, names)}")
     for name in names:
         ratings.setdefault(name, None)
 

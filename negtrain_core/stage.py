@@ -64,12 +64,11 @@ def main(smk: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             result = fn(*args, **kwargs)
             record_reads(smk)
             return result
-        except Exception as err:                      # noqa: BLE001 -- every error ends in one line
-            line, status = error_line(err, log_path), 1
-            log.error("%s", line, exc_info=err)
-            remove_outputs(smk.output)
-        except KeyboardInterrupt as err:              # Ctrl-C reaches every job of the terminal's process group
-            line, status = interrupted_line(getattr(smk, "rule", None), log_path), INTERRUPTED
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 -- every error ends in one line
+            if isinstance(err, KeyboardInterrupt):      # Ctrl-C: SIGINT reaches every job of the terminal's group
+                line, status = interrupted_line(getattr(smk, "rule", None), log_path), INTERRUPTED
+            else:
+                line, status = error_line(err, log_path), 1
             log.error("%s", line, exc_info=err)
             remove_outputs(smk.output)
     print(line, file=terminal)

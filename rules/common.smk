@@ -1,5 +1,4 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
-import difflib
 import os
 import shutil
 import subprocess
@@ -122,10 +121,9 @@ def unknown_dataset(wildcards):
     name = wildcards.unconfigured
     if Path(f"results/{name}/{wildcards.path}").exists():
         return []
-    near = difflib.get_close_matches(name, DATASETS, n=1, cutoff=0.6)
     sys.exit(f"negtrain: results/{name}/{wildcards.path}: no dataset '{name}' under 'datasets'"
-             f"{f' (did you mean {near[0]!r}?)' if near else ''}; configured: {', '.join(DATASETS)}. A dataset of your "
-             f"own needs its block: pass the --configfile that holds it (README, 'Using your own data')")
+             f"{ncfg.near_hint(name, DATASETS)}; configured: {', '.join(DATASETS)}. A dataset of your own needs its "
+             f"block: pass the --configfile that holds it (README, 'Using your own data')")
 
 
 def raw_input(wildcards):
