@@ -1,5 +1,6 @@
 # Config validation, path helpers and input functions: the only Python in rules/.
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,6 +114,54 @@ def dataset_key(dataset, rule_name):
 def shared_key(rule_name):
     """settings_key for the rules without a dataset (target lists, paraphraser)."""
     return lambda wildcards: ncfg.rule_key(SHARED, rule_name)
+
+
+# The files a rule makes directly in results/<dataset>/ (tests/test_workflow.py checks the rules against it); any other
+# name there, e.g. a misspelt table, goes to rule unknown_result.
+DATASET_RESULTS = ("table3.csv", "table4.csv", "table6.csv", "table8.csv", "table9.csv", "figure1.png", "curves.csv",
+                   "curves.png", "paper_comparison.csv", "paper_comparison.png", "rating_key.csv", "thresholds.json",
+                   "samples_frequent.txt", "samples_malicious.txt")
+UNKNOWN_RESULT = f"(?!(?:{'|'.join(map(re.escape, DATASET_RESULTS))})$)[^/]+"
+
+
+def unknown_result(wildcards):
+    """Rule unknown_result's input: one line naming the file and those a dataset has, and exit; nothing for a file that
+    exists (a file of one's own kept there is an input)."""
+    path = f"results/{wildcards.dataset}/{wildcards.name}"
+    if Path(path).exists():
+        return []
+    sys.exit(f"negtrain: {path}: no rule makes it{ncfg.near_hint(wildcards.name, DATASET_RESULTS)}; a dataset's "
+             f"results are {', '.join(DATASET_RESULTS)} (docs/architecture.md)")
+
+
+def configured_r_thres(dataset):
+    """Algorithm 2's runs of a dataset, as its paths spell them (freq-<r_thres>)."""
+    return [f"{f.r_thres:g}" for f in ncfg.settings(config, dataset).frequent]
+
+
+# An Algorithm 2 model or curve at an r_thres its dataset does not configure (rule unconfigured_r_thres): each configured
+# dataset's own runs are excluded, so the rule matches only what no per-dataset Algorithm 2 rule makes.
+UNCONFIGURED_FREQUENT = (
+    "(?!(?:" + "|".join(rf"{re.escape(ds)}/models/freq-(?:{'|'.join(map(re.escape, configured_r_thres(ds)))})"
+                        r"(?:\.pt|_curve\.csv)$" for ds in DATASETS) + "))"
+    + "(?:" + "|".join(map(re.escape, DATASETS)) + r")/models/freq-[^/]+(?:\.pt|_curve\.csv)")
+
+
+def unconfigured_r_thres(wildcards):
+    """Rule unconfigured_r_thres's input: one line naming the r_thres asked for and the dataset's, and exit."""
+    path = f"results/{wildcards.run}"
+    dataset, name = wildcards.run.split("/models/freq-")
+    asked = name.removesuffix(".pt").removesuffix("_curve.csv")
+    configured = configured_r_thres(dataset)
+    try:
+        spelt = f"{float(asked):g}"
+    except ValueError:
+        spelt = None
+    if spelt in configured:
+        sys.exit(f"negtrain: {path}: Algorithm 2's paths spell r_thres {asked} as freq-{spelt}")
+    hint = "add it to that list to train it" if spelt else "r_thres is a number, e.g. freq-0.01"
+    sys.exit(f"negtrain: {path}: r_thres '{asked}' is not in datasets.{dataset}.frequent.r_thres "
+             f"({', '.join(configured) or 'empty'}); {hint}")
 
 
 def unknown_dataset(wildcards):

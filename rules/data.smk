@@ -85,3 +85,16 @@ rule unknown_dataset:
         unconfigured=UNCONFIGURED_DATASET,
         path=".+",
     localrule: True
+
+
+# Snakemake's bare "No rule to produce" for a misspelt file of a configured dataset (results/chitchat/table5.csv)
+# becomes one line listing the files a dataset has. Only names that no rule makes match.
+rule unknown_result:
+    """Never runs: a file directly under results/<dataset>/ that no rule makes stops with one line naming it"""
+    input:
+        unknown_result,
+    output:
+        "results/{dataset}/{name}",
+    wildcard_constraints:
+        name=UNKNOWN_RESULT,
+    localrule: True

@@ -68,6 +68,18 @@ for _ds in DATASETS:
                 "../workflow_scripts/negtrain_frequent.py"
 
 
+# Snakemake's bare "No rule to produce" for an r_thres the dataset does not configure becomes one line naming the key.
+rule unconfigured_r_thres:
+    """Never runs: an Algorithm 2 model at an r_thres its dataset does not configure stops with one line naming it"""
+    input:
+        unconfigured_r_thres,
+    output:
+        "results/{run}",
+    wildcard_constraints:
+        run=UNCONFIGURED_FREQUENT,
+    localrule: True
+
+
 rule train_gan_lr:
     """The GAN comparison at one generator learning rate (paper §4.3, App. E)"""
     input:

@@ -122,6 +122,44 @@ def test_a_target_of_no_configured_dataset_named_in_one_line(tmp_path: Path, tar
     assert "Traceback" not in run.stdout and "MissingRule" not in run.stdout
 
 
+RESULTS_LIST = ("table3.csv, table4.csv, table6.csv, table8.csv, table9.csv, figure1.png, curves.csv, curves.png, "
+                "paper_comparison.csv, paper_comparison.png, rating_key.csv, thresholds.json, samples_frequent.txt, "
+                "samples_malicious.txt")
+
+
+@pytest.mark.parametrize("target, line", [
+    ("results/chitchat/table3", "negtrain: results/chitchat/table3: no rule makes it (did you mean 'table3.csv'?); a "
+     f"dataset's results are {RESULTS_LIST} (docs/architecture.md)"),
+    ("results/chitchat/report.html", "negtrain: results/chitchat/report.html: no rule makes it; a dataset's results "
+     f"are {RESULTS_LIST} (docs/architecture.md)"),
+    ("results/chitchat/models/freq-0.05.pt", "negtrain: results/chitchat/models/freq-0.05.pt: r_thres '0.05' is not in "
+     "datasets.chitchat.frequent.r_thres (0.1, 0.01); add it to that list to train it"),
+    ("results/chitchat/eval/freq-0.05/metrics.json", "negtrain: results/chitchat/models/freq-0.05.pt: r_thres '0.05' "
+     "is not in datasets.chitchat.frequent.r_thres (0.1, 0.01); add it to that list to train it"),
+    ("results/chitchat/models/freq-0.10_curve.csv", "negtrain: results/chitchat/models/freq-0.10_curve.csv: "
+     "Algorithm 2's paths spell r_thres 0.10 as freq-0.1"),
+])
+def test_a_result_no_rule_makes_named_in_one_line(tmp_path: Path, target: str, line: str) -> None:
+    """A misspelt file of a configured dataset, or an Algorithm 2 run its config does not list: not Snakemake's bare
+    'No rule to produce'."""
+    run = snakemake(tmp_path, "-n", target)
+    assert run.returncode == 1
+    assert stderr_lines(run.stderr) == [line]
+    assert "Traceback" not in run.stdout and "MissingRule" not in run.stdout
+
+
+def test_every_configured_result_still_builds(tmp_path: Path) -> None:
+    """The catch rules leave what the config lists to the rules that make it: a configured r_thres, and each name in
+    the catch rule's list is made by a rule of rules/ (and every file a rule makes in results/<dataset>/ is listed)."""
+    run = snakemake(tmp_path, "-n", "--config", "scale=quick", "--",
+                    "results/chitchat/models/freq-0.1.pt", "results/chitchat/models/freq-0.01_curve.csv")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "unconfigured_r_thres" not in run.stdout and "negtrain_frequent_chitchat" in run.stdout
+    rules = "\n".join(path.read_text() for path in (Path(__file__).parents[1] / "rules").glob("*.smk"))
+    made = set(re.findall(r'"results/\{dataset\}/([^/"{]+)"', rules))
+    assert made == set(RESULTS_LIST.split(", "))
+
+
 def test_the_workflow_s_own_results_folders_still_build(tmp_path: Path) -> None:
     """results/targets/ and results/paraphrase/ are not datasets, and rule unknown_dataset leaves them alone."""
     run = snakemake(tmp_path, "-n", "results/targets/train_0.5k.txt", "results/paraphrase/models/paraphraser.pt")
