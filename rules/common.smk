@@ -40,7 +40,7 @@ wildcard_constraints:
     target_list="train|test",
     mode="o|io",
     size="0\\.5k|1k|2\\.5k",
-    model="baseline|negtr-(o|io)-(0\\.5k|1k|2\\.5k)|freq-[0-9.]+|gan|ul",
+    model="baseline|negtr-(o|io)-(0\\.5k|1k|2\\.5k)|freq-[0-9.e-]+|gan|ul",
 
 
 def repo_file(path):

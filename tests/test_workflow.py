@@ -160,6 +160,16 @@ def test_every_configured_result_still_builds(tmp_path: Path) -> None:
     assert made == set(RESULTS_LIST.split(", "))
 
 
+def test_an_r_thres_written_with_an_exponent_builds_table_4(tmp_path: Path) -> None:
+    """Algorithm 2's files spell r_thres as Python's ``:g`` does, which writes 0.00005 as 5e-05: the model wildcard
+    takes that spelling, as the GAN's g_lr does, rather than leaving table4 a bare MissingInputException."""
+    config = {"datasets": {"chitchat": {"frequent": {"r_thres": [0.1, 0.00005]}}}}
+    run = snakemake(tmp_path, "-n", "--config", "scale=quick", "--", "results/chitchat/table4.csv",
+                    overlays=[overlay(tmp_path, config)])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "results/chitchat/eval/freq-5e-05/metrics.json" in run.stdout
+
+
 def test_the_workflow_s_own_results_folders_still_build(tmp_path: Path) -> None:
     """results/targets/ and results/paraphrase/ are not datasets, and rule unknown_dataset leaves them alone."""
     run = snakemake(tmp_path, "-n", "results/targets/train_0.5k.txt", "results/paraphrase/models/paraphraser.pt")
