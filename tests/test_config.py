@@ -72,6 +72,8 @@ def test_bad_values_name_the_key():
      "config key 'datasets.chitchat.split.valid_dialogues': '0.1' is not a count of dialogues, or (readers jsonl and "
      "csv only) a fraction below 1 of the usable dialogues (set it in a --configfile: nested --config values stay "
      "text)"),
+    (lambda c: c["gan"].update(filter_widths=[]),          # the discriminator needs one convolution width at least
+     "config key 'gan.filter_widths': [] should be non-empty"),
 ])
 def test_refusals_say_what_is_allowed(change, message):
     cfg = _config()
