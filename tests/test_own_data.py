@@ -139,6 +139,24 @@ def test_a_folder_without_jsonl_files_and_an_unset_path_are_refused_in_one_line(
         reader("jsonl")(replace(settings("jsonl", tmp_path), raw={"path": None}))
 
 
+def test_a_utf16_file_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    """Excel's 'Unicode Text' and Windows PowerShell's ``>`` write UTF-16 with a byte-order mark: read as UTF-8,
+    every line would be counted malformed ('not JSON') or the header would lack its columns (naming the wrong key)."""
+    text = 'dialogue_id\ttext\n1\thi\n1\thello\n'
+    (tmp_path / "mine.tsv").write_bytes(text.encode("utf-16"))            # little-endian with its mark
+    packed = tmp_path / "mine.zip"
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("talks.jsonl", b"\xfe\xff" + '["hi", "hello"]\n'.encode("utf-16-be"))   # big-endian
+    fix = ("UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's 'Unicode Text' and Windows PowerShell "
+           "write it); save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8")
+    with pytest.raises(raw.RawInputError) as err:
+        reader("csv")(settings("csv", tmp_path / "mine.tsv"))
+    assert str(err.value) == f"{tmp_path / 'mine.tsv'}: {fix}"
+    with pytest.raises(raw.RawInputError) as err:
+        reader("jsonl")(settings("jsonl", packed))
+    assert str(err.value) == f"{packed} (member talks.jsonl): {fix}"
+
+
 # ---------------------------------------------------------------------------------------------- CSV / TSV
 
 SUPPORT = {

@@ -2,7 +2,8 @@
 
 ``raw.path`` is one file (read whatever its name; ``.gz`` decompressed), or a folder / .zip / .tar.gz whose
 ``*.jsonl`` / ``*.ndjson`` (reader jsonl) or ``*.csv`` / ``*.tsv`` (reader csv) files, optionally gzipped, are read
-in order (``archive.iter_members``). Text must be UTF-8; undecodable bytes are replaced and counted.
+in order (``archive.iter_members``). Text must be UTF-8; undecodable bytes are replaced and counted, and a file that
+starts with a UTF-16 byte-order mark is refused in one line.
 
 JSON Lines (``read_jsonl``): one dialogue per line, in one of two shapes (both may be mixed in one file):
 
@@ -38,6 +39,7 @@ dialogues that hold a (context, response) pair after normalisation. Counts: prep
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
@@ -54,6 +56,7 @@ from negtrain_core.data.readers.archive import Tally, decoded_lines, iter_member
 JSONL_FILE = re.compile(r"\.(jsonl|ndjson)(\.gz)?$")
 CSV_FILE = re.compile(r"\.(csv|tsv)(\.gz)?$")
 TSV_FILE = re.compile(r"\.tsv(\.gz)?$")
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 HELD_OUT = ("valid_dialogues", "test_dialogues")
 
 Turn = tuple[Any, str]   # (speaker or None, text)
@@ -86,6 +89,11 @@ def raw_files(data: DataSettings, pattern: re.Pattern[str], what: str) -> Iterat
     found = False
     for name, f in iter_members(path, lambda n: single or bool(pattern.search(n))):
         found = True
+        if f.peek(2)[:2] in UTF16_BOMS:   # read as UTF-8 no line would parse: say why, not 'malformed' per line
+            where = path if single else f"{path} (member {name})"
+            raise RawInputError(f"{where}: UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
+                                f"'Unicode Text' and Windows PowerShell write it); save it as UTF-8, e.g. "
+                                f"iconv -f UTF-16 -t UTF-8")
         yield name, f
     if not found:
         raise RawInputError(f"{path}: no {what} files inside (a folder or archive is searched for them by suffix)")
