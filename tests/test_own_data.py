@@ -275,8 +275,28 @@ def test_too_few_dialogues_with_a_pair_name_the_corpus_and_the_split_key(tmp_pat
     path = write(tmp_path / "alone.jsonl", *[f'["only turn {i}"]' for i in range(20)], '["q", "a"]')
     with pytest.raises(ValueError) as err:
         reader("jsonl")(settings("jsonl", path, valid_dialogues=0.1, test_dialogues=0.1))
-    assert str(err.value) == (f"{path}: 1 dialogues with two or more non-empty utterances, too few for "
-                              "datasets.mydata.split: valid 1 + test 1 leave none for training; add dialogues")
+    assert str(err.value) == (f"{path}: 1 dialogues with two or more non-empty utterances (20 of 21 dialogues hold "
+                              f"one utterance, e.g. '{path.name}:1': a pair needs two, and consecutive turns of one "
+                              "speaker are merged into one), too few for datasets.mydata.split: valid 1 + test 1 "
+                              "leave none for training; add dialogues")
+
+
+@pytest.mark.parametrize("csv, n", [
+    ({"id_column": "id"}, 30),                      # each message's own id read as the dialogue id
+    ({"speaker_column": "dialogue_id"}, 10),        # a column that gives all of a dialogue's rows one speaker
+])
+def test_dialogues_of_one_utterance_are_named_as_the_reason(tmp_path: Path, csv: dict, n: int) -> None:
+    """The wrong id or speaker column leaves each dialogue one utterance: the line says so, not only 'add
+    dialogues'."""
+    path = write(tmp_path / "chats.csv", "id,dialogue_id,text", *[f"{i},{i // 3},hello {i}" for i in range(30)])
+    out = [str(tmp_path / f"{k}.out") for k in ("train", "valid", "test", "vocab", "stats", "notes")]
+    with pytest.raises(ValueError) as err:
+        preprocess.run(*out, settings("csv", path, csv=csv), "quick")
+    assert str(err.value) == (
+        f"{path}: 0 dialogues with two or more non-empty utterances ({n} of {n} dialogues hold one utterance, e.g. "
+        f"'0': a pair needs two, and consecutive turns of one speaker are merged into one), too few for "
+        f"datasets.mydata.split: valid 1 + test 1 leave none for training; add dialogues")
+    assert not [p for p in out if Path(p).exists()]
 
 
 @pytest.mark.parametrize("held_out", [0.1, 1])               # fractions: the reader splits; counts: preprocessing

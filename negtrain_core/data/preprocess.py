@@ -69,7 +69,7 @@ def split_ids(ids: Sequence[str], split: Mapping, seed: int, source: str = "the 
     With ``train_dialogues`` set (the paper's Ubuntu rule): train = the first n_train, valid = the next n_valid,
     test = the next n_test; the rest is unused. With ``train_dialogues: null``: valid and test are the last
     n_valid + n_test dialogues (valid first) and train is everything before them. Too few ``ids`` for the counts:
-    one line naming ``source`` (the raw corpus) and ``key`` (its config block), with ``note`` (``emptied_note``).
+    one line naming ``source`` (the raw corpus) and ``key`` (its config block), with ``note`` (``few_pairs_note``).
     """
     ordered = order_ids(ids, split.get("order", "file"), seed)
     n_valid, n_test, n_train = split["valid_dialogues"], split["test_dialogues"], split.get("train_dialogues")
@@ -87,16 +87,23 @@ def split_ids(ids: Sequence[str], split: Mapping, seed: int, source: str = "the 
     return dict(zip(ordered, names))
 
 
-def emptied_note(dialogues: Sequence[Dialogue], emptied: int) -> str:
-    """Why a corpus has few dialogues with a pair when most of its utterances (``emptied`` of those of
-    ``dialogues``) normalise to nothing, as text in another script does: ``' (N of M utterances normalise to
-    nothing, e.g. ...)'``; else ''."""
+def few_pairs_note(dialogues: Sequence[Dialogue], emptied: int) -> str:
+    """Why a corpus has few dialogues with a pair, for ``split_ids``' message; '' when neither reason holds.
+
+    Most of its utterances (``emptied`` of those of ``dialogues``) normalise to nothing, as text in another script
+    does: ``' (N of M utterances normalise to nothing, e.g. ...)'``. Else most of its dialogues hold a single
+    utterance as read, as when each line or CSV id holds one message (a message id read as the dialogue id) or a
+    speaker column gives every turn one speaker: ``' (N of M dialogues hold one utterance, e.g. ...)'``."""
     total = sum(len(d.utterances) for d in dialogues)
-    if not total or emptied * 2 <= total:
-        return ""
-    example = next(u for d in dialogues for u in d.utterances if not normalize(u))
-    return (f" ({emptied} of {total} utterances normalise to nothing, e.g. {example[:40]!r}: lower-cased, accents "
-            f"dropped, only a-z, 0-9 and ' . - are kept, so the pipeline reads text in the Latin alphabet)")
+    if total and emptied * 2 > total:
+        example = next(u for d in dialogues for u in d.utterances if not normalize(u))
+        return (f" ({emptied} of {total} utterances normalise to nothing, e.g. {example[:40]!r}: lower-cased, accents "
+                f"dropped, only a-z, 0-9 and ' . - are kept, so the pipeline reads text in the Latin alphabet)")
+    single = [d.id for d in dialogues if len(d.utterances) == 1]
+    if len(single) * 2 > len(dialogues):
+        return (f" ({len(single)} of {len(dialogues)} dialogues hold one utterance, e.g. {single[0]!r}: a pair needs "
+                f"two, and consecutive turns of one speaker are merged into one)")
+    return ""
 
 
 def check_malformed(result: ReadResult, data: DataSettings) -> None:
@@ -212,7 +219,7 @@ def build(result: ReadResult, data: DataSettings,
     log.info("%d of %d dialogues have two or more non-empty utterances (the others give no pair and are dropped); "
              "%d utterances normalise to nothing and are dropped", len(dialogues), len(result.dialogues),
              dropped["empty_utterances"])
-    assigned = assign_splits(result, dialogues, data, emptied_note(result.dialogues, dropped["empty_utterances"]))
+    assigned = assign_splits(result, dialogues, data, few_pairs_note(result.dialogues, dropped["empty_utterances"]))
     caps = {"train": data.max_train_pairs, "valid": data.max_eval_pairs, "test": data.max_eval_pairs}
     frames = split_frames(dialogues, assigned, caps, source(data))
     vocab = Vocab.build(training_utterances(frames["train"]), data.vocab_size)

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 from negtrain_core.config import CSV_FORMAT, DataSettings
-from negtrain_core.data.preprocess import emptied_note, normalized_dialogues, source, split_ids
+from negtrain_core.data.preprocess import few_pairs_note, normalized_dialogues, source, split_ids
 from negtrain_core.data.raw import RawInputError
 from negtrain_core.data.readers import Dialogue, ReadResult, check_share
 from negtrain_core.data.readers.archive import Tally, decoded_lines, iter_members, kind, text_lines
@@ -276,7 +276,7 @@ def finish(tally: Tally, dialogues: list[Dialogue], data: DataSettings, notes: d
         usable = [d.id for d in normalized_dialogues(dialogues, dropped)]
         counts = held_out_counts(data.split, len(usable))
         split = split_ids(usable, {**data.split, **counts}, data.seed, source(data), f"datasets.{data.name}.split",
-                          emptied_note(dialogues, dropped["empty_utterances"]))
+                          few_pairs_note(dialogues, dropped["empty_utterances"]))
         notes.update({"usable_dialogues": len(usable), **{f"split_{k}": v for k, v in counts.items()}})
     return tally.result(dialogues, split=split, notes=notes)
 
