@@ -138,6 +138,16 @@ def test_malformed_ratings_are_refused_with_file_and_line(tmp_path: Path, text: 
     assert str(err.value) == line.format(p=path)
 
 
+def test_a_sheet_saved_by_a_spreadsheet_with_semicolons_is_read(tmp_path: Path) -> None:
+    """A spreadsheet in a locale whose decimal mark is a comma saves the filled-in sheet.csv separated by semicolons
+    (with a byte-order mark and CRLF): its ratings are read, not refused for a missing column 'item'."""
+    path = tmp_path / "filled.csv"
+    path.write_bytes(b"\xef\xbb\xbfitem;rater;input;response_a;response_b;rating\r\n"
+                     b'1;1;hi;"yes; sure";no;a\r\n2;2;bye;ok;fine;\r\n3;1;x;y;z;Tie\r\n')
+    got = rating.read_ratings(path, set(KEY["item"]))
+    assert got.to_dict("list") == {"item": [1, 3], "rating": ["A", "tie"], "line": [2, 4]}
+
+
 def test_a_ratings_file_that_is_not_utf8_is_refused_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "filled.csv"
     path.write_bytes("item,rating\n1,A\n2,B\n3,égal\n".encode("cp1252"))        # a spreadsheet's legacy encoding

@@ -11,7 +11,7 @@ pick the preferred response or a tie. This module cannot rate; it prepares and s
 - The neg-train model is Algorithm 2 at the SMALLEST r_thres of Table 4 (``freq-<min r_thres>``), the model the
   paper's Table 9 calls "Neg-train"; the paper does not say which r_thres its Table 6 rated.
 - ``read_ratings``: a filled-in CSV with columns ``item`` and ``rating`` (A, B or tie, any case; blank = not rated
-  yet). Anything else is refused in one line naming the file and line.
+  yet), separated by commas, semicolons or tabs. Anything else is refused in one line naming the file and line.
 - ``table6``: unblinds the ratings with the key: the shares of tie / baseline / neg-train among the rated items,
   with the counts and the paper's shares.
 """
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SIDES = ("A", "B")
 CHOICES = ("A", "B", "tie")
+DELIMITERS = (",", ";", "\t")        # of a filled-in ratings file, as spreadsheets save it
 BASELINE, NEGTRAIN = "baseline", "neg-train"
 SHEET_COLUMNS = ["item", "rater", "input", "response_a", "response_b", "rating"]
 KEY_COLUMNS = ["item", "dialogue_id", "turn", "a", "b", "baseline_model", "negtrain_model", "identical"]
@@ -228,7 +229,11 @@ def read_ratings(path: str | Path, items: set[int]) -> pd.DataFrame:
 def _read_ratings(path: str | Path, items: set[int]) -> pd.DataFrame:
     out, seen = [], {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
+        first = fh.readline().strip()
+        # a spreadsheet set to a locale whose decimal mark is a comma saves "CSV" separated by semicolons
+        delimiter = next((d for d in DELIMITERS if {"item", "rating"} <= set(first.split(d))), ",")
+        fh.seek(0)
+        reader = csv.DictReader(fh, delimiter=delimiter)
         missing = [c for c in ("item", "rating") if c not in (reader.fieldnames or [])]
         if missing:
             raise RatingError(f"{path}:1: no column {missing[0]!r} (a ratings file needs columns item, rating)")
