@@ -74,6 +74,8 @@ def test_bad_values_name_the_key():
      "text)"),
     (lambda c: c["gan"].update(filter_widths=[]),          # the discriminator needs one convolution width at least
      "config key 'gan.filter_widths': [] should be non-empty"),
+    (lambda c: c["datasets"]["chitchat"]["frequent"].update(r_thres=[0.1, 1]),   # no share of the window is above 1
+     "config key 'datasets.chitchat.frequent.r_thres.1': 1 is greater than or equal to the maximum of 1"),
 ])
 def test_refusals_say_what_is_allowed(change, message):
     cfg = _config()
