@@ -551,6 +551,29 @@ def test_a_killed_job_resumes_after_its_last_epoch_and_ends_as_an_uninterrupted_
         assert not p(f"k-{r}.pt.state").exists()
 
 
+@pytest.mark.parametrize("window, cfg, said", [(11, {}, False), (12, {}, True), (11, {"drop_last_batch": True}, True),
+                                                (11, {"first_negative_batch": "after_full"}, True)])
+def test_a_window_the_run_never_fills_is_said_in_one_line(tmp_path, capsys, window, cfg, said):
+    """84 training pairs in mini-batches of 8 are 11 mini-batches (10 without the partial last one): a window they
+    never fill penalises nothing, silently but for this line; one they fill does penalise."""
+    import dataclasses
+
+    s = _world(tmp_path)
+    s = dataclasses.replace(s, frequent=[dataclasses.replace(c, window=window, **cfg) for c in s.frequent])
+    p = lambda name: tmp_path / name  # noqa: E731
+    (curve,) = F.run(p("seq2seq.pt"), p("train.parquet"), p("test.parquet"), [p("f.pt")], [p("f.csv")], s, [0.01])
+    err = capsys.readouterr().err
+    assert bool(curve["negative_steps"].iloc[-1] == 0) is said
+    if said:
+        seen = 10 if cfg.get("drop_last_batch") else 11
+        assert err == (f"negtrain: chitchat: Algorithm 2 never penalises a response: 1 epoch(s) of 84 training pairs "
+                       f"in mini-batches of 8 give {seen} mini-batches, fewer than fill its window of {window} "
+                       f"(frequent.window; quick.frequent_window at quick scale); lower it, or train on more pairs "
+                       f"or for more epochs\n")
+    else:
+        assert err == ""
+
+
 def test_a_job_whose_runs_stopped_after_different_epochs_starts_afresh(tmp_path, capsys):
     s = _noisy_world(tmp_path, epochs=2)
     p = lambda name: tmp_path / name  # noqa: E731

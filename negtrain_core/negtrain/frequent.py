@@ -541,6 +541,22 @@ def settings_at(s: Settings, r_thres: float) -> FrequentSettings:
                       f"({', '.join(f'{c.r_thres:g}' for c in s.frequent)}): add it there")
 
 
+def unfilled_window(n_pairs: int, cfg: FrequentSettings) -> str | None:
+    """Why Algorithm 2 on ``n_pairs`` training pairs never penalises a response, or None: its mini-batches (those of
+    one epoch when ``window_reset_each_epoch`` empties the window) are fewer than a full window (one more with
+    ``first_negative_batch: after_full``), and nothing is a negative before the window is full."""
+    per_epoch = -(-n_pairs // cfg.batch_size)
+    if cfg.drop_last_batch and per_epoch > 1 and n_pairs % cfg.batch_size:
+        per_epoch -= 1
+    seen = per_epoch if cfg.window_reset_each_epoch else per_epoch * cfg.epochs
+    if seen >= cfg.window + (cfg.first_negative_batch == "after_full"):
+        return None
+    span = "an epoch" if cfg.window_reset_each_epoch else f"{cfg.epochs} epoch(s)"
+    return (f"Algorithm 2 never penalises a response: {span} of {n_pairs} training pairs in mini-batches of "
+            f"{cfg.batch_size} give {seen} mini-batches, fewer than fill its window of {cfg.window} (frequent.window; "
+            f"quick.frequent_window at quick scale); lower it, or train on more pairs or for more epochs")
+
+
 def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path, ckpt_outs: list[str | Path],
         curve_outs: list[str | Path], s: Settings, r_thres: list[float]) -> list[pd.DataFrame]:
     """Rule negtrain_frequent: Algorithm 2 on the baseline at each of ``r_thres`` (interleaved when several, see
@@ -557,6 +573,8 @@ def run(seq2seq_path: str | Path, train_path: str | Path, test_path: str | Path,
     test = load_pairs(test_path, vocab, s.data, dev)
     log.info("Algorithm 2 on %d training pairs (%d test), r_thres %s: %s", len(train), len(test),
              ", ".join(f"{r:g}" for r in r_thres), cfgs[0])
+    if (why := unfilled_window(len(train), cfgs[0])) is not None:         # the runs of a job share all but r_thres
+        stage.say(f"{s.data.name}: {why}")
     states = StateFiles(ckpt_outs, state_fingerprint(s, cfgs, [seq2seq_path, train_path, test_path]), vocab)
     curves = train_frequent(models, train, test, vocab, cfgs, s.train.log_every, states)
     for r, model, curve, ckpt_out, curve_out in zip(r_thres, models, curves, ckpt_outs, curve_outs):
