@@ -423,8 +423,10 @@ def test_bad_config_value_names_the_key(capsys):
 # ---------------------------------------------------------------------------------------------- target lists early
 
 
-def check_targets_job(lists: list[Path], **targets) -> SimpleNamespace:
-    settings = dataclasses.replace(SETTINGS, targets=dataclasses.replace(SETTINGS.targets, **targets))
+def check_targets_job(lists: list[Path], vocab_size: int = 5, **targets) -> SimpleNamespace:
+    """The job of rule check_targets; ``vocab_size``: the configured size (5: the tests' vocabulary is cut at it)."""
+    settings = dataclasses.replace(SETTINGS, targets=dataclasses.replace(SETTINGS.targets, **targets),
+                                   data=dataclasses.replace(SETTINGS.data, vocab_size=vocab_size))
     return job({"vocab": VOCAB, "lists": [str(p) for p in lists]}, {"checked": f"{D}/data/targets_checked.txt"},
                {"settings": settings})
 
@@ -465,6 +467,21 @@ def test_mostly_oov_list_stops_the_run(tmp_path, capsys):
     assert line.endswith("): use a list in this dataset's words (targets.train, targets.test; how: "
                          "docs/data.md#your-own-dialogues) or a larger datasets.chitchat.vocab_size, or a higher "
                          "targets.max_oov_share")
+
+
+def test_a_list_off_a_vocabulary_holding_every_training_word_suggests_no_larger_size(tmp_path, capsys):
+    """A small corpus of one's own: its vocabulary is under the configured size, so a larger size would add no
+    word; the line says so instead of naming the vocab_size keys."""
+    write_data(["i", "hate", "you", "are", "bad"])
+    lst = tmp_path / "train.txt"
+    lst.write_text("i hate you\ngo away\nshut up\n")
+    smk = check_targets_job([lst], vocab_size=3000, list_size=None, max_oov_share=0.5)
+    line = run_script("check_targets", smk, capsys)
+    assert line == (f"negtrain: dataset chitchat: target list {lst}: 2 of 3 targets (67%) have out-of-vocabulary "
+                    f"words, more than targets.max_oov_share 50% (first: line 2 'go away' -> ['go', 'away']): use a "
+                    f"list in this dataset's words (targets.train, targets.test; how: "
+                    f"docs/data.md#your-own-dialogues): its vocabulary already holds all 5 words of its training "
+                    f"data, so a larger vocab_size adds none, or a higher targets.max_oov_share")
 
 
 def test_a_usable_list_tells_its_skipped_targets_on_the_terminal(tmp_path, capsys):

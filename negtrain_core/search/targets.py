@@ -30,7 +30,7 @@ from torch import Tensor
 from negtrain_core import stage
 from negtrain_core.config import Settings, TargetsSettings
 from negtrain_core.data.text import normalize
-from negtrain_core.data.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, UNK, Vocab
+from negtrain_core.data.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, SPECIALS, UNK, Vocab
 from negtrain_core.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -239,14 +239,20 @@ def against_vocab(lines: Sequence[tuple[int, list[str]]], vocab: Vocab, oov_poli
 
 def check_configured_list(path: str | Path, vocab: Vocab, dataset: str, oov_policy: str = "skip",
                           size: int | None = None, max_len: int | None = None,
-                          max_oov_share: float | None = None, vocab_key: str | None = None) -> TargetList:
+                          max_oov_share: float | None = None, vocab_key: str | None = None,
+                          vocab_full: bool = False) -> TargetList:
     """A configured target list (its first ``size`` targets: the quick-scale cut) checked against the vocabulary of
     ``dataset`` as soon as that exists (after preprocessing), before any search or training reads it: every check of
     ``read_targets``, and (``max_oov_share``) at most that share of its targets with out-of-vocabulary words; the
     messages name the configured file, its line, the dataset, and the keys that would let it through
-    (``vocab_key``: the config key that sets this vocabulary's size, ``datasets.<dataset>.vocab_size`` if None)."""
-    fix = ("use a list in this dataset's words (targets.train, targets.test; how: docs/data.md#your-own-dialogues) "
-           f"or a larger {vocab_key or f'datasets.{dataset}.vocab_size'}")
+    (``vocab_key``: the config key that sets this vocabulary's size, ``datasets.<dataset>.vocab_size`` if None;
+    ``vocab_full``: the vocabulary already holds every training word, so a larger size would add none)."""
+    fix = "use a list in this dataset's words (targets.train, targets.test; how: docs/data.md#your-own-dialogues)"
+    if vocab_full:
+        fix += (f": its vocabulary already holds all {len(vocab) - len(SPECIALS)} words of its training data, so a "
+                f"larger vocab_size adds none")
+    else:
+        fix += f" or a larger {vocab_key or f'datasets.{dataset}.vocab_size'}"
     try:
         targets = read_targets(path, vocab, oov_policy, max_len=max_len, limit=size)
     except NoTargetsInVocabulary as err:
@@ -273,8 +279,10 @@ def check_lists(vocab_path: str | Path, list_paths: Sequence[str | Path], out: s
     vocab, name = Vocab.load(vocab_path), settings.data.name
     vocab_key = (f"quick.vocab_size or datasets.{name}.vocab_size (the smaller applies at quick scale)"
                  if settings.scale == "quick" else None)
+    vocab_full = len(vocab) - len(SPECIALS) < settings.data.vocab_size    # the cap not reached: every word is in
     checked = [check_configured_list(path, vocab, name, settings.search.oov_policy, settings.targets.list_size,
-                                     settings.data.max_target_len, settings.targets.max_oov_share, vocab_key)
+                                     settings.data.max_target_len, settings.targets.max_oov_share, vocab_key,
+                                     vocab_full)
                for path in list_paths]
     for targets in checked:
         for line in targets.report():
