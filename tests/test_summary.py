@@ -62,8 +62,8 @@ def test_the_tables_web_pages_are_named_when_the_run_wrote_them(tmp_path: Path) 
         (tmp_path / "chitchat" / "report" / name).write_text("<html></html>")
     os.utime(tmp_path / "chitchat" / "report" / "table8.html", (1000, 1000))         # an older run's page
     lines = summary.summary_lines(["chitchat"], since=2000, results=tmp_path)
-    assert lines[-1] == (f"  every table beside the paper's, to open in a browser: {tmp_path}/chitchat/report/ "
-                         "(table3.html, table4.html)")
+    assert lines[-1] == ("  the tables this run wrote, beside the paper's, to open in a browser: "
+                         f"{tmp_path}/chitchat/report/ (table3.html, table4.html)")
 
 
 def test_missing_tables_and_rows_print_nothing_or_less(tmp_path: Path) -> None:

@@ -95,6 +95,6 @@ def summary_lines(datasets: Iterable[str], since: float, results: str | Path = "
             pages = sorted(p.name for p in (folder / "report").glob("*.html")    # rule table_view's, this run's
                            if p.stat().st_mtime >= since)
             if pages:
-                lines.append(f"  every table beside the paper's, to open in a browser: {folder}/report/ "
+                lines.append(f"  the tables this run wrote, beside the paper's, to open in a browser: {folder}/report/ "
                              f"({', '.join(pages)})")
     return lines
