@@ -334,11 +334,14 @@ def test_fractions_count_only_dialogues_that_hold_a_pair(tmp_path: Path) -> None
     assert list(r.split.values())[-4:] == ["valid", "valid", "test", "test"]   # file order: the last ones held out
 
 
-def test_preprocess_writes_the_fraction_split(tmp_path: Path) -> None:
+def test_preprocess_writes_the_fraction_split(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     d = settings("jsonl", FIXTURES / "dialogues.jsonl", valid_dialogues=0.15, test_dialogues=0.15, order="random")
     out = {k: str(tmp_path / f"{k}.out") for k in ("train", "valid", "test", "vocab", "stats", "notes")}
-    stats = preprocess.run(*out.values(), d, "quick")
+    with caplog.at_level("INFO", logger="negtrain_core.data.preprocess"):
+        stats = preprocess.run(*out.values(), d, "quick")
     assert stats["dialogues"].tolist() == [26, 5, 5]
+    assert ("split fixed by the reader (its own rule, or the config's fractions it resolved): 26 train, 5 valid, 5 "
+            "test dialogues; 0 dialogues in no split") in caplog.messages     # the log says the fractions were used
     notes = json.loads(Path(out["notes"]).read_text())
     assert (notes["split_valid_dialogues"], notes["format"], notes["raw_records"]) == (5, "jsonl", 36)
 

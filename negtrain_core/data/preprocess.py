@@ -157,7 +157,10 @@ def assign_splits(result: ReadResult, dialogues: Sequence[Dialogue], data: DataS
         raise ValueError(f"{source(data)}: dialogue id '{dup[0]}' appears more than once")
     if result.split is not None:
         unassigned = sum(1 for i in ids if i not in result.split)
-        log.info("split fixed by the reader (config split counts not used); %d dialogues in no split", unassigned)
+        sizes = Counter(result.split[i] for i in ids if i in result.split)
+        log.info("split fixed by the reader (its own rule, or the config's fractions it resolved): %d train, %d valid, "
+                 "%d test dialogues; %d dialogues in no split", sizes["train"], sizes["valid"], sizes["test"],
+                 unassigned)
         return result.split
     return split_ids(ids, data.split, data.seed, source(data), f"datasets.{data.name}.split", note)
 
