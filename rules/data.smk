@@ -32,15 +32,16 @@ rule preprocess:
 # preprocessing (priority), beside the baselines, whose training finishes and is kept: they do not depend on the lists,
 # and Table 4 needs none, so a corpus the lists do not fit (another language) still gets Tables 4, 8 and 9 when they
 # are asked for by name (or with --keep-going; without it a failed job stops the scheduling of new ones). The rules
-# that read the lists (hits, Algorithm 1) wait for it (ancient: an edited list reruns only what reads it); temp: the
-# report is deleted once they have run (its lines stay in the rule log).
+# that read the lists (hits, Algorithm 1) wait for it (ancient: an edited list reruns only what reads it). The report is
+# kept: were it deleted after use, any later change to Algorithm 1 would run the check again for it, and Snakemake
+# would then rerun the baselines' hit tests after the check as well.
 rule check_targets:
     """The malicious target lists against the dataset's vocabulary: a list it cannot use stops the run"""
     input:
         vocab="results/{dataset}/data/vocab.txt",
         lists=lambda wildcards: list(target_lists(wildcards).values()),
     output:
-        checked=temp("results/{dataset}/data/targets_checked.txt"),
+        checked="results/{dataset}/data/targets_checked.txt",
     params:
         settings=settings,
         settings_key=settings_key("check_targets"),

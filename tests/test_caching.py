@@ -107,7 +107,8 @@ def test_every_job_read_only_the_settings_its_rule_declares(quick_run):
             assert not undeclared, f"rule {r['rule']} read {sorted(undeclared)}, not in RULE_READS"
 
 
-def _scheduled(workdir: Path, overlay: dict, tmp_path: Path) -> set[str]:
+def _scheduled(workdir: Path, overlay: dict, tmp_path: Path) -> tuple[set[str], str]:
+    """The rules a dry run with ``overlay`` schedules, and its output (which names each job's files)."""
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
     quick = ROOT / "tests" / "quick_small.yaml"
@@ -115,7 +116,7 @@ def _scheduled(workdir: Path, overlay: dict, tmp_path: Path) -> set[str]:
                     overlays=[quick, path], timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     names = re.findall(r"^(?:local)?rule (\w+):", run.stdout, flags=re.M)
-    return {re.sub(r"^negtrain_frequent_\w+$", "negtrain_frequent", n) for n in names}   # one rule per dataset, job
+    return {re.sub(r"^negtrain_frequent_\w+$", "negtrain_frequent", n) for n in names}, run.stdout  # one rule/dataset
 
 
 @pytest.mark.parametrize("overlay, reruns, keeps", [
@@ -129,18 +130,19 @@ def _scheduled(workdir: Path, overlay: dict, tmp_path: Path) -> set[str]:
 def test_a_changed_config_key_reruns_the_rules_that_read_it(quick_run, tmp_path, overlay, reruns, keeps):
     """A dry run on the quick pipeline's finished results: nothing to do without a change (the run took
     tests/quick_mps.yaml, these dry runs do not: config mps reruns nothing), or with a change to where jobs run; a
-    changed Algorithm 1 or 2 key schedules that algorithm and what follows from it, not the baselines."""
-    scheduled = _scheduled(quick_run, overlay, tmp_path)
+    changed Algorithm 1 or 2 key schedules that algorithm and what follows from it, not the baselines, nor their hit
+    tests (rule check_targets' report, which they and Algorithm 1 wait for, is kept, so the check does not rerun)."""
+    scheduled, dry = _scheduled(quick_run, overlay, tmp_path)
     assert reruns <= scheduled, scheduled
     assert not (keeps & scheduled), scheduled
+    assert "check_targets" not in scheduled and "hits/baseline/" not in dry, dry[-3000:]
     if not reruns:
         assert not scheduled, scheduled
 
 
 def test_a_search_key_changed_after_a_failed_algorithm_1_job_reruns_that_job(tmp_path):
-    """After a failed Algorithm 1 job check_targets' temporary output stays (a reader has not finished), and a
-    search key changed then (``search.cuda_graph: false``, as its capture error advises) must schedule Algorithm 1
-    again. Snakemake 9 drops a job whose only input from a job it reruns is ``ancient`` (dag.py,
+    """After a failed Algorithm 1 job check_targets' report is there (it is kept), and a search key changed then
+    (``search.cuda_graph: false``, as its capture error advises) must schedule Algorithm 1 again. Snakemake 9 drops a job whose only input from a job it reruns is ``ancient`` (dag.py,
     ``update_needrun``), so check_targets is keyed on the three fields it reads, not on the whole search block: here
     it does not rerun and Algorithm 1 does."""
     graphs = tmp_path / "graphs.yaml"
@@ -151,7 +153,7 @@ def test_a_search_key_changed_after_a_failed_algorithm_1_job_reruns_that_job(tmp
     run = snakemake(tmp_path, "--cores", "2", "--config", "scale=quick", "device=cpu", "--", *before,
                     overlays=[*sizes, graphs], timeout=900)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
-    assert (tmp_path / before[-1]).is_file()                       # as a failed reader leaves it
+    assert (tmp_path / before[-1]).is_file()
     graphs.write_text(yaml.safe_dump({"search": {"cuda_graph": False}}))
     dry = snakemake(tmp_path, "-n", "--cores", "2", "--config", "scale=quick", "device=cpu", "--",
                     "results/chitchat/models/negtr-o-0.5k.pt", overlays=[*sizes, graphs], timeout=600)
