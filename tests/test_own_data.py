@@ -157,6 +157,18 @@ def test_a_utf16_file_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
     assert str(err.value) == f"{packed} (member talks.jsonl): {fix}"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_spreadsheet_workbook_is_refused_in_one_line_naming_it(tmp_path: Path, fmt: str) -> None:
+    """An .xlsx is a zip archive: searched for *.csv members it gave 'no *.csv / *.tsv files inside', not the fix."""
+    book = tmp_path / "Dialogues.XLSX"
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(raw.RawInputError) as err:
+        reader(fmt)(settings(fmt, book))
+    assert str(err.value) == (f"{book}: a spreadsheet workbook, not text; save its sheet as CSV UTF-8 (one row an "
+                              "utterance) and name that file in datasets.mydata.raw.path, with reader: csv")
+
+
 # ---------------------------------------------------------------------------------------------- CSV / TSV
 
 SUPPORT = {

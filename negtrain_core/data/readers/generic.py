@@ -3,7 +3,7 @@
 ``raw.path`` is one file (read whatever its name; ``.gz`` decompressed), or a folder / .zip / .tar.gz whose
 ``*.jsonl`` / ``*.ndjson`` (reader jsonl) or ``*.csv`` / ``*.tsv`` (reader csv) files, optionally gzipped, are read
 in order (``archive.iter_members``). Text must be UTF-8; undecodable bytes are replaced and counted, and a file that
-starts with a UTF-16 byte-order mark is refused in one line.
+starts with a UTF-16 byte-order mark, or a spreadsheet workbook (.xlsx, .ods), is refused in one line.
 
 JSON Lines (``read_jsonl``): one dialogue per line, in one of two shapes (both may be mixed in one file):
 
@@ -57,6 +57,7 @@ JSONL_FILE = re.compile(r"\.(jsonl|ndjson)(\.gz)?$")
 CSV_FILE = re.compile(r"\.(csv|tsv)(\.gz)?$")
 TSV_FILE = re.compile(r"\.tsv(\.gz)?$")
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+WORKBOOK = re.compile(r"\.(xlsx|xlsm|xls|ods|numbers)$", re.IGNORECASE)   # an .xlsx would be opened as a zip
 HELD_OUT = ("valid_dialogues", "test_dialogues")
 
 Turn = tuple[Any, str]   # (speaker or None, text)
@@ -85,6 +86,9 @@ def raw_files(data: DataSettings, pattern: re.Pattern[str], what: str) -> Iterat
     path = data.raw.get("path")
     if not path:
         raise RawInputError(f"datasets.{data.name}.raw.path is not set: name the file of your dialogues ({what})")
+    if WORKBOOK.search(str(path)):
+        raise RawInputError(f"{path}: a spreadsheet workbook, not text; save its sheet as CSV UTF-8 (one row an "
+                            f"utterance) and name that file in datasets.{data.name}.raw.path, with reader: csv")
     single = kind(path) == "file"
     found = False
     for name, f in iter_members(path, lambda n: single or bool(pattern.search(n))):
