@@ -276,8 +276,7 @@ def frequent_runs_per_job():
 
 
 def frequent_models(wildcards):
-    s = ncfg.settings(config, wildcards.dataset)
-    return [f"freq-{f.r_thres:g}" for f in s.frequent]
+    return [f"freq-{r}" for r in configured_r_thres(wildcards.dataset)]
 
 
 def gan_lrs(wildcards):
